@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Wrappers for system calls glibc 2.36 does not wrap, and ptrace requests
+ * and structures newer than the 6.1 headers. Each returns the raw libc
+ * convention (-1 and errno) like the calls it stands for.
+ */
+#ifndef CKPT_COMPAT_SYSCALLS_H
+#define CKPT_COMPAT_SYSCALLS_H
+
+#include <linux/sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f /* Linux 5.13 */
+#endif
+/*
+ * struct ptrace_rseq_configuration lives in <linux/ptrace.h>, which cannot be
+ * included together with glibc's <sys/ptrace.h>: same layout, our name.
+ */
+struct ckpt_rseq_configuration {
+	__u64 rseq_abi_pointer;
+	__u32 rseq_abi_size;
+	__u32 signature;
+	__u32 flags;
+	__u32 pad;
+};
+
+#ifndef PTRACE_SET_SYSCALL_INFO
+#define PTRACE_SET_SYSCALL_INFO 0x4212 /* Linux 6.16 */
+#endif
+
+#ifndef CLONE_ARGS_SIZE_VER2
+#define CLONE_ARGS_SIZE_VER2 88
+#endif
+
+static inline int sys_userfaultfd(int flags)
+{
+	return (int)syscall(SYS_userfaultfd, flags);
+}
+
+static inline int sys_pidfd_open(pid_t pid, unsigned int flags)
+{
+	return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+static inline int sys_pidfd_getfd(int pidfd, int targetfd, unsigned int flags)
+{
+	return (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, flags);
+}
+
+static inline int sys_pidfd_send_signal(int pidfd, int sig, siginfo_t *info,
+					unsigned int flags)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags);
+}
+
+static inline long sys_clone3(struct clone_args *args, size_t size)
+{
+	return syscall(SYS_clone3, args, size);
+}
+
+static inline int sys_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1,
+			   unsigned long idx2)
+{
+	return (int)syscall(SYS_kcmp, pid1, pid2, type, idx1, idx2);
+}
+
+#ifndef KCMP_FILE
+#define KCMP_FILE 0
+#endif
+
+#endif
