@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/proc: the only code in ckpt that opens files under /proc/PID. A handle names a
+ * process directory under a root ("/proc" normally; a captured fixture tree
+ * in tests). Parsers do not log; they return -errno (-EBADMSG for text they
+ * cannot parse).
+ */
+#ifndef CKPT_PROC_H
+#define CKPT_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ckpt/util.h>
+
+struct ckpt_proc;
+
+/* Open ROOT/PID (@root NULL: "/proc"). -ESRCH when it does not exist. */
+int ckpt_proc_open(const char *root, pid_t pid, struct ckpt_proc **ret) __must_check;
+/* Open ROOT/PID/task/TID of the process behind @p. */
+int ckpt_proc_open_task(const struct ckpt_proc *p, pid_t tid, struct ckpt_proc **ret) __must_check;
+void ckpt_proc_close(struct ckpt_proc *p);
+CKPT_DEFINE_CLEANUP(struct ckpt_proc, ckpt_proc_close)
+#define _cleanup_proc_ _cleanup_(ckpt_proc_closep)
+pid_t ckpt_proc_pid(const struct ckpt_proc *p);
+
+/* ---- maps ---- */
+
+enum ckpt_vma_kind {
+	CKPT_VMA_ANON = 0,   /* anonymous, no name */
+	CKPT_VMA_FILE,       /* backed by a file: name is its path */
+	CKPT_VMA_HEAP,       /* [heap] */
+	CKPT_VMA_STACK,      /* [stack] */
+	CKPT_VMA_VDSO,       /* [vdso] */
+	CKPT_VMA_VVAR,       /* [vvar] */
+	CKPT_VMA_VVAR_VCLOCK, /* [vvar_vclock] */
+	CKPT_VMA_VSYSCALL,   /* [vsyscall] */
+	CKPT_VMA_ANON_NAMED, /* [anon:NAME] or [anon_shmem:NAME]: name is NAME */
+	CKPT_VMA_SPECIAL,    /* any other [NAME] ([uprobes], ...) */
+};
+
+/* Bits of the VmFlags line of smaps (only with CKPT_MAPS_VMFLAGS). */
+enum {
+	CKPT_VMF_IO = 1u << 0,        /* io: VM_IO */
+	CKPT_VMF_PFNMAP = 1u << 1,    /* pf: VM_PFNMAP */
+	CKPT_VMF_DONTDUMP = 1u << 2,  /* dd */
+	CKPT_VMF_DONTCOPY = 1u << 3,  /* dc */
+	CKPT_VMF_DONTEXPAND = 1u << 4, /* de */
+	CKPT_VMF_HUGEPAGE = 1u << 5,  /* hg: MADV_HUGEPAGE */
+	CKPT_VMF_NOHUGEPAGE = 1u << 6, /* nh */
+	CKPT_VMF_HUGETLB = 1u << 7,   /* ht */
+	CKPT_VMF_LOCKED = 1u << 8,    /* lo */
+	CKPT_VMF_GROWSDOWN = 1u << 9, /* gd */
+	CKPT_VMF_UFFD_MISSING = 1u << 10, /* um */
+	CKPT_VMF_UFFD_WP = 1u << 11,  /* uw */
+	CKPT_VMF_UFFD_MINOR = 1u << 12, /* ui */
+	CKPT_VMF_WIPEONFORK = 1u << 13, /* wf */
+	CKPT_VMF_MERGEABLE = 1u << 14, /* mg */
+	CKPT_VMF_SHADOW_STACK = 1u << 15, /* ss */
+	CKPT_VMF_SEALED = 1u << 16,   /* sl */
+	CKPT_VMF_MAYSHARE = 1u << 17, /* ms */
+	CKPT_VMF_SOFTDIRTY = 1u << 18, /* sd */
+	CKPT_VMF_MIXEDMAP = 1u << 19, /* mm */
+};
+
+struct ckpt_vma {
+	uint64_t start, end;     /* [start, end) */
+	int prot;                /* PROT_READ | PROT_WRITE | PROT_EXEC */
+	bool shared;             /* 's' (MAP_SHARED) rather than 'p' */
+	bool deleted;            /* the path ended in " (deleted)", removed from name */
+	enum ckpt_vma_kind kind;
+	uint64_t offset;         /* file offset in bytes */
+	unsigned int dev_major, dev_minor;
+	uint64_t inode;
+	char *name;              /* see enum ckpt_vma_kind; NULL for plain anonymous */
+	bool has_vmflags;
+	uint32_t vmflags;        /* CKPT_VMF_* */
+	uint64_t rss_kb;         /* Rss: of smaps (only with CKPT_MAPS_VMFLAGS) */
+};
+
+struct ckpt_vma_list {
+	size_t nr;
+	struct ckpt_vma *v;
+};
+
+enum {
+	/* Read smaps instead of maps: VmFlags and Rss too. Slower. */
+	CKPT_MAPS_VMFLAGS = 1u << 0,
+};
+
+int ckpt_proc_read_maps(const struct ckpt_proc *p, unsigned int flags,
+			struct ckpt_vma_list **ret) __must_check;
+/* Parse maps/smaps text; exposed for tests and fuzzing. */
+int ckpt_proc_parse_maps(const char *text, size_t len, struct ckpt_vma_list **ret) __must_check;
+void ckpt_vma_list_free(struct ckpt_vma_list *l);
+CKPT_DEFINE_CLEANUP(struct ckpt_vma_list, ckpt_vma_list_free)
+#define _cleanup_vma_list_ _cleanup_(ckpt_vma_list_freep)
+const char *ckpt_vma_kind_name(enum ckpt_vma_kind kind);
+/* Shared anonymous memory: MAP_SHARED|MAP_ANONYMOUS shows as /dev/zero (deleted). */
+bool ckpt_vma_is_shmem_anon(const struct ckpt_vma *v);
+
+/* ---- stat ---- */
+
+struct ckpt_proc_stat {
+	pid_t pid;
+	char comm[64];
+	char state;              /* R S D T t Z X I ... */
+	pid_t ppid, pgrp, session;
+	int tty_nr;
+	pid_t tpgid;
+	unsigned int flags;      /* PF_* of the task */
+	uint64_t utime, stime;   /* clock ticks */
+	long priority, nice, num_threads;
+	uint64_t start_time;     /* clock ticks after boot: identity with the pid */
+	uint64_t vsize;
+	int64_t rss;             /* pages */
+	uint64_t start_code, end_code, start_stack;
+	int exit_signal, processor;
+	unsigned int rt_priority, policy;
+	uint64_t start_data, end_data, start_brk;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	int exit_code;
+};
+
+#define CKPT_PF_KTHREAD 0x00200000u
+
+int ckpt_proc_read_stat(const struct ckpt_proc *p, struct ckpt_proc_stat *ret) __must_check;
+int ckpt_proc_parse_stat(const char *text, struct ckpt_proc_stat *ret) __must_check;
+
+/* ---- status ---- */
+
+struct ckpt_proc_status {
+	char name[64];
+	bool has_umask;
+	unsigned int umask;
+	char state;
+	pid_t tgid, pid, ppid, tracer_pid;
+	uid_t uid[4];            /* real, effective, saved, filesystem */
+	gid_t gid[4];
+	size_t ngroups;
+	gid_t *groups;           /* owned: ckpt_proc_status_done() frees */
+	size_t nspid_nr;
+	pid_t nspid_inner;       /* the pid in the innermost namespace */
+	unsigned int threads;
+	uint64_t sig_pnd, shd_pnd, sig_blk, sig_ign, sig_cgt;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int no_new_privs, seccomp;
+	int kthread;             /* -1: the kernel does not say */
+	uint64_t vm_rss_kb, rss_anon_kb, rss_file_kb, rss_shmem_kb, vm_swap_kb;
+};
+
+int ckpt_proc_read_status(const struct ckpt_proc *p, struct ckpt_proc_status *ret) __must_check;
+int ckpt_proc_parse_status(const char *text, struct ckpt_proc_status *ret) __must_check;
+void ckpt_proc_status_done(struct ckpt_proc_status *s);
+
+/* ---- threads ---- */
+
+/* Thread ids of the process, ascending. */
+int ckpt_proc_list_tasks(const struct ckpt_proc *p, pid_t **ret, size_t *ret_nr) __must_check;
+
+/* ---- file descriptors ---- */
+
+struct ckpt_fd_info {
+	int fd;
+	char *target;            /* readlink of fd/N: a path, pipe:[ino], socket:[ino], anon_inode:... */
+	uint64_t pos;
+	unsigned int flags;      /* O_* flags from fdinfo */
+	int mnt_id;
+	uint64_t ino;
+	char *extra;             /* the other fdinfo lines, verbatim */
+};
+
+struct ckpt_fd_list {
+	size_t nr;
+	struct ckpt_fd_info *v;
+};
+
+int ckpt_proc_read_fds(const struct ckpt_proc *p, struct ckpt_fd_list **ret) __must_check;
+int ckpt_proc_read_fd(const struct ckpt_proc *p, int fd, struct ckpt_fd_info *ret) __must_check;
+int ckpt_proc_parse_fdinfo(const char *text, struct ckpt_fd_info *ret) __must_check;
+void ckpt_fd_info_done(struct ckpt_fd_info *f);
+void ckpt_fd_list_free(struct ckpt_fd_list *l);
+CKPT_DEFINE_CLEANUP(struct ckpt_fd_list, ckpt_fd_list_free)
+#define _cleanup_fd_list_ _cleanup_(ckpt_fd_list_freep)
+
+/* ---- the rest ---- */
+
+/* auxv as (type, value) pairs up to and including AT_NULL. */
+int ckpt_proc_read_auxv(const struct ckpt_proc *p, uint64_t **ret, size_t *ret_nr_words) __must_check;
+int ckpt_proc_read_exe(const struct ckpt_proc *p, char **ret) __must_check;
+int ckpt_proc_read_cwd(const struct ckpt_proc *p, char **ret) __must_check;
+int ckpt_proc_read_root(const struct ckpt_proc *p, char **ret) __must_check;
+/* /proc/PID/personality as a number. */
+int ckpt_proc_read_personality(const struct ckpt_proc *p, unsigned long *ret) __must_check;
+/* Open /proc/PID/mem, /proc/PID/pagemap (@flags: O_RDONLY/O_RDWR). */
+int ckpt_proc_open_mem(const struct ckpt_proc *p, int flags) __must_check;
+int ckpt_proc_open_pagemap(const struct ckpt_proc *p) __must_check;
+/* Write "4" to clear_refs: clear the soft-dirty bits (when the kernel has them). */
+int ckpt_proc_clear_soft_dirty(const struct ckpt_proc *p) __must_check;
+/* /proc/sys/... value of the host, e.g. "kernel/pid_max". */
+int ckpt_proc_read_sysctl(const char *root, const char *name, char **ret) __must_check;
+
+#endif

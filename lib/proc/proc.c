@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc/proc-internal.h"
+#include "util/err.h"
+#include "util/util.h"
+
+static int open_dir(const char *root, const char *sub, pid_t pid,
+		    struct ckpt_proc **ret)
+{
+	_cleanup_free_ struct ckpt_proc *p = NULL;
+	char path[PATH_MAX];
+	int fd;
+
+	if (pid <= 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s/%s%d", root, sub, pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : neg_errno();
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->root = strdup(root))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	p->dirfd = fd;
+	p->pid = pid;
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+int ckpt_proc_open(const char *root, pid_t pid, struct ckpt_proc **ret)
+{
+	return open_dir(root ? root : "/proc", "", pid, ret);
+}
+
+int ckpt_proc_open_task(const struct ckpt_proc *p, pid_t tid, struct ckpt_proc **ret)
+{
+	char sub[64];
+
+	snprintf(sub, sizeof(sub), "%d/task/", p->pid);
+	return open_dir(p->root, sub, tid, ret);
+}
+
+void ckpt_proc_close(struct ckpt_proc *p)
+{
+	if (!p)
+		return;
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+	free(p->root);
+	free(p);
+}
+
+pid_t ckpt_proc_pid(const struct ckpt_proc *p)
+{
+	return p->pid;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int ckpt_proc_list_tasks(const struct ckpt_proc *p, pid_t **ret, size_t *ret_nr)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t nr = 0, cap = 0;
+	struct dirent *de;
+	int fd;
+
+	fd = openat(p->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : neg_errno();
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return neg_errno();
+	}
+	while ((errno = 0, de = readdir(d))) {
+		char *end;
+		long tid;
+
+		if (de->d_name[0] == '.')
+			continue;
+		tid = strtol(de->d_name, &end, 10);
+		if (*end || tid <= 0 || tid > INT_MAX)
+			return -EBADMSG;
+		if (GROW(tids, cap, nr + 1) < 0)
+			return -ENOMEM;
+		tids[nr++] = (pid_t)tid;
+	}
+	if (errno)
+		return neg_errno();
+	if (nr)
+		qsort(tids, nr, sizeof(*tids), cmp_pid);
+	*ret = TAKE_PTR(tids);
+	*ret_nr = nr;
+	return 0;
+}
+
+int ckpt_proc_read_auxv(const struct ckpt_proc *p, uint64_t **ret, size_t *ret_nr_words)
+{
+	_cleanup_free_ char *buf = NULL;
+	uint64_t *w;
+	size_t len, i;
+	int r;
+
+	r = read_file_at(p->dirfd, "auxv", &buf, &len);
+	if (r < 0)
+		return r;
+	if (len % (2 * sizeof(uint64_t)))
+		return -EBADMSG;
+	w = (uint64_t *)buf;
+	/* Keep the pairs up to and including AT_NULL. */
+	for (i = 0; i + 1 < len / sizeof(uint64_t); i += 2)
+		if (w[i] == 0)
+			break;
+	if (i + 1 >= len / sizeof(uint64_t) && len)
+		return -EBADMSG;
+	*ret_nr_words = len ? i + 2 : 0;
+	*ret = (uint64_t *)TAKE_PTR(buf);
+	return 0;
+}
+
+int ckpt_proc_read_exe(const struct ckpt_proc *p, char **ret)
+{
+	return readlink_at(p->dirfd, "exe", ret);
+}
+
+int ckpt_proc_read_cwd(const struct ckpt_proc *p, char **ret)
+{
+	return readlink_at(p->dirfd, "cwd", ret);
+}
+
+int ckpt_proc_read_root(const struct ckpt_proc *p, char **ret)
+{
+	return readlink_at(p->dirfd, "root", ret);
+}
+
+int ckpt_proc_read_personality(const struct ckpt_proc *p, unsigned long *ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	unsigned long v;
+	char *end;
+	int r;
+
+	r = read_file_at(p->dirfd, "personality", &buf, NULL);
+	if (r < 0)
+		return r;
+	errno = 0;
+	v = strtoul(buf, &end, 16);
+	if (errno || end == buf || (*end && *end != '\n'))
+		return -EBADMSG;
+	*ret = v;
+	return 0;
+}
+
+int ckpt_proc_open_mem(const struct ckpt_proc *p, int flags)
+{
+	return RET_NERRNO(openat(p->dirfd, "mem", flags | O_CLOEXEC));
+}
+
+int ckpt_proc_open_pagemap(const struct ckpt_proc *p)
+{
+	return RET_NERRNO(openat(p->dirfd, "pagemap", O_RDONLY | O_CLOEXEC));
+}
+
+int ckpt_proc_clear_soft_dirty(const struct ckpt_proc *p)
+{
+	_cleanup_close_ int fd = openat(p->dirfd, "clear_refs", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return neg_errno();
+	return write_all(fd, "4", 1);
+}
+
+int ckpt_proc_read_sysctl(const char *root, const char *name, char **ret)
+{
+	char path[PATH_MAX];
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/sys/%s", root ? root : "/proc", name);
+	r = read_file_at(AT_FDCWD, path, &buf, &len);
+	if (r < 0)
+		return r;
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	*ret = buf;
+	return 0;
+}
