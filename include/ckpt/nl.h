@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/nl: the one place that talks netlink (through libnl).
+ *  - sock_diag: describe sockets by inode (family, type, state, addresses).
+ *  - proc connector: fork/exec/exit events of processes.
+ */
+#ifndef CKPT_NL_H
+#define CKPT_NL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ckpt/util.h>
+
+struct ckpt_sock_info {
+	uint64_t ino;
+	int family;          /* AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET */
+	int type;            /* SOCK_STREAM, SOCK_DGRAM, ... (0 if unknown) */
+	int protocol;        /* IPPROTO_TCP / IPPROTO_UDP / netlink protocol */
+	int state;           /* TCP_* for inet and unix sockets */
+	char local[160];     /* "1.2.3.4:80", "[::1]:22", "/path", "@abstract", "" */
+	char remote[160];
+	uint64_t peer_ino;   /* unix: the inode of the peer, 0 if none */
+	bool found;          /* false: sock_diag did not report this inode */
+};
+
+/*
+ * Fill @socks[i] for each socket inode @socks[i].ino, from sock_diag dumps of
+ * the calling process's network namespace. Entries not reported stay
+ * found == false. Returns the number found or -errno.
+ */
+int ckpt_nl_sock_describe(struct ckpt_sock_info *socks, size_t nr) __must_check;
+const char *ckpt_sock_family_name(int family);
+const char *ckpt_sock_type_name(int type);
+const char *ckpt_sock_state_name(int state);
+
+enum ckpt_proc_event_kind {
+	CKPT_PROC_EV_FORK = 1,
+	CKPT_PROC_EV_EXEC,
+	CKPT_PROC_EV_EXIT,
+	CKPT_PROC_EV_OTHER,
+};
+
+struct ckpt_proc_event {
+	enum ckpt_proc_event_kind kind;
+	pid_t pid, tgid;               /* the task the event is about (parent for fork) */
+	pid_t child_pid, child_tgid;   /* fork only */
+	int exit_code;                 /* exit only: the wait status */
+};
+
+struct ckpt_proc_events;
+
+/* Subscribe to the proc connector (needs CAP_NET_ADMIN). */
+int ckpt_proc_events_open(struct ckpt_proc_events **ret) __must_check;
+void ckpt_proc_events_close(struct ckpt_proc_events *ev);
+CKPT_DEFINE_CLEANUP(struct ckpt_proc_events, ckpt_proc_events_close)
+/* A file descriptor to poll(2) for input. */
+int ckpt_proc_events_fd(const struct ckpt_proc_events *ev);
+/*
+ * Read what is queued without blocking: up to @max events into @out.
+ * Returns the number read (0: nothing queued), -ENOBUFS when the kernel
+ * dropped events (the caller must re-check what it watches), or -errno.
+ */
+int ckpt_proc_events_read(struct ckpt_proc_events *ev, struct ckpt_proc_event *out,
+			  size_t max) __must_check;
+
+#endif
