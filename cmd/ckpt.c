@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/* ckpt: command dispatch. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ckpt/log.h>
+
+#include "cmd.h"
+
+static const struct command *const commands[] = {
+	&cmd_check,
+};
+
+static const char main_usage_head[] =
+	"Usage: ckpt [OPTIONS] COMMAND [ARGS]\n"
+	"\n"
+	"Incremental checkpoint/restore of Linux processes.\n"
+	"\n"
+	"Commands:\n";
+
+static const char main_usage_tail[] =
+	"\n"
+	"Options:\n"
+	"  -v, --verbose   more messages (repeat for debug)\n"
+	"      --json      machine-readable output (also accepted after COMMAND)\n"
+	"      --version   print the version and exit\n"
+	"  -h, --help      this help; 'ckpt COMMAND --help' for a command\n"
+	"\n"
+	"Environment: CKPT_DEBUG=area,area (or all) enables debug messages per module.\n"
+	"See ckpt(1).\n";
+
+static void print_main_usage(FILE *f)
+{
+	fputs(main_usage_head, f);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+	fputs(main_usage_tail, f);
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i]->name, name) == 0)
+			return commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cmd_ctx ctx = { 0 };
+	const struct command *cmd;
+	const char *dbg = getenv("CKPT_DEBUG");
+	int c, code;
+
+	out_init(&ctx);
+	if (dbg && *dbg && ckpt_log_set_debug_areas(dbg) < 0)
+		fprintf(stderr, "ckpt: warning: CKPT_DEBUG='%s' ignored\n", dbg);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			ctx.verbose++;
+			break;
+		case 'J':
+			ctx.json = true;
+			break;
+		case 'V':
+			printf("ckpt %s\n", CKPT_VERSION);
+			return EXIT_OK;
+		case 'h':
+			print_main_usage(stdout);
+			return EXIT_OK;
+		default:
+			return out_finish(&ctx, out_usage_error(&ctx, "unknown option '%s'",
+								argv[optind - 1]));
+		}
+	}
+	if (optind >= argc) {
+		print_main_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 >= argc) {
+			print_main_usage(stdout);
+			return EXIT_OK;
+		}
+		cmd = find_command(argv[optind + 1]);
+		if (!cmd)
+			return out_finish(&ctx, out_usage_error(&ctx, "unknown command '%s'",
+								argv[optind + 1]));
+		return cmd_print_help(cmd);
+	}
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return out_finish(&ctx, out_usage_error(&ctx, "unknown command '%s'", argv[optind]));
+	ctx.name = cmd->name;
+	ckpt_log_set_level(ctx.verbose >= 2 ? CKPT_LOG_DEBUG :
+			   ctx.verbose == 1 ? CKPT_LOG_INFO : CKPT_LOG_WARN);
+	/* The subcommand sees argv[0] = its own name. */
+	optind++;
+	argc -= optind - 1;
+	argv += optind - 1;
+	optind = 0; /* full reset of getopt for the subcommand */
+	code = cmd->fn(&ctx, argc, argv);
+	code = out_finish(&ctx, code);
+	json_object_put(ctx.errors);
+	return code;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* The ckpt program: shared pieces of the subcommands. */
+#ifndef CKPT_CMD_H
+#define CKPT_CMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include <ckpt/util.h>
+
+/* Exit codes, documented in man/ckpt.1. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,     /* the operation failed */
+	EXIT_USAGE = 2,    /* bad command line */
+	EXIT_MISSING = 3,  /* a kernel feature or capability ckpt needs is missing */
+};
+
+struct cmd_ctx {
+	const char *name;  /* the subcommand */
+	bool json;
+	int verbose;
+	/* JSON mode: error messages collected for the final error object. */
+	json_object *errors;
+};
+
+struct command {
+	const char *name;
+	int (*fn)(struct cmd_ctx *ctx, int argc, char **argv);
+	const char *summary;
+	const char *usage; /* full --help text */
+};
+
+extern const struct command cmd_check;
+
+/* ---- out.c: rendering and errors ---- */
+void out_init(struct cmd_ctx *ctx);
+/* A failure of the command: logged (text) or collected (JSON); returns @code. */
+int out_error(struct cmd_ctx *ctx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A command-line mistake: one line and a pointer to --help; returns EXIT_USAGE. */
+int out_usage_error(struct cmd_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Called once when the command ends: in JSON mode prints the error object. */
+int out_finish(struct cmd_ctx *ctx, int code);
+/* Print one JSON document (pretty) or one NDJSON line (@line). */
+void out_json(json_object *obj, bool line);
+
+/* ---- parse.c ---- */
+int parse_duration_ns(const char *s, uint64_t *ret) __must_check;
+int parse_pid(const char *s, pid_t *ret) __must_check;
+int parse_uint(const char *s, uint64_t max, uint64_t *ret) __must_check;
+int parse_int(const char *s, int64_t min, int64_t max, int64_t *ret) __must_check;
+
+/* Standard option handling for subcommands: --help and --json. */
+#define CMD_COMMON_LONGOPTS { "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' }
+
+int cmd_print_help(const struct command *c);
+
+#endif

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/* Output of the ckpt program: log sink, errors in text and JSON. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ckpt/log.h>
+
+#include "cmd.h"
+
+static void sink(enum ckpt_log_level level, const char *area, const char *msg, void *userdata)
+{
+	struct cmd_ctx *ctx = userdata;
+
+	if (ctx->json && level == CKPT_LOG_ERROR) {
+		char buf[4200];
+
+		snprintf(buf, sizeof(buf), "%s: %s", area, msg);
+		json_object_array_add(ctx->errors, json_object_new_string(buf));
+		return;
+	}
+	switch (level) {
+	case CKPT_LOG_ERROR:
+		fprintf(stderr, "ckpt: %s: %s\n", area, msg);
+		break;
+	case CKPT_LOG_WARN:
+		fprintf(stderr, "ckpt: warning: %s: %s\n", area, msg);
+		break;
+	case CKPT_LOG_INFO:
+		fprintf(stderr, "ckpt: %s: %s\n", area, msg);
+		break;
+	case CKPT_LOG_DEBUG:
+		fprintf(stderr, "ckpt: debug: %s: %s\n", area, msg);
+		break;
+	}
+}
+
+void out_init(struct cmd_ctx *ctx)
+{
+	if (!ctx->errors)
+		ctx->errors = json_object_new_array();
+	ckpt_log_set_sink(sink, ctx);
+}
+
+static int verror(struct cmd_ctx *ctx, int code, const char *fmt, va_list ap)
+{
+	char buf[4096];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (ctx->json)
+		json_object_array_add(ctx->errors, json_object_new_string(buf));
+	else
+		fprintf(stderr, "ckpt: %s\n", buf);
+	return code;
+}
+
+int out_error(struct cmd_ctx *ctx, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verror(ctx, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int out_usage_error(struct cmd_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verror(ctx, EXIT_USAGE, fmt, ap);
+	va_end(ap);
+	if (!ctx->json) {
+		if (ctx->name)
+			fprintf(stderr, "see 'ckpt %s --help'\n", ctx->name);
+		else
+			fprintf(stderr, "see 'ckpt --help'\n");
+	}
+	return EXIT_USAGE;
+}
+
+int out_finish(struct cmd_ctx *ctx, int code)
+{
+	if (ctx->json && code != EXIT_OK) {
+		json_object *o = json_object_new_object();
+		size_t n = json_object_array_length(ctx->errors);
+		json_object *last = n ? json_object_array_get_idx(ctx->errors, n - 1) : NULL;
+
+		json_object_object_add(o, "error",
+				       json_object_new_string(last ? json_object_get_string(last)
+								   : "failed"));
+		json_object_object_add(o, "errors", json_object_get(ctx->errors));
+		json_object_object_add(o, "exit_code", json_object_new_int(code));
+		out_json(o, true);
+		json_object_put(o);
+	}
+	fflush(stdout);
+	return code;
+}
+
+void out_json(json_object *obj, bool line)
+{
+	int flags = line ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED;
+
+	fputs(json_object_to_json_string_ext(obj, flags | JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
+	fputc('\n', stdout);
+	if (line)
+		fflush(stdout);
+}
+
+int cmd_print_help(const struct command *c)
+{
+	fputs(c->usage, stdout);
+	return EXIT_OK;
+}
