@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+const char *ckpt_bin(void)
+{
+	const char *b = getenv("CKPT_BIN");
+
+	return b ? b : "build/ckpt";
+}
+
+const char *prog_path(const char *name, char *buf, size_t len)
+{
+	const char *d = getenv("CKPT_PROGS");
+
+	snprintf(buf, len, "%s/%s", d ? d : "build/test/progs", name);
+	return buf;
+}
+
+const char *src_path(const char *rel, char *buf, size_t len)
+{
+	const char *d = getenv("CKPT_SRCDIR");
+
+	snprintf(buf, len, "%s/%s", d ? d : ".", rel);
+	return buf;
+}
+
+double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int append(char **buf, size_t *len, const char *data, size_t n)
+{
+	char *nb = realloc(*buf, *len + n + 1);
+
+	if (!nb)
+		return -ENOMEM;
+	memcpy(nb + *len, data, n);
+	*len += n;
+	nb[*len] = '\0';
+	*buf = nb;
+	return 0;
+}
+
+int run_argv(const char *const *argv, struct run_result *res)
+{
+	int o[2], e[2], status;
+	size_t olen = 0, elen = 0;
+	pid_t pid;
+
+	memset(res, 0, sizeof(*res));
+	res->out = calloc(1, 1);
+	res->err = calloc(1, 1);
+	if (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, 0);
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	struct pollfd pfd[2] = { { o[0], POLLIN, 0 }, { e[0], POLLIN, 0 } };
+	int open_fds = 2;
+
+	while (open_fds) {
+		char buf[65536];
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			ssize_t n;
+
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(pfd[i].fd, buf, sizeof(buf));
+			if (n <= 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				open_fds--;
+				continue;
+			}
+			if (i == 0)
+				append(&res->out, &olen, buf, (size_t)n);
+			else
+				append(&res->err, &elen, buf, (size_t)n);
+		}
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return 0;
+}
+
+int run_ckpt(struct run_result *res, ...)
+{
+	const char *argv[64];
+	int n = 0;
+	va_list ap;
+
+	argv[n++] = ckpt_bin();
+	va_start(ap, res);
+	while (n < 63 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	return run_argv(argv, res);
+}
+
+void run_result_done(struct run_result *res)
+{
+	free(res->out);
+	free(res->err);
+	res->out = res->err = NULL;
+}
+
+int prog_read_line(struct prog *p, char *buf, size_t len, int timeout_ms)
+{
+	size_t n = 0;
+	double deadline = mono_s() + timeout_ms / 1000.0;
+
+	while (n + 1 < len) {
+		struct pollfd pfd = { p->out_fd, POLLIN, 0 };
+		int left = (int)((deadline - mono_s()) * 1000);
+		char c;
+		ssize_t r;
+
+		if (left < 0)
+			left = 0;
+		if (poll(&pfd, 1, left) <= 0)
+			return -ETIMEDOUT;
+		r = read(p->out_fd, &c, 1);
+		if (r <= 0)
+			return r == 0 ? -EPIPE : -errno;
+		if (c == '\n')
+			break;
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	return (int)n;
+}
+
+int prog_start(struct prog *p, bool pipe_stdin, int ready_timeout_ms, const char *name, ...)
+{
+	char path[4096], line[256];
+	const char *argv[64];
+	int o[2], in[2] = { -1, -1 }, n = 0, r;
+	va_list ap;
+
+	memset(p, 0, sizeof(*p));
+	p->in_fd = -1;
+	argv[n++] = prog_path(name, path, sizeof(path));
+	va_start(ap, name);
+	while (n < 63 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	if (pipe2(o, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe_stdin && pipe2(in, O_CLOEXEC) < 0)
+		return -errno;
+	p->pid = fork();
+	if (p->pid < 0)
+		return -errno;
+	if (p->pid == 0) {
+		if (pipe_stdin)
+			dup2(in[0], 0);
+		dup2(o[1], 1);
+		/* Own process group: a test's kill never hits the runner. */
+		setpgid(0, 0);
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(o[1]);
+	p->out_fd = o[0];
+	if (pipe_stdin) {
+		close(in[0]);
+		p->in_fd = in[1];
+	}
+	if (ready_timeout_ms <= 0)
+		return 0;
+	for (;;) {
+		r = prog_read_line(p, line, sizeof(line), ready_timeout_ms);
+		if (r < 0) {
+			prog_kill(p);
+			return r;
+		}
+		if (strcmp(line, "ready") == 0)
+			return 0;
+	}
+}
+
+int prog_wait(struct prog *p, int timeout_ms)
+{
+	double deadline = mono_s() + timeout_ms / 1000.0;
+	int status;
+
+	while (p->pid > 0) {
+		pid_t r = waitpid(p->pid, &status, WNOHANG | __WALL);
+
+		if (r == p->pid) {
+			p->pid = 0;
+			return status;
+		}
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (mono_s() > deadline)
+			return -ETIMEDOUT;
+		usleep(2000);
+	}
+	return -ECHILD;
+}
+
+int prog_kill(struct prog *p)
+{
+	int status = -ECHILD;
+
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		while (waitpid(p->pid, &status, __WALL) < 0 && errno == EINTR)
+			;
+		p->pid = 0;
+	}
+	if (p->out_fd > 0)
+		close(p->out_fd);
+	if (p->in_fd >= 0)
+		close(p->in_fd);
+	p->out_fd = p->in_fd = -1;
+	return status;
+}
+
+char proc_state(pid_t pid)
+{
+	char path[64], buf[4096];
+	FILE *f;
+	char st = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "State:\t%c", &st) == 1)
+			break;
+	fclose(f);
+	return st;
+}

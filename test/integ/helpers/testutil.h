@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers for the integration tests: run commands, start test programs. */
+#ifndef CKPT_TESTUTIL_H
+#define CKPT_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct run_result {
+	int status;    /* exit code, or 128 + signal */
+	char *out;     /* stdout, NUL-terminated */
+	char *err;     /* stderr */
+};
+
+/* Run @argv (NULL-terminated) to completion; stdin is /dev/null. */
+int run_argv(const char *const *argv, struct run_result *res);
+/* Run the ckpt binary under test with the given arguments (NULL-terminated). */
+int run_ckpt(struct run_result *res, ...) __attribute__((sentinel));
+void run_result_done(struct run_result *res);
+
+/* $CKPT_BIN, $CKPT_PROGS/NAME, $CKPT_SRCDIR/REL */
+const char *ckpt_bin(void);
+const char *prog_path(const char *name, char *buf, size_t len);
+const char *src_path(const char *rel, char *buf, size_t len);
+
+struct prog {
+	pid_t pid;
+	int out_fd;    /* the program's stdout (read end) */
+	int in_fd;     /* the program's stdin (write end), -1 if not piped */
+};
+
+/*
+ * Start test program NAME with arguments (NULL-terminated), stdout on a pipe,
+ * and wait until it prints a line "ready" (or @ready_timeout_ms passes).
+ */
+int prog_start(struct prog *p, bool pipe_stdin, int ready_timeout_ms, const char *name, ...)
+	__attribute__((sentinel));
+/* Read one line from the program's stdout within @timeout_ms; -ETIMEDOUT. */
+int prog_read_line(struct prog *p, char *buf, size_t len, int timeout_ms);
+/* SIGKILL (if alive) and reap; returns the wait status or -errno. */
+int prog_kill(struct prog *p);
+/* Wait for exit within @timeout_ms; returns the wait status or -ETIMEDOUT. */
+int prog_wait(struct prog *p, int timeout_ms);
+
+/* Seconds since an arbitrary start, monotonic. */
+double mono_s(void);
+/* Read /proc/PID/status "State:" letter; 0 if gone. */
+char proc_state(pid_t pid);
+
+#endif
