@@ -76,6 +76,7 @@ UNIT_SRCS := $(sort $(shell find test/unit -name '*.c'))
 INTEG_SRCS := $(sort $(wildcard test/integ/*.c))
 INTEG_HELPERS := $(sort $(wildcard test/integ/helpers/*.c))
 PROG_SRCS := $(sort $(wildcard test/progs/*.c))
+BENCH_SRCS := $(sort $(wildcard test/bench/*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CMD_OBJS := $(CMD_SRCS:%.c=$(BUILD)/%.o)
@@ -87,9 +88,10 @@ CKPT := $(BUILD)/ckpt
 UNIT_BIN := $(BUILD)/test/unit-tests
 INTEG_BINS := $(INTEG_SRCS:test/integ/%.c=$(BUILD)/test/integ-%)
 PROG_BINS := $(PROG_SRCS:test/progs/%.c=$(BUILD)/test/progs/%)
+BENCH_BINS := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all check check-unit check-san check-integ demo bench fuzz install \
-	uninstall clean format help tests progs
+	uninstall clean format help tests progs benches
 .DEFAULT_GOAL := all
 
 all: $(CKPT) $(LIBCKPT) $(BUILD)/ckpt.pc
@@ -135,7 +137,14 @@ $(BUILD)/test/progs/%: test/progs/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -pthread -o $@ $< -lm
 
+# Benchmark drivers (scripts/bench-*): link libckpt, not part of make check.
+$(BUILD)/bench/%: test/bench/%.c $(LIBCKPT)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBCKPT) $(PKG_LIBS) -lm
+
 progs: $(PROG_BINS)
+benches: $(BENCH_BINS)
 tests: $(UNIT_BIN) $(INTEG_BINS) $(PROG_BINS) $(CKPT)
 
 check-unit: $(UNIT_BIN)
@@ -156,9 +165,9 @@ check: all tests
 demo: all progs
 	$(Q)CKPT=$(abspath $(CKPT)) PROGS=$(abspath $(BUILD)/test/progs) ./scripts/demo
 
-bench: all progs
+bench: all progs benches
 	$(Q)./scripts/install-deps --bench
-	$(Q)for b in scripts/bench-*; do [ -x "$$b" ] && CKPT=$(abspath $(CKPT)) PROGS=$(abspath $(BUILD)/test/progs) "$$b" || exit 1; done
+	$(Q)for b in scripts/bench-*; do [ -x "$$b" ] && CKPT=$(abspath $(CKPT)) PROGS=$(abspath $(BUILD)/test/progs) BENCH=$(abspath $(BUILD)/bench) "$$b" || exit 1; done
 
 fuzz:
 	$(Q)./scripts/install-deps --fuzz

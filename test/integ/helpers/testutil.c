@@ -230,6 +230,10 @@ int prog_wait(struct prog *p, int timeout_ms)
 			p->pid = 0;
 			return status;
 		}
+		if (r < 0 && errno == ECHILD) {
+			p->pid = 0; /* reaped by a tracer's waitpid (us) */
+			return -ECHILD;
+		}
 		if (r < 0 && errno != EINTR)
 			return -errno;
 		if (mono_s() > deadline)
@@ -272,4 +276,28 @@ char proc_state(pid_t pid)
 			break;
 	fclose(f);
 	return st;
+}
+
+#include <ckpt/log.h>
+
+static char captured[16384];
+
+static void capture_sink(enum ckpt_log_level level, const char *area, const char *msg, void *ud)
+{
+	size_t o = strlen(captured);
+
+	(void)level;
+	(void)ud;
+	snprintf(captured + o, sizeof(captured) - o, "%s: %s\n", area, msg);
+}
+
+void log_capture_start(void)
+{
+	captured[0] = '\0';
+	ckpt_log_set_sink(capture_sink, NULL);
+}
+
+const char *log_captured(void)
+{
+	return captured;
 }

@@ -49,4 +49,9 @@ double mono_s(void);
 /* Read /proc/PID/status "State:" letter; 0 if gone. */
 char proc_state(pid_t pid);
 
+
+
+/* Capture libckpt's log messages (all levels) into a buffer. */
+void log_capture_start(void);
+const char *log_captured(void);
 #endif

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/inject: run system calls inside a live process and leave it exactly as
+ * it was (the shape of CRIU's compel).
+ *
+ * ckpt_inject_seize() stops every thread of a process with PTRACE_SEIZE +
+ * PTRACE_INTERRUPT and saves each thread's registers, FPU/xstate and signal
+ * mask. While seized, remote system calls run in a chosen thread by
+ * single-stepping an existing `syscall` instruction (the vDSO's by default),
+ * with every signal blocked in that thread so nothing arriving meanwhile is
+ * lost: it stays pending. ckpt_inject_release() unmaps scratch memory,
+ * restores registers and masks (a thread interrupted in a blocking system
+ * call restarts it with its original deadline) and detaches. A process that
+ * was stopped (SIGSTOP) stays stopped.
+ *
+ * ckpt's own SIGINT, SIGTERM, SIGHUP and SIGQUIT are blocked in the calling
+ * thread from seize to release, so they take effect only once the target
+ * runs again. SIGKILL of ckpt cannot be deferred: the kernel then detaches
+ * the target with whatever registers it had at that moment.
+ *
+ * Not thread-safe: one context is used by one thread.
+ */
+#ifndef CKPT_INJECT_H
+#define CKPT_INJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <ckpt/util.h>
+
+struct ckpt_inject;
+
+struct ckpt_thread_state {
+	pid_t tid;
+	struct user_regs_struct regs; /* includes fs_base and gs_base */
+	uint64_t sigmask;             /* blocked signals, bit n-1 = signal n */
+	const void *xstate;           /* NT_X86_XSTATE image, NULL with CKPT_INJECT_NO_XSTATE */
+	size_t xstate_len;
+	bool in_syscall;              /* stopped inside a system call (orig_rax >= 0) */
+};
+
+enum {
+	/* Do not save FPU/xstate (a freeze that only tracks memory). */
+	CKPT_INJECT_NO_XSTATE = 1u << 0,
+};
+
+/*
+ * Seize and freeze every thread of @pid. Errors, each logged with the reason:
+ * -ESRCH no such process, or it exited while being seized; -EINVAL ckpt
+ * itself or a kernel thread; -EBUSY already traced by another process (the
+ * message names it); -EPERM not allowed.
+ */
+int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret) __must_check;
+/*
+ * Undo everything and detach; frees @inj (NULL is fine). Returns the first
+ * error met, after having tried every step.
+ */
+int ckpt_inject_release(struct ckpt_inject *inj);
+CKPT_DEFINE_CLEANUP(struct ckpt_inject, ckpt_inject_release)
+#define _cleanup_inject_ _cleanup_(ckpt_inject_releasep)
+
+pid_t ckpt_inject_pid(const struct ckpt_inject *inj);
+/* A pidfd of the target, owned by the context. */
+int ckpt_inject_pidfd(const struct ckpt_inject *inj);
+/* Threads that are seized, the thread-group leader first when it lives. */
+size_t ckpt_inject_nr_threads(const struct ckpt_inject *inj);
+const struct ckpt_thread_state *ckpt_inject_thread(const struct ckpt_inject *inj, size_t idx);
+/* Thread ids that were zombies and so were not seized. */
+size_t ckpt_inject_nr_zombies(const struct ckpt_inject *inj);
+struct ckpt_proc;
+/*
+ * /proc handle of a live thread of the target (the leader may be a zombie,
+ * whose maps and mem are empty): read maps, mem, fds through it.
+ */
+const struct ckpt_proc *ckpt_inject_task_proc(const struct ckpt_inject *inj);
+/* The process was stopped by job control when seized (or became so). */
+bool ckpt_inject_job_stopped(const struct ckpt_inject *inj);
+
+/*
+ * Run system call @nr with @args in thread @thread (an index as above).
+ * Returns 0 when the call ran: its result, possibly -errno, is in
+ * *@ret_result. Returns -errno when it could not be run (-ESRCH: the thread
+ * died).
+ */
+int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const uint64_t args[6],
+			int64_t *ret_result) __must_check;
+/* Shorthand on thread 0. */
+#define ckpt_inject_call(inj, ret, nr, ...)                                             \
+	ckpt_inject_syscall((inj), 0, (nr), (const uint64_t[6]){ __VA_ARGS__ }, (ret))
+/* Use the `syscall` instruction at @addr instead of one found in the vDSO. */
+void ckpt_inject_set_syscall_ip(struct ckpt_inject *inj, uint64_t addr);
+uint64_t ckpt_inject_syscall_ip(const struct ckpt_inject *inj);
+
+/*
+ * Read or write the target's memory: process_vm_readv/writev, and
+ * /proc/PID/mem for what they refuse (read-only or PROT_NONE pages).
+ * All of @len or an error (-EFAULT: not mapped).
+ */
+int ckpt_inject_read(struct ckpt_inject *inj, uint64_t addr, void *buf, size_t len) __must_check;
+int ckpt_inject_write(struct ckpt_inject *inj, uint64_t addr, const void *buf, size_t len) __must_check;
+/* A read-write anonymous mapping in the target, unmapped at release. */
+int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr) __must_check;
+/* True if [start, end) overlaps a scratch mapping of this context. */
+bool ckpt_inject_is_scratch(const struct ckpt_inject *inj, uint64_t start, uint64_t end);
+
+/* Take a duplicate of the target's @remote_fd (pidfd_getfd); O_CLOEXEC here. */
+int ckpt_inject_take_fd(struct ckpt_inject *inj, int remote_fd, int *ret_fd) __must_check;
+/*
+ * Install a duplicate of our @local_fd in the target as @remote_fd (or the
+ * lowest free number with -1), O_CLOEXEC if @flags has it. Sent over a
+ * socket pair made in the target, so it works across namespaces.
+ */
+int ckpt_inject_put_fd(struct ckpt_inject *inj, int local_fd, int remote_fd, int flags,
+		       int *ret_remote_fd) __must_check;
+int ckpt_inject_close_fd(struct ckpt_inject *inj, int remote_fd) __must_check;
+
+/*
+ * Replace what release puts back into thread @idx: registers, and, when not
+ * NULL, the xstate image and the signal mask. Used by restore to start a
+ * process in a state of its own choosing.
+ */
+int ckpt_inject_set_thread_state(struct ckpt_inject *inj, size_t idx,
+				 const struct user_regs_struct *regs, const void *xstate,
+				 size_t xstate_len, const uint64_t *sigmask) __must_check;
+
+struct ckpt_rseq {
+	uint64_t ptr;
+	uint32_t len, sig, flags;
+};
+/* The rseq registration of thread @idx (ptr 0: none). */
+int ckpt_inject_get_rseq(struct ckpt_inject *inj, size_t idx, struct ckpt_rseq *ret) __must_check;
+
+#endif

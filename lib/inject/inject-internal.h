@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CKPT_INJECT_INTERNAL_H
+#define CKPT_INJECT_INTERNAL_H
+
+#include <signal.h>
+
+#include <ckpt/inject.h>
+#include <ckpt/proc.h>
+
+struct inj_thread {
+	struct ckpt_thread_state st;  /* what release puts back */
+	void *xstate;                 /* owned copy behind st.xstate */
+	bool dead;
+	bool reap;                    /* died while traced: wait for it at release */
+	bool saved;                   /* stopped and its state saved */
+	bool regs_dirty;              /* we ran code in it: registers must be restored */
+	bool mask_dirty;              /* we changed its signal mask */
+	bool xstate_dirty;            /* set_thread_state gave a new xstate */
+};
+
+struct scratch_map {
+	uint64_t addr, len;
+};
+
+struct ckpt_inject {
+	pid_t pid;
+	int pidfd;
+	int thread_pidfd;             /* of threads[0] when the leader is a zombie, else -1 */
+	pid_t mm_tid;                 /* a live thread, for process_vm_* */
+	struct ckpt_proc *proc;
+	struct ckpt_proc *task_proc;  /* /proc/PID/task/TID of a live thread: maps, mem */
+	struct inj_thread *threads;
+	size_t nr_threads, cap_threads;
+	pid_t *zombies;
+	size_t nr_zombies, cap_zombies;
+	bool job_stopped;
+	unsigned int flags;
+	uint64_t syscall_ip;
+	struct scratch_map *scratch;
+	size_t nr_scratch, cap_scratch;
+	uint64_t arg_page;            /* scratch for our own syscall arguments, 0 until needed */
+	int mem_fd;                   /* /proc/PID/mem, opened on first need */
+	sigset_t saved_sigmask;       /* ckpt's own, restored at release */
+};
+
+/* seize.c */
+/*
+ * Resume thread @t with @request (PTRACE_SINGLESTEP/PTRACE_CONT) and wait
+ * until it stops with SIGTRAP. Signals other than stop signals cannot reach
+ * a thread whose mask blocks all; stop signals are let through so job
+ * control still works.
+ */
+int inj_step_wait(struct ckpt_inject *inj, struct inj_thread *t);
+int inj_block_signals(struct ckpt_inject *inj, struct inj_thread *t);
+
+/* syscall.c */
+int inj_find_syscall_ip(struct ckpt_inject *inj);
+
+/* mem.c */
+int inj_unmap_scratch(struct ckpt_inject *inj);
+/* One scratch page for the arguments of the calls lib/inject makes itself. */
+int inj_arg_page(struct ckpt_inject *inj, uint64_t *ret_addr);
+
+#endif

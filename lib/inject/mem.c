@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/* Remote memory: process_vm_readv/writev, /proc/PID/mem, scratch mappings. */
+#define LOG_AREA "inject"
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "inject/inject-internal.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static int mem_fd(struct ckpt_inject *inj)
+{
+	if (inj->mem_fd < 0) {
+		int fd = ckpt_proc_open_mem(inj->task_proc, O_RDWR);
+
+		if (fd < 0)
+			return fd;
+		inj->mem_fd = fd;
+	}
+	return inj->mem_fd;
+}
+
+/* What process_vm_* could not do: /proc/PID/mem uses FOLL_FORCE. */
+static int via_mem(struct ckpt_inject *inj, uint64_t addr, void *buf, size_t len, bool write)
+{
+	int fd = mem_fd(inj);
+
+	if (fd < 0)
+		return fd;
+	while (len) {
+		ssize_t n = write ? pwrite(fd, buf, len, (off_t)addr) : pread(fd, buf, len, (off_t)addr);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EIO ? -EFAULT : neg_errno();
+		}
+		if (n == 0)
+			return -EFAULT;
+		addr += (uint64_t)n;
+		buf = (char *)buf + n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int vm_rw(struct ckpt_inject *inj, uint64_t addr, void *buf, size_t len, bool write)
+{
+	while (len) {
+		struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+		ssize_t n = write ? process_vm_writev(inj->mm_tid, &local, 1, &remote, 1, 0)
+				  : process_vm_readv(inj->mm_tid, &local, 1, &remote, 1, 0);
+
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno != EFAULT && errno != EPERM)
+				return neg_errno();
+			return via_mem(inj, addr, buf, len, write);
+		}
+		addr += (uint64_t)n;
+		buf = (char *)buf + n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ckpt_inject_read(struct ckpt_inject *inj, uint64_t addr, void *buf, size_t len)
+{
+	return vm_rw(inj, addr, buf, len, false);
+}
+
+int ckpt_inject_write(struct ckpt_inject *inj, uint64_t addr, const void *buf, size_t len)
+{
+	return vm_rw(inj, addr, (void *)buf, len, true);
+}
+
+int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr)
+{
+	int64_t res;
+	int r;
+
+	len = ALIGN_UP(len, page_size());
+	if (GROW(inj->scratch, inj->cap_scratch, inj->nr_scratch + 1) < 0)
+		return -ENOMEM;
+	r = ckpt_inject_call(inj, &res, SYS_mmap, 0, len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (r < 0)
+		return r;
+	if (res < 0 && res > -4096) {
+		pr_err("cannot map %zu bytes of scratch memory in pid %d: %s", len, inj->pid,
+		       errstr((int)res));
+		return (int)res;
+	}
+	inj->scratch[inj->nr_scratch].addr = (uint64_t)res;
+	inj->scratch[inj->nr_scratch].len = len;
+	inj->nr_scratch++;
+	*ret_addr = (uint64_t)res;
+	return 0;
+}
+
+bool ckpt_inject_is_scratch(const struct ckpt_inject *inj, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < inj->nr_scratch; i++)
+		if (start < inj->scratch[i].addr + inj->scratch[i].len && end > inj->scratch[i].addr)
+			return true;
+	return false;
+}
+
+int inj_arg_page(struct ckpt_inject *inj, uint64_t *ret_addr)
+{
+	if (!inj->arg_page) {
+		int r = ckpt_inject_scratch(inj, page_size(), &inj->arg_page);
+
+		if (r < 0)
+			return r;
+	}
+	*ret_addr = inj->arg_page;
+	return 0;
+}
+
+int inj_unmap_scratch(struct ckpt_inject *inj)
+{
+	int r = 0;
+
+	while (inj->nr_scratch) {
+		struct scratch_map *m = &inj->scratch[inj->nr_scratch - 1];
+		int64_t res = 0;
+		int e = -ESRCH;
+
+		for (size_t i = 0; i < inj->nr_threads && e == -ESRCH; i++)
+			e = ckpt_inject_syscall(inj, i, SYS_munmap, (const uint64_t[6]){ m->addr, m->len },
+						&res);
+		if (e == -ESRCH)
+			break; /* nobody left to unmap it: the process is gone */
+		if (e == 0 && res < 0)
+			e = (int)res;
+		if (e < 0) {
+			pr_err("cannot unmap scratch memory %#llx of pid %d: %s",
+			       (unsigned long long)m->addr, inj->pid, errstr(e));
+			if (!r)
+				r = e;
+		}
+		inj->nr_scratch--;
+	}
+	inj->arg_page = 0;
+	return r;
+}

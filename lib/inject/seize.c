@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Seize, freeze and release a process. All threads are seized with
+ * PTRACE_SEIZE and stopped with PTRACE_INTERRUPT; the task list is re-read
+ * until no new thread appears after every known one has stopped (only a
+ * running thread can create another).
+ */
+#define LOG_AREA "inject"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "compat/syscalls.h"
+#include "inject/inject-internal.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define NT_X86_XSTATE_ 0x202
+#define XSTATE_MAX (64 * 1024)
+#define USER_CS_64 0x33
+#define PIDFD_THREAD_ O_EXCL /* Linux 6.9 */
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+/* ckpt's own termination signals wait until the target runs again. */
+static void defer_signals(struct ckpt_inject *inj)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGINT);
+	sigaddset(&s, SIGTERM);
+	sigaddset(&s, SIGHUP);
+	sigaddset(&s, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &s, &inj->saved_sigmask);
+}
+
+static void undefer_signals(struct ckpt_inject *inj)
+{
+	pthread_sigmask(SIG_SETMASK, &inj->saved_sigmask, NULL);
+}
+
+static struct inj_thread *find_thread(struct ckpt_inject *inj, pid_t tid)
+{
+	for (size_t i = 0; i < inj->nr_threads; i++)
+		if (inj->threads[i].st.tid == tid)
+			return &inj->threads[i];
+	return NULL;
+}
+
+static bool is_zombie(struct ckpt_inject *inj, pid_t tid)
+{
+	for (size_t i = 0; i < inj->nr_zombies; i++)
+		if (inj->zombies[i] == tid)
+			return true;
+	return false;
+}
+
+/* Explain an EPERM from PTRACE_SEIZE: another tracer, or no permission. */
+static int seize_refused(struct ckpt_inject *inj, pid_t tid)
+{
+	_cleanup_proc_ struct ckpt_proc *t = NULL;
+	struct ckpt_proc_status st;
+
+	if (ckpt_proc_open_task(inj->proc, tid, &t) == 0 && ckpt_proc_read_status(t, &st) == 0) {
+		pid_t tracer = st.tracer_pid;
+
+		ckpt_proc_status_done(&st);
+		if (tracer > 0) {
+			_cleanup_proc_ struct ckpt_proc *tp = NULL;
+			struct ckpt_proc_stat ts = { .comm = "?" };
+
+			if (ckpt_proc_open(NULL, tracer, &tp) < 0 || ckpt_proc_read_stat(tp, &ts) < 0)
+				strcpy(ts.comm, "?");
+			pr_err("pid %d is already traced by pid %d (%s)", inj->pid, tracer, ts.comm);
+			return -EBUSY;
+		}
+	}
+	pr_err("cannot seize pid %d (thread %d): %s", inj->pid, tid, strerror(EPERM));
+	return -EPERM;
+}
+
+static char task_state(struct ckpt_inject *inj, pid_t tid)
+{
+	_cleanup_proc_ struct ckpt_proc *tp = NULL;
+	struct ckpt_proc_stat st;
+
+	if (ckpt_proc_open_task(inj->proc, tid, &tp) < 0 || ckpt_proc_read_stat(tp, &st) < 0)
+		return 'X';
+	return st.state;
+}
+
+/*
+ * Wait for the first stop of a freshly seized thread. The leader is polled:
+ * if it exits now, waitpid() would report it only once every other thread
+ * has exited, and those are stopped by us.
+ */
+static int wait_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	bool leader = t->st.tid == inj->pid;
+	useconds_t backoff = 20;
+
+	for (;;) {
+		int status, sig, event;
+		pid_t w = waitpid(t->st.tid, &status, __WALL | (leader ? WNOHANG : 0));
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ECHILD) {
+				t->dead = true;
+				return 0;
+			}
+			return neg_errno();
+		}
+		if (w == 0) {
+			char st = task_state(inj, t->st.tid);
+
+			if (st == 'Z' || st == 'X') {
+				t->dead = true;
+				t->reap = true;
+				return 0;
+			}
+			usleep(backoff);
+			if (backoff < 1000)
+				backoff *= 2;
+			continue;
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			t->dead = true;
+			return 0;
+		}
+		if (!WIFSTOPPED(status))
+			continue;
+		sig = WSTOPSIG(status);
+		event = status >> 16;
+		if (event == PTRACE_EVENT_STOP) {
+			if (is_stop_signal(sig))
+				inj->job_stopped = true;
+			return 0;
+		}
+		/*
+		 * A signal was on its way when we came: deliver it now, as it
+		 * would have been, and wait for the INTERRUPT trap, which stays
+		 * pending.
+		 */
+		pr_debug("thread %d: signal %d at seize, delivered", t->st.tid, sig);
+		if (ptrace(PTRACE_CONT, t->st.tid, 0, (void *)(long)sig) < 0) {
+			if (errno == ESRCH)
+				continue; /* died: the next waitpid says so */
+			return neg_errno();
+		}
+	}
+}
+
+static int save_state(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	pid_t tid = t->st.tid;
+
+	if (ptrace(PTRACE_GETREGS, tid, 0, &t->st.regs) < 0)
+		return neg_errno();
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(uint64_t), &t->st.sigmask) < 0)
+		return neg_errno();
+	t->st.in_syscall = (int64_t)t->st.regs.orig_rax >= 0;
+	if (!(inj->flags & CKPT_INJECT_NO_XSTATE)) {
+		struct iovec iov;
+		void *buf = malloc(XSTATE_MAX);
+
+		if (!buf)
+			return -ENOMEM;
+		iov.iov_base = buf;
+		iov.iov_len = XSTATE_MAX;
+		if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE_, &iov) < 0) {
+			int r = neg_errno();
+
+			free(buf);
+			return r;
+		}
+		t->xstate = realloc(buf, iov.iov_len) ?: buf;
+		t->st.xstate = t->xstate;
+		t->st.xstate_len = iov.iov_len;
+	}
+	return 0;
+}
+
+static int add_zombie(struct ckpt_inject *inj, pid_t tid)
+{
+	if (GROW(inj->zombies, inj->cap_zombies, inj->nr_zombies + 1) < 0)
+		return -ENOMEM;
+	inj->zombies[inj->nr_zombies++] = tid;
+	return 0;
+}
+
+/* Seize every thread of the current task list we do not hold yet. */
+static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n, added = 0;
+	int r;
+
+	r = ckpt_proc_list_tasks(inj->proc, &tids, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_proc_ struct ckpt_proc *tp = NULL;
+		struct ckpt_proc_stat ts;
+		struct inj_thread *t;
+
+		if (find_thread(inj, tids[i]) || is_zombie(inj, tids[i]))
+			continue;
+		if (ckpt_proc_open_task(inj->proc, tids[i], &tp) < 0 ||
+		    ckpt_proc_read_stat(tp, &ts) < 0)
+			continue; /* gone already */
+		if (ts.state == 'Z' || ts.state == 'X') {
+			pr_debug("thread %d is a zombie, not seized", tids[i]);
+			if ((r = add_zombie(inj, tids[i])) < 0)
+				return r;
+			continue;
+		}
+		if (ptrace(PTRACE_SEIZE, tids[i], 0, 0) < 0) {
+			if (errno == ESRCH)
+				continue; /* exited meanwhile */
+			if (errno == EPERM) {
+				/* A zombie refuses too; check before blaming a tracer. */
+				if (ckpt_proc_read_stat(tp, &ts) == 0 && (ts.state == 'Z' || ts.state == 'X')) {
+					if ((r = add_zombie(inj, tids[i])) < 0)
+						return r;
+					continue;
+				}
+				return seize_refused(inj, tids[i]);
+			}
+			r = neg_errno();
+			pr_err("cannot seize thread %d of pid %d: %s", tids[i], inj->pid, errstr(r));
+			return r;
+		}
+		if (GROW(inj->threads, inj->cap_threads, inj->nr_threads + 1) < 0) {
+			ptrace(PTRACE_DETACH, tids[i], 0, 0);
+			return -ENOMEM;
+		}
+		t = &inj->threads[inj->nr_threads++];
+		memset(t, 0, sizeof(*t));
+		t->st.tid = tids[i];
+		if (ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) < 0 && errno != ESRCH)
+			return neg_errno();
+		added++;
+	}
+	*ret_new = added;
+	return 0;
+}
+
+static int check_target(struct ckpt_inject *inj)
+{
+	struct ckpt_proc_stat st;
+	int r;
+
+	if (inj->pid == getpid()) {
+		pr_err("pid %d is ckpt itself: refusing to seize it", inj->pid);
+		return -EINVAL;
+	}
+	r = ckpt_proc_open(NULL, inj->pid, &inj->proc);
+	if (r < 0) {
+		pr_err("cannot open /proc/%d: %s", inj->pid, r == -ESRCH ? "no such process" : errstr(r));
+		return r;
+	}
+	r = ckpt_proc_read_stat(inj->proc, &st);
+	if (r < 0) {
+		pr_err("cannot read /proc/%d/stat: %s", inj->pid, errstr(r));
+		return r;
+	}
+	if (st.flags & CKPT_PF_KTHREAD) {
+		pr_err("pid %d (%s) is a kernel thread: it cannot be checkpointed", inj->pid, st.comm);
+		return -EINVAL;
+	}
+	if (st.state == 'T')
+		inj->job_stopped = true;
+	return 0;
+}
+
+/* Put the leader (tid == pid) first: it is the default thread for syscalls. */
+static void leader_first(struct ckpt_inject *inj)
+{
+	for (size_t i = 1; i < inj->nr_threads; i++) {
+		if (inj->threads[i].st.tid == inj->pid) {
+			struct inj_thread tmp = inj->threads[0];
+
+			inj->threads[0] = inj->threads[i];
+			inj->threads[i] = tmp;
+			return;
+		}
+	}
+}
+
+/*
+ * Forget threads that died while being seized; those still traced as
+ * zombies are remembered so release can reap them.
+ */
+static int drop_dead(struct ckpt_inject *inj)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < inj->nr_threads; i++) {
+		struct inj_thread *t = &inj->threads[i];
+
+		if (t->dead) {
+			free(t->xstate);
+			if (t->reap) {
+				int r = add_zombie(inj, t->st.tid);
+
+				if (r < 0)
+					return r;
+			}
+			continue;
+		}
+		inj->threads[o++] = *t;
+	}
+	inj->nr_threads = o;
+	return 0;
+}
+
+int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
+{
+	struct ckpt_inject *inj;
+	int r;
+
+	if (pid <= 0) {
+		pr_err("invalid pid %d", pid);
+		return -EINVAL;
+	}
+	inj = calloc(1, sizeof(*inj));
+	if (!inj)
+		return -ENOMEM;
+	inj->pid = pid;
+	inj->pidfd = -1;
+	inj->thread_pidfd = -1;
+	inj->mem_fd = -1;
+	inj->flags = flags;
+	defer_signals(inj);
+
+	r = check_target(inj);
+	if (r < 0)
+		goto fail;
+	inj->pidfd = sys_pidfd_open(pid, 0);
+	if (inj->pidfd < 0) {
+		r = neg_errno();
+		pr_err("cannot open a pidfd of pid %d: %s", pid, errstr(r));
+		goto fail;
+	}
+	for (;;) {
+		size_t added;
+
+		r = seize_new(inj, &added);
+		if (r < 0)
+			goto fail;
+		if (!added)
+			break;
+		for (size_t i = 0; i < inj->nr_threads; i++) {
+			struct inj_thread *t = &inj->threads[i];
+
+			if (t->dead || t->saved)
+				continue;
+			r = wait_first_stop(inj, t);
+			if (r < 0) {
+				pr_err("waiting for thread %d of pid %d to stop: %s", t->st.tid, pid, errstr(r));
+				goto fail;
+			}
+			if (t->dead)
+				continue;
+			r = save_state(inj, t);
+			if (r == -ESRCH) {
+				t->dead = true;
+				continue;
+			}
+			if (r < 0) {
+				pr_err("cannot save the state of thread %d of pid %d: %s", t->st.tid, pid,
+				       errstr(r));
+				goto fail;
+			}
+			t->saved = true;
+			if (t->st.regs.cs != USER_CS_64) {
+				pr_err("pid %d runs 32-bit code (cs %#llx): only x86_64 processes are supported",
+				       pid, (unsigned long long)t->st.regs.cs);
+				r = -EOPNOTSUPP;
+				goto fail;
+			}
+		}
+	}
+	r = drop_dead(inj);
+	if (r < 0)
+		goto fail;
+	if (!inj->nr_threads) {
+		pr_err("pid %d exited while being seized", pid);
+		r = -ESRCH;
+		goto fail;
+	}
+	leader_first(inj);
+	inj->mm_tid = inj->threads[0].st.tid;
+	r = ckpt_proc_open_task(inj->proc, inj->mm_tid, &inj->task_proc);
+	if (r < 0) {
+		pr_err("cannot open /proc/%d/task/%d: %s", pid, inj->mm_tid, errstr(r));
+		goto fail;
+	}
+	if (inj->mm_tid != pid) {
+		/* A zombie leader has no files: pidfd_getfd needs a live thread. */
+		inj->thread_pidfd = sys_pidfd_open(inj->mm_tid, PIDFD_THREAD_);
+		if (inj->thread_pidfd < 0) {
+			r = neg_errno();
+			pr_err("cannot open a pidfd of thread %d: %s", inj->mm_tid, errstr(r));
+			goto fail;
+		}
+	}
+	pr_debug("seized pid %d: %zu threads, %zu zombies%s", pid, inj->nr_threads, inj->nr_zombies,
+		 inj->job_stopped ? ", job-stopped" : "");
+	*ret = inj;
+	return 0;
+fail:
+	ckpt_inject_release(inj);
+	return r;
+}
+
+int inj_block_signals(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	uint64_t all = ~0ULL;
+
+	if (t->mask_dirty)
+		return 0;
+	if (ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(all), &all) < 0)
+		return neg_errno();
+	t->mask_dirty = true;
+	return 0;
+}
+
+int inj_step_wait(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	int pass_sig = 0;
+
+	for (;;) {
+		int status, sig, event;
+
+		if (ptrace(PTRACE_SINGLESTEP, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
+			if (errno == ESRCH)
+				t->dead = true;
+			return neg_errno();
+		}
+		pass_sig = 0;
+		while (waitpid(t->st.tid, &status, __WALL) < 0) {
+			if (errno != EINTR)
+				return neg_errno();
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			t->dead = true;
+			return -ESRCH;
+		}
+		sig = WSTOPSIG(status);
+		event = status >> 16;
+		if (event == PTRACE_EVENT_STOP) {
+			/* An interrupt trap or group stop: just go on. */
+			if (is_stop_signal(sig))
+				inj->job_stopped = true;
+			continue;
+		}
+		if (event)
+			continue;
+		if (sig == SIGTRAP)
+			return 0;
+		if (is_stop_signal(sig)) {
+			/* Let job control happen; release leaves it stopped. */
+			pass_sig = sig;
+			continue;
+		}
+		/* A fault caused by what we ran: report it, drop the signal. */
+		pr_debug("thread %d: signal %d during a remote syscall", t->st.tid, sig);
+		return -EFAULT;
+	}
+}
+
+static int restore_thread(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	pid_t tid = t->st.tid;
+	int r = 0;
+
+	if (t->xstate_dirty && t->xstate) {
+		struct iovec iov = { t->xstate, t->st.xstate_len };
+
+		if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE_, &iov) < 0)
+			r = neg_errno();
+	}
+	if (t->regs_dirty && ptrace(PTRACE_SETREGS, tid, 0, &t->st.regs) < 0 && !r)
+		r = neg_errno();
+	if (t->mask_dirty &&
+	    ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(uint64_t), &t->st.sigmask) < 0 && !r)
+		r = neg_errno();
+	if (ptrace(PTRACE_DETACH, tid, 0, 0) < 0)
+		r = neg_errno(); /* ESRCH: it is exiting, the caller reaps it */
+	if (r < 0 && r != -ESRCH)
+		pr_err("cannot restore thread %d of pid %d: %s", tid, inj->pid, errstr(r));
+	return r;
+}
+
+/*
+ * Threads that died while we traced them stay zombies until their tracer
+ * waits for them. Wait for the others' (never the real parent's business);
+ * the leader only when we are not its parent, since then our wait just hands
+ * it back to the parent.
+ */
+static void reap_zombies(struct ckpt_inject *inj)
+{
+	struct ckpt_proc_stat st;
+	bool our_child;
+
+	if (!inj->nr_zombies || !inj->proc)
+		return;
+	our_child = ckpt_proc_read_stat(inj->proc, &st) == 0 && st.ppid == getpid();
+
+	for (size_t i = 0; i < inj->nr_zombies; i++) {
+		pid_t tid = inj->zombies[i];
+		int status;
+
+		if (tid == inj->pid && our_child)
+			continue;
+		for (int tries = 0; tries < 200; tries++) {
+			pid_t w = waitpid(tid, &status, __WALL | WNOHANG);
+
+			if (w != 0 && !(w < 0 && errno == EINTR))
+				break;
+			usleep(500);
+		}
+	}
+}
+
+int ckpt_inject_release(struct ckpt_inject *inj)
+{
+	int r = 0, e;
+
+	if (!inj)
+		return 0;
+	if (inj->nr_scratch) {
+		e = inj_unmap_scratch(inj);
+		if (e < 0 && !r)
+			r = e;
+	}
+	for (size_t i = 0; i < inj->nr_threads; i++) {
+		struct inj_thread *t = &inj->threads[i];
+
+		if (!t->dead) {
+			e = restore_thread(inj, t);
+			if (e == -ESRCH)
+				t->reap = true;
+			else if (e < 0 && !r)
+				r = e;
+		}
+		if (t->reap && (e = add_zombie(inj, t->st.tid)) < 0 && !r)
+			r = e;
+		free(t->xstate);
+	}
+	reap_zombies(inj);
+	free(inj->threads);
+	free(inj->zombies);
+	free(inj->scratch);
+	if (inj->mem_fd >= 0)
+		close(inj->mem_fd);
+	if (inj->pidfd >= 0)
+		close(inj->pidfd);
+	if (inj->thread_pidfd >= 0)
+		close(inj->thread_pidfd);
+	ckpt_proc_close(inj->task_proc);
+	ckpt_proc_close(inj->proc);
+	undefer_signals(inj);
+	free(inj);
+	return r;
+}
+
+pid_t ckpt_inject_pid(const struct ckpt_inject *inj)
+{
+	return inj->pid;
+}
+
+int ckpt_inject_pidfd(const struct ckpt_inject *inj)
+{
+	return inj->pidfd;
+}
+
+size_t ckpt_inject_nr_threads(const struct ckpt_inject *inj)
+{
+	return inj->nr_threads;
+}
+
+const struct ckpt_thread_state *ckpt_inject_thread(const struct ckpt_inject *inj, size_t idx)
+{
+	return idx < inj->nr_threads ? &inj->threads[idx].st : NULL;
+}
+
+size_t ckpt_inject_nr_zombies(const struct ckpt_inject *inj)
+{
+	return inj->nr_zombies;
+}
+
+const struct ckpt_proc *ckpt_inject_task_proc(const struct ckpt_inject *inj)
+{
+	return inj->task_proc;
+}
+
+bool ckpt_inject_job_stopped(const struct ckpt_inject *inj)
+{
+	return inj->job_stopped;
+}
+
+int ckpt_inject_set_thread_state(struct ckpt_inject *inj, size_t idx,
+				 const struct user_regs_struct *regs, const void *xstate,
+				 size_t xstate_len, const uint64_t *sigmask)
+{
+	struct inj_thread *t;
+
+	if (idx >= inj->nr_threads)
+		return -EINVAL;
+	t = &inj->threads[idx];
+	if (xstate) {
+		void *copy = malloc(xstate_len);
+
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, xstate, xstate_len);
+		free(t->xstate);
+		t->xstate = copy;
+		t->st.xstate = copy;
+		t->st.xstate_len = xstate_len;
+		t->xstate_dirty = true;
+	}
+	if (regs) {
+		t->st.regs = *regs;
+		t->st.in_syscall = (int64_t)regs->orig_rax >= 0;
+		t->regs_dirty = true;
+	}
+	if (sigmask) {
+		t->st.sigmask = *sigmask;
+		t->mask_dirty = true;
+	}
+	return 0;
+}
+
+int ckpt_inject_get_rseq(struct ckpt_inject *inj, size_t idx, struct ckpt_rseq *ret)
+{
+	struct ckpt_rseq_configuration conf = { 0 };
+
+	if (idx >= inj->nr_threads)
+		return -EINVAL;
+	if (ptrace((enum __ptrace_request)PTRACE_GET_RSEQ_CONFIGURATION, inj->threads[idx].st.tid,
+		   (void *)sizeof(conf), &conf) < 0)
+		return neg_errno();
+	ret->ptr = conf.rseq_abi_pointer;
+	ret->len = conf.rseq_abi_size;
+	ret->sig = conf.signature;
+	ret->flags = conf.flags;
+	return 0;
+}
