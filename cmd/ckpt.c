@@ -11,6 +11,7 @@
 
 static const struct command *const commands[] = {
 	&cmd_check,
+	&cmd_track,
 };
 
 static const char main_usage_head[] =

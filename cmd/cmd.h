@@ -35,6 +35,7 @@ struct command {
 };
 
 extern const struct command cmd_check;
+extern const struct command cmd_track;
 
 /* ---- out.c: rendering and errors ---- */
 void out_init(struct cmd_ctx *ctx);
@@ -48,6 +49,8 @@ int out_usage_error(struct cmd_ctx *ctx, const char *fmt, ...)
 int out_finish(struct cmd_ctx *ctx, int code);
 /* Print one JSON document (pretty) or one NDJSON line (@line). */
 void out_json(json_object *obj, bool line);
+/* A double printed with @decimals digits after the point. */
+json_object *out_json_double(double v, int decimals);
 
 /* ---- parse.c ---- */
 int parse_duration_ns(const char *s, uint64_t *ret) __must_check;

@@ -114,3 +114,11 @@ int cmd_print_help(const struct command *c)
 	fputs(c->usage, stdout);
 	return EXIT_OK;
 }
+
+json_object *out_json_double(double v, int decimals)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+	return json_object_new_double_s(v, buf);
+}

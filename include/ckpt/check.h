@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ckpt/range.h>
 #include <ckpt/util.h>
 
 struct ckpt_probe_result {
@@ -24,10 +25,6 @@ struct ckpt_probe_result {
 int ckpt_check_run(struct ckpt_probe_result **ret, size_t *ret_nr) __must_check;
 /* True when every core probe passed. */
 bool ckpt_check_core_ok(const struct ckpt_probe_result *r, size_t nr);
-
-struct ckpt_range {
-	uint64_t start, end; /* [start, end) */
-};
 
 /*
  * The negative control of PAGEMAP_SCAN: @got (as returned by the kernel, in

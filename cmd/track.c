@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ckpt track: a dirty-rate monitor built on lib/track. Arms the target,
+ * harvests every interval and prints what was written, then disarms.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ckpt/inject.h>
+#include <ckpt/log.h>
+#include <ckpt/nl.h>
+#include <ckpt/proc.h>
+#include <ckpt/track.h>
+
+#include "cmd.h"
+
+static const char usage[] =
+	"Usage: ckpt track -t PID [--interval DUR] [--count N | --duration DUR] [--json]\n"
+	"       ckpt track --stop -t PID\n"
+	"\n"
+	"Track the pages PID writes with userfaultfd write-protection and print, every\n"
+	"interval: pages written, MiB written, dirty rate, ranges, mappings added and\n"
+	"removed, scan time, freeze time and RSS. Ends after --count intervals,\n"
+	"--duration, SIGINT/SIGTERM/SIGHUP, or when the process exits (status 0) or\n"
+	"executes a new program (status 1); then the process is left untracked.\n"
+	"\n"
+	"Options:\n"
+	"  -t, --tree PID        the process to track\n"
+	"      --interval DUR    time between harvests (default 1s; 500ms, 2s, 1m ...)\n"
+	"      --count N         stop after N intervals\n"
+	"      --duration DUR    stop after DUR\n"
+	"      --stop            disarm tracking left armed by another command\n"
+	"      --json            one JSON object per line (NDJSON)\n"
+	"  -v, --verbose         more messages\n"
+	"  -h, --help            this help\n";
+
+struct track_args {
+	pid_t pid;
+	uint64_t interval_ns;
+	uint64_t count;
+	uint64_t duration_ns;
+	bool stop;
+};
+
+static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_args *a)
+{
+	static const struct option longopts[] = {
+		CMD_COMMON_LONGOPTS,
+		{ "tree", required_argument, NULL, 't' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "stop", no_argument, NULL, 'S' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ 0 },
+	};
+	int c;
+
+	*a = (struct track_args){ .interval_ns = 1000000000ULL };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "ht:v", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cmd_print_help(&cmd_track) - 1; /* -1: done, exit 0 */
+		case 'J':
+			ctx->json = true;
+			break;
+		case 'v':
+			ctx->verbose++;
+			ckpt_log_set_level(ctx->verbose > 1 ? CKPT_LOG_DEBUG : CKPT_LOG_INFO);
+			break;
+		case 't':
+			if (parse_pid(optarg, &a->pid) < 0)
+				return out_usage_error(ctx, "invalid pid '%s'", optarg);
+			break;
+		case 'i':
+			if (parse_duration_ns(optarg, &a->interval_ns) < 0 || a->interval_ns < 1000000)
+				return out_usage_error(ctx, "invalid interval '%s' (at least 1ms)", optarg);
+			break;
+		case 'c':
+			if (parse_uint(optarg, UINT32_MAX, &a->count) < 0 || !a->count)
+				return out_usage_error(ctx, "invalid count '%s'", optarg);
+			break;
+		case 'd':
+			if (parse_duration_ns(optarg, &a->duration_ns) < 0 || !a->duration_ns)
+				return out_usage_error(ctx, "invalid duration '%s'", optarg);
+			break;
+		case 'S':
+			a->stop = true;
+			break;
+		default:
+			if (optopt)
+				return out_usage_error(ctx, "option '%s' needs a value", argv[optind - 1]);
+			return out_usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return out_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+	if (!a->pid)
+		return out_usage_error(ctx, "which process? give -t PID");
+	if (a->count && a->duration_ns)
+		return out_usage_error(ctx, "--count and --duration exclude each other");
+	if (a->stop && (a->count || a->duration_ns))
+		return out_usage_error(ctx, "--stop takes no --count or --duration");
+	return 0;
+}
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static uint64_t rss_kib(pid_t pid)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	struct ckpt_proc_status st;
+	uint64_t kb = 0;
+
+	if (ckpt_proc_open(NULL, pid, &p) == 0 && ckpt_proc_read_status(p, &st) == 0) {
+		kb = st.vm_rss_kb;
+		ckpt_proc_status_done(&st);
+	}
+	return kb;
+}
+
+struct sample {
+	double time_s, interval_s;
+	struct ckpt_track_stats st;
+	uint64_t freeze_ns;
+	uint64_t rss_kib;
+};
+
+static void print_sample(struct cmd_ctx *ctx, const struct sample *s, uint64_t n)
+{
+	double mib = (double)s->st.pages * 4096 / (1 << 20);
+	double rate = s->interval_s > 0 ? mib / s->interval_s : 0;
+
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "time_s", out_json_double(s->time_s, 3));
+		json_object_object_add(o, "interval_s", out_json_double(s->interval_s, 3));
+		json_object_object_add(o, "pages", json_object_new_uint64(s->st.pages));
+		json_object_object_add(o, "bytes", json_object_new_uint64(s->st.pages * 4096));
+		json_object_object_add(o, "rate_mib_s", out_json_double(rate, 3));
+		json_object_object_add(o, "ranges", json_object_new_uint64(s->st.nr_ranges));
+		json_object_object_add(o, "maps_added", json_object_new_uint64(s->st.maps_added));
+		json_object_object_add(o, "maps_removed", json_object_new_uint64(s->st.maps_removed));
+		json_object_object_add(o, "maps_changed", json_object_new_uint64(s->st.maps_changed));
+		json_object_object_add(o, "new_pages", json_object_new_uint64(s->st.new_pages));
+		json_object_object_add(o, "always_dirty_maps",
+				       json_object_new_uint64(s->st.maps_always_dirty));
+		json_object_object_add(o, "scan_ms", out_json_double(ms(s->st.scan_ns), 3));
+		json_object_object_add(o, "harvest_ms", out_json_double(ms(s->st.harvest_ns), 3));
+		json_object_object_add(o, "freeze_ms", out_json_double(ms(s->freeze_ns), 3));
+		json_object_object_add(o, "rss_kib", json_object_new_uint64(s->rss_kib));
+		json_object_object_add(o, "generation", json_object_new_uint64(s->st.generation));
+		out_json(o, true);
+		json_object_put(o);
+		return;
+	}
+	if (n % 20 == 0)
+		printf("%8s %10s %9s %8s %7s %6s %6s %8s %9s %9s\n", "TIME", "WRITTEN", "MiB", "MiB/s",
+		       "RANGES", "+MAPS", "-MAPS", "SCAN ms", "FREEZE ms", "RSS MiB");
+	printf("%8.2f %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9.2f %9.1f\n", s->time_s,
+	       s->st.pages, mib, rate, s->st.nr_ranges, s->st.maps_added, s->st.maps_removed,
+	       ms(s->st.scan_ns), ms(s->freeze_ns), (double)s->rss_kib / 1024);
+	fflush(stdout);
+}
+
+static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "event", json_object_new_string(event));
+		json_object_object_add(o, "message", json_object_new_string(msg));
+		out_json(o, true);
+		json_object_put(o);
+	} else {
+		fprintf(stderr, "ckpt: %s\n", msg);
+	}
+}
+
+/* Seize, harvest, release; the freeze time is the whole of it. */
+static int harvest_once(struct ckpt_tracker *t, pid_t pid, struct ckpt_range_set *set,
+			struct sample *s)
+{
+	struct ckpt_inject *inj;
+	struct timespec a, b;
+	int r, e;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+	if (r < 0)
+		return r;
+	r = ckpt_track_harvest(t, inj, set, &s->st);
+	e = ckpt_inject_release(inj);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	s->freeze_ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ULL + (uint64_t)(b.tv_nsec - a.tv_nsec);
+	return r < 0 ? r : e;
+}
+
+static int stop_tracking(struct cmd_ctx *ctx, pid_t pid)
+{
+	struct ckpt_tracker *t = NULL;
+	struct ckpt_inject *inj;
+	int r = ckpt_track_attach(pid, NULL, &t);
+
+	if (r == -ENOENT)
+		return out_error(ctx, EXIT_FAIL, "pid %d is not tracked by ckpt", pid);
+	if (r == -ESTALE) {
+		print_event(ctx, "stopped", "pid %d: its tracking was already lost; nothing to disarm", pid);
+		return EXIT_OK;
+	}
+	if (r < 0)
+		return out_error(ctx, EXIT_FAIL, "cannot find the tracking of pid %d: %s", pid, strerror(-r));
+	r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+	if (r < 0) {
+		ckpt_track_close(t);
+		return EXIT_FAIL;
+	}
+	r = ckpt_track_disarm(t, inj);
+	if (ckpt_inject_release(inj) < 0 || r < 0)
+		return out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d", pid);
+	print_event(ctx, "stopped", "pid %d: tracking stopped, the process runs untracked", pid);
+	return EXIT_OK;
+}
+
+/* Why the loop ended. */
+enum end { END_COUNT, END_DURATION, END_SIGNAL, END_EXIT, END_EXEC, END_LOST, END_ERROR };
+
+static int disarm(pid_t pid, struct ckpt_tracker *t)
+{
+	struct ckpt_inject *inj;
+	int r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+
+	if (r < 0) {
+		ckpt_track_close(t);
+		return r;
+	}
+	r = ckpt_track_disarm(t, inj);
+	if (ckpt_inject_release(inj) < 0 && !r)
+		r = -EIO;
+	return r;
+}
+
+static int arm(struct cmd_ctx *ctx, pid_t pid, struct ckpt_tracker **ret)
+{
+	struct ckpt_inject *inj;
+	int r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+
+	if (r < 0)
+		return r;
+	r = ckpt_track_arm(inj, NULL, ret);
+	if (ckpt_inject_release(inj) < 0 && r == 0) {
+		ckpt_track_close(*ret);
+		r = -EIO;
+	}
+	return r;
+}
+
+static int run(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct ckpt_tracker *t = NULL;
+	_cleanup_(ckpt_proc_events_closep) struct ckpt_proc_events *ev = NULL;
+	_cleanup_close_ int sfd = -1, tfd = -1, pidfd = -1;
+	struct track_args a;
+	struct timespec start;
+	sigset_t mask;
+	enum end why = END_ERROR;
+	int exit_code = 0, r;
+	uint64_t n = 0, last_ns;
+
+	r = parse_args(ctx, argc, argv, &a);
+	if (r)
+		return r < 0 ? EXIT_OK : r;
+	if (a.stop)
+		return stop_tracking(ctx, a.pid);
+
+	/* Termination signals arrive through a signalfd, between harvests. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	pidfd = (int)syscall(SYS_pidfd_open, a.pid, 0);
+	if (pidfd < 0)
+		return out_error(ctx, EXIT_FAIL, "pid %d: %s", a.pid,
+				 errno == ESRCH ? "no such process" : strerror(errno));
+	r = ckpt_proc_events_open(&ev);
+	if (r < 0)
+		ckpt_log(CKPT_LOG_INFO, "track", "no proc connector (%s): exec is noticed at the next harvest",
+			 strerror(-r));
+
+	r = arm(ctx, a.pid, &t);
+	if (r < 0)
+		return out_error(ctx, EXIT_FAIL, "cannot track pid %d", a.pid);
+	print_event(ctx, "armed", "tracking pid %d (userfaultfd parked at fd %d), every %.3g s", a.pid,
+		    ckpt_track_parked_fd(t), (double)a.interval_ns / 1e9);
+
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	{
+		struct itimerspec its = {
+			.it_interval = { (time_t)(a.interval_ns / 1000000000ULL), (long)(a.interval_ns % 1000000000ULL) },
+			.it_value = { (time_t)(a.interval_ns / 1000000000ULL), (long)(a.interval_ns % 1000000000ULL) },
+		};
+		timerfd_settime(tfd, 0, &its, NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	last_ns = (uint64_t)start.tv_sec * 1000000000ULL + (uint64_t)start.tv_nsec;
+
+	for (;;) {
+		struct pollfd pfd[4] = {
+			{ tfd, POLLIN, 0 }, { pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+			{ ev ? ckpt_proc_events_fd(ev) : -1, POLLIN, 0 },
+		};
+
+		if (poll(pfd, 4, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[2].revents & POLLIN) {
+			why = END_SIGNAL;
+			break;
+		}
+		if (pfd[1].revents & POLLIN) {
+			why = END_EXIT;
+			break;
+		}
+		if (ev && (pfd[3].revents & POLLIN)) {
+			struct ckpt_proc_event e[32];
+			int k = ckpt_proc_events_read(ev, e, 32);
+
+			for (int i = 0; i < k; i++)
+				if (e[i].kind == CKPT_PROC_EV_EXEC && e[i].tgid == a.pid)
+					why = END_EXEC;
+			if (why == END_EXEC)
+				break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct ckpt_range_set set;
+			struct sample s = { 0 };
+			struct timespec now;
+			uint64_t ticks, now_ns;
+
+			if (read(tfd, &ticks, sizeof(ticks)) < 0)
+				continue;
+			r = harvest_once(t, a.pid, &set, &s);
+			if (r < 0) {
+				why = r == -ESRCH ? END_EXIT : r == -ESTALE ? END_LOST : END_ERROR;
+				break;
+			}
+			ckpt_range_set_done(&set);
+			if (ckpt_track_sync(t) < 0)
+				ckpt_log(CKPT_LOG_WARN, "track", "the tracking record lags behind");
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			now_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+			s.time_s = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+			s.interval_s = (double)(now_ns - last_ns) / 1e9;
+			last_ns = now_ns;
+			s.rss_kib = rss_kib(a.pid);
+			print_sample(ctx, &s, n);
+			n++;
+			if (a.count && n >= a.count) {
+				why = END_COUNT;
+				break;
+			}
+			if (a.duration_ns && s.time_s * 1e9 >= (double)a.duration_ns) {
+				why = END_DURATION;
+				break;
+			}
+		}
+	}
+
+	switch (why) {
+	case END_EXIT:
+		print_event(ctx, "exit", "pid %d exited; tracking ended", a.pid);
+		(void)ckpt_track_disarm(t, NULL); /* the process is gone: drop the record */
+		break;
+	case END_EXEC:
+		print_event(ctx, "exec", "pid %d executed a new program; tracking ended", a.pid);
+		ckpt_track_disarm(t, NULL);
+		exit_code = EXIT_FAIL;
+		break;
+	case END_LOST:
+		ckpt_track_disarm(t, NULL);
+		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d was lost", a.pid);
+		break;
+	case END_ERROR:
+		r = disarm(a.pid, t);
+		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d failed", a.pid);
+		break;
+	default:
+		r = disarm(a.pid, t);
+		if (r < 0)
+			exit_code = out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d: %s",
+					      a.pid, strerror(-r));
+		else
+			print_event(ctx, "end", "pid %d: %" PRIu64 " intervals; tracking stopped, "
+				    "the process runs untracked", a.pid, n);
+	}
+	return exit_code;
+}
+
+const struct command cmd_track = {
+	.name = "track",
+	.fn = run,
+	.summary = "monitor the pages a process writes (dirty rate)",
+	.usage = usage,
+};

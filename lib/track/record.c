@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tracking record: RUNDIR/track-PID.json, rewritten atomically (temp
+ * file + rename), next to RUNDIR/track-PID.lock, held with flock() by the
+ * command that uses the tracking, and RUNDIR/track-PID.gen, the generation,
+ * rewritten in place by every harvest before it scans. The JSON record (the
+ * registered mappings) may lag behind after a crash: a stale list only makes
+ * the next harvest report more pages, never fewer.
+ */
+#define LOG_AREA "track"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ckpt/proc.h>
+
+#include "track/track-internal.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define RECORD_VERSION 1
+
+static void record_path(const struct ckpt_tracker *t, const char *ext, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/track-%d.%s", t->rundir, t->pid, ext);
+}
+
+int track_identity(pid_t pid, uint64_t *ret_start_time, char ret_boot_id[40])
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_free_ char *boot = NULL;
+	struct ckpt_proc_stat st;
+	int r;
+
+	r = ckpt_proc_open(NULL, pid, &p);
+	if (r < 0)
+		return r;
+	r = ckpt_proc_read_stat(p, &st);
+	if (r < 0)
+		return r;
+	r = ckpt_proc_read_sysctl(NULL, "kernel/random/boot_id", &boot);
+	if (r < 0)
+		return r;
+	*ret_start_time = st.start_time;
+	snprintf(ret_boot_id, 40, "%s", boot);
+	return 0;
+}
+
+int track_record_lock(struct ckpt_tracker *t)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (mkdir(t->rundir, 0700) < 0 && errno != EEXIST) {
+		int r = neg_errno();
+
+		pr_err("cannot create the run directory '%s': %s", t->rundir, errstr(r));
+		return r;
+	}
+	record_path(t, "lock", path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int r = neg_errno();
+
+		pr_err("cannot open '%s': %s", path, errstr(r));
+		return r;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = errno == EWOULDBLOCK ? -EBUSY : neg_errno();
+
+		close(fd);
+		if (r == -EBUSY)
+			pr_err("pid %d is in use by another ckpt command (lock '%s')", t->pid, path);
+		return r;
+	}
+	t->lock_fd = fd;
+	return 0;
+}
+
+static json_object *ranges_json(const struct ckpt_tracker *t, bool dirty)
+{
+	json_object *a = json_object_new_array();
+	size_t n = dirty ? t->nr_dirty : t->nr_vmas;
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_new_array();
+
+		json_object_array_add(e, json_object_new_uint64(dirty ? t->dirty[i].start : t->vmas[i].start));
+		json_object_array_add(e, json_object_new_uint64(dirty ? t->dirty[i].end : t->vmas[i].end));
+		if (dirty)
+			json_object_array_add(e, json_object_new_string(t->dirty[i].name));
+		else
+			json_object_array_add(e, json_object_new_int(t->vmas[i].prot));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
+int track_gen_save(struct ckpt_tracker *t)
+{
+	char buf[24];
+
+	if (t->gen_fd < 0) {
+		char path[PATH_MAX];
+
+		record_path(t, "gen", path, sizeof(path));
+		t->gen_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (t->gen_fd < 0) {
+			int r = neg_errno();
+
+			pr_err("cannot open '%s': %s", path, errstr(r));
+			return r;
+		}
+	}
+	snprintf(buf, sizeof(buf), "%020" PRIu64 "\n", t->generation);
+	if (pwrite(t->gen_fd, buf, 21, 0) != 21) {
+		int r = errno ? neg_errno() : -EIO;
+
+		pr_err("cannot write the generation of the tracking of pid %d: %s", t->pid, errstr(r));
+		return r;
+	}
+	return 0;
+}
+
+static uint64_t gen_load(const struct ckpt_tracker *t)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[PATH_MAX];
+
+	record_path(t, "gen", path, sizeof(path));
+	if (read_file_at(AT_FDCWD, path, &text, NULL) < 0)
+		return 0;
+	return strtoull(text, NULL, 10);
+}
+
+int track_record_save(struct ckpt_tracker *t)
+{
+	_cleanup_json_ json_object *o = json_object_new_object();
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	const char *text;
+	int fd, r;
+
+	json_object_object_add(o, "version", json_object_new_int(RECORD_VERSION));
+	json_object_object_add(o, "pid", json_object_new_int(t->pid));
+	json_object_object_add(o, "start_time", json_object_new_uint64(t->start_time));
+	json_object_object_add(o, "boot_id", json_object_new_string(t->boot_id));
+	json_object_object_add(o, "parked_fd", json_object_new_int(t->parked_fd));
+	json_object_object_add(o, "uffd_ino", json_object_new_uint64(t->uffd_ino));
+	json_object_object_add(o, "features", json_object_new_uint64(t->features));
+	json_object_object_add(o, "generation", json_object_new_uint64(t->generation));
+	json_object_object_add(o, "armed_ns", json_object_new_int64(t->armed_realtime_ns));
+	json_object_object_add(o, "vmas", ranges_json(t, false));
+	json_object_object_add(o, "always_dirty", ranges_json(t, true));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+	record_path(t, "json", path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = neg_errno();
+		goto fail;
+	}
+	/*
+	 * No fsync: the record lives on tmpfs and is lost at reboot together
+	 * with the tracking it describes; rename alone survives a crash of
+	 * ckpt, and this runs while the target is frozen.
+	 */
+	r = write_all(fd, text, strlen(text));
+	close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = neg_errno();
+	if (r == 0)
+		r = track_gen_save(t);
+	if (r == 0) {
+		t->record_dirty = false;
+		return 0;
+	}
+	unlink(tmp);
+fail:
+	pr_err("cannot write the tracking record '%s': %s", path, errstr(r));
+	return r;
+}
+
+static int get_u64(json_object *o, const char *key, uint64_t *ret)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return -EBADMSG;
+	*ret = json_object_get_uint64(v);
+	return 0;
+}
+
+static int load_ranges(struct ckpt_tracker *t, json_object *a, bool dirty)
+{
+	if (!json_object_is_type(a, json_type_array))
+		return -EBADMSG;
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		json_object *s, *en, *x;
+		int r;
+
+		if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != 3)
+			return -EBADMSG;
+		s = json_object_array_get_idx(e, 0);
+		en = json_object_array_get_idx(e, 1);
+		x = json_object_array_get_idx(e, 2);
+		if (!json_object_is_type(s, json_type_int) || !json_object_is_type(en, json_type_int))
+			return -EBADMSG;
+		if (json_object_get_uint64(en) <= json_object_get_uint64(s))
+			return -EBADMSG;
+		if (dirty) {
+			if (!json_object_is_type(x, json_type_string))
+				return -EBADMSG;
+			r = track_add_dirty(t, json_object_get_uint64(s), json_object_get_uint64(en),
+					    json_object_get_string(x));
+		} else {
+			if (!json_object_is_type(x, json_type_int))
+				return -EBADMSG;
+			r = track_add_vma(t, json_object_get_uint64(s), json_object_get_uint64(en),
+					  json_object_get_int(x));
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Load RUNDIR/track-PID.json into @t (pid and rundir set). -ENOENT: none. */
+int track_record_load(struct ckpt_tracker *t)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_json_ json_object *o = NULL;
+	char path[PATH_MAX];
+	json_object *v, *vmas, *dirty;
+	uint64_t x;
+	int r;
+
+	record_path(t, "json", path, sizeof(path));
+	r = read_file_at(AT_FDCWD, path, &text, NULL);
+	if (r < 0)
+		return r;
+	o = json_tokener_parse(text);
+	if (!o || !json_object_is_type(o, json_type_object))
+		goto bad;
+	if (get_u64(o, "version", &x) < 0 || x != RECORD_VERSION)
+		goto bad;
+	if (get_u64(o, "pid", &x) < 0 || x != (uint64_t)t->pid)
+		goto bad;
+	if (get_u64(o, "start_time", &t->start_time) < 0 || get_u64(o, "uffd_ino", &t->uffd_ino) < 0 ||
+	    get_u64(o, "features", &t->features) < 0 || get_u64(o, "generation", &t->generation) < 0 ||
+	    get_u64(o, "parked_fd", &x) < 0 || x > INT_MAX)
+		goto bad;
+	t->parked_fd = (int)x;
+	if (get_u64(o, "armed_ns", &x) < 0)
+		goto bad;
+	t->armed_realtime_ns = (int64_t)x;
+	if (!json_object_object_get_ex(o, "boot_id", &v) || !json_object_is_type(v, json_type_string))
+		goto bad;
+	snprintf(t->boot_id, sizeof(t->boot_id), "%s", json_object_get_string(v));
+	if (!json_object_object_get_ex(o, "vmas", &vmas) ||
+	    !json_object_object_get_ex(o, "always_dirty", &dirty))
+		goto bad;
+	r = load_ranges(t, vmas, false);
+	if (r == 0)
+		r = load_ranges(t, dirty, true);
+	if (r < 0)
+		goto bad;
+	/* Harvests after the last full save only moved the generation. */
+	x = gen_load(t);
+	if (x > t->generation)
+		t->generation = x;
+	return 0;
+bad:
+	pr_err("the tracking record '%s' is corrupt", path);
+	return -EBADMSG;
+}
+
+void track_record_remove(const struct ckpt_tracker *t)
+{
+	char path[PATH_MAX];
+
+	/* The lock file stays: unlinking it would let two commands lock two files. */
+	record_path(t, "json", path, sizeof(path));
+	unlink(path);
+	record_path(t, "gen", path, sizeof(path));
+	unlink(path);
+}
