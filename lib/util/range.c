@@ -47,10 +47,15 @@ static int cmp_range(const void *a, const void *b)
 void ckpt_range_set_normalize(struct ckpt_range_set *s)
 {
 	size_t n = 0;
+	bool sorted = true;
 
 	if (!s->nr)
 		return;
-	qsort(s->v, s->nr, sizeof(*s->v), cmp_range);
+	/* Scans produce ranges in address order: skip the sort then. */
+	for (size_t i = 1; i < s->nr && sorted; i++)
+		sorted = cmp_range(&s->v[i - 1], &s->v[i]) <= 0;
+	if (!sorted)
+		qsort(s->v, s->nr, sizeof(*s->v), cmp_range);
 	for (size_t i = 0; i < s->nr; i++) {
 		if (s->v[i].end <= s->v[i].start)
 			continue;
