@@ -105,6 +105,13 @@ int ckpt_inject_write(struct ckpt_inject *inj, uint64_t addr, const void *buf, s
 int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr) __must_check;
 /* True if [start, end) overlaps a scratch mapping of this context. */
 bool ckpt_inject_is_scratch(const struct ckpt_inject *inj, uint64_t start, uint64_t end);
+/*
+ * True if [start, end) lies entirely in scratch memory. Scratch mappings are
+ * made MADV_DONTFORK so they do not merge with the program's; still, code
+ * that skips scratch skips only what this says, never a whole mapping that
+ * merely overlaps it.
+ */
+bool ckpt_inject_scratch_only(const struct ckpt_inject *inj, uint64_t start, uint64_t end);
 
 /* Take a duplicate of the target's @remote_fd (pidfd_getfd); O_CLOEXEC here. */
 int ckpt_inject_take_fd(struct ckpt_inject *inj, int remote_fd, int *ret_fd) __must_check;

@@ -102,7 +102,34 @@ int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr)
 	inj->scratch[inj->nr_scratch].len = len;
 	inj->nr_scratch++;
 	*ret_addr = (uint64_t)res;
+	/*
+	 * Keep it a mapping of its own: an anonymous neighbour with the same
+	 * flags would merge with it, and the program's memory would then look
+	 * like ours. Programs almost never set VM_DONTCOPY.
+	 */
+	{
+		int64_t m;
+
+		r = ckpt_inject_call(inj, &m, SYS_madvise, (uint64_t)res, len, MADV_DONTFORK);
+		if (r == 0 && m < 0)
+			r = (int)m;
+		if (r < 0) {
+			pr_err("cannot mark scratch memory of pid %d: %s", inj->pid, errstr(r));
+			return r;
+		}
+	}
 	return 0;
+}
+
+bool ckpt_inject_scratch_only(const struct ckpt_inject *inj, uint64_t start, uint64_t end)
+{
+	uint64_t at = start;
+
+	/* Scratch maps never touch each other (each is its own VMA): one must cover it. */
+	for (size_t i = 0; i < inj->nr_scratch; i++)
+		if (at >= inj->scratch[i].addr && end <= inj->scratch[i].addr + inj->scratch[i].len)
+			return true;
+	return false;
 }
 
 bool ckpt_inject_is_scratch(const struct ckpt_inject *inj, uint64_t start, uint64_t end)

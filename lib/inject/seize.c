@@ -404,9 +404,13 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 	}
 	leader_first(inj);
 	inj->mm_tid = inj->threads[0].st.tid;
-	r = ckpt_proc_open_task(inj->proc, inj->mm_tid, &inj->task_proc);
+	/*
+	 * /proc/TID rather than /proc/PID/task/TID: the latter has no
+	 * map_files, and /proc/PID has no maps when the leader is a zombie.
+	 */
+	r = ckpt_proc_open(NULL, inj->mm_tid, &inj->task_proc);
 	if (r < 0) {
-		pr_err("cannot open /proc/%d/task/%d: %s", pid, inj->mm_tid, errstr(r));
+		pr_err("cannot open /proc/%d: %s", inj->mm_tid, errstr(r));
 		goto fail;
 	}
 	if (inj->mm_tid != pid) {

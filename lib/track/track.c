@@ -102,7 +102,7 @@ bool track_vma_eligible(struct ckpt_inject *inj, const void *vma)
 	case CKPT_VMA_VSYSCALL:
 		return false;
 	default:
-		return !inj || !ckpt_inject_is_scratch(inj, v->start, v->end);
+		return !inj || !ckpt_inject_scratch_only(inj, v->start, v->end);
 	}
 }
 
