@@ -185,6 +185,21 @@ void ckpt_fd_list_free(struct ckpt_fd_list *l);
 CKPT_DEFINE_CLEANUP(struct ckpt_fd_list, ckpt_fd_list_free)
 #define _cleanup_fd_list_ _cleanup_(ckpt_fd_list_freep)
 
+/* ---- identities of open files ---- */
+
+struct stat;
+/*
+ * stat(2) of what /proc/PID/fd/N, /proc/PID/exe and
+ * /proc/PID/map_files/START-END point to (the open file or mapped object
+ * itself, even when deleted; pipes and sockets too). -EBADF: no such fd,
+ * -ENOENT: no mapping with exactly these bounds (or no file behind it),
+ * -EPERM: map_files needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN.
+ */
+int ckpt_proc_stat_fd(const struct ckpt_proc *p, int fd, struct stat *ret) __must_check;
+int ckpt_proc_stat_exe(const struct ckpt_proc *p, struct stat *ret) __must_check;
+int ckpt_proc_stat_map_file(const struct ckpt_proc *p, uint64_t start, uint64_t end,
+			    struct stat *ret) __must_check;
+
 /* ---- the rest ---- */
 
 /* auxv as (type, value) pairs up to and including AT_NULL. */
@@ -201,5 +216,13 @@ int ckpt_proc_open_pagemap(const struct ckpt_proc *p) __must_check;
 int ckpt_proc_clear_soft_dirty(const struct ckpt_proc *p) __must_check;
 /* /proc/sys/... value of the host, e.g. "kernel/pid_max". */
 int ckpt_proc_read_sysctl(const char *root, const char *name, char **ret) __must_check;
+
+/*
+ * Open the object mapped at [start, end) (a file, memfd or shared anonymous
+ * memory) through /proc/PID/map_files; needs CAP_CHECKPOINT_RESTORE or
+ * CAP_SYS_ADMIN. Works for deleted files too.
+ */
+int ckpt_proc_open_map_file(const struct ckpt_proc *p, uint64_t start, uint64_t end,
+			    int flags) __must_check;
 
 #endif

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/state: the description of a process that `ckpt dump` collects and
+ * `ckpt restore` consumes: threads, process attributes, memory layout and
+ * file descriptors (not the memory contents). Plain structs, filled by
+ * lib/dump (ckpt_dump_collect) or parsed from JSON, and written as four JSON
+ * documents: process.json, threads.json, mm.json, files.json (docs/STATE.md
+ * describes every field).
+ *
+ * Pure code: no ptrace, no /proc, no files. The JSON parsers never log; they
+ * return -EBADMSG for anything malformed (wrong type, missing field, value
+ * out of range, inconsistent documents), -EPROTONOSUPPORT for a document
+ * version this code does not know, and say what and where in @why.
+ *
+ * In JSON every value whose C type is uint64_t is a string "0x" followed by
+ * 1 to 16 lowercase hex digits (exact, and safe from readers that turn
+ * numbers into doubles); everything narrower is a JSON number. A path or
+ * name whose bytes are not valid UTF-8 is written as {"base64": "..."}.
+ */
+#ifndef CKPT_STATE_H
+#define CKPT_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <ckpt/util.h>
+
+struct json_object;
+
+#define CKPT_STATE_VERSION 1
+#define CKPT_STATE_NSIG 64         /* signals 1..64 */
+#define CKPT_STATE_NR_RLIMITS 16   /* RLIMIT_CPU .. RLIMIT_RTTIME */
+#define CKPT_STATE_SIGINFO_SIZE 128 /* sizeof(siginfo_t) */
+#define CKPT_STATE_COMM_LEN 64     /* TASK_COMM_LEN is 16; room for the future */
+
+/* ---- identities ---- */
+
+/* Who a file is: the fields of stat(2) that identify it and tell a change. */
+struct ckpt_state_identity {
+	unsigned int dev_major, dev_minor;   /* st_dev */
+	uint64_t ino;
+	uint32_t mode;                       /* st_mode, type bits included */
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;                 /* < 1000000000 */
+	unsigned int rdev_major, rdev_minor; /* st_rdev: devices only, else 0 */
+};
+
+/* A signal queued for delivery: the siginfo_t as the kernel holds it. */
+struct ckpt_state_siginfo {
+	int signo;                           /* == si_signo in raw, 1..64 */
+	int code;                            /* == si_code in raw */
+	uint8_t raw[CKPT_STATE_SIGINFO_SIZE];
+};
+
+/* ---- threads (threads.json) ---- */
+
+struct ckpt_state_rseq {
+	uint64_t ptr;                        /* 0: not registered */
+	uint32_t len, sig, flags;
+};
+
+struct ckpt_state_thread {
+	pid_t tid;
+	char comm[CKPT_STATE_COMM_LEN];      /* the thread's own name */
+	struct user_regs_struct regs;        /* all of them, fs_base/gs_base/orig_rax too */
+	void *xstate;                        /* NT_X86_XSTATE image; NULL if not saved */
+	size_t xstate_len;
+	uint64_t sigmask;                    /* blocked signals, bit n-1 = signal n */
+	uint64_t sigpending;                 /* private pending set (SigPnd), incl. info-less ones */
+	bool in_syscall;                     /* stopped inside a system call */
+	struct ckpt_state_rseq rseq;
+	uint64_t robust_list_head, robust_list_len;
+	uint64_t clear_child_tid;            /* set_tid_address() / CLONE_CHILD_CLEARTID */
+	uint64_t altstack_sp, altstack_size; /* sigaltstack */
+	int altstack_flags;                  /* SS_DISABLE, SS_ONSTACK, SS_AUTODISARM */
+	size_t nr_pending;                   /* thread-private queued signals, in queue order */
+	struct ckpt_state_siginfo *pending;
+};
+
+/* ---- the process (process.json) ---- */
+
+struct ckpt_state_rlimit {
+	uint64_t cur, max;                   /* RLIM_INFINITY is 0xffffffffffffffff */
+};
+
+/* rt_sigaction(2) as the kernel stores it (struct kernel_sigaction). */
+struct ckpt_state_sigaction {
+	uint64_t handler;                    /* 0 SIG_DFL, 1 SIG_IGN, else an address */
+	uint64_t flags;                      /* SA_*, SA_RESTORER included */
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+struct ckpt_state_itimer {
+	int64_t interval_sec, interval_usec;
+	int64_t value_sec, value_usec;       /* time left when collected */
+};
+
+enum { CKPT_STATE_ITIMER_REAL = 0, CKPT_STATE_ITIMER_VIRTUAL, CKPT_STATE_ITIMER_PROF,
+       CKPT_STATE_NR_ITIMERS };
+
+struct ckpt_state_creds {
+	uid_t uid[4];                        /* real, effective, saved, filesystem */
+	gid_t gid[4];
+	size_t nr_groups;                    /* supplementary groups */
+	gid_t *groups;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	uint32_t securebits;                 /* PR_GET_SECUREBITS */
+};
+
+/* seccomp mode of /proc/PID/status */
+enum { CKPT_STATE_SECCOMP_NONE = 0, CKPT_STATE_SECCOMP_STRICT = 1, CKPT_STATE_SECCOMP_FILTER = 2 };
+
+struct ckpt_state_process {
+	pid_t pid, ppid, pgid, sid;
+	uint64_t start_time;                 /* clock ticks after boot (stat field 22) */
+	char comm[CKPT_STATE_COMM_LEN];      /* of the thread-group leader */
+	char *exe;                           /* path, " (deleted)" removed */
+	bool exe_deleted;
+	struct ckpt_state_identity exe_id;
+	char *cwd, *root;
+	uint32_t umask;
+	uint32_t personality;
+	struct ckpt_state_rlimit rlimits[CKPT_STATE_NR_RLIMITS]; /* indexed by RLIMIT_* */
+	struct ckpt_state_creds creds;
+	bool no_new_privs;
+	int dumpable;                        /* PR_GET_DUMPABLE: 0, 1, 2 */
+	int seccomp;                         /* CKPT_STATE_SECCOMP_* */
+	bool job_stopped;                    /* stopped by job control when collected */
+	struct ckpt_state_sigaction sigactions[CKPT_STATE_NSIG]; /* [n-1] is signal n */
+	uint64_t shared_sigpending;          /* ShdPnd: shared pending set */
+	size_t nr_shared_pending;            /* shared queued signals, in queue order */
+	struct ckpt_state_siginfo *shared_pending;
+	struct ckpt_state_itimer itimers[CKPT_STATE_NR_ITIMERS];
+};
+
+/* ---- the memory layout (mm.json) ---- */
+
+enum ckpt_state_vma_kind {
+	CKPT_STATE_VMA_ANON = 0,     /* private anonymous ([anon:NAME]: name set) */
+	CKPT_STATE_VMA_FILE,         /* a file: path, identity */
+	CKPT_STATE_VMA_HEAP,         /* [heap] */
+	CKPT_STATE_VMA_STACK,        /* [stack] */
+	CKPT_STATE_VMA_VDSO,
+	CKPT_STATE_VMA_VVAR,
+	CKPT_STATE_VMA_VVAR_VCLOCK,
+	CKPT_STATE_VMA_VSYSCALL,
+	CKPT_STATE_VMA_SHMEM_ANON,   /* MAP_SHARED|MAP_ANONYMOUS ([anon_shmem:NAME]: name set) */
+	CKPT_STATE_VMA_MEMFD,        /* a memfd: path "/memfd:NAME" */
+	CKPT_STATE_VMA_SYSV_SHM,     /* shmat(2): path "/SYSV%08x" */
+	CKPT_STATE_VMA_SPECIAL,      /* any other [NAME]: name set */
+	CKPT_STATE_NR_VMA_KINDS,
+};
+
+/* VmFlags of smaps that matter to restore. */
+enum {
+	CKPT_STATE_VMF_DONTDUMP = 1u << 0,     /* MADV_DONTDUMP */
+	CKPT_STATE_VMF_DONTCOPY = 1u << 1,     /* MADV_DONTFORK */
+	CKPT_STATE_VMF_DONTEXPAND = 1u << 2,
+	CKPT_STATE_VMF_WIPEONFORK = 1u << 3,   /* MADV_WIPEONFORK */
+	CKPT_STATE_VMF_HUGEPAGE = 1u << 4,     /* MADV_HUGEPAGE */
+	CKPT_STATE_VMF_NOHUGEPAGE = 1u << 5,   /* MADV_NOHUGEPAGE */
+	CKPT_STATE_VMF_HUGETLB = 1u << 6,
+	CKPT_STATE_VMF_LOCKED = 1u << 7,       /* mlock */
+	CKPT_STATE_VMF_MERGEABLE = 1u << 8,    /* MADV_MERGEABLE (KSM) */
+	CKPT_STATE_VMF_GROWSDOWN = 1u << 9,
+	CKPT_STATE_VMF_UFFD_MISSING = 1u << 10, /* registered with a userfaultfd: */
+	CKPT_STATE_VMF_UFFD_WP = 1u << 11,     /*   ckpt's own tracker, or the */
+	CKPT_STATE_VMF_UFFD_MINOR = 1u << 12,  /*   application's (then its uffd fd is listed) */
+	CKPT_STATE_VMF_IO = 1u << 13,          /* VM_IO: not restorable (but vvar) */
+	CKPT_STATE_VMF_PFNMAP = 1u << 14,      /* VM_PFNMAP: not restorable (but vvar) */
+	CKPT_STATE_VMF_MIXEDMAP = 1u << 15,
+	CKPT_STATE_VMF_SEALED = 1u << 16,      /* mseal(2) */
+	CKPT_STATE_VMF_SHADOW_STACK = 1u << 17,
+	CKPT_STATE_NR_VMF = 18,
+};
+
+struct ckpt_state_vma {
+	uint64_t start, end;                 /* [start, end), page-aligned */
+	int prot;                            /* PROT_READ | PROT_WRITE | PROT_EXEC */
+	bool shared;                         /* MAP_SHARED ('s' in maps) */
+	enum ckpt_state_vma_kind kind;
+	uint64_t offset;                     /* file offset in bytes */
+	char *path;                          /* FILE, MEMFD, SYSV_SHM; " (deleted)" removed */
+	char *name;                          /* ANON/SHMEM_ANON with a name, SPECIAL; else NULL */
+	bool deleted;
+	/*
+	 * FILE, MEMFD, SYSV_SHM and SHMEM_ANON have an identity: mappings (and
+	 * fds) with the same dev and ino are the same object, to be shared again
+	 * by restore.
+	 */
+	bool has_identity;
+	struct ckpt_state_identity id;
+	uint32_t vmflags;                    /* CKPT_STATE_VMF_* */
+};
+
+struct ckpt_state_mm {
+	uint64_t start_code, end_code, start_data, end_data;
+	uint64_t start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	size_t nr_auxv;                      /* (type, value) pairs, AT_NULL last */
+	uint64_t (*auxv)[2];
+	size_t nr_vmas;                      /* ascending, not overlapping */
+	struct ckpt_state_vma *vmas;
+};
+
+/* ---- file descriptors (files.json) ---- */
+
+enum ckpt_state_fd_kind {
+	CKPT_STATE_FD_REGULAR = 0,
+	CKPT_STATE_FD_DIRECTORY,
+	CKPT_STATE_FD_CHR,           /* a character device that is not a tty */
+	CKPT_STATE_FD_BLK,
+	CKPT_STATE_FD_PIPE,
+	CKPT_STATE_FD_FIFO,
+	CKPT_STATE_FD_SOCKET,
+	CKPT_STATE_FD_TTY,
+	CKPT_STATE_FD_MEMFD,
+	CKPT_STATE_FD_EVENTFD,
+	CKPT_STATE_FD_EPOLL,
+	CKPT_STATE_FD_SIGNALFD,
+	CKPT_STATE_FD_TIMERFD,
+	CKPT_STATE_FD_INOTIFY,
+	CKPT_STATE_FD_FANOTIFY,
+	CKPT_STATE_FD_USERFAULTFD,
+	CKPT_STATE_FD_PIDFD,
+	CKPT_STATE_FD_ANON_INODE,    /* any other anon_inode:[...] */
+	CKPT_STATE_FD_UNKNOWN,
+	CKPT_STATE_NR_FD_KINDS,
+};
+
+/* What lib/nl's sock_diag reported (struct ckpt_sock_info). */
+struct ckpt_state_socket {
+	bool found;                          /* false: sock_diag did not know it */
+	int family, type, protocol, state;
+	char local[160], remote[160];
+	uint64_t peer_ino;
+};
+
+struct ckpt_state_fd {
+	int fd;
+	bool cloexec;
+	enum ckpt_state_fd_kind kind;
+	uint32_t flags;                      /* O_* of fdinfo, without O_CLOEXEC */
+	uint64_t pos;
+	int mnt_id;
+	char *path;                          /* readlink of /proc/PID/fd/N, " (deleted)" removed */
+	bool deleted;
+	struct ckpt_state_identity id;       /* stat of the open file; pipes: ino is the pipe's */
+	bool restorable;
+	char *reason;                        /* why not: set exactly when !restorable */
+	char *fdinfo;                        /* the kind-specific lines of fdinfo, or NULL */
+	/* kind-specific */
+	bool ctty;                           /* TTY: it is the controlling terminal */
+	uint64_t eventfd_count;              /* EVENTFD */
+	bool eventfd_semaphore;
+	struct ckpt_state_socket sock;       /* SOCKET */
+};
+
+/* ---- the whole ---- */
+
+struct ckpt_state {
+	struct ckpt_state_process process;
+	size_t nr_threads;                   /* >= 1; the leader first when it lives */
+	struct ckpt_state_thread *threads;
+	struct ckpt_state_mm mm;
+	size_t nr_fds;                       /* ascending fd numbers */
+	struct ckpt_state_fd *fds;
+};
+
+/* A zeroed state; everything inside is owned by it and freed by ckpt_state_free(). */
+int ckpt_state_new(struct ckpt_state **ret) __must_check;
+void ckpt_state_free(struct ckpt_state *s);
+CKPT_DEFINE_CLEANUP(struct ckpt_state, ckpt_state_free)
+#define _cleanup_state_ _cleanup_(ckpt_state_freep)
+
+/* "anon", "file", ... as in JSON; "unknown" out of range. */
+const char *ckpt_state_vma_kind_name(enum ckpt_state_vma_kind kind);
+const char *ckpt_state_fd_kind_name(enum ckpt_state_fd_kind kind);
+/* "nofile", "core", ... for RLIMIT_*; NULL out of range. */
+const char *ckpt_state_rlimit_name(int resource);
+/*
+ * Set @fd->restorable and @fd->reason from its kind, path, deleted flag and
+ * device numbers, by the current policy: regular files and directories that
+ * still exist, /dev/{null,zero,full,random,urandom}, ttys, pipes, fifos and
+ * memfds are restorable; anything else is "not restorable yet: <why>".
+ */
+int ckpt_state_fd_judge(struct ckpt_state_fd *fd) __must_check;
+/*
+ * Mappings and fds with equal identities (dev + ino) are the same object,
+ * except for anon_inode fds (eventfd, epoll, ...): they all share one inode.
+ */
+bool ckpt_state_same_object(const struct ckpt_state_identity *a,
+			    const struct ckpt_state_identity *b);
+
+/* ---- JSON ---- */
+
+enum ckpt_state_doc {
+	CKPT_STATE_DOC_PROCESS = 0,  /* process.json */
+	CKPT_STATE_DOC_THREADS,      /* threads.json */
+	CKPT_STATE_DOC_MM,           /* mm.json */
+	CKPT_STATE_DOC_FILES,        /* files.json */
+	CKPT_STATE_NR_DOCS,
+};
+
+/* "process.json", ...: the file name of a document; NULL out of range. */
+const char *ckpt_state_doc_name(enum ckpt_state_doc doc);
+/* The section name of a document in the combined object: "process", ... */
+const char *ckpt_state_doc_section(enum ckpt_state_doc doc);
+
+/* One document as a new JSON object (the caller puts it). */
+int ckpt_state_doc_to_json(const struct ckpt_state *s, enum ckpt_state_doc doc,
+			   struct json_object **ret) __must_check;
+/* All four in one object: {"process": {...}, "threads": {...}, "mm": {...}, "files": {...}}. */
+int ckpt_state_to_json(const struct ckpt_state *s, struct json_object **ret) __must_check;
+
+/*
+ * Parse the four documents, indexed by enum ckpt_state_doc (borrowed, not
+ * put). Every one is required and they must describe the same pid.
+ */
+int ckpt_state_from_docs(struct json_object *const docs[CKPT_STATE_NR_DOCS], char *why,
+			 size_t whylen, struct ckpt_state **ret) __must_check;
+/* Parse the combined object of ckpt_state_to_json(). */
+int ckpt_state_from_json(struct json_object *obj, char *why, size_t whylen,
+			 struct ckpt_state **ret) __must_check;
+
+/* ---- what restore cannot recreate ---- */
+
+enum ckpt_state_issue_kind {
+	CKPT_STATE_ISSUE_FD = 0,     /* fd: a file descriptor */
+	CKPT_STATE_ISSUE_VMA,        /* start, end: a mapping */
+	CKPT_STATE_ISSUE_PROCESS,    /* the process as a whole (seccomp filters) */
+};
+
+struct ckpt_state_issue {
+	enum ckpt_state_issue_kind kind;
+	int fd;
+	uint64_t start, end;
+	char *what;                          /* "fd 7 (socket:[1234])", "mapping 7f..-7f.. (/dev/x)" */
+	char *reason;                        /* "not restorable yet: a socket" */
+};
+
+struct ckpt_state_issues {
+	size_t nr;
+	struct ckpt_state_issue *v;
+};
+
+/*
+ * Every object of @s that restore cannot recreate, in the order process,
+ * mappings, fds. Several threads are not an issue here.
+ */
+int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues **ret) __must_check;
+void ckpt_state_issues_free(struct ckpt_state_issues *l);
+CKPT_DEFINE_CLEANUP(struct ckpt_state_issues, ckpt_state_issues_free)
+
+#endif

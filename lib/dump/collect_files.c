@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/* File descriptors: kind, flags, position, identity, kind-specific data, verdict. */
+#define LOG_AREA "dump"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <ckpt/nl.h>
+
+#include "dump/collect-internal.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static bool ignored(const struct collect *c, int fd)
+{
+	for (size_t i = 0; i < c->opts.nr_ignore_fds; i++)
+		if (c->opts.ignore_fds[i] == fd)
+			return true;
+	return false;
+}
+
+/* Terminal majors: pty (2, 3), tty/ttyS (4), tty/console/ptmx (5), pts (136-143), usb, hvc. */
+static bool is_tty_major(unsigned int major)
+{
+	return (major >= 2 && major <= 5) || (major >= 136 && major <= 143) || major == 188 ||
+	       major == 204 || major == 229;
+}
+
+/* "anon_inode:[eventfd]", "anon_inode:inotify" ... */
+static enum ckpt_state_fd_kind anon_kind(const char *name)
+{
+	static const struct {
+		const char *name;
+		enum ckpt_state_fd_kind kind;
+	} names[] = {
+		{ "eventfd", CKPT_STATE_FD_EVENTFD },         { "eventpoll", CKPT_STATE_FD_EPOLL },
+		{ "signalfd", CKPT_STATE_FD_SIGNALFD },       { "timerfd", CKPT_STATE_FD_TIMERFD },
+		{ "inotify", CKPT_STATE_FD_INOTIFY },         { "fanotify", CKPT_STATE_FD_FANOTIFY },
+		{ "userfaultfd", CKPT_STATE_FD_USERFAULTFD }, { "pidfd", CKPT_STATE_FD_PIDFD },
+	};
+	size_t len = strlen(name);
+
+	if (len >= 2 && name[0] == '[' && name[len - 1] == ']') {
+		name++;
+		len -= 2;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strlen(names[i].name) == len && !strncmp(names[i].name, name, len))
+			return names[i].kind;
+	return CKPT_STATE_FD_ANON_INODE;
+}
+
+static enum ckpt_state_fd_kind fd_kind(const char *target, const struct stat *st)
+{
+	if (!strncmp(target, "pipe:[", 6))
+		return CKPT_STATE_FD_PIPE;
+	if (!strncmp(target, "socket:[", 8) || S_ISSOCK(st->st_mode))
+		return CKPT_STATE_FD_SOCKET;
+	if (!strncmp(target, "anon_inode:", 11))
+		return anon_kind(target + 11);
+	if (S_ISREG(st->st_mode))
+		return !strncmp(target, "/memfd:", 7) ? CKPT_STATE_FD_MEMFD : CKPT_STATE_FD_REGULAR;
+	if (S_ISDIR(st->st_mode))
+		return CKPT_STATE_FD_DIRECTORY;
+	if (S_ISCHR(st->st_mode))
+		return is_tty_major(major(st->st_rdev)) ? CKPT_STATE_FD_TTY : CKPT_STATE_FD_CHR;
+	if (S_ISBLK(st->st_mode))
+		return CKPT_STATE_FD_BLK;
+	if (S_ISFIFO(st->st_mode))
+		return CKPT_STATE_FD_FIFO;
+	return CKPT_STATE_FD_UNKNOWN;
+}
+
+/* tty_nr of /proc/PID/stat encodes a device as the kernel's new_encode_dev() does. */
+static unsigned int encode_dev(unsigned int maj, unsigned int min)
+{
+	return (min & 0xff) | (maj << 8) | ((min & ~0xffu) << 12);
+}
+
+/* "eventfd-count: %16llx" and, on recent kernels, "eventfd-semaphore: %d". */
+static int parse_eventfd(const char *extra, struct ckpt_state_fd *f)
+{
+	const char *s = extra ? strstr(extra, "eventfd-count:") : NULL;
+	char *end;
+
+	if (!s)
+		return -EBADMSG;
+	errno = 0;
+	f->eventfd_count = strtoull(s + 14, &end, 16);
+	if (errno || end == s + 14)
+		return -EBADMSG;
+	s = strstr(extra, "eventfd-semaphore:");
+	f->eventfd_semaphore = s && strtol(s + 18, NULL, 10) == 1;
+	return 0;
+}
+
+static int describe_fd(struct collect *c, const struct ckpt_fd_info *in, unsigned int tty_nr,
+		       struct ckpt_state_fd *f)
+{
+	struct stat st;
+	int r;
+
+	r = ckpt_proc_stat_fd(c->task, in->fd, &st);
+	if (r < 0) {
+		if (r != -EBADF)
+			pr_err("cannot stat fd %d of pid %d ('%s'): %s", in->fd, c->pid, in->target,
+			       errstr(r));
+		return r;
+	}
+	f->fd = in->fd;
+	f->cloexec = in->flags & O_CLOEXEC;
+	f->flags = in->flags & ~(unsigned int)O_CLOEXEC;
+	f->pos = in->pos;
+	f->mnt_id = in->mnt_id;
+	f->kind = fd_kind(in->target, &st);
+	collect_identity(&st, &f->id);
+	r = collect_path(in->target, &f->path, &f->deleted);
+	if (r < 0)
+		return r;
+	if (in->extra && in->extra[0] && !(f->fdinfo = strdup(in->extra)))
+		return -ENOMEM;
+	if (f->kind == CKPT_STATE_FD_TTY)
+		f->ctty = (tty_nr && encode_dev(f->id.rdev_major, f->id.rdev_minor) == tty_nr) ||
+			  (f->id.rdev_major == 5 && f->id.rdev_minor == 0); /* /dev/tty */
+	if (f->kind == CKPT_STATE_FD_EVENTFD && parse_eventfd(in->extra, f) < 0) {
+		pr_err("cannot parse the fdinfo of eventfd %d of pid %d", in->fd, c->pid);
+		return -EBADMSG;
+	}
+	return ckpt_state_fd_judge(f);
+}
+
+/* One sock_diag round for every socket; a failure leaves them "not found". */
+static void describe_sockets(struct collect *c)
+{
+	struct ckpt_state *s = c->s;
+	_cleanup_free_ struct ckpt_sock_info *socks = NULL;
+	size_t n = 0;
+	int r;
+
+	for (size_t i = 0; i < s->nr_fds; i++)
+		n += s->fds[i].kind == CKPT_STATE_FD_SOCKET;
+	if (!n || (c->opts.flags & CKPT_COLLECT_NO_SOCK_DIAG))
+		return;
+	socks = calloc(n, sizeof(*socks));
+	if (!socks)
+		return;
+	n = 0;
+	for (size_t i = 0; i < s->nr_fds; i++)
+		if (s->fds[i].kind == CKPT_STATE_FD_SOCKET)
+			socks[n++].ino = s->fds[i].id.ino;
+	r = ckpt_nl_sock_describe(socks, n);
+	if (r < 0) {
+		pr_warn("cannot describe the sockets of pid %d: %s", c->pid, errstr(r));
+		return;
+	}
+	n = 0;
+	for (size_t i = 0; i < s->nr_fds; i++) {
+		struct ckpt_state_socket *d = &s->fds[i].sock;
+		const struct ckpt_sock_info *si;
+
+		if (s->fds[i].kind != CKPT_STATE_FD_SOCKET)
+			continue;
+		si = &socks[n++];
+		d->found = si->found;
+		d->family = si->family;
+		d->type = si->type;
+		d->protocol = si->protocol;
+		d->state = si->state;
+		_Static_assert(sizeof(d->local) == sizeof(si->local), "same address buffers");
+		memcpy(d->local, si->local, sizeof(d->local));
+		memcpy(d->remote, si->remote, sizeof(d->remote));
+		d->peer_ino = si->peer_ino;
+	}
+}
+
+int collect_files(struct collect *c)
+{
+	_cleanup_fd_list_ struct ckpt_fd_list *l = NULL;
+	struct ckpt_state *s = c->s;
+	struct ckpt_proc_stat st;
+	int r;
+
+	r = ckpt_proc_read_stat(c->proc, &st);
+	if (r == 0)
+		r = ckpt_proc_read_fds(c->task, &l);
+	if (r < 0) {
+		pr_err("cannot read the file descriptors of pid %d: %s", c->pid, errstr(r));
+		return r;
+	}
+	s->fds = l->nr ? calloc(l->nr, sizeof(*s->fds)) : NULL;
+	if (l->nr && !s->fds)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->nr; i++) {
+		struct ckpt_state_fd *f = &s->fds[s->nr_fds];
+
+		if (ignored(c, l->v[i].fd)) {
+			pr_debug("pid %d: fd %d is ckpt's own, not recorded", c->pid, l->v[i].fd);
+			continue;
+		}
+		r = describe_fd(c, &l->v[i], (unsigned int)st.tty_nr, f);
+		s->nr_fds++; /* owned by the state from now on, even half filled */
+		if (r == -EBADF) {
+			/* closed meanwhile (by a process sharing the table): gone */
+			free(f->path);
+			free(f->fdinfo);
+			free(f->reason);
+			memset(f, 0, sizeof(*f));
+			s->nr_fds--;
+			continue;
+		}
+		if (r < 0)
+			return r;
+	}
+	describe_sockets(c);
+	return 0;
+}

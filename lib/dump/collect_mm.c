@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memory layout: the mm fields, auxv and every mapping from smaps, with
+ * the identity of what file-backed and shared ones map. lib/inject's
+ * scratch memory is cut out; it may have merged with a neighbouring
+ * anonymous mapping, so it is cut at page granularity, not by dropping
+ * whole mappings.
+ */
+#define LOG_AREA "dump"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "dump/collect-internal.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static const struct {
+	uint32_t proc, state;
+} vmflag_map[] = {
+	{ CKPT_VMF_DONTDUMP, CKPT_STATE_VMF_DONTDUMP },
+	{ CKPT_VMF_DONTCOPY, CKPT_STATE_VMF_DONTCOPY },
+	{ CKPT_VMF_DONTEXPAND, CKPT_STATE_VMF_DONTEXPAND },
+	{ CKPT_VMF_WIPEONFORK, CKPT_STATE_VMF_WIPEONFORK },
+	{ CKPT_VMF_HUGEPAGE, CKPT_STATE_VMF_HUGEPAGE },
+	{ CKPT_VMF_NOHUGEPAGE, CKPT_STATE_VMF_NOHUGEPAGE },
+	{ CKPT_VMF_HUGETLB, CKPT_STATE_VMF_HUGETLB },
+	{ CKPT_VMF_LOCKED, CKPT_STATE_VMF_LOCKED },
+	{ CKPT_VMF_MERGEABLE, CKPT_STATE_VMF_MERGEABLE },
+	{ CKPT_VMF_GROWSDOWN, CKPT_STATE_VMF_GROWSDOWN },
+	{ CKPT_VMF_UFFD_MISSING, CKPT_STATE_VMF_UFFD_MISSING },
+	{ CKPT_VMF_UFFD_WP, CKPT_STATE_VMF_UFFD_WP },
+	{ CKPT_VMF_UFFD_MINOR, CKPT_STATE_VMF_UFFD_MINOR },
+	{ CKPT_VMF_IO, CKPT_STATE_VMF_IO },
+	{ CKPT_VMF_PFNMAP, CKPT_STATE_VMF_PFNMAP },
+	{ CKPT_VMF_MIXEDMAP, CKPT_STATE_VMF_MIXEDMAP },
+	{ CKPT_VMF_SEALED, CKPT_STATE_VMF_SEALED },
+	{ CKPT_VMF_SHADOW_STACK, CKPT_STATE_VMF_SHADOW_STACK },
+};
+
+struct mm_builder {
+	struct collect *c;
+	size_t cap;
+	const struct ckpt_vma *last_src; /* what the last recorded piece was cut from */
+};
+
+static int mm_fields(struct collect *c, struct ckpt_state_mm *mm)
+{
+	struct ckpt_proc_stat st;
+	int64_t brk;
+	int r = ckpt_proc_read_stat(c->task, &st);
+
+	if (r < 0) {
+		pr_err("cannot read the mm fields of pid %d: %s", c->pid, errstr(r));
+		return r;
+	}
+	mm->start_code = st.start_code;
+	mm->end_code = st.end_code;
+	mm->start_data = st.start_data;
+	mm->end_data = st.end_data;
+	mm->start_brk = st.start_brk;
+	mm->start_stack = st.start_stack;
+	mm->arg_start = st.arg_start;
+	mm->arg_end = st.arg_end;
+	mm->env_start = st.env_start;
+	mm->env_end = st.env_end;
+	/* brk(0) is a query: anything below the start of the heap changes nothing */
+	r = collect_query(c, 0, SYS_brk, COLLECT_ARGS(0), &brk, "read the program break");
+	if (r < 0)
+		return r;
+	mm->brk = (uint64_t)brk;
+	return 0;
+}
+
+static int mm_auxv(struct collect *c, struct ckpt_state_mm *mm)
+{
+	_cleanup_free_ uint64_t *w = NULL;
+	size_t n;
+	int r = ckpt_proc_read_auxv(c->task, &w, &n);
+
+	if (r < 0) {
+		pr_err("cannot read the auxiliary vector of pid %d: %s", c->pid, errstr(r));
+		return r;
+	}
+	mm->nr_auxv = n / 2;
+	mm->auxv = (uint64_t(*)[2])TAKE_PTR(w);
+	return 0;
+}
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return s && !strncmp(s, p, strlen(p));
+}
+
+/* "/SYSV" and 8 hex digits: a System V shared memory segment (shmat). */
+static bool is_sysv_name(const char *s)
+{
+	if (!has_prefix(s, "/SYSV") || strlen(s) != 13)
+		return false;
+	for (int i = 5; i < 13; i++)
+		if (!strchr("0123456789abcdef", s[i]))
+			return false;
+	return true;
+}
+
+static enum ckpt_state_vma_kind vma_kind(const struct ckpt_vma *v)
+{
+	switch (v->kind) {
+	case CKPT_VMA_ANON:
+		return CKPT_STATE_VMA_ANON;
+	case CKPT_VMA_ANON_NAMED:
+		return v->shared ? CKPT_STATE_VMA_SHMEM_ANON : CKPT_STATE_VMA_ANON;
+	case CKPT_VMA_HEAP:
+		return CKPT_STATE_VMA_HEAP;
+	case CKPT_VMA_STACK:
+		return CKPT_STATE_VMA_STACK;
+	case CKPT_VMA_VDSO:
+		return CKPT_STATE_VMA_VDSO;
+	case CKPT_VMA_VVAR:
+		return CKPT_STATE_VMA_VVAR;
+	case CKPT_VMA_VVAR_VCLOCK:
+		return CKPT_STATE_VMA_VVAR_VCLOCK;
+	case CKPT_VMA_VSYSCALL:
+		return CKPT_STATE_VMA_VSYSCALL;
+	case CKPT_VMA_SPECIAL:
+		return CKPT_STATE_VMA_SPECIAL;
+	case CKPT_VMA_FILE:
+		break;
+	}
+	if (ckpt_vma_is_shmem_anon(v))
+		return CKPT_STATE_VMA_SHMEM_ANON;
+	if (v->deleted && has_prefix(v->name, "/memfd:"))
+		return CKPT_STATE_VMA_MEMFD;
+	if (v->deleted && v->shared && is_sysv_name(v->name))
+		return CKPT_STATE_VMA_SYSV_SHM;
+	return CKPT_STATE_VMA_FILE;
+}
+
+static uint32_t vma_flags(const struct ckpt_vma *v)
+{
+	uint32_t f = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(vmflag_map); i++)
+		if (v->vmflags & vmflag_map[i].proc)
+			f |= vmflag_map[i].state;
+	return f;
+}
+
+/* What the mapping maps: map_files/START-END with the bounds of the whole mapping. */
+static int vma_identity(struct collect *c, const struct ckpt_vma *src, struct ckpt_state_vma *v)
+{
+	struct stat st;
+	int r;
+
+	if (v->kind != CKPT_STATE_VMA_FILE && v->kind != CKPT_STATE_VMA_MEMFD &&
+	    v->kind != CKPT_STATE_VMA_SYSV_SHM && v->kind != CKPT_STATE_VMA_SHMEM_ANON)
+		return 0;
+	r = ckpt_proc_stat_map_file(c->mm_proc, src->start, src->end, &st);
+	if (r < 0) {
+		pr_err("cannot stat the object mapped at %#llx-%#llx in pid %d ('%s'): %s",
+		       (unsigned long long)src->start, (unsigned long long)src->end, c->pid,
+		       src->name ? src->name : "", errstr(r));
+		return r;
+	}
+	collect_identity(&st, &v->id);
+	v->has_identity = true;
+	return 0;
+}
+
+static int vma_fill(struct collect *c, const struct ckpt_vma *src, struct ckpt_state_vma *v)
+{
+	v->prot = src->prot;
+	v->shared = src->shared;
+	v->kind = vma_kind(src);
+	v->deleted = src->deleted;
+	v->vmflags = vma_flags(src);
+	switch (v->kind) {
+	case CKPT_STATE_VMA_FILE:
+	case CKPT_STATE_VMA_MEMFD:
+	case CKPT_STATE_VMA_SYSV_SHM:
+		v->path = strdup(src->name ? src->name : "");
+		if (!v->path)
+			return -ENOMEM;
+		break;
+	case CKPT_STATE_VMA_ANON:
+	case CKPT_STATE_VMA_SHMEM_ANON:
+	case CKPT_STATE_VMA_SPECIAL:
+		if (src->kind == CKPT_VMA_ANON_NAMED || src->kind == CKPT_VMA_SPECIAL) {
+			v->name = strdup(src->name ? src->name : "");
+			if (!v->name)
+				return -ENOMEM;
+		}
+		break;
+	default:
+		break;
+	}
+	return vma_identity(c, src, v);
+}
+
+/* Record [start, end) of @src, extending the previous piece of the same mapping. */
+static int add_piece(struct mm_builder *b, const struct ckpt_vma *src, uint64_t start,
+		     uint64_t end)
+{
+	struct ckpt_state_mm *mm = &b->c->s->mm;
+	struct ckpt_state_vma *v;
+
+	if (b->last_src == src && mm->nr_vmas && mm->vmas[mm->nr_vmas - 1].end == start) {
+		mm->vmas[mm->nr_vmas - 1].end = end;
+		return 0;
+	}
+	if (GROW(mm->vmas, b->cap, mm->nr_vmas + 1) < 0)
+		return -ENOMEM;
+	v = &mm->vmas[mm->nr_vmas++];
+	memset(v, 0, sizeof(*v));
+	v->start = start;
+	v->end = end;
+	v->offset = src->offset + (start - src->start);
+	b->last_src = src;
+	return vma_fill(b->c, src, v);
+}
+
+/* Bisect [start, end) of @src around the scratch pages: a few calls per boundary. */
+static int add_without_scratch(struct mm_builder *b, const struct ckpt_vma *src, uint64_t start,
+			       uint64_t end)
+{
+	uint64_t pages = (end - start) / page_size(), mid;
+	int r;
+
+	if (!ckpt_inject_is_scratch(b->c->inj, start, end))
+		return add_piece(b, src, start, end);
+	if (pages <= 1)
+		return 0;
+	mid = start + pages / 2 * page_size();
+	r = add_without_scratch(b, src, start, mid);
+	return r < 0 ? r : add_without_scratch(b, src, mid, end);
+}
+
+static int mm_vmas(struct collect *c)
+{
+	_cleanup_vma_list_ struct ckpt_vma_list *l = NULL;
+	struct mm_builder b = { .c = c };
+	int r = ckpt_proc_read_maps(c->task, CKPT_MAPS_VMFLAGS, &l);
+
+	if (r < 0) {
+		pr_err("cannot read the mappings of pid %d: %s", c->pid, errstr(r));
+		return r;
+	}
+	for (size_t i = 0; i < l->nr; i++) {
+		const struct ckpt_vma *v = &l->v[i];
+
+		if (v->start % page_size() || v->end % page_size()) {
+			pr_err("mapping %#llx-%#llx of pid %d is not page-aligned",
+			       (unsigned long long)v->start, (unsigned long long)v->end, c->pid);
+			return -EBADMSG;
+		}
+		r = add_without_scratch(&b, v, v->start, v->end);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int collect_mm(struct collect *c)
+{
+	int r;
+
+	if ((r = mm_fields(c, &c->s->mm)) < 0 || (r = mm_auxv(c, &c->s->mm)) < 0)
+		return r;
+	return mm_vmas(c);
+}

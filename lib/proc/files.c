@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* stat(2) through the magic links: fd/N, exe, map_files/START-END. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "proc/proc-internal.h"
+#include "util/err.h"
+
+static int stat_at(const struct ckpt_proc *p, const char *rel, struct stat *ret)
+{
+	struct stat st;
+
+	if (fstatat(p->dirfd, rel, &st, 0) < 0)
+		return neg_errno();
+	*ret = st;
+	return 0;
+}
+
+int ckpt_proc_stat_fd(const struct ckpt_proc *p, int fd, struct stat *ret)
+{
+	char rel[32];
+	int r;
+
+	if (fd < 0)
+		return -EBADF;
+	snprintf(rel, sizeof(rel), "fd/%d", fd);
+	r = stat_at(p, rel, ret);
+	return r == -ENOENT ? -EBADF : r;
+}
+
+int ckpt_proc_stat_exe(const struct ckpt_proc *p, struct stat *ret)
+{
+	return stat_at(p, "exe", ret);
+}
+
+int ckpt_proc_stat_map_file(const struct ckpt_proc *p, uint64_t start, uint64_t end,
+			    struct stat *ret)
+{
+	char rel[64];
+
+	/* the kernel names them "%lx-%lx", no leading zeros */
+	snprintf(rel, sizeof(rel), "map_files/%" PRIx64 "-%" PRIx64, start, end);
+	return stat_at(p, rel, ret);
+}

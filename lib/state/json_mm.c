@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/* mm.json: the fields of the mm, auxv and every mapping. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state/state-internal.h"
+#include "util/util.h"
+
+#define MM(name) { #name, offsetof(struct ckpt_state_mm, name) }
+
+static const struct {
+	const char *name;
+	size_t off;
+} mm_fields[] = {
+	MM(start_code), MM(end_code),  MM(start_data), MM(end_data),  MM(start_brk), MM(brk),
+	MM(start_stack), MM(arg_start), MM(arg_end),   MM(env_start), MM(env_end),
+};
+
+static uint64_t *mm_at(struct ckpt_state_mm *mm, size_t i)
+{
+	return (uint64_t *)((char *)mm + mm_fields[i].off);
+}
+
+/* Which kinds carry a path, a name, an identity. */
+static bool kind_has_path(enum ckpt_state_vma_kind k)
+{
+	return k == CKPT_STATE_VMA_FILE || k == CKPT_STATE_VMA_MEMFD || k == CKPT_STATE_VMA_SYSV_SHM;
+}
+
+static bool kind_needs_identity(enum ckpt_state_vma_kind k)
+{
+	return kind_has_path(k) || k == CKPT_STATE_VMA_SHMEM_ANON;
+}
+
+static void vma_to_json(struct jw *w, json_object *o, const struct ckpt_state_vma *v)
+{
+	json_object *fl;
+
+	jw_u64(w, o, "start", v->start);
+	jw_u64(w, o, "end", v->end);
+	jw_int(w, o, "prot", v->prot);
+	jw_bool(w, o, "shared", v->shared);
+	jw_str(w, o, "kind", ckpt_state_vma_kind_name(v->kind));
+	jw_u64(w, o, "offset", v->offset);
+	if (v->path)
+		jw_str(w, o, "path", v->path);
+	if (v->name)
+		jw_str(w, o, "name", v->name);
+	jw_bool(w, o, "deleted", v->deleted);
+	if (v->has_identity)
+		jw_identity(w, o, "identity", &v->id);
+	fl = jw_arr(w, o, "vmflags");
+	for (int b = 0; b < CKPT_STATE_NR_VMF; b++)
+		if (v->vmflags & (1u << b))
+			jw_append(w, fl, json_object_new_string(state_vmf_names[b]));
+}
+
+int mm_to_json(const struct ckpt_state *s, json_object **ret)
+{
+	struct jw w = { 0 };
+	json_object *root = jw_root(&w), *arr;
+
+	jw_int(&w, root, "pid", s->process.pid);
+	for (size_t i = 0; i < ARRAY_SIZE(mm_fields); i++)
+		jw_u64(&w, root, mm_fields[i].name, *mm_at((struct ckpt_state_mm *)&s->mm, i));
+	arr = jw_arr(&w, root, "auxv");
+	for (size_t i = 0; i < s->mm.nr_auxv; i++) {
+		json_object *pair = json_object_new_array();
+
+		jw_append(&w, arr, pair);
+		jw_append(&w, w.err ? NULL : pair, jw_new_u64(s->mm.auxv[i][0]));
+		jw_append(&w, w.err ? NULL : pair, jw_new_u64(s->mm.auxv[i][1]));
+	}
+	arr = jw_arr(&w, root, "vmas");
+	for (size_t i = 0; i < s->mm.nr_vmas; i++)
+		vma_to_json(&w, jw_arr_obj(&w, arr), &s->mm.vmas[i]);
+	return jw_finish(&w, root, ret);
+}
+
+/* ---- reading ---- */
+
+static int auxv_from_json(struct jr *r, json_object *doc, struct ckpt_state_mm *mm)
+{
+	json_object *arr;
+	size_t nr;
+	int k = jr_arr(r, doc, "auxv", JR_MAX_AUXV, &arr, &nr);
+
+	if (k < 0)
+		return k;
+	mm->auxv = nr ? calloc(nr, sizeof(*mm->auxv)) : NULL;
+	if (nr && !mm->auxv)
+		return -ENOMEM;
+	mm->nr_auxv = nr;
+	for (size_t i = 0; i < nr; i++) {
+		json_object *pair = json_object_array_get_idx(arr, i);
+		size_t mark = jr_enter(r, "auxv");
+
+		jr_enter_idx(r, i);
+		if (!json_object_is_type(pair, json_type_array) ||
+		    json_object_array_length(pair) != 2)
+			return jr_fail(r, NULL, "not an array [type, value]");
+		for (size_t j = 0; j < 2; j++)
+			if ((k = jr_u64_val(r, json_object_array_get_idx(pair, j),
+					    j ? "value" : "type", &mm->auxv[i][j])) < 0)
+				return k;
+		if ((mm->auxv[i][0] == 0) != (i == nr - 1))
+			return jr_fail(r, NULL, "AT_NULL must be the last pair, and only there");
+		jr_leave(r, mark);
+	}
+	return 0;
+}
+
+static int vmflags_from_json(struct jr *r, json_object *o, uint32_t *ret)
+{
+	json_object *arr;
+	size_t nr;
+	int k = jr_arr(r, o, "vmflags", CKPT_STATE_NR_VMF, &arr, &nr);
+
+	if (k < 0)
+		return k;
+	*ret = 0;
+	for (size_t i = 0; i < nr; i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+		const char *s = json_object_get_string(v);
+		int b;
+
+		for (b = 0; b < CKPT_STATE_NR_VMF; b++)
+			if (json_object_is_type(v, json_type_string) && !strcmp(s, state_vmf_names[b]))
+				break;
+		if (b == CKPT_STATE_NR_VMF || (*ret & (1u << b))) {
+			size_t mark = jr_enter(r, "vmflags");
+
+			jr_enter_idx(r, i);
+			k = jr_fail(r, NULL, "not a known flag, or a repeated one");
+			jr_leave(r, mark);
+			return k;
+		}
+		*ret |= 1u << b;
+	}
+	return 0;
+}
+
+static int vma_from_json(struct jr *r, json_object *o, struct ckpt_state_vma *v)
+{
+	json_object *x;
+	int kind, k;
+
+	if (!json_object_is_type(o, json_type_object))
+		return jr_fail(r, NULL, "not an object");
+	if ((k = jr_u64(r, o, "start", &v->start)) < 0 || (k = jr_u64(r, o, "end", &v->end)) < 0 ||
+	    (k = jr_int(r, o, "prot", 0, 7, &v->prot)) < 0 ||
+	    (k = jr_bool(r, o, "shared", &v->shared)) < 0 ||
+	    (k = jr_enum(r, o, "kind", state_vma_kind_names, CKPT_STATE_NR_VMA_KINDS, &kind)) < 0 ||
+	    (k = jr_u64(r, o, "offset", &v->offset)) < 0 ||
+	    (k = jr_bool(r, o, "deleted", &v->deleted)) < 0 ||
+	    (k = vmflags_from_json(r, o, &v->vmflags)) < 0)
+		return k;
+	v->kind = (enum ckpt_state_vma_kind)kind;
+	if (v->start >= v->end || (v->start | v->end) & 4095)
+		return jr_fail(r, "end", "[start, end) is empty or not page-aligned");
+	if (v->offset & 4095)
+		return jr_fail(r, "offset", "not page-aligned");
+	if (kind_has_path(v->kind)) {
+		if ((k = jr_str(r, o, "path", JR_MAX_STR, &v->path)) < 0)
+			return k;
+	} else if (json_object_object_get_ex(o, "path", &x)) {
+		return jr_fail(r, "path", "not expected for a mapping of kind %s",
+			       ckpt_state_vma_kind_name(v->kind));
+	}
+	if (json_object_object_get_ex(o, "name", &x) || v->kind == CKPT_STATE_VMA_SPECIAL) {
+		if (v->kind != CKPT_STATE_VMA_SPECIAL && v->kind != CKPT_STATE_VMA_ANON &&
+		    v->kind != CKPT_STATE_VMA_SHMEM_ANON)
+			return jr_fail(r, "name", "not expected for a mapping of kind %s",
+				       ckpt_state_vma_kind_name(v->kind));
+		if ((k = jr_str(r, o, "name", JR_MAX_STR, &v->name)) < 0)
+			return k;
+	}
+	k = jr_opt(r, o, "identity", json_type_object, &x);
+	if (k < 0)
+		return k;
+	if (!k && kind_needs_identity(v->kind))
+		return jr_fail(r, "identity", "missing (required for a mapping of kind %s)",
+			       ckpt_state_vma_kind_name(v->kind));
+	v->has_identity = k > 0;
+	if (k > 0 && (k = jr_identity(r, o, "identity", &v->id)) < 0)
+		return k;
+	return 0;
+}
+
+int mm_from_json(struct jr *r, json_object *doc, struct ckpt_state *s)
+{
+	struct ckpt_state_mm *mm = &s->mm;
+	json_object *arr;
+	size_t nr;
+	int k;
+
+	for (size_t i = 0; i < ARRAY_SIZE(mm_fields); i++)
+		if ((k = jr_u64(r, doc, mm_fields[i].name, mm_at(mm, i))) < 0)
+			return k;
+	if ((k = auxv_from_json(r, doc, mm)) < 0)
+		return k;
+	k = jr_arr(r, doc, "vmas", JR_MAX_VMAS, &arr, &nr);
+	if (k < 0)
+		return k;
+	mm->vmas = nr ? calloc(nr, sizeof(*mm->vmas)) : NULL;
+	if (nr && !mm->vmas)
+		return -ENOMEM;
+	for (size_t i = 0; i < nr; i++) {
+		size_t mark = jr_enter(r, "vmas");
+
+		jr_enter_idx(r, i);
+		mm->nr_vmas = i + 1;
+		k = vma_from_json(r, json_object_array_get_idx(arr, i), &mm->vmas[i]);
+		if (k < 0)
+			return k;
+		if (i && mm->vmas[i].start < mm->vmas[i - 1].end)
+			return jr_fail(r, "start", "overlaps or precedes the mapping before");
+		jr_leave(r, mark);
+	}
+	return 0;
+}
