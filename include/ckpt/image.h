@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/image: the on-disk checkpoint format (see ckpt-images(5)).
+ *
+ * A checkpoint is a directory: inventory.json (format, version, identity of
+ * the process, checksums of every other file), pages.idx (the page index),
+ * pages.zst (independent zstd frames of page data) and JSON documents that
+ * the dump code fills. A delta names its parent by a relative path; a chain
+ * is a checkpoint and all its ancestors.
+ *
+ * Errors. Every function returns -errno: -ENOENT for a missing checkpoint,
+ * parent or file, -EBADMSG for corrupt contents (bad JSON, wrong types,
+ * checksum mismatch, truncation), -EPROTONOSUPPORT for a format version this
+ * code does not know, -EXDEV for a parent that belongs to another process,
+ * -ESTALE for a parent replaced after its child was written, -ELOOP for a
+ * chain that loops, -EEXIST when the name of a new checkpoint is taken.
+ * The functions that touch files log their error once (area "image", through
+ * the sink of ckpt/log.h), naming the file and the cause; the pure buffer
+ * parsers (ckpt_image_parse_*) never log and describe the fault in @why.
+ *
+ * Threads. A writer is driven by one thread; it compresses on worker threads
+ * of its own. A struct ckpt_image or struct ckpt_chain (and its iterators)
+ * must be used by one thread at a time: reads update its frame cache.
+ * Distinct objects are independent.
+ */
+#ifndef CKPT_IMAGE_H
+#define CKPT_IMAGE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ckpt/util.h>
+
+struct json_object;
+
+#define CKPT_IMAGE_FORMAT "ckpt-image"
+#define CKPT_IMAGE_FORMAT_VERSION 1
+#define CKPT_IMAGE_PAGE_SIZE 4096u
+/* Addresses are user-space virtual addresses: below 2^57 (5-level paging). */
+#define CKPT_IMAGE_ADDR_LIMIT (1ULL << 57)
+/* Compression levels: zstd's (negative ones too), or stored uncompressed. */
+#define CKPT_IMAGE_LEVEL_NONE INT_MIN
+#define CKPT_IMAGE_LEVEL_DEFAULT 1
+#define CKPT_IMAGE_FRAME_PAGES_DEFAULT 256 /* 1 MiB of pages per zstd frame */
+#define CKPT_IMAGE_FRAME_PAGES_MAX 16384   /* 64 MiB */
+#define CKPT_IMAGE_THREADS_DEFAULT 2
+#define CKPT_IMAGE_CACHE_FRAMES_DEFAULT 8
+#define CKPT_IMAGE_BOOT_ID_LEN 36
+
+/* ---- inventory.json ---- */
+
+enum ckpt_image_kind {
+	CKPT_IMAGE_FULL = 0,  /* every page of interest is here */
+	CKPT_IMAGE_DELTA = 1, /* pages not listed are in the parent */
+};
+
+/* Who was checkpointed: a delta only applies to the same process. */
+struct ckpt_image_identity {
+	pid_t pid;
+	uint64_t start_time; /* clock ticks after boot, field 22 of /proc/PID/stat */
+	char boot_id[CKPT_IMAGE_BOOT_ID_LEN + 1]; /* /proc/sys/kernel/random/boot_id */
+	const char *exe;     /* path of the executable; owned by an inventory */
+};
+
+struct ckpt_image_file {
+	char *name;
+	uint64_t xxh64; /* of the whole file, seed 0 */
+};
+
+struct ckpt_image_inventory {
+	int format_version;
+	char *ckpt_version;       /* of the ckpt that wrote it */
+	int64_t created_ns;       /* CLOCK_REALTIME, ns since the epoch */
+	char created_utc[40];     /* the same instant, RFC 3339 UTC */
+	enum ckpt_image_kind kind;
+	char *parent;             /* path relative to this checkpoint; NULL if full */
+	uint64_t parent_inventory; /* xxh64 of the parent's inventory.json (delta) */
+	struct ckpt_image_identity identity;
+	size_t nr_files;
+	struct ckpt_image_file *files; /* every other file, sorted by name */
+};
+
+/*
+ * Parse the text of an inventory.json into @ret (released with
+ * ckpt_image_inventory_done()). -EPROTONOSUPPORT for another format
+ * version, -EBADMSG for anything else wrong; @why (may be NULL) says what.
+ */
+int ckpt_image_parse_inventory(const char *text, size_t len, char *why, size_t whylen,
+			       struct ckpt_image_inventory *ret) __must_check;
+void ckpt_image_inventory_done(struct ckpt_image_inventory *inv);
+/* Compare pid, start_time and boot_id (not exe: it reads "(deleted)" after an upgrade). */
+bool ckpt_image_identity_equal(const struct ckpt_image_identity *a,
+			       const struct ckpt_image_identity *b);
+
+/* ---- pages.idx ---- */
+
+enum ckpt_page_kind {
+	CKPT_PAGE_NONE = 0, /* no entry (one image); neither data nor zero (chain) */
+	CKPT_PAGE_DATA = 1, /* bytes in pages.zst */
+	CKPT_PAGE_ZERO = 2, /* all zero, nothing stored */
+	CKPT_PAGE_HOLE = 3, /* not saved here nor in any ancestor: the mapping's backing */
+};
+
+struct ckpt_image_entry {
+	uint64_t addr;       /* page-aligned */
+	uint64_t nr_pages;   /* >= 1 */
+	enum ckpt_page_kind kind; /* DATA, ZERO or HOLE */
+	uint32_t frame;      /* DATA: the frame of pages.zst that holds the pages */
+	uint32_t frame_page; /* DATA: index of the first page inside that frame */
+};
+
+struct ckpt_image_frame {
+	uint64_t offset;     /* of the zstd frame in pages.zst */
+	uint64_t csize;      /* its compressed size */
+	uint64_t usize;      /* nr_pages * 4096 */
+	uint32_t nr_pages;
+};
+
+struct ckpt_image_index {
+	uint32_t version;
+	uint64_t pages_size;        /* bytes of pages.zst */
+	uint64_t nr_data_pages;
+	size_t nr_entries;
+	struct ckpt_image_entry *entries; /* sorted by address, not overlapping */
+	size_t nr_frames;
+	struct ckpt_image_frame *frames;  /* in file order */
+};
+
+/*
+ * Parse a whole pages.idx. -EPROTONOSUPPORT for another index version,
+ * -EBADMSG for anything inconsistent; @why (may be NULL) says what.
+ */
+int ckpt_image_parse_index(const void *buf, size_t len, char *why, size_t whylen,
+			   struct ckpt_image_index **ret) __must_check;
+void ckpt_image_index_free(struct ckpt_image_index *idx);
+CKPT_DEFINE_CLEANUP(struct ckpt_image_index, ckpt_image_index_free)
+const char *ckpt_page_kind_name(enum ckpt_page_kind kind);
+
+/* ---- writing a checkpoint ---- */
+
+struct ckpt_image_writer;
+
+enum {
+	/* Commit over an existing checkpoint of the same name (never over anything else). */
+	CKPT_IMAGE_REPLACE = 1u << 0,
+};
+
+struct ckpt_image_writer_opts {
+	struct ckpt_image_identity identity; /* required */
+	const char *parent;       /* relative to the new checkpoint; NULL: full */
+	int level;                /* zstd level, CKPT_IMAGE_LEVEL_NONE; 0: default (1) */
+	unsigned int frame_pages; /* pages per frame; 0: 256 */
+	unsigned int threads;     /* compression threads; 0: 2 */
+	unsigned int flags;       /* CKPT_IMAGE_REPLACE */
+};
+
+struct ckpt_image_writer_stats {
+	uint64_t data_pages, zero_pages, hole_pages;
+	uint64_t frames;
+	uint64_t pages_bytes; /* size of pages.zst so far */
+};
+
+/*
+ * Start a checkpoint to be committed at @path: everything goes to a
+ * temporary sibling directory ".NAME.tmp-XXXXXX" until commit. -EEXIST when
+ * @path exists (unless CKPT_IMAGE_REPLACE and it is a checkpoint). With a
+ * parent, the parent's inventory is read now: it must be a checkpoint of
+ * the same process (-EXDEV otherwise).
+ */
+int ckpt_image_writer_new(const char *path, const struct ckpt_image_writer_opts *opts,
+			  struct ckpt_image_writer **ret) __must_check;
+/*
+ * Pages, in any order, never twice the same address. add_data() stores
+ * @nr_pages pages from @pages; a page of zero bytes becomes a ZERO entry.
+ * nr_pages 0 does nothing. -EINVAL for an address that is not page-aligned
+ * or beyond CKPT_IMAGE_ADDR_LIMIT. add_data() blocks while the compression
+ * queue is full. Overlapping ranges are reported by commit (-EINVAL).
+ */
+int ckpt_image_writer_add_data(struct ckpt_image_writer *w, uint64_t addr, uint64_t nr_pages,
+			       const void *pages) __must_check;
+int ckpt_image_writer_add_zero(struct ckpt_image_writer *w, uint64_t addr,
+			       uint64_t nr_pages) __must_check;
+int ckpt_image_writer_add_hole(struct ckpt_image_writer *w, uint64_t addr,
+			       uint64_t nr_pages) __must_check;
+/*
+ * A metadata file: @name is a plain file name ([A-Za-z0-9._-], not starting
+ * with '.', not one of inventory.json, pages.idx, pages.zst). put_json()
+ * writes @obj as pretty-printed JSON. -EEXIST if @name was already put.
+ */
+int ckpt_image_writer_put_json(struct ckpt_image_writer *w, const char *name,
+			       struct json_object *obj) __must_check;
+int ckpt_image_writer_put_file(struct ckpt_image_writer *w, const char *name, const void *buf,
+			       size_t len) __must_check;
+/*
+ * Finish the pages, write pages.idx and inventory.json, fsync everything and
+ * rename the temporary directory to its final name, then fsync the parent
+ * directory. On failure nothing is left at the final name and the temporary
+ * directory is removed. The writer must still be freed.
+ */
+int ckpt_image_writer_commit(struct ckpt_image_writer *w) __must_check;
+void ckpt_image_writer_get_stats(const struct ckpt_image_writer *w,
+				 struct ckpt_image_writer_stats *ret);
+/* Free the writer; an uncommitted checkpoint is aborted: its temporary directory removed. */
+void ckpt_image_writer_free(struct ckpt_image_writer *w);
+CKPT_DEFINE_CLEANUP(struct ckpt_image_writer, ckpt_image_writer_free)
+#define _cleanup_image_writer_ _cleanup_(ckpt_image_writer_freep)
+
+/* "none", or an integer in zstd's range of levels. -EINVAL otherwise. */
+int ckpt_image_parse_level(const char *s, int *ret) __must_check;
+/* True for the name of a temporary directory (".NAME.tmp-XXXXXX"): never a checkpoint. */
+bool ckpt_image_is_temp_name(const char *name);
+
+/* ---- reading one checkpoint ---- */
+
+struct ckpt_image;
+
+struct ckpt_image_open_opts {
+	unsigned int cache_frames; /* decompressed frames kept (LRU); 0: 8 */
+};
+
+/*
+ * Open the checkpoint at @path (@opts may be NULL): validate inventory.json,
+ * the checksum of pages.idx and its contents, and the size of pages.zst.
+ * Frames are validated by zstd's content checksum when decompressed;
+ * ckpt_image_verify() checks everything.
+ */
+int ckpt_image_open(const char *path, const struct ckpt_image_open_opts *opts,
+		    struct ckpt_image **ret) __must_check;
+void ckpt_image_close(struct ckpt_image *img);
+CKPT_DEFINE_CLEANUP(struct ckpt_image, ckpt_image_close)
+#define _cleanup_image_ _cleanup_(ckpt_image_closep)
+
+const char *ckpt_image_path(const struct ckpt_image *img);
+const struct ckpt_image_inventory *ckpt_image_inventory(const struct ckpt_image *img);
+/* The entries of pages.idx, for listing (ckpt show). */
+const struct ckpt_image_index *ckpt_image_index(const struct ckpt_image *img);
+/* xxh64 of this checkpoint's inventory.json: what a child records as parent_inventory. */
+uint64_t ckpt_image_inventory_xxh64(const struct ckpt_image *img);
+
+/* True when the inventory lists @name. */
+bool ckpt_image_has_file(const struct ckpt_image *img, const char *name);
+/* Read a listed file, checksum verified. -ENOENT when not listed or missing. */
+int ckpt_image_read_file(struct ckpt_image *img, const char *name, void **ret,
+			 size_t *ret_len) __must_check;
+/* Read and parse a listed JSON document, checksum verified; the caller puts @ret. */
+int ckpt_image_get_json(struct ckpt_image *img, const char *name,
+			struct json_object **ret) __must_check;
+
+/*
+ * What this checkpoint holds for the page at @addr: CKPT_PAGE_DATA (4096
+ * bytes copied to @buf), CKPT_PAGE_ZERO, CKPT_PAGE_HOLE, or CKPT_PAGE_NONE
+ * (no entry). @buf is only written for DATA.
+ */
+int ckpt_image_read_page(struct ckpt_image *img, uint64_t addr, void *buf) __must_check;
+/* Check the checksum of every file and decompress every frame. */
+int ckpt_image_verify(struct ckpt_image *img) __must_check;
+
+struct ckpt_image_cache_stats {
+	uint64_t hits;
+	uint64_t decoded; /* frames decompressed */
+};
+void ckpt_image_get_cache_stats(const struct ckpt_image *img, struct ckpt_image_cache_stats *ret);
+
+/* ---- reading a chain: a checkpoint and its ancestors ---- */
+
+struct ckpt_chain;
+struct ckpt_chain_iter;
+
+/*
+ * Open the checkpoint at @path and its ancestors, following each parent
+ * path. Every ancestor must belong to the same process (pid, start_time,
+ * boot_id: -EXDEV otherwise), be the very checkpoint its child was written
+ * on (-ESTALE), and appear once (-ELOOP). A missing parent is -ENOENT.
+ */
+int ckpt_chain_open(const char *path, const struct ckpt_image_open_opts *opts,
+		    struct ckpt_chain **ret) __must_check;
+void ckpt_chain_close(struct ckpt_chain *c);
+CKPT_DEFINE_CLEANUP(struct ckpt_chain, ckpt_chain_close)
+#define _cleanup_chain_ _cleanup_(ckpt_chain_closep)
+
+/* Number of checkpoints; 0 is the newest, the last is the full one. */
+size_t ckpt_chain_length(const struct ckpt_chain *c);
+struct ckpt_image *ckpt_chain_image(const struct ckpt_chain *c, size_t i);
+
+/*
+ * The newest version of the page at @addr: CKPT_PAGE_DATA (4096 bytes
+ * copied to @buf), CKPT_PAGE_ZERO, or CKPT_PAGE_NONE (a HOLE, or in no
+ * checkpoint: the mapping's backing applies). @buf is only written for DATA.
+ */
+int ckpt_chain_read_page(struct ckpt_chain *c, uint64_t addr, void *buf) __must_check;
+
+struct ckpt_chain_range {
+	uint64_t addr;
+	uint64_t nr_pages;
+	enum ckpt_page_kind kind; /* CKPT_PAGE_DATA or CKPT_PAGE_ZERO */
+	const void *data;         /* DATA: nr_pages * 4096 bytes, valid until the next call */
+	size_t image;             /* which checkpoint of the chain holds it (0: newest) */
+};
+
+/*
+ * Every resolved range of the chain, in address order: what an eager
+ * restore writes. HOLE and absent pages are not reported. A DATA range lies
+ * within one frame; each frame is decompressed once as long as every
+ * checkpoint's frames hold its pages in address order (what a writer fed in
+ * address order produces) and the cache holds at least one frame.
+ */
+int ckpt_chain_iter_new(struct ckpt_chain *c, struct ckpt_chain_iter **ret) __must_check;
+/* 1 and @ret filled, 0 at the end, or -errno. */
+int ckpt_chain_iter_next(struct ckpt_chain_iter *it, struct ckpt_chain_range *ret) __must_check;
+void ckpt_chain_iter_free(struct ckpt_chain_iter *it);
+CKPT_DEFINE_CLEANUP(struct ckpt_chain_iter, ckpt_chain_iter_free)
+#define _cleanup_chain_iter_ _cleanup_(ckpt_chain_iter_freep)
+
+#endif

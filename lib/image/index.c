@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/* pages.idx: the page index (layout in image-internal.h and ckpt-images(5)). */
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/image-internal.h"
+#include "util/util.h"
+
+static inline uint64_t get64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static inline uint32_t get32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static inline void put64(unsigned char *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+static inline void put32(unsigned char *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static bool all_zero(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+const char *ckpt_page_kind_name(enum ckpt_page_kind kind)
+{
+	switch (kind) {
+	case CKPT_PAGE_NONE:
+		return "none";
+	case CKPT_PAGE_DATA:
+		return "data";
+	case CKPT_PAGE_ZERO:
+		return "zero";
+	case CKPT_PAGE_HOLE:
+		return "hole";
+	}
+	return "?";
+}
+
+void ckpt_image_index_free(struct ckpt_image_index *idx)
+{
+	if (!idx)
+		return;
+	free(idx->entries);
+	free(idx->frames);
+	free(idx);
+}
+
+static int parse_frames(const unsigned char *p, struct ckpt_image_index *idx, char *why,
+			size_t whylen)
+{
+	uint64_t off = 0, pages = 0;
+
+	for (size_t i = 0; i < idx->nr_frames; i++, p += IDX_FRAME_SIZE) {
+		struct ckpt_image_frame *f = &idx->frames[i];
+
+		f->offset = get64(p);
+		f->csize = get64(p + 8);
+		f->usize = get64(p + 16);
+		f->nr_pages = get32(p + 24);
+		if (get32(p + 28))
+			return why_set(why, whylen, -EBADMSG, "frame %zu: reserved bytes are set", i);
+		if (f->nr_pages == 0 || f->nr_pages > CKPT_IMAGE_FRAME_PAGES_MAX)
+			return why_set(why, whylen, -EBADMSG, "frame %zu: %" PRIu32 " pages", i,
+				       f->nr_pages);
+		if (f->usize != (uint64_t)f->nr_pages << PAGE_SHIFT)
+			return why_set(why, whylen, -EBADMSG,
+				       "frame %zu: %" PRIu64 " bytes for %" PRIu32 " pages", i,
+				       f->usize, f->nr_pages);
+		if (f->offset != off)
+			return why_set(why, whylen, -EBADMSG,
+				       "frame %zu: at offset %" PRIu64 ", expected %" PRIu64, i,
+				       f->offset, off);
+		if (f->csize == 0 || f->csize > frame_bound(f->usize))
+			return why_set(why, whylen, -EBADMSG,
+				       "frame %zu: compressed size %" PRIu64 " is impossible", i,
+				       f->csize);
+		off += f->csize;
+		pages += f->nr_pages;
+	}
+	if (off != idx->pages_size)
+		return why_set(why, whylen, -EBADMSG,
+			       "frames cover %" PRIu64 " bytes of %s, the header says %" PRIu64, off,
+			       PAGES_NAME, idx->pages_size);
+	if (pages != idx->nr_data_pages)
+		return why_set(why, whylen, -EBADMSG,
+			       "frames hold %" PRIu64 " pages, the header says %" PRIu64, pages,
+			       idx->nr_data_pages);
+	return 0;
+}
+
+static int parse_entries(const unsigned char *p, struct ckpt_image_index *idx, char *why,
+			 size_t whylen)
+{
+	uint64_t prev_end = 0, data_pages = 0;
+
+	for (size_t i = 0; i < idx->nr_entries; i++, p += IDX_ENTRY_SIZE) {
+		struct ckpt_image_entry *e = &idx->entries[i];
+		uint32_t kind = get32(p + 16);
+
+		e->addr = get64(p);
+		e->nr_pages = get64(p + 8);
+		e->frame = get32(p + 20);
+		e->frame_page = get32(p + 24);
+		if (get32(p + 28))
+			return why_set(why, whylen, -EBADMSG, "entry %zu: reserved bytes are set", i);
+		if (e->addr & (CKPT_IMAGE_PAGE_SIZE - 1))
+			return why_set(why, whylen, -EBADMSG,
+				       "entry %zu: address 0x%" PRIx64 " is not page-aligned", i,
+				       e->addr);
+		if (e->nr_pages == 0 || e->addr >= CKPT_IMAGE_ADDR_LIMIT ||
+		    e->nr_pages > (CKPT_IMAGE_ADDR_LIMIT - e->addr) >> PAGE_SHIFT)
+			return why_set(why, whylen, -EBADMSG,
+				       "entry %zu: %" PRIu64 " pages at 0x%" PRIx64
+				       " are out of range", i, e->nr_pages, e->addr);
+		if (i && e->addr < prev_end)
+			return why_set(why, whylen, -EBADMSG,
+				       "entry %zu at 0x%" PRIx64 " is out of order or overlaps", i,
+				       e->addr);
+		prev_end = entry_end(e);
+		switch (kind) {
+		case CKPT_PAGE_DATA:
+			e->kind = CKPT_PAGE_DATA;
+			if (e->frame >= idx->nr_frames ||
+			    e->nr_pages > idx->frames[e->frame].nr_pages ||
+			    e->frame_page > idx->frames[e->frame].nr_pages - e->nr_pages)
+				return why_set(why, whylen, -EBADMSG,
+					       "entry %zu: pages %" PRIu32 "+%" PRIu64
+					       " of frame %" PRIu32 " do not exist", i,
+					       e->frame_page, e->nr_pages, e->frame);
+			data_pages += e->nr_pages;
+			break;
+		case CKPT_PAGE_ZERO:
+		case CKPT_PAGE_HOLE:
+			e->kind = (enum ckpt_page_kind)kind;
+			if (e->frame || e->frame_page)
+				return why_set(why, whylen, -EBADMSG,
+					       "entry %zu: a %s range with a frame", i,
+					       ckpt_page_kind_name(e->kind));
+			break;
+		default:
+			return why_set(why, whylen, -EBADMSG, "entry %zu: unknown kind %" PRIu32, i,
+				       kind);
+		}
+	}
+	if (data_pages != idx->nr_data_pages)
+		return why_set(why, whylen, -EBADMSG,
+			       "entries hold %" PRIu64 " data pages, the header says %" PRIu64,
+			       data_pages, idx->nr_data_pages);
+	return 0;
+}
+
+int ckpt_image_parse_index(const void *buf, size_t len, char *why, size_t whylen,
+			   struct ckpt_image_index **ret)
+{
+	_cleanup_(ckpt_image_index_freep) struct ckpt_image_index *idx = NULL;
+	const unsigned char *p = buf;
+	uint64_t nr_entries, nr_frames;
+	uint32_t version, page_size;
+	int r;
+
+	if (len < IDX_HEADER_SIZE)
+		return why_set(why, whylen, -EBADMSG, "truncated: %zu bytes, a header is %d", len,
+			       IDX_HEADER_SIZE);
+	if (memcmp(p, IDX_MAGIC, IDX_MAGIC_LEN))
+		return why_set(why, whylen, -EBADMSG, "bad magic: not a page index");
+	version = get32(p + 8);
+	if (version != IDX_VERSION)
+		return why_set(why, whylen, -EPROTONOSUPPORT,
+			       "index version %" PRIu32 " is not supported (this ckpt reads version %d)",
+			       version, IDX_VERSION);
+	page_size = get32(p + 12);
+	if (page_size != CKPT_IMAGE_PAGE_SIZE)
+		return why_set(why, whylen, -EBADMSG, "page size %" PRIu32 ", expected %u",
+			       page_size, CKPT_IMAGE_PAGE_SIZE);
+	nr_entries = get64(p + 16);
+	nr_frames = get64(p + 24);
+	if (!all_zero(p + 48, 16))
+		return why_set(why, whylen, -EBADMSG, "reserved header bytes are set");
+	if (nr_entries > (len - IDX_HEADER_SIZE) / IDX_ENTRY_SIZE ||
+	    nr_frames > (len - IDX_HEADER_SIZE) / IDX_FRAME_SIZE ||
+	    IDX_HEADER_SIZE + nr_entries * IDX_ENTRY_SIZE + nr_frames * IDX_FRAME_SIZE != len)
+		return why_set(why, whylen, -EBADMSG,
+			       "%zu bytes do not hold the %" PRIu64 " entries and %" PRIu64
+			       " frames the header announces", len, nr_entries, nr_frames);
+	idx = calloc(1, sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	idx->version = version;
+	idx->nr_entries = (size_t)nr_entries;
+	idx->nr_frames = (size_t)nr_frames;
+	idx->pages_size = get64(p + 32);
+	idx->nr_data_pages = get64(p + 40);
+	idx->entries = calloc(idx->nr_entries ? idx->nr_entries : 1, sizeof(*idx->entries));
+	idx->frames = calloc(idx->nr_frames ? idx->nr_frames : 1, sizeof(*idx->frames));
+	if (!idx->entries || !idx->frames)
+		return -ENOMEM;
+	r = parse_frames(p + IDX_HEADER_SIZE + nr_entries * IDX_ENTRY_SIZE, idx, why, whylen);
+	if (r < 0)
+		return r;
+	r = parse_entries(p + IDX_HEADER_SIZE, idx, why, whylen);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(idx);
+	return 0;
+}
+
+int index_serialize(const struct ckpt_image_entry *e, size_t nr, const struct ckpt_image_frame *f,
+		    size_t nf, uint64_t pages_size, void **ret, size_t *ret_len)
+{
+	size_t len = IDX_HEADER_SIZE + nr * IDX_ENTRY_SIZE + nf * IDX_FRAME_SIZE;
+	uint64_t data_pages = 0;
+	unsigned char *buf, *p;
+
+	buf = calloc(1, len);
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < nf; i++)
+		data_pages += f[i].nr_pages;
+	memcpy(buf, IDX_MAGIC, IDX_MAGIC_LEN);
+	put32(buf + 8, IDX_VERSION);
+	put32(buf + 12, CKPT_IMAGE_PAGE_SIZE);
+	put64(buf + 16, nr);
+	put64(buf + 24, nf);
+	put64(buf + 32, pages_size);
+	put64(buf + 40, data_pages);
+	p = buf + IDX_HEADER_SIZE;
+	for (size_t i = 0; i < nr; i++, p += IDX_ENTRY_SIZE) {
+		put64(p, e[i].addr);
+		put64(p + 8, e[i].nr_pages);
+		put32(p + 16, (uint32_t)e[i].kind);
+		put32(p + 20, e[i].kind == CKPT_PAGE_DATA ? e[i].frame : 0);
+		put32(p + 24, e[i].kind == CKPT_PAGE_DATA ? e[i].frame_page : 0);
+	}
+	for (size_t i = 0; i < nf; i++, p += IDX_FRAME_SIZE) {
+		put64(p, f[i].offset);
+		put64(p + 8, f[i].csize);
+		put64(p + 16, f[i].usize);
+		put32(p + 24, f[i].nr_pages);
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+bool entries_mergeable(const struct ckpt_image_entry *a, const struct ckpt_image_entry *b)
+{
+	if (a->kind != b->kind || entry_end(a) != b->addr)
+		return false;
+	if (a->kind != CKPT_PAGE_DATA)
+		return true;
+	return a->frame == b->frame && (uint64_t)a->frame_page + a->nr_pages == b->frame_page;
+}
+
+static int cmp_entry(const void *x, const void *y)
+{
+	const struct ckpt_image_entry *a = x, *b = y;
+
+	return (a->addr > b->addr) - (a->addr < b->addr);
+}
+
+int entries_normalize(struct ckpt_image_entry *e, size_t *nr, char *why, size_t whylen)
+{
+	size_t out = 0;
+	bool sorted = true;
+
+	for (size_t i = 1; i < *nr && sorted; i++)
+		sorted = e[i - 1].addr < e[i].addr;
+	if (!sorted)
+		qsort(e, *nr, sizeof(*e), cmp_entry);
+	for (size_t i = 0; i < *nr; i++) {
+		if (out && e[i].addr < entry_end(&e[out - 1]))
+			return why_set(why, whylen, -EINVAL,
+				       "the page at 0x%" PRIx64 " was added twice",
+				       MAX(e[i].addr, e[out - 1].addr));
+		if (out && entries_mergeable(&e[out - 1], &e[i])) {
+			e[out - 1].nr_pages += e[i].nr_pages;
+			continue;
+		}
+		e[out++] = e[i];
+	}
+	*nr = out;
+	return 0;
+}
+
+const struct ckpt_image_entry *index_lookup(const struct ckpt_image_index *idx, uint64_t addr)
+{
+	size_t lo = 0, hi = idx->nr_entries;
+
+	/* The last entry that starts at or below @addr. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (idx->entries[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	if (addr >= entry_end(&idx->entries[lo - 1]))
+		return NULL;
+	return &idx->entries[lo - 1];
+}
