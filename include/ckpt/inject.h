@@ -103,6 +103,12 @@ int ckpt_inject_read(struct ckpt_inject *inj, uint64_t addr, void *buf, size_t l
 int ckpt_inject_write(struct ckpt_inject *inj, uint64_t addr, const void *buf, size_t len) __must_check;
 /* A read-write anonymous mapping in the target, unmapped at release. */
 int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr) __must_check;
+/*
+ * From now on place scratch mappings (this context's own too) one after the
+ * other in [addr, addr + len), MAP_FIXED_NOREPLACE. Restore uses it to keep
+ * them out of the address range of the process it builds.
+ */
+void ckpt_inject_set_scratch_area(struct ckpt_inject *inj, uint64_t addr, uint64_t len);
 /* True if [start, end) overlaps a scratch mapping of this context. */
 bool ckpt_inject_is_scratch(const struct ckpt_inject *inj, uint64_t start, uint64_t end);
 /*

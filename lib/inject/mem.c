@@ -86,11 +86,22 @@ int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr)
 	int64_t res;
 	int r;
 
+	uint64_t hint = 0;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+
 	len = ALIGN_UP(len, page_size());
 	if (GROW(inj->scratch, inj->cap_scratch, inj->nr_scratch + 1) < 0)
 		return -ENOMEM;
-	r = ckpt_inject_call(inj, &res, SYS_mmap, 0, len, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (inj->area_end) {
+		if (inj->area_next + len > inj->area_end) {
+			pr_err("the scratch area of pid %d is full", inj->pid);
+			return -ENOSPC;
+		}
+		hint = inj->area_next;
+		flags |= MAP_FIXED_NOREPLACE;
+	}
+	r = ckpt_inject_call(inj, &res, SYS_mmap, hint, len, PROT_READ | PROT_WRITE, (uint64_t)flags,
+			     (uint64_t)-1, 0);
 	if (r < 0)
 		return r;
 	if (res < 0 && res > -4096) {
@@ -101,6 +112,8 @@ int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr)
 	inj->scratch[inj->nr_scratch].addr = (uint64_t)res;
 	inj->scratch[inj->nr_scratch].len = len;
 	inj->nr_scratch++;
+	if (inj->area_end)
+		inj->area_next += len;
 	*ret_addr = (uint64_t)res;
 	/*
 	 * Keep it a mapping of its own: an anonymous neighbour with the same
@@ -119,6 +132,12 @@ int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr)
 		}
 	}
 	return 0;
+}
+
+void ckpt_inject_set_scratch_area(struct ckpt_inject *inj, uint64_t addr, uint64_t len)
+{
+	inj->area_next = addr;
+	inj->area_end = addr + len;
 }
 
 bool ckpt_inject_scratch_only(const struct ckpt_inject *inj, uint64_t start, uint64_t end)
