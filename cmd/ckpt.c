@@ -12,6 +12,8 @@
 static const struct command *const commands[] = {
 	&cmd_check,
 	&cmd_track,
+	&cmd_dump,
+	&cmd_show,
 };
 
 static const char main_usage_head[] =

@@ -36,6 +36,8 @@ struct command {
 
 extern const struct command cmd_check;
 extern const struct command cmd_track;
+extern const struct command cmd_dump;
+extern const struct command cmd_show;
 
 /* ---- out.c: rendering and errors ---- */
 void out_init(struct cmd_ctx *ctx);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lib/dump: the dump pipeline. This part collects the description of a
+ * lib/dump: the dump pipeline (ckpt_dump_run) and, beneath it, the
+ * collection of a process's state (ckpt_dump_collect).
+ *
+ * The collection describes a
  * seized process (struct ckpt_state of ckpt/state.h): what only the target
  * can tell comes from remote system calls in query form (rt_sigaction with
  * no new action, sigaltstack with no new stack, getitimer, brk(0),
@@ -12,7 +15,10 @@
 #ifndef CKPT_DUMP_H
 #define CKPT_DUMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include <ckpt/util.h>
 
@@ -43,5 +49,52 @@ struct ckpt_dump_collect_opts {
  */
 int ckpt_dump_collect(struct ckpt_inject *inj, const struct ckpt_dump_collect_opts *opts,
 		      struct ckpt_state **ret) __must_check;
+
+/* ---- the pipeline ---- */
+
+struct ckpt_state_issues;
+
+enum ckpt_dump_after {
+	CKPT_DUMP_KILL = 0,       /* CRIU's default: the process is killed after a successful dump */
+	CKPT_DUMP_LEAVE_RUNNING,  /* it runs on, tracked, so the next dump can be a delta */
+	CKPT_DUMP_LEAVE_STOPPED,  /* it is left stopped (SIGSTOP), tracked */
+};
+
+struct ckpt_dump_opts {
+	pid_t pid;
+	const char *dir;          /* the new checkpoint; must not exist */
+	const char *parent;       /* a checkpoint of the same process: make a delta; NULL: full */
+	enum ckpt_dump_after after;
+	int level;                /* zstd level or CKPT_IMAGE_LEVEL_NONE; 0: default */
+	bool auto_full;           /* a delta is impossible: take a full dump instead of failing */
+	bool allow_unrestorable;  /* dump even what restore cannot recreate */
+	const char *rundir;       /* tracking records; NULL: default */
+};
+
+struct ckpt_dump_stats {
+	bool delta;               /* false also when --auto-full fell back */
+	char fallback[256];       /* why a delta became full, or "" */
+	uint64_t generation;      /* of the tracking, recorded in the checkpoint */
+	uint64_t freeze_ns;       /* the process was stopped this long */
+	uint64_t collect_ns, track_ns, copy_ns, write_ns, total_ns;
+	uint64_t pages_scanned;   /* pages looked at */
+	uint64_t pages_data, pages_zero, pages_hole;
+	uint64_t bytes_raw;       /* data pages * 4096 */
+	uint64_t bytes_written;   /* pages.zst */
+	size_t nr_threads, nr_vmas, nr_fds;
+	struct ckpt_state_issues *unrestorable; /* what restore cannot recreate (owned) */
+};
+
+/*
+ * Checkpoint process @opts->pid into @opts->dir: freeze, collect its state,
+ * arm or harvest the tracking, copy the pages, resume (or keep it frozen
+ * until the images are safe, then kill it), compress and commit atomically.
+ * A failed dump never kills the process and leaves nothing at @opts->dir.
+ * -EXDEV: the parent is of another process; -ESTALE: the tracking since the
+ * parent is lost or was harvested by another command (no --auto-full);
+ * -EPERM: unrestorable objects (listed in @ret_stats, even on failure).
+ */
+int ckpt_dump_run(const struct ckpt_dump_opts *opts, struct ckpt_dump_stats *ret_stats) __must_check;
+void ckpt_dump_stats_done(struct ckpt_dump_stats *st);
 
 #endif

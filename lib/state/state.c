@@ -266,6 +266,9 @@ static const char *vma_problem(const struct ckpt_state_vma *v)
 		return "not restorable: a device mapping (VM_IO/VM_PFNMAP)";
 	if (v->kind == CKPT_STATE_VMA_SPECIAL)
 		return "not restorable yet: a special mapping of the kernel";
+	/* A private one is saved in full and comes back as anonymous memory. */
+	if (v->kind == CKPT_STATE_VMA_FILE && v->deleted && v->shared)
+		return "not restorable yet: a shared mapping of a deleted file";
 	return NULL;
 }
 

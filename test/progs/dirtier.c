@@ -24,6 +24,11 @@
  *   hugetlb            map and write one 2 MiB hugetlb page       -> hugetlb ADDR|none
  *   random             start writing random pages of "big",
  *                      logging each one                           -> ok
+ *   fill REGION I...   fill pages I with varied bytes (half text, half noise)  -> ok
+ *   sums FILE          write the FNV-1a 64 of every page of every region to FILE:
+ *                      for each region, its base, its page count, then one
+ *                      hash per page (all u64, host order)        -> ok
+ *   socket             open a unix socket pair                    -> socket FD FD
  * REGION is heap, stack, file, shared, data, bss, thp or big.
  * Random-writer log: log[i] is the page index of write i; "done" counts the
  * writes completed (log[i] is stored before the write, done after it).
@@ -39,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -85,6 +91,55 @@ static void touch(char *p)
 }
 
 static atomic_int thread_futex;
+
+static uint64_t fnv(const unsigned char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static size_t region_pages(int r)
+{
+	return r == 6 ? THP_PAGES : r == 7 ? BIG_PAGES : REGION_PAGES;
+}
+
+static void fill(char *page)
+{
+	static const char words[] = "checkpoint restore page memory process thread signal ";
+	uint64_t x = (uint64_t)(uintptr_t)page ^ (uint64_t)counter++ * 0x9e3779b97f4a7c15ULL;
+
+	for (size_t i = 0; i < PS / 2; i++)
+		page[i] = words[(i + (x & 63)) % (sizeof(words) - 1)];
+	for (size_t i = PS / 2; i < PS; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		page[i] = (char)x;
+	}
+}
+
+static int write_sums(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	for (int r = 0; r < 8; r++) {
+		uint64_t base = (uint64_t)(uintptr_t)regions[r], n = region_pages(r);
+
+		fwrite(&base, 8, 1, f);
+		fwrite(&n, 8, 1, f);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t h = fnv((unsigned char *)regions[r] + i * PS, PS);
+
+			fwrite(&h, 8, 1, f);
+		}
+	}
+	return fclose(f);
+}
 
 static void *thread_fn(void *arg)
 {
@@ -195,7 +250,25 @@ int main(int argc, char **argv)
 		if (sscanf(line, "%31s %63s %n", cmd, arg, &n) < 1)
 			continue;
 		rest = line + n;
-		if (!strcmp(cmd, "w") || !strcmp(cmd, "z") || !strcmp(cmd, "W")) {
+		if (!strcmp(cmd, "fill")) {
+			char *base = region(arg), *end;
+			long i;
+
+			while (base && (i = strtol(rest, &end, 10), end != rest)) {
+				fill(base + i * PS);
+				rest = end;
+			}
+			answer(base ? "ok" : "bad region");
+		} else if (!strcmp(cmd, "sums")) {
+			answer(write_sums(arg) == 0 ? "ok" : "fail");
+		} else if (!strcmp(cmd, "socket")) {
+			int sv[2];
+
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+				answer("fail");
+			else
+				answer("socket %d %d", sv[0], sv[1]);
+		} else if (!strcmp(cmd, "w") || !strcmp(cmd, "z") || !strcmp(cmd, "W")) {
 			char *base = cmd[0] == 'W' ? (char *)strtoul(arg, NULL, 16) : region(arg);
 			char *end;
 			long i;

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/* ckpt show: decode a checkpoint and its chain, for people and programs. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <ckpt/image.h>
+#include <ckpt/log.h>
+#include <ckpt/state.h>
+
+#include "cmd.h"
+
+static const char usage[] =
+	"Usage: ckpt show DIR [--pages] [--json]\n"
+	"\n"
+	"Decode the checkpoint DIR and its chain of parents: summary, chain, threads,\n"
+	"mappings with their page counts, files. Every file's checksum is verified.\n"
+	"\n"
+	"Options:\n"
+	"      --pages     also list the page index of DIR (address, pages, kind)\n"
+	"      --json      one JSON document (the state documents as written)\n"
+	"  -h, --help      this help\n";
+
+struct counts {
+	uint64_t data, zero, hole;
+};
+
+/* Pages of [start, end) in one checkpoint's index, by kind. */
+static struct counts count_pages(const struct ckpt_image_index *idx, uint64_t start, uint64_t end)
+{
+	struct counts c = { 0 };
+
+	for (size_t i = 0; i < idx->nr_entries; i++) {
+		const struct ckpt_image_entry *e = &idx->entries[i];
+		uint64_t s = e->addr, en = e->addr + e->nr_pages * CKPT_IMAGE_PAGE_SIZE, n;
+
+		if (en <= start || s >= end)
+			continue;
+		n = ((en < end ? en : end) - (s > start ? s : start)) / CKPT_IMAGE_PAGE_SIZE;
+		if (e->kind == CKPT_PAGE_DATA)
+			c.data += n;
+		else if (e->kind == CKPT_PAGE_ZERO)
+			c.zero += n;
+		else if (e->kind == CKPT_PAGE_HOLE)
+			c.hole += n;
+	}
+	return c;
+}
+
+static void prot_str(int prot, bool shared, char out[5])
+{
+	out[0] = prot & PROT_READ ? 'r' : '-';
+	out[1] = prot & PROT_WRITE ? 'w' : '-';
+	out[2] = prot & PROT_EXEC ? 'x' : '-';
+	out[3] = shared ? 's' : 'p';
+	out[4] = '\0';
+}
+
+static int load_state(struct cmd_ctx *ctx, struct ckpt_image *img, struct ckpt_state **ret)
+{
+	json_object *docs[CKPT_STATE_NR_DOCS] = { 0 };
+	char why[256] = "";
+	int r = 0;
+
+	for (int d = 0; d < CKPT_STATE_NR_DOCS && r == 0; d++)
+		r = ckpt_image_get_json(img, ckpt_state_doc_name(d), &docs[d]);
+	if (r == 0) {
+		r = ckpt_state_from_docs(docs, why, sizeof(why), ret);
+		if (r < 0)
+			out_error(ctx, EXIT_FAIL, "'%s' is corrupt: %s", ckpt_image_path(img), why);
+	}
+	for (int d = 0; d < CKPT_STATE_NR_DOCS; d++)
+		if (docs[d])
+			json_object_put(docs[d]);
+	return r;
+}
+
+static json_object *inventory_json(struct ckpt_image *img)
+{
+	const struct ckpt_image_inventory *inv = ckpt_image_inventory(img);
+	const struct ckpt_image_index *idx = ckpt_image_index(img);
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "path", json_object_new_string(ckpt_image_path(img)));
+	json_object_object_add(o, "kind", json_object_new_string(inv->kind == CKPT_IMAGE_DELTA ? "delta" : "full"));
+	json_object_object_add(o, "parent", inv->parent ? json_object_new_string(inv->parent) : NULL);
+	json_object_object_add(o, "format_version", json_object_new_int(inv->format_version));
+	json_object_object_add(o, "ckpt_version", json_object_new_string(inv->ckpt_version));
+	json_object_object_add(o, "created", json_object_new_string(inv->created_utc));
+	json_object_object_add(o, "pid", json_object_new_int(inv->identity.pid));
+	json_object_object_add(o, "start_time", json_object_new_uint64(inv->identity.start_time));
+	json_object_object_add(o, "boot_id", json_object_new_string(inv->identity.boot_id));
+	json_object_object_add(o, "exe", json_object_new_string(inv->identity.exe ? inv->identity.exe : ""));
+	json_object_object_add(o, "data_pages", json_object_new_uint64(idx->nr_data_pages));
+	json_object_object_add(o, "pages_bytes", json_object_new_uint64(idx->pages_size));
+	json_object_object_add(o, "frames", json_object_new_uint64(idx->nr_frames));
+	return o;
+}
+
+static void show_text(struct ckpt_chain *chain, const struct ckpt_state *s, bool pages)
+{
+	struct ckpt_image *img = ckpt_chain_image(chain, 0);
+	const struct ckpt_image_inventory *inv = ckpt_image_inventory(img);
+	const struct ckpt_image_index *idx = ckpt_image_index(img);
+
+	printf("checkpoint '%s': %s, created %s by ckpt %s (format %d)\n", ckpt_image_path(img),
+	       inv->kind == CKPT_IMAGE_DELTA ? "delta" : "full", inv->created_utc, inv->ckpt_version,
+	       inv->format_version);
+	printf("process: pid %d (%s), exe '%s', started at tick %" PRIu64 ", boot %s\n", s->process.pid,
+	       s->process.comm, s->process.exe ? s->process.exe : "?", s->process.start_time,
+	       inv->identity.boot_id);
+	printf("         cwd '%s', uid %u, gid %u, umask %03o%s\n", s->process.cwd ? s->process.cwd : "?",
+	       s->process.creds.uid[0], s->process.creds.gid[0], s->process.umask,
+	       s->process.job_stopped ? ", stopped" : "");
+	printf("\nchain (%zu):\n", ckpt_chain_length(chain));
+	for (size_t i = 0; i < ckpt_chain_length(chain); i++) {
+		struct ckpt_image *c = ckpt_chain_image(chain, i);
+		const struct ckpt_image_index *ci = ckpt_image_index(c);
+
+		printf("  %zu  %-5s %s  %8" PRIu64 " data pages, %10" PRIu64 " bytes  '%s'\n", i,
+		       ckpt_image_inventory(c)->kind == CKPT_IMAGE_DELTA ? "delta" : "full",
+		       ckpt_image_inventory(c)->created_utc, ci->nr_data_pages, ci->pages_size,
+		       ckpt_image_path(c));
+	}
+	printf("\nthreads (%zu):\n", s->nr_threads);
+	for (size_t i = 0; i < s->nr_threads; i++) {
+		const struct ckpt_state_thread *t = &s->threads[i];
+
+		printf("  %-7d %-16s rip %#llx rsp %#llx%s sigmask %#" PRIx64 "\n", t->tid, t->comm,
+		       t->regs.rip, t->regs.rsp, t->in_syscall ? " (in syscall)" : "", t->sigmask);
+	}
+	printf("\nmappings (%zu):  data/zero/hole pages in this checkpoint\n", s->mm.nr_vmas);
+	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &s->mm.vmas[i];
+		struct counts c = count_pages(idx, v->start, v->end);
+		char p[5];
+
+		prot_str(v->prot, v->shared, p);
+		printf("  %012" PRIx64 "-%012" PRIx64 " %s %-10s %7" PRIu64 " %7" PRIu64 " %7" PRIu64 "  %s%s\n",
+		       v->start, v->end, p, ckpt_state_vma_kind_name(v->kind), c.data, c.zero, c.hole,
+		       v->path ? v->path : v->name ? v->name : "", v->deleted ? " (deleted)" : "");
+	}
+	printf("\nfiles (%zu):\n", s->nr_fds);
+	for (size_t i = 0; i < s->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &s->fds[i];
+
+		printf("  %4d %-10s flags %#o pos %-8" PRIu64 " %s%s%s%s\n", f->fd,
+		       ckpt_state_fd_kind_name(f->kind), f->flags, f->pos, f->path ? f->path : "",
+		       f->deleted ? " (deleted)" : "", f->restorable ? "" : "  NOT RESTORABLE: ",
+		       f->restorable ? "" : f->reason);
+	}
+	if (pages) {
+		printf("\npages of this checkpoint (%zu entries):\n", idx->nr_entries);
+		for (size_t i = 0; i < idx->nr_entries; i++)
+			printf("  %012" PRIx64 " %8" PRIu64 " %s\n", idx->entries[i].addr,
+			       idx->entries[i].nr_pages, ckpt_page_kind_name(idx->entries[i].kind));
+	}
+}
+
+static json_object *show_json(struct ckpt_chain *chain, const struct ckpt_state *s, bool pages)
+{
+	struct ckpt_image *img = ckpt_chain_image(chain, 0);
+	const struct ckpt_image_index *idx = ckpt_image_index(img);
+	json_object *o = NULL, *arr, *vmas;
+
+	if (ckpt_state_to_json(s, &o) < 0)
+		return NULL;
+	json_object_object_add(o, "inventory", inventory_json(img));
+	arr = json_object_new_array();
+	for (size_t i = 0; i < ckpt_chain_length(chain); i++)
+		json_object_array_add(arr, inventory_json(ckpt_chain_image(chain, i)));
+	json_object_object_add(o, "chain", arr);
+	/* Page counts per mapping, in the order of mm.vmas. */
+	vmas = json_object_new_array();
+	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
+		struct counts c = count_pages(idx, s->mm.vmas[i].start, s->mm.vmas[i].end);
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "data", json_object_new_uint64(c.data));
+		json_object_object_add(e, "zero", json_object_new_uint64(c.zero));
+		json_object_object_add(e, "hole", json_object_new_uint64(c.hole));
+		json_object_array_add(vmas, e);
+	}
+	json_object_object_add(o, "vma_pages", vmas);
+	if (pages) {
+		arr = json_object_new_array();
+		for (size_t i = 0; i < idx->nr_entries; i++) {
+			json_object *e = json_object_new_object();
+			char a[32];
+
+			snprintf(a, sizeof(a), "0x%" PRIx64, idx->entries[i].addr);
+			json_object_object_add(e, "addr", json_object_new_string(a));
+			json_object_object_add(e, "pages", json_object_new_uint64(idx->entries[i].nr_pages));
+			json_object_object_add(e, "kind",
+					       json_object_new_string(ckpt_page_kind_name(idx->entries[i].kind)));
+			json_object_array_add(arr, e);
+		}
+		json_object_object_add(o, "pages", arr);
+	}
+	return o;
+}
+
+static int run(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CMD_COMMON_LONGOPTS,
+		{ "pages", no_argument, NULL, 'p' },
+		{ 0 },
+	};
+	_cleanup_chain_ struct ckpt_chain *chain = NULL;
+	_cleanup_state_ struct ckpt_state *s = NULL;
+	bool pages = false;
+	const char *dir;
+	int c, r;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return cmd_print_help(&cmd_show);
+		case 'J':
+			ctx->json = true;
+			break;
+		case 'p':
+			pages = true;
+			break;
+		default:
+			return out_usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind + 1 != argc)
+		return out_usage_error(ctx, optind >= argc ? "which checkpoint? give DIR"
+							   : "one checkpoint at a time");
+	dir = argv[optind];
+	r = ckpt_chain_open(dir, NULL, &chain);
+	if (r < 0)
+		return out_error(ctx, EXIT_FAIL, "cannot read the checkpoint '%s'", dir);
+	r = load_state(ctx, ckpt_chain_image(chain, 0), &s);
+	if (r < 0)
+		return out_error(ctx, EXIT_FAIL, "cannot read the checkpoint '%s'", dir);
+	if (ctx->json) {
+		json_object *o = show_json(chain, s, pages);
+
+		if (!o)
+			return out_error(ctx, EXIT_FAIL, "out of memory");
+		out_json(o, false);
+		json_object_put(o);
+	} else {
+		show_text(chain, s, pages);
+	}
+	return EXIT_OK;
+}
+
+const struct command cmd_show = {
+	.name = "show",
+	.fn = run,
+	.summary = "decode a checkpoint and its chain",
+	.usage = usage,
+};

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dump pipeline, stage by stage:
+ *   check_parent  the parent is of this process and its tracking is intact
+ *   reserve       room for the pages, populated before the freeze
+ *   freeze        seize every thread
+ *   collect       the state (ckpt_dump_collect)
+ *   judge         refuse what restore cannot recreate
+ *   track         arm (full) or harvest (delta) in the same freeze
+ *   copy          the pages to save, into ckpt's memory
+ *   resume        leave running / stopped (kill mode: stays frozen)
+ *   write         compress and commit the checkpoint atomically
+ *   finish        kill mode: kill, now that the images are safe
+ */
+#define LOG_AREA "dump"
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ckpt/dump.h>
+#include <ckpt/image.h>
+#include <ckpt/inject.h>
+#include <ckpt/proc.h>
+#include <ckpt/state.h>
+#include <ckpt/track.h>
+
+#include "dump/pages.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define TRACK_DOC "track.json"
+#define TRACK_DOC_VERSION 1
+
+struct dump {
+	const struct ckpt_dump_opts *o;
+	struct ckpt_dump_stats *st;
+	struct ckpt_image_identity id;
+	char boot_id[40];
+	char *exe;
+	struct ckpt_image *parent;
+	char *parent_rel;          /* parent path relative to the new checkpoint */
+	uint64_t parent_generation;
+	struct ckpt_tracker *tracker;
+	struct ckpt_inject *inj;
+	struct ckpt_state *state;
+	struct ckpt_vma_list *maps;
+	struct ckpt_range_set dirty;
+	bool delta;
+	struct page_copy pages;
+};
+
+/* ---- helpers ---- */
+
+static int identity_of(struct dump *d)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_free_ char *boot = NULL;
+	struct ckpt_proc_stat st;
+	int r;
+
+	r = ckpt_proc_open(NULL, d->o->pid, &p);
+	if (r < 0) {
+		pr_err("pid %d: %s", d->o->pid, r == -ESRCH ? "no such process" : errstr(r));
+		return r;
+	}
+	if ((r = ckpt_proc_read_stat(p, &st)) < 0 || (r = ckpt_proc_read_exe(p, &d->exe)) < 0 ||
+	    (r = ckpt_proc_read_sysctl(NULL, "kernel/random/boot_id", &boot)) < 0) {
+		pr_err("cannot identify pid %d: %s", d->o->pid, errstr(r));
+		return r;
+	}
+	d->id.pid = d->o->pid;
+	d->id.start_time = st.start_time;
+	snprintf(d->id.boot_id, sizeof(d->id.boot_id), "%s", boot);
+	d->id.exe = d->exe;
+	return 0;
+}
+
+/* @to relative to directory @from_dir (both absolute, normalized). */
+static char *relative_path(const char *from_dir, const char *to)
+{
+	size_t common = 0, i;
+	char buf[PATH_MAX] = "";
+
+	for (i = 0; from_dir[i] && from_dir[i] == to[i]; i++)
+		if (from_dir[i] == '/')
+			common = i;
+	if (!from_dir[i] && (to[i] == '/' || !to[i]))
+		common = i;
+	for (const char *s = from_dir + common; *s; s++)
+		if (*s == '/')
+			strncat(buf, "../", sizeof(buf) - strlen(buf) - 1);
+	strncat(buf, to[common] == '/' ? to + common + 1 : to + common, sizeof(buf) - strlen(buf) - 1);
+	return strdup(buf[0] ? buf : ".");
+}
+
+/* Absolute path of the directory that will hold the new checkpoint. */
+static int new_dir_parent(const char *dir, char *out, size_t len)
+{
+	_cleanup_free_ char *copy = strdup(dir);
+	char *parent;
+
+	if (!copy)
+		return -ENOMEM;
+	parent = dirname(copy);
+	if (!realpath(parent, out))
+		return neg_errno();
+	(void)len;
+	return 0;
+}
+
+static int read_parent_generation(struct dump *d)
+{
+	_cleanup_json_ json_object *o = NULL;
+	json_object *v;
+	int r = ckpt_image_get_json(d->parent, TRACK_DOC, &o);
+
+	if (r == -ENOENT) {
+		pr_err("'%s' records no dirty tracking: it was not taken with --leave-running "
+		       "or --leave-stopped, so nothing tells what changed since", d->o->parent);
+		return -ESTALE;
+	}
+	if (r < 0)
+		return r;
+	if (!json_object_object_get_ex(o, "generation", &v) || !json_object_is_type(v, json_type_int)) {
+		pr_err("'%s/%s' is corrupt: no generation", d->o->parent, TRACK_DOC);
+		return -EBADMSG;
+	}
+	d->parent_generation = json_object_get_uint64(v);
+	return 0;
+}
+
+/* ---- stages ---- */
+
+static int check_parent(struct dump *d)
+{
+	char abs_parent[PATH_MAX], new_parent[PATH_MAX];
+	_cleanup_free_ char *base_copy = NULL;
+	const struct ckpt_image_inventory *inv;
+	int r;
+
+	if (!d->o->parent)
+		return 0;
+	r = ckpt_image_open(d->o->parent, NULL, &d->parent);
+	if (r < 0)
+		return r; /* logged by lib/image, naming the file */
+	inv = ckpt_image_inventory(d->parent);
+	if (!ckpt_image_identity_equal(&inv->identity, &d->id)) {
+		pr_err("the parent '%s' is a checkpoint of pid %d started at %" PRIu64
+		       " (boot %s), not of pid %d started at %" PRIu64 " (boot %s)",
+		       d->o->parent, inv->identity.pid, inv->identity.start_time, inv->identity.boot_id,
+		       d->id.pid, d->id.start_time, d->id.boot_id);
+		return -EXDEV;
+	}
+	r = read_parent_generation(d);
+	if (r < 0)
+		return r;
+	r = ckpt_track_attach(d->o->pid, &(struct ckpt_track_opts){ .rundir = d->o->rundir }, &d->tracker);
+	if (r == -ENOENT) {
+		pr_err("pid %d is not tracked any more: the pages written since '%s' are unknown",
+		       d->o->pid, d->o->parent);
+		return -ESTALE;
+	}
+	if (r < 0)
+		return r == -EBUSY ? r : -ESTALE; /* lost: the reason is logged */
+	if (ckpt_track_generation(d->tracker) != d->parent_generation) {
+		pr_err("the tracking of pid %d was harvested since '%s' was taken (generation %" PRIu64
+		       ", the parent has %" PRIu64 "): another command used it, so the pages written "
+		       "since the parent are unknown", d->o->pid, d->o->parent,
+		       ckpt_track_generation(d->tracker), d->parent_generation);
+		return -ESTALE;
+	}
+	if (!realpath(d->o->parent, abs_parent) ||
+	    new_dir_parent(d->o->dir, new_parent, sizeof(new_parent)) < 0)
+		return neg_errno();
+	base_copy = strdup(d->o->dir);
+	if (!base_copy)
+		return -ENOMEM;
+	{
+		char full_new[PATH_MAX * 2];
+
+		snprintf(full_new, sizeof(full_new), "%s/%s", new_parent, basename(base_copy));
+		d->parent_rel = relative_path(full_new, abs_parent);
+	}
+	if (!d->parent_rel)
+		return -ENOMEM;
+	d->delta = true;
+	return 0;
+}
+
+/* A delta that cannot be made: fail, or take a full dump with --auto-full. */
+static int parent_or_full(struct dump *d)
+{
+	int r = check_parent(d);
+
+	if (r == -ESTALE && d->o->auto_full) {
+		snprintf(d->st->fallback, sizeof(d->st->fallback),
+			 "the pages written since '%s' are unknown", d->o->parent);
+		pr_warn("%s: taking a full dump (--auto-full)", d->st->fallback);
+		ckpt_image_close(d->parent);
+		d->parent = NULL;
+		free(d->parent_rel);
+		d->parent_rel = NULL;
+		if (d->tracker) {
+			ckpt_track_close(d->tracker);
+			d->tracker = NULL;
+		}
+		d->delta = false;
+		return 0;
+	}
+	return r;
+}
+
+static int reserve(struct dump *d)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	struct ckpt_proc_status s;
+	uint64_t bytes = 64 << 20;
+
+	/* A full dump saves about the anonymous and shared RSS: populate that much now. */
+	if (!d->delta && ckpt_proc_open(NULL, d->o->pid, &p) == 0 && ckpt_proc_read_status(p, &s) == 0) {
+		bytes = (s.rss_anon_kb + s.rss_shmem_kb + s.vm_swap_kb) * 1024;
+		bytes += bytes / 8 + (16 << 20);
+		ckpt_proc_status_done(&s);
+	}
+	return page_copy_reserve(&d->pages, bytes);
+}
+
+static int judge(struct dump *d)
+{
+	int r = ckpt_state_unrestorable(d->state, &d->st->unrestorable);
+
+	if (r < 0)
+		return r;
+	if (!d->st->unrestorable->nr || d->o->allow_unrestorable)
+		return 0;
+	pr_err("pid %d holds %zu object%s that restore cannot recreate (--allow-unrestorable "
+	       "dumps anyway):", d->o->pid, d->st->unrestorable->nr,
+	       d->st->unrestorable->nr > 1 ? "s" : "");
+	for (size_t i = 0; i < d->st->unrestorable->nr; i++)
+		pr_err("  %s: %s", d->st->unrestorable->v[i].what, d->st->unrestorable->v[i].reason);
+	return -EPERM;
+}
+
+static int track(struct dump *d)
+{
+	struct ckpt_track_stats ts;
+	uint64_t t0 = now_ns();
+	int r;
+
+	ckpt_range_set_init(&d->dirty);
+	if (d->delta) {
+		r = ckpt_track_harvest(d->tracker, d->inj, &d->dirty, &ts);
+		if (r < 0)
+			return r;
+	} else if (d->o->after != CKPT_DUMP_KILL) {
+		/* The next dump will be a delta of this one: arm, or re-arm what is armed. */
+		r = ckpt_track_attach(d->o->pid, &(struct ckpt_track_opts){ .rundir = d->o->rundir },
+				      &d->tracker);
+		if (r == 0) {
+			struct ckpt_range_set unused;
+
+			r = ckpt_track_harvest(d->tracker, d->inj, &unused, &ts);
+			ckpt_range_set_done(&unused);
+		} else if (r == -ENOENT || r == -ESTALE) {
+			r = ckpt_track_arm(d->inj, &(struct ckpt_track_opts){ .rundir = d->o->rundir },
+					   &d->tracker);
+		}
+		if (r < 0)
+			return r;
+	}
+	d->st->generation = d->tracker ? ckpt_track_generation(d->tracker) : 0;
+	d->st->track_ns = now_ns() - t0;
+	return 0;
+}
+
+static int collect(struct dump *d)
+{
+	struct ckpt_dump_collect_opts co = { 0 };
+	int parked = -1, r;
+	uint64_t t0 = now_ns();
+
+	/* The fd the tracker parks is ckpt's, not the program's. */
+	if (d->tracker) {
+		parked = ckpt_track_parked_fd(d->tracker);
+	} else {
+		struct ckpt_tracker *t = NULL;
+
+		if (ckpt_track_attach(d->o->pid, &(struct ckpt_track_opts){ .rundir = d->o->rundir }, &t) == 0) {
+			parked = ckpt_track_parked_fd(t);
+			ckpt_track_close(t);
+		}
+	}
+	if (parked >= 0) {
+		co.ignore_fds = &parked;
+		co.nr_ignore_fds = 1;
+	}
+	r = ckpt_dump_collect(d->inj, &co, &d->state);
+	d->st->collect_ns = now_ns() - t0;
+	return r;
+}
+
+static int write_track_doc(struct dump *d, struct ckpt_image_writer *w)
+{
+	_cleanup_json_ json_object *o = NULL;
+
+	if (!d->tracker)
+		return 0;
+	o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_int(TRACK_DOC_VERSION));
+	json_object_object_add(o, "generation", json_object_new_uint64(ckpt_track_generation(d->tracker)));
+	json_object_object_add(o, "parked_fd", json_object_new_int(ckpt_track_parked_fd(d->tracker)));
+	return ckpt_image_writer_put_json(w, TRACK_DOC, o);
+}
+
+static int write_images(struct dump *d)
+{
+	_cleanup_image_writer_ struct ckpt_image_writer *w = NULL;
+	struct ckpt_image_writer_opts wo = {
+		.identity = d->id,
+		.parent = d->parent_rel,
+		.level = d->o->level,
+	};
+	struct ckpt_image_writer_stats ws;
+	uint64_t t0 = now_ns();
+	int r;
+
+	r = ckpt_image_writer_new(d->o->dir, &wo, &w);
+	if (r < 0)
+		return r;
+	for (int doc = 0; doc < CKPT_STATE_NR_DOCS; doc++) {
+		_cleanup_json_ json_object *o = NULL;
+
+		r = ckpt_state_doc_to_json(d->state, doc, &o);
+		if (r == 0)
+			r = ckpt_image_writer_put_json(w, ckpt_state_doc_name(doc), o);
+		if (r < 0)
+			return r;
+	}
+	r = write_track_doc(d, w);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < d->pages.nr_runs; i++) {
+		const struct page_run *run = &d->pages.runs[i];
+
+		if (run->kind == PAGE_RUN_DATA)
+			r = ckpt_image_writer_add_data(w, run->addr, run->nr, d->pages.buf + run->buf_off);
+		else
+			r = ckpt_image_writer_add_hole(w, run->addr, run->nr);
+		if (r < 0)
+			return r;
+	}
+	r = ckpt_image_writer_commit(w);
+	if (r < 0)
+		return r;
+	ckpt_image_writer_get_stats(w, &ws);
+	d->st->pages_data = ws.data_pages;
+	d->st->pages_zero = ws.zero_pages;
+	d->st->pages_hole = ws.hole_pages;
+	d->st->bytes_written = ws.pages_bytes;
+	d->st->write_ns = now_ns() - t0;
+	return 0;
+}
+
+static void dump_done(struct dump *d)
+{
+	if (d->inj)
+		(void)ckpt_inject_release(d->inj);
+	ckpt_track_close(d->tracker);
+	ckpt_state_free(d->state);
+	ckpt_vma_list_free(d->maps);
+	ckpt_range_set_done(&d->dirty);
+	page_copy_done(&d->pages);
+	ckpt_image_close(d->parent);
+	free(d->parent_rel);
+	free(d->exe);
+}
+
+int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
+{
+	struct dump d = { .o = o, .st = st };
+	uint64_t t0 = now_ns(), t_freeze = 0;
+	struct stat sb;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	page_copy_init(&d.pages);
+	ckpt_range_set_init(&d.dirty);
+	if (lstat(o->dir, &sb) == 0) {
+		pr_err("'%s' exists: a checkpoint is written to a new directory", o->dir);
+		return -EEXIST;
+	}
+	if ((r = identity_of(&d)) < 0 || (r = parent_or_full(&d)) < 0 || (r = reserve(&d)) < 0)
+		goto out;
+
+	t_freeze = now_ns();
+	r = ckpt_inject_seize(o->pid, 0, &d.inj);
+	if (r < 0)
+		goto out;
+	if ((r = collect(&d)) < 0 || (r = judge(&d)) < 0 || (r = track(&d)) < 0)
+		goto out;
+	r = ckpt_proc_read_maps(ckpt_inject_task_proc(d.inj), 0, &d.maps);
+	if (r < 0) {
+		pr_err("cannot read the mappings of pid %d: %s", o->pid, errstr(r));
+		goto out;
+	}
+	r = page_copy_collect(&d.pages, d.inj, d.maps, d.delta ? &d.dirty : NULL);
+	if (r < 0)
+		goto out;
+	st->delta = d.delta;
+	st->copy_ns = d.pages.copy_ns;
+	st->pages_scanned = d.pages.pages_scanned;
+	st->bytes_raw = d.pages.pages_data * CKPT_IMAGE_PAGE_SIZE;
+	st->nr_threads = d.state->nr_threads;
+	st->nr_vmas = d.state->mm.nr_vmas;
+	st->nr_fds = d.state->nr_fds;
+
+	/* Resume now; in kill mode it stays frozen until the images are safe. */
+	if (o->after == CKPT_DUMP_LEAVE_STOPPED)
+		kill(o->pid, SIGSTOP);
+	if (o->after != CKPT_DUMP_KILL) {
+		r = ckpt_inject_release(d.inj);
+		d.inj = NULL;
+		st->freeze_ns = now_ns() - t_freeze;
+		if (r < 0)
+			goto out;
+		if (d.tracker && ckpt_track_sync(d.tracker) < 0)
+			pr_warn("the tracking record of pid %d lags behind", o->pid);
+	}
+	r = write_images(&d);
+	if (r < 0) {
+		if (d.delta)
+			pr_err("the dirty pages since '%s' were consumed by this failed dump: "
+			       "the next dump of pid %d must be full (or use --auto-full)",
+			       o->parent, o->pid);
+		goto out;
+	}
+	if (o->after == CKPT_DUMP_KILL) {
+		kill(o->pid, SIGKILL);
+		st->freeze_ns = now_ns() - t_freeze;
+		(void)ckpt_inject_release(d.inj);
+		d.inj = NULL;
+	}
+out:
+	if (r < 0 && d.inj) {
+		/* Never kill a process whose dump failed: let it run as it was. */
+		int e = ckpt_inject_release(d.inj);
+
+		if (e < 0)
+			pr_err("pid %d could not be released cleanly: %s", o->pid, errstr(e));
+		d.inj = NULL;
+	}
+	dump_done(&d);
+	st->total_ns = now_ns() - t0;
+	return r;
+}
+
+void ckpt_dump_stats_done(struct ckpt_dump_stats *st)
+{
+	ckpt_state_issues_free(st->unrestorable);
+	st->unrestorable = NULL;
+}

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+#define LOG_AREA "dump"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <ckpt/inject.h>
+
+#include "compat/pagemap.h"
+#include "dump/pages.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define PS 4096ULL
+#define SCAN_VEC 4096
+#define IOV_BATCH 1024
+
+void page_copy_init(struct page_copy *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+void page_copy_done(struct page_copy *c)
+{
+	if (c->buf)
+		munmap(c->buf, c->buf_cap);
+	free(c->runs);
+	page_copy_init(c);
+}
+
+int page_copy_reserve(struct page_copy *c, size_t bytes)
+{
+	size_t cap = ALIGN_UP(bytes, 2UL << 20);
+	void *m;
+
+	if (cap <= c->buf_cap)
+		return 0;
+	if (c->buf)
+		m = mremap(c->buf, c->buf_cap, cap, MREMAP_MAYMOVE);
+	else
+		m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return -ENOMEM;
+	/* Populate the new part now: faults during the freeze would cost 2 us a page. */
+	if (madvise((char *)m + c->buf_cap, cap - c->buf_cap, MADV_POPULATE_WRITE) < 0)
+		pr_debug("MADV_POPULATE_WRITE: %s", strerror(errno));
+	c->buf = m;
+	c->buf_cap = cap;
+	return 0;
+}
+
+static int add_run(struct page_copy *c, uint64_t addr, uint64_t nr, enum page_run_kind kind,
+		   uint64_t buf_off)
+{
+	struct page_run *last = c->nr_runs ? &c->runs[c->nr_runs - 1] : NULL;
+
+	if (!nr)
+		return 0;
+	if (last && last->kind == kind && last->addr + last->nr * PS == addr &&
+	    (kind == PAGE_RUN_HOLE || last->buf_off + last->nr * PS == buf_off)) {
+		last->nr += nr;
+	} else {
+		if (GROW(c->runs, c->cap_runs, c->nr_runs + 1) < 0)
+			return -ENOMEM;
+		c->runs[c->nr_runs++] = (struct page_run){ addr, nr, buf_off, kind };
+	}
+	if (kind == PAGE_RUN_DATA)
+		c->pages_data += nr;
+	else
+		c->pages_hole += nr;
+	return 0;
+}
+
+/* Room for @bytes more in the buffer (grows without populating: rare). */
+static int want_room(struct page_copy *c, size_t bytes)
+{
+	if (c->buf_len + bytes <= c->buf_cap)
+		return 0;
+	return page_copy_reserve(c, MAX(c->buf_len + bytes, c->buf_cap * 2));
+}
+
+bool page_vma_is_shmem(const struct ckpt_vma *v)
+{
+	if (!v->shared)
+		return false;
+	if (ckpt_vma_is_shmem_anon(v) || v->kind == CKPT_VMA_ANON_NAMED)
+		return true;
+	return v->kind == CKPT_VMA_FILE && v->name &&
+	       (strncmp(v->name, "/memfd:", 7) == 0 || strncmp(v->name, "/SYSV", 5) == 0);
+}
+
+bool page_vma_full_content(const struct ckpt_vma *v)
+{
+	return v->kind == CKPT_VMA_FILE && v->deleted && !v->shared;
+}
+
+bool page_vma_saved(struct ckpt_inject *inj, const struct ckpt_vma *v)
+{
+	switch (v->kind) {
+	case CKPT_VMA_VDSO:
+	case CKPT_VMA_VVAR:
+	case CKPT_VMA_VVAR_VCLOCK:
+	case CKPT_VMA_VSYSCALL:
+	case CKPT_VMA_SPECIAL:
+		return false;
+	default:
+		break;
+	}
+	if (inj && ckpt_inject_scratch_only(inj, v->start, v->end))
+		return false;
+	if (v->shared && !page_vma_is_shmem(v))
+		return false; /* a shared file mapping: the file has it */
+	return true;
+}
+
+/* Copy [addr, addr + nr pages) of the target into the buffer. */
+struct copier {
+	struct page_copy *c;
+	struct ckpt_inject *inj;
+	bool have_swap;
+	struct iovec remote[IOV_BATCH];
+	size_t n;
+	size_t bytes;
+	size_t local_off;
+};
+
+static int copier_flush(struct copier *cp)
+{
+	size_t done = 0;
+
+	while (done < cp->bytes) {
+		struct iovec local = { cp->c->buf + cp->local_off + done, cp->bytes - done };
+		ssize_t n;
+
+		/* Skip the remote iovecs already fully read. */
+		size_t skip = done, first = 0;
+
+		while (first < cp->n && skip >= cp->remote[first].iov_len)
+			skip -= cp->remote[first++].iov_len;
+		cp->remote[first].iov_base = (char *)cp->remote[first].iov_base + skip;
+		cp->remote[first].iov_len -= skip;
+		n = process_vm_readv(ckpt_inject_pid(cp->inj), &local, 1, &cp->remote[first],
+				     cp->n - first, 0);
+		if (n <= 0) {
+			/* Unreadable (PROT_NONE) pages: read them one iovec at a time via /proc/PID/mem. */
+			int r = ckpt_inject_read(cp->inj, (uint64_t)(uintptr_t)cp->remote[first].iov_base,
+						 local.iov_base, cp->remote[first].iov_len);
+
+			if (r < 0)
+				return r;
+			n = (ssize_t)cp->remote[first].iov_len;
+		}
+		done += (size_t)n;
+		/* process_vm_readv leaves the iovecs untouched: account for it. */
+		cp->remote[first].iov_base = (char *)cp->remote[first].iov_base - skip;
+		cp->remote[first].iov_len += skip;
+	}
+	cp->local_off += cp->bytes;
+	cp->n = 0;
+	cp->bytes = 0;
+	return 0;
+}
+
+static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
+{
+	struct page_copy *c = cp->c;
+	int r;
+
+	if (cp->n == IOV_BATCH && (r = copier_flush(cp)) < 0)
+		return r;
+	if ((r = want_room(c, cp->local_off - c->buf_len + cp->bytes + nr * PS)) < 0)
+		return r;
+	r = add_run(c, addr, nr, PAGE_RUN_DATA, cp->local_off + cp->bytes);
+	if (r < 0)
+		return r;
+	cp->remote[cp->n].iov_base = (void *)(uintptr_t)addr;
+	cp->remote[cp->n].iov_len = nr * PS;
+	cp->n++;
+	cp->bytes += nr * PS;
+	return 0;
+}
+
+#define SWP_TYPE_MARKER 31 /* the swap type of PTE markers in /proc/PID/pagemap */
+
+/*
+ * From @from, the run of pages up to @end that are all real swap entries or
+ * all PTE markers: [from, *ret_to), *ret_content true for real swap.
+ */
+static int swap_run(struct copier *cp, int pm, uint64_t from, uint64_t end, uint64_t *ret_to,
+		    bool *ret_content)
+{
+	uint64_t ent[512];
+	bool first_real = false;
+
+	if (!cp->have_swap) {
+		*ret_to = end;
+		*ret_content = false;
+		return 0;
+	}
+	for (uint64_t at = from; at < end;) {
+		size_t n = MIN(ARRAY_SIZE(ent), (end - at) / PS);
+		ssize_t got = pread(pm, ent, n * 8, (off_t)(at / PS * 8));
+
+		if (got < (ssize_t)(n * 8))
+			return got < 0 ? neg_errno() : -EIO;
+		for (size_t k = 0; k < n; k++, at += PS) {
+			bool real = (ent[k] & PM_ENTRY_SWAP) && (ent[k] & 31) != SWP_TYPE_MARKER;
+
+			if (at == from)
+				first_real = real;
+			else if (real != first_real) {
+				*ret_to = at;
+				*ret_content = first_real;
+				return 0;
+			}
+		}
+	}
+	*ret_to = end;
+	*ret_content = first_real;
+	return 0;
+}
+
+/*
+ * Private memory: PAGEMAP_SCAN (read-only, no write-protect) for the pages
+ * that have contents of their own: present or swapped, and not file pages.
+ */
+static int private_pages(struct copier *cp, int pm, const struct ckpt_vma *v, uint64_t start,
+			 uint64_t end, bool delta, struct page_region *vec)
+{
+	bool file = v->kind == CKPT_VMA_FILE;
+	uint64_t at = start, hole_from = start;
+	int r;
+
+	while (at < end) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = at,
+			.end = end,
+			.vec = (uintptr_t)vec,
+			.vec_len = SCAN_VEC,
+			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE,
+		};
+		long n = ioctl(pm, PAGEMAP_SCAN, &arg);
+
+		if (n < 0)
+			return neg_errno();
+		for (long i = 0; i < n; i++) {
+			uint64_t cat = vec[i].categories, from = vec[i].start;
+			bool own = !(cat & PAGE_IS_FILE) || (cat & PAGE_IS_SWAPPED);
+
+			/* A file page of a private file mapping is the file's. */
+			if (file && !own)
+				continue;
+			/*
+			 * "Swapped" and not present: a PTE marker (uffd-wp on an
+			 * untouched page) unless swap is on and the entry says so.
+			 */
+			while (from < vec[i].end) {
+				uint64_t to = vec[i].end;
+				bool content = true;
+
+				if ((cat & PAGE_IS_SWAPPED) && !(cat & PAGE_IS_PRESENT)) {
+					r = swap_run(cp, pm, from, vec[i].end, &to, &content);
+					if (r < 0)
+						return r;
+				}
+				if (content) {
+					if (delta && (r = add_run(cp->c, hole_from, (from - hole_from) / PS,
+								  PAGE_RUN_HOLE, 0)) < 0)
+						return r;
+					if ((r = copy_range(cp, from, (to - from) / PS)) < 0)
+						return r;
+					hole_from = to;
+				}
+				from = to;
+			}
+		}
+		cp->c->pages_scanned += (arg.walk_end - at) / PS;
+		if (arg.walk_end <= at)
+			return -EIO;
+		at = arg.walk_end;
+	}
+	if (delta && (r = add_run(cp->c, hole_from, (end - hole_from) / PS, PAGE_RUN_HOLE, 0)) < 0)
+		return r;
+	return 0;
+}
+
+/*
+ * Shared memory objects: their data, by SEEK_DATA/SEEK_HOLE on the object
+ * (map_files), read through the mapping. In a delta the dirty pages were
+ * written through this mapping, so they are read as they are.
+ */
+static int shmem_pages(struct copier *cp, struct ckpt_inject *inj, const struct ckpt_vma *v)
+{
+	_cleanup_close_ int fd = ckpt_proc_open_map_file(ckpt_inject_task_proc(inj), v->start, v->end,
+							 O_RDONLY);
+	off_t off = (off_t)v->offset, end = (off_t)(v->offset + (v->end - v->start));
+	int r;
+
+	if (fd < 0) {
+		pr_err("cannot open the shared memory at %#" PRIx64 " of pid %d: %s", v->start,
+		       ckpt_inject_pid(inj), errstr(fd));
+		return fd;
+	}
+	while (off < end) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole;
+
+		if (data < 0 || data >= end)
+			break; /* ENXIO: no data after off */
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		data = (off_t)ALIGN_DOWN((uint64_t)data, PS);
+		hole = (off_t)ALIGN_UP((uint64_t)hole, PS);
+		r = copy_range(cp, v->start + (uint64_t)(data - (off_t)v->offset),
+			       (uint64_t)(hole - data) / PS);
+		if (r < 0)
+			return r;
+		cp->c->pages_scanned += (uint64_t)(hole - data) / PS;
+		off = hole;
+	}
+	return 0;
+}
+
+int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
+		      const struct ckpt_range_set *dirty)
+{
+	struct copier cp = { .c = c, .inj = inj, .local_off = c->buf_len };
+	_cleanup_free_ struct page_region *vec = malloc(SCAN_VEC * sizeof(*vec));
+	_cleanup_close_ int pm = -1;
+	uint64_t t0 = now_ns();
+	int r = 0;
+
+	if (!vec)
+		return -ENOMEM;
+	pm = ckpt_proc_open_pagemap(ckpt_inject_task_proc(inj));
+	if (pm < 0)
+		return pm;
+	r = ckpt_proc_swap_active(NULL, &cp.have_swap);
+	if (r < 0)
+		cp.have_swap = true; /* cannot tell: check every "swapped" page */
+	r = 0;
+	for (size_t i = 0; i < maps->nr && r == 0; i++) {
+		const struct ckpt_vma *v = &maps->v[i];
+
+		if (!page_vma_saved(inj, v))
+			continue;
+		if (!dirty && ckpt_inject_is_scratch(inj, v->start, v->end)) {
+			/* Merged with scratch memory despite MADV_DONTFORK: cut it out. */
+			uint64_t from = v->start;
+
+			for (uint64_t a = v->start; a <= v->end && r == 0; a += PS) {
+				if (a < v->end && !ckpt_inject_is_scratch(inj, a, a + PS))
+					continue;
+				if (a > from)
+					r = private_pages(&cp, pm, v, from, a, false, vec);
+				from = a + PS;
+			}
+			continue;
+		}
+		if (!dirty) {
+			if (page_vma_full_content(v)) {
+				r = copy_range(&cp, v->start, (v->end - v->start) / PS);
+				c->pages_scanned += (v->end - v->start) / PS;
+			} else if (page_vma_is_shmem(v)) {
+				r = shmem_pages(&cp, inj, v);
+			} else {
+				r = private_pages(&cp, pm, v, v->start, v->end, false, vec);
+			}
+			continue;
+		}
+		/* A delta: the dirty parts of this mapping only. */
+		for (size_t k = 0; k < dirty->nr && r == 0; k++) {
+			uint64_t s = MAX(dirty->v[k].start, v->start), e = MIN(dirty->v[k].end, v->end);
+
+			if (s >= e)
+				continue;
+			if (page_vma_is_shmem(v) || page_vma_full_content(v)) {
+				r = copy_range(&cp, s, (e - s) / PS);
+				c->pages_scanned += (e - s) / PS;
+			} else {
+				r = private_pages(&cp, pm, v, s, e, true, vec);
+			}
+		}
+	}
+	if (r == 0 && cp.n)
+		r = copier_flush(&cp);
+	if (r < 0) {
+		pr_err("cannot copy the memory of pid %d: %s", ckpt_inject_pid(inj), errstr(r));
+		return r;
+	}
+	c->buf_len = cp.local_off;
+	c->copy_ns += now_ns() - t0;
+	return 0;
+}

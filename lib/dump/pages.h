@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Which pages a checkpoint saves, and copying them out of a frozen process.
+ *
+ *  - private anonymous memory (heap, stack, anon): pages present or swapped;
+ *  - private file mappings: pages that are anonymous copies (written, COW);
+ *    clean page-cache pages come back from the file at restore;
+ *  - shared anonymous memory, memfd, SysV shm: the data of the object
+ *    (SEEK_DATA/SEEK_HOLE through map_files, so pages that this process
+ *    has not faulted in are not missed);
+ *  - shared file mappings: nothing (their contents are the file's);
+ *  - private mappings of a deleted file (or a memfd): every page, since
+ *    restore cannot reopen the file; they come back as anonymous memory;
+ *  - [vdso], [vvar], [vvar_vclock], [vsyscall] and ckpt's scratch: nothing.
+ *
+ * With a dirty set (a delta), only dirty pages are considered, and a dirty
+ * page that no longer has content of its own (dropped, never touched in a
+ * new mapping, a private file page back to its file) becomes a HOLE, so that
+ * restore never takes it from an older checkpoint.
+ */
+#ifndef CKPT_DUMP_PAGES_H
+#define CKPT_DUMP_PAGES_H
+
+#include <stdint.h>
+
+#include <ckpt/proc.h>
+#include <ckpt/range.h>
+
+struct ckpt_inject;
+
+enum page_run_kind {
+	PAGE_RUN_DATA, /* contents copied into the buffer */
+	PAGE_RUN_HOLE, /* no content of its own: the mapping's backing */
+};
+
+struct page_run {
+	uint64_t addr;
+	uint64_t nr;      /* pages */
+	uint64_t buf_off; /* DATA: offset in page_copy.buf */
+	enum page_run_kind kind;
+};
+
+struct page_copy {
+	struct page_run *runs;
+	size_t nr_runs, cap_runs;
+	uint8_t *buf;     /* DATA pages, in run order */
+	size_t buf_len;   /* bytes used */
+	size_t buf_cap;   /* bytes mapped (and populated) */
+	uint64_t pages_data, pages_hole, pages_scanned;
+	uint64_t copy_ns;
+};
+
+void page_copy_init(struct page_copy *c);
+void page_copy_done(struct page_copy *c);
+/*
+ * Map and populate room for @bytes of page data before the freeze, so that
+ * copying while the target is stopped does not take page faults in ckpt.
+ */
+int page_copy_reserve(struct page_copy *c, size_t bytes) __must_check;
+
+/*
+ * With the process frozen by @inj: select the pages of @maps to save (all,
+ * or those in @dirty when it is not NULL) and copy their contents.
+ */
+int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
+		      const struct ckpt_range_set *dirty) __must_check;
+
+/* Would a checkpoint save pages of this mapping at all? */
+bool page_vma_saved(struct ckpt_inject *inj, const struct ckpt_vma *v);
+bool page_vma_is_shmem(const struct ckpt_vma *v);
+/* A private mapping of a deleted file: saved in full. */
+bool page_vma_full_content(const struct ckpt_vma *v);
+
+#endif
