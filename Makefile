@@ -37,7 +37,7 @@ else
 Q := @
 endif
 
-PKGS := libnl-3.0 libzstd json-c
+PKGS := libnl-3.0 libzstd json-c libcrypto
 TEST_PKGS := criterion
 
 # Install what is missing before pkg-config is asked for flags.

@@ -14,6 +14,8 @@ static const struct command *const commands[] = {
 	&cmd_track,
 	&cmd_dump,
 	&cmd_show,
+	&cmd_restore,
+	&cmd_page_server,
 };
 
 static const char main_usage_head[] =

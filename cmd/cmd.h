@@ -38,6 +38,8 @@ extern const struct command cmd_check;
 extern const struct command cmd_track;
 extern const struct command cmd_dump;
 extern const struct command cmd_show;
+extern const struct command cmd_restore;
+extern const struct command cmd_page_server;
 
 /* ---- out.c: rendering and errors ---- */
 void out_init(struct cmd_ctx *ctx);

@@ -141,6 +141,14 @@ int ckpt_inject_put_fd(struct ckpt_inject *inj, int local_fd, int remote_fd, int
 		}
 		memcpy(&got, CMSG_DATA(cm), sizeof(int));
 	}
+	/*
+	 * Close the pair before moving the fd into place: in a process with few
+	 * fds the pair may hold the very number wanted.
+	 */
+	for (int i = 0; i < 2; i++) {
+		(void)call(inj, &res, SYS_close, (const uint64_t[6]){ (uint64_t)sv[i] });
+		sv[i] = -1;
+	}
 	if (remote_fd >= 0 && got != remote_fd) {
 		r = call(inj, &res, SYS_dup3,
 			 (const uint64_t[6]){ (uint64_t)got, (uint64_t)remote_fd,

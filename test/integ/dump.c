@@ -40,6 +40,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	prog_kill_all();
 	char cmd[256];
 
 	snprintf(cmd, sizeof(cmd), "umount -q %s/small 2>/dev/null; rm -rf %s", tmp, tmp);

@@ -374,8 +374,8 @@ Test(inject, sse_registers_survive)
 		struct ckpt_inject *inj;
 
 		cr_assert_eq(ckpt_inject_seize(p.pid, 0, &inj), 0);
-		cr_expect_geq(ckpt_inject_thread(inj, 1)->xstate_len, 576);
-		inject_n(inj, 1, 20, p.pid);
+		cr_expect_geq(ckpt_inject_thread(inj, 0)->xstate_len, 576);
+		inject_n(inj, 0, 20, p.pid);
 		cr_assert_eq(ckpt_inject_release(inj), 0);
 		usleep(2000);
 	}

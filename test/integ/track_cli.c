@@ -27,6 +27,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	prog_kill_all();
 	char cmd[128];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", rundir);

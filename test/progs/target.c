@@ -19,8 +19,16 @@
  *   zombie-leader   the main thread exits (pthread_exit), a second thread
  *                   blocks in read(0) and prints "got <line>"
  *   exit-after US   exit(0) after US microseconds (with a few threads)
- *   sse             keep patterns in xmm0-xmm15 and check them in a loop;
- *                   stdin "c" prints "sse ok <n>" or "sse BAD"
+ *   sse             keep patterns in xmm0-xmm15 and check them in a loop (one
+ *                   thread); stdin "c" prints "sse ok <n>" or "sse BAD"
+ *   pending         SIGUSR1 handler (SA_RESTART, a mask), SIGUSR2 ignored,
+ *                   SIGUSR1 blocked and raised (pending); stdin "u" unblocks
+ *                   it and prints "usr1 <count>", "c" prints "usr1 <count>"
+ *   file PATH       open PATH (truncated), write "0"; each stdin "w" writes the
+ *                   next digit at the current position and prints "wrote <pos>"
+ *   counter         keep one counter in heap, stack, .data, .bss, a private
+ *                   file mapping and an mprotect'ed page, bump them together
+ *                   every 20 ms and print "tick <n> ok" (or "tick <n> BAD")
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -35,6 +43,10 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <poll.h>
 
 static uint64_t now_ns(void)
 {
@@ -174,9 +186,9 @@ static void *reader_thread(void *arg)
 static atomic_ulong sse_iters;
 static atomic_int sse_bad;
 
-static void *sse_loop(void *arg)
+static void sse_round(void)
 {
-	for (;;) {
+	{
 		uint64_t out[32];
 		int ok = 1;
 
@@ -234,7 +246,48 @@ static void *sse_loop(void *arg)
 			atomic_store(&sse_bad, 1);
 		atomic_fetch_add(&sse_iters, 1);
 	}
-	return arg;
+}
+
+/* ---- counter ---- */
+static uint64_t data_counter = 1; /* .data */
+static uint64_t bss_counter;      /* .bss */
+
+static void counter_main(void)
+{
+	uint64_t stack_counter = 0;
+	uint64_t *heap = malloc(64 * 1024);
+	char path[] = "/tmp/ckpt-counter-XXXXXX";
+	int fd = mkstemp(path);
+	uint64_t *filemap, *prot;
+
+	if (!heap || fd < 0 || ftruncate(fd, 4096) < 0)
+		exit(1);
+	unlink(path);
+	filemap = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	prot = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	close(fd);
+	heap[1000] = 0;
+	*filemap = 0;
+	*prot = 0;
+	data_counter = 0;
+	mprotect(prot, 4096, PROT_READ);
+	say("ready");
+	for (;;) {
+		uint64_t n = stack_counter + 1;
+		bool ok;
+
+		heap[1000] = n;
+		stack_counter = n;
+		data_counter = n;
+		bss_counter = n;
+		*filemap = n;
+		mprotect(prot, 4096, PROT_READ | PROT_WRITE);
+		*prot = n;
+		mprotect(prot, 4096, PROT_READ);
+		ok = heap[1000] == n && data_counter == n && bss_counter == n && *filemap == n && *prot == n;
+		say("tick %llu %s", (unsigned long long)n, ok ? "ok" : "BAD");
+		usleep(20000);
+	}
 }
 
 static void command_loop(void (*on_c)(void))
@@ -374,10 +427,60 @@ int main(int argc, char **argv)
 		usleep((useconds_t)us);
 		exit(0);
 	}
-	if (!strcmp(mode, "sse")) {
-		pthread_create(&t, NULL, sse_loop, NULL);
+	if (!strcmp(mode, "counter"))
+		counter_main();
+	if (!strcmp(mode, "pending")) {
+		struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+		sigset_t set;
+		char line[256];
+
+		sigemptyset(&sa.sa_mask);
+		sigaddset(&sa.sa_mask, SIGTERM);
+		sigaction(SIGUSR1, &sa, NULL);
+		signal(SIGUSR2, SIG_IGN);
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		raise(SIGUSR1);
 		say("ready");
-		command_loop(print_sse);
+		while (read_line(line, sizeof(line)) >= 0) {
+			if (!strcmp(line, "u"))
+				sigprocmask(SIG_UNBLOCK, &set, NULL);
+			say("usr1 %d", (int)usr1_count);
+		}
+		return 0;
+	}
+	if (!strcmp(mode, "file") && argc > 2) {
+		int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		char line[256], digit = '0';
+
+		if (fd < 0 || write(fd, &digit, 1) != 1)
+			return 1;
+		say("ready");
+		while (read_line(line, sizeof(line)) >= 0) {
+			digit = (char)(digit == '9' ? '0' : digit + 1);
+			if (write(fd, &digit, 1) != 1)
+				return 1;
+			say("wrote %lld", (long long)lseek(fd, 0, SEEK_CUR));
+		}
+		return 0;
+	}
+	if (!strcmp(mode, "sse")) {
+		/* One thread: the SSE loop, looking at stdin between rounds. */
+		char line[256];
+
+		say("ready");
+		for (;;) {
+			struct pollfd pfd = { 0, POLLIN, 0 };
+
+			sse_round();
+			if (poll(&pfd, 1, 0) == 1) {
+				if (read_line(line, sizeof(line)) < 0 || !strcmp(line, "q"))
+					return 0;
+				if (!strcmp(line, "c"))
+					print_sse();
+			}
+		}
 	}
 	fprintf(stderr, "target: unknown mode '%s'\n", mode);
 	return 2;

@@ -14,6 +14,24 @@
 
 #include "testutil.h"
 
+static pid_t tracked[256];
+static size_t nr_tracked;
+
+void prog_track_pid(pid_t pid)
+{
+	if (pid > 0 && nr_tracked < sizeof(tracked) / sizeof(tracked[0]))
+		tracked[nr_tracked++] = pid;
+}
+
+void prog_kill_all(void)
+{
+	for (size_t i = 0; i < nr_tracked; i++) {
+		kill(tracked[i], SIGKILL);
+		waitpid(tracked[i], NULL, WNOHANG);
+	}
+	nr_tracked = 0;
+}
+
 const char *ckpt_bin(void)
 {
 	const char *b = getenv("CKPT_BIN");
@@ -204,6 +222,7 @@ int prog_start(struct prog *p, bool pipe_stdin, int ready_timeout_ms, const char
 	}
 	close(o[1]);
 	p->out_fd = o[0];
+	prog_track_pid(p->pid);
 	if (pipe_stdin) {
 		close(in[0]);
 		p->in_fd = in[1];
@@ -219,6 +238,45 @@ int prog_start(struct prog *p, bool pipe_stdin, int ready_timeout_ms, const char
 		if (strcmp(line, "ready") == 0)
 			return 0;
 	}
+}
+
+int prog_spawn(struct prog *p, bool pipe_stdin, const char *out_path, const char *const *argv)
+{
+	int o[2] = { -1, -1 }, in[2] = { -1, -1 };
+
+	memset(p, 0, sizeof(*p));
+	p->in_fd = p->out_fd = -1;
+	if (!out_path && pipe2(o, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe_stdin && pipe2(in, O_CLOEXEC) < 0)
+		return -errno;
+	p->pid = fork();
+	if (p->pid < 0)
+		return -errno;
+	if (p->pid == 0) {
+		int out = out_path ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : o[1];
+
+		if (pipe_stdin)
+			dup2(in[0], 0);
+		else
+			dup2(open("/dev/null", O_RDONLY), 0);
+		dup2(out, 1);
+		setpgid(0, 0);
+		syscall(SYS_close_range, 3, ~0U, 0);
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	prog_track_pid(p->pid);
+	if (!out_path) {
+		close(o[1]);
+		p->out_fd = o[0];
+	}
+	if (pipe_stdin) {
+		close(in[0]);
+		p->in_fd = in[1];
+	}
+	return 0;
 }
 
 int prog_wait(struct prog *p, int timeout_ms)

@@ -37,6 +37,11 @@ struct prog {
  */
 int prog_start(struct prog *p, bool pipe_stdin, int ready_timeout_ms, const char *name, ...)
 	__attribute__((sentinel));
+/*
+ * Start @argv (any program; argv[0] a path) with stdin piped if @pipe_stdin
+ * and stdout on a pipe, or into the file @out_path when not NULL.
+ */
+int prog_spawn(struct prog *p, bool pipe_stdin, const char *out_path, const char *const *argv);
 /* Read one line from the program's stdout within @timeout_ms; -ETIMEDOUT. */
 int prog_read_line(struct prog *p, char *buf, size_t len, int timeout_ms);
 /* SIGKILL (if alive) and reap; returns the wait status or -errno. */
@@ -44,6 +49,13 @@ int prog_kill(struct prog *p);
 /* Wait for exit within @timeout_ms; returns the wait status or -ETIMEDOUT. */
 int prog_wait(struct prog *p, int timeout_ms);
 
+/*
+ * Every process prog_start/prog_spawn started, and any pid given to
+ * prog_track_pid (a restored process), is killed by prog_kill_all: call it
+ * from a suite's .fini so that a failed test leaves nothing running.
+ */
+void prog_track_pid(pid_t pid);
+void prog_kill_all(void);
 /* Seconds since an arbitrary start, monotonic. */
 double mono_s(void);
 /* Read /proc/PID/status "State:" letter; 0 if gone. */

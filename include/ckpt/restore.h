@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/restore: bring a checkpointed process back to life (eager restore of
+ * a single-threaded process: every page in place before it runs).
+ *
+ * ckpt forks a child and drives it with remote system calls (lib/inject):
+ * it unmaps everything the child had, moves the child's vDSO onto the old
+ * addresses, maps every mapping of the checkpoint at its address (files
+ * reopened by path and checked against their recorded identity), writes the
+ * pages of the chain, sets the mm fields (PR_SET_MM_MAP), recreates the file
+ * descriptors, cwd, signal handlers, pending signals, itimers, rlimits,
+ * credentials, rseq, robust list and clear-child-tid, then hands over the
+ * registers and lets it run. Everything that cannot be restored is refused
+ * before the process is created; a restore that fails later kills its child.
+ */
+#ifndef CKPT_RESTORE_H
+#define CKPT_RESTORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ckpt/util.h>
+
+enum ckpt_restore_stdio {
+	CKPT_STDIO_INHERIT = 0, /* ttys and pipes of fds 0-2 become ckpt's own 0-2 */
+	CKPT_STDIO_NULL,        /* they become /dev/null */
+	CKPT_STDIO_FILE,        /* stdin /dev/null, stdout and stderr appended to a file */
+};
+
+struct ckpt_restore_opts {
+	const char *dir;             /* the checkpoint (newest of its chain) */
+	bool restore_pid;            /* the same pid as when dumped, or fail */
+	bool leave_stopped;          /* stopped (SIGSTOP) once restored, as CRIU's --leave-stopped */
+	enum ckpt_restore_stdio stdio;
+	const char *stdio_file;      /* CKPT_STDIO_FILE */
+	const char *pidfile;         /* written with the new pid before it runs */
+};
+
+struct ckpt_restore_stats {
+	pid_t pid;                   /* of the restored process */
+	uint64_t check_ns;           /* reading the images, checks before creating it */
+	uint64_t build_ns;           /* creating it, address space, state */
+	uint64_t pages_ns;           /* writing the pages */
+	uint64_t total_ns;           /* command start to process running */
+	uint64_t pages_data, pages_zero, bytes_written;
+	size_t nr_vmas, nr_fds, chain_length;
+};
+
+/*
+ * Restore the checkpoint @opts->dir as a child of the caller and let it run.
+ * On success the process is running and the caller may wait for it
+ * (waitpid). Errors are logged with what and why: -ENOTSUP what restore
+ * cannot do (listed), -ESTALE a file changed since the checkpoint, -EEXIST
+ * the pid is taken (restore_pid), -EBADMSG corrupt images.
+ */
+int ckpt_restore_run(const struct ckpt_restore_opts *opts, struct ckpt_restore_stats *ret_stats) __must_check;
+
+#endif

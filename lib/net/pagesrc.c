@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* The page-source object: argument checks, the lock, statistics, logging. */
+#define LOG_AREA "net"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "net/net-internal.h"
+#include "util/log.h"
+#include "util/util.h"
+
+int pagesrc_new(const struct pagesrc_ops *ops, void *priv, const char *name, bool remote,
+		struct ckpt_page_source **ret)
+{
+	struct ckpt_page_source *s = calloc(1, sizeof(*s));
+
+	if (!s || !(s->name = strdup(name))) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->ops = ops;
+	s->priv = priv;
+	s->remote = remote;
+	pthread_mutex_init(&s->lock, NULL);
+	*ret = s;
+	return 0;
+}
+
+void ckpt_page_source_close(struct ckpt_page_source *src)
+{
+	if (!src)
+		return;
+	src->ops->free(src->priv);
+	pthread_mutex_destroy(&src->lock);
+	free(src->name);
+	free(src);
+}
+
+const char *ckpt_page_source_name(const struct ckpt_page_source *src)
+{
+	return src->name;
+}
+
+bool ckpt_page_source_is_remote(const struct ckpt_page_source *src)
+{
+	return src->remote;
+}
+
+void ckpt_page_source_get_stats(struct ckpt_page_source *src, struct ckpt_page_source_stats *ret)
+{
+	pthread_mutex_lock(&src->lock);
+	*ret = src->st;
+	pthread_mutex_unlock(&src->lock);
+}
+
+/* Account for one call that started at @t0 and returned @r. Locked. */
+static void account(struct ckpt_page_source *src, uint64_t t0, int r)
+{
+	src->st.calls++;
+	if (r < 0)
+		src->st.errors++;
+	src->st.busy_ns += now_ns() - t0;
+}
+
+int pagesrc_get_doc(struct ckpt_page_source *src, const char *name, char **ret, size_t *ret_len,
+		    char *why, size_t whylen)
+{
+	uint64_t t0 = now_ns();
+	int r;
+
+	pthread_mutex_lock(&src->lock);
+	if (!name || !proto_doc_name_valid(name, strlen(name)))
+		r = net_why(why, whylen, -EINVAL, "invalid document name '%s'", name ? name : "");
+	else
+		r = src->ops->get_doc(src->priv, name, ret, ret_len, &src->st, why, whylen);
+	account(src, t0, r);
+	pthread_mutex_unlock(&src->lock);
+	return r;
+}
+
+/* The arguments of a read: aligned, 1 to BATCH_MAX pages, below the address limit. */
+static int read_args(uint64_t addr, size_t nr, char *why, size_t whylen)
+{
+	if (addr & (CKPT_PAGE_SOURCE_PAGE_SIZE - 1))
+		return net_why(why, whylen, -EINVAL, "cannot read 0x%" PRIx64 ": not page-aligned",
+			       addr);
+	if (nr == 0 || nr > CKPT_PAGE_SOURCE_BATCH_MAX)
+		return net_why(why, whylen, -EINVAL,
+			       "cannot read %zu pages at once: 1 to %u allowed", nr,
+			       CKPT_PAGE_SOURCE_BATCH_MAX);
+	if (addr >= PROTO_ADDR_LIMIT || nr * CKPT_PAGE_SOURCE_PAGE_SIZE > PROTO_ADDR_LIMIT - addr)
+		return net_why(why, whylen, -EFAULT,
+			       "cannot read 0x%" PRIx64 "+%zu pages: beyond the user address space",
+			       addr, nr);
+	return 0;
+}
+
+int pagesrc_read(struct ckpt_page_source *src, uint64_t addr, size_t nr, uint8_t *kinds, void *buf,
+		 char *why, size_t whylen)
+{
+	uint64_t t0 = now_ns();
+	int r = read_args(addr, nr, why, whylen);
+
+	pthread_mutex_lock(&src->lock);
+	if (r == 0)
+		r = src->ops->read_pages(src->priv, addr, (uint32_t)nr, kinds, buf, &src->st, why,
+					 whylen);
+	if (r >= 0) {
+		src->st.pages += nr;
+		for (size_t i = 0; i < nr; i++) {
+			if (kinds[i] == CKPT_PAGE_DATA)
+				src->st.data_pages++;
+			else if (kinds[i] == CKPT_PAGE_ZERO)
+				src->st.zero_pages++;
+			else
+				src->st.none_pages++;
+		}
+	}
+	account(src, t0, r);
+	pthread_mutex_unlock(&src->lock);
+	return r;
+}
+
+int ckpt_page_source_get_json(struct ckpt_page_source *src, const char *name,
+			      struct json_object **ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	char why[WHY_LEN] = "";
+	struct json_tokener *tok;
+	struct json_object *o;
+	size_t len = 0;
+	int r;
+
+	r = pagesrc_get_doc(src, name, &buf, &len, why, sizeof(why));
+	if (r < 0) {
+		if (why[0])
+			pr_err("%s: %s", src->name, why);
+		return r;
+	}
+	tok = json_tokener_new();
+	if (!tok) {
+		pr_err("%s: cannot parse '%s': %s", src->name, name, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	if (o && json_tokener_get_error(tok) == json_tokener_success) {
+		for (size_t at = json_tokener_get_parse_end(tok); at < len; at++)
+			if (!strchr(" \t\r\n", buf[at])) {
+				json_object_put(o);
+				o = NULL;
+				break;
+			}
+	} else if (o) {
+		json_object_put(o);
+		o = NULL;
+	}
+	if (!o) {
+		pr_err("%s: document '%s' is not one valid JSON value", src->name, name);
+		json_tokener_free(tok);
+		return -EBADMSG;
+	}
+	json_tokener_free(tok);
+	*ret = o;
+	return 0;
+}
+
+int ckpt_page_source_read_pages(struct ckpt_page_source *src, uint64_t addr, size_t nr_pages,
+				uint8_t *ret_kinds, void *buf)
+{
+	char why[WHY_LEN] = "";
+	int r = pagesrc_read(src, addr, nr_pages, ret_kinds, buf, why, sizeof(why));
+
+	if (r < 0 && why[0])
+		pr_err("%s: %s", src->name, why);
+	return r;
+}
+
+int ckpt_page_source_read_page(struct ckpt_page_source *src, uint64_t addr, void *buf)
+{
+	uint8_t kind;
+	int r = ckpt_page_source_read_pages(src, addr, 1, &kind, buf);
+
+	return r < 0 ? r : kind;
+}
+
+int ckpt_page_source_list_ranges(struct ckpt_page_source *src, struct ckpt_page_source_range **ret,
+				 size_t *ret_nr)
+{
+	char why[WHY_LEN] = "";
+	uint64_t t0 = now_ns();
+	int r;
+
+	pthread_mutex_lock(&src->lock);
+	r = src->ops->list_ranges(src->priv, ret, ret_nr, &src->st, why, sizeof(why));
+	account(src, t0, r);
+	pthread_mutex_unlock(&src->lock);
+	if (r < 0 && why[0])
+		pr_err("%s: %s", src->name, why);
+	return r;
+}
+
+int ckpt_page_source_ping(struct ckpt_page_source *src)
+{
+	char why[WHY_LEN] = "";
+	uint64_t t0 = now_ns();
+	int r = 0;
+
+	pthread_mutex_lock(&src->lock);
+	if (src->ops->ping)
+		r = src->ops->ping(src->priv, &src->st, why, sizeof(why));
+	account(src, t0, r);
+	pthread_mutex_unlock(&src->lock);
+	if (r < 0 && why[0])
+		pr_err("%s: %s", src->name, why);
+	return r;
+}

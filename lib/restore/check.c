@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Everything a restore can refuse is refused here, before a process is
+ * created: what restore cannot recreate, files that changed or vanished,
+ * a pid that is taken, a vDSO of another shape.
+ */
+#define LOG_AREA "restore"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <ckpt/proc.h>
+
+#include "restore/restore-internal.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static void describe(const struct ckpt_state_identity *id, char *buf, size_t len)
+{
+	snprintf(buf, len, "device %u:%u, inode %" PRIu64 ", %" PRIu64 " bytes, modified %" PRId64 ".%09u",
+		 id->dev_major, id->dev_minor, id->ino, id->size, id->mtime_sec, id->mtime_nsec);
+}
+
+static void identity_of(const struct stat *st, struct ckpt_state_identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->dev_major = major(st->st_dev);
+	id->dev_minor = minor(st->st_dev);
+	id->ino = st->st_ino;
+	id->mode = st->st_mode;
+	id->size = (uint64_t)st->st_size;
+	id->mtime_sec = st->st_mtim.tv_sec;
+	id->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+}
+
+/*
+ * A mapped file must be exactly the one of the checkpoint: its clean pages
+ * come from it. @strict: size and mtime too (mappings); else the same file
+ * (fds: a log may have grown).
+ */
+static int same_file(const char *what, const char *path, const struct ckpt_state_identity *want,
+		     bool strict)
+{
+	struct ckpt_state_identity now;
+	struct stat st;
+	char a[160], b[160];
+
+	if (stat(path, &st) < 0) {
+		int r = neg_errno();
+
+		pr_err("%s '%s' is gone: %s", what, path, errstr(r));
+		return -ESTALE;
+	}
+	identity_of(&st, &now);
+	if (now.dev_major != want->dev_major || now.dev_minor != want->dev_minor || now.ino != want->ino ||
+	    (strict && (now.size != want->size || now.mtime_sec != want->mtime_sec ||
+			now.mtime_nsec != want->mtime_nsec))) {
+		describe(want, a, sizeof(a));
+		describe(&now, b, sizeof(b));
+		pr_err("%s '%s' changed since the checkpoint: it was %s; it is %s", what, path, a, b);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+static bool shm_backed(const struct ckpt_state *s, const struct ckpt_state_fd *f)
+{
+	for (size_t i = 0; i < s->mm.nr_vmas; i++)
+		if (rst_is_shm_vma(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
+		    ckpt_state_same_object(&s->mm.vmas[i].id, &f->id))
+			return true;
+	return false;
+}
+
+static int check_unrestorable(struct rst *r)
+{
+	_cleanup_(ckpt_state_issues_freep) struct ckpt_state_issues *issues = NULL;
+	int n = 0, e;
+
+	if (r->s->nr_threads > 1) {
+		pr_err("pid %d had %zu threads: restoring more than one thread is not implemented yet",
+		       r->s->process.pid, r->s->nr_threads);
+		n++;
+	}
+	e = ckpt_state_unrestorable(r->s, &issues);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < issues->nr; i++, n++)
+		pr_err("%s: %s", issues->v[i].what, issues->v[i].reason);
+	for (size_t i = 0; i < r->s->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &r->s->fds[i];
+
+		if (f->kind == CKPT_STATE_FD_MEMFD && f->id.size && !shm_backed(r->s, f)) {
+			pr_err("fd %d (%s): a memfd that is not mapped: its contents were not saved", f->fd,
+			       f->path ? f->path : "memfd");
+			n++;
+		}
+	}
+	if (n) {
+		pr_err("the checkpoint holds %d thing%s restore cannot recreate", n, n > 1 ? "s" : "");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+static int check_files(struct rst *r)
+{
+	const struct ckpt_state *s = r->s;
+	int e = 0, k;
+
+	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &s->mm.vmas[i];
+
+		if (v->kind != CKPT_STATE_VMA_FILE || v->deleted || !v->path)
+			continue;
+		if (i && s->mm.vmas[i - 1].path && !strcmp(s->mm.vmas[i - 1].path, v->path))
+			continue; /* the next segment of the same file */
+		if ((k = same_file("the mapped file", v->path, &v->id, true)) < 0)
+			e = k;
+	}
+	for (size_t i = 0; i < s->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &s->fds[i];
+
+		if ((f->kind == CKPT_STATE_FD_REGULAR || f->kind == CKPT_STATE_FD_DIRECTORY) &&
+		    (k = same_file("the open file", f->path, &f->id, false)) < 0)
+			e = k;
+		if (f->kind == CKPT_STATE_FD_CHR && access(f->path, F_OK) < 0) {
+			pr_err("the device '%s' (fd %d) is gone", f->path, f->fd);
+			e = -ESTALE;
+		}
+	}
+	if (s->process.cwd && access(s->process.cwd, X_OK) < 0) {
+		pr_err("the working directory '%s' is gone", s->process.cwd);
+		e = -ESTALE;
+	}
+	return e;
+}
+
+/* Our own vDSO has the shape the checkpoint's must be moved onto. */
+static int check_vdso(struct rst *r)
+{
+	_cleanup_proc_ struct ckpt_proc *self = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	static const struct {
+		enum ckpt_vma_kind proc;
+		enum ckpt_state_vma_kind state;
+		const char *name;
+	} trio[] = {
+		{ CKPT_VMA_VVAR, CKPT_STATE_VMA_VVAR, "[vvar]" },
+		{ CKPT_VMA_VVAR_VCLOCK, CKPT_STATE_VMA_VVAR_VCLOCK, "[vvar_vclock]" },
+		{ CKPT_VMA_VDSO, CKPT_STATE_VMA_VDSO, "[vdso]" },
+	};
+	int e;
+
+	if ((e = ckpt_proc_open(NULL, getpid(), &self)) < 0 || (e = ckpt_proc_read_maps(self, 0, &maps)) < 0)
+		return e;
+	for (size_t t = 0; t < ARRAY_SIZE(trio); t++) {
+		uint64_t ours = 0, theirs = 0;
+
+		for (size_t i = 0; i < maps->nr; i++)
+			if (maps->v[i].kind == trio[t].proc)
+				ours = maps->v[i].end - maps->v[i].start;
+		for (size_t i = 0; i < r->s->mm.nr_vmas; i++)
+			if (r->s->mm.vmas[i].kind == trio[t].state)
+				theirs = r->s->mm.vmas[i].end - r->s->mm.vmas[i].start;
+		if (theirs && ours != theirs) {
+			pr_err("%s of this kernel is %" PRIu64 " bytes, the checkpoint's %" PRIu64
+			       ": restore needs the kernel the process ran on", trio[t].name, ours, theirs);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
+static int check_pid(struct rst *r)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	struct ckpt_proc_stat st;
+
+	if (!r->o->restore_pid)
+		return 0;
+	if (ckpt_proc_open(NULL, r->s->process.pid, &p) == 0) {
+		if (ckpt_proc_read_stat(p, &st) < 0)
+			strcpy(st.comm, "?");
+		pr_err("pid %d is taken (by '%s'): cannot restore with the same pid", r->s->process.pid,
+		       st.comm);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+int rst_check(struct rst *r)
+{
+	int e;
+
+	if ((e = check_unrestorable(r)) < 0 || (e = check_files(r)) < 0 || (e = check_vdso(r)) < 0 ||
+	    (e = check_pid(r)) < 0)
+		return e;
+	return 0;
+}

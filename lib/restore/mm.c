@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The address space of the restored process:
+ *  prepare   a scratch area free in both layouts, a code page of our own
+ *            with a syscall instruction, the child's rseq unregistered and
+ *            every mapping and fd of it gone (but its vDSO and our area);
+ *  mm        the vDSO trio moved onto the old addresses, every mapping of
+ *            the checkpoint made at its address;
+ *  pages     the chain's pages written;
+ *  finish    VmFlags (madvise, mlock) and the mm fields (PR_SET_MM_MAP).
+ */
+#define LOG_AREA "restore"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/prctl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <ckpt/proc.h>
+
+#include "restore/restore-internal.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define PS 4096ULL
+#define RSEQ_FLAG_UNREGISTER 1
+
+bool rst_is_shm_vma(const struct ckpt_state_vma *v)
+{
+	return v->shared && (v->kind == CKPT_STATE_VMA_SHMEM_ANON || v->kind == CKPT_STATE_VMA_MEMFD);
+}
+
+/* Private mappings whose contents are all in the images: made anonymous. */
+bool rst_vma_anon_backed(const struct ckpt_state_vma *v)
+{
+	switch (v->kind) {
+	case CKPT_STATE_VMA_ANON:
+	case CKPT_STATE_VMA_HEAP:
+	case CKPT_STATE_VMA_STACK:
+		return true;
+	case CKPT_STATE_VMA_FILE:
+	case CKPT_STATE_VMA_MEMFD:
+		return !v->shared && v->deleted; /* dumped in full */
+	default:
+		return false;
+	}
+}
+
+static bool is_vdso_trio(enum ckpt_state_vma_kind k)
+{
+	return k == CKPT_STATE_VMA_VDSO || k == CKPT_STATE_VMA_VVAR || k == CKPT_STATE_VMA_VVAR_VCLOCK;
+}
+
+/* ---- prepare ---- */
+
+static bool overlaps(uint64_t a, uint64_t b, uint64_t s, uint64_t e)
+{
+	return a < e && s < b;
+}
+
+static int pick_area(struct rst *r, const struct ckpt_vma_list *child)
+{
+	for (uint64_t a = 1ULL << 40; a < 0x7f0000000000ULL; a += 1ULL << 32) {
+		uint64_t b = a + RST_AREA_LEN;
+		bool free = true;
+
+		for (size_t i = 0; i < r->s->mm.nr_vmas && free; i++)
+			free = !overlaps(a, b, r->s->mm.vmas[i].start, r->s->mm.vmas[i].end);
+		for (size_t i = 0; i < child->nr && free; i++)
+			free = !overlaps(a, b, child->v[i].start, child->v[i].end);
+		if (free) {
+			r->area = a;
+			return 0;
+		}
+	}
+	pr_err("no room for ckpt's scratch memory in the layout of the checkpoint");
+	return -ENOMEM;
+}
+
+int rst_prepare(struct rst *r)
+{
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	static const unsigned char code[] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
+	struct ckpt_rseq rs;
+	uint64_t page;
+	int64_t res;
+	int e;
+
+	e = ckpt_proc_read_maps(ckpt_inject_task_proc(r->inj), 0, &maps);
+	if (e < 0)
+		return e;
+	if ((e = pick_area(r, maps)) < 0)
+		return e;
+	ckpt_inject_set_scratch_area(r->inj, r->area, RST_AREA_LEN / 2);
+	/* Our own syscall instruction: the child's vDSO is about to move. */
+	if ((e = ckpt_inject_scratch(r->inj, PS, &page)) < 0)
+		return e;
+	if ((e = ckpt_inject_write(r->inj, page, code, sizeof(code))) < 0)
+		return e;
+	res = RCALL(r, SYS_mprotect, page, PS, PROT_READ | PROT_EXEC);
+	if (res < 0)
+		return (int)res;
+	ckpt_inject_set_syscall_ip(r->inj, page);
+	if ((e = ckpt_inject_scratch(r->inj, RST_DATA_LEN, &r->data)) < 0)
+		return e;
+
+	/* The child is a fork of ckpt: glibc registered rseq in its TLS. */
+	if (ckpt_inject_get_rseq(r->inj, 0, &rs) == 0 && rs.ptr) {
+		res = RCALL(r, SYS_rseq, rs.ptr, rs.len, RSEQ_FLAG_UNREGISTER, rs.sig);
+		if (res < 0) {
+			pr_err("cannot unregister the rseq area of the new process: %s", errstr((int)res));
+			return (int)res;
+		}
+	}
+	res = RCALL(r, SYS_close_range, 0, ~0U, 0);
+	if (res < 0)
+		return (int)res;
+	for (size_t i = 0; i < maps->nr; i++) {
+		const struct ckpt_vma *v = &maps->v[i];
+
+		if (v->kind == CKPT_VMA_VDSO || v->kind == CKPT_VMA_VVAR || v->kind == CKPT_VMA_VVAR_VCLOCK ||
+		    v->kind == CKPT_VMA_VSYSCALL || overlaps(v->start, v->end, r->area, r->area + RST_AREA_LEN))
+			continue;
+		res = RCALL(r, SYS_munmap, v->start, v->end - v->start);
+		if (res < 0) {
+			pr_err("cannot unmap %#" PRIx64 "-%#" PRIx64 " of the new process: %s", v->start,
+			       v->end, errstr((int)res));
+			return (int)res;
+		}
+	}
+	return 0;
+}
+
+/* ---- the vDSO ---- */
+
+static int move_vdso(struct rst *r)
+{
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	const struct ckpt_state_mm *mm = &r->s->mm;
+	static const enum ckpt_vma_kind kinds[] = { CKPT_VMA_VVAR, CKPT_VMA_VVAR_VCLOCK, CKPT_VMA_VDSO };
+	static const enum ckpt_state_vma_kind skinds[] = { CKPT_STATE_VMA_VVAR, CKPT_STATE_VMA_VVAR_VCLOCK,
+							    CKPT_STATE_VMA_VDSO };
+	uint64_t cur[3] = { 0 }, len[3] = { 0 }, want[3] = { 0 };
+	uint64_t tmp = r->area + RST_AREA_LEN / 2;
+	int e;
+
+	if ((e = ckpt_proc_read_maps(ckpt_inject_task_proc(r->inj), 0, &maps)) < 0)
+		return e;
+	for (int k = 0; k < 3; k++) {
+		for (size_t i = 0; i < maps->nr; i++)
+			if (maps->v[i].kind == kinds[k]) {
+				cur[k] = maps->v[i].start;
+				len[k] = maps->v[i].end - maps->v[i].start;
+			}
+		for (size_t i = 0; i < mm->nr_vmas; i++)
+			if (mm->vmas[i].kind == skinds[k])
+				want[k] = mm->vmas[i].start;
+	}
+	/* Through a temporary place, so that old and new ranges never overlap. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int k = 0; k < 3; k++) {
+			uint64_t to = pass == 0 ? tmp : want[k];
+			int64_t res;
+
+			if (!cur[k])
+				continue;
+			if (!want[k]) {
+				if (pass == 1)
+					RCALL(r, SYS_munmap, cur[k], len[k]);
+				continue;
+			}
+			res = RCALL(r, SYS_mremap, cur[k], len[k], len[k], MREMAP_MAYMOVE | MREMAP_FIXED, to);
+			if (res < 0) {
+				pr_err("cannot move the vDSO mapping of %" PRIu64 " bytes to %#" PRIx64 ": %s",
+				       len[k], to, errstr((int)res));
+				return (int)res;
+			}
+			cur[k] = to;
+			if (pass == 0)
+				tmp += len[k];
+		}
+	}
+	return 0;
+}
+
+/* ---- mappings ---- */
+
+static struct rst_shm *find_shm(struct rst *r, const struct ckpt_state_identity *id)
+{
+	for (size_t i = 0; i < r->nr_shm; i++)
+		if (ckpt_state_same_object(&r->shm[i].id, id))
+			return &r->shm[i];
+	return NULL;
+}
+
+/* The shared memory objects: one memfd each, as large as their users need. */
+static int make_shm(struct rst *r)
+{
+	const struct ckpt_state *s = r->s;
+
+	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &s->mm.vmas[i];
+		struct rst_shm *o;
+		uint64_t need = v->offset + (v->end - v->start);
+
+		if (!rst_is_shm_vma(v))
+			continue;
+		o = v->has_identity ? find_shm(r, &v->id) : NULL;
+		if (!o) {
+			if (GROW(r->shm, r->cap_shm, r->nr_shm + 1) < 0)
+				return -ENOMEM;
+			o = &r->shm[r->nr_shm++];
+			memset(o, 0, sizeof(*o));
+			o->id = v->id;
+			o->rfd = -1;
+			o->size = v->has_identity ? v->id.size : 0;
+			o->name = v->kind == CKPT_STATE_VMA_MEMFD && v->path && !strncmp(v->path, "/memfd:", 7)
+					  ? v->path + 7 : "ckpt-shmem";
+		}
+		if (need > o->size)
+			o->size = need;
+	}
+	for (size_t i = 0; i < r->nr_shm; i++) {
+		struct rst_shm *o = &r->shm[i];
+		int64_t fd;
+
+		rst_reset(r);
+		fd = RCALL(r, SYS_memfd_create, rst_put_str(r, o->name), MFD_CLOEXEC);
+		if (fd < 0)
+			return (int)fd;
+		if ((fd = rst_park_fd(r, (int)fd)) < 0)
+			return (int)fd;
+		o->rfd = (int)fd;
+		fd = RCALL(r, SYS_ftruncate, (uint64_t)o->rfd, o->size);
+		if (fd < 0)
+			return (int)fd;
+	}
+	return 0;
+}
+
+/* Open a mapped file in the child and prove it is the checkpoint's. */
+static int open_checked(struct rst *r, const char *path, int flags, const struct ckpt_state_identity *id)
+{
+	struct stat st;
+	int64_t fd;
+	int e;
+
+	rst_reset(r);
+	fd = RCALL(r, SYS_openat, (uint64_t)AT_FDCWD, rst_put_str(r, path), (uint64_t)(flags | O_CLOEXEC), 0);
+	if (fd < 0) {
+		pr_err("cannot open '%s' in the new process: %s", path, errstr((int)fd));
+		return (int)fd;
+	}
+	e = ckpt_proc_stat_fd(ckpt_inject_task_proc(r->inj), (int)fd, &st);
+	if (e == 0 && (st.st_ino != id->ino || major(st.st_dev) != id->dev_major ||
+		       minor(st.st_dev) != id->dev_minor || (uint64_t)st.st_size != id->size)) {
+		pr_err("'%s' changed since the checkpoint", path);
+		e = -ESTALE;
+	}
+	if (e < 0) {
+		RCALL(r, SYS_close, (uint64_t)fd);
+		return e;
+	}
+	return (int)fd;
+}
+
+static int map_one(struct rst *r, const struct ckpt_state_vma *v)
+{
+	uint64_t len = v->end - v->start;
+	int flags = MAP_FIXED, fd = -1;
+	uint64_t off = 0;
+	int64_t res;
+
+	if (rst_vma_anon_backed(v)) {
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		if (v->vmflags & CKPT_STATE_VMF_GROWSDOWN)
+			flags |= MAP_GROWSDOWN;
+	} else if (rst_is_shm_vma(v)) {
+		struct rst_shm *o = find_shm(r, &v->id);
+
+		if (!o)
+			return -EINVAL;
+		flags |= MAP_SHARED;
+		fd = o->rfd;
+		off = v->offset;
+	} else if (v->kind == CKPT_STATE_VMA_FILE) {
+		int oflags = v->shared && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+
+		fd = open_checked(r, v->path, oflags, &v->id);
+		if (fd < 0)
+			return fd;
+		flags |= v->shared ? MAP_SHARED : MAP_PRIVATE;
+		off = v->offset;
+	} else {
+		pr_err("mapping %#" PRIx64 "-%#" PRIx64 " (%s) cannot be made", v->start, v->end,
+		       ckpt_state_vma_kind_name(v->kind));
+		return -ENOTSUP;
+	}
+	res = RCALL(r, SYS_mmap, v->start, len, (uint64_t)v->prot, (uint64_t)flags, (uint64_t)fd, off);
+	if (v->kind == CKPT_STATE_VMA_FILE && !rst_vma_anon_backed(v))
+		RCALL(r, SYS_close, (uint64_t)fd);
+	if (res < 0) {
+		pr_err("cannot map %#" PRIx64 "-%#" PRIx64 " (%s%s%s) in the new process: %s", v->start,
+		       v->end, ckpt_state_vma_kind_name(v->kind), v->path ? " " : "", v->path ? v->path : "",
+		       errstr((int)res));
+		return (int)res;
+	}
+	if ((uint64_t)res != v->start) {
+		pr_err("%#" PRIx64 " was mapped at %#" PRIx64, v->start, (uint64_t)res);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+int rst_mm(struct rst *r)
+{
+	int e;
+
+	if ((e = move_vdso(r)) < 0 || (e = make_shm(r)) < 0)
+		return e;
+	for (size_t i = 0; i < r->s->mm.nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &r->s->mm.vmas[i];
+
+		if (is_vdso_trio(v->kind) || v->kind == CKPT_STATE_VMA_VSYSCALL)
+			continue;
+		if ((e = map_one(r, v)) < 0)
+			return e;
+	}
+	r->st->nr_vmas = r->s->mm.nr_vmas;
+	return 0;
+}
+
+/* ---- pages ---- */
+
+static const struct ckpt_state_vma *vma_of(const struct ckpt_state_mm *mm, uint64_t addr)
+{
+	size_t lo = 0, hi = mm->nr_vmas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mm->vmas[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < mm->nr_vmas && mm->vmas[lo].start <= addr ? &mm->vmas[lo] : NULL;
+}
+
+int rst_pages(struct rst *r)
+{
+	_cleanup_chain_iter_ struct ckpt_chain_iter *it = NULL;
+	static const unsigned char zero[PS];
+	struct ckpt_chain_range cr;
+	int e, k;
+
+	e = ckpt_chain_iter_new(r->chain, &it);
+	if (e < 0)
+		return e;
+	while ((k = ckpt_chain_iter_next(it, &cr)) > 0) {
+		for (uint64_t at = cr.addr; at < cr.addr + cr.nr_pages * PS;) {
+			const struct ckpt_state_vma *v = vma_of(&r->s->mm, at);
+			uint64_t end = cr.addr + cr.nr_pages * PS;
+
+			if (!v) {
+				pr_err("the images hold a page at %#" PRIx64 " outside every mapping", at);
+				return -EBADMSG;
+			}
+			end = MIN(end, v->end);
+			if (cr.kind == CKPT_PAGE_DATA) {
+				e = ckpt_inject_write(r->inj, at, (const char *)cr.data + (at - cr.addr),
+						      end - at);
+				r->st->pages_data += (end - at) / PS;
+				r->st->bytes_written += end - at;
+			} else {
+				/* Zero: only a file mapping's page differs from zero. */
+				e = 0;
+				if (v->kind == CKPT_STATE_VMA_FILE && !rst_vma_anon_backed(v))
+					for (uint64_t p = at; p < end && e == 0; p += PS)
+						e = ckpt_inject_write(r->inj, p, zero, PS);
+				r->st->pages_zero += (end - at) / PS;
+			}
+			if (e < 0) {
+				pr_err("cannot write the pages at %#" PRIx64 " of the new process: %s", at,
+				       errstr(e));
+				return e;
+			}
+			at = end;
+		}
+	}
+	return k;
+}
+
+/* ---- finish ---- */
+
+static int advise(struct rst *r, const struct ckpt_state_vma *v)
+{
+	static const struct {
+		uint32_t flag;
+		int advice;
+	} map[] = {
+		{ CKPT_STATE_VMF_DONTDUMP, MADV_DONTDUMP },   { CKPT_STATE_VMF_DONTCOPY, MADV_DONTFORK },
+		{ CKPT_STATE_VMF_WIPEONFORK, MADV_WIPEONFORK }, { CKPT_STATE_VMF_HUGEPAGE, MADV_HUGEPAGE },
+		{ CKPT_STATE_VMF_NOHUGEPAGE, MADV_NOHUGEPAGE }, { CKPT_STATE_VMF_MERGEABLE, MADV_MERGEABLE },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+		int64_t res;
+
+		if (!(v->vmflags & map[i].flag))
+			continue;
+		res = RCALL(r, SYS_madvise, v->start, v->end - v->start, (uint64_t)map[i].advice);
+		if (res < 0)
+			pr_warn("madvise(%d) of %#" PRIx64 "-%#" PRIx64 " failed: %s", map[i].advice, v->start,
+				v->end, errstr((int)res));
+	}
+	if (v->vmflags & CKPT_STATE_VMF_LOCKED) {
+		int64_t res = RCALL(r, SYS_mlock, v->start, v->end - v->start);
+
+		if (res < 0)
+			pr_warn("cannot lock %#" PRIx64 "-%#" PRIx64 " in memory: %s", v->start, v->end,
+				errstr((int)res));
+	}
+	return 0;
+}
+
+int rst_mm_finish(struct rst *r)
+{
+	const struct ckpt_state_mm *mm = &r->s->mm;
+	const struct ckpt_state_process *p = &r->s->process;
+	struct prctl_mm_map map;
+	int64_t exe_fd = -1, res;
+	int e;
+
+	for (size_t i = 0; i < mm->nr_vmas; i++)
+		if (!is_vdso_trio(mm->vmas[i].kind) && (e = advise(r, &mm->vmas[i])) < 0)
+			return e;
+	rst_reset(r);
+	if (p->exe && !p->exe_deleted) {
+		exe_fd = RCALL(r, SYS_openat, (uint64_t)AT_FDCWD, rst_put_str(r, p->exe),
+			       O_RDONLY | O_CLOEXEC, 0);
+		if (exe_fd < 0)
+			pr_warn("cannot open the executable '%s': /proc/PID/exe is not restored", p->exe);
+	} else {
+		pr_warn("the executable was deleted: /proc/PID/exe is not restored");
+	}
+	map = (struct prctl_mm_map){
+		.start_code = mm->start_code, .end_code = mm->end_code,
+		.start_data = mm->start_data, .end_data = mm->end_data,
+		.start_brk = mm->start_brk, .brk = mm->brk,
+		.start_stack = mm->start_stack,
+		.arg_start = mm->arg_start, .arg_end = mm->arg_end,
+		.env_start = mm->env_start, .env_end = mm->env_end,
+		.exe_fd = exe_fd >= 0 ? (uint32_t)exe_fd : (uint32_t)-1,
+	};
+	if (mm->nr_auxv) {
+		map.auxv = (__u64 *)(uintptr_t)rst_put(r, mm->auxv, mm->nr_auxv * 16);
+		map.auxv_size = (uint32_t)(mm->nr_auxv * 16);
+		if (!map.auxv)
+			return -E2BIG;
+	}
+	res = RCALL(r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, rst_put(r, &map, sizeof(map)), sizeof(map), 0);
+	if (exe_fd >= 0)
+		RCALL(r, SYS_close, (uint64_t)exe_fd);
+	if (res < 0) {
+		pr_err("PR_SET_MM_MAP (brk, arguments, environment, auxv, exe) failed: %s", errstr((int)res));
+		return (int)res;
+	}
+	return 0;
+}

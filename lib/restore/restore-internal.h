@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CKPT_RESTORE_INTERNAL_H
+#define CKPT_RESTORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ckpt/image.h>
+#include <ckpt/inject.h>
+#include <ckpt/restore.h>
+#include <ckpt/state.h>
+
+/* A shared memory object (shmem or memfd) made once, shared by its mappings and fds. */
+struct rst_shm {
+	struct ckpt_state_identity id;
+	uint64_t size;
+	int rfd;        /* in the child, parked above every fd of the checkpoint */
+	const char *name;
+};
+
+struct rst {
+	const struct ckpt_restore_opts *o;
+	struct ckpt_restore_stats *st;
+	struct ckpt_chain *chain;
+	struct ckpt_state *s;
+	pid_t pid;                  /* the child being built */
+	struct ckpt_inject *inj;
+	uint64_t area;              /* scratch area in the child (code, data) */
+	uint64_t data;              /* remote data buffer */
+	size_t data_used;
+	struct rst_shm *shm;
+	size_t nr_shm, cap_shm;
+	int next_high_fd;           /* where the next parked fd goes */
+	int max_fd;                 /* highest fd number of the checkpoint */
+};
+
+#define RST_DATA_LEN (64 * 1024)
+#define RST_AREA_LEN (4ULL << 20)
+
+/* remote.c */
+/* A remote system call in the child: its result, or -errno (of the call, or of ptrace). */
+int64_t rst_call(struct rst *r, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+		 uint64_t a4, uint64_t a5);
+#define RCALL(r, nr, ...) rst_call_n((r), (nr), (uint64_t[6]){ __VA_ARGS__ })
+int64_t rst_call_n(struct rst *r, long nr, const uint64_t args[6]);
+/* Copy @len bytes into the child's data buffer; its address there (0: no room). */
+uint64_t rst_put(struct rst *r, const void *buf, size_t len);
+uint64_t rst_put_str(struct rst *r, const char *s);
+void rst_reset(struct rst *r);
+/* Move a remote fd to the next number above the checkpoint's fds. */
+int rst_park_fd(struct rst *r, int rfd);
+
+/* check.c: everything that can be refused before a process exists. */
+int rst_check(struct rst *r) __must_check;
+
+/* mm.c */
+int rst_prepare(struct rst *r) __must_check;    /* scratch, code page, empty the child */
+int rst_mm(struct rst *r) __must_check;         /* vDSO, mappings */
+int rst_pages(struct rst *r) __must_check;      /* the chain's pages */
+int rst_mm_finish(struct rst *r) __must_check;  /* madvise, PR_SET_MM_MAP */
+bool rst_vma_anon_backed(const struct ckpt_state_vma *v);
+bool rst_is_shm_vma(const struct ckpt_state_vma *v);
+
+/* files.c */
+int rst_files(struct rst *r) __must_check;
+
+/* task.c */
+int rst_task(struct rst *r) __must_check;       /* signals, timers, limits, rseq, ... */
+int rst_creds(struct rst *r) __must_check;
+int rst_regs(struct rst *r) __must_check;
+
+#endif

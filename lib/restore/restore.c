@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The restore pipeline:
+ *   open      the chain and its state documents
+ *   check     refuse what cannot be restored, before a process exists
+ *   spawn     fork (or clone3 with set_tid) a child that waits, seize it
+ *   prepare   scratch area and code page, the child emptied
+ *   mm        vDSO moved, mappings made, pages written, PR_SET_MM_MAP
+ *   files     fds, cwd, root
+ *   task      signals, timers, limits, rseq, robust list, tid address
+ *   creds     groups, gids, uids, capabilities
+ *   regs      registers, xstate, mask: applied by release, which lets it run
+ * A failure after spawn kills the child: nothing half-restored runs.
+ */
+#define LOG_AREA "restore"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ckpt/proc.h>
+
+#include "compat/syscalls.h"
+#include "restore/restore-internal.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static int open_images(struct rst *r)
+{
+	json_object *docs[CKPT_STATE_NR_DOCS] = { 0 };
+	char why[256] = "";
+	int e = ckpt_chain_open(r->o->dir, NULL, &r->chain);
+
+	if (e < 0)
+		return e; /* lib/image said which file and why */
+	for (int d = 0; d < CKPT_STATE_NR_DOCS && e == 0; d++)
+		e = ckpt_image_get_json(ckpt_chain_image(r->chain, 0), ckpt_state_doc_name(d), &docs[d]);
+	if (e == 0) {
+		e = ckpt_state_from_docs(docs, why, sizeof(why), &r->s);
+		if (e < 0)
+			pr_err("'%s' is corrupt: %s", r->o->dir, why);
+	}
+	for (int d = 0; d < CKPT_STATE_NR_DOCS; d++)
+		if (docs[d])
+			json_object_put(docs[d]);
+	if (e < 0)
+		return e;
+	r->st->chain_length = ckpt_chain_length(r->chain);
+	r->max_fd = 2;
+	for (size_t i = 0; i < r->s->nr_fds; i++)
+		r->max_fd = MAX(r->max_fd, r->s->fds[i].fd);
+	r->next_high_fd = r->max_fd + 1;
+	return 0;
+}
+
+/* The child: nothing runs in it but this, until ckpt has rebuilt it. */
+static void __attribute__((noreturn)) child_wait(pid_t parent)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	for (;;)
+		pause();
+}
+
+static int spawn(struct rst *r)
+{
+	pid_t parent = getpid(), pid;
+
+	if (r->o->restore_pid) {
+		pid_t want = r->s->process.pid;
+		struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&want,
+					   .set_tid_size = 1 };
+
+		pid = (pid_t)sys_clone3(&args, sizeof(args));
+		if (pid < 0) {
+			int e = neg_errno();
+
+			pr_err("cannot create a process with pid %d: %s", want,
+			       e == -EEXIST ? "the pid is taken" : errstr(e));
+			return e == -EEXIST ? -EEXIST : e;
+		}
+	} else {
+		pid = fork();
+		if (pid < 0)
+			return neg_errno();
+	}
+	if (pid == 0)
+		child_wait(parent);
+	r->pid = pid;
+	return 0;
+}
+
+static void kill_child(struct rst *r)
+{
+	if (r->inj) {
+		kill(r->pid, SIGKILL);
+		(void)ckpt_inject_release(r->inj);
+		r->inj = NULL;
+	} else if (r->pid > 0) {
+		kill(r->pid, SIGKILL);
+	}
+	if (r->pid > 0)
+		while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	r->pid = 0;
+}
+
+static void rst_done(struct rst *r)
+{
+	ckpt_state_free(r->s);
+	ckpt_chain_close(r->chain);
+	free(r->shm);
+}
+
+static int build(struct rst *r)
+{
+	int64_t res;
+	struct rlimit rl;
+	int e;
+
+	e = ckpt_inject_seize(r->pid, CKPT_INJECT_NO_XSTATE, &r->inj);
+	if (e < 0)
+		return e;
+	/* Room for the fds the checkpoint uses, above which ckpt parks its own. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)prlimit(r->pid, RLIMIT_NOFILE, &rl, NULL);
+	}
+	if ((e = rst_prepare(r)) < 0 || (e = rst_mm(r)) < 0)
+		return e;
+	{
+		uint64_t t0 = now_ns();
+
+		e = rst_pages(r);
+		r->st->pages_ns = now_ns() - t0;
+		if (e < 0)
+			return e;
+	}
+	if ((e = rst_mm_finish(r)) < 0 || (e = rst_files(r)) < 0 || (e = rst_task(r)) < 0 ||
+	    (e = rst_creds(r)) < 0 || (e = rst_regs(r)) < 0)
+		return e;
+	/* A process that was stopped by job control is restored stopped. */
+	if (r->s->process.job_stopped || r->o->leave_stopped) {
+		res = RCALL(r, SYS_kill, (uint64_t)r->pid, SIGSTOP);
+		if (res < 0)
+			pr_warn("cannot stop the restored process again: %s", errstr((int)res));
+	}
+	return 0;
+}
+
+/* Atomically (temp + rename), before the process runs: whoever reads it finds the pid. */
+static int write_pidfile(const char *path, pid_t pid)
+{
+	char tmp[PATH_MAX], buf[32];
+	int fd, e;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, getpid());
+	snprintf(buf, sizeof(buf), "%d\n", pid);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		e = neg_errno();
+		goto fail;
+	}
+	e = write_all(fd, buf, strlen(buf));
+	close(fd);
+	if (e == 0 && rename(tmp, path) < 0)
+		e = neg_errno();
+	if (e == 0)
+		return 0;
+	unlink(tmp);
+fail:
+	pr_err("cannot write the pid file '%s': %s", path, errstr(e));
+	return e;
+}
+
+int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stats *st)
+{
+	struct rst r = { .o = o, .st = st, .pid = 0 };
+	uint64_t t0 = now_ns();
+	int e;
+
+	memset(st, 0, sizeof(*st));
+	if ((e = open_images(&r)) < 0 || (e = rst_check(&r)) < 0)
+		goto out;
+	st->check_ns = now_ns() - t0;
+	if ((e = spawn(&r)) < 0)
+		goto out;
+	e = build(&r);
+	if (e < 0) {
+		pr_err("the restore of '%s' failed: the new process (pid %d) was killed", o->dir, r.pid);
+		kill_child(&r);
+		goto out;
+	}
+	if (o->pidfile && (e = write_pidfile(o->pidfile, r.pid)) < 0) {
+		kill_child(&r);
+		goto out;
+	}
+	e = ckpt_inject_release(r.inj);
+	r.inj = NULL;
+	if (e < 0) {
+		pr_err("cannot let the restored process run: %s", errstr(e));
+		kill_child(&r);
+		goto out;
+	}
+	st->pid = r.pid;
+	st->build_ns = now_ns() - t0 - st->check_ns;
+	st->total_ns = now_ns() - t0;
+out:
+	rst_done(&r);
+	return e;
+}

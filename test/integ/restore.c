@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ckpt restore: processes come back and continue exactly where they were:
+ * memory, registers (SSE too), blocking system calls, signals, files; real
+ * programs (python3, perl, bash) continue their output with no gap and no
+ * repeat; every checkpoint of a chain restores to its moment; bad input is
+ * refused and leaves no half-restored process.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers/testutil.h"
+
+static char tmp[64];
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-restore-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmp));
+	setenv("CKPT_RUNDIR", tmp, 1);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	prog_kill_all();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		cr_log_warn("cannot remove %s", tmp);
+}
+
+TestSuite(restore, .init = setup, .fini = teardown, .timeout = 120);
+
+static char *path_in(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", tmp, name);
+	return buf;
+}
+
+static void send_line(struct prog *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_line(struct prog *p, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	strcat(line, "\n");
+	cr_assert_eq(write(p->in_fd, line, strlen(line)), (ssize_t)strlen(line));
+}
+
+static void expect(struct prog *p, const char *prefix, char *buf, size_t len)
+{
+	int r = prog_read_line(p, buf, len, 10000);
+
+	cr_assert_geq(r, 0, "no line (%s), expected '%s...'", strerror(-r), prefix);
+	cr_assert(strncmp(buf, prefix, strlen(prefix)) == 0, "got '%s', expected '%s...'", buf, prefix);
+}
+
+static void dump_pid(pid_t pid, const char *dir, const char *parent, const char *mode)
+{
+	char ps[16];
+	const char *argv[12];
+	struct run_result r;
+	int n = 0;
+
+	snprintf(ps, sizeof(ps), "%d", pid);
+	argv[n++] = ckpt_bin();
+	argv[n++] = "dump";
+	argv[n++] = "-t";
+	argv[n++] = ps;
+	argv[n++] = "-D";
+	argv[n++] = dir;
+	if (parent) {
+		argv[n++] = "--parent";
+		argv[n++] = parent;
+	}
+	if (mode)
+		argv[n++] = mode;
+	argv[n] = NULL;
+	cr_assert_eq(run_argv(argv, &r), 0);
+	cr_assert_eq(r.status, 0, "dump of %d into %s failed: %s", pid, dir, r.err);
+	run_result_done(&r);
+}
+
+/* `ckpt restore -D dir [extra]` with its stdin and stdout on pipes: the restored process inherits them. */
+static void restore_spawn(struct prog *p, const char *dir, const char *extra)
+{
+	const char *argv[] = { ckpt_bin(), "restore", "-D", dir, extra, NULL };
+
+	cr_assert_eq(prog_spawn(p, true, NULL, argv), 0);
+}
+
+static void kill_restored(struct prog *rp)
+{
+	/* ckpt restore forwards SIGTERM to the process and exits with its status. */
+	kill(rp->pid, SIGTERM);
+	prog_wait(rp, 5000);
+	prog_kill(rp);
+}
+
+/* ---- a counter in every kind of memory ---- */
+
+Test(restore, counter_continues_where_it_was)
+{
+	struct prog p, rp;
+	char d0[128], d1[128], line[256];
+	unsigned long last = 0, n;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "counter", NULL), 0);
+	for (int i = 0; i < 5; i++)
+		expect(&p, "tick", line, sizeof(line));
+	dump_pid(p.pid, path_in("0", d0, sizeof(d0)), NULL, "--leave-running");
+	for (int i = 0; i < 5; i++)
+		expect(&p, "tick", line, sizeof(line));
+	cr_assert_eq(sscanf(line, "tick %lu", &last), 1);
+	/* Left stopped: the last tick it printed is the one it was dumped at. */
+	dump_pid(p.pid, path_in("1", d1, sizeof(d1)), d0, "--leave-stopped");
+	while (prog_read_line(&p, line, sizeof(line), 300) >= 0)
+		cr_assert_eq(sscanf(line, "tick %lu", &last), 1);
+	cr_assert_gt(last, 9);
+	prog_kill(&p);
+
+	restore_spawn(&rp, d1, NULL);
+	for (int i = 0; i < 20; i++) {
+		expect(&rp, "tick", line, sizeof(line));
+		cr_assert_eq(sscanf(line, "tick %lu", &n), 1);
+		cr_assert_eq(n, last + 1 + (unsigned long)i, "after %lu came '%s'", last + (unsigned long)i, line);
+		cr_assert(strstr(line, " ok"), "%s", line);
+	}
+	kill_restored(&rp);
+}
+
+Test(restore, inside_nanosleep_and_read)
+{
+	struct prog p, rp;
+	char d[128], e[128], line[256];
+	int ret, err;
+	unsigned long long el;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "sleep", "1500", NULL), 0);
+	usleep(300000);
+	dump_pid(p.pid, path_in("sleep", d, sizeof(d)), NULL, NULL);
+	prog_kill(&p);
+	restore_spawn(&rp, d, NULL);
+	expect(&rp, "slept", line, sizeof(line));
+	cr_assert_eq(sscanf(line, "slept %d %d %llu", &ret, &err, &el), 3);
+	cr_expect_eq(ret, 0, "nanosleep failed after restore: errno %d", err);
+	cr_expect_geq(el, 1500000000ULL);
+	kill_restored(&rp);
+
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "read", NULL), 0);
+	usleep(50000);
+	dump_pid(p.pid, path_in("read", e, sizeof(e)), NULL, NULL);
+	prog_kill(&p);
+	restore_spawn(&rp, e, NULL);
+	send_line(&rp, "after restore");
+	expect(&rp, "got after restore", line, sizeof(line));
+	kill_restored(&rp);
+}
+
+Test(restore, sse_registers_survive)
+{
+	struct prog p, rp;
+	char d[128], line[256];
+	unsigned long before, after;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "sse", NULL), 0);
+	usleep(200000);
+	send_line(&p, "c");
+	expect(&p, "sse ok", line, sizeof(line));
+	sscanf(line, "sse ok %lu", &before);
+	dump_pid(p.pid, path_in("sse", d, sizeof(d)), NULL, NULL);
+	prog_kill(&p);
+	restore_spawn(&rp, d, NULL);
+	usleep(300000);
+	send_line(&rp, "c");
+	expect(&rp, "sse ok", line, sizeof(line));
+	sscanf(line, "sse ok %lu", &after);
+	cr_expect_gt(after, before, "the SSE loop did not go on");
+	kill_restored(&rp);
+}
+
+static uint64_t status_mask(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			sscanf(line + strlen(key), ":\t%llx", &v);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+Test(restore, handlers_and_a_pending_signal)
+{
+	struct prog p, rp;
+	char d[128], line[256], pidf[128];
+	FILE *f;
+	int rpid = 0;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "pending", NULL), 0);
+	dump_pid(p.pid, path_in("sig", d, sizeof(d)), NULL, NULL);
+	prog_kill(&p);
+	{
+		const char *argv[] = { ckpt_bin(), "restore", "-D", d, "--pidfile",
+				       path_in("pid", pidf, sizeof(pidf)), NULL };
+
+		cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
+	}
+	send_line(&rp, "c");
+	expect(&rp, "usr1 0", line, sizeof(line));
+	f = fopen(pidf, "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%d", &rpid), 1);
+	fclose(f);
+	prog_track_pid(rpid);
+	cr_expect(status_mask(rpid, "SigPnd") & (1ULL << (SIGUSR1 - 1)), "SIGUSR1 not pending");
+	cr_expect(status_mask(rpid, "SigBlk") & (1ULL << (SIGUSR1 - 1)), "SIGUSR1 not blocked");
+	cr_expect(status_mask(rpid, "SigCgt") & (1ULL << (SIGUSR1 - 1)), "no SIGUSR1 handler");
+	cr_expect(status_mask(rpid, "SigIgn") & (1ULL << (SIGUSR2 - 1)), "SIGUSR2 not ignored");
+	send_line(&rp, "u");
+	expect(&rp, "usr1 1", line, sizeof(line));
+	send_line(&rp, "c");
+	expect(&rp, "usr1 1", line, sizeof(line));
+	kill_restored(&rp);
+}
+
+Test(restore, open_file_at_its_position)
+{
+	struct prog p, rp;
+	char d[128], file[128], line[256], buf[32] = "";
+	FILE *f;
+
+	path_in("digits", file, sizeof(file));
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "file", file, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		send_line(&p, "w");
+		expect(&p, "wrote", line, sizeof(line));
+	}
+	dump_pid(p.pid, path_in("file", d, sizeof(d)), NULL, NULL);
+	prog_kill(&p);
+	restore_spawn(&rp, d, NULL);
+	send_line(&rp, "w");
+	expect(&rp, "wrote 5", line, sizeof(line));
+	f = fopen(file, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	cr_expect_str_eq(buf, "01234");
+	kill_restored(&rp);
+}
+
+/* ---- real programs ---- */
+
+static size_t count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+	int c;
+
+	if (!f)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static void wait_lines(const char *path, size_t n)
+{
+	double end = mono_s() + 20;
+
+	while (count_lines(path) < n && mono_s() < end)
+		usleep(20000);
+	cr_assert_geq(count_lines(path), n, "%s: only %zu lines", path, count_lines(path));
+}
+
+/*
+ * Run @argv with stdout into a file; dump it twice with --leave-running
+ * (the second a delta), kill it, restore the delta: the file must read as
+ * one uninterrupted run (line i is the reference's line i).
+ */
+static void real_program(const char *name, const char *const *argv)
+{
+	struct prog p, ref, rp;
+	char out[128], refout[128], d0[128], d1[128], pidf[128];
+	FILE *a, *b;
+	char la[256], lb[256];
+	size_t n = 0;
+	int rpid = 0;
+
+	snprintf(out, sizeof(out), "%s/%s.out", tmp, name);
+	snprintf(refout, sizeof(refout), "%s/%s.ref", tmp, name);
+	cr_assert_eq(prog_spawn(&ref, false, refout, argv), 0);
+	cr_assert_eq(prog_spawn(&p, false, out, argv), 0);
+	wait_lines(out, 20);
+	snprintf(d0, sizeof(d0), "%s/%s.0", tmp, name);
+	snprintf(d1, sizeof(d1), "%s/%s.1", tmp, name);
+	dump_pid(p.pid, d0, NULL, "--leave-running");
+	wait_lines(out, 40);
+	dump_pid(p.pid, d1, d0, "--leave-running");
+	wait_lines(out, 60);
+	prog_kill(&p);
+	/* The restored process writes on at the file position it had at d1. */
+	{
+		const char *rargv[] = { ckpt_bin(), "restore", "-D", d1, "--detach", "--pidfile",
+					path_in("rpid", pidf, sizeof(pidf)), NULL };
+		struct run_result r;
+
+		cr_assert_eq(run_argv(rargv, &r), 0);
+		cr_assert_eq(r.status, 0, "restore of %s failed: %s", name, r.err);
+		rpid = atoi(r.out);
+		run_result_done(&r);
+	}
+	cr_assert_gt(rpid, 0);
+	prog_track_pid(rpid);
+	wait_lines(out, 100);
+	wait_lines(refout, 120);
+	kill(rpid, SIGKILL);
+	prog_kill(&ref);
+	(void)rp;
+	a = fopen(out, "r");
+	b = fopen(refout, "r");
+	cr_assert(a && b);
+	while (fgets(la, sizeof(la), a)) {
+		n++;
+		cr_assert_not_null(fgets(lb, sizeof(lb), b), "%s: the reference is shorter", name);
+		if (n == 1 && !strchr(la, '\n'))
+			break;
+		cr_assert_str_eq(la, lb, "%s: line %zu differs from an uninterrupted run", name, n);
+	}
+	fclose(a);
+	fclose(b);
+	cr_expect_geq(n, 100);
+}
+
+Test(restore, python3)
+{
+	static const char script[] =
+		"import sys, time, hashlib\n"
+		"d = {}\n"
+		"h = hashlib.sha256()\n"
+		"i = 0\n"
+		"while True:\n"
+		"    i += 1\n"
+		"    d[i] = str(i) * (i % 7 + 1)\n"
+		"    h.update(d[i].encode())\n"
+		"    print(i, len(d), h.hexdigest()[:16], flush=True)\n"
+		"    time.sleep(0.02)\n";
+	const char *argv[] = { "/usr/bin/python3", "-c", script, NULL };
+
+	if (access(argv[0], X_OK) < 0)
+		cr_skip_test("no /usr/bin/python3");
+	real_program("python3", argv);
+}
+
+Test(restore, perl)
+{
+	static const char script[] =
+		"$| = 1; my %h; my $s = 0;"
+		"for (my $i = 1;; $i++) { $h{$i} = 'x' x ($i % 50); $s = ($s * 31 + length($h{$i}) + $i) % 1000000007;"
+		"print \"$i $s \" . scalar(keys %h) . \"\\n\"; select(undef, undef, undef, 0.02); }";
+	const char *argv[] = { "/usr/bin/perl", "-e", script, NULL };
+
+	if (access(argv[0], X_OK) < 0)
+		cr_skip_test("no /usr/bin/perl");
+	real_program("perl", argv);
+}
+
+Test(restore, bash)
+{
+	char fifo[128], script[512];
+	const char *argv[] = { "/bin/bash", "-c", script, NULL };
+
+	path_in("bash.fifo", fifo, sizeof(fifo));
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	/* read -t on a fifo nobody writes to: a timed wait that bash does with its own timers. */
+	snprintf(script, sizeof(script),
+		 "exec 3<>%s; i=0; s=0; while :; do i=$((i+1)); s=$(( (s*31+i) %% 1000000007 ));"
+		 " echo $i $s; read -t 0.02 -u 3; done", fifo);
+	real_program("bash", argv);
+}
+
+/* ---- chains ---- */
+
+Test(restore, every_checkpoint_of_a_chain_restores_to_its_moment)
+{
+	struct prog p;
+	char dir[6][128], sums[6][128], after[128], line[1024];
+
+	cr_assert_eq(prog_start(&p, true, 0, "dirtier", NULL), 0);
+	expect(&p, "ready", line, sizeof(line));
+	for (int k = 0; k < 6; k++) {
+		snprintf(dir[k], sizeof(dir[k]), "%s/c%d", tmp, k);
+		snprintf(sums[k], sizeof(sums[k]), "%s/s%d", tmp, k);
+		send_line(&p, "fill heap %d %d", k, 10 + k);
+		expect(&p, "ok", line, sizeof(line));
+		send_line(&p, "w bss %d", 20 + k);
+		expect(&p, "ok", line, sizeof(line));
+		send_line(&p, "fill shared %d", 30 + k);
+		expect(&p, "ok", line, sizeof(line));
+		send_line(&p, "sums %s", sums[k]);
+		expect(&p, "ok", line, sizeof(line));
+		dump_pid(p.pid, dir[k], k ? dir[k - 1] : NULL, "--leave-running");
+	}
+	prog_kill(&p);
+	for (int k = 0; k < 6; k++) {
+		struct prog rp;
+		char cmd[512];
+
+		restore_spawn(&rp, dir[k], NULL);
+		snprintf(after, sizeof(after), "%s/after%d", tmp, k);
+		send_line(&rp, "sums %s", after);
+		expect(&rp, "ok", line, sizeof(line));
+		snprintf(cmd, sizeof(cmd), "cmp -s %s %s", sums[k], after);
+		cr_expect_eq(system(cmd), 0, "checkpoint %d does not restore to its moment", k);
+		kill_restored(&rp);
+	}
+}
+
+Test(restore, restored_process_dumps_and_restores_again)
+{
+	struct prog p, rp, rp2;
+	char d0[128], d1[128], d2[128], pidf[128], line[256];
+	unsigned long last = 0, n;
+	FILE *f;
+	int rpid = 0;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "counter", NULL), 0);
+	expect(&p, "tick", line, sizeof(line));
+	dump_pid(p.pid, path_in("a", d0, sizeof(d0)), NULL, NULL);
+	prog_kill(&p);
+	{
+		const char *argv[] = { ckpt_bin(), "restore", "-D", d0, "--pidfile",
+				       path_in("pid", pidf, sizeof(pidf)), NULL };
+
+		cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
+	}
+	expect(&rp, "tick", line, sizeof(line));
+	f = fopen(pidf, "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%d", &rpid), 1);
+	fclose(f);
+	prog_track_pid(rpid);
+	/* The restored process, tracked and dumped twice, then restored again. */
+	dump_pid(rpid, path_in("b", d1, sizeof(d1)), NULL, "--leave-running");
+	expect(&rp, "tick", line, sizeof(line));
+	cr_assert_eq(sscanf(line, "tick %lu", &last), 1);
+	dump_pid(rpid, path_in("c", d2, sizeof(d2)), d1, "--leave-stopped");
+	while (prog_read_line(&rp, line, sizeof(line), 300) >= 0)
+		cr_assert_eq(sscanf(line, "tick %lu", &last), 1);
+	kill(rpid, SIGKILL);
+	prog_wait(&rp, 5000);
+	prog_kill(&rp);
+	restore_spawn(&rp2, d2, NULL);
+	expect(&rp2, "tick", line, sizeof(line));
+	cr_assert_eq(sscanf(line, "tick %lu", &n), 1);
+	cr_expect_eq(n, last + 1);
+	cr_expect(strstr(line, " ok"));
+	kill_restored(&rp2);
+}
+
+/* ---- bad input ---- */
+
+static int count_comm(const char *comm)
+{
+	char cmd[128], buf[64];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "pgrep -c -x %s", comm);
+	f = popen(cmd, "r");
+	if (!f || !fgets(buf, sizeof(buf), f))
+		buf[0] = '0';
+	if (f)
+		pclose(f);
+	return atoi(buf);
+}
+
+Test(restore, bad_input_is_refused_and_nothing_half_restored_runs)
+{
+	struct prog p;
+	struct run_result r;
+	char d[128], bin[128], cmd[1024], path[256];
+	int before;
+
+	/* A copy of the program, so that its file can be changed afterwards. */
+	path_in("target-copy", bin, sizeof(bin));
+	prog_path("target", path, sizeof(path));
+	snprintf(cmd, sizeof(cmd), "cp %s %s", path, bin);
+	cr_assert_eq(system(cmd), 0);
+	{
+		const char *argv[] = { bin, "read", NULL };
+		char line[64];
+
+		cr_assert_eq(prog_spawn(&p, true, NULL, argv), 0);
+		cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	}
+	dump_pid(p.pid, path_in("bad", d, sizeof(d)), NULL, "--leave-running");
+
+	/* Its pid is taken (the process still runs): --restore-pid refuses. */
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", d, "--restore-pid", "--detach", NULL), 0);
+	cr_expect_eq(r.status, 1);
+	cr_expect(strstr(r.err, "is taken"), "%s", r.err);
+	run_result_done(&r);
+	prog_kill(&p);
+
+	/* A missing checkpoint. */
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", "/nonexistent/ckpt", NULL), 0);
+	cr_expect_eq(r.status, 1);
+	cr_expect(strstr(r.err, "/nonexistent/ckpt"), "%s", r.err);
+	run_result_done(&r);
+
+	/* A newer format version. */
+	{
+		char inv[200], newer[220];
+
+		snprintf(inv, sizeof(inv), "%s/inventory.json", d);
+		snprintf(newer, sizeof(newer), "%s.orig", inv);
+		snprintf(cmd, sizeof(cmd),
+			 "cp %s %s && python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); "
+			 "d[\"format_version\"]=7; json.dump(d, open(p, \"w\"))' %s",
+			 inv, newer, inv);
+		cr_assert_eq(system(cmd), 0);
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", d, NULL), 0);
+		cr_expect_eq(r.status, 1);
+		cr_expect(strstr(r.err, "version"), "%s", r.err);
+		run_result_done(&r);
+		snprintf(cmd, sizeof(cmd), "mv %s %s", newer, inv);
+		cr_assert_eq(system(cmd), 0);
+	}
+
+	/* The mapped executable changed since the dump: refused, naming it. */
+	before = count_comm("target-copy");
+	sleep(1);
+	snprintf(cmd, sizeof(cmd), "touch %s", bin);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", d, NULL), 0);
+	cr_expect_eq(r.status, 1);
+	cr_expect(strstr(r.err, "changed since the checkpoint") && strstr(r.err, bin), "%s", r.err);
+	run_result_done(&r);
+	cr_expect_eq(count_comm("target-copy"), before, "a half-restored process was left");
+
+	/* Corrupt pages: found while restoring, the child is killed. */
+	{
+		char pages[256];
+		int fd;
+		struct stat st;
+
+		snprintf(cmd, sizeof(cmd), "touch -d @0 %s", bin); /* not the cause this time */
+		snprintf(pages, sizeof(pages), "%s/pages.zst", d);
+		cr_assert_eq(stat(pages, &st), 0);
+		fd = open(pages, O_WRONLY);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pwrite(fd, "\xff\xff\xff\xff", 4, st.st_size / 2), 4);
+		close(fd);
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", d, NULL), 0);
+		cr_expect_eq(r.status, 1);
+		run_result_done(&r);
+		cr_expect_eq(count_comm("target-copy"), before, "a half-restored process was left");
+	}
+}
+
+Test(restore, restore_pid_gives_the_same_pid)
+{
+	struct prog p;
+	struct run_result r;
+	char d[128];
+	pid_t old;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "read", NULL), 0);
+	old = p.pid;
+	dump_pid(p.pid, path_in("samepid", d, sizeof(d)), NULL, NULL);
+	prog_wait(&p, 5000);
+	prog_kill(&p);
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", d, "--restore-pid", "--detach", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect_eq(atoi(r.out), old);
+	prog_track_pid(atoi(r.out));
+	run_result_done(&r);
+}
