@@ -2,6 +2,7 @@
 /*
  * ckpt track: a dirty-rate monitor built on lib/track. Arms the target,
  * harvests every interval and prints what was written, then disarms.
+ * With -D DIR: continuous checkpoints (ckpt/continuous.h), one per interval.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ckpt/continuous.h>
+#include <ckpt/image.h>
 #include <ckpt/inject.h>
 #include <ckpt/log.h>
 #include <ckpt/nl.h>
@@ -27,6 +30,8 @@
 
 static const char usage[] =
 	"Usage: ckpt track -t PID [--interval DUR] [--count N | --duration DUR] [--json]\n"
+	"       ckpt track -t PID -D DIR [--keep N] [--interval DUR] [--count N | --duration DUR]\n"
+	"                  [--compress-level N] [--allow-unrestorable] [--json]\n"
 	"       ckpt track --stop -t PID\n"
 	"\n"
 	"Track the pages PID writes with userfaultfd write-protection and print, every\n"
@@ -35,15 +40,28 @@ static const char usage[] =
 	"--duration, SIGINT/SIGTERM/SIGHUP, or when the process exits (status 0) or\n"
 	"executes a new program (status 1); then the process is left untracked.\n"
 	"\n"
+	"With -D DIR, take a checkpoint every interval instead: DIR/0000 full, then\n"
+	"DIR/0001, DIR/0002 ... each a delta with the pages written since the one\n"
+	"before; DIR/latest names the newest complete one. Each restores with\n"
+	"'ckpt restore -D DIR/NNNN'. The process is frozen only while its state and\n"
+	"written pages are copied; a slow disk stretches the interval. At the end the\n"
+	"process stays tracked, so that a delta dump with DIR/latest as its parent,\n"
+	"or another 'ckpt track -D DIR', continues the chain (--stop disarms).\n"
+	"\n"
 	"Options:\n"
-	"  -t, --tree PID        the process to track\n"
-	"      --interval DUR    time between harvests (default 1s; 500ms, 2s, 1m ...)\n"
-	"      --count N         stop after N intervals\n"
-	"      --duration DUR    stop after DUR\n"
-	"      --stop            disarm tracking left armed by another command\n"
-	"      --json            one JSON object per line (NDJSON)\n"
-	"  -v, --verbose         more messages\n"
-	"  -h, --help            this help\n";
+	"  -t, --tree PID            the process to track\n"
+	"  -D, --images-dir DIR      take continuous checkpoints into DIR\n"
+	"      --keep N              keep the newest N checkpoints (older ones are folded\n"
+	"                            into the oldest kept one and removed; default: all)\n"
+	"      --interval DUR        time between harvests (default 1s; 500ms, 2s, 1m ...)\n"
+	"      --count N             stop after N intervals (checkpoints with -D)\n"
+	"      --duration DUR        stop after DUR\n"
+	"      --compress-level N    zstd level (-7..22, default 1) or \"none\" (with -D)\n"
+	"      --allow-unrestorable  checkpoint even what restore cannot recreate (with -D)\n"
+	"      --stop                disarm tracking left armed by another command\n"
+	"      --json                one JSON object per line (NDJSON)\n"
+	"  -v, --verbose             more messages\n"
+	"  -h, --help                this help\n";
 
 struct track_args {
 	pid_t pid;
@@ -51,6 +69,12 @@ struct track_args {
 	uint64_t count;
 	uint64_t duration_ns;
 	bool stop;
+	const char *dir;
+	uint64_t keep;
+	bool keep_set;
+	int level;
+	bool level_set;
+	bool allow_unrestorable;
 };
 
 static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_args *a)
@@ -62,6 +86,10 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 		{ "count", required_argument, NULL, 'c' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "stop", no_argument, NULL, 'S' },
+		{ "images-dir", required_argument, NULL, 'D' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "compress-level", required_argument, NULL, 'L' },
+		{ "allow-unrestorable", no_argument, NULL, 'U' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
@@ -69,7 +97,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 
 	*a = (struct track_args){ .interval_ns = 1000000000ULL };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "ht:v", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ht:vD:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			return cmd_print_help(&cmd_track) - 1; /* -1: done, exit 0 */
@@ -99,6 +127,22 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 		case 'S':
 			a->stop = true;
 			break;
+		case 'D':
+			a->dir = optarg;
+			break;
+		case 'k':
+			if (parse_uint(optarg, UINT32_MAX, &a->keep) < 0 || !a->keep)
+				return out_usage_error(ctx, "invalid --keep '%s' (at least 1)", optarg);
+			a->keep_set = true;
+			break;
+		case 'L':
+			if (ckpt_image_parse_level(optarg, &a->level) < 0)
+				return out_usage_error(ctx, "invalid compression level '%s'", optarg);
+			a->level_set = true;
+			break;
+		case 'U':
+			a->allow_unrestorable = true;
+			break;
 		default:
 			if (optopt)
 				return out_usage_error(ctx, "option '%s' needs a value", argv[optind - 1]);
@@ -113,6 +157,12 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 		return out_usage_error(ctx, "--count and --duration exclude each other");
 	if (a->stop && (a->count || a->duration_ns))
 		return out_usage_error(ctx, "--stop takes no --count or --duration");
+	if (a->stop && a->dir)
+		return out_usage_error(ctx, "--stop takes no -D");
+	if (!a->dir && (a->keep_set || a->level_set || a->allow_unrestorable))
+		return out_usage_error(ctx, "--keep, --compress-level and --allow-unrestorable need -D DIR");
+	if (a->dir && !*a->dir)
+		return out_usage_error(ctx, "-D needs a directory");
 	return 0;
 }
 
@@ -279,6 +329,131 @@ static int arm(struct cmd_ctx *ctx, pid_t pid, struct ckpt_tracker **ret)
 	return r;
 }
 
+/* ---- -D: continuous checkpoints ---- */
+
+static void on_event(const char *event, const char *message, void *userdata)
+{
+	print_event(userdata, event, "%s", message);
+}
+
+static void on_checkpoint(const struct ckpt_continuous_stats *st, void *userdata)
+{
+	struct cmd_ctx *ctx = userdata;
+	double mib = 1024.0 * 1024.0;
+
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "sequence", json_object_new_uint64(st->seq));
+		json_object_object_add(o, "name", json_object_new_string(st->name));
+		json_object_object_add(o, "kind", json_object_new_string(st->delta ? "delta" : "full"));
+		json_object_object_add(o, "time_s", out_json_double(st->time_s, 3));
+		json_object_object_add(o, "interval_s", out_json_double((double)st->interval_ns / 1e9, 3));
+		json_object_object_add(o, "stretched_ms", out_json_double(ms(st->stretch_ns), 3));
+		json_object_object_add(o, "pages_written", json_object_new_uint64(st->pages_written));
+		json_object_object_add(o, "pages_data", json_object_new_uint64(st->pages_data));
+		json_object_object_add(o, "pages_zero", json_object_new_uint64(st->pages_zero));
+		json_object_object_add(o, "pages_hole", json_object_new_uint64(st->pages_hole));
+		json_object_object_add(o, "bytes_before_compression", json_object_new_uint64(st->bytes_raw));
+		json_object_object_add(o, "bytes_after_compression",
+				       json_object_new_uint64(st->bytes_compressed));
+		json_object_object_add(o, "bytes_on_disk", json_object_new_uint64(st->bytes_disk));
+		json_object_object_add(o, "freeze_ms", out_json_double(ms(st->freeze_ns), 3));
+		json_object_object_add(o, "prefreeze_ms", out_json_double(ms(st->prefreeze_ns), 3));
+		json_object_object_add(o, "precopy_ms", out_json_double(ms(st->precopy_ns), 3));
+		json_object_object_add(o, "write_ms", out_json_double(ms(st->write_ns), 3));
+		json_object_object_add(o, "retain_ms", out_json_double(ms(st->retain_ns), 3));
+		json_object_object_add(o, "chain_length", json_object_new_uint64(st->chain_length));
+		json_object_object_add(o, "points", json_object_new_uint64(st->points));
+		json_object_object_add(o, "folded", json_object_new_uint64(st->folded));
+		json_object_object_add(o, "removed", json_object_new_uint64(st->removed));
+		json_object_object_add(o, "generation", json_object_new_uint64(st->generation));
+		out_json(o, true);
+		json_object_put(o);
+		return;
+	}
+	if (st->seq % 20 == 0 || !st->delta)
+		printf("%6s %5s %8s %9s %9s %9s %9s %9s %9s %5s %6s\n", "CKPT", "KIND", "TIME", "WRITTEN",
+		       "RAW MiB", "ZST MiB", "FREEZE ms", "WRITE ms", "STRETCH", "CHAIN", "POINTS");
+	printf("%6s %5s %8.2f %9" PRIu64 " %9.2f %9.2f %9.2f %9.2f %9.2f %5zu %6zu\n", st->name,
+	       st->delta ? "delta" : "full", st->time_s, st->pages_written, (double)st->bytes_raw / mib,
+	       (double)st->bytes_compressed / mib, ms(st->freeze_ns), ms(st->write_ns),
+	       ms(st->stretch_ns), st->chain_length, st->points);
+	fflush(stdout);
+}
+
+static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
+{
+	static const char *const reason[] = {
+		[CKPT_CONTINUOUS_COUNT] = "count", [CKPT_CONTINUOUS_DURATION] = "duration",
+		[CKPT_CONTINUOUS_STOPPED] = "signal", [CKPT_CONTINUOUS_EXITED] = "exit",
+		[CKPT_CONTINUOUS_EXECED] = "exec", [CKPT_CONTINUOUS_LOST] = "lost",
+		[CKPT_CONTINUOUS_FAILED] = "error",
+	};
+	struct ckpt_continuous_opts o = {
+		.pid = a->pid,
+		.dir = a->dir,
+		.interval_ns = a->interval_ns,
+		.keep = (size_t)a->keep,
+		.count = a->count,
+		.duration_ns = a->duration_ns,
+		.level = a->level,
+		.allow_unrestorable = a->allow_unrestorable,
+		.on_checkpoint = on_checkpoint,
+		.on_event = on_event,
+		.userdata = ctx,
+	};
+	struct ckpt_continuous_result res;
+	_cleanup_close_ int sfd = -1;
+	sigset_t mask;
+	int r;
+
+	/* Termination signals arrive through a signalfd: what is captured is written first. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	o.stop_fd = sfd;
+
+	r = ckpt_dump_continuous(&o, &res);
+	if (ctx->json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "event", json_object_new_string("end"));
+		json_object_object_add(j, "reason", json_object_new_string(reason[res.end]));
+		json_object_object_add(j, "checkpoints", json_object_new_uint64(res.checkpoints));
+		json_object_object_add(j, "last", res.last[0] ? json_object_new_string(res.last) : NULL);
+		json_object_object_add(j, "stretched", json_object_new_uint64(res.stretched));
+		out_json(j, true);
+		json_object_put(j);
+	}
+	switch (res.end) {
+	case CKPT_CONTINUOUS_EXITED:
+		if (!ctx->json)
+			fprintf(stderr, "ckpt: pid %d exited; %" PRIu64 " checkpoints, the last is '%s/%s'\n",
+				a->pid, res.checkpoints, a->dir, res.last[0] ? res.last : "(none)");
+		return EXIT_OK;
+	case CKPT_CONTINUOUS_EXECED:
+		return out_error(ctx, EXIT_FAIL, "pid %d executed a new program: checkpoints end at '%s/%s'",
+				 a->pid, a->dir, res.last[0] ? res.last : "(none)");
+	case CKPT_CONTINUOUS_LOST:
+	case CKPT_CONTINUOUS_FAILED:
+		return out_error(ctx, EXIT_FAIL, "continuous checkpoints of pid %d failed%s%s%s", a->pid,
+				 res.last[0] ? "; the last complete one is '" : "",
+				 res.last[0] ? a->dir : "", res.last[0] ? "/latest'" : "");
+	default:
+		if (r < 0)
+			return out_error(ctx, EXIT_FAIL, "continuous checkpoints of pid %d failed", a->pid);
+		if (!ctx->json)
+			fprintf(stderr, "ckpt: pid %d: %" PRIu64 " checkpoints in '%s' (%" PRIu64
+				" stretched); it stays tracked\n", a->pid, res.checkpoints, a->dir,
+				res.stretched);
+		return EXIT_OK;
+	}
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct ckpt_tracker *t = NULL;
@@ -296,6 +471,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		return r < 0 ? EXIT_OK : r;
 	if (a.stop)
 		return stop_tracking(ctx, a.pid);
+	if (a.dir)
+		return run_continuous(ctx, &a);
 
 	/* Termination signals arrive through a signalfd, between harvests. */
 	sigemptyset(&mask);
@@ -427,6 +604,6 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 const struct command cmd_track = {
 	.name = "track",
 	.fn = run,
-	.summary = "monitor the pages a process writes (dirty rate)",
+	.summary = "monitor the pages a process writes; -D: continuous checkpoints",
 	.usage = usage,
 };

@@ -24,6 +24,7 @@
 
 struct ckpt_inject;
 struct ckpt_state;
+struct ckpt_vma_list;
 
 enum {
 	/* Do not ask sock_diag about sockets (no netlink): only their inode is known. */
@@ -38,6 +39,16 @@ struct ckpt_dump_collect_opts {
 	 */
 	const int *ignore_fds;
 	size_t nr_ignore_fds;
+	/*
+	 * The mappings with their VmFlags, read from smaps shortly before the
+	 * freeze (NULL: none). smaps is slow for large mappings (it walks their
+	 * page tables); with a hint, collection reads maps and takes the flags
+	 * of each mapping that is exactly as it was, and reads smaps only if
+	 * one changed. A flag changed meanwhile on a whole mapping that is
+	 * otherwise the same (madvise, mlock) is not seen: a caller that passes
+	 * a hint accepts that window (ckpt_dump_continuous).
+	 */
+	const struct ckpt_vma_list *vmflags_hint;
 };
 
 /*

@@ -32,12 +32,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <ckpt/range.h>
 #include <ckpt/util.h>
 
 struct json_object;
 
 #define CKPT_IMAGE_FORMAT "ckpt-image"
-#define CKPT_IMAGE_FORMAT_VERSION 1
+#define CKPT_IMAGE_FORMAT_VERSION 2
 #define CKPT_IMAGE_PAGE_SIZE 4096u
 /* Addresses are user-space virtual addresses: below 2^57 (5-level paging). */
 #define CKPT_IMAGE_ADDR_LIMIT (1ULL << 57)
@@ -49,6 +50,7 @@ struct json_object;
 #define CKPT_IMAGE_THREADS_DEFAULT 2
 #define CKPT_IMAGE_CACHE_FRAMES_DEFAULT 8
 #define CKPT_IMAGE_BOOT_ID_LEN 36
+#define CKPT_IMAGE_ID_LEN 16 /* bytes of a checkpoint id */
 
 /* ---- inventory.json ---- */
 
@@ -70,6 +72,23 @@ struct ckpt_image_file {
 	uint64_t xxh64; /* of the whole file, seed 0 */
 };
 
+/*
+ * The identifier of a checkpoint's content: 128 random bits drawn when it is
+ * written. A delta records its parent's id, so it can only be applied to the
+ * very checkpoint it was taken on top of. A fold (ckpt_image_fold) replaces a
+ * delta by a full checkpoint of the same content and keeps its id, so the
+ * deltas on top of it stay valid.
+ */
+struct ckpt_image_id {
+	uint8_t b[CKPT_IMAGE_ID_LEN];
+};
+#define CKPT_IMAGE_ID_STR_LEN (2 * CKPT_IMAGE_ID_LEN) /* lowercase hex digits */
+
+/* 32 lowercase hex digits and a NUL in @buf; returns @buf. */
+const char *ckpt_image_id_format(const struct ckpt_image_id *id, char buf[CKPT_IMAGE_ID_STR_LEN + 1]);
+int ckpt_image_id_parse(const char *s, struct ckpt_image_id *ret) __must_check;
+bool ckpt_image_id_equal(const struct ckpt_image_id *a, const struct ckpt_image_id *b);
+
 struct ckpt_image_inventory {
 	int format_version;
 	char *ckpt_version;       /* of the ckpt that wrote it */
@@ -77,7 +96,8 @@ struct ckpt_image_inventory {
 	char created_utc[40];     /* the same instant, RFC 3339 UTC */
 	enum ckpt_image_kind kind;
 	char *parent;             /* path relative to this checkpoint; NULL if full */
-	uint64_t parent_inventory; /* xxh64 of the parent's inventory.json (delta) */
+	struct ckpt_image_id id;        /* of this checkpoint's content */
+	struct ckpt_image_id parent_id; /* delta: the id of its parent; zero if full */
 	struct ckpt_image_identity identity;
 	size_t nr_files;
 	struct ckpt_image_file *files; /* every other file, sorted by name */
@@ -151,14 +171,21 @@ enum {
 struct ckpt_image_writer_opts {
 	struct ckpt_image_identity identity; /* required */
 	const char *parent;       /* relative to the new checkpoint; NULL: full */
+	/*
+	 * The id of the new checkpoint; NULL: a new random one (always, except
+	 * for a checkpoint that replaces another of exactly the same content).
+	 */
+	const struct ckpt_image_id *id;
 	int level;                /* zstd level, CKPT_IMAGE_LEVEL_NONE; 0: default (1) */
 	unsigned int frame_pages; /* pages per frame; 0: 256 */
 	unsigned int threads;     /* compression threads; 0: 2 */
+	int nice;                 /* niceness of the compression threads; 0: unchanged */
 	unsigned int flags;       /* CKPT_IMAGE_REPLACE */
 };
 
 struct ckpt_image_writer_stats {
-	uint64_t data_pages, zero_pages, hole_pages;
+	uint64_t data_pages, zero_pages, hole_pages; /* after commit: what the index lists */
+	uint64_t dead_pages;  /* stored in pages.zst but hidden by a later layer or cut out */
 	uint64_t frames;
 	uint64_t pages_bytes; /* size of pages.zst so far */
 };
@@ -185,6 +212,23 @@ int ckpt_image_writer_add_zero(struct ckpt_image_writer *w, uint64_t addr,
 			       uint64_t nr_pages) __must_check;
 int ckpt_image_writer_add_hole(struct ckpt_image_writer *w, uint64_t addr,
 			       uint64_t nr_pages) __must_check;
+/*
+ * Start a new layer of pages: the pages added from now on take precedence
+ * over those of earlier layers at the same addresses (so each address may be
+ * added once per layer). The bytes of hidden pages stay in pages.zst, listed
+ * by no entry. For a checkpoint made of a copy taken while the process ran,
+ * corrected by the pages written since (ckpt_dump_continuous).
+ */
+int ckpt_image_writer_new_layer(struct ckpt_image_writer *w) __must_check;
+/*
+ * At commit, drop every page outside @ranges (sorted, disjoint, page-aligned;
+ * copied): what the index lists is cut to them. A second call replaces the
+ * first.
+ */
+int ckpt_image_writer_restrict(struct ckpt_image_writer *w, const struct ckpt_range *ranges,
+			       size_t nr) __must_check;
+/* The id the checkpoint will have. */
+const struct ckpt_image_id *ckpt_image_writer_id(const struct ckpt_image_writer *w);
 /*
  * A metadata file: @name is a plain file name ([A-Za-z0-9._-], not starting
  * with '.', not one of inventory.json, pages.idx, pages.zst). put_json()
@@ -237,7 +281,7 @@ const char *ckpt_image_path(const struct ckpt_image *img);
 const struct ckpt_image_inventory *ckpt_image_inventory(const struct ckpt_image *img);
 /* The entries of pages.idx, for listing (ckpt show). */
 const struct ckpt_image_index *ckpt_image_index(const struct ckpt_image *img);
-/* xxh64 of this checkpoint's inventory.json: what a child records as parent_inventory. */
+/* xxh64 of this checkpoint's inventory.json. */
 uint64_t ckpt_image_inventory_xxh64(const struct ckpt_image *img);
 
 /* True when the inventory lists @name. */
@@ -272,8 +316,10 @@ struct ckpt_chain_iter;
 /*
  * Open the checkpoint at @path and its ancestors, following each parent
  * path. Every ancestor must belong to the same process (pid, start_time,
- * boot_id: -EXDEV otherwise), be the very checkpoint its child was written
- * on (-ESTALE), and appear once (-ELOOP). A missing parent is -ENOENT.
+ * boot_id: -EXDEV otherwise), carry the id its child names (-ESTALE: it is
+ * not the checkpoint the child was written on), and appear once (-ELOOP).
+ * A missing parent is -ENOENT. A chain that a fold or a removal changes
+ * while it is being opened is opened again.
  */
 int ckpt_chain_open(const char *path, const struct ckpt_image_open_opts *opts,
 		    struct ckpt_chain **ret) __must_check;
@@ -284,6 +330,13 @@ CKPT_DEFINE_CLEANUP(struct ckpt_chain, ckpt_chain_close)
 /* Number of checkpoints; 0 is the newest, the last is the full one. */
 size_t ckpt_chain_length(const struct ckpt_chain *c);
 struct ckpt_image *ckpt_chain_image(const struct ckpt_chain *c, size_t i);
+
+/*
+ * Every address range for which some checkpoint of the chain holds DATA or
+ * ZERO pages, added to @ret (normalized): a superset of what the chain
+ * resolves to something.
+ */
+int ckpt_chain_ranges(const struct ckpt_chain *c, struct ckpt_range_set *ret) __must_check;
 
 /*
  * The newest version of the page at @addr: CKPT_PAGE_DATA (4096 bytes
@@ -313,5 +366,116 @@ int ckpt_chain_iter_next(struct ckpt_chain_iter *it, struct ckpt_chain_range *re
 void ckpt_chain_iter_free(struct ckpt_chain_iter *it);
 CKPT_DEFINE_CLEANUP(struct ckpt_chain_iter, ckpt_chain_iter_free)
 #define _cleanup_chain_iter_ _cleanup_(ckpt_chain_iter_freep)
+
+/* ---- folding and removing checkpoints ---- */
+
+struct ckpt_image_fold_opts {
+	int level;            /* zstd level of the frames that are recompressed; 0: default */
+	unsigned int threads; /* compression threads; 0: 2 */
+	int nice;             /* niceness of the compression threads; 0: unchanged */
+};
+
+struct ckpt_image_fold_stats {
+	size_t chain_length;      /* of the checkpoint before the fold; 1: it was full, nothing done */
+	uint64_t data_pages, zero_pages;
+	uint64_t frames_copied;   /* compressed frames copied as they were */
+	uint64_t frames_repacked; /* frames with less than half of their pages live: recompressed */
+	uint64_t pages_bytes;     /* pages.zst of the full checkpoint */
+	uint64_t ns;
+};
+
+/*
+ * Fold the chain of the delta at @path into it: write a full checkpoint with
+ * the content the chain resolves to, the same metadata documents, the same
+ * id and creation time, and swap it with the delta in one rename
+ * (RENAME_EXCHANGE). Deltas on top of @path stay valid (they name it by
+ * id); its ancestors are left as they are, complete and restorable, for
+ * the caller to remove (ckpt_image_remove) once nothing depends on them.
+ * A crash at any point leaves either the delta or the full checkpoint at
+ * @path, never anything else, and at most a temporary directory.
+ * Compressed frames are copied without recompression when at least half of
+ * their pages are still live. A full checkpoint is left alone (chain_length 1).
+ */
+int ckpt_image_fold(const char *path, const struct ckpt_image_fold_opts *opts,
+		    struct ckpt_image_fold_stats *ret_stats) __must_check;
+/*
+ * Remove the checkpoint at @path: rename it to a temporary name (at that
+ * moment it stops being a checkpoint, atomically), make that durable, then
+ * delete it. Whether other checkpoints depend on it is the caller's concern.
+ */
+int ckpt_image_remove(const char *path) __must_check;
+
+/* ---- a series: numbered checkpoints in one directory, and "latest" ---- */
+
+/*
+ * A directory of checkpoints named by number (0000, 0001, ...), usually each
+ * a delta of the one before, and a symbolic link "latest" to the newest
+ * complete one (what ckpt track -D writes). A series is opened with an
+ * exclusive lock (flock of the directory): one command at a time changes it.
+ * Opening removes what crashed writers left (temporary directories); other
+ * entries that are not checkpoints are ignored.
+ */
+struct ckpt_series;
+
+struct ckpt_series_point {
+	const char *name;   /* its directory in the series */
+	uint64_t seq;       /* the number its name is; UINT64_MAX for another name */
+	const struct ckpt_image_inventory *inv;
+	ssize_t parent;     /* index of its parent in the series; -1: full, or parent elsewhere */
+	bool parent_elsewhere; /* a delta whose parent is not in the series (or is missing) */
+	size_t depth;       /* ancestors in the series */
+	uint64_t bytes;     /* size of its files */
+};
+
+enum {
+	CKPT_SERIES_CREATE = 1u << 0, /* create the directory if it does not exist */
+};
+
+int ckpt_series_open(const char *dir, unsigned int flags, struct ckpt_series **ret) __must_check;
+void ckpt_series_close(struct ckpt_series *s);
+CKPT_DEFINE_CLEANUP(struct ckpt_series, ckpt_series_close)
+#define _cleanup_series_ _cleanup_(ckpt_series_closep)
+
+const char *ckpt_series_path(const struct ckpt_series *s);
+/* Read the directory again. */
+int ckpt_series_rescan(struct ckpt_series *s) __must_check;
+/* Add the checkpoint @name, just committed in the directory, to the points. */
+int ckpt_series_add(struct ckpt_series *s, const char *name) __must_check;
+/* The points, in the order of their names (numbers by value): oldest first. */
+size_t ckpt_series_nr_points(const struct ckpt_series *s);
+const struct ckpt_series_point *ckpt_series_point(const struct ckpt_series *s, size_t i);
+/* The index of the point "latest" names, or -1. */
+ssize_t ckpt_series_latest(const struct ckpt_series *s);
+/* One more than the largest number in use (0 for an empty series). */
+uint64_t ckpt_series_next_seq(const struct ckpt_series *s);
+/* The name of number @seq: at least 4 digits, zero-padded. */
+void ckpt_series_name(uint64_t seq, char buf[32]);
+/* Point "latest" at the point @name: a new link renamed over the old one, fsync'ed. */
+int ckpt_series_set_latest(struct ckpt_series *s, const char *name) __must_check;
+
+struct ckpt_series_retain_stats {
+	size_t kept, folded, removed;
+	uint64_t bytes_before, bytes_after; /* of the points */
+	uint64_t fold_ns, remove_ns;
+};
+
+/*
+ * Keep the newest @keep points (and the one "latest" names) and give the
+ * rest back: every kept delta whose parent goes is folded
+ * (ckpt_image_fold), then the points that go are removed, children before
+ * parents. At every moment each point in the directory restores. A point
+ * whose fold fails keeps its ancestors (the error is returned). Checkpoints
+ * outside the directory that depend on removed points are not looked for.
+ */
+int ckpt_series_retain(struct ckpt_series *s, size_t keep, const struct ckpt_image_fold_opts *fo,
+		       struct ckpt_series_retain_stats *ret_stats) __must_check;
+
+/*
+ * Test hook (test builds and crash tests only): when the environment variable
+ * CKPT_TEST_CRASH names @point, the process kills itself (SIGKILL) there.
+ * Points: commit-before-rename, commit-after-rename, remove-after-rename,
+ * latest-before-rename, retain-after-fold, retain-after-remove.
+ */
+void ckpt_image_crash_point(const char *point);
 
 #endif

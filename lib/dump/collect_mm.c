@@ -237,11 +237,77 @@ static int add_without_scratch(struct mm_builder *b, const struct ckpt_vma *src,
 	return r < 0 ? r : add_without_scratch(b, src, mid, end);
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The same mapping, as maps shows it: range, protection, object, name. */
+static bool same_vma(const struct ckpt_vma *a, const struct ckpt_vma *b)
+{
+	return a->start == b->start && a->end == b->end && a->prot == b->prot &&
+	       a->shared == b->shared && a->deleted == b->deleted && a->kind == b->kind &&
+	       a->offset == b->offset && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor && a->inode == b->inode && same_str(a->name, b->name);
+}
+
+static const struct ckpt_vma *find_vma(const struct ckpt_vma_list *l, uint64_t start)
+{
+	size_t lo = 0, hi = l->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->v[mid].start == start)
+			return &l->v[mid];
+		if (l->v[mid].start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * The mappings with their VmFlags: smaps, or, with a hint read before the
+ * freeze, maps and the hint's flags when every mapping is as it was.
+ */
+static int read_vmas(struct collect *c, struct ckpt_vma_list **ret)
+{
+	const struct ckpt_vma_list *hint = c->opts.vmflags_hint;
+	_cleanup_vma_list_ struct ckpt_vma_list *l = NULL;
+	int r;
+
+	if (!hint)
+		return ckpt_proc_read_maps(c->task, CKPT_MAPS_VMFLAGS, ret);
+	r = ckpt_proc_read_maps(c->task, 0, &l);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < l->nr; i++) {
+		struct ckpt_vma *v = &l->v[i];
+		const struct ckpt_vma *h;
+
+		if (ckpt_inject_scratch_only(c->inj, v->start, v->end))
+			continue; /* ours, cut out below */
+		h = find_vma(hint, v->start);
+		if (!h || !h->has_vmflags || !same_vma(h, v)) {
+			pr_debug("mapping %#llx-%#llx of pid %d changed since its flags were read: smaps",
+				 (unsigned long long)v->start, (unsigned long long)v->end, c->pid);
+			return ckpt_proc_read_maps(c->task, CKPT_MAPS_VMFLAGS, ret);
+		}
+		v->has_vmflags = true;
+		v->vmflags = h->vmflags;
+		v->rss_kb = h->rss_kb;
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
 static int mm_vmas(struct collect *c)
 {
 	_cleanup_vma_list_ struct ckpt_vma_list *l = NULL;
 	struct mm_builder b = { .c = c };
-	int r = ckpt_proc_read_maps(c->task, CKPT_MAPS_VMFLAGS, &l);
+	int r = read_vmas(c, &l);
 
 	if (r < 0) {
 		pr_err("cannot read the mappings of pid %d: %s", c->pid, errstr(r));

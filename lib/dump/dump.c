@@ -31,20 +31,17 @@
 #include <ckpt/state.h>
 #include <ckpt/track.h>
 
+#include "dump/dump-internal.h"
 #include "dump/pages.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
 
-#define TRACK_DOC "track.json"
-#define TRACK_DOC_VERSION 1
-
 struct dump {
 	const struct ckpt_dump_opts *o;
 	struct ckpt_dump_stats *st;
 	struct ckpt_image_identity id;
-	char boot_id[40];
 	char *exe;
 	struct ckpt_image *parent;
 	char *parent_rel;          /* parent path relative to the new checkpoint */
@@ -54,6 +51,7 @@ struct dump {
 	struct ckpt_state *state;
 	struct ckpt_vma_list *maps;
 	struct ckpt_range_set dirty;
+	struct ckpt_range_set parent_ranges; /* where the parent chain holds pages */
 	bool delta;
 	struct page_copy pages;
 };
@@ -62,26 +60,7 @@ struct dump {
 
 static int identity_of(struct dump *d)
 {
-	_cleanup_proc_ struct ckpt_proc *p = NULL;
-	_cleanup_free_ char *boot = NULL;
-	struct ckpt_proc_stat st;
-	int r;
-
-	r = ckpt_proc_open(NULL, d->o->pid, &p);
-	if (r < 0) {
-		pr_err("pid %d: %s", d->o->pid, r == -ESRCH ? "no such process" : errstr(r));
-		return r;
-	}
-	if ((r = ckpt_proc_read_stat(p, &st)) < 0 || (r = ckpt_proc_read_exe(p, &d->exe)) < 0 ||
-	    (r = ckpt_proc_read_sysctl(NULL, "kernel/random/boot_id", &boot)) < 0) {
-		pr_err("cannot identify pid %d: %s", d->o->pid, errstr(r));
-		return r;
-	}
-	d->id.pid = d->o->pid;
-	d->id.start_time = st.start_time;
-	snprintf(d->id.boot_id, sizeof(d->id.boot_id), "%s", boot);
-	d->id.exe = d->exe;
-	return 0;
+	return dump_identity(d->o->pid, &d->id, &d->exe);
 }
 
 /* @to relative to directory @from_dir (both absolute, normalized). */
@@ -171,6 +150,17 @@ static int check_parent(struct dump *d)
 	}
 	if (r < 0)
 		return r == -EBUSY ? r : -ESTALE; /* lost: the reason is logged */
+	{
+		struct ckpt_chain *c;
+
+		r = ckpt_chain_open(d->o->parent, NULL, &c);
+		if (r < 0)
+			return r;
+		r = ckpt_chain_ranges(c, &d->parent_ranges);
+		ckpt_chain_close(c);
+		if (r < 0)
+			return r;
+	}
 	if (ckpt_track_generation(d->tracker) != d->parent_generation) {
 		pr_err("the tracking of pid %d was harvested since '%s' was taken (generation %" PRIu64
 		       ", the parent has %" PRIu64 "): another command used it, so the pages written "
@@ -310,15 +300,9 @@ static int collect(struct dump *d)
 
 static int write_track_doc(struct dump *d, struct ckpt_image_writer *w)
 {
-	_cleanup_json_ json_object *o = NULL;
-
 	if (!d->tracker)
 		return 0;
-	o = json_object_new_object();
-	json_object_object_add(o, "version", json_object_new_int(TRACK_DOC_VERSION));
-	json_object_object_add(o, "generation", json_object_new_uint64(ckpt_track_generation(d->tracker)));
-	json_object_object_add(o, "parked_fd", json_object_new_int(ckpt_track_parked_fd(d->tracker)));
-	return ckpt_image_writer_put_json(w, TRACK_DOC, o);
+	return dump_put_track_doc(w, ckpt_track_generation(d->tracker), ckpt_track_parked_fd(d->tracker));
 }
 
 static int write_images(struct dump *d)
@@ -336,35 +320,20 @@ static int write_images(struct dump *d)
 	r = ckpt_image_writer_new(d->o->dir, &wo, &w);
 	if (r < 0)
 		return r;
-	for (int doc = 0; doc < CKPT_STATE_NR_DOCS; doc++) {
-		_cleanup_json_ json_object *o = NULL;
-
-		r = ckpt_state_doc_to_json(d->state, doc, &o);
-		if (r == 0)
-			r = ckpt_image_writer_put_json(w, ckpt_state_doc_name(doc), o);
-		if (r < 0)
-			return r;
-	}
-	r = write_track_doc(d, w);
+	r = dump_put_state(w, d->state);
+	if (r == 0)
+		r = write_track_doc(d, w);
+	if (r == 0)
+		r = dump_add_pages(w, &d->pages);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < d->pages.nr_runs; i++) {
-		const struct page_run *run = &d->pages.runs[i];
-
-		if (run->kind == PAGE_RUN_DATA)
-			r = ckpt_image_writer_add_data(w, run->addr, run->nr, d->pages.buf + run->buf_off);
-		else
-			r = ckpt_image_writer_add_hole(w, run->addr, run->nr);
-		if (r < 0)
-			return r;
-	}
 	r = ckpt_image_writer_commit(w);
 	if (r < 0)
 		return r;
 	ckpt_image_writer_get_stats(w, &ws);
 	d->st->pages_data = ws.data_pages;
 	d->st->pages_zero = ws.zero_pages;
-	d->st->pages_hole = ws.hole_pages;
+	d->st->pages_hole = d->pages.pages_hole; /* of the mappings, not the unmapped space */
 	d->st->bytes_written = ws.pages_bytes;
 	d->st->write_ns = now_ns() - t0;
 	return 0;
@@ -378,6 +347,7 @@ static void dump_done(struct dump *d)
 	ckpt_state_free(d->state);
 	ckpt_vma_list_free(d->maps);
 	ckpt_range_set_done(&d->dirty);
+	ckpt_range_set_done(&d->parent_ranges);
 	page_copy_done(&d->pages);
 	ckpt_image_close(d->parent);
 	free(d->parent_rel);
@@ -394,6 +364,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	memset(st, 0, sizeof(*st));
 	page_copy_init(&d.pages);
 	ckpt_range_set_init(&d.dirty);
+	ckpt_range_set_init(&d.parent_ranges);
 	if (lstat(o->dir, &sb) == 0) {
 		pr_err("'%s' exists: a checkpoint is written to a new directory", o->dir);
 		return -EEXIST;
@@ -413,6 +384,15 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 		goto out;
 	}
 	r = page_copy_collect(&d.pages, d.inj, d.maps, d.delta ? &d.dirty : NULL);
+	if (r == 0 && d.delta) {
+		struct ckpt_range_set now;
+
+		ckpt_range_set_init(&now);
+		r = page_saved_ranges(d.inj, d.maps, &now);
+		if (r == 0)
+			r = page_copy_gone_holes(&d.pages, &d.parent_ranges, &now);
+		ckpt_range_set_done(&now);
+	}
 	if (r < 0)
 		goto out;
 	st->delta = d.delta;

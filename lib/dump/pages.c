@@ -121,16 +121,44 @@ bool page_vma_saved(struct ckpt_inject *inj, const struct ckpt_vma *v)
 	return true;
 }
 
-/* Copy [addr, addr + nr pages) of the target into the buffer. */
+/*
+ * Copy [addr, addr + nr pages) of the target into the buffer: frozen (with
+ * @inj), or running (@stream: in chunks handed to a sink, and what cannot
+ * be read because a mapping changed meanwhile is noted, not fatal).
+ */
 struct copier {
 	struct page_copy *c;
-	struct ckpt_inject *inj;
+	struct ckpt_inject *inj;         /* frozen; NULL while streaming */
+	const struct page_stream *stream; /* running */
+	pid_t pid;
+	const struct ckpt_proc *proc;
+	int mem_fd;                      /* streaming: /proc/PID/mem */
 	bool have_swap;
 	struct iovec remote[IOV_BATCH];
 	size_t n;
 	size_t bytes;
 	size_t local_off;
 };
+
+/* A remote iovec that process_vm_readv refused: /proc/PID/mem (PROT_NONE pages). */
+static int read_slow(struct copier *cp, const struct iovec *remote, void *local)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)remote->iov_base;
+	ssize_t n;
+	int r;
+
+	if (cp->inj)
+		return ckpt_inject_read(cp->inj, addr, local, remote->iov_len);
+	n = pread(cp->mem_fd, local, remote->iov_len, (off_t)addr);
+	if (n == (ssize_t)remote->iov_len)
+		return 0;
+	if (n < 0 && errno == ESRCH)
+		return -ESRCH;
+	/* Unmapped or remapped since the maps were read: the caller copies it again, frozen. */
+	memset(local, 0, remote->iov_len);
+	r = ckpt_range_set_add(cp->stream->failed, addr, addr + remote->iov_len);
+	return r;
+}
 
 static int copier_flush(struct copier *cp)
 {
@@ -147,13 +175,14 @@ static int copier_flush(struct copier *cp)
 			skip -= cp->remote[first++].iov_len;
 		cp->remote[first].iov_base = (char *)cp->remote[first].iov_base + skip;
 		cp->remote[first].iov_len -= skip;
-		n = process_vm_readv(ckpt_inject_pid(cp->inj), &local, 1, &cp->remote[first],
-				     cp->n - first, 0);
+		n = process_vm_readv(cp->pid, &local, 1, &cp->remote[first], cp->n - first, 0);
 		if (n <= 0) {
 			/* Unreadable (PROT_NONE) pages: read them one iovec at a time via /proc/PID/mem. */
-			int r = ckpt_inject_read(cp->inj, (uint64_t)(uintptr_t)cp->remote[first].iov_base,
-						 local.iov_base, cp->remote[first].iov_len);
+			int r;
 
+			if (n < 0 && errno == ESRCH)
+				return -ESRCH;
+			r = read_slow(cp, &cp->remote[first], local.iov_base);
 			if (r < 0)
 				return r;
 			n = (ssize_t)cp->remote[first].iov_len;
@@ -169,7 +198,24 @@ static int copier_flush(struct copier *cp)
 	return 0;
 }
 
-static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
+/* Streaming: hand what the buffer holds to the sink and start it over. */
+static int copier_drain(struct copier *cp)
+{
+	int r = copier_flush(cp);
+
+	if (r < 0)
+		return r;
+	cp->c->buf_len = cp->local_off;
+	r = cp->stream->sink(cp->c, cp->stream->userdata);
+	if (r < 0)
+		return r;
+	cp->c->nr_runs = 0;
+	cp->c->buf_len = 0;
+	cp->local_off = 0;
+	return 0;
+}
+
+static int copy_piece(struct copier *cp, uint64_t addr, uint64_t nr)
 {
 	struct page_copy *c = cp->c;
 	int r;
@@ -185,6 +231,34 @@ static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
 	cp->remote[cp->n].iov_len = nr * PS;
 	cp->n++;
 	cp->bytes += nr * PS;
+	return 0;
+}
+
+static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
+{
+	uint64_t max;
+	int r;
+
+	if (!cp->stream || !cp->stream->chunk)
+		return copy_piece(cp, addr, nr);
+	/* Streaming: never more than a chunk in the buffer. */
+	max = cp->stream->chunk / PS;
+	while (nr) {
+		uint64_t used = (cp->local_off + cp->bytes) / PS, k;
+
+		if (used >= max) {
+			r = copier_drain(cp);
+			if (r < 0)
+				return r;
+			used = 0;
+		}
+		k = MIN(nr, max - used);
+		r = copy_piece(cp, addr, k);
+		if (r < 0)
+			return r;
+		addr += k * PS;
+		nr -= k;
+	}
 	return 0;
 }
 
@@ -299,16 +373,19 @@ static int private_pages(struct copier *cp, int pm, const struct ckpt_vma *v, ui
  * (map_files), read through the mapping. In a delta the dirty pages were
  * written through this mapping, so they are read as they are.
  */
-static int shmem_pages(struct copier *cp, struct ckpt_inject *inj, const struct ckpt_vma *v)
+static int shmem_pages(struct copier *cp, const struct ckpt_vma *v)
 {
-	_cleanup_close_ int fd = ckpt_proc_open_map_file(ckpt_inject_task_proc(inj), v->start, v->end,
-							 O_RDONLY);
+	_cleanup_close_ int fd = ckpt_proc_open_map_file(cp->proc, v->start, v->end, O_RDONLY);
 	off_t off = (off_t)v->offset, end = (off_t)(v->offset + (v->end - v->start));
 	int r;
 
+	if (fd < 0 && cp->stream) {
+		/* Gone or changed while the process runs: copy it again, frozen. */
+		return ckpt_range_set_add(cp->stream->failed, v->start, v->end);
+	}
 	if (fd < 0) {
 		pr_err("cannot open the shared memory at %#" PRIx64 " of pid %d: %s", v->start,
-		       ckpt_inject_pid(inj), errstr(fd));
+		       cp->pid, errstr(fd));
 		return fd;
 	}
 	while (off < end) {
@@ -331,30 +408,31 @@ static int shmem_pages(struct copier *cp, struct ckpt_inject *inj, const struct 
 	return 0;
 }
 
-int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
-		      const struct ckpt_range_set *dirty)
+/* The pages of @maps to save: all (full), or those in @dirty. */
+static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
+		     const struct ckpt_range_set *dirty)
 {
-	struct copier cp = { .c = c, .inj = inj, .local_off = c->buf_len };
+	struct page_copy *c = cp->c;
+	struct ckpt_inject *inj = cp->inj;
 	_cleanup_free_ struct page_region *vec = malloc(SCAN_VEC * sizeof(*vec));
 	_cleanup_close_ int pm = -1;
-	uint64_t t0 = now_ns();
 	int r = 0;
 
 	if (!vec)
 		return -ENOMEM;
-	pm = ckpt_proc_open_pagemap(ckpt_inject_task_proc(inj));
+	pm = ckpt_proc_open_pagemap(cp->proc);
 	if (pm < 0)
 		return pm;
-	r = ckpt_proc_swap_active(NULL, &cp.have_swap);
+	r = ckpt_proc_swap_active(NULL, &cp->have_swap);
 	if (r < 0)
-		cp.have_swap = true; /* cannot tell: check every "swapped" page */
+		cp->have_swap = true; /* cannot tell: check every "swapped" page */
 	r = 0;
 	for (size_t i = 0; i < maps->nr && r == 0; i++) {
 		const struct ckpt_vma *v = &maps->v[i];
 
 		if (!page_vma_saved(inj, v))
 			continue;
-		if (!dirty && ckpt_inject_is_scratch(inj, v->start, v->end)) {
+		if (!dirty && inj && ckpt_inject_is_scratch(inj, v->start, v->end)) {
 			/* Merged with scratch memory despite MADV_DONTFORK: cut it out. */
 			uint64_t from = v->start;
 
@@ -362,20 +440,23 @@ int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct
 				if (a < v->end && !ckpt_inject_is_scratch(inj, a, a + PS))
 					continue;
 				if (a > from)
-					r = private_pages(&cp, pm, v, from, a, false, vec);
+					r = private_pages(cp, pm, v, from, a, false, vec);
 				from = a + PS;
 			}
 			continue;
 		}
 		if (!dirty) {
 			if (page_vma_full_content(v)) {
-				r = copy_range(&cp, v->start, (v->end - v->start) / PS);
+				r = copy_range(cp, v->start, (v->end - v->start) / PS);
 				c->pages_scanned += (v->end - v->start) / PS;
 			} else if (page_vma_is_shmem(v)) {
-				r = shmem_pages(&cp, inj, v);
+				r = shmem_pages(cp, v);
 			} else {
-				r = private_pages(&cp, pm, v, v->start, v->end, false, vec);
+				r = private_pages(cp, pm, v, v->start, v->end, false, vec);
 			}
+			/* Streaming: a mapping that changed under the scan is copied again, frozen. */
+			if (r < 0 && cp->stream && r != -ESRCH && r != -ENOMEM)
+				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
 			continue;
 		}
 		/* A delta: the dirty parts of this mapping only. */
@@ -385,20 +466,104 @@ int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct
 			if (s >= e)
 				continue;
 			if (page_vma_is_shmem(v) || page_vma_full_content(v)) {
-				r = copy_range(&cp, s, (e - s) / PS);
+				r = copy_range(cp, s, (e - s) / PS);
 				c->pages_scanned += (e - s) / PS;
 			} else {
-				r = private_pages(&cp, pm, v, s, e, true, vec);
+				r = private_pages(cp, pm, v, s, e, true, vec);
 			}
+			if (r < 0 && cp->stream && r != -ESRCH && r != -ENOMEM)
+				r = ckpt_range_set_add(cp->stream->failed, s, e);
 		}
 	}
-	if (r == 0 && cp.n)
-		r = copier_flush(&cp);
+	if (r == 0 && cp->n)
+		r = copier_flush(cp);
+	return r;
+}
+
+int page_saved_ranges(struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
+		      struct ckpt_range_set *ret)
+{
+	for (size_t i = 0; i < maps->nr; i++) {
+		const struct ckpt_vma *v = &maps->v[i];
+		int r;
+
+		if (!page_vma_saved(inj, v))
+			continue;
+		r = ckpt_range_set_add(ret, v->start, v->end);
+		if (r < 0)
+			return r;
+	}
+	ckpt_range_set_normalize(ret);
+	return 0;
+}
+
+int page_copy_gone_holes(struct page_copy *c, const struct ckpt_range_set *before,
+			 const struct ckpt_range_set *now)
+{
+	struct ckpt_range_set gone;
+	uint64_t holes = c->pages_hole;
+	int r = 0;
+
+	ckpt_range_set_init(&gone);
+	for (size_t i = 0; i < before->nr && r == 0; i++)
+		r = ckpt_range_set_add_uncovered(&gone, now, before->v[i].start, before->v[i].end);
+	ckpt_range_set_normalize(&gone);
+	for (size_t i = 0; i < gone.nr && r == 0; i++)
+		r = add_run(c, gone.v[i].start, (gone.v[i].end - gone.v[i].start) / PS, PAGE_RUN_HOLE, 0);
+	ckpt_range_set_done(&gone);
+	c->pages_hole = holes; /* no memory of the process any more: not counted */
+	return r;
+}
+
+int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
+		      const struct ckpt_range_set *dirty)
+{
+	struct copier cp = { .c = c, .inj = inj, .pid = ckpt_inject_pid(inj),
+			     .proc = ckpt_inject_task_proc(inj), .mem_fd = -1, .local_off = c->buf_len };
+	uint64_t t0 = now_ns();
+	int r;
+
+	r = copy_maps(&cp, maps, dirty);
 	if (r < 0) {
 		pr_err("cannot copy the memory of pid %d: %s", ckpt_inject_pid(inj), errstr(r));
 		return r;
 	}
 	c->buf_len = cp.local_off;
+	c->copy_ns += now_ns() - t0;
+	return 0;
+}
+
+int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
+		     const struct ckpt_vma_list *maps, const struct ckpt_range_set *dirty)
+{
+	struct copier cp = { .c = c, .stream = stream, .pid = ckpt_proc_pid(stream->proc),
+			     .proc = stream->proc, .local_off = 0 };
+	uint64_t t0 = now_ns();
+	int r;
+
+	c->nr_runs = 0;
+	c->buf_len = 0;
+	r = page_copy_reserve(c, stream->chunk);
+	if (r < 0)
+		return r;
+	cp.local_off = c->buf_len;
+	cp.mem_fd = ckpt_proc_open_mem(stream->proc, O_RDONLY);
+	if (cp.mem_fd < 0) {
+		r = cp.mem_fd;
+		pr_err("cannot read the memory of pid %d: %s", cp.pid, errstr(r));
+		return r;
+	}
+	r = copy_maps(&cp, maps, dirty);
+	if (r == 0 && stream->chunk && (cp.local_off || c->nr_runs))
+		r = copier_drain(&cp);
+	else if (r == 0)
+		c->buf_len = cp.local_off;
+	close(cp.mem_fd);
+	if (r < 0) {
+		if (r != -ESRCH)
+			pr_err("cannot copy the memory of pid %d: %s", cp.pid, errstr(r));
+		return r;
+	}
 	c->copy_ns += now_ns() - t0;
 	return 0;
 }

@@ -65,6 +65,44 @@ int page_copy_reserve(struct page_copy *c, size_t bytes) __must_check;
 int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
 		      const struct ckpt_range_set *dirty) __must_check;
 
+/* Copying from a process that runs. */
+struct page_stream {
+	const struct ckpt_proc *proc; /* of the process */
+	size_t chunk;                 /* bytes in the buffer before the sink takes them; 0: keep all */
+	/* Takes the runs and pages of @c (they are dropped when it returns 0). */
+	int (*sink)(struct page_copy *c, void *userdata);
+	void *userdata;
+	/*
+	 * Ranges that could not be read because their mapping changed meanwhile
+	 * (they reach the sink as zeros): the caller copies them again, frozen.
+	 */
+	struct ckpt_range_set *failed;
+};
+
+/*
+ * Without a freeze: copy the pages a full checkpoint of the process would
+ * save (those of @maps; with @dirty, only those, as a delta: DATA or HOLE),
+ * a chunk at a time, handing each chunk to the sink. The copy is not
+ * consistent by itself: pages written meanwhile are whatever they were when
+ * read, so a caller tracks writes from before the copy on and copies the
+ * pages written since on top of it. -ESRCH: the process is gone.
+ */
+int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
+		     const struct ckpt_vma_list *maps, const struct ckpt_range_set *dirty) __must_check;
+
+/* The ranges of the mappings of @maps that a checkpoint saves pages of (normalized). */
+int page_saved_ranges(struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
+		      struct ckpt_range_set *ret) __must_check;
+/*
+ * A delta: HOLE runs for what lies in @before (where the parent chain holds
+ * pages) and not in @now (the saved mappings now), after the runs already
+ * there; not counted in pages_hole. What the chain saved at an address that
+ * is not mapped any more (munmap, mremap) must not come back at restore,
+ * where it would lie outside every mapping.
+ */
+int page_copy_gone_holes(struct page_copy *c, const struct ckpt_range_set *before,
+			 const struct ckpt_range_set *now) __must_check;
+
 /* Would a checkpoint save pages of this mapping at all? */
 bool page_vma_saved(struct ckpt_inject *inj, const struct ckpt_vma *v);
 bool page_vma_is_shmem(const struct ckpt_vma *v);

@@ -22,15 +22,6 @@ struct ckpt_chain {
 	struct ckpt_image **img; /* 0: the newest */
 };
 
-/* A resolved range: which checkpoint holds it, where. */
-struct seg {
-	uint64_t addr, end;
-	enum ckpt_page_kind kind;
-	uint32_t img;
-	uint32_t frame;
-	uint32_t frame_page;
-};
-
 struct ckpt_chain_iter {
 	struct ckpt_chain *c;
 	struct seg *segs;
@@ -102,11 +93,14 @@ static int open_parent(struct ckpt_chain *c, const struct ckpt_image_open_opts *
 			    (int)want->pid, want->start_time, want->boot_id);
 		goto fail;
 	}
-	if (p->inventory_xxh64 != child->inv.parent_inventory) {
+	if (!ckpt_image_id_equal(&p->inv.id, &child->inv.parent_id)) {
+		char want_id[CKPT_IMAGE_ID_STR_LEN + 1], got_id[CKPT_IMAGE_ID_STR_LEN + 1];
+
 		r = why_set(why, whylen, -ESTALE,
 			    "parent '%s' of '%s' is not the checkpoint it was written on "
-			    "(its %s changed: replaced or edited)",
-			    ppath, child->path, INVENTORY_NAME);
+			    "(its id is %s, the child names %s: replaced by another checkpoint)",
+			    ppath, child->path, ckpt_image_id_format(&p->inv.id, got_id),
+			    ckpt_image_id_format(&child->inv.parent_id, want_id));
 		goto fail;
 	}
 	if (GROW(c->img, c->cap, c->nr + 1) < 0) {
@@ -120,27 +114,62 @@ fail:
 	return r;
 }
 
+/* Does some checkpoint of @c no longer sit at the path it was opened by? */
+static bool chain_moved(const struct ckpt_chain *c)
+{
+	for (size_t i = 0; i < c->nr; i++) {
+		struct stat a, b;
+
+		if (fstat(c->img[i]->dirfd, &a) < 0 || stat(c->img[i]->path, &b) < 0 ||
+		    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+			return true;
+	}
+	return false;
+}
+
+static int chain_open_once(const char *path, const struct ckpt_image_open_opts *opts,
+			   struct ckpt_chain **ret, bool *ret_moved, char *why, size_t whylen)
+{
+	_cleanup_(ckpt_chain_closep) struct ckpt_chain *c = NULL;
+	int r;
+
+	*ret_moved = false;
+	c = calloc(1, sizeof(*c));
+	if (!c || GROW(c->img, c->cap, 1) < 0)
+		return why_set(why, whylen, -ENOMEM, "cannot open checkpoint chain '%s': %s", path,
+			       strerror(ENOMEM));
+	r = image_open_at(AT_FDCWD, path, path, opts, &c->img[0], why, whylen);
+	if (r == 0)
+		c->nr = 1;
+	while (r == 0 && c->img[c->nr - 1]->inv.parent)
+		r = open_parent(c, opts, why, whylen);
+	if (r < 0) {
+		/* A fold or a removal went on meanwhile: the caller opens it again. */
+		*ret_moved = (r == -ENOENT || r == -EBADMSG) && c->nr && chain_moved(c);
+		return r;
+	}
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
 int ckpt_chain_open(const char *path, const struct ckpt_image_open_opts *opts,
 		    struct ckpt_chain **ret)
 {
-	_cleanup_(ckpt_chain_closep) struct ckpt_chain *c = NULL;
+	struct ckpt_chain *c = NULL;
 	char why[WHY_LEN] = "";
-	int r;
+	bool moved = true;
+	int r = -EAGAIN;
 
 	if (!path || !*path) {
 		pr_err("cannot open a checkpoint chain: empty path");
 		return -EINVAL;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c || GROW(c->img, c->cap, 1) < 0) {
-		pr_err("cannot open checkpoint chain '%s': %s", path, strerror(ENOMEM));
-		return -ENOMEM;
+	for (int attempt = 0; attempt < 8 && moved; attempt++) {
+		why[0] = '\0';
+		r = chain_open_once(path, opts, &c, &moved, why, sizeof(why));
+		if (moved)
+			pr_debug("chain of '%s' changed while it was opened: again", path);
 	}
-	r = image_open_at(AT_FDCWD, path, path, opts, &c->img[0], why, sizeof(why));
-	if (r == 0)
-		c->nr = 1;
-	while (r == 0 && c->img[c->nr - 1]->inv.parent)
-		r = open_parent(c, opts, why, sizeof(why));
 	if (r < 0) {
 		if (why[0])
 			pr_err("%s", why);
@@ -149,7 +178,32 @@ int ckpt_chain_open(const char *path, const struct ckpt_image_open_opts *opts,
 		return r;
 	}
 	pr_debug("chain of '%s': %zu checkpoints", path, c->nr);
-	*ret = TAKE_PTR(c);
+	*ret = c;
+	return 0;
+}
+
+int ckpt_chain_ranges(const struct ckpt_chain *c, struct ckpt_range_set *ret)
+{
+	for (size_t i = 0; i < c->nr; i++) {
+		const struct ckpt_image_index *idx = c->img[i]->idx;
+
+		for (size_t k = 0; k < idx->nr_entries; k++) {
+			const struct ckpt_image_entry *e = &idx->entries[k];
+
+			if (e->kind == CKPT_PAGE_HOLE)
+				continue;
+			if (ret->nr && ret->v[ret->nr - 1].end == e->addr) {
+				ret->v[ret->nr - 1].end = entry_end(e); /* neighbours: most of them */
+				continue;
+			}
+			if (ckpt_range_set_add(ret, e->addr, entry_end(e)) < 0) {
+				pr_err("cannot list the ranges of '%s': %s", c->img[0]->path,
+				       strerror(ENOMEM));
+				return -ENOMEM;
+			}
+		}
+	}
+	ckpt_range_set_normalize(ret);
 	return 0;
 }
 
@@ -252,33 +306,42 @@ void ckpt_chain_iter_free(struct ckpt_chain_iter *it)
 	free(it);
 }
 
-int ckpt_chain_iter_new(struct ckpt_chain *c, struct ckpt_chain_iter **ret)
+int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr)
 {
-	_cleanup_(ckpt_chain_iter_freep) struct ckpt_chain_iter *it = NULL;
-	int r;
+	struct seg *segs = NULL;
+	size_t nr = 0;
 
-	it = calloc(1, sizeof(*it));
-	if (!it)
-		goto oom;
-	it->c = c;
 	for (size_t i = 0; i < c->nr; i++) {
 		const struct ckpt_image_index *idx = c->img[i]->idx;
 		struct seg *next;
-		size_t nr;
+		size_t n;
+		int r = overlay(segs, nr, idx->entries, idx->nr_entries, (uint32_t)i, &next, &n);
 
-		r = overlay(it->segs, it->nr, idx->entries, idx->nr_entries, (uint32_t)i, &next,
-			    &nr);
-		if (r < 0)
-			goto oom;
-		free(it->segs);
-		it->segs = next;
-		it->nr = nr;
+		if (r < 0) {
+			free(segs);
+			return r;
+		}
+		free(segs);
+		segs = next;
+		nr = n;
 	}
+	*ret = segs;
+	*ret_nr = nr;
+	return 0;
+}
+
+int ckpt_chain_iter_new(struct ckpt_chain *c, struct ckpt_chain_iter **ret)
+{
+	_cleanup_(ckpt_chain_iter_freep) struct ckpt_chain_iter *it = NULL;
+
+	it = calloc(1, sizeof(*it));
+	if (!it || chain_resolve(c, &it->segs, &it->nr) < 0) {
+		pr_err("cannot list the pages of '%s': %s", c->img[0]->path, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	it->c = c;
 	*ret = TAKE_PTR(it);
 	return 0;
-oom:
-	pr_err("cannot list the pages of '%s': %s", c->img[0]->path, strerror(ENOMEM));
-	return -ENOMEM;
 }
 
 static bool continues(const struct seg *a, const struct seg *b)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers of lib/image: messages, checksum strings, names, paths, JSON. */
+/* Helpers of lib/image: messages, checksum strings, names, paths, JSON, ids. */
+#define LOG_AREA "image"
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -7,12 +8,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "image/image-internal.h"
 #include "util/err.h"
+#include "util/log.h"
 #include "util/util.h"
 
 int why_set(char *why, size_t whylen, int r, const char *fmt, ...)
@@ -304,4 +308,124 @@ int json_to_buf(struct json_object *obj, char **ret, size_t *ret_len)
 	*ret = buf;
 	*ret_len = len;
 	return 0;
+}
+
+/* ---- checkpoint ids ---- */
+
+const char *ckpt_image_id_format(const struct ckpt_image_id *id,
+				 char buf[CKPT_IMAGE_ID_STR_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < CKPT_IMAGE_ID_LEN; i++) {
+		buf[2 * i] = hex[id->b[i] >> 4];
+		buf[2 * i + 1] = hex[id->b[i] & 15];
+	}
+	buf[CKPT_IMAGE_ID_STR_LEN] = '\0';
+	return buf;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int ckpt_image_id_parse(const char *s, struct ckpt_image_id *ret)
+{
+	struct ckpt_image_id id;
+
+	if (!s || strlen(s) != CKPT_IMAGE_ID_STR_LEN)
+		return -EBADMSG;
+	for (int i = 0; i < CKPT_IMAGE_ID_LEN; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EBADMSG;
+		id.b[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*ret = id;
+	return 0;
+}
+
+bool ckpt_image_id_equal(const struct ckpt_image_id *a, const struct ckpt_image_id *b)
+{
+	return memcmp(a->b, b->b, CKPT_IMAGE_ID_LEN) == 0;
+}
+
+bool id_is_zero(const struct ckpt_image_id *id)
+{
+	static const struct ckpt_image_id zero;
+
+	return ckpt_image_id_equal(id, &zero);
+}
+
+int id_random(struct ckpt_image_id *ret)
+{
+	struct ckpt_image_id id;
+
+	do {
+		ssize_t n = getrandom(id.b, sizeof(id.b), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(id.b))
+			return n < 0 ? neg_errno() : -EIO;
+	} while (id_is_zero(&id));
+	*ret = id;
+	return 0;
+}
+
+/* ---- test hook ---- */
+
+void ckpt_image_crash_point(const char *point)
+{
+	const char *want = getenv("CKPT_TEST_CRASH");
+
+	if (!want || strcmp(want, point))
+		return;
+	pr_warn("CKPT_TEST_CRASH: killed at '%s'", point);
+	raise(SIGKILL);
+}
+
+/* ---- temporary names ---- */
+
+int temp_name(const char *name, char *buf, size_t len)
+{
+	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[6];
+	char suffix[7];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return errno ? neg_errno() : -EIO;
+	for (int i = 0; i < 6; i++)
+		suffix[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+	suffix[6] = '\0';
+	if ((size_t)snprintf(buf, len, ".%s.tmp-%s", name, suffix) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int rename_to_temp(int dirfd, const char *name, char *ret_tmp, size_t len)
+{
+	for (int attempt = 0; attempt < 100; attempt++) {
+		int r = temp_name(name, ret_tmp, len);
+
+		if (r < 0)
+			return r;
+		r = RET_NERRNO(renameat2(dirfd, name, dirfd, ret_tmp, RENAME_NOREPLACE));
+		if (r == -EINVAL || r == -ENOSYS) {
+			struct stat st;
+
+			if (fstatat(dirfd, ret_tmp, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				continue;
+			r = RET_NERRNO(renameat(dirfd, name, dirfd, ret_tmp));
+		}
+		if (r != -EEXIST)
+			return r;
+	}
+	return -EEXIST;
 }

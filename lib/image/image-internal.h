@@ -42,7 +42,7 @@
  */
 #define IDX_MAGIC "CKPTIDX\0"
 #define IDX_MAGIC_LEN 8
-#define IDX_VERSION 1
+#define IDX_VERSION 2 /* 2: frames may hold pages no entry lists */
 #define IDX_HEADER_SIZE 64
 #define IDX_ENTRY_SIZE 32
 #define IDX_FRAME_SIZE 32
@@ -80,6 +80,12 @@ int json_parse_buf(const char *buf, size_t len, char *why, size_t whylen,
 /* Serialise @obj the way every checkpoint file is written (pretty, trailing newline). */
 int json_to_buf(struct json_object *obj, char **ret, size_t *ret_len) __must_check;
 
+/* ---- ids ---- */
+
+bool id_is_zero(const struct ckpt_image_id *id);
+/* 128 random bits, never all zero. */
+int id_random(struct ckpt_image_id *ret) __must_check;
+
 /* ---- inventory ---- */
 
 int identity_validate(const struct ckpt_image_identity *id, char *why, size_t whylen) __must_check;
@@ -105,6 +111,16 @@ int entries_normalize(struct ckpt_image_entry *e, size_t *nr, char *why,
 bool entries_mergeable(const struct ckpt_image_entry *a, const struct ckpt_image_entry *b);
 int index_serialize(const struct ckpt_image_entry *e, size_t nr, const struct ckpt_image_frame *f,
 		    size_t nf, uint64_t pages_size, void **ret, size_t *ret_len) __must_check;
+/*
+ * Lay @a (newer) over @b (older); both sorted and without overlaps: the
+ * result holds @a whole and the parts of @b that @a does not cover, sorted,
+ * neighbours merged. DATA pieces of @b keep pointing at their pages.
+ */
+int entries_overlay(const struct ckpt_image_entry *a, size_t na, const struct ckpt_image_entry *b,
+		    size_t nb, struct ckpt_image_entry **ret, size_t *ret_nr) __must_check;
+/* Cut sorted entries @e to the sorted, disjoint @ranges, in place. */
+int entries_clip(struct ckpt_image_entry **e, size_t *nr, const struct ckpt_range *ranges,
+		 size_t nranges) __must_check;
 /* The entry that holds @addr, or NULL. */
 const struct ckpt_image_entry *index_lookup(const struct ckpt_image_index *idx, uint64_t addr);
 
@@ -170,7 +186,7 @@ struct pipeline;
  * appended in order to @fd; @path names the file in messages.
  */
 int pipeline_new(int fd, const char *path, int level, unsigned int frame_pages,
-		 unsigned int threads, struct pipeline **ret) __must_check;
+		 unsigned int threads, int nice, struct pipeline **ret) __must_check;
 /*
  * Copy one page into the frame being filled; its frame number and index in
  * that frame go to @ret_frame and @ret_frame_page. A full frame is queued for
@@ -178,6 +194,13 @@ int pipeline_new(int fd, const char *path, int level, unsigned int frame_pages,
  */
 int pipeline_put(struct pipeline *p, const void *page, uint32_t *ret_frame,
 		 uint32_t *ret_frame_page, char *why, size_t whylen) __must_check;
+/*
+ * Append a frame that is already compressed: @csize bytes read from @fd at
+ * @off, holding @nr_pages pages. It goes to the file in its turn, after the
+ * frames put before it. Its number goes to @ret_frame.
+ */
+int pipeline_put_raw(struct pipeline *p, int fd, uint64_t off, size_t csize, uint32_t nr_pages,
+		     uint32_t *ret_frame, char *why, size_t whylen) __must_check;
 /* Queue the partial frame, wait for every frame to be written, stop the workers. */
 int pipeline_finish(struct pipeline *p, char *why, size_t whylen) __must_check;
 /* Frames and bytes written so far (safe while the workers run). */
@@ -208,6 +231,35 @@ int image_open_at(int atfd, const char *rel, const char *path,
 /* The decompressed frame of DATA entry @e, pointing at its first page. */
 int image_entry_data(struct ckpt_image *img, const struct ckpt_image_entry *e,
 		     const unsigned char **ret, char *why, size_t whylen) __must_check;
+/* ---- writer internals, for fold ---- */
+
+/* A DATA entry for pages already stored (a raw frame). */
+int writer_add_entry(struct ckpt_image_writer *w, const struct ckpt_image_entry *e) __must_check;
+/* Copy frame @f of the pages.zst open at @fd as it is; its new number in @ret_frame. */
+int writer_add_raw_frame(struct ckpt_image_writer *w, int fd, const struct ckpt_image_frame *f,
+			 uint32_t *ret_frame) __must_check;
+/* Keep this creation time instead of the time of the commit. */
+void writer_set_created(struct ckpt_image_writer *w, int64_t ns, const char *utc);
+
+/* ---- chains, for fold ---- */
+
+/* A resolved range: which checkpoint of a chain holds it, where. */
+struct seg {
+	uint64_t addr, end;
+	enum ckpt_page_kind kind;
+	uint32_t img;
+	uint32_t frame;
+	uint32_t frame_page;
+};
+
+/* Every range of @c resolved (HOLE included), in address order. */
+int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr) __must_check;
+
+/* Rename @name under @dirfd to a fresh temporary name ".NAME.tmp-XXXXXX" (in @ret_tmp). */
+int rename_to_temp(int dirfd, const char *name, char *ret_tmp, size_t len) __must_check;
+/* A fresh temporary name for @name (not created). */
+int temp_name(const char *name, char *buf, size_t len) __must_check;
+
 /* Read the inventory of the checkpoint @rel under @atfd, and its xxh64. */
 int inventory_read_at(int atfd, const char *rel, const char *path,
 		      struct ckpt_image_inventory *ret, uint64_t *ret_xxh64, char *why,

@@ -264,13 +264,35 @@ static int parse_files(struct json_object *root, struct ckpt_image_inventory *in
 	return 0;
 }
 
+static int member_id(struct json_object *o, const char *key, bool nullable,
+		     struct ckpt_image_id *ret, bool *ret_null, char *why, size_t whylen)
+{
+	const char *s;
+	int r;
+
+	r = member_str(o, key, key, nullable, &s, why, whylen);
+	if (r < 0)
+		return r;
+	*ret_null = !s;
+	if (!s)
+		return 0;
+	if (ckpt_image_id_parse(s, ret) < 0 || id_is_zero(ret))
+		return why_set(why, whylen, -EBADMSG, "field '%s' is not an id (%d lowercase hex digits, not all zero)",
+			       key, CKPT_IMAGE_ID_STR_LEN);
+	return 0;
+}
+
 static int parse_parent(struct json_object *root, struct ckpt_image_inventory *inv, char *why,
 			size_t whylen)
 {
-	const char *kind, *parent, *sum;
+	const char *kind, *parent;
+	bool no_id;
 	char base[256];
 	int r;
 
+	r = member_id(root, "id", false, &inv->id, &no_id, why, whylen);
+	if (r < 0)
+		return r;
 	r = member_str(root, "kind", "kind", false, &kind, why, whylen);
 	if (r < 0)
 		return r;
@@ -283,24 +305,23 @@ static int parse_parent(struct json_object *root, struct ckpt_image_inventory *i
 	r = member_str(root, "parent", "parent", true, &parent, why, whylen);
 	if (r < 0)
 		return r;
-	r = member_str(root, "parent_inventory", "parent_inventory", true, &sum, why, whylen);
+	r = member_id(root, "parent_id", true, &inv->parent_id, &no_id, why, whylen);
 	if (r < 0)
 		return r;
 	if (inv->kind == CKPT_IMAGE_FULL) {
-		if (parent || sum)
+		if (parent || !no_id)
 			return why_set(why, whylen, -EBADMSG, "a full checkpoint with a parent");
 		return 0;
 	}
-	if (!parent || !sum)
+	if (!parent || no_id)
 		return why_set(why, whylen, -EBADMSG, "a delta without a parent");
 	if (!*parent || parent[0] == '/')
 		return why_set(why, whylen, -EBADMSG, "parent '%.64s' is not a relative path", parent);
 	if (ckpt_image_is_temp_name(path_base(parent, base, sizeof(base))))
 		return why_set(why, whylen, -EBADMSG, "parent '%.64s' is a temporary directory",
 			       parent);
-	if (xxh64_parse(sum, &inv->parent_inventory) < 0)
-		return why_set(why, whylen, -EBADMSG,
-			       "parent_inventory is not \"xxh64:<16 hex digits>\"");
+	if (ckpt_image_id_equal(&inv->parent_id, &inv->id))
+		return why_set(why, whylen, -EBADMSG, "a delta whose parent has its own id");
 	return dup_str(parent, &inv->parent);
 }
 
@@ -324,6 +345,11 @@ static int parse_root(struct json_object *root, struct ckpt_image_inventory *inv
 		       whylen);
 	if (r < 0)
 		return r;
+	if (x == 1)
+		return why_set(why, whylen, -EPROTONOSUPPORT,
+			       "format version 1 is not supported (this ckpt reads version %d): it was "
+			       "written by ckpt 0.1.0, before checkpoints had ids; take a new full "
+			       "checkpoint", CKPT_IMAGE_FORMAT_VERSION);
 	if (x != CKPT_IMAGE_FORMAT_VERSION)
 		return why_set(why, whylen, -EPROTONOSUPPORT,
 			       "format version %" PRId64 " is not supported (this ckpt reads version %d)",
@@ -395,6 +421,13 @@ static struct json_object *new_sum(uint64_t h)
 	return json_object_new_string(buf);
 }
 
+static struct json_object *new_id(const struct ckpt_image_id *id)
+{
+	char buf[CKPT_IMAGE_ID_STR_LEN + 1];
+
+	return json_object_new_string(ckpt_image_id_format(id, buf));
+}
+
 static int build(const struct ckpt_image_inventory *inv, struct json_object *root)
 {
 	const struct ckpt_image_identity *id = &inv->identity;
@@ -406,14 +439,15 @@ static int build(const struct ckpt_image_inventory *inv, struct json_object *roo
 	r |= add(root, "ckpt_version", json_object_new_string(inv->ckpt_version));
 	r |= add(root, "created_unix_ns", json_object_new_int64(inv->created_ns));
 	r |= add(root, "created_utc", json_object_new_string(inv->created_utc));
+	r |= add(root, "id", new_id(&inv->id));
 	r |= add(root, "kind",
 		 json_object_new_string(inv->kind == CKPT_IMAGE_FULL ? "full" : "delta"));
 	if (inv->parent) {
 		r |= add(root, "parent", json_object_new_string(inv->parent));
-		r |= add(root, "parent_inventory", new_sum(inv->parent_inventory));
+		r |= add(root, "parent_id", new_id(&inv->parent_id));
 	} else {
 		r |= json_object_object_add(root, "parent", NULL);
-		r |= json_object_object_add(root, "parent_inventory", NULL);
+		r |= json_object_object_add(root, "parent_id", NULL);
 	}
 	if (r)
 		return -ENOMEM;

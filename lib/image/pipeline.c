@@ -9,12 +9,15 @@
  * slots * (frame + compressed bound).
  *
  * Slot life: FREE -> FILLING (producer) -> QUEUED -> BUSY (a worker) ->
- * DONE -> written, FREE. Frame number s lives in slot s % nr_slots.
+ * DONE -> written, FREE. Frame number s lives in slot s % nr_slots. A frame
+ * that comes compressed already (a fold copies frames as they are) takes the
+ * same path; its worker has nothing to do.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,8 +32,10 @@ struct slot {
 	enum slot_state state;
 	uint64_t seq;
 	uint32_t nr_pages;
+	bool precompressed; /* pipeline_put_raw(): out already holds the frame */
 	unsigned char *raw;
 	unsigned char *out;
+	size_t out_cap;
 	size_t out_len;
 };
 
@@ -48,6 +53,7 @@ struct pipeline {
 	char *path;
 	int level;
 	unsigned int frame_pages;
+	int nice;
 	size_t out_cap;
 
 	unsigned int nr_slots;
@@ -130,6 +136,10 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct pipeline *p = w->p;
 
+	/* Background work (continuous checkpoints): let the process keep its CPU. */
+	if (p->nice)
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), p->nice);
+
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		struct slot *s = &p->slots[p->next_take % p->nr_slots];
@@ -141,9 +151,12 @@ static void *worker_main(void *arg)
 			s->state = SLOT_BUSY;
 			p->next_take++;
 			pthread_mutex_unlock(&p->lock);
-			n = frame_encode(w->cctx, p->level, s->raw,
-					 (size_t)s->nr_pages * CKPT_IMAGE_PAGE_SIZE, s->out,
-					 p->out_cap);
+			if (s->precompressed)
+				n = (long)s->out_len;
+			else
+				n = frame_encode(w->cctx, p->level, s->raw,
+						 (size_t)s->nr_pages * CKPT_IMAGE_PAGE_SIZE, s->out,
+						 s->out_cap);
 			pthread_mutex_lock(&p->lock);
 			if (n < 0) {
 				char msg[WHY_LEN];
@@ -224,7 +237,7 @@ static int start_workers(struct pipeline *p)
 }
 
 int pipeline_new(int fd, const char *path, int level, unsigned int frame_pages,
-		 unsigned int threads, struct pipeline **ret)
+		 unsigned int threads, int nice, struct pipeline **ret)
 {
 	struct pipeline *p;
 	size_t raw_size = (size_t)frame_pages * CKPT_IMAGE_PAGE_SIZE;
@@ -240,6 +253,7 @@ int pipeline_new(int fd, const char *path, int level, unsigned int frame_pages,
 	p->fd = fd;
 	p->level = level;
 	p->frame_pages = frame_pages;
+	p->nice = nice;
 	p->out_cap = frame_bound(raw_size);
 	p->nr_workers = threads;
 	p->nr_slots = 2 * threads + 2;
@@ -254,6 +268,7 @@ int pipeline_new(int fd, const char *path, int level, unsigned int frame_pages,
 	for (unsigned int i = 0; i < p->nr_slots; i++) {
 		p->slots[i].raw = malloc(raw_size);
 		p->slots[i].out = malloc(p->out_cap);
+		p->slots[i].out_cap = p->out_cap;
 		if (!p->slots[i].raw || !p->slots[i].out) {
 			pipeline_free(p);
 			return -ENOMEM;
@@ -290,31 +305,44 @@ static void submit(struct pipeline *p)
 	p->cur = NULL;
 }
 
+/* Wait for the slot of the next frame and make it the producer's. */
+static int take_slot(struct pipeline *p, struct slot **ret, char *why, size_t whylen)
+{
+	struct slot *s;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->next_seq >= UINT32_MAX) {
+		pthread_mutex_unlock(&p->lock);
+		return why_set(why, whylen, -EFBIG, "cannot write '%s': too many frames", p->path);
+	}
+	s = &p->slots[p->next_seq % p->nr_slots];
+	while (s->state != SLOT_FREE && !p->err)
+		pthread_cond_wait(&p->cond, &p->lock);
+	if (p->err) {
+		int r = fail_copy(p, why, whylen);
+
+		pthread_mutex_unlock(&p->lock);
+		return r;
+	}
+	s->state = SLOT_FILLING;
+	s->seq = p->next_seq++;
+	s->nr_pages = 0;
+	s->precompressed = false;
+	pthread_mutex_unlock(&p->lock);
+	*ret = s;
+	return 0;
+}
+
 int pipeline_put(struct pipeline *p, const void *page, uint32_t *ret_frame,
 		 uint32_t *ret_frame_page, char *why, size_t whylen)
 {
 	struct slot *s = p->cur;
+	int r;
 
 	if (!s) {
-		pthread_mutex_lock(&p->lock);
-		if (p->next_seq >= UINT32_MAX) {
-			pthread_mutex_unlock(&p->lock);
-			return why_set(why, whylen, -EFBIG, "cannot write '%s': too many frames",
-				       p->path);
-		}
-		s = &p->slots[p->next_seq % p->nr_slots];
-		while (s->state != SLOT_FREE && !p->err)
-			pthread_cond_wait(&p->cond, &p->lock);
-		if (p->err) {
-			int r = fail_copy(p, why, whylen);
-
-			pthread_mutex_unlock(&p->lock);
+		r = take_slot(p, &s, why, whylen);
+		if (r < 0)
 			return r;
-		}
-		s->state = SLOT_FILLING;
-		s->seq = p->next_seq++;
-		s->nr_pages = 0;
-		pthread_mutex_unlock(&p->lock);
 		p->cur = s;
 	}
 	memcpy(s->raw + (size_t)s->nr_pages * CKPT_IMAGE_PAGE_SIZE, page, CKPT_IMAGE_PAGE_SIZE);
@@ -322,6 +350,58 @@ int pipeline_put(struct pipeline *p, const void *page, uint32_t *ret_frame,
 	*ret_frame_page = s->nr_pages++;
 	if (s->nr_pages == p->frame_pages)
 		submit(p);
+	return 0;
+}
+
+int pipeline_put_raw(struct pipeline *p, int fd, uint64_t off, size_t csize, uint32_t nr_pages,
+		     uint32_t *ret_frame, char *why, size_t whylen)
+{
+	struct slot *s;
+	int r;
+
+	if (!nr_pages || nr_pages > CKPT_IMAGE_FRAME_PAGES_MAX || !csize ||
+	    csize > frame_bound((size_t)nr_pages * CKPT_IMAGE_PAGE_SIZE))
+		return why_set(why, whylen, -EINVAL, "cannot copy a frame of %zu bytes, %u pages into '%s'",
+			       csize, nr_pages, p->path);
+	if (p->cur)
+		submit(p); /* the partial frame goes first: frames stay in order */
+	r = take_slot(p, &s, why, whylen);
+	if (r < 0)
+		return r;
+	if (s->out_cap < csize) {
+		unsigned char *nb = realloc(s->out, csize);
+
+		if (!nb)
+			r = why_set(why, whylen, -ENOMEM, "cannot copy a frame into '%s': %s",
+				    p->path, strerror(ENOMEM));
+		else {
+			s->out = nb;
+			s->out_cap = csize;
+		}
+	}
+	if (r == 0) {
+		r = pread_exact(fd, s->out, csize, off);
+		if (r == -EBADMSG)
+			why_set(why, whylen, r, "cannot copy a frame into '%s': its source is truncated",
+				p->path);
+		else if (r < 0)
+			why_set(why, whylen, r, "cannot copy a frame into '%s': %s", p->path,
+				strerror(-r));
+	}
+	s->precompressed = true;
+	s->nr_pages = nr_pages;
+	s->out_len = csize;
+	p->cur = s;
+	if (r < 0) {
+		/* Leave the slot queued as an empty frame; the error ends the writer. */
+		pthread_mutex_lock(&p->lock);
+		fail(p, r, why && why[0] ? why : "cannot copy a frame");
+		pthread_mutex_unlock(&p->lock);
+		submit(p);
+		return r;
+	}
+	*ret_frame = (uint32_t)s->seq;
+	submit(p);
 	return 0;
 }
 

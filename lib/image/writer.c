@@ -45,6 +45,12 @@ struct ckpt_image_writer {
 	size_t cap_files;
 	struct ckpt_image_entry *entries;
 	size_t nr_entries, cap_entries;
+	size_t *layers;   /* index of the first entry of each layer after the first */
+	size_t nr_layers, cap_layers;
+	struct ckpt_range *keep; /* ckpt_image_writer_restrict() */
+	size_t nr_keep;
+	bool restricted;
+	bool keep_created; /* writer_set_created() */
 	struct pipeline *pipe;
 	struct ckpt_image_writer_stats stats;
 };
@@ -130,6 +136,8 @@ void ckpt_image_writer_free(struct ckpt_image_writer *w)
 		close(w->parent_fd);
 	ckpt_image_inventory_done(&w->inv);
 	free(w->entries);
+	free(w->layers);
+	free(w->keep);
 	free(w->pages_path);
 	free(w->name);
 	free(w->path);
@@ -154,6 +162,12 @@ static int check_opts(const char *path, const struct ckpt_image_writer_opts *o, 
 		return why_set(why, whylen, -EINVAL,
 			       "cannot create checkpoint '%s': compression level %d is out of range",
 			       path, o->level);
+	if (o->id && id_is_zero(o->id))
+		return why_set(why, whylen, -EINVAL, "cannot create checkpoint '%s': the id is zero",
+			       path);
+	if (o->nice < -20 || o->nice > 19)
+		return why_set(why, whylen, -EINVAL, "cannot create checkpoint '%s': niceness %d",
+			       path, o->nice);
 	if (o->frame_pages > CKPT_IMAGE_FRAME_PAGES_MAX || o->threads > MAX_THREADS)
 		return why_set(why, whylen, -EINVAL,
 			       "cannot create checkpoint '%s': frame of %u pages or %u threads",
@@ -184,29 +198,22 @@ static bool is_checkpoint(int dirfd, const char *name)
 
 static int make_tmp_dir(struct ckpt_image_writer *w, char *why, size_t whylen)
 {
-	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	int r;
 
 	for (int attempt = 0; attempt < 100; attempt++) {
-		unsigned char rnd[6];
-		char suffix[7];
-
-		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-			return why_set(why, whylen, -EIO, "cannot create checkpoint '%s': getrandom: %s",
-				       w->path, strerror(errno));
-		for (int i = 0; i < 6; i++)
-			suffix[i] = chars[rnd[i] % (sizeof(chars) - 1)];
-		suffix[6] = '\0';
-		if ((size_t)snprintf(w->tmp_name, sizeof(w->tmp_name), ".%s.tmp-%s", w->name, suffix) >=
-		    sizeof(w->tmp_name)) {
+		r = temp_name(w->name, w->tmp_name, sizeof(w->tmp_name));
+		if (r < 0) {
 			w->tmp_name[0] = '\0';
-			return why_set(why, whylen, -ENAMETOOLONG,
-				       "cannot create checkpoint '%s': name too long", w->path);
+			if (r == -ENAMETOOLONG)
+				return why_set(why, whylen, r, "cannot create checkpoint '%s': name too long",
+					       w->path);
+			return why_set(why, whylen, r, "cannot create checkpoint '%s': getrandom: %s",
+				       w->path, strerror(-r));
 		}
 		if (mkdirat(w->parent_fd, w->tmp_name, 0700) == 0)
 			break;
 		if (errno != EEXIST) {
-			int r = neg_errno();
-
+			r = neg_errno();
 			w->tmp_name[0] = '\0';
 			return why_set(why, whylen, r, "cannot create a temporary directory for '%s': %s",
 				       w->path, strerror(-r));
@@ -219,8 +226,7 @@ static int make_tmp_dir(struct ckpt_image_writer *w, char *why, size_t whylen)
 			       w->path);
 	w->tmp_fd = openat(w->parent_fd, w->tmp_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (w->tmp_fd < 0) {
-		int r = neg_errno();
-
+		r = neg_errno();
 		return why_set(why, whylen, r, "cannot open temporary directory for '%s': %s",
 			       w->path, strerror(-r));
 	}
@@ -253,11 +259,18 @@ static int read_parent(struct ckpt_image_writer *w, const char *parent, char *wh
 		ckpt_image_inventory_done(&pinv);
 		return r;
 	}
+	if (ckpt_image_id_equal(&pinv.id, &w->inv.id)) {
+		ckpt_image_inventory_done(&pinv);
+		return why_set(why, whylen, -EINVAL,
+			       "cannot use parent '%s' of '%s': it has the id the new checkpoint is given",
+			       ppath, w->path);
+	}
+	w->inv.parent_id = pinv.id;
 	ckpt_image_inventory_done(&pinv);
+	(void)h;
 	w->inv.parent = strdup(parent);
 	if (!w->inv.parent)
 		return -ENOMEM;
-	w->inv.parent_inventory = h;
 	w->inv.kind = CKPT_IMAGE_DELTA;
 	return 0;
 }
@@ -294,6 +307,11 @@ static int writer_setup(struct ckpt_image_writer *w, const struct ckpt_image_wri
 	r = identity_copy(&w->inv.identity, &o->identity);
 	if (r < 0)
 		return r;
+	if (o->id)
+		w->inv.id = *o->id;
+	else if ((r = id_random(&w->inv.id)) < 0)
+		return why_set(why, whylen, r, "cannot create checkpoint '%s': getrandom: %s",
+			       w->path, strerror(-r));
 	r = make_tmp_dir(w, why, whylen);
 	if (r < 0)
 		return r;
@@ -315,7 +333,7 @@ static int writer_setup(struct ckpt_image_writer *w, const struct ckpt_image_wri
 	r = pipeline_new(w->pages_fd, w->pages_path,
 			 o->level ? o->level : CKPT_IMAGE_LEVEL_DEFAULT,
 			 o->frame_pages ? o->frame_pages : CKPT_IMAGE_FRAME_PAGES_DEFAULT,
-			 o->threads ? o->threads : CKPT_IMAGE_THREADS_DEFAULT, &w->pipe);
+			 o->threads ? o->threads : CKPT_IMAGE_THREADS_DEFAULT, o->nice, &w->pipe);
 	if (r < 0)
 		return why_set(why, whylen, r, "cannot start compression for '%s': %s", w->path,
 			       strerror(-r));
@@ -380,9 +398,15 @@ static int check_range(const struct ckpt_image_writer *w, uint64_t addr, uint64_
 	return 0;
 }
 
+static size_t layer_start(const struct ckpt_image_writer *w)
+{
+	return w->nr_layers ? w->layers[w->nr_layers - 1] : 0;
+}
+
 static int add_entry(struct ckpt_image_writer *w, const struct ckpt_image_entry *e)
 {
-	if (w->nr_entries && entries_mergeable(&w->entries[w->nr_entries - 1], e)) {
+	if (w->nr_entries > layer_start(w) &&
+	    entries_mergeable(&w->entries[w->nr_entries - 1], e)) {
 		w->entries[w->nr_entries - 1].nr_pages += e->nr_pages;
 		return 0;
 	}
@@ -460,6 +484,97 @@ int ckpt_image_writer_add_hole(struct ckpt_image_writer *w, uint64_t addr, uint6
 	return add_empty(w, addr, nr_pages, CKPT_PAGE_HOLE);
 }
 
+int ckpt_image_writer_new_layer(struct ckpt_image_writer *w)
+{
+	int r = check_open(w);
+
+	if (r < 0)
+		return r;
+	if (w->nr_entries == layer_start(w))
+		return 0; /* the current layer is empty: it is the new one */
+	if (GROW(w->layers, w->cap_layers, w->nr_layers + 1) < 0)
+		return fail_writer(w, -ENOMEM, "cannot start a layer: out of memory");
+	w->layers[w->nr_layers++] = w->nr_entries;
+	return 0;
+}
+
+int ckpt_image_writer_restrict(struct ckpt_image_writer *w, const struct ckpt_range *ranges,
+			       size_t nr)
+{
+	struct ckpt_range *copy = NULL;
+	int r = check_open(w);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nr; i++)
+		if ((ranges[i].start | ranges[i].end) & (CKPT_IMAGE_PAGE_SIZE - 1) ||
+		    ranges[i].start >= ranges[i].end || (i && ranges[i].start < ranges[i - 1].end)) {
+			pr_err("cannot restrict '%s' to ranges: range %zu (0x%" PRIx64 "-0x%" PRIx64
+			       ") is not page-aligned, empty or out of order", w->path, i,
+			       ranges[i].start, ranges[i].end);
+			return -EINVAL;
+		}
+	if (nr) {
+		copy = malloc(nr * sizeof(*copy));
+		if (!copy)
+			return fail_writer(w, -ENOMEM, "cannot restrict the pages: out of memory");
+		memcpy(copy, ranges, nr * sizeof(*copy));
+	}
+	free(w->keep);
+	w->keep = copy;
+	w->nr_keep = nr;
+	w->restricted = true;
+	return 0;
+}
+
+const struct ckpt_image_id *ckpt_image_writer_id(const struct ckpt_image_writer *w)
+{
+	return &w->inv.id;
+}
+
+int writer_add_entry(struct ckpt_image_writer *w, const struct ckpt_image_entry *e)
+{
+	int r = check_open(w);
+
+	if (r < 0)
+		return r;
+	r = check_range(w, e->addr, e->nr_pages);
+	if (r < 0)
+		return r;
+	r = add_entry(w, e);
+	if (r < 0)
+		return fail_writer(w, r, "cannot add pages: out of memory");
+	if (e->kind == CKPT_PAGE_DATA)
+		w->stats.data_pages += e->nr_pages;
+	else if (e->kind == CKPT_PAGE_ZERO)
+		w->stats.zero_pages += e->nr_pages;
+	else
+		w->stats.hole_pages += e->nr_pages;
+	return 0;
+}
+
+int writer_add_raw_frame(struct ckpt_image_writer *w, int fd, const struct ckpt_image_frame *f,
+			 uint32_t *ret_frame)
+{
+	char why[WHY_LEN] = "";
+	int r = check_open(w);
+
+	if (r < 0)
+		return r;
+	r = pipeline_put_raw(w->pipe, fd, f->offset, (size_t)f->csize, f->nr_pages, ret_frame, why,
+			     sizeof(why));
+	if (r < 0)
+		return fail_writer(w, r, why);
+	return 0;
+}
+
+void writer_set_created(struct ckpt_image_writer *w, int64_t ns, const char *utc)
+{
+	w->keep_created = true;
+	w->inv.created_ns = ns;
+	snprintf(w->inv.created_utc, sizeof(w->inv.created_utc), "%s", utc);
+}
+
 /* ---- metadata files ---- */
 
 static int add_file(struct ckpt_image_writer *w, const char *name, uint64_t h)
@@ -535,19 +650,82 @@ int ckpt_image_writer_put_json(struct ckpt_image_writer *w, const char *name,
 
 /* ---- commit ---- */
 
+/* Normalize each layer, lay the newer ones over the older, cut to the kept ranges. */
+static int resolve_entries(struct ckpt_image_writer *w, char *why, size_t whylen)
+{
+	struct ckpt_image_entry *acc = NULL;
+	size_t nacc = 0;
+	int r;
+
+	if (!w->entries && GROW(w->entries, w->cap_entries, 1) < 0)
+		return -ENOMEM; /* an empty checkpoint: no pointer arithmetic on NULL below */
+	for (size_t l = 0; l <= w->nr_layers; l++) {
+		size_t from = l ? w->layers[l - 1] : 0;
+		size_t to = l < w->nr_layers ? w->layers[l] : w->nr_entries, n = to - from;
+		struct ckpt_image_entry *next;
+
+		r = entries_normalize(w->entries + from, &n, why, whylen);
+		if (r < 0) {
+			free(acc);
+			return r;
+		}
+		if (l == 0) {
+			acc = malloc((n ? n : 1) * sizeof(*acc));
+			if (!acc)
+				return -ENOMEM;
+			if (n)
+				memcpy(acc, w->entries, n * sizeof(*acc));
+			nacc = n;
+			continue;
+		}
+		r = entries_overlay(w->entries + from, n, acc, nacc, &next, &nacc);
+		free(acc);
+		if (r < 0)
+			return r;
+		acc = next;
+	}
+	if (w->restricted) {
+		r = entries_clip(&acc, &nacc, w->keep, w->nr_keep);
+		if (r < 0) {
+			free(acc);
+			return r;
+		}
+	}
+	free(w->entries);
+	w->entries = acc;
+	w->nr_entries = w->cap_entries = nacc;
+	w->nr_layers = 0;
+	return 0;
+}
+
 static int write_index(struct ckpt_image_writer *w, char *why, size_t whylen)
 {
 	_cleanup_free_ void *buf = NULL;
 	const struct ckpt_image_frame *frames;
+	uint64_t stored = 0;
 	size_t nf, len;
 	int r;
 
-	r = entries_normalize(w->entries, &w->nr_entries, why, whylen);
+	r = resolve_entries(w, why, whylen);
 	if (r < 0) {
 		why_prefix(why, whylen, "cannot commit '%s': ", w->path);
 		return r;
 	}
 	frames = pipeline_frames(w->pipe, &nf);
+	w->stats.data_pages = w->stats.zero_pages = w->stats.hole_pages = 0;
+	for (size_t i = 0; i < w->nr_entries; i++) {
+		const struct ckpt_image_entry *e = &w->entries[i];
+
+		if (e->kind == CKPT_PAGE_DATA)
+			w->stats.data_pages += e->nr_pages;
+		else if (e->kind == CKPT_PAGE_ZERO)
+			w->stats.zero_pages += e->nr_pages;
+		else
+			w->stats.hole_pages += e->nr_pages;
+	}
+	for (size_t i = 0; i < nf; i++)
+		stored += frames[i].nr_pages;
+	w->stats.dead_pages = stored > w->stats.data_pages ? stored - w->stats.data_pages : 0;
 	r = index_serialize(w->entries, w->nr_entries, frames, nf, pipeline_bytes(w->pipe), &buf,
 			    &len);
 	if (r < 0)
@@ -569,14 +747,16 @@ static int write_inventory(struct ckpt_image_writer *w, char *why, size_t whylen
 	size_t len;
 	int r;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
 	w->inv.format_version = CKPT_IMAGE_FORMAT_VERSION;
 	free(w->inv.ckpt_version);
 	w->inv.ckpt_version = strdup(CKPT_VERSION);
 	if (!w->inv.ckpt_version)
 		return -ENOMEM;
-	w->inv.created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	format_utc(w->inv.created_ns, w->inv.created_utc);
+	if (!w->keep_created) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		w->inv.created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		format_utc(w->inv.created_ns, w->inv.created_utc);
+	}
 	r = inventory_serialize(&w->inv, &buf, &len);
 	if (r < 0)
 		return r;
@@ -677,14 +857,17 @@ int ckpt_image_writer_commit(struct ckpt_image_writer *w)
 		r = neg_errno();
 		snprintf(why, sizeof(why), "cannot write '%s': %s", w->path, strerror(-r));
 	}
-	if (r == 0)
+	if (r == 0) {
+		ckpt_image_crash_point("commit-before-rename");
 		r = replaced = publish(w, why, sizeof(why));
+	}
 	if (r < 0) {
 		if (!why[0])
 			snprintf(why, sizeof(why), "cannot commit '%s': %s", w->path, strerror(-r));
 		return fail_writer(w, r, why);
 	}
 	/* From here on the checkpoint is in place. */
+	ckpt_image_crash_point("commit-after-rename");
 	w->state = W_COMMITTED;
 	pipeline_free(w->pipe);
 	w->pipe = NULL;

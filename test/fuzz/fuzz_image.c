@@ -73,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.format_version = CKPT_IMAGE_FORMAT_VERSION,
 		.ckpt_version = (char *)"fuzz",
 		.created_utc = "1970-01-01T00:00:00.000000000Z",
+		.id = { { 1 } },
 		.identity = { .pid = 1, .start_time = 1,
 			      .boot_id = "0b7c3c1e-5a55-4c1a-9e1e-2f3a4b5c6d7e", .exe = "/fuzz" },
 		.nr_files = 2,

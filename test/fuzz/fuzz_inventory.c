@@ -17,8 +17,9 @@ static void same(const struct ckpt_image_inventory *a, const struct ckpt_image_i
 	if (a->format_version != b->format_version || strcmp(a->ckpt_version, b->ckpt_version) ||
 	    a->created_ns != b->created_ns || strcmp(a->created_utc, b->created_utc) ||
 	    a->kind != b->kind || !a->parent != !b->parent ||
+	    !ckpt_image_id_equal(&a->id, &b->id) ||
 	    (a->parent && (strcmp(a->parent, b->parent) ||
-			   a->parent_inventory != b->parent_inventory)) ||
+			   !ckpt_image_id_equal(&a->parent_id, &b->parent_id))) ||
 	    !ckpt_image_identity_equal(&a->identity, &b->identity) ||
 	    strcmp(a->identity.exe, b->identity.exe) || a->nr_files != b->nr_files)
 		__builtin_trap();

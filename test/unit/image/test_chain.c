@@ -416,12 +416,48 @@ Test(image_chain, writer_refuses_a_parent_of_another_process, .init = capture_lo
 
 Test(image_chain, replaced_parent_is_stale, .init = capture_log)
 {
+	static const uint32_t v[3] = { 1, 2, 0 };
+	struct ckpt_image_writer_opts o = opts_default();
+	struct ckpt_image_writer *w;
 	struct ckpt_chain *c = NULL;
 	char *full, *delta, *dir = two_checkpoints(&full, &delta);
 
+	/* An edit that keeps the id is no replacement: exe is not even compared. */
 	edit_inventory(full, set_exe, "/usr/bin/other");
+	cr_expect_eq(ckpt_chain_open(delta, NULL, &c), 0, "%s", last_err);
+	ckpt_chain_close(c);
+	c = NULL;
+	/* Another checkpoint of the same process at the parent's place: a new id. */
+	o.flags = CKPT_IMAGE_REPLACE;
+	cr_assert_eq(ckpt_image_writer_new(full, &o, &w), 0, "%s", last_err);
+	add_versions(w, 0x1000, 3, v);
+	cr_assert_eq(ckpt_image_writer_commit(w), 0, "%s", last_err);
+	ckpt_image_writer_free(w);
 	cr_expect_eq(ckpt_chain_open(delta, NULL, &c), -ESTALE);
-	cr_expect(strstr(last_err, "not the checkpoint it was written on"), "%s", last_err);
+	cr_expect(strstr(last_err, "not the checkpoint it was written on") &&
+		  strstr(last_err, "replaced"), "%s", last_err);
+	cr_expect_null(c);
+	free(full);
+	free(delta);
+	tmpdir_free(dir);
+}
+
+static void set_str(json_object *root, void *arg)
+{
+	const char *const *kv = arg;
+
+	json_object_object_add(root, kv[0], json_object_new_string(kv[1]));
+}
+
+Test(image_chain, a_parent_id_that_differs_is_stale, .init = capture_log)
+{
+	struct ckpt_chain *c = NULL;
+	char *full, *delta, *dir = two_checkpoints(&full, &delta);
+	const char *kv[2] = { "parent_id", "0123456789abcdef0123456789abcdef" };
+
+	edit_inventory(delta, set_str, kv);
+	cr_expect_eq(ckpt_chain_open(delta, NULL, &c), -ESTALE);
+	cr_expect(strstr(last_err, "0123456789abcdef0123456789abcdef"), "%s", last_err);
 	free(full);
 	free(delta);
 	tmpdir_free(dir);
@@ -431,11 +467,11 @@ Test(image_chain, parent_of_unknown_version, .init = capture_log)
 {
 	struct ckpt_chain *c = NULL;
 	char *full, *delta, *dir = two_checkpoints(&full, &delta);
-	int v = 2;
+	int v = 3;
 
 	edit_inventory(full, set_version, &v);
 	cr_expect_eq(ckpt_chain_open(delta, NULL, &c), -EPROTONOSUPPORT);
-	cr_expect(strstr(last_err, "version 2"), "%s", last_err);
+	cr_expect(strstr(last_err, "version 3"), "%s", last_err);
 	free(full);
 	free(delta);
 	tmpdir_free(dir);
@@ -443,30 +479,25 @@ Test(image_chain, parent_of_unknown_version, .init = capture_log)
 
 static void make_delta_of(json_object *root, void *arg)
 {
-	json_object_object_add(root, "kind", json_object_new_string("delta"));
-	json_object_object_add(root, "parent", json_object_new_string(arg));
-	json_object_object_add(root, "parent_inventory",
-			       json_object_new_string("xxh64:0123456789abcdef"));
-}
+	const char *const *pi = arg; /* parent path, parent id */
 
-static void set_parent_sum(json_object *root, void *arg)
-{
-	json_object_object_add(root, "parent_inventory", json_object_new_string(arg));
+	json_object_object_add(root, "kind", json_object_new_string("delta"));
+	json_object_object_add(root, "parent", json_object_new_string(pi[0]));
+	json_object_object_add(root, "parent_id", json_object_new_string(pi[1]));
 }
 
 Test(image_chain, a_loop_is_refused, .init = capture_log)
 {
 	struct ckpt_chain *c = NULL;
-	char *full, *delta, *dir = two_checkpoints(&full, &delta), sum[32];
-	size_t len;
-	void *text;
+	struct ckpt_image *img;
+	char *full, *delta, *dir = two_checkpoints(&full, &delta), id[40];
+	const char *pi[2] = { "../delta", id };
 
-	/* full becomes a delta of delta; delta is told full's new checksum. */
-	edit_inventory(full, make_delta_of, "../delta");
-	text = slurp(full, "inventory.json", &len);
-	snprintf(sum, sizeof(sum), "xxh64:%016llx", (unsigned long long)xxh64(text, len, 0));
-	free(text);
-	edit_inventory(delta, set_parent_sum, sum);
+	/* full becomes a delta of delta, with delta's id. */
+	cr_assert_eq(ckpt_image_open(delta, NULL, &img), 0);
+	ckpt_image_id_format(&ckpt_image_inventory(img)->id, id);
+	ckpt_image_close(img);
+	edit_inventory(full, make_delta_of, pi);
 	cr_expect_eq(ckpt_chain_open(delta, NULL, &c), -ELOOP);
 	cr_expect(strstr(last_err, "loops"), "%s", last_err);
 	free(full);

@@ -1,0 +1,1211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Continuous checkpoints (ckpt/continuous.h). Two threads:
+ *
+ *   main     poll: timer, process exit (pidfd), exec (proc connector), stop
+ *            fd, writer done (eventfd). At each tick, with a free page
+ *            buffer: freeze -> collect -> judge -> harvest -> copy -> release,
+ *            and the captured checkpoint goes to the writer (or waits for it:
+ *            one being written, one waiting, no more).
+ *   writer   compress and commit the checkpoint, switch "latest", retention.
+ *
+ * Stages of one capture, as in the dump pipeline: collect (state by
+ * queries), judge (what restore cannot recreate: skip the interval, before
+ * anything is harvested, so no page is lost), harvest (the pages written
+ * since the previous freeze, and re-arm), copy (into ckpt's buffer), release.
+ *
+ * The tracking generation in track.json of each checkpoint is the one after
+ * its harvest: the newest checkpoint and the tracking agree as long as no
+ * other command harvests, which the tracking lock (held from start to end)
+ * prevents; ckpt dump --parent DIR/latest continues the chain afterwards.
+ */
+#define LOG_AREA "dump"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <ckpt/continuous.h>
+#include <ckpt/dump.h>
+#include <ckpt/image.h>
+#include <ckpt/inject.h>
+#include <ckpt/nl.h>
+#include <ckpt/proc.h>
+#include <ckpt/state.h>
+#include <ckpt/track.h>
+
+#include "dump/dump-internal.h"
+#include "dump/pages.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define PRECOPY_CHUNK (64UL << 20)
+#define PRECOPY_PASSES 4           /* the full copy, then copies of what it missed */
+#define PRECOPY_SMALL (1UL << 20)  /* written during a pass: little enough for the freeze */
+#define RESERVE_MIN (16UL << 20)
+#define NICE_DEFAULT 19
+#define NR_BUFS 2
+#define PREPHASE_MIN_PAGES 256     /* an interval that wrote 1 MiB: copy before the freeze */
+
+/*
+ * The pages of one checkpoint: those copied while the process ran (after a
+ * harvest-only freeze), and those copied frozen, laid over them.
+ */
+struct slot {
+	struct page_copy pre, frz;
+	bool busy;
+};
+
+struct job {
+	struct ckpt_continuous_stats st;
+	char parent[40];                /* "../NAME" for a delta, "" */
+	struct ckpt_state *state;
+	uint64_t generation;
+	int parked_fd;
+	int slot;                       /* its pages */
+	struct ckpt_image_writer *w;    /* the pre-copied full checkpoint, or NULL */
+	struct ckpt_range_set keep;     /* pre-copied: the saved mappings at the freeze */
+	int err;                        /* of the writer */
+};
+
+struct cont {
+	const struct ckpt_continuous_opts *o;
+	struct ckpt_continuous_result *res;
+	struct ckpt_image_identity id;
+	char *exe;
+	struct ckpt_tracker *t;
+	struct ckpt_proc_events *ev;
+	int pidfd, tfd, efd;
+	uint64_t t_start, t_last_freeze;
+	uint64_t next_seq;
+	char prev[32];                  /* the parent of the next checkpoint; "" */
+	struct slot slots[NR_BUFS];
+	struct ckpt_proc *proc;         /* of the process: its CPU */
+	cpu_set_t cpus;                 /* this thread's own affinity */
+	bool have_cpus;
+	struct ckpt_range_set carry;    /* harvested, not yet in a checkpoint (a skipped one) */
+	struct ckpt_range_set prev_saved; /* where the chain so far may hold pages */
+	uint64_t last_written;          /* pages written in the last interval */
+	unsigned int threads;           /* compression threads */
+	int own_nice;                   /* of this thread, for the freezes */
+	bool can_nice;                  /* and it can be taken back after background work */
+	bool created_dir;               /* removed again if nothing was written */
+	uint64_t reserve;               /* bytes to have ready before a freeze */
+	uint64_t captured;
+	/* the first full checkpoint, copied while the process runs */
+	struct ckpt_image_writer *pre_w;
+	struct ckpt_range_set pre_failed;
+	uint64_t pre_ns;
+	uint64_t pre_pages;
+	char pre_name[32];
+	/* main: a captured checkpoint the writer has no room for yet */
+	struct job *pending;
+	/* writer thread; under lock */
+	struct ckpt_series *series;
+	pthread_t thr;
+	bool thr_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *todo;               /* for the writer */
+	bool busy;                      /* it writes one */
+	struct job *finished[NR_BUFS + 1];
+	size_t nr_finished;
+	bool quit;
+};
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	ckpt_state_free(j->state);
+	ckpt_image_writer_free(j->w);
+	ckpt_range_set_done(&j->keep);
+	free(j);
+}
+
+static void job_freep(struct job **j)
+{
+	job_free(*j);
+}
+
+/*
+ * Compression threads: the process keeps a CPU busy, ckpt gets the others.
+ * More threads than free CPUs only take CPU time from the process.
+ */
+static unsigned int threads_for(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n >= 3 ? 2 : 1;
+}
+
+static uint64_t nice_of(const struct ckpt_continuous_opts *o)
+{
+	return o->nice ? (uint64_t)o->nice : NICE_DEFAULT;
+}
+
+static void event(struct cont *c, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void event(struct cont *c, const char *name, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->o->on_event)
+		c->o->on_event(name, msg, c->o->userdata);
+	else
+		pr_info("%s", msg);
+}
+
+/* ---- the writer thread ---- */
+
+static int writer_open(struct cont *c, struct job *j, char *path,
+		       struct ckpt_image_writer **ret)
+{
+	struct ckpt_image_writer_opts wo = {
+		.identity = c->id,
+		.parent = j->parent[0] ? j->parent : NULL,
+		.level = c->o->level,
+		.nice = (int)nice_of(c->o),
+		.threads = c->threads,
+	};
+
+	if (j->w) {
+		*ret = TAKE_PTR(j->w);
+		return 0;
+	}
+	return ckpt_image_writer_new(path, &wo, ret);
+}
+
+/* Find the point @name after a change of the series. */
+static const struct ckpt_series_point *find_point(struct ckpt_series *s, const char *name)
+{
+	for (size_t i = ckpt_series_nr_points(s); i-- > 0;)
+		if (!strcmp(ckpt_series_point(s, i)->name, name))
+			return ckpt_series_point(s, i);
+	return NULL;
+}
+
+static int write_job(struct cont *c, struct job *j)
+{
+	_cleanup_image_writer_ struct ckpt_image_writer *w = NULL;
+	struct ckpt_image_writer_stats ws;
+	const struct ckpt_series_point *pt;
+	char path[PATH_MAX];
+	uint64_t t0 = now_ns();
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", c->o->dir, j->st.name);
+	r = writer_open(c, j, path, &w);
+	if (r < 0)
+		return r;
+	if ((r = dump_put_state(w, j->state)) < 0 ||
+	    (r = dump_put_track_doc(w, j->generation, j->parked_fd)) < 0 ||
+	    (r = dump_add_pages(w, &c->slots[j->slot].pre)) < 0 ||
+	    (r = ckpt_image_writer_new_layer(w)) < 0 ||
+	    (r = dump_add_pages(w, &c->slots[j->slot].frz)) < 0)
+		return r;
+	if (j->keep.nr && (r = ckpt_image_writer_restrict(w, j->keep.v, j->keep.nr)) < 0)
+		return r;
+	r = ckpt_image_writer_commit(w);
+	if (r < 0)
+		return r;
+	ckpt_image_writer_get_stats(w, &ws);
+	j->st.pages_data = ws.data_pages;
+	j->st.pages_zero = ws.zero_pages;
+	j->st.pages_hole = c->slots[j->slot].pre.pages_hole + c->slots[j->slot].frz.pages_hole;
+	j->st.bytes_compressed = ws.pages_bytes;
+	j->st.write_ns = now_ns() - t0;
+
+	/* It is complete: "latest" names it, then the older ones may go. */
+	r = ckpt_series_add(c->series, j->st.name);
+	if (r == 0)
+		r = ckpt_series_set_latest(c->series, j->st.name);
+	if (r < 0)
+		return r;
+	t0 = now_ns();
+	pt = find_point(c->series, j->st.name);
+	if (c->o->keep) {
+		struct ckpt_image_fold_opts fo = { .level = c->o->level, .nice = (int)nice_of(c->o),
+						   .threads = c->threads };
+		struct ckpt_series_retain_stats rs;
+
+		r = ckpt_series_retain(c->series, c->o->keep, &fo, &rs);
+		if (r < 0)
+			pr_warn("retention in '%s' failed: the points stay, and the next checkpoint "
+				"tries again", c->o->dir);
+		j->st.folded = rs.folded;
+		j->st.removed = rs.removed;
+	} else if (pt && pt->depth + 1 > CKPT_CONTINUOUS_CHAIN_MAX) {
+		/* Keep chains short enough to open: this one becomes full. */
+		struct ckpt_image_fold_opts fo = { .level = c->o->level, .nice = (int)nice_of(c->o),
+						   .threads = c->threads };
+
+		r = ckpt_image_fold(path, &fo, NULL);
+		if (r == 0)
+			r = ckpt_series_rescan(c->series);
+		if (r == 0)
+			j->st.folded = 1;
+		else
+			pr_warn("cannot fold '%s': its chain grows on", path);
+	}
+	j->st.retain_ns = now_ns() - t0;
+	pt = find_point(c->series, j->st.name);
+	j->st.chain_length = pt ? pt->depth + 1 : 0;
+	j->st.bytes_disk = pt ? pt->bytes : 0;
+	j->st.points = ckpt_series_nr_points(c->series);
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct cont *c = arg;
+
+	/* Background work: the target keeps its CPU. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), (int)nice_of(c->o));
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct job *j;
+		uint64_t one = 1;
+
+		while (!c->todo && !c->quit)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (!c->todo)
+			break;
+		j = c->todo;
+		c->todo = NULL;
+		c->busy = true;
+		pthread_mutex_unlock(&c->lock);
+		j->err = write_job(c, j);
+		pthread_mutex_lock(&c->lock);
+		c->busy = false;
+		c->finished[c->nr_finished++] = j;
+		pthread_cond_broadcast(&c->cond);
+		if (write(c->efd, &one, sizeof(one)) < 0)
+			pr_debug("eventfd: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static int writer_start(struct cont *c)
+{
+	sigset_t all, old;
+	int r;
+
+	/* Worker threads take no signals: they stay with the thread that defers them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&c->thr, NULL, writer_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		pr_err("cannot start the writer thread: %s", strerror(-r));
+		return r;
+	}
+	c->thr_started = true;
+	return 0;
+}
+
+static void writer_stop(struct cont *c)
+{
+	if (!c->thr_started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->quit = true;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thr, NULL);
+	c->thr_started = false;
+}
+
+/* Give @j to the writer if it has room; else keep it pending. */
+static void hand_over(struct cont *c, struct job *j)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!c->todo && !c->busy) {
+		c->todo = j;
+		pthread_cond_broadcast(&c->cond);
+		j = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	c->pending = j;
+}
+
+/*
+ * Collect what the writer finished: report it, free its buffer, hand over
+ * the pending one. Returns the first write error.
+ */
+static int collect_finished(struct cont *c)
+{
+	struct job *done[NR_BUFS + 1];
+	size_t n;
+	uint64_t v;
+	int err = 0;
+
+	if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		pr_debug("eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&c->lock);
+	n = c->nr_finished;
+	memcpy(done, c->finished, n * sizeof(*done));
+	c->nr_finished = 0;
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = done[i];
+
+		c->slots[j->slot].busy = false;
+		if (j->err < 0) {
+			if (!err)
+				err = j->err;
+		} else {
+			c->res->checkpoints++;
+			snprintf(c->res->last, sizeof(c->res->last), "%s", j->st.name);
+			if (c->o->on_checkpoint)
+				c->o->on_checkpoint(&j->st, c->o->userdata);
+		}
+		job_free(j);
+	}
+	if (c->pending && !err) {
+		struct job *j = c->pending;
+
+		c->pending = NULL;
+		hand_over(c, j);
+	}
+	return err;
+}
+
+/* Wait until the writer has written everything given to it (and the pending one). */
+static int drain(struct cont *c)
+{
+	int err = 0;
+
+	for (;;) {
+		bool idle;
+
+		pthread_mutex_lock(&c->lock);
+		while (c->busy || c->todo) {
+			if (c->nr_finished)
+				break;
+			pthread_cond_wait(&c->cond, &c->lock);
+		}
+		idle = !c->busy && !c->todo;
+		pthread_mutex_unlock(&c->lock);
+		{
+			int e = collect_finished(c);
+
+			if (e < 0 && !err) {
+				err = e;
+				/* A failed write: what waits was taken on top of it, drop it. */
+				job_free(c->pending);
+				c->pending = NULL;
+			}
+		}
+		if (idle && !c->pending) {
+			pthread_mutex_lock(&c->lock);
+			idle = !c->busy && !c->todo && !c->nr_finished;
+			pthread_mutex_unlock(&c->lock);
+			if (idle)
+				return err;
+		}
+	}
+}
+
+/* ---- capture (main thread) ---- */
+
+static int free_slot(const struct cont *c)
+{
+	for (int i = 0; i < NR_BUFS; i++)
+		if (!c->slots[i].busy)
+			return i;
+	return -1;
+}
+
+/*
+ * Once the process is frozen, run this thread on the CPU it last ran on:
+ * while we wait for a remote system call, that CPU is idle and the process
+ * wakes there, next to us, instead of across CPUs (about 4x cheaper here).
+ * Before the freeze, moving there would only push the process elsewhere.
+ */
+static void cpu_near(struct cont *c)
+{
+	struct ckpt_proc_stat st;
+	cpu_set_t one;
+
+	if (!c->have_cpus || !c->proc || ckpt_proc_read_stat(c->proc, &st) < 0 || st.processor < 0 ||
+	    st.processor >= CPU_SETSIZE || !CPU_ISSET(st.processor, &c->cpus))
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(st.processor, &one);
+	(void)sched_setaffinity(0, sizeof(one), &one);
+}
+
+static void cpu_back(struct cont *c)
+{
+	if (c->have_cpus)
+		(void)sched_setaffinity(0, sizeof(c->cpus), &c->cpus);
+}
+
+/*
+ * While the process is frozen for its state, its threads may run only on
+ * our CPU: a remote system call wakes the thread while we still run, and the
+ * scheduler would otherwise send it to an idle CPU, across (60 us a call
+ * here instead of 15). Their own affinity is put back before they run again.
+ */
+struct pinned {
+	size_t nr;
+	pid_t *tid;
+	cpu_set_t *mask;
+};
+
+static void pin_threads(struct ckpt_inject *inj, struct pinned *p)
+{
+	size_t n = ckpt_inject_nr_threads(inj);
+	int cpu = sched_getcpu();
+	cpu_set_t one;
+
+	memset(p, 0, sizeof(*p));
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return;
+	p->tid = calloc(n ? n : 1, sizeof(*p->tid));
+	p->mask = calloc(n ? n : 1, sizeof(*p->mask));
+	if (!p->tid || !p->mask)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	for (size_t i = 0; i < n; i++) {
+		pid_t tid = ckpt_inject_thread(inj, i)->tid;
+
+		if (sched_getaffinity(tid, sizeof(p->mask[p->nr]), &p->mask[p->nr]) < 0 ||
+		    !CPU_ISSET(cpu, &p->mask[p->nr]) || sched_setaffinity(tid, sizeof(one), &one) < 0)
+			continue;
+		p->tid[p->nr++] = tid;
+	}
+}
+
+static void unpin_threads(struct pinned *p)
+{
+	for (size_t i = 0; i < p->nr; i++)
+		if (sched_setaffinity(p->tid[i], sizeof(p->mask[i]), &p->mask[i]) < 0)
+			pr_warn("cannot give thread %d its CPU affinity back: %s", p->tid[i],
+				strerror(errno));
+	free(p->tid);
+	free(p->mask);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * What this thread does while the process runs (copies, smaps) is background
+ * work, at the niceness of the writer; the freezes are not. Only when the
+ * niceness can be taken back (CAP_SYS_NICE).
+ */
+static void background(struct cont *c, bool on)
+{
+	if (!c->can_nice)
+		return;
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), on ? (int)nice_of(c->o) : c->own_nice) < 0)
+		pr_debug("cannot change the niceness of ckpt: %s", strerror(errno));
+}
+
+static void page_copy_reset(struct page_copy *pc)
+{
+	pc->nr_runs = 0;
+	pc->buf_len = 0;
+	pc->pages_data = pc->pages_hole = pc->pages_scanned = 0;
+	pc->copy_ns = 0;
+}
+
+static int judge(struct cont *c, const struct ckpt_state *st, bool *ret_skip)
+{
+	_cleanup_(ckpt_state_issues_freep) struct ckpt_state_issues *issues = NULL;
+	char what[400] = "";
+	int r;
+
+	*ret_skip = false;
+	r = ckpt_state_unrestorable(st, &issues);
+	if (r < 0)
+		return r;
+	if (!issues->nr || c->o->allow_unrestorable)
+		return 0;
+	for (size_t i = 0; i < issues->nr && strlen(what) < 300; i++)
+		snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s: %s", i ? "; " : "",
+			 issues->v[i].what, issues->v[i].reason);
+	event(c, "skipped", "pid %d holds what restore cannot recreate (%s): no checkpoint "
+	      "this interval (--allow-unrestorable takes it anyway)", c->o->pid, what);
+	*ret_skip = true;
+	return 0;
+}
+
+/* A freeze for the harvest alone: the pages written since the last one, in @ret. */
+static int harvest_only(struct cont *c, struct ckpt_range_set *ret, uint64_t *ret_ns)
+{
+	struct ckpt_track_stats ts = { 0 };
+	struct ckpt_inject *inj;
+	struct pinned pinned;
+	uint64_t t0, t1 = 0, t2 = 0;
+	int r, e;
+
+	t0 = now_ns();
+	r = ckpt_inject_seize(c->o->pid, CKPT_INJECT_NO_XSTATE, &inj);
+	if (r == 0) {
+		cpu_near(c);
+		pin_threads(inj, &pinned);
+		t1 = now_ns();
+		r = ckpt_track_harvest(c->t, inj, ret, &ts);
+		t2 = now_ns();
+		unpin_threads(&pinned);
+		e = ckpt_inject_release(inj);
+		if (r == 0 && e < 0)
+			r = e;
+	}
+	*ret_ns = now_ns() - t0;
+	cpu_back(c);
+	if (r == 0)
+		pr_debug("harvest-only freeze of pid %d: seize %.2f, harvest %.2f (%" PRIu64
+			 " pages), release %.2f ms", c->o->pid, (double)(t1 - t0) / 1e6,
+			 (double)(t2 - t1) / 1e6, ts.pages, (double)(t0 + *ret_ns - t2) / 1e6);
+	if (r == 0 && ckpt_track_sync(c->t) < 0)
+		pr_warn("the tracking record of pid %d lags behind", c->o->pid);
+	return r;
+}
+
+/* Add @b to @a. */
+static int ranges_add(struct ckpt_range_set *a, const struct ckpt_range_set *b)
+{
+	for (size_t i = 0; i < b->nr; i++) {
+		int r = ckpt_range_set_add(a, b->v[i].start, b->v[i].end);
+
+		if (r < 0)
+			return r;
+	}
+	ckpt_range_set_normalize(a);
+	return 0;
+}
+
+/*
+ * Before the freeze of a delta, when the last interval wrote much: harvest
+ * in a short freeze, then copy those pages while the process runs. What it
+ * writes meanwhile is harvested again in the freeze and copied on top, so
+ * the freeze copies little. The harvested ranges go to @ret (they come back
+ * if this checkpoint is skipped).
+ */
+static int prephase(struct cont *c, struct slot *sl, struct job *j, struct ckpt_range_set *ret,
+		    struct ckpt_range_set *ret_failed)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	struct page_stream stream = { .failed = ret_failed };
+	uint64_t t0;
+	int r;
+
+	r = harvest_only(c, ret, &j->st.prefreeze_ns);
+	if (r == 0)
+		r = ranges_add(ret, &c->carry);
+	if (r < 0)
+		return r;
+	c->carry.nr = 0;
+	t0 = now_ns();
+	r = ckpt_proc_open(NULL, c->o->pid, &p);
+	if (r == 0)
+		r = ckpt_proc_read_maps(p, 0, &maps);
+	if (r == 0) {
+		stream.proc = p;
+		background(c, true);
+		r = page_copy_stream(&sl->pre, &stream, maps, ret);
+		background(c, false);
+	}
+	j->st.precopy_ns = now_ns() - t0;
+	return r;
+}
+
+/*
+ * One checkpoint: (for a delta that follows a busy interval) the pre-phase,
+ * then the freeze: state, written pages, copy. 0 and *@ret the job, 0 and
+ * NULL when the interval is skipped, or -errno (-ESRCH: the process is gone,
+ * -ESTALE: tracking lost).
+ */
+static int capture(struct cont *c, int slot, struct job **ret)
+{
+	_cleanup_(job_freep) struct job *j = NULL;
+	struct ckpt_inject *inj = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL, *hint = NULL;
+	struct ckpt_range_set dirty, pre, failed, saved;
+	struct ckpt_track_stats ts = { 0 };
+	struct slot *sl = &c->slots[slot];
+	int parked = ckpt_track_parked_fd(c->t), r, e;
+	struct ckpt_dump_collect_opts co = { .ignore_fds = &parked, .nr_ignore_fds = 1 };
+	struct pinned pinned = { 0 };
+	uint64_t t0, t1 = 0, t2 = 0, t3 = 0, t4 = 0;
+	bool skip = false;
+
+	*ret = NULL;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	ckpt_range_set_init(&j->keep);
+	ckpt_range_set_init(&dirty);
+	ckpt_range_set_init(&pre);
+	ckpt_range_set_init(&failed);
+	ckpt_range_set_init(&saved);
+	page_copy_reset(&sl->pre);
+	page_copy_reset(&sl->frz);
+	r = page_copy_reserve(&sl->frz, c->reserve);
+	if (r < 0) {
+		pr_err("cannot reserve %" PRIu64 " MiB for the pages of pid %d: %s", c->reserve >> 20,
+		       c->o->pid, strerror(-r));
+		return r;
+	}
+	if (!c->pre_w && c->prev[0] && c->last_written >= PREPHASE_MIN_PAGES) {
+		r = prephase(c, sl, j, &pre, &failed);
+		if (r < 0)
+			goto out;
+	}
+
+	/* smaps walks the page tables: read the flags now, check the mappings in the freeze. */
+	background(c, true);
+	if (c->proc && ckpt_proc_read_maps(c->proc, CKPT_MAPS_VMFLAGS, &hint) == 0)
+		co.vmflags_hint = hint;
+	background(c, false);
+	t0 = now_ns();
+	r = ckpt_inject_seize(c->o->pid, 0, &inj);
+	if (r < 0)
+		goto out;
+	cpu_near(c);
+	pin_threads(inj, &pinned);
+	t1 = now_ns();
+	r = ckpt_dump_collect(inj, &co, &j->state);
+	if (r == 0)
+		r = judge(c, j->state, &skip);
+	if (r < 0 || skip)
+		goto release;
+	t2 = now_ns();
+	r = ckpt_track_harvest(c->t, inj, &dirty, &ts);
+	if (r < 0)
+		goto release;
+	t3 = now_ns();
+	/* What a copy made while it ran could not read; a skipped interval's pages. */
+	r = ranges_add(&dirty, &failed);
+	if (r == 0)
+		r = ranges_add(&dirty, &c->carry);
+	if (r == 0 && c->pre_w)
+		r = ranges_add(&dirty, &c->pre_failed);
+	if (r == 0)
+		r = ckpt_proc_read_maps(ckpt_inject_task_proc(inj), 0, &maps);
+	if (r == 0)
+		r = page_copy_collect(&sl->frz, inj, maps, &dirty);
+	/* The first is cut to its mappings; a delta says what is not mapped any more. */
+	if (r == 0)
+		r = page_saved_ranges(inj, maps, &saved);
+	if (r == 0 && !c->pre_w)
+		r = page_copy_gone_holes(&sl->frz, &c->prev_saved, &saved);
+	t4 = now_ns();
+release:
+	unpin_threads(&pinned);
+	e = ckpt_inject_release(inj);
+	if (r == 0 && e < 0)
+		r = e;
+	j->st.freeze_ns = now_ns() - t0;
+	cpu_back(c);
+	if (r == 0 && !skip)
+		pr_debug("freeze of pid %d: seize %.2f, collect %.2f, harvest %.2f (scan %.2f), copy "
+			 "%.2f (%" PRIu64 " pages), release %.2f ms; before it: freeze %.2f, copy %.2f ms "
+			 "(%" PRIu64 " pages)", c->o->pid, (double)(t1 - t0) / 1e6,
+			 (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6, (double)ts.scan_ns / 1e6,
+			 (double)(t4 - t3) / 1e6, sl->frz.pages_data,
+			 (double)(t0 + j->st.freeze_ns - t4) / 1e6, (double)j->st.prefreeze_ns / 1e6,
+			 (double)j->st.precopy_ns / 1e6, sl->pre.pages_data);
+	if (r == 0 && !skip && ckpt_track_sync(c->t) < 0)
+		pr_warn("the tracking record of pid %d lags behind", c->o->pid);
+out:
+	if (r == 0 && skip) {
+		/* Harvested before the freeze: the next checkpoint copies them again. */
+		r = ranges_add(&c->carry, &pre);
+		if (r == 0)
+			r = ranges_add(&c->carry, &failed);
+	}
+	ckpt_range_set_done(&dirty);
+	ckpt_range_set_done(&failed);
+	if (r < 0 || skip) {
+		ckpt_range_set_done(&pre);
+		ckpt_range_set_done(&saved);
+		return r;
+	}
+	c->carry.nr = 0;
+	if (c->pre_w) {
+		/* The first, pre-copied: cut to the saved mappings (a copy of them: they are next's). */
+		r = ranges_add(&j->keep, &saved);
+		if (r < 0) {
+			ckpt_range_set_done(&pre);
+			ckpt_range_set_done(&saved);
+			return r;
+		}
+	}
+	ckpt_range_set_done(&c->prev_saved);
+	c->prev_saved = saved;
+
+	j->slot = slot;
+	j->generation = ckpt_track_generation(c->t);
+	j->parked_fd = parked;
+	j->st.generation = j->generation;
+	j->st.seq = c->next_seq;
+	ckpt_series_name(c->next_seq, j->st.name);
+	j->st.delta = c->prev[0] != '\0';
+	if (j->st.delta)
+		snprintf(j->parent, sizeof(j->parent), "../%s", c->prev);
+	j->st.time_s = (double)(t0 - c->t_start) / 1e9;
+	j->st.interval_ns = c->t_last_freeze ? t0 - c->t_last_freeze : 0;
+	j->st.pages_written = ts.pages + (pre.nr ? ckpt_range_set_bytes(&pre) / CKPT_IMAGE_PAGE_SIZE : 0);
+	ckpt_range_set_done(&pre);
+	j->st.bytes_raw = (sl->pre.pages_data + sl->frz.pages_data) * CKPT_IMAGE_PAGE_SIZE;
+	if (c->pre_w) {
+		j->w = TAKE_PTR(c->pre_w);
+		j->st.precopy_ns = c->pre_ns;
+		j->st.bytes_raw += c->pre_pages * CKPT_IMAGE_PAGE_SIZE;
+	}
+	c->last_written = j->st.pages_written + sl->frz.pages_data;
+	c->t_last_freeze = t0;
+	/* Room for a little more than this time, next time. */
+	c->reserve = MAX(RESERVE_MIN, sl->frz.buf_len + sl->frz.buf_len / 4);
+	snprintf(c->prev, sizeof(c->prev), "%s", j->st.name);
+	c->next_seq++;
+	*ret = TAKE_PTR(j);
+	return 0;
+}
+
+/* ---- the first full checkpoint, copied while the process runs ---- */
+
+static int pre_sink(struct page_copy *pc, void *userdata)
+{
+	struct cont *c = userdata;
+	struct pollfd pfd[2] = { { c->o->stop_fd, POLLIN, 0 }, { c->pidfd, POLLIN, 0 } };
+
+	if (poll(pfd, 2, 0) > 0) {
+		if (pfd[1].revents & POLLIN)
+			return -ESRCH;
+		if (pfd[0].revents & POLLIN)
+			return -ECANCELED;
+	}
+	for (size_t i = 0; i < pc->nr_runs; i++)
+		if (pc->runs[i].kind == PAGE_RUN_DATA)
+			c->pre_pages += pc->runs[i].nr;
+	return dump_add_pages(c->pre_w, pc);
+}
+
+/* One pass: the pages of @dirty (all with NULL), read while the process runs. */
+static int precopy_pass(struct cont *c, const struct ckpt_range_set *dirty)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	struct page_stream stream = {
+		.chunk = PRECOPY_CHUNK,
+		.sink = pre_sink,
+		.userdata = c,
+		.failed = &c->pre_failed,
+	};
+	int r;
+
+	r = ckpt_proc_open(NULL, c->o->pid, &p);
+	if (r == 0)
+		r = ckpt_proc_read_maps(p, 0, &maps);
+	if (r < 0) {
+		if (r != -ESRCH)
+			pr_err("cannot read the mappings of pid %d: %s", c->o->pid, errstr(r));
+		return r;
+	}
+	stream.proc = p;
+	background(c, true);
+	r = page_copy_stream(&c->slots[0].pre, &stream, maps, dirty);
+	background(c, false);
+	page_copy_reset(&c->slots[0].pre);
+	if (r == 0)
+		r = ckpt_image_writer_new_layer(c->pre_w);
+	return r;
+}
+
+/*
+ * The pages written during the last pass: a freeze for the harvest alone.
+ * What a pass could not read goes with them.
+ */
+static int precopy_harvest(struct cont *c, struct ckpt_range_set *ret)
+{
+	uint64_t ns;
+	int r = harvest_only(c, ret, &ns);
+
+	if (r == 0)
+		r = ranges_add(ret, &c->pre_failed);
+	c->pre_failed.nr = 0;
+	return r;
+}
+
+/*
+ * The first checkpoint, copied while the process runs: every page, then,
+ * while a pass leaves much behind, the pages written during it (each a
+ * layer over the one before). The freeze of the checkpoint copies the rest.
+ */
+static int precopy(struct cont *c)
+{
+	struct ckpt_image_writer_opts wo = {
+		.identity = c->id,
+		.level = c->o->level,
+		.nice = (int)nice_of(c->o),
+		.threads = c->threads,
+	};
+	char path[PATH_MAX];
+	uint64_t t0 = now_ns(), left = 0;
+	int r, pass;
+
+	ckpt_series_name(c->next_seq, c->pre_name);
+	snprintf(path, sizeof(path), "%s/%s", c->o->dir, c->pre_name);
+	r = ckpt_image_writer_new(path, &wo, &c->pre_w);
+	if (r < 0)
+		return r;
+	r = precopy_pass(c, NULL);
+	for (pass = 1; r == 0 && pass < PRECOPY_PASSES; pass++) {
+		struct ckpt_range_set dirty;
+		uint64_t before = left;
+
+		ckpt_range_set_init(&dirty);
+		r = precopy_harvest(c, &dirty);
+		left = ckpt_range_set_bytes(&dirty);
+		/* Copy again while that shrinks what is left (the machine may be too busy). */
+		if (r == 0 && left > PRECOPY_SMALL && (pass == 1 || left < before / 2))
+			r = precopy_pass(c, &dirty);
+		else if (r == 0) {
+			/* Little enough: the freeze of the checkpoint copies it. */
+			for (size_t i = 0; i < dirty.nr && r == 0; i++)
+				r = ckpt_range_set_add(&c->pre_failed, dirty.v[i].start, dirty.v[i].end);
+			ckpt_range_set_done(&dirty);
+			break;
+		}
+		ckpt_range_set_done(&dirty);
+	}
+	c->pre_ns = now_ns() - t0;
+	if (r == 0) {
+		c->reserve = MAX(c->reserve, 2 * left + RESERVE_MIN);
+		pr_debug("pre-copy of pid %d: %" PRIu64 " pages in %.1f ms, %d passes; %" PRIu64
+			 " KiB left for the freeze", c->o->pid, c->pre_pages, (double)c->pre_ns / 1e6,
+			 pass, (left + ckpt_range_set_bytes(&c->pre_failed)) >> 10);
+	}
+	return r;
+}
+
+/* ---- setup ---- */
+
+/* The generation recorded in @name's track.json, if it is a checkpoint of this process. */
+static int latest_generation(struct cont *c, const struct ckpt_series_point *pt, uint64_t *ret)
+{
+	_cleanup_image_ struct ckpt_image *img = NULL;
+	_cleanup_json_ json_object *o = NULL;
+	char path[PATH_MAX];
+	json_object *v;
+
+	if (!ckpt_image_identity_equal(&pt->inv->identity, &c->id))
+		return -EXDEV;
+	snprintf(path, sizeof(path), "%s/%s", c->o->dir, pt->name);
+	if (ckpt_image_open(path, NULL, &img) < 0 || !ckpt_image_has_file(img, TRACK_DOC) ||
+	    ckpt_image_get_json(img, TRACK_DOC, &o) < 0 ||
+	    !json_object_object_get_ex(o, "generation", &v) || !json_object_is_type(v, json_type_int))
+		return -ENOENT;
+	*ret = json_object_get_uint64(v);
+	return 0;
+}
+
+/* Arm tracking, or take over what is armed: continue the chain of "latest" when it can. */
+static int start_tracking(struct cont *c, struct ckpt_series *s)
+{
+	struct ckpt_track_opts to = { .rundir = c->o->rundir };
+	struct ckpt_inject *inj;
+	ssize_t li = ckpt_series_latest(s);
+	uint64_t gen;
+	int r, e;
+
+	r = ckpt_track_attach(c->o->pid, &to, &c->t);
+	if (r == 0 && li >= 0 && latest_generation(c, ckpt_series_point(s, (size_t)li), &gen) == 0 &&
+	    gen == ckpt_track_generation(c->t)) {
+		const char *name = ckpt_series_point(s, (size_t)li)->name;
+		struct ckpt_chain *chain;
+		char path[PATH_MAX];
+
+		/* Where its chain holds pages: what the next delta says is gone, if it is. */
+		snprintf(path, sizeof(path), "%s/%s", c->o->dir, name);
+		r = ckpt_chain_open(path, NULL, &chain);
+		if (r < 0)
+			return r;
+		r = ckpt_chain_ranges(chain, &c->prev_saved);
+		ckpt_chain_close(chain);
+		if (r < 0)
+			return r;
+		snprintf(c->prev, sizeof(c->prev), "%s", name);
+		event(c, "continued", "pid %d is tracked since '%s/%s' (generation %" PRIu64
+		      "): the first checkpoint is a delta of it", c->o->pid, c->o->dir, name, gen);
+		return 0;
+	}
+	if (r < 0 && r != -ENOENT && r != -ESTALE)
+		return r; /* -EBUSY: another command holds it */
+	r = ckpt_inject_seize(c->o->pid, CKPT_INJECT_NO_XSTATE, &inj);
+	if (r < 0)
+		return r;
+	if (c->t) {
+		/* Armed by an earlier command: harvest once to start from here. */
+		struct ckpt_range_set unused;
+
+		ckpt_range_set_init(&unused);
+		r = ckpt_track_harvest(c->t, inj, &unused, NULL);
+		ckpt_range_set_done(&unused);
+	} else {
+		r = ckpt_track_arm(inj, &to, &c->t);
+	}
+	e = ckpt_inject_release(inj);
+	if (r == 0 && e < 0)
+		r = e;
+	if (r < 0)
+		return r;
+	event(c, "armed", "tracking pid %d (userfaultfd parked at fd %d); checkpoints in '%s' every "
+	      "%.3g s", c->o->pid, ckpt_track_parked_fd(c->t), c->o->dir,
+	      (double)(c->o->interval_ns ? c->o->interval_ns : 1000000000ULL) / 1e9);
+	return 0;
+}
+
+static int setup(struct cont *c)
+{
+	uint64_t interval = c->o->interval_ns ? c->o->interval_ns : 1000000000ULL;
+	struct itimerspec its = {
+		.it_interval = { (time_t)(interval / 1000000000ULL), (long)(interval % 1000000000ULL) },
+		.it_value = { 0, 1 }, /* the first checkpoint at once */
+	};
+	int r;
+
+	r = dump_identity(c->o->pid, &c->id, &c->exe);
+	if (r < 0)
+		return r;
+	c->have_cpus = sched_getaffinity(0, sizeof(c->cpus), &c->cpus) == 0;
+	errno = 0;
+	c->own_nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+	c->can_nice = errno == 0 &&
+		      setpriority(PRIO_PROCESS, (id_t)gettid(), (int)nice_of(c->o)) == 0 &&
+		      setpriority(PRIO_PROCESS, (id_t)gettid(), c->own_nice) == 0;
+	if (ckpt_proc_open(NULL, c->o->pid, &c->proc) < 0)
+		c->proc = NULL;
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->o->pid, 0);
+	if (c->pidfd < 0) {
+		r = neg_errno();
+		pr_err("pid %d: %s", c->o->pid, r == -ESRCH ? "no such process" : strerror(-r));
+		return r;
+	}
+	c->created_dir = access(c->o->dir, F_OK) < 0 && errno == ENOENT;
+	r = ckpt_series_open(c->o->dir, CKPT_SERIES_CREATE, &c->series);
+	if (r < 0)
+		return r;
+	c->next_seq = ckpt_series_next_seq(c->series);
+	r = start_tracking(c, c->series);
+	if (r < 0)
+		return r;
+	if (ckpt_proc_events_open(&c->ev) < 0) {
+		c->ev = NULL;
+		pr_info("no proc connector: an exec is noticed at the next freeze");
+	}
+	c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (c->efd < 0 || c->tfd < 0) {
+		r = neg_errno();
+		pr_err("cannot set up the timer: %s", strerror(-r));
+		return r;
+	}
+	c->t_start = now_ns(); /* --duration counts the pre-copy in */
+	if (!c->prev[0]) {
+		r = precopy(c);
+		if (r < 0)
+			return r;
+	}
+	if (timerfd_settime(c->tfd, 0, &its, NULL) < 0)
+		return neg_errno();
+	return writer_start(c);
+}
+
+static bool execed(struct cont *c)
+{
+	struct ckpt_proc_event e[32];
+	int k;
+
+	if (!c->ev)
+		return false;
+	while ((k = ckpt_proc_events_read(c->ev, e, 32)) > 0)
+		for (int i = 0; i < k; i++)
+			if (e[i].kind == CKPT_PROC_EV_EXEC && e[i].tgid == c->o->pid)
+				return true;
+	return false;
+}
+
+/* ---- the loop ---- */
+
+static enum ckpt_continuous_end run_loop(struct cont *c, int *ret_err)
+{
+	bool due = false;
+	uint64_t due_since = 0;
+
+	*ret_err = 0;
+	for (;;) {
+		struct pollfd pfd[5] = {
+			{ c->tfd, POLLIN, 0 }, { c->pidfd, POLLIN, 0 }, { c->o->stop_fd, POLLIN, 0 },
+			{ c->efd, POLLIN, 0 }, { c->ev ? ckpt_proc_events_fd(c->ev) : -1, POLLIN, 0 },
+		};
+		int buf, r;
+
+		if (poll(pfd, 5, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			*ret_err = neg_errno();
+			pr_err("poll: %s", strerror(-*ret_err));
+			return CKPT_CONTINUOUS_FAILED;
+		}
+		if (pfd[3].revents & POLLIN) {
+			r = collect_finished(c);
+			if (r < 0) {
+				*ret_err = r;
+				return CKPT_CONTINUOUS_FAILED;
+			}
+		}
+		if (pfd[2].revents & POLLIN)
+			return CKPT_CONTINUOUS_STOPPED;
+		if (pfd[1].revents & POLLIN)
+			return CKPT_CONTINUOUS_EXITED;
+		if ((pfd[4].revents & POLLIN) && execed(c))
+			return CKPT_CONTINUOUS_EXECED;
+		if (pfd[0].revents & POLLIN) {
+			uint64_t ticks;
+
+			if (read(c->tfd, &ticks, sizeof(ticks)) > 0 && !due) {
+				due = true;
+				due_since = now_ns();
+			}
+		}
+		if (!due || c->pending || (buf = free_slot(c)) < 0)
+			goto check_end; /* the writer is behind: the interval stretches */
+		{
+			struct job *j = NULL;
+			uint64_t stretch = now_ns() - due_since;
+
+			due = false;
+			r = capture(c, buf, &j);
+			if (r == -ESRCH)
+				return CKPT_CONTINUOUS_EXITED;
+			if (r == -ESTALE) {
+				*ret_err = r;
+				return execed(c) ? CKPT_CONTINUOUS_EXECED : CKPT_CONTINUOUS_LOST;
+			}
+			if (r < 0) {
+				*ret_err = r;
+				return CKPT_CONTINUOUS_FAILED;
+			}
+			if (!j)
+				goto check_end; /* skipped */
+			c->slots[buf].busy = true;
+			/* Waited for the writer longer than a tenth of the interval: stretched. */
+			if (stretch * 10 > (c->o->interval_ns ? c->o->interval_ns : 1000000000ULL)) {
+				j->st.stretch_ns = stretch;
+				c->res->stretched++;
+			}
+			hand_over(c, j);
+			c->captured++;
+		}
+check_end:
+		if (c->o->count && c->captured >= c->o->count)
+			return CKPT_CONTINUOUS_COUNT;
+		if (c->o->duration_ns && now_ns() - c->t_start >= c->o->duration_ns)
+			return CKPT_CONTINUOUS_DURATION;
+	}
+}
+
+static void cont_done(struct cont *c)
+{
+	writer_stop(c);
+	job_free(c->pending);
+	pthread_mutex_lock(&c->lock);
+	job_free(c->todo);
+	for (size_t i = 0; i < c->nr_finished; i++)
+		job_free(c->finished[i]);
+	pthread_mutex_unlock(&c->lock);
+	ckpt_image_writer_free(c->pre_w);
+	ckpt_range_set_done(&c->pre_failed);
+	for (int i = 0; i < NR_BUFS; i++) {
+		page_copy_done(&c->slots[i].pre);
+		page_copy_done(&c->slots[i].frz);
+	}
+	ckpt_range_set_done(&c->carry);
+	ckpt_range_set_done(&c->prev_saved);
+	ckpt_proc_close(c->proc);
+	ckpt_proc_events_close(c->ev);
+	ckpt_series_close(c->series);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	if (c->tfd >= 0)
+		close(c->tfd);
+	if (c->efd >= 0)
+		close(c->efd);
+	free(c->exe);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+}
+
+int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_continuous_result *ret)
+{
+	struct cont c = { .o = o, .res = ret, .pidfd = -1, .tfd = -1, .efd = -1,
+			  .reserve = RESERVE_MIN, .threads = threads_for() };
+	enum ckpt_continuous_end end = CKPT_CONTINUOUS_FAILED;
+	int r, e;
+
+	memset(ret, 0, sizeof(*ret));
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.cond, NULL);
+	ckpt_range_set_init(&c.pre_failed);
+	ckpt_range_set_init(&c.carry);
+	ckpt_range_set_init(&c.prev_saved);
+	for (int i = 0; i < NR_BUFS; i++) {
+		page_copy_init(&c.slots[i].pre);
+		page_copy_init(&c.slots[i].frz);
+	}
+	r = setup(&c);
+	if (r == -ESRCH)
+		end = CKPT_CONTINUOUS_EXITED, r = 0;
+	else if (r == -ECANCELED)
+		end = CKPT_CONTINUOUS_STOPPED, r = 0;
+	else if (r == 0)
+		end = run_loop(&c, &r);
+	/* Whatever was captured is written, unless writing failed. */
+	e = c.thr_started ? drain(&c) : 0;
+	if (e < 0 && (r == 0 || end != CKPT_CONTINUOUS_FAILED)) {
+		r = e;
+		end = CKPT_CONTINUOUS_FAILED;
+	}
+	if (c.t) {
+		if (end == CKPT_CONTINUOUS_EXITED || end == CKPT_CONTINUOUS_EXECED ||
+		    end == CKPT_CONTINUOUS_LOST)
+			(void)ckpt_track_disarm(c.t, NULL); /* nothing to track any more: drop the record */
+		else
+			ckpt_track_close(c.t); /* stays armed: a later command continues the chain */
+		c.t = NULL;
+	}
+	cont_done(&c);
+	if (c.created_dir && !ret->checkpoints)
+		(void)rmdir(o->dir); /* only if it is empty */
+	ret->end = end;
+	if (end == CKPT_CONTINUOUS_EXITED || end == CKPT_CONTINUOUS_EXECED)
+		r = 0;
+	return r;
+}
