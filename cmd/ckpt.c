@@ -15,7 +15,9 @@ static const struct command *const commands[] = {
 	&cmd_dump,
 	&cmd_show,
 	&cmd_restore,
+	&cmd_lazy_pages,
 	&cmd_page_server,
+	&cmd_compact,
 };
 
 static const char main_usage_head[] =

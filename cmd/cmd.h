@@ -40,6 +40,8 @@ extern const struct command cmd_dump;
 extern const struct command cmd_show;
 extern const struct command cmd_restore;
 extern const struct command cmd_page_server;
+extern const struct command cmd_lazy_pages;
+extern const struct command cmd_compact;
 
 /* ---- out.c: rendering and errors ---- */
 void out_init(struct cmd_ctx *ctx);
@@ -55,6 +57,22 @@ int out_finish(struct cmd_ctx *ctx, int code);
 void out_json(json_object *obj, bool line);
 /* A double printed with @decimals digits after the point. */
 json_object *out_json_double(double v, int decimals);
+/* "512 B", "3.2 KiB", "1.0 GiB" */
+void out_human_bytes(uint64_t bytes, char *buf, size_t len);
+
+/* ---- lazy_pages.c ---- */
+struct ckpt_lazy_stats;
+/* The statistics of one lazily restored process: a log line, or an NDJSON "lazy" event. */
+void cmd_lazy_report(struct cmd_ctx *ctx, const struct ckpt_lazy_stats *st);
+/* on_done of a lazy-pages server: reports, counts processes left with pages missing. */
+struct cmd_lazy_out {
+	struct cmd_ctx *ctx;
+	unsigned int lost;
+};
+void cmd_lazy_on_done(const struct ckpt_lazy_stats *st, void *userdata);
+struct ckpt_lazy_server;
+/* Run @s until done; SIGINT/SIGTERM stop it (the first gently, the second at once). */
+int cmd_lazy_serve(struct cmd_ctx *ctx, struct ckpt_lazy_server *s, int listen_fd);
 
 /* ---- parse.c ---- */
 int parse_duration_ns(const char *s, uint64_t *ret) __must_check;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Output of the ckpt program: log sink, errors in text and JSON. */
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,15 +10,20 @@
 
 #include "cmd.h"
 
+/* Messages may come from several threads (the lazy-pages server): one at a time. */
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void sink(enum ckpt_log_level level, const char *area, const char *msg, void *userdata)
 {
 	struct cmd_ctx *ctx = userdata;
 
+	pthread_mutex_lock(&sink_lock);
 	if (ctx->json && level == CKPT_LOG_ERROR) {
 		char buf[4200];
 
 		snprintf(buf, sizeof(buf), "%s: %s", area, msg);
 		json_object_array_add(ctx->errors, json_object_new_string(buf));
+		pthread_mutex_unlock(&sink_lock);
 		return;
 	}
 	switch (level) {
@@ -33,6 +40,7 @@ static void sink(enum ckpt_log_level level, const char *area, const char *msg, v
 		fprintf(stderr, "ckpt: debug: %s: %s\n", area, msg);
 		break;
 	}
+	pthread_mutex_unlock(&sink_lock);
 }
 
 void out_init(struct cmd_ctx *ctx)
@@ -121,4 +129,16 @@ json_object *out_json_double(double v, int decimals)
 
 	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
 	return json_object_new_double_s(v, buf);
+}
+
+void out_human_bytes(uint64_t b, char *buf, size_t len)
+{
+	if (b >= (1ULL << 30))
+		snprintf(buf, len, "%.1f GiB", (double)b / (1ULL << 30));
+	else if (b >= (1ULL << 20))
+		snprintf(buf, len, "%.1f MiB", (double)b / (1ULL << 20));
+	else if (b >= 1024)
+		snprintf(buf, len, "%.1f KiB", (double)b / 1024);
+	else
+		snprintf(buf, len, "%" PRIu64 " B", b);
 }

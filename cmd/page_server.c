@@ -41,18 +41,6 @@ struct conn_out {
 	struct cmd_ctx *ctx;
 };
 
-static void human_bytes(uint64_t b, char *buf, size_t len)
-{
-	if (b >= (1ULL << 30))
-		snprintf(buf, len, "%.1f GiB", (double)b / (1ULL << 30));
-	else if (b >= (1ULL << 20))
-		snprintf(buf, len, "%.1f MiB", (double)b / (1ULL << 20));
-	else if (b >= 1024)
-		snprintf(buf, len, "%.1f KiB", (double)b / 1024);
-	else
-		snprintf(buf, len, "%" PRIu64 " B", b);
-}
-
 static void on_conn(const struct ckpt_page_server_conn_stats *st, void *userdata)
 {
 	struct conn_out *o = userdata;
@@ -84,8 +72,8 @@ static void on_conn(const struct ckpt_page_server_conn_stats *st, void *userdata
 	{
 		char in[32], out[32];
 
-		human_bytes(st->bytes_in, in, sizeof(in));
-		human_bytes(st->bytes_out, out, sizeof(out));
+		out_human_bytes(st->bytes_in, in, sizeof(in));
+		out_human_bytes(st->bytes_out, out, sizeof(out));
 		printf("%s: %s after %.3f s: %" PRIu64 " requests (%" PRIu64 " refused), %" PRIu64
 		       " documents, %" PRIu64 " pages (%" PRIu64 " data), %s out, %s in%s%s\n",
 		       st->peer, st->end, secs, st->requests, st->request_errors, st->docs,

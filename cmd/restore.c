@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* ckpt restore: bring a checkpointed process back and (by default) wait for it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,23 +19,39 @@
 #include "cmd.h"
 
 static const char usage[] =
-	"Usage: ckpt restore -D DIR [--detach] [--pidfile FILE] [--restore-pid]\n"
-	"                    [--leave-stopped] [--stdio inherit|null|FILE] [--json]\n"
+	"Usage: ckpt restore (-D DIR | --from URL) [--lazy [--lazy-socket PATH]]\n"
+	"                    [--detach] [--pidfile FILE] [--restore-pid] [--leave-stopped]\n"
+	"                    [--stdio inherit|null|FILE] [--json]\n"
 	"\n"
 	"Restore the checkpoint DIR (a full one, or the newest delta of a chain) and\n"
 	"let the process run on from where it was. By default ckpt waits for it and\n"
 	"exits with its status, as a shell would, forwarding SIGINT, SIGTERM, SIGHUP and\n"
 	"SIGQUIT to it; --detach returns at once and prints its pid.\n"
 	"\n"
+	"With --lazy the process runs at once and its anonymous memory comes on demand:\n"
+	"a server ckpt starts (or the one at --lazy-socket PATH) serves its page faults\n"
+	"and copies the rest in the background; once every page is in, the process\n"
+	"runs on its own. If the server dies first, its faults wait (they never read\n"
+	"zeros) until a new one takes over: see ckpt lazy-pages.\n"
+	"\n"
 	"Options:\n"
 	"  -D, --images-dir DIR   the checkpoint to restore\n"
+	"      --from URL         or restore from a page server, tcp://ADDR:PORT, with\n"
+	"                         no images here (see ckpt-page-server(1))\n"
+	"      --token-file FILE  the page server's shared secret\n"
+	"      --lazy             start it at once, bring its memory in on demand\n"
+	"      --lazy-socket PATH hand it over to the lazy-pages server listening at\n"
+	"                         PATH (ckpt lazy-pages --socket PATH)\n"
+	"      --lazy-log FILE    --lazy --detach: where the server started for it logs\n"
+	"                         (default RUNDIR/lazy-PID.log)\n"
 	"  -d, --detach           do not wait for the process: print its pid and exit\n"
 	"      --pidfile FILE     write its pid to FILE (before it runs)\n"
 	"      --restore-pid      the pid it had when dumped, or fail if it is taken\n"
 	"      --leave-stopped    leave it stopped (SIGSTOP) once restored\n"
 	"      --stdio MODE       fds 0-2 that were a tty or a pipe: inherit ckpt's own\n"
 	"                         (default), null (/dev/null), or a FILE to append to\n"
-	"      --json             one JSON object when it runs (and one when it ends)\n"
+	"      --json             NDJSON: a line when it runs, one when every page is in\n"
+	"                         (--lazy) and one when it ends\n"
 	"  -v, --verbose          more messages\n"
 	"  -h, --help             this help\n";
 
@@ -70,11 +90,141 @@ static int wait_child(pid_t pid)
 	return 128 + WTERMSIG(status);
 }
 
+static void report_restored(struct cmd_ctx *ctx, const struct ckpt_restore_opts *o,
+			    const struct ckpt_restore_stats *st, size_t lazy_ranges, bool detach)
+{
+	if (ctx->json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "event", json_object_new_string("running"));
+		json_object_object_add(j, "pid", json_object_new_int(st->pid));
+		json_object_object_add(j, "images_dir", o->dir ? json_object_new_string(o->dir) : NULL);
+		json_object_object_add(j, "from", o->from ? json_object_new_string(o->from) : NULL);
+		json_object_object_add(j, "lazy", json_object_new_boolean(o->lazy));
+		json_object_object_add(j, "chain_length", json_object_new_uint64(st->chain_length));
+		json_object_object_add(j, "mappings", json_object_new_uint64(st->nr_vmas));
+		json_object_object_add(j, "files", json_object_new_uint64(st->nr_fds));
+		json_object_object_add(j, "pages_data", json_object_new_uint64(st->pages_data));
+		json_object_object_add(j, "pages_zero", json_object_new_uint64(st->pages_zero));
+		json_object_object_add(j, "bytes_written", json_object_new_uint64(st->bytes_written));
+		if (o->lazy)
+			json_object_object_add(j, "lazy_ranges", json_object_new_uint64(lazy_ranges));
+		json_object_object_add(j, "check_ms", out_json_double(ms(st->check_ns), 3));
+		json_object_object_add(j, "pages_ms", out_json_double(ms(st->pages_ns), 3));
+		json_object_object_add(j, "restore_ms", out_json_double(ms(st->total_ns), 3));
+		out_json(j, true);
+		json_object_put(j);
+	} else if (detach) {
+		printf("%d\n", st->pid);
+		fflush(stdout);
+	} else {
+		ckpt_log(CKPT_LOG_INFO, "restore", "restored pid %d from '%s' in %.1f ms%s", st->pid,
+			 o->dir ? o->dir : o->from, ms(st->total_ns), o->lazy ? " (lazy)" : "");
+	}
+}
+
+/*
+ * The lazy-pages server of this restore: a process of its own, so that its
+ * ptrace (to close the parked uffd at the end) never mixes with our wait
+ * for the restored process, and so that it outlives us if we are killed.
+ * Waiting: it shares our stdout and stderr. Detached: it leaves our session
+ * and logs to a file. It says on a pipe when it serves the process.
+ */
+static int serve_forked(struct cmd_ctx *ctx, const struct ckpt_lazy_target *t,
+			const struct ckpt_lazy_source *src, bool detach, const char *log_file, pid_t *ret_pid)
+{
+	char path[PATH_MAX], ok = 0;
+	int fd = -1, pfd[2];
+	pid_t d;
+
+	if (detach) {
+		if (log_file) {
+			snprintf(path, sizeof(path), "%s", log_file);
+		} else {
+			snprintf(path, sizeof(path), "%s/lazy-%d.log", ckpt_lazy_default_rundir(), t->pid);
+			(void)mkdir(ckpt_lazy_default_rundir(), 0700);
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			int e = -errno;
+
+			ckpt_log(CKPT_LOG_ERROR, "restore", "cannot open the log '%s': %s", path, strerror(-e));
+			return e;
+		}
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		int e = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
+	fflush(NULL);
+	d = fork();
+	if (d < 0) {
+		int e = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		close(pfd[0]);
+		close(pfd[1]);
+		return e;
+	}
+	if (d == 0) {
+		struct cmd_lazy_out out = { .ctx = ctx };
+		struct ckpt_lazy_opts lo = { .on_done = cmd_lazy_on_done, .userdata = &out };
+		struct ckpt_lazy_server *s = NULL;
+		int r;
+
+		close(pfd[0]);
+		if (detach) {
+			int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+			setsid();
+			if (devnull >= 0)
+				dup2(devnull, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			ckpt_log(CKPT_LOG_INFO, "lazy", "serving pid %d (server pid %d)", t->pid, getpid());
+		}
+		r = ckpt_lazy_server_new(&lo, &s);
+		if (r == 0)
+			r = ckpt_lazy_server_add(s, t, src);
+		if (r < 0)
+			_exit(out_finish(ctx, out_error(ctx, EXIT_FAIL, "cannot serve pid %d: %s", t->pid,
+							strerror(-r))));
+		(void)!write(pfd[1], "1", 1);
+		close(pfd[1]);
+		r = cmd_lazy_serve(ctx, s, -1);
+		ckpt_lazy_server_free(s);
+		_exit(out_finish(ctx, r != EXIT_OK ? r : out.lost ? EXIT_FAIL : EXIT_OK));
+	}
+	if (fd >= 0)
+		close(fd);
+	close(pfd[1]);
+	while (read(pfd[0], &ok, 1) < 0 && errno == EINTR)
+		;
+	close(pfd[0]);
+	if (ok != '1') {
+		while (waitpid(d, NULL, 0) < 0 && errno == EINTR)
+			;
+		return -EPIPE;
+	}
+	*ret_pid = d;
+	return 0;
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
+	enum { OPT_FROM = 256, OPT_TOKEN, OPT_LAZY, OPT_LAZY_SOCKET, OPT_LAZY_LOG };
 	static const struct option longopts[] = {
 		CMD_COMMON_LONGOPTS,
 		{ "images-dir", required_argument, NULL, 'D' },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "token-file", required_argument, NULL, OPT_TOKEN },
+		{ "lazy", no_argument, NULL, OPT_LAZY },
+		{ "lazy-socket", required_argument, NULL, OPT_LAZY_SOCKET },
+		{ "lazy-log", required_argument, NULL, OPT_LAZY_LOG },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "restore-pid", no_argument, NULL, 'P' },
@@ -85,7 +235,11 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	};
 	struct ckpt_restore_opts o = { 0 };
 	struct ckpt_restore_stats st;
-	const char *pidfile = NULL;
+	struct ckpt_restore_lazy lz = { .uffd = -1, .parked_fd = -1 };
+	_cleanup_free_ char *dir = NULL;
+	const char *lazy_socket = NULL, *lazy_log = NULL;
+	pid_t server = 0;
+	size_t lazy_ranges = 0;
 	bool detach = false;
 	sigset_t set;
 	int c, r;
@@ -105,11 +259,26 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'D':
 			o.dir = optarg;
 			break;
+		case OPT_FROM:
+			o.from = optarg;
+			break;
+		case OPT_TOKEN:
+			o.token_file = optarg;
+			break;
+		case OPT_LAZY:
+			o.lazy = true;
+			break;
+		case OPT_LAZY_SOCKET:
+			lazy_socket = optarg;
+			break;
+		case OPT_LAZY_LOG:
+			lazy_log = optarg;
+			break;
 		case 'd':
 			detach = true;
 			break;
 		case 'p':
-			pidfile = optarg;
+			o.pidfile = optarg;
 			break;
 		case 'P':
 			o.restore_pid = true;
@@ -137,8 +306,26 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return out_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
-	if (!o.dir)
-		return out_usage_error(ctx, "which checkpoint? give -D DIR");
+	if (!o.dir && !o.from)
+		return out_usage_error(ctx, "which checkpoint? give -D DIR or --from URL");
+	if (o.dir && o.from)
+		return out_usage_error(ctx, "-D and --from are exclusive");
+	if (o.token_file && !o.from)
+		return out_usage_error(ctx, "--token-file goes with --from");
+	if (lazy_socket && !o.lazy)
+		return out_usage_error(ctx, "--lazy-socket goes with --lazy");
+	if (lazy_log && (!o.lazy || !detach || lazy_socket))
+		return out_usage_error(ctx, "--lazy-log goes with --lazy --detach (and no --lazy-socket)");
+	if (o.lazy && o.dir) {
+		/* The server may run elsewhere (another cwd): an absolute path. */
+		dir = realpath(o.dir, NULL);
+		if (!dir)
+			return out_error(ctx, EXIT_FAIL, "cannot restore '%s': %s", o.dir, strerror(errno));
+		o.dir = dir;
+	}
+	if (lazy_socket && access(lazy_socket, W_OK) < 0)
+		return out_error(ctx, EXIT_FAIL, "no lazy-pages server at '%s': %s", lazy_socket,
+				 strerror(errno));
 
 	/* Signals are forwarded once it runs: keep them until then. */
 	sigemptyset(&set);
@@ -149,36 +336,45 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	sigaddset(&set, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
-	o.pidfile = pidfile;
-	r = ckpt_restore_run(&o, &st);
+	r = ckpt_restore_run(&o, &st, o.lazy ? &lz : NULL);
 	if (r < 0)
-		return out_error(ctx, EXIT_FAIL, "cannot restore '%s'", o.dir);
-	if (ctx->json) {
-		json_object *j = json_object_new_object();
+		return out_error(ctx, EXIT_FAIL, "cannot restore '%s'", o.dir ? o.dir : o.from);
+	if (o.lazy) {
+		struct ckpt_lazy_target t = {
+			.pid = st.pid, .uffd = lz.uffd, .parked_fd = lz.parked_fd, .ranges = lz.ranges,
+			.nr_ranges = lz.nr_ranges, .resume_ns = st.total_ns, .eager_pages = lz.eager_pages,
+		};
+		struct ckpt_lazy_source src = { .dir = o.dir, .url = o.from, .token_file = o.token_file };
 
-		json_object_object_add(j, "pid", json_object_new_int(st.pid));
-		json_object_object_add(j, "images_dir", json_object_new_string(o.dir));
-		json_object_object_add(j, "chain_length", json_object_new_uint64(st.chain_length));
-		json_object_object_add(j, "mappings", json_object_new_uint64(st.nr_vmas));
-		json_object_object_add(j, "files", json_object_new_uint64(st.nr_fds));
-		json_object_object_add(j, "pages_data", json_object_new_uint64(st.pages_data));
-		json_object_object_add(j, "pages_zero", json_object_new_uint64(st.pages_zero));
-		json_object_object_add(j, "bytes_written", json_object_new_uint64(st.bytes_written));
-		json_object_object_add(j, "check_ms", out_json_double(ms(st.check_ns), 3));
-		json_object_object_add(j, "pages_ms", out_json_double(ms(st.pages_ns), 3));
-		json_object_object_add(j, "restore_ms", out_json_double(ms(st.total_ns), 3));
-		out_json(j, true);
-		json_object_put(j);
-	} else if (detach) {
-		printf("%d\n", st.pid);
-		fflush(stdout);
-	} else {
-		ckpt_log(CKPT_LOG_INFO, "restore", "restored pid %d from '%s' in %.1f ms", st.pid, o.dir,
-			 ms(st.total_ns));
+		lazy_ranges = lz.nr_ranges;
+
+		if (lazy_socket)
+			r = ckpt_lazy_handover(lazy_socket, &t, &src);
+		else
+			r = serve_forked(ctx, &t, &src, detach, lazy_log, &server);
+		ckpt_restore_lazy_done(&lz);
+		if (r < 0) {
+			/* Nobody can serve its memory: the restore failed. */
+			kill(st.pid, SIGKILL);
+			waitpid(st.pid, NULL, 0);
+			return out_error(ctx, EXIT_FAIL,
+					 "cannot serve the memory of pid %d (killed): the restore of '%s' failed",
+					 st.pid, o.dir ? o.dir : o.from);
+		}
 	}
+	report_restored(ctx, &o, &st, lazy_ranges, detach);
 	if (detach)
 		return EXIT_OK;
 	r = wait_child(st.pid);
+	if (server > 0) {
+		int status;
+
+		/* Its children may still need pages: the server ends when they have them all. */
+		while (waitpid(server, &status, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			ckpt_log(CKPT_LOG_ERROR, "lazy", "the lazy-pages server of pid %d failed", st.pid);
+	}
 	if (ctx->json) {
 		json_object *j = json_object_new_object();
 

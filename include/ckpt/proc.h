@@ -159,6 +159,8 @@ void ckpt_proc_status_done(struct ckpt_proc_status *s);
 
 /* Thread ids of the process, ascending. */
 int ckpt_proc_list_tasks(const struct ckpt_proc *p, pid_t **ret, size_t *ret_nr) __must_check;
+/* Children of every thread of the process (task/TID/children), ascending. */
+int ckpt_proc_list_children(const struct ckpt_proc *p, pid_t **ret, size_t *ret_nr) __must_check;
 
 /* ---- file descriptors ---- */
 

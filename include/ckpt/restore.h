@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lib/restore: bring a checkpointed process back to life (eager restore of
- * a single-threaded process: every page in place before it runs).
+ * lib/restore: bring a checkpointed process back to life (a single-threaded
+ * process): eager (every page in place before it runs) or lazy (its private
+ * anonymous memory registered with a userfaultfd that lib/lazy serves),
+ * from a checkpoint directory or a page server.
  *
  * ckpt forks a child and drives it with remote system calls (lib/inject):
  * it unmaps everything the child had, moves the child's vDSO onto the old
@@ -20,6 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <ckpt/lazy.h>
 #include <ckpt/util.h>
 
 enum ckpt_restore_stdio {
@@ -30,12 +33,25 @@ enum ckpt_restore_stdio {
 
 struct ckpt_restore_opts {
 	const char *dir;             /* the checkpoint (newest of its chain) */
+	const char *from;            /* or a page server: tcp://ADDR:PORT (no local images) */
+	const char *token_file;      /* for a page server off loopback */
+	bool lazy;                   /* anonymous and shared memory on demand (lib/lazy) */
 	bool restore_pid;            /* the same pid as when dumped, or fail */
 	bool leave_stopped;          /* stopped (SIGSTOP) once restored, as CRIU's --leave-stopped */
 	enum ckpt_restore_stdio stdio;
 	const char *stdio_file;      /* CKPT_STDIO_FILE */
 	const char *pidfile;         /* written with the new pid before it runs */
 };
+
+/* What a lazy restore hands to the lazy-pages server. */
+struct ckpt_restore_lazy {
+	int uffd;                    /* ours; MISSING-registered, EVENT_FORK/REMAP/REMOVE/UNMAP */
+	int parked_fd;               /* the process's own reference to it */
+	size_t nr_ranges;
+	struct ckpt_lazy_range *ranges;
+	uint64_t eager_pages;        /* pages written before it ran */
+};
+void ckpt_restore_lazy_done(struct ckpt_restore_lazy *l);
 
 struct ckpt_restore_stats {
 	pid_t pid;                   /* of the restored process */
@@ -48,12 +64,16 @@ struct ckpt_restore_stats {
 };
 
 /*
- * Restore the checkpoint @opts->dir as a child of the caller and let it run.
+ * Restore the checkpoint @opts->dir (or @opts->from) as a child of the
+ * caller and let it run. With @opts->lazy, @ret_lazy receives the uffd the
+ * caller must serve (ckpt_lazy_server_add) for the process to get its
+ * memory; its faults wait until then.
  * On success the process is running and the caller may wait for it
  * (waitpid). Errors are logged with what and why: -ENOTSUP what restore
  * cannot do (listed), -ESTALE a file changed since the checkpoint, -EEXIST
  * the pid is taken (restore_pid), -EBADMSG corrupt images.
  */
-int ckpt_restore_run(const struct ckpt_restore_opts *opts, struct ckpt_restore_stats *ret_stats) __must_check;
+int ckpt_restore_run(const struct ckpt_restore_opts *opts, struct ckpt_restore_stats *ret_stats,
+		     struct ckpt_restore_lazy *ret_lazy) __must_check;
 
 #endif

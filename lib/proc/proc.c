@@ -109,6 +109,43 @@ int ckpt_proc_list_tasks(const struct ckpt_proc *p, pid_t **ret, size_t *ret_nr)
 	return 0;
 }
 
+int ckpt_proc_list_children(const struct ckpt_proc *p, pid_t **ret, size_t *ret_nr)
+{
+	_cleanup_free_ pid_t *tids = NULL, *kids = NULL;
+	size_t nr_tids = 0, nr = 0, cap = 0;
+	int r = ckpt_proc_list_tasks(p, &tids, &nr_tids);
+
+	if (r < 0)
+		return r;
+	for (size_t t = 0; t < nr_tids; t++) {
+		_cleanup_free_ char *text = NULL;
+		char path[64];
+
+		snprintf(path, sizeof(path), "task/%d/children", tids[t]);
+		r = read_file_at(p->dirfd, path, &text, NULL);
+		if (r == -ENOENT || r == -ESRCH)
+			continue; /* the thread exited meanwhile */
+		if (r < 0)
+			return r;
+		for (char *s = text, *end; *s; s = end) {
+			long pid = strtol(s, &end, 10);
+
+			if (end == s)
+				break;
+			if (pid <= 0 || pid > INT_MAX)
+				return -EBADMSG;
+			if (GROW(kids, cap, nr + 1) < 0)
+				return -ENOMEM;
+			kids[nr++] = (pid_t)pid;
+		}
+	}
+	if (nr)
+		qsort(kids, nr, sizeof(*kids), cmp_pid);
+	*ret = TAKE_PTR(kids);
+	*ret_nr = nr;
+	return 0;
+}
+
 int ckpt_proc_read_auxv(const struct ckpt_proc *p, uint64_t **ret, size_t *ret_nr_words)
 {
 	_cleanup_free_ char *buf = NULL;

@@ -354,10 +354,56 @@ static const struct ckpt_state_vma *vma_of(const struct ckpt_state_mm *mm, uint6
 	return lo < mm->nr_vmas && mm->vmas[lo].start <= addr ? &mm->vmas[lo] : NULL;
 }
 
-int rst_pages(struct rst *r)
+bool rst_vma_lazy(const struct rst *r, const struct ckpt_state_vma *v)
+{
+	/*
+	 * Private anonymous memory only. Shared memory is written before it
+	 * runs: MADV_DONTNEED there keeps the data (the REMOVE event cannot
+	 * tell it from a hole punch), and other processes may share the pages.
+	 */
+	return r->o->lazy && rst_vma_anon_backed(v);
+}
+
+/* Write @nr pages of one kind at @at: DATA from @data, ZERO where it matters. */
+static int write_run(struct rst *r, uint64_t at, uint64_t nr, bool data, const void *buf)
+{
+	static const unsigned char zero[PS];
+	uint64_t end = at + nr * PS;
+
+	while (at < end) {
+		const struct ckpt_state_vma *v = vma_of(&r->s->mm, at);
+		uint64_t to;
+		int e = 0;
+
+		if (!v) {
+			pr_err("the images hold a page at %#" PRIx64 " outside every mapping", at);
+			return -EBADMSG;
+		}
+		to = MIN(end, v->end);
+		if (data) {
+			e = ckpt_inject_write(r->inj, at, (const char *)buf + (at - (end - nr * PS)), to - at);
+			r->st->pages_data += (to - at) / PS;
+			r->st->bytes_written += to - at;
+		} else {
+			/* Zero: only a file mapping's page differs from zero. */
+			if (v->kind == CKPT_STATE_VMA_FILE && !rst_vma_anon_backed(v))
+				for (uint64_t p = at; p < to && e == 0; p += PS)
+					e = ckpt_inject_write(r->inj, p, zero, PS);
+			r->st->pages_zero += (to - at) / PS;
+		}
+		if (e < 0) {
+			pr_err("cannot write the pages at %#" PRIx64 " of the new process: %s", at, errstr(e));
+			return e;
+		}
+		at = to;
+	}
+	return 0;
+}
+
+/* Local and eager: every resolved range of the chain, each frame decoded once. */
+static int pages_from_chain(struct rst *r)
 {
 	_cleanup_chain_iter_ struct ckpt_chain_iter *it = NULL;
-	static const unsigned char zero[PS];
 	struct ckpt_chain_range cr;
 	int e, k;
 
@@ -365,37 +411,80 @@ int rst_pages(struct rst *r)
 	if (e < 0)
 		return e;
 	while ((k = ckpt_chain_iter_next(it, &cr)) > 0) {
-		for (uint64_t at = cr.addr; at < cr.addr + cr.nr_pages * PS;) {
-			const struct ckpt_state_vma *v = vma_of(&r->s->mm, at);
-			uint64_t end = cr.addr + cr.nr_pages * PS;
-
-			if (!v) {
-				pr_err("the images hold a page at %#" PRIx64 " outside every mapping", at);
-				return -EBADMSG;
-			}
-			end = MIN(end, v->end);
-			if (cr.kind == CKPT_PAGE_DATA) {
-				e = ckpt_inject_write(r->inj, at, (const char *)cr.data + (at - cr.addr),
-						      end - at);
-				r->st->pages_data += (end - at) / PS;
-				r->st->bytes_written += end - at;
-			} else {
-				/* Zero: only a file mapping's page differs from zero. */
-				e = 0;
-				if (v->kind == CKPT_STATE_VMA_FILE && !rst_vma_anon_backed(v))
-					for (uint64_t p = at; p < end && e == 0; p += PS)
-						e = ckpt_inject_write(r->inj, p, zero, PS);
-				r->st->pages_zero += (end - at) / PS;
-			}
-			if (e < 0) {
-				pr_err("cannot write the pages at %#" PRIx64 " of the new process: %s", at,
-				       errstr(e));
-				return e;
-			}
-			at = end;
-		}
+		e = write_run(r, cr.addr, cr.nr_pages, cr.kind == CKPT_PAGE_DATA, cr.data);
+		if (e < 0)
+			return e;
 	}
 	return k;
+}
+
+/*
+ * Must this page be in place before the process runs, in a lazy restore?
+ * Pages outside the lazy mappings (written pages of private file maps), and
+ * the rseq area: the kernel writes it when rseq is registered, before any
+ * server runs.
+ */
+static bool eager_page(struct rst *r, uint64_t addr)
+{
+	const struct ckpt_state_vma *v = vma_of(&r->s->mm, addr);
+	const struct ckpt_state_thread *t = &r->s->threads[0];
+
+	if (!v || !rst_vma_lazy(r, v))
+		return true;
+	return t->rseq.ptr && addr + PS > t->rseq.ptr && addr < t->rseq.ptr + t->rseq.len;
+}
+
+/* From a page source: plan from the range list (no data), read what is needed in batches. */
+static int pages_from_source(struct rst *r)
+{
+	_cleanup_free_ struct ckpt_page_source_range *ranges = NULL;
+	_cleanup_free_ uint8_t *kinds = malloc(CKPT_PAGE_SOURCE_BATCH_MAX);
+	_cleanup_free_ char *buf = malloc((size_t)CKPT_PAGE_SOURCE_BATCH_MAX * PS);
+	size_t nr;
+	int e;
+
+	if (!kinds || !buf)
+		return -ENOMEM;
+	e = ckpt_page_source_list_ranges(r->src, &ranges, &nr);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t at = ranges[i].addr, end = at + ranges[i].nr_pages * PS;
+
+		while (at < end) {
+			uint64_t n = 0;
+
+			/* The next run of pages wanted now, at most one batch. */
+			while (at < end && !eager_page(r, at))
+				at += PS;
+			while (at + n * PS < end && n < CKPT_PAGE_SOURCE_BATCH_MAX && eager_page(r, at + n * PS))
+				n++;
+			if (!n)
+				break;
+			if (ranges[i].kind == CKPT_PAGE_ZERO) {
+				e = write_run(r, at, n, false, NULL);
+			} else {
+				e = ckpt_page_source_read_pages(r->src, at, n, kinds, buf);
+				/* Consecutive pages of one kind in one write. */
+				for (uint64_t k = 0, j; k < n && e >= 0; k = j) {
+					bool data = kinds[k] == CKPT_PAGE_DATA;
+
+					for (j = k + 1; j < n && (kinds[j] == CKPT_PAGE_DATA) == data; j++)
+						;
+					e = write_run(r, at + k * PS, j - k, data, buf + k * PS);
+				}
+			}
+			if (e < 0)
+				return e;
+			at += n * PS;
+		}
+	}
+	return 0;
+}
+
+int rst_pages(struct rst *r)
+{
+	return r->src ? pages_from_source(r) : pages_from_chain(r);
 }
 
 /* ---- finish ---- */
@@ -421,7 +510,11 @@ static int advise(struct rst *r, const struct ckpt_state_vma *v)
 			pr_warn("madvise(%d) of %#" PRIx64 "-%#" PRIx64 " failed: %s", map[i].advice, v->start,
 				v->end, errstr((int)res));
 	}
-	if (v->vmflags & CKPT_STATE_VMF_LOCKED) {
+	if ((v->vmflags & CKPT_STATE_VMF_LOCKED) && rst_vma_lazy(r, v)) {
+		/* mlock would fault every page in before any server runs. */
+		pr_warn("%#" PRIx64 "-%#" PRIx64 " is not locked in memory again (lazy restore)", v->start,
+			v->end);
+	} else if (v->vmflags & CKPT_STATE_VMF_LOCKED) {
 		int64_t res = RCALL(r, SYS_mlock, v->start, v->end - v->start);
 
 		if (res < 0)

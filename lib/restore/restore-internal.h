@@ -8,6 +8,7 @@
 
 #include <ckpt/image.h>
 #include <ckpt/inject.h>
+#include <ckpt/pagesrc.h>
 #include <ckpt/restore.h>
 #include <ckpt/state.h>
 
@@ -22,8 +23,11 @@ struct rst_shm {
 struct rst {
 	const struct ckpt_restore_opts *o;
 	struct ckpt_restore_stats *st;
-	struct ckpt_chain *chain;
+	struct ckpt_chain *chain;       /* local eager restore: the fast iterator */
+	struct ckpt_page_source *src;   /* remote, or lazy: documents and pages */
 	struct ckpt_state *s;
+	struct ckpt_restore_lazy *lazy; /* lazy: what is handed over */
+	int lazy_remote_fd;             /* the uffd in the child before it is parked */
 	pid_t pid;                  /* the child being built */
 	struct ckpt_inject *inj;
 	uint64_t area;              /* scratch area in the child (code, data) */
@@ -60,6 +64,11 @@ int rst_mm(struct rst *r) __must_check;         /* vDSO, mappings */
 int rst_pages(struct rst *r) __must_check;      /* the chain's pages */
 int rst_mm_finish(struct rst *r) __must_check;  /* madvise, PR_SET_MM_MAP */
 bool rst_vma_anon_backed(const struct ckpt_state_vma *v);
+/* Is this mapping served lazily (when the restore is lazy)? */
+bool rst_vma_lazy(const struct rst *r, const struct ckpt_state_vma *v);
+
+/* lazy.c */
+int rst_lazy_register(struct rst *r) __must_check;
 bool rst_is_shm_vma(const struct ckpt_state_vma *v);
 
 /* files.c */

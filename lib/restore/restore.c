@@ -40,23 +40,42 @@ static int open_images(struct rst *r)
 {
 	json_object *docs[CKPT_STATE_NR_DOCS] = { 0 };
 	char why[256] = "";
-	int e = ckpt_chain_open(r->o->dir, NULL, &r->chain);
+	int e;
 
+	/* Lazy or remote: a page source. Local eager: the chain's fast iterator. */
+	if (r->o->from)
+		e = ckpt_page_source_open_remote(r->o->from, r->o->token_file, NULL, &r->src);
+	else if (r->o->lazy)
+		e = ckpt_page_source_open_local(r->o->dir, NULL, &r->src);
+	else
+		e = ckpt_chain_open(r->o->dir, NULL, &r->chain);
 	if (e < 0)
-		return e; /* lib/image said which file and why */
+		return e; /* lib/image or lib/net said what and why */
 	for (int d = 0; d < CKPT_STATE_NR_DOCS && e == 0; d++)
-		e = ckpt_image_get_json(ckpt_chain_image(r->chain, 0), ckpt_state_doc_name(d), &docs[d]);
+		e = r->src ? ckpt_page_source_get_json(r->src, ckpt_state_doc_name(d), &docs[d])
+			   : ckpt_image_get_json(ckpt_chain_image(r->chain, 0), ckpt_state_doc_name(d), &docs[d]);
 	if (e == 0) {
 		e = ckpt_state_from_docs(docs, why, sizeof(why), &r->s);
 		if (e < 0)
-			pr_err("'%s' is corrupt: %s", r->o->dir, why);
+			pr_err("'%s' is corrupt: %s", r->o->dir ? r->o->dir : r->o->from, why);
 	}
 	for (int d = 0; d < CKPT_STATE_NR_DOCS; d++)
 		if (docs[d])
 			json_object_put(docs[d]);
 	if (e < 0)
 		return e;
-	r->st->chain_length = ckpt_chain_length(r->chain);
+	if (r->chain) {
+		r->st->chain_length = ckpt_chain_length(r->chain);
+	} else {
+		json_object *sum = NULL, *chain;
+
+		/* The source's summary lists the chain. */
+		if (ckpt_page_source_get_json(r->src, CKPT_PAGE_SOURCE_SUMMARY, &sum) == 0 &&
+		    json_object_object_get_ex(sum, "chain", &chain))
+			r->st->chain_length = json_object_array_length(chain);
+		if (sum)
+			json_object_put(sum);
+	}
 	r->max_fd = 2;
 	for (size_t i = 0; i < r->s->nr_fds; i++)
 		r->max_fd = MAX(r->max_fd, r->s->fds[i].fd);
@@ -125,6 +144,7 @@ static void rst_done(struct rst *r)
 {
 	ckpt_state_free(r->s);
 	ckpt_chain_close(r->chain);
+	ckpt_page_source_close(r->src);
 	free(r->shm);
 }
 
@@ -152,6 +172,8 @@ static int build(struct rst *r)
 		if (e < 0)
 			return e;
 	}
+	if (r->o->lazy && (e = rst_lazy_register(r)) < 0)
+		return e;
 	if ((e = rst_mm_finish(r)) < 0 || (e = rst_files(r)) < 0 || (e = rst_task(r)) < 0 ||
 	    (e = rst_creds(r)) < 0 || (e = rst_regs(r)) < 0)
 		return e;
@@ -189,13 +211,24 @@ fail:
 	return e;
 }
 
-int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stats *st)
+int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stats *st,
+		     struct ckpt_restore_lazy *lazy)
 {
-	struct rst r = { .o = o, .st = st, .pid = 0 };
+	struct rst r = { .o = o, .st = st, .pid = 0, .lazy = lazy, .lazy_remote_fd = -1 };
 	uint64_t t0 = now_ns();
 	int e;
 
 	memset(st, 0, sizeof(*st));
+	if (o->lazy) {
+		if (!lazy)
+			return -EINVAL;
+		memset(lazy, 0, sizeof(*lazy));
+		lazy->uffd = lazy->parked_fd = -1;
+	}
+	if (!o->dir == !o->from) {
+		pr_err("restore needs a checkpoint directory or a page server, one of them");
+		return -EINVAL;
+	}
 	if ((e = open_images(&r)) < 0 || (e = rst_check(&r)) < 0)
 		goto out;
 	st->check_ns = now_ns() - t0;
@@ -203,7 +236,8 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		goto out;
 	e = build(&r);
 	if (e < 0) {
-		pr_err("the restore of '%s' failed: the new process (pid %d) was killed", o->dir, r.pid);
+		pr_err("the restore of '%s' failed: the new process (pid %d) was killed",
+		       o->dir ? o->dir : o->from, r.pid);
 		kill_child(&r);
 		goto out;
 	}
@@ -221,7 +255,11 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	st->pid = r.pid;
 	st->build_ns = now_ns() - t0 - st->check_ns;
 	st->total_ns = now_ns() - t0;
+	if (lazy)
+		lazy->eager_pages = st->pages_data + st->pages_zero;
 out:
+	if (e < 0 && lazy)
+		ckpt_restore_lazy_done(lazy);
 	rst_done(&r);
 	return e;
 }

@@ -1004,75 +1004,15 @@ Test(pageserver, a_token_is_required_off_loopback)
 
 /* ---- across two network namespaces ---- */
 
-static char ns_a[32], ns_b[32];
-static bool ns_made;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
+static struct netns_pair ns;
 
 static void netns_teardown(void)
 {
-	if (ns_made) {
-		sh("ip netns del %s 2>/dev/null", ns_a);
-		sh("ip netns del %s 2>/dev/null", ns_b);
-	}
+	netns_pair_destroy(&ns);
 	teardown();
 }
 
 TestSuite(pageserver_netns, .init = setup, .fini = netns_teardown, .timeout = 120);
-
-/* Two namespaces, a veth pair between them: A has 10.231.X.1, B 10.231.X.2. */
-static bool netns_make(char *err, size_t errlen)
-{
-	int id = getpid();
-	int x = id % 250 + 1;
-
-	/* Namespaces left by a crashed run of this test. */
-	sh("for n in $(ip netns list 2>/dev/null | awk '/^ckps-[ab]-/{print $1}'); do "
-	   "p=${n##*-}; [ -d /proc/$p ] || ip netns del $n; done");
-	snprintf(ns_a, sizeof(ns_a), "ckps-a-%d", id);
-	snprintf(ns_b, sizeof(ns_b), "ckps-b-%d", id);
-	if (sh("ip netns add %s 2>%s/netns.err", ns_a, tmp) != 0) {
-		FILE *f;
-		char path[128];
-		size_t n = 0;
-
-		snprintf(path, sizeof(path), "%s/netns.err", tmp);
-		f = fopen(path, "r");
-		if (f) {
-			n = fread(err, 1, errlen - 1, f);
-			fclose(f);
-		}
-		err[n] = '\0';
-		return false;
-	}
-	ns_made = true;
-	cr_assert_eq(sh("ip netns add %s", ns_b), 0);
-	cr_assert_eq(sh("ip link add ckpa%d type veth peer name ckpb%d", id, id), 0);
-	cr_assert_eq(sh("ip link set ckpa%d netns %s && ip link set ckpb%d netns %s", id, ns_a, id,
-			ns_b),
-		     0);
-	cr_assert_eq(
-		sh("ip -n %s addr add 10.231.%d.1/24 dev ckpa%d && ip -n %s link set ckpa%d up && "
-		   "ip -n %s link set lo up",
-		   ns_a, x, id, ns_a, id, ns_a),
-		0);
-	cr_assert_eq(
-		sh("ip -n %s addr add 10.231.%d.2/24 dev ckpb%d && ip -n %s link set ckpb%d up && "
-		   "ip -n %s link set lo up",
-		   ns_b, x, id, ns_b, id, ns_b),
-		0);
-	return true;
-}
 
 enum { NS_OK = 0, NS_SETNS = 10, NS_OPEN, NS_PAGES, NS_DOCS, NS_NOTOKEN, NS_WRONGTOKEN };
 
@@ -1087,7 +1027,7 @@ static int netns_client(const char *url, const char *token, const char *wrong, c
 	struct ckpt_page_source *local = NULL;
 	bool same;
 
-	snprintf(path, sizeof(path), "/run/netns/%s", ns_b);
+	snprintf(path, sizeof(path), "/run/netns/%s", ns.b);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
 		return NS_SETNS;
@@ -1125,32 +1065,32 @@ Test(pageserver_netns, across_a_veth_pair_with_a_token)
 	char *wrong = token_file("wrong", "another secret, not the same\n", 0600);
 	const char *const extra[] = {"--token-file", token, NULL};
 	const char *const none[] = {NULL};
-	int x = getpid() % 250 + 1, status;
+	int status;
 	pid_t child;
 	json_object *j;
 
-	if (!netns_make(err, sizeof(err)))
+	if (netns_pair_create(&ns, "ckps", err, sizeof(err)) < 0)
 		cr_skip_test("cannot create a network namespace (ip netns add): %s", err);
 	ck_make(&c, false);
 	/* Without a token the server refuses to listen on the veth address. */
-	snprintf(listen, sizeof(listen), "10.231.%d.1:0", x);
-	cr_expect_neq(server_start_ns(&srv, ns_a, c.dir, listen, none), 0,
+	snprintf(listen, sizeof(listen), "%s:0", ns.addr_a);
+	cr_expect_neq(server_start_ns(&srv, ns.a, c.dir, listen, none), 0,
 		      "the server started on %s without a token", listen);
 	cr_expect_eq(prog_wait(&srv.p, 10000), 2 << 8, "exit status 2 expected");
 	close(srv.p.out_fd);
-	cr_assert_eq(server_start_ns(&srv, ns_a, c.dir, listen, extra), 0,
-		     "the page server did not start in %s", ns_a);
+	cr_assert_eq(server_start_ns(&srv, ns.a, c.dir, listen, extra), 0,
+		     "the page server did not start in %s", ns.a);
 	cr_assert(strncmp(srv.addr, "10.231.", 7) == 0, "%s", srv.addr);
 	child = fork();
 	cr_assert_geq(child, 0);
 	if (child == 0)
 		_exit(netns_client(srv.url, token, wrong, &c.s, c.dir));
 	cr_assert_eq(waitpid(child, &status, 0), child);
-	cr_expect(WIFEXITED(status), "the client in %s died: status %#x", ns_b, status);
+	cr_expect(WIFEXITED(status), "the client in %s died: status %#x", ns.b, status);
 	cr_expect_eq(WEXITSTATUS(status), NS_OK,
 		     "the client in %s failed at step %d (10 setns, 11 open, 12 pages, 13 docs, "
 		     "14 no token accepted, 15 wrong token accepted)",
-		     ns_b, WEXITSTATUS(status));
+		     ns.b, WEXITSTATUS(status));
 	cr_assert_eq(server_stop(&srv), 0);
 	j = conn_line(&srv, "authenticated", "true");
 	cr_expect_not_null(j, "no authenticated connection: %s", srv.out);

@@ -321,7 +321,9 @@ static void real_program(const char *name, const char *const *argv)
 	/* The restored process writes on at the file position it had at d1. */
 	{
 		const char *rargv[] = { ckpt_bin(), "restore", "-D", d1, "--detach", "--pidfile",
-					path_in("rpid", pidf, sizeof(pidf)), NULL };
+					path_in("rpid", pidf, sizeof(pidf)),
+					/* fd 2 is the test's own stderr, maybe a pipe: not run_argv's. */
+					"--stdio", "null", NULL };
 		struct run_result r;
 
 		cr_assert_eq(run_argv(rargv, &r), 0);
@@ -403,11 +405,13 @@ Test(restore, bash)
 Test(restore, every_checkpoint_of_a_chain_restores_to_its_moment)
 {
 	struct prog p;
-	char dir[6][128], sums[6][128], after[128], line[1024];
+	/* A full checkpoint and 10 deltas. */
+	enum { N = 11 };
+	char dir[N][128], sums[N][128], after[128], line[1024];
 
 	cr_assert_eq(prog_start(&p, true, 0, "dirtier", NULL), 0);
 	expect(&p, "ready", line, sizeof(line));
-	for (int k = 0; k < 6; k++) {
+	for (int k = 0; k < N; k++) {
 		snprintf(dir[k], sizeof(dir[k]), "%s/c%d", tmp, k);
 		snprintf(sums[k], sizeof(sums[k]), "%s/s%d", tmp, k);
 		send_line(&p, "fill heap %d %d", k, 10 + k);
@@ -421,7 +425,7 @@ Test(restore, every_checkpoint_of_a_chain_restores_to_its_moment)
 		dump_pid(p.pid, dir[k], k ? dir[k - 1] : NULL, "--leave-running");
 	}
 	prog_kill(&p);
-	for (int k = 0; k < 6; k++) {
+	for (int k = 0; k < N; k++) {
 		struct prog rp;
 		char cmd[512];
 

@@ -29,6 +29,13 @@
  *                      for each region, its base, its page count, then one
  *                      hash per page (all u64, host order)        -> ok
  *   socket             open a unix socket pair                    -> socket FD FD
+ *   fillr REGION A N   fill pages A..A+N-1 as fill does            -> ok
+ *   touch REGION A N   read (only) pages A..A+N-1                  -> ok
+ *   move REGION        mremap the whole region to a new address    -> moved ADDR
+ *   punch REGION A N   munmap pages A..A+N-1, map fresh anonymous
+ *                      pages there (MAP_FIXED)                     -> ok
+ *   forksums FILE FILE2  fork: the child writes its sums to FILE2 and
+ *                      exits, the parent its own to FILE, waits    -> ok
  * REGION is heap, stack, file, shared, data, bss, thp or big.
  * Random-writer log: log[i] is the page index of write i; "done" counts the
  * writes completed (log[i] is stored before the write, done after it).
@@ -46,6 +53,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PS 4096UL
@@ -75,12 +83,19 @@ static void answer(const char *fmt, ...)
 	fflush(stdout);
 }
 
-static char *region(const char *name)
+static int region_index(const char *name)
 {
 	for (int i = 0; i < 8; i++)
 		if (!strcmp(name, names[i]))
-			return regions[i];
-	return NULL;
+			return i;
+	return -1;
+}
+
+static char *region(const char *name)
+{
+	int i = region_index(name);
+
+	return i < 0 ? NULL : regions[i];
 }
 
 static void touch(char *p)
@@ -261,6 +276,54 @@ int main(int argc, char **argv)
 			answer(base ? "ok" : "bad region");
 		} else if (!strcmp(cmd, "sums")) {
 			answer(write_sums(arg) == 0 ? "ok" : "fail");
+		} else if (!strcmp(cmd, "fillr")) {
+			char *base = region(arg), *end;
+			long a = strtol(rest, &end, 10), n = strtol(end, NULL, 10);
+
+			for (long i = a; base && i < a + n; i++)
+				fill(base + i * PS);
+			answer(base ? "ok" : "bad region");
+		} else if (!strcmp(cmd, "touch")) {
+			char *base = region(arg), *end;
+			long a = strtol(rest, &end, 10), n = strtol(end, NULL, 10);
+			unsigned long s = 0;
+
+			for (long i = a; base && i < a + n; i++)
+				s += *(volatile unsigned char *)(base + i * PS + 7);
+			answer(base ? "ok" : "bad region");
+			(void)s;
+		} else if (!strcmp(cmd, "move")) {
+			int r = region_index(arg);
+			size_t len = r < 0 ? 0 : region_pages(r) * PS;
+			void *dst = r < 0 ? MAP_FAILED : mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			void *m = dst == MAP_FAILED ? MAP_FAILED
+						    : mremap(regions[r], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+
+			if (m != MAP_FAILED)
+				regions[r] = m;
+			answer("moved %p", m);
+		} else if (!strcmp(cmd, "punch")) {
+			char *base = region(arg), *end;
+			long a = strtol(rest, &end, 10), n = strtol(end, NULL, 10);
+			void *m = MAP_FAILED;
+
+			if (base && munmap(base + a * PS, (size_t)n * PS) == 0)
+				m = mmap(base + a * PS, (size_t)n * PS, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			answer(m != MAP_FAILED ? "ok" : "fail");
+		} else if (!strcmp(cmd, "forksums")) {
+			char second[64] = "";
+			pid_t pid;
+			int status = 1;
+
+			sscanf(rest, "%63s", second);
+			pid = fork();
+			if (pid == 0)
+				_exit(write_sums(second) == 0 ? 0 : 1);
+			if (pid < 0 || write_sums(arg) < 0 || waitpid(pid, &status, 0) != pid)
+				answer("fail");
+			else
+				answer(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "child failed");
 		} else if (!strcmp(cmd, "socket")) {
 			int sv[2];
 

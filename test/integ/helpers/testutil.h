@@ -63,6 +63,20 @@ char proc_state(pid_t pid);
 
 
 
+/*
+ * Two network namespaces joined by a veth pair: "PREFIX-a-PID" with
+ * addr_a, "PREFIX-b-PID" with addr_b (10.231.X.1 and .2). Namespaces left
+ * by a crashed run are removed first. -errno with @err set if they cannot be
+ * made (no permission, no ip(8)): the caller skips.
+ */
+struct netns_pair {
+	char a[32], b[32];
+	char addr_a[20], addr_b[20];
+	bool made;
+};
+int netns_pair_create(struct netns_pair *np, const char *prefix, char *err, size_t errlen);
+void netns_pair_destroy(struct netns_pair *np);
+
 /* Capture libckpt's log messages (all levels) into a buffer. */
 void log_capture_start(void);
 const char *log_captured(void);
