@@ -26,6 +26,8 @@ struct lz_proc {
 	uint64_t left;
 	uint64_t gen;          /* bumped by every change of the table */
 	uint64_t last_fault;   /* where the fill starts */
+	uint64_t ra_next;      /* the page after the last fault's read-ahead */
+	unsigned int ra;       /* the read-ahead of the next sequential fault */
 	char *dir, *url, *token_file;
 	struct ckpt_page_source *fault_src, *fill_src;
 	struct ckpt_lazy_stats st;
@@ -61,6 +63,8 @@ struct lz_vma *lz_find(struct lz_proc *p, uint64_t addr);
 int lz_add_range(struct lz_proc *p, uint64_t start, uint64_t end, uint64_t src);
 void lz_mark(struct lz_proc *p, struct lz_vma *v, uint64_t idx, uint64_t n);
 bool lz_is_done(const struct lz_vma *v, uint64_t idx);
+/* The first page at or after @idx, before @end, that is not done (@end if none). */
+uint64_t lz_next_undone(const struct lz_vma *v, uint64_t idx, uint64_t end);
 int lz_remap(struct lz_proc *p, uint64_t from, uint64_t to, uint64_t len);
 int lz_remove(struct lz_proc *p, uint64_t start, uint64_t end, bool unmap);
 int lz_copy_table(struct lz_proc *dst, const struct lz_proc *src);

@@ -23,6 +23,24 @@ bool lz_is_done(const struct lz_vma *v, uint64_t idx)
 	return v->done[idx / 8] & (1u << (idx % 8));
 }
 
+uint64_t lz_next_undone(const struct lz_vma *v, uint64_t idx, uint64_t end)
+{
+	/* Bit by bit to a byte boundary, then 8 bytes at a time over done runs. */
+	while (idx < end && idx % 64 && lz_is_done(v, idx))
+		idx++;
+	while (idx + 64 <= end && idx % 64 == 0) {
+		uint64_t w;
+
+		memcpy(&w, v->done + idx / 8, sizeof(w));
+		if (w != UINT64_MAX)
+			break;
+		idx += 64;
+	}
+	while (idx < end && lz_is_done(v, idx))
+		idx++;
+	return idx;
+}
+
 void lz_mark(struct lz_proc *p, struct lz_vma *v, uint64_t idx, uint64_t n)
 {
 	for (uint64_t i = idx; i < idx + n; i++) {

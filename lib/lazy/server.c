@@ -235,7 +235,7 @@ static int serve_fault(struct ckpt_lazy_server *s, struct lz_proc *p, uint64_t a
 {
 	uint64_t t0 = now_ns(), page = addr & ~(PS - 1), idx, n = 0, data = 0, zero = 0, lat;
 	struct lz_vma *v = lz_find(p, page);
-	unsigned int ra = s->o.readahead ? s->o.readahead : 16;
+	unsigned int ra, ra_max = s->o.readahead ? s->o.readahead : 16;
 	int r;
 
 	if (!v) {
@@ -249,6 +249,13 @@ static int serve_fault(struct ckpt_lazy_server *s, struct lz_proc *p, uint64_t a
 		r = uffd_zero(p, page, PS, &n);
 		return r == -EEXIST ? wake(p, page) : r;
 	}
+	/*
+	 * Read-ahead: one page for a fault on its own (it costs the faulting
+	 * thread the time of the copies after its own), doubled for each fault
+	 * just past the previous one's read-ahead (a sequential reader), up to
+	 * --readahead.
+	 */
+	ra = page == p->ra_next && p->ra ? MIN(p->ra * 2, ra_max) : 1;
 	while (n < ra && idx + n < (v->end - v->start) / PS && !lz_is_done(v, idx + n))
 		n++;
 	r = ckpt_page_source_read_pages(p->fault_src, v->src + idx * PS, n, kinds, buf);
@@ -261,8 +268,9 @@ static int serve_fault(struct ckpt_lazy_server *s, struct lz_proc *p, uint64_t a
 	r = put_pages(p, v, idx, 1, kinds, buf, &data, &zero);
 	if (r < 0)
 		return r;
-	/* It may have been put in by the fill meanwhile (EEXIST): wake it anyway. */
-	(void)wake(p, page);
+	/* The copy woke the thread, unless the page was put in by the fill meanwhile (EEXIST). */
+	if (data + zero == 0)
+		(void)wake(p, page);
 	lat = now_ns() - t0;
 	if (n > 1 && (r = put_pages(p, v, idx + 1, n - 1, kinds + 1, buf + PS, &data, &zero)) < 0 && r != -EAGAIN)
 		return r;
@@ -270,6 +278,8 @@ static int serve_fault(struct ckpt_lazy_server *s, struct lz_proc *p, uint64_t a
 	p->st.pages_fault += data + zero;
 	p->st.pages_zero += zero;
 	p->last_fault = page;
+	p->ra = ra;
+	p->ra_next = page + n * PS;
 	if (GROW(p->lat, p->cap_lat, p->nr_lat + 1) == 0)
 		p->lat[p->nr_lat++] = lat;
 	return 0;
@@ -484,11 +494,9 @@ static bool pick(struct lz_proc *p, unsigned int batch, struct lz_vma **ret_v, u
 				goto next;
 			pages = (v->end - v->start) / PS;
 			from = pass == 0 ? (p->last_fault - v->start) / PS : 0;
-			for (idx = from; idx < pages && lz_is_done(v, idx); idx++)
-				;
+			idx = lz_next_undone(v, from, pages);
 			if (idx == pages && from) /* wrap */
-				for (idx = 0; idx < from && lz_is_done(v, idx); idx++)
-					;
+				idx = lz_next_undone(v, 0, from);
 			if (idx >= pages || lz_is_done(v, idx))
 				goto next;
 			while (n < batch && idx + n < pages && !lz_is_done(v, idx + n))

@@ -434,6 +434,22 @@ static bool eager_page(struct rst *r, uint64_t addr)
 	return t->rseq.ptr && addr + PS > t->rseq.ptr && addr < t->rseq.ptr + t->rseq.len;
 }
 
+/* The first page at or after @at, before @end, wanted now: whole lazy mappings are skipped. */
+static uint64_t next_eager(struct rst *r, uint64_t at, uint64_t end)
+{
+	const struct ckpt_state_thread *t = &r->s->threads[0];
+
+	while (at < end && !eager_page(r, at)) {
+		const struct ckpt_state_vma *v = vma_of(&r->s->mm, at); /* lazy, so not NULL */
+		uint64_t to = MIN(end, v->end), rseq = ALIGN_DOWN(t->rseq.ptr, PS);
+
+		if (t->rseq.ptr && rseq > at && rseq < to)
+			to = rseq;
+		at = to;
+	}
+	return at;
+}
+
 /* From a page source: plan from the range list (no data), read what is needed in batches. */
 static int pages_from_source(struct rst *r)
 {
@@ -455,8 +471,7 @@ static int pages_from_source(struct rst *r)
 			uint64_t n = 0;
 
 			/* The next run of pages wanted now, at most one batch. */
-			while (at < end && !eager_page(r, at))
-				at += PS;
+			at = next_eager(r, at, end);
 			while (at + n * PS < end && n < CKPT_PAGE_SOURCE_BATCH_MAX && eager_page(r, at + n * PS))
 				n++;
 			if (!n)

@@ -118,6 +118,37 @@ Test(lazy_table, mark_counts_each_page_once)
 	done_table(p);
 }
 
+/* lz_next_undone against a page-by-page search, on runs of every length. */
+Test(lazy_table, next_undone_finds_the_first_page_left)
+{
+	enum { PAGES = 1000 };
+	uint8_t bits[PAGES / 8 + 8] = { 0 };
+	struct lz_vma v = { .start = BASE, .end = BASE + PAGES * PS, .done = bits };
+
+	srand(7);
+	for (int round = 0; round < 200; round++) {
+		/* Done runs of random length, some longer than 64 pages. */
+		memset(bits, 0, sizeof(bits));
+		for (unsigned int i = 0; i < PAGES;) {
+			unsigned int run = (unsigned int)rand() % (round % 2 ? 300 : 20) + 1;
+			bool done = rand() % 4 != 0;
+
+			for (unsigned int k = 0; k < run && i < PAGES; k++, i++)
+				if (done)
+					bits[i / 8] |= (uint8_t)(1u << (i % 8));
+		}
+		for (int q = 0; q < 50; q++) {
+			uint64_t from = (uint64_t)rand() % PAGES, end = from + (uint64_t)rand() % (PAGES - from + 1);
+			uint64_t want = from;
+
+			while (want < end && lz_is_done(&v, want))
+				want++;
+			cr_assert_eq(lz_next_undone(&v, from, end), want, "round %d: from %lu to %lu", round,
+				     (unsigned long)from, (unsigned long)end);
+		}
+	}
+}
+
 Test(lazy_table, mremap_moves_pages_and_their_done_bits)
 {
 	struct lz_proc *p = table();
