@@ -133,7 +133,6 @@ struct copier {
 	pid_t pid;
 	const struct ckpt_proc *proc;
 	int mem_fd;                      /* streaming: /proc/PID/mem */
-	bool have_swap;
 	struct iovec remote[IOV_BATCH];
 	size_t n;
 	size_t bytes;
@@ -274,11 +273,12 @@ static int swap_run(struct copier *cp, int pm, uint64_t from, uint64_t end, uint
 	uint64_t ent[512];
 	bool first_real = false;
 
-	if (!cp->have_swap) {
-		*ret_to = end;
-		*ret_content = false;
-		return 0;
-	}
+	/*
+	 * Read the entries even without swap: a page being migrated
+	 * (compaction, even while the process is frozen) is a swap entry of
+	 * a migration type, not present, and has content; it keeps its
+	 * uffd-wp bit, so a later harvest would never report it again.
+	 */
 	for (uint64_t at = from; at < end;) {
 		size_t n = MIN(ARRAY_SIZE(ent), (end - at) / PS);
 		ssize_t got = pread(pm, ent, n * 8, (off_t)(at / PS * 8));
@@ -336,7 +336,8 @@ static int private_pages(struct copier *cp, int pm, const struct ckpt_vma *v, ui
 				continue;
 			/*
 			 * "Swapped" and not present: a PTE marker (uffd-wp on an
-			 * untouched page) unless swap is on and the entry says so.
+			 * untouched page), or content (swap, migration) when the
+			 * entry says so.
 			 */
 			while (from < vec[i].end) {
 				uint64_t to = vec[i].end;
@@ -423,10 +424,6 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 	pm = ckpt_proc_open_pagemap(cp->proc);
 	if (pm < 0)
 		return pm;
-	r = ckpt_proc_swap_active(NULL, &cp->have_swap);
-	if (r < 0)
-		cp->have_swap = true; /* cannot tell: check every "swapped" page */
-	r = 0;
 	for (size_t i = 0; i < maps->nr && r == 0; i++) {
 		const struct ckpt_vma *v = &maps->v[i];
 

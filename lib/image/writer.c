@@ -780,25 +780,16 @@ static int publish_replace(struct ckpt_image_writer *w, char *why, size_t whylen
 			       "cannot replace '%s': it exists and is not a checkpoint", w->path);
 	r = RET_NERRNO(renameat2(w->parent_fd, w->tmp_name, w->parent_fd, w->name,
 				 RENAME_EXCHANGE));
-	if (r == -EINVAL || r == -ENOSYS) {
-		/* No RENAME_EXCHANGE here: move the old one aside, then ours in. */
-		char aside[sizeof(w->tmp_name)];
-		size_t len = strlen(w->tmp_name);
-
-		if (len + sizeof("-old") > sizeof(aside))
-			return why_set(why, whylen, -ENAMETOOLONG, "cannot replace '%s': %s",
-				       w->path, strerror(ENAMETOOLONG));
-		memcpy(aside, w->tmp_name, len);
-		memcpy(aside + len, "-old", sizeof("-old"));
-		r = RET_NERRNO(renameat(w->parent_fd, w->name, w->parent_fd, aside));
-		if (r == 0) {
-			r = RET_NERRNO(renameat(w->parent_fd, w->tmp_name, w->parent_fd, w->name));
-			if (r < 0)
-				(void)renameat(w->parent_fd, aside, w->parent_fd, w->name);
-			else
-				memcpy(w->tmp_name, aside, sizeof(aside));
-		}
-	}
+	if (r == -EINVAL || r == -ENOSYS)
+		/*
+		 * Moving the old one aside first would leave a moment with
+		 * neither at the final name: a crash then loses a checkpoint
+		 * that later ones depend on. Refuse instead.
+		 */
+		return why_set(why, whylen, -EOPNOTSUPP,
+			       "cannot replace '%s': the file system cannot exchange two directories "
+			       "atomically (renameat2 RENAME_EXCHANGE), so a fold would not be crash-safe",
+			       w->path);
 	if (r < 0)
 		return why_set(why, whylen, r, "cannot replace '%s': %s", w->path, strerror(-r));
 	/* w->tmp_name now names the old checkpoint: commit removes it. */
