@@ -39,6 +39,9 @@ void collect_identity(const struct stat *st, struct ckpt_state_identity *ret);
 /* Split "PATH (deleted)": a new copy of PATH, and whether it was deleted. */
 int collect_path(const char *link, char **ret, bool *ret_deleted);
 
+/* The VmFlags of @v (CKPT_VMF_*) as a checkpoint records them (CKPT_STATE_VMF_*). */
+uint32_t collect_vma_flags(const struct ckpt_vma *v);
+
 int collect_threads(struct collect *c);
 int collect_process(struct collect *c);
 int collect_files(struct collect *c);

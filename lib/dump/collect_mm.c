@@ -138,7 +138,7 @@ static enum ckpt_state_vma_kind vma_kind(const struct ckpt_vma *v)
 	return CKPT_STATE_VMA_FILE;
 }
 
-static uint32_t vma_flags(const struct ckpt_vma *v)
+uint32_t collect_vma_flags(const struct ckpt_vma *v)
 {
 	uint32_t f = 0;
 
@@ -175,7 +175,7 @@ static int vma_fill(struct collect *c, const struct ckpt_vma *src, struct ckpt_s
 	v->shared = src->shared;
 	v->kind = vma_kind(src);
 	v->deleted = src->deleted;
-	v->vmflags = vma_flags(src);
+	v->vmflags = collect_vma_flags(src);
 	switch (v->kind) {
 	case CKPT_STATE_VMA_FILE:
 	case CKPT_STATE_VMA_MEMFD:

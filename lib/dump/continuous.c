@@ -95,8 +95,7 @@ struct cont {
 	char prev[32];                  /* the parent of the next checkpoint; "" */
 	struct slot slots[NR_BUFS];
 	struct ckpt_proc *proc;         /* of the process: its CPU */
-	cpu_set_t cpus;                 /* this thread's own affinity */
-	bool have_cpus;
+	struct dump_cpu cpu;            /* this thread's own affinity */
 	struct ckpt_range_set carry;    /* harvested, not yet in a checkpoint (a skipped one) */
 	struct ckpt_range_set prev_saved; /* where the chain so far may hold pages */
 	uint64_t last_written;          /* pages written in the last interval */
@@ -382,7 +381,11 @@ static int collect_finished(struct cont *c)
 		}
 		job_free(j);
 	}
-	if (c->pending && !err) {
+	if (err < 0) {
+		/* A failed write: what waits was taken on top of it, drop it. */
+		job_free(c->pending);
+		c->pending = NULL;
+	} else if (c->pending) {
 		struct job *j = c->pending;
 
 		c->pending = NULL;
@@ -410,12 +413,8 @@ static int drain(struct cont *c)
 		{
 			int e = collect_finished(c);
 
-			if (e < 0 && !err) {
+			if (e < 0 && !err)
 				err = e;
-				/* A failed write: what waits was taken on top of it, drop it. */
-				job_free(c->pending);
-				c->pending = NULL;
-			}
 		}
 		if (idle && !c->pending) {
 			pthread_mutex_lock(&c->lock);
@@ -435,79 +434,6 @@ static int free_slot(const struct cont *c)
 		if (!c->slots[i].busy)
 			return i;
 	return -1;
-}
-
-/*
- * Once the process is frozen, run this thread on the CPU it last ran on:
- * while we wait for a remote system call, that CPU is idle and the process
- * wakes there, next to us, instead of across CPUs (about 4x cheaper here).
- * Before the freeze, moving there would only push the process elsewhere.
- */
-static void cpu_near(struct cont *c)
-{
-	struct ckpt_proc_stat st;
-	cpu_set_t one;
-
-	if (!c->have_cpus || !c->proc || ckpt_proc_read_stat(c->proc, &st) < 0 || st.processor < 0 ||
-	    st.processor >= CPU_SETSIZE || !CPU_ISSET(st.processor, &c->cpus))
-		return;
-	CPU_ZERO(&one);
-	CPU_SET(st.processor, &one);
-	(void)sched_setaffinity(0, sizeof(one), &one);
-}
-
-static void cpu_back(struct cont *c)
-{
-	if (c->have_cpus)
-		(void)sched_setaffinity(0, sizeof(c->cpus), &c->cpus);
-}
-
-/*
- * While the process is frozen for its state, its threads may run only on
- * our CPU: a remote system call wakes the thread while we still run, and the
- * scheduler would otherwise send it to an idle CPU, across (60 us a call
- * here instead of 15). Their own affinity is put back before they run again.
- */
-struct pinned {
-	size_t nr;
-	pid_t *tid;
-	cpu_set_t *mask;
-};
-
-static void pin_threads(struct ckpt_inject *inj, struct pinned *p)
-{
-	size_t n = ckpt_inject_nr_threads(inj);
-	int cpu = sched_getcpu();
-	cpu_set_t one;
-
-	memset(p, 0, sizeof(*p));
-	if (cpu < 0 || cpu >= CPU_SETSIZE)
-		return;
-	p->tid = calloc(n ? n : 1, sizeof(*p->tid));
-	p->mask = calloc(n ? n : 1, sizeof(*p->mask));
-	if (!p->tid || !p->mask)
-		return;
-	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
-	for (size_t i = 0; i < n; i++) {
-		pid_t tid = ckpt_inject_thread(inj, i)->tid;
-
-		if (sched_getaffinity(tid, sizeof(p->mask[p->nr]), &p->mask[p->nr]) < 0 ||
-		    !CPU_ISSET(cpu, &p->mask[p->nr]) || sched_setaffinity(tid, sizeof(one), &one) < 0)
-			continue;
-		p->tid[p->nr++] = tid;
-	}
-}
-
-static void unpin_threads(struct pinned *p)
-{
-	for (size_t i = 0; i < p->nr; i++)
-		if (sched_setaffinity(p->tid[i], sizeof(p->mask[i]), &p->mask[i]) < 0)
-			pr_warn("cannot give thread %d its CPU affinity back: %s", p->tid[i],
-				strerror(errno));
-	free(p->tid);
-	free(p->mask);
-	memset(p, 0, sizeof(*p));
 }
 
 /*
@@ -557,25 +483,25 @@ static int harvest_only(struct cont *c, struct ckpt_range_set *ret, uint64_t *re
 {
 	struct ckpt_track_stats ts = { 0 };
 	struct ckpt_inject *inj;
-	struct pinned pinned;
+	struct dump_pinned pinned;
 	uint64_t t0, t1 = 0, t2 = 0;
 	int r, e;
 
 	t0 = now_ns();
 	r = ckpt_inject_seize(c->o->pid, CKPT_INJECT_NO_XSTATE, &inj);
 	if (r == 0) {
-		cpu_near(c);
-		pin_threads(inj, &pinned);
+		dump_cpu_near(&c->cpu, c->proc);
+		dump_pin_threads(inj, &pinned);
 		t1 = now_ns();
 		r = ckpt_track_harvest(c->t, inj, ret, &ts);
 		t2 = now_ns();
-		unpin_threads(&pinned);
+		dump_unpin_threads(&pinned);
 		e = ckpt_inject_release(inj);
 		if (r == 0 && e < 0)
 			r = e;
 	}
 	*ret_ns = now_ns() - t0;
-	cpu_back(c);
+	dump_cpu_back(&c->cpu);
 	if (r == 0)
 		pr_debug("harvest-only freeze of pid %d: seize %.2f, harvest %.2f (%" PRIu64
 			 " pages), release %.2f ms", c->o->pid, (double)(t1 - t0) / 1e6,
@@ -650,7 +576,7 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	struct slot *sl = &c->slots[slot];
 	int parked = ckpt_track_parked_fd(c->t), r, e;
 	struct ckpt_dump_collect_opts co = { .ignore_fds = &parked, .nr_ignore_fds = 1 };
-	struct pinned pinned = { 0 };
+	struct dump_pinned pinned = { 0 };
 	uint64_t t0, t1 = 0, t2 = 0, t3 = 0, t4 = 0;
 	bool skip = false;
 
@@ -686,8 +612,8 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	r = ckpt_inject_seize(c->o->pid, 0, &inj);
 	if (r < 0)
 		goto out;
-	cpu_near(c);
-	pin_threads(inj, &pinned);
+	dump_cpu_near(&c->cpu, c->proc);
+	dump_pin_threads(inj, &pinned);
 	t1 = now_ns();
 	r = ckpt_dump_collect(inj, &co, &j->state);
 	if (r == 0)
@@ -712,16 +638,30 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	/* The first is cut to its mappings; a delta says what is not mapped any more. */
 	if (r == 0)
 		r = page_saved_ranges(inj, maps, &saved);
-	if (r == 0 && !c->pre_w)
-		r = page_copy_gone_holes(&sl->frz, &c->prev_saved, &saved);
+	if (r == 0 && !c->pre_w) {
+		/*
+		 * Holes where the parent had pages and where the copy before
+		 * the freeze put some (a mapping made and unmapped since the
+		 * last checkpoint): nothing outside the mappings survives.
+		 */
+		struct ckpt_range_set before;
+
+		ckpt_range_set_init(&before);
+		r = ranges_add(&before, &c->prev_saved);
+		if (r == 0)
+			r = ranges_add(&before, &pre);
+		if (r == 0)
+			r = page_copy_gone_holes(&sl->frz, &before, &saved);
+		ckpt_range_set_done(&before);
+	}
 	t4 = now_ns();
 release:
-	unpin_threads(&pinned);
+	dump_unpin_threads(&pinned);
 	e = ckpt_inject_release(inj);
 	if (r == 0 && e < 0)
 		r = e;
 	j->st.freeze_ns = now_ns() - t0;
-	cpu_back(c);
+	dump_cpu_back(&c->cpu);
 	if (r == 0 && !skip)
 		pr_debug("freeze of pid %d: seize %.2f, collect %.2f, harvest %.2f (scan %.2f), copy "
 			 "%.2f (%" PRIu64 " pages), release %.2f ms; before it: freeze %.2f, copy %.2f ms "
@@ -779,6 +719,12 @@ out:
 		j->st.bytes_raw += c->pre_pages * CKPT_IMAGE_PAGE_SIZE;
 	}
 	c->last_written = j->st.pages_written + sl->frz.pages_data;
+	/*
+	 * After the pre-copied first, what its last layer took says nothing
+	 * of an interval: the first delta copies before its freeze anyway.
+	 */
+	if (j->w)
+		c->last_written = MAX(c->last_written, PREPHASE_MIN_PAGES);
 	c->t_last_freeze = t0;
 	/* Room for a little more than this time, next time. */
 	c->reserve = MAX(RESERVE_MIN, sl->frz.buf_len + sl->frz.buf_len / 4);
@@ -994,7 +940,7 @@ static int setup(struct cont *c)
 	r = dump_identity(c->o->pid, &c->id, &c->exe);
 	if (r < 0)
 		return r;
-	c->have_cpus = sched_getaffinity(0, sizeof(c->cpus), &c->cpus) == 0;
+	dump_cpu_init(&c->cpu);
 	errno = 0;
 	c->own_nice = getpriority(PRIO_PROCESS, (id_t)gettid());
 	c->can_nice = errno == 0 &&
@@ -1054,6 +1000,14 @@ static bool execed(struct cont *c)
 
 /* ---- the loop ---- */
 
+/* Has the process ended (its pidfd readable within 100 ms)? */
+static bool process_ended(const struct cont *c)
+{
+	struct pollfd p = { c->pidfd, POLLIN, 0 };
+
+	return c->pidfd >= 0 && poll(&p, 1, 100) > 0 && (p.revents & POLLIN);
+}
+
 static enum ckpt_continuous_end run_loop(struct cont *c, int *ret_err)
 {
 	bool due = false;
@@ -1103,7 +1057,8 @@ static enum ckpt_continuous_end run_loop(struct cont *c, int *ret_err)
 
 			due = false;
 			r = capture(c, buf, &j);
-			if (r == -ESRCH)
+			/* Killed while frozen, each step may fail its own way: did it end? */
+			if (r == -ESRCH || (r < 0 && process_ended(c)))
 				return CKPT_CONTINUOUS_EXITED;
 			if (r == -ESTALE) {
 				*ret_err = r;

@@ -3,6 +3,8 @@
 #ifndef CKPT_DUMP_INTERNAL_H
 #define CKPT_DUMP_INTERNAL_H
 
+#include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -10,6 +12,8 @@
 
 #include "dump/pages.h"
 
+struct ckpt_inject;
+struct ckpt_proc;
 struct ckpt_state;
 
 #define TRACK_DOC "track.json"
@@ -27,5 +31,43 @@ int dump_put_track_doc(struct ckpt_image_writer *w, uint64_t generation,
 		       int parked_fd) __must_check;
 /* The runs of @pages: DATA from the buffer, HOLE. */
 int dump_add_pages(struct ckpt_image_writer *w, const struct page_copy *pages) __must_check;
+
+/*
+ * Where the dumping thread runs during a freeze (dump.c). A remote system
+ * call wakes the target's thread while we still run: on the same CPU it
+ * costs about 5 us here, across CPUs 60-80 us. All best effort: a failure
+ * only costs time.
+ */
+struct dump_cpu {
+	cpu_set_t cpus;                 /* the calling thread's own affinity */
+	bool have_cpus;
+};
+
+/* Remember the calling thread's affinity (to be given back by dump_cpu_back). */
+void dump_cpu_init(struct dump_cpu *dc);
+/*
+ * Once the process is frozen: run the calling thread on the CPU @proc (the
+ * process) last ran on, if its own affinity allows it. Before the freeze,
+ * moving there would only push the process elsewhere.
+ */
+void dump_cpu_near(const struct dump_cpu *dc, const struct ckpt_proc *proc);
+/* Give the calling thread its own affinity back. */
+void dump_cpu_back(const struct dump_cpu *dc);
+
+/*
+ * While the process is frozen for its state, its threads may run only on
+ * our CPU: otherwise the scheduler sends a woken thread to an idle CPU,
+ * across. Their own affinity is put back by dump_unpin_threads, before they
+ * run again.
+ */
+struct dump_pinned {
+	size_t nr;
+	pid_t *tid;
+	cpu_set_t *mask;
+};
+
+void dump_pin_threads(struct ckpt_inject *inj, struct dump_pinned *p);
+/* Give the threads their affinity back; @p zeroed (or never pinned) is fine. */
+void dump_unpin_threads(struct dump_pinned *p);
 
 #endif

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include <ckpt/state.h>
 #include <ckpt/track.h>
 
+#include "dump/collect-internal.h"
 #include "dump/dump-internal.h"
 #include "dump/pages.h"
 #include "util/err.h"
@@ -50,6 +52,10 @@ struct dump {
 	struct ckpt_inject *inj;
 	struct ckpt_state *state;
 	struct ckpt_vma_list *maps;
+	struct ckpt_vma_list *hint;  /* smaps, read just before the freeze; NULL: none */
+	struct dump_cpu cpu;         /* the caller's affinity, given back after the freeze */
+	struct dump_pinned pinned;   /* the target's threads, pinned to our CPU */
+	bool near;                   /* we run on the target's CPU */
 	struct ckpt_range_set dirty;
 	struct ckpt_range_set parent_ranges; /* where the parent chain holds pages */
 	bool delta;
@@ -115,6 +121,68 @@ static int read_parent_generation(struct dump *d)
 	}
 	d->parent_generation = json_object_get_uint64(v);
 	return 0;
+}
+
+/* ---- placement during a freeze (shared with continuous.c) ---- */
+
+void dump_cpu_init(struct dump_cpu *dc)
+{
+	dc->have_cpus = sched_getaffinity(0, sizeof(dc->cpus), &dc->cpus) == 0;
+}
+
+void dump_cpu_near(const struct dump_cpu *dc, const struct ckpt_proc *proc)
+{
+	struct ckpt_proc_stat st;
+	cpu_set_t one;
+
+	if (!dc->have_cpus || !proc || ckpt_proc_read_stat(proc, &st) < 0 || st.processor < 0 ||
+	    st.processor >= CPU_SETSIZE || !CPU_ISSET(st.processor, &dc->cpus))
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(st.processor, &one);
+	(void)sched_setaffinity(0, sizeof(one), &one);
+}
+
+void dump_cpu_back(const struct dump_cpu *dc)
+{
+	if (dc->have_cpus)
+		(void)sched_setaffinity(0, sizeof(dc->cpus), &dc->cpus);
+}
+
+void dump_pin_threads(struct ckpt_inject *inj, struct dump_pinned *p)
+{
+	size_t n = ckpt_inject_nr_threads(inj);
+	int cpu = sched_getcpu();
+	cpu_set_t one;
+
+	memset(p, 0, sizeof(*p));
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return;
+	p->tid = calloc(n ? n : 1, sizeof(*p->tid));
+	p->mask = calloc(n ? n : 1, sizeof(*p->mask));
+	if (!p->tid || !p->mask)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	for (size_t i = 0; i < n; i++) {
+		pid_t tid = ckpt_inject_thread(inj, i)->tid;
+
+		if (sched_getaffinity(tid, sizeof(p->mask[p->nr]), &p->mask[p->nr]) < 0 ||
+		    !CPU_ISSET(cpu, &p->mask[p->nr]) || sched_setaffinity(tid, sizeof(one), &one) < 0)
+			continue;
+		p->tid[p->nr++] = tid;
+	}
+}
+
+void dump_unpin_threads(struct dump_pinned *p)
+{
+	for (size_t i = 0; i < p->nr; i++)
+		if (sched_setaffinity(p->tid[i], sizeof(p->mask[i]), &p->mask[i]) < 0)
+			pr_warn("cannot give thread %d its CPU affinity back: %s", p->tid[i],
+				strerror(errno));
+	free(p->tid);
+	free(p->mask);
+	memset(p, 0, sizeof(*p));
 }
 
 /* ---- stages ---- */
@@ -224,6 +292,84 @@ static int reserve(struct dump *d)
 	return page_copy_reserve(&d->pages, bytes);
 }
 
+/*
+ * smaps walks the page tables (4.4 ms per GiB resident here): read the
+ * VmFlags now, just before the freeze; collect checks in the freeze that
+ * every mapping is as it was (maps: range, protection, object) and reads
+ * smaps itself if one is not. In kill mode the freeze lasts until the
+ * images are written anyway: collect reads smaps in it, exactly.
+ */
+static void read_hint(struct dump *d)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+
+	if (d->o->after == CKPT_DUMP_KILL)
+		return;
+	if (ckpt_proc_open(NULL, d->o->pid, &p) < 0 ||
+	    ckpt_proc_read_maps(p, CKPT_MAPS_VMFLAGS, &d->hint) < 0)
+		d->hint = NULL; /* collect reads smaps in the freeze */
+}
+
+/*
+ * What the hint cannot see: a flag changed on a whole mapping (madvise,
+ * mlock, mseal) between the read and the freeze, the mapping otherwise the
+ * same. Once the process runs again, read smaps once more: a mapping
+ * recorded with other flags than it has now was changed around the freeze,
+ * and the checkpoint may hold the flags of just before it. Say so. (The
+ * uffd-wp flag is left out: the harvest registers new mappings after
+ * collect.)
+ */
+static void check_hint(struct dump *d)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *now = NULL;
+	const struct ckpt_state_mm *mm = &d->state->mm;
+	const uint32_t mask = ~(uint32_t)CKPT_STATE_VMF_UFFD_WP;
+	size_t k = 0;
+
+	if (!d->hint)
+		return;
+	if (ckpt_proc_open(NULL, d->o->pid, &p) < 0 || ckpt_proc_read_maps(p, CKPT_MAPS_VMFLAGS, &now) < 0) {
+		pr_warn("cannot read the mappings of pid %d again after the freeze: a flag of a "
+			"mapping (madvise, mlock) changed just before it would not be noticed", d->o->pid);
+		return;
+	}
+	for (size_t i = 0; i < mm->nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &mm->vmas[i];
+
+		while (k < now->nr && now->v[k].end <= v->start)
+			k++;
+		if (k == now->nr)
+			break;
+		if (now->v[k].start != v->start || now->v[k].end != v->end || !now->v[k].has_vmflags)
+			continue; /* changed after the freeze: cannot tell */
+		if ((collect_vma_flags(&now->v[k]) & mask) != (v->vmflags & mask))
+			pr_warn("the flags of mapping %#llx-%#llx of pid %d changed around the freeze "
+				"(madvise, mlock): the checkpoint records %#x, the mapping has %#x now; "
+				"dump again if the change came before it", (unsigned long long)v->start,
+				(unsigned long long)v->end, d->o->pid, v->vmflags & mask,
+				collect_vma_flags(&now->v[k]) & mask);
+	}
+}
+
+/* Once frozen: run next to the target, its threads next to us (dump_cpu_near). */
+static void place_near(struct dump *d)
+{
+	dump_cpu_near(&d->cpu, ckpt_inject_task_proc(d->inj));
+	dump_pin_threads(d->inj, &d->pinned);
+	d->near = true;
+}
+
+/* Before the threads run again, and before the writer starts its threads. */
+static void place_back(struct dump *d)
+{
+	if (!d->near)
+		return;
+	dump_unpin_threads(&d->pinned);
+	dump_cpu_back(&d->cpu);
+	d->near = false;
+}
+
 static int judge(struct dump *d)
 {
 	int r = ckpt_state_unrestorable(d->state, &d->st->unrestorable);
@@ -293,6 +439,7 @@ static int collect(struct dump *d)
 		co.ignore_fds = &parked;
 		co.nr_ignore_fds = 1;
 	}
+	co.vmflags_hint = d->hint;
 	r = ckpt_dump_collect(d->inj, &co, &d->state);
 	d->st->collect_ns = now_ns() - t0;
 	return r;
@@ -346,6 +493,7 @@ static void dump_done(struct dump *d)
 	ckpt_track_close(d->tracker);
 	ckpt_state_free(d->state);
 	ckpt_vma_list_free(d->maps);
+	ckpt_vma_list_free(d->hint);
 	ckpt_range_set_done(&d->dirty);
 	ckpt_range_set_done(&d->parent_ranges);
 	page_copy_done(&d->pages);
@@ -362,6 +510,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	int r;
 
 	memset(st, 0, sizeof(*st));
+	dump_cpu_init(&d.cpu);
 	page_copy_init(&d.pages);
 	ckpt_range_set_init(&d.dirty);
 	ckpt_range_set_init(&d.parent_ranges);
@@ -372,10 +521,12 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	if ((r = identity_of(&d)) < 0 || (r = parent_or_full(&d)) < 0 || (r = reserve(&d)) < 0)
 		goto out;
 
+	read_hint(&d);
 	t_freeze = now_ns();
 	r = ckpt_inject_seize(o->pid, 0, &d.inj);
 	if (r < 0)
 		goto out;
+	place_near(&d);
 	if ((r = collect(&d)) < 0 || (r = judge(&d)) < 0 || (r = track(&d)) < 0)
 		goto out;
 	r = ckpt_proc_read_maps(ckpt_inject_task_proc(d.inj), 0, &d.maps);
@@ -393,6 +544,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 			r = page_copy_gone_holes(&d.pages, &d.parent_ranges, &now);
 		ckpt_range_set_done(&now);
 	}
+	place_back(&d);
 	if (r < 0)
 		goto out;
 	st->delta = d.delta;
@@ -414,6 +566,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 			goto out;
 		if (d.tracker && ckpt_track_sync(d.tracker) < 0)
 			pr_warn("the tracking record of pid %d lags behind", o->pid);
+		check_hint(&d);
 	}
 	r = write_images(&d);
 	if (r < 0) {
@@ -430,6 +583,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 		d.inj = NULL;
 	}
 out:
+	place_back(&d); /* before the release: the threads run with their own affinity */
 	if (r < 0 && d.inj) {
 		/* Never kill a process whose dump failed: let it run as it was. */
 		int e = ckpt_inject_release(d.inj);

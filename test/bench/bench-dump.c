@@ -35,7 +35,8 @@
  * rates (vm_probe()).
  *
  * Every figure is the median of REPS runs.
- * Usage: bench-dump [REPS [GIB,... [IMGDIR,...]]]   defaults: 5 1,4 /tmp,/dev/shm
+ * Usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta]]]]   defaults: 5 1,4 /tmp,/dev/shm
+ * ("delta": the incremental dumps only, no baselines, full dumps or freeze parts)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1094,6 +1095,7 @@ int main(int argc, char **argv)
 	double gib[MAX_SIZES];
 	int nr_sizes, nr_dirs;
 	struct bench b = { 0 };
+	bool only_delta = argc > 4 && !strcmp(argv[4], "delta");
 
 	if (reps < 1 || reps > MAX_REPS)
 		reps = 5;
@@ -1107,7 +1109,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nr_sizes; i++) {
 		gib[i] = atof(size_s[i]);
 		if (gib[i] <= 0) {
-			fprintf(stderr, "usage: bench-dump [REPS [GIB,... [IMGDIR,...]]]\n");
+			fprintf(stderr, "usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta]]]]\n");
 			return 2;
 		}
 	}
@@ -1145,6 +1147,8 @@ int main(int argc, char **argv)
 		       st.freeze_ns / 1e6, st.track_ns / 1e6, st.write_ns / 1e9,
 		       (double)image / (1 << 20));
 		ckpt_dump_stats_done(&st);
+		if (only_delta)
+			goto deltas;
 
 		printf("### baselines (s): buffer populate, copy out, writer's producer loop\n\n");
 		printf("| size | buffer MiB | populate 4K | populate THP | THP, 2 threads | process_vm_readv into 4K | into THP | into THP, 2 threads | zero check + memcpy, 1 thread |\n");
@@ -1162,8 +1166,9 @@ int main(int argc, char **argv)
 		for (int d = 0; d < nr_dirs; d++)
 			for (size_t l = 0; l < ARRAY_SIZE(levels); l++)
 				full_point(&b, dirs[d], levels[l]);
-
-		printf("\n### incremental dumps (--parent), level 1\n\n");
+		printf("\n");
+deltas:
+		printf("### incremental dumps (--parent), level 1\n\n");
 		printf("| size | images | written | total ms | freeze ms | collect ms | track ms | copy ms | write ms | data pages | image MiB | zstd 2T ms | zstd 1T ms | disk ms | total/zstd 2T |\n");
 		printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 		for (int d = 0; d < nr_dirs; d++)
@@ -1173,10 +1178,13 @@ int main(int argc, char **argv)
 		printf("\npre-warm before each dump and disk write: %.1f GiB in %.1f s, %.2f s/GiB\n",
 		       b.warm_gib, b.warm_s, b.warm_s / b.warm_gib);
 		b.warm_gib = b.warm_s = 0;
+		if (only_delta)
+			goto next;
 		printf("\n### where the freeze of a delta goes (ms; syscall in us)\n\n");
 		printf("| size | seize + release | collect, ckpt on the child's vCPU | collect, other vCPU | remote syscall, same vCPU | other vCPU | read smaps | read maps | 1%%: scan per run | 1%%: one scan of the region | 1%%: process_vm_readv | on 2 threads |\n");
 		printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 		freeze_parts(&b);
+next:
 		printf("\n");
 
 		munmap(b.nz, b.nz_len);

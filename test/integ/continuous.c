@@ -747,6 +747,43 @@ Test(continuous, an_unmapped_mapping_is_gone_in_the_next_delta, .timeout = 60)
 	prog_kill(&dz);
 }
 
+/*
+ * Mappings made and unmapped between two checkpoints, in intervals busy
+ * enough for the copy made before the freeze: what that copy took of a
+ * mapping gone by the freeze must not stay in the delta (restore would find
+ * pages outside every mapping). Every checkpoint restores.
+ */
+Test(continuous, a_mapping_made_and_unmapped_within_an_interval, .timeout = 120)
+{
+	struct prog ch;
+	struct run_result r;
+	char line[64], pid[16], dir[128], path[512];
+	DIR *d;
+	struct dirent *de;
+	size_t n = 0;
+
+	cr_assert_eq(prog_start(&ch, false, 0, "churn", "3", "3", NULL), 0);
+	cr_assert_geq(prog_read_line(&ch, line, sizeof(line), 5000), 0);
+	snprintf(pid, sizeof(pid), "%d", ch.pid);
+	snprintf(dir, sizeof(dir), "%s/churn", tmp);
+	cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "50ms", "--count", "30",
+			      NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	prog_kill(&ch);
+	d = opendir(dir);
+	cr_assert_not_null(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "latest"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		restore_ok(path);
+		n++;
+	}
+	closedir(d);
+	cr_expect_eq(n, 30);
+}
+
 /* What restore cannot recreate: the interval is skipped, unless asked. */
 Test(continuous, unrestorable_intervals_are_skipped, .timeout = 60)
 {

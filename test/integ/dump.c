@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <ckpt/dump.h>
 #include <ckpt/image.h>
 #include <ckpt/inject.h>
 #include <ckpt/log.h>
@@ -532,5 +534,61 @@ Test(dump, show_text_and_json)
 	cr_expect_eq(r.status, 1);
 	cr_expect(strstr(r.err, "process.json"), "%s", r.err);
 	run_result_done(&r);
+	prog_kill(&d.p);
+}
+
+/* ckpt_dump_run() moves its thread next to the target and pins the target's threads during the freeze. */
+static void expect_affinity(pid_t tid, const cpu_set_t *want, const char *who, const char *when)
+{
+	cpu_set_t got;
+
+	cr_assert_eq(sched_getaffinity(tid, sizeof(got), &got), 0);
+	cr_expect(CPU_EQUAL(&got, want), "%s: the CPU affinity of %s was not given back (%d CPUs of %d)",
+		  when, who, CPU_COUNT(&got), CPU_COUNT(want));
+}
+
+Test(dump, cpu_affinity_is_given_back_after_success_and_failure)
+{
+	struct ckpt_dump_stats st;
+	struct dz d;
+	cpu_set_t mine, target;
+	char full[128], delta[128], refused[128], ans[128];
+	int r;
+
+	cr_assert_eq(sched_getaffinity(0, sizeof(mine), &mine), 0);
+	if (CPU_COUNT(&mine) < 2)
+		cr_skip_test("one CPU: nothing to move between");
+	dz_start(&d);
+	cr_assert_eq(sched_getaffinity(d.p.pid, sizeof(target), &target), 0);
+	snprintf(full, sizeof(full), "%s/full", tmp);
+	snprintf(delta, sizeof(delta), "%s/delta", tmp);
+	snprintf(refused, sizeof(refused), "%s/refused", tmp);
+
+	r = ckpt_dump_run(&(struct ckpt_dump_opts){ .pid = d.p.pid, .dir = full, .rundir = tmp,
+						    .after = CKPT_DUMP_LEAVE_RUNNING }, &st);
+	cr_assert_eq(r, 0, "full dump: %s", strerror(-r));
+	ckpt_dump_stats_done(&st);
+	expect_affinity(0, &mine, "the caller", "full dump");
+	expect_affinity(d.p.pid, &target, "the target", "full dump");
+
+	dz_ok(&d, "fill heap 1 2");
+	r = ckpt_dump_run(&(struct ckpt_dump_opts){ .pid = d.p.pid, .dir = delta, .parent = full,
+						    .rundir = tmp, .after = CKPT_DUMP_LEAVE_RUNNING }, &st);
+	cr_assert_eq(r, 0, "delta: %s", strerror(-r));
+	cr_expect(st.delta);
+	ckpt_dump_stats_done(&st);
+	expect_affinity(0, &mine, "the caller", "delta");
+	expect_affinity(d.p.pid, &target, "the target", "delta");
+
+	/* Refused in the freeze (a socket, kill mode): the process runs on, as it was. */
+	dz_cmd(&d, ans, sizeof(ans), "socket");
+	cr_assert(strncmp(ans, "socket ", 7) == 0);
+	r = ckpt_dump_run(&(struct ckpt_dump_opts){ .pid = d.p.pid, .dir = refused, .rundir = tmp }, &st);
+	cr_expect_eq(r, -EPERM, "refused dump: %s", strerror(-r));
+	ckpt_dump_stats_done(&st);
+	expect_affinity(0, &mine, "the caller", "refused dump");
+	expect_affinity(d.p.pid, &target, "the target", "refused dump");
+	usleep(50000);
+	cr_expect(alive(d.p.pid), "a process whose dump failed was killed");
 	prog_kill(&d.p);
 }
