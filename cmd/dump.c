@@ -66,6 +66,9 @@ static json_object *stats_json(const struct ckpt_dump_opts *o, const struct ckpt
 	json_object_object_add(j, "bytes_before_compression", json_object_new_uint64(st->bytes_raw));
 	json_object_object_add(j, "bytes_after_compression", json_object_new_uint64(st->bytes_written));
 	json_object_object_add(j, "freeze_ms", out_json_double(ms(st->freeze_ns), 3));
+	json_object_object_add(j, "prefreeze_ms", out_json_double(ms(st->prefreeze_ns), 3));
+	json_object_object_add(j, "precopy_ms", out_json_double(ms(st->precopy_ns), 3));
+	json_object_object_add(j, "pages_precopied", json_object_new_uint64(st->pages_precopied));
 	json_object_object_add(j, "collect_ms", out_json_double(ms(st->collect_ns), 3));
 	json_object_object_add(j, "track_ms", out_json_double(ms(st->track_ns), 3));
 	json_object_object_add(j, "copy_ms", out_json_double(ms(st->copy_ns), 3));
@@ -108,6 +111,9 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 	printf("  freeze %.2f ms (collect %.2f, track %.2f, copy %.2f); write %.2f ms; total %.2f ms\n",
 	       ms(st->freeze_ns), ms(st->collect_ns), ms(st->track_ns), ms(st->copy_ns), ms(st->write_ns),
 	       ms(st->total_ns));
+	if (st->prefreeze_ns)
+		printf("  before it: freeze %.2f ms (harvest), then %" PRIu64 " pages copied in %.2f ms "
+		       "while it ran\n", ms(st->prefreeze_ns), st->pages_precopied, ms(st->precopy_ns));
 	for (size_t i = 0; st->unrestorable && i < st->unrestorable->nr; i++)
 		printf("  not restorable: %s: %s\n", st->unrestorable->v[i].what, st->unrestorable->v[i].reason);
 	printf("  %s\n", after[o->after]);

@@ -87,6 +87,12 @@ struct ckpt_dump_stats {
 	char fallback[256];       /* why a delta became full, or "" */
 	uint64_t generation;      /* of the tracking, recorded in the checkpoint */
 	uint64_t freeze_ns;       /* the process was stopped this long */
+	/*
+	 * A delta that leaves the process running: a short freeze for the
+	 * harvest alone, then those pages copied while it runs (freeze_ns is
+	 * the second freeze, which copies what was written meanwhile).
+	 */
+	uint64_t prefreeze_ns, precopy_ns, pages_precopied;
 	uint64_t collect_ns, track_ns, copy_ns, write_ns, total_ns;
 	uint64_t pages_scanned;   /* pages looked at */
 	uint64_t pages_data, pages_zero, pages_hole;

@@ -60,6 +60,9 @@ struct dump {
 	struct ckpt_range_set parent_ranges; /* where the parent chain holds pages */
 	bool delta;
 	struct page_copy pages;
+	/* A delta's pages copied before the freeze: what, what failed, the copy. */
+	struct ckpt_range_set pre, pre_failed;
+	struct page_copy pre_pages;
 };
 
 /* ---- helpers ---- */
@@ -395,8 +398,12 @@ static int track(struct dump *d)
 	ckpt_range_set_init(&d->dirty);
 	if (d->delta) {
 		r = ckpt_track_harvest(d->tracker, d->inj, &d->dirty, &ts);
+		/* What the copy before the freeze could not read: copied now. */
+		for (size_t i = 0; r == 0 && i < d->pre_failed.nr; i++)
+			r = ckpt_range_set_add(&d->dirty, d->pre_failed.v[i].start, d->pre_failed.v[i].end);
 		if (r < 0)
 			return r;
+		ckpt_range_set_normalize(&d->dirty);
 	} else if (d->o->after != CKPT_DUMP_KILL) {
 		/* The next dump will be a delta of this one: arm, or re-arm what is armed. */
 		r = ckpt_track_attach(d->o->pid, &(struct ckpt_track_opts){ .rundir = d->o->rundir },
@@ -416,6 +423,56 @@ static int track(struct dump *d)
 	d->st->generation = d->tracker ? ckpt_track_generation(d->tracker) : 0;
 	d->st->track_ns = now_ns() - t0;
 	return 0;
+}
+
+/*
+ * A delta that leaves the process running: harvest in a freeze of its own
+ * (seize, harvest, release), then copy those pages while the process runs.
+ * The freeze of the checkpoint harvests again and copies only what was
+ * written meanwhile (and what could not be read), as a second layer over
+ * this one: the process is stopped twice, each time briefly, instead of
+ * once for the whole copy.
+ */
+static int precopy(struct dump *d)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	struct page_stream stream = { .failed = &d->pre_failed };
+	struct ckpt_track_stats ts = { 0 };
+	struct ckpt_inject *inj = NULL;
+	struct dump_pinned pinned;
+	uint64_t t0 = now_ns();
+	int r, e;
+
+	r = ckpt_inject_seize(d->o->pid, CKPT_INJECT_NO_XSTATE, &inj);
+	if (r < 0)
+		return r;
+	dump_cpu_near(&d->cpu, ckpt_inject_task_proc(inj));
+	dump_pin_threads(inj, &pinned);
+	r = ckpt_track_harvest(d->tracker, inj, &d->pre, &ts);
+	dump_unpin_threads(&pinned);
+	e = ckpt_inject_release(inj);
+	dump_cpu_back(&d->cpu);
+	d->st->prefreeze_ns = now_ns() - t0;
+	if (r == 0)
+		r = e;
+	if (r < 0)
+		return r;
+	if (ckpt_track_sync(d->tracker) < 0)
+		pr_warn("the tracking record of pid %d lags behind", d->o->pid);
+	t0 = now_ns();
+	r = ckpt_proc_open(NULL, d->o->pid, &p);
+	if (r == 0)
+		r = ckpt_proc_read_maps(p, 0, &maps);
+	if (r == 0) {
+		stream.proc = p;
+		r = page_copy_stream(&d->pre_pages, &stream, maps, &d->pre);
+	}
+	d->st->precopy_ns = now_ns() - t0;
+	d->st->pages_precopied = d->pre_pages.pages_data;
+	if (r < 0)
+		pr_err("cannot copy the written pages of pid %d while it runs: %s", d->o->pid, errstr(r));
+	return r;
 }
 
 static int collect(struct dump *d)
@@ -470,6 +527,12 @@ static int write_images(struct dump *d)
 	r = dump_put_state(w, d->state);
 	if (r == 0)
 		r = write_track_doc(d, w);
+	if (r == 0 && d->pre.nr) {
+		/* The copy made while it ran, then what the freeze copied, over it. */
+		r = dump_add_pages(w, &d->pre_pages);
+		if (r == 0)
+			r = ckpt_image_writer_new_layer(w);
+	}
 	if (r == 0)
 		r = dump_add_pages(w, &d->pages);
 	if (r < 0)
@@ -480,7 +543,7 @@ static int write_images(struct dump *d)
 	ckpt_image_writer_get_stats(w, &ws);
 	d->st->pages_data = ws.data_pages;
 	d->st->pages_zero = ws.zero_pages;
-	d->st->pages_hole = d->pages.pages_hole; /* of the mappings, not the unmapped space */
+	d->st->pages_hole = d->pages.pages_hole + d->pre_pages.pages_hole; /* of the mappings */
 	d->st->bytes_written = ws.pages_bytes;
 	d->st->write_ns = now_ns() - t0;
 	return 0;
@@ -496,7 +559,10 @@ static void dump_done(struct dump *d)
 	ckpt_vma_list_free(d->hint);
 	ckpt_range_set_done(&d->dirty);
 	ckpt_range_set_done(&d->parent_ranges);
+	ckpt_range_set_done(&d->pre);
+	ckpt_range_set_done(&d->pre_failed);
 	page_copy_done(&d->pages);
+	page_copy_done(&d->pre_pages);
 	ckpt_image_close(d->parent);
 	free(d->parent_rel);
 	free(d->exe);
@@ -512,6 +578,9 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	memset(st, 0, sizeof(*st));
 	dump_cpu_init(&d.cpu);
 	page_copy_init(&d.pages);
+	page_copy_init(&d.pre_pages);
+	ckpt_range_set_init(&d.pre);
+	ckpt_range_set_init(&d.pre_failed);
 	ckpt_range_set_init(&d.dirty);
 	ckpt_range_set_init(&d.parent_ranges);
 	if (lstat(o->dir, &sb) == 0) {
@@ -521,6 +590,12 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	if ((r = identity_of(&d)) < 0 || (r = parent_or_full(&d)) < 0 || (r = reserve(&d)) < 0)
 		goto out;
 
+	if (d.delta && o->after != CKPT_DUMP_KILL && (r = precopy(&d)) < 0) {
+		if (ckpt_track_generation(d.tracker) != d.parent_generation)
+			pr_err("the dirty pages since '%s' were consumed by this failed dump: "
+			       "the next dump of pid %d must be full (or use --auto-full)", o->parent, o->pid);
+		goto out;
+	}
 	read_hint(&d);
 	t_freeze = now_ns();
 	r = ckpt_inject_seize(o->pid, 0, &d.inj);
@@ -540,8 +615,13 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 
 		ckpt_range_set_init(&now);
 		r = page_saved_ranges(d.inj, d.maps, &now);
-		if (r == 0)
+		/* Where the parent has pages, and where the copy before the freeze put some. */
+		for (size_t i = 0; r == 0 && i < d.pre.nr; i++)
+			r = ckpt_range_set_add(&d.parent_ranges, d.pre.v[i].start, d.pre.v[i].end);
+		if (r == 0) {
+			ckpt_range_set_normalize(&d.parent_ranges);
 			r = page_copy_gone_holes(&d.pages, &d.parent_ranges, &now);
+		}
 		ckpt_range_set_done(&now);
 	}
 	place_back(&d);
@@ -550,7 +630,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	st->delta = d.delta;
 	st->copy_ns = d.pages.copy_ns;
 	st->pages_scanned = d.pages.pages_scanned;
-	st->bytes_raw = d.pages.pages_data * CKPT_IMAGE_PAGE_SIZE;
+	st->bytes_raw = (d.pages.pages_data + d.pre_pages.pages_data) * CKPT_IMAGE_PAGE_SIZE;
 	st->nr_threads = d.state->nr_threads;
 	st->nr_vmas = d.state->mm.nr_vmas;
 	st->nr_fds = d.state->nr_fds;

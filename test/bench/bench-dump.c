@@ -472,7 +472,7 @@ static double disk_floor(const char *dir, const unsigned char *src, size_t src_l
 
 enum field {
 	F_TOTAL, F_FREEZE, F_COLLECT, F_TRACK, F_COPY, F_WRITE, F_OTHER,
-	F_IMAGE, F_PAGES, F_Z2, F_Z1, F_DISK, F_STREAM, NF
+	F_IMAGE, F_PAGES, F_Z2, F_Z1, F_DISK, F_STREAM, F_PREFREEZE, F_PRECOPY, NF
 };
 
 struct sample {
@@ -578,6 +578,8 @@ static void record(struct sample *s, const struct ckpt_dump_stats *st, uint64_t 
 	s->v[F_OTHER][s->n] = (double)(st->total_ns - st->freeze_ns - st->write_ns) / 1e9;
 	s->v[F_IMAGE][s->n] = (double)image;
 	s->v[F_PAGES][s->n] = (double)st->pages_data;
+	s->v[F_PREFREEZE][s->n] = (double)st->prefreeze_ns / 1e9;
+	s->v[F_PRECOPY][s->n] = (double)st->precopy_ns / 1e9;
 }
 
 static void log_rep(const char *what, int rep, const struct ckpt_dump_stats *st, uint64_t image,
@@ -666,9 +668,9 @@ static void delta_point(struct bench *b, const char *imgdir, double pct)
 		s.v[F_DISK][s.n] = disk_floor(imgdir, b->nz, b->nz_len, image);
 		log_rep("delta", rep, &st, image, s.v[F_Z2][s.n], s.v[F_Z1][s.n]);
 	}
-	printf("| %g GiB | %s | %g%% | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f | %.0f | %.2f | %.1f | %.1f | %.1f | %.2fx |\n",
+	printf("| %g GiB | %s | %g%% | %.1f | %.2f | %.2f | %.1f | %.2f | %.2f | %.2f | %.1f | %.0f | %.2f | %.1f | %.1f | %.1f | %.2fx |\n",
 	       (double)(npages * PS) / (1 << 30), imgdir, pct, med(&s, F_TOTAL) * 1e3,
-	       med(&s, F_FREEZE) * 1e3, med(&s, F_COLLECT) * 1e3, med(&s, F_TRACK) * 1e3,
+	       med(&s, F_PREFREEZE) * 1e3, med(&s, F_FREEZE) * 1e3, med(&s, F_PRECOPY) * 1e3, med(&s, F_COLLECT) * 1e3, med(&s, F_TRACK) * 1e3,
 	       med(&s, F_COPY) * 1e3, med(&s, F_WRITE) * 1e3, med(&s, F_PAGES),
 	       med(&s, F_IMAGE) / (1 << 20), med(&s, F_Z2) * 1e3, med(&s, F_Z1) * 1e3,
 	       med(&s, F_DISK) * 1e3, med(&s, F_TOTAL) / med(&s, F_Z2));
@@ -1169,8 +1171,8 @@ int main(int argc, char **argv)
 		printf("\n");
 deltas:
 		printf("### incremental dumps (--parent), level 1\n\n");
-		printf("| size | images | written | total ms | freeze ms | collect ms | track ms | copy ms | write ms | data pages | image MiB | zstd 2T ms | zstd 1T ms | disk ms | total/zstd 2T |\n");
-		printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+		printf("| size | images | written | total ms | first freeze ms | freeze ms | copy while running ms | collect ms | track ms | copy ms | write ms | data pages | image MiB | zstd 2T ms | zstd 1T ms | disk ms | total/zstd 2T |\n");
+		printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 		for (int d = 0; d < nr_dirs; d++)
 			for (size_t k = 0; k < ARRAY_SIZE(pcts); k++)
 				delta_point(&b, dirs[d], pcts[k]);

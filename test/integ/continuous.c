@@ -748,6 +748,54 @@ Test(continuous, an_unmapped_mapping_is_gone_in_the_next_delta, .timeout = 60)
 }
 
 /*
+ * ckpt dump --parent --leave-running of a process that keeps writing: the
+ * written pages are copied while it runs, then the freeze copies what was
+ * written meanwhile. Each delta must still hold exactly one generation.
+ */
+Test(continuous, dump_deltas_of_a_busy_process_hold_one_moment, .timeout = 120)
+{
+	enum { N = 8 };
+	struct gm g;
+	struct run_result r;
+	struct sums s;
+	char dir[N][128];
+	uint64_t precopied = 0, last = 0;
+
+	gm_start(&g, "4096", "200");
+	for (int k = 0; k < N; k++) {
+		json_object *o;
+
+		snprintf(dir[k], sizeof(dir[k]), "%s/d%d", tmp, k);
+		if (k)
+			usleep(50000);
+		cr_assert_eq(k ? run_ckpt(&r, "dump", "-t", g.pid, "-D", dir[k], "--parent", dir[k - 1],
+					  "--leave-running", "--json", NULL)
+			       : run_ckpt(&r, "dump", "-t", g.pid, "-D", dir[k], "--leave-running", "--json",
+					  NULL), 0);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		o = json_tokener_parse(r.out);
+		cr_assert_not_null(o, "%s", r.out);
+		if (k)
+			precopied += (uint64_t)num(o, "pages_precopied");
+		json_object_put(o);
+		run_result_done(&r);
+	}
+	cr_expect_gt(precopied, 0, "no delta copied pages before its freeze");
+	usleep(50000); /* the last generation saved is logged after the dump's freeze */
+	prog_kill(&g.p);
+	sums_load(&s, g.log);
+	for (int k = 0; k < N; k++) {
+		uint64_t gen = verify_point(dir[k], &g, &s);
+
+		cr_expect_geq(gen, last, "%s holds generation %llu, before the one before it", dir[k],
+			      (unsigned long long)gen);
+		last = gen;
+		verify_restored(dir[k], &g, &s, gen);
+	}
+	free(s.v);
+}
+
+/*
  * Mappings made and unmapped between two checkpoints, in intervals busy
  * enough for the copy made before the freeze: what that copy took of a
  * mapping gone by the freeze must not stay in the delta (restore would find
