@@ -96,6 +96,7 @@ struct cont {
 	struct slot slots[NR_BUFS];
 	struct ckpt_proc *proc;         /* of the process: its CPU */
 	struct dump_cpu cpu;            /* this thread's own affinity */
+	bool armed_here;                /* this run armed the tracking (it was not armed) */
 	struct ckpt_range_set carry;    /* harvested, not yet in a checkpoint (a skipped one) */
 	struct ckpt_range_set prev_saved; /* where the chain so far may hold pages */
 	uint64_t last_written;          /* pages written in the last interval */
@@ -916,6 +917,7 @@ static int start_tracking(struct cont *c, struct ckpt_series *s)
 		ckpt_range_set_done(&unused);
 	} else {
 		r = ckpt_track_arm(inj, &to, &c->t);
+		c->armed_here = r == 0;
 	}
 	e = ckpt_inject_release(inj);
 	if (r == 0 && e < 0)
@@ -1118,6 +1120,23 @@ static void cont_done(struct cont *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
+/* Disarm the tracking this run armed, in a freeze; frees c->t. */
+static void disarm_ours(struct cont *c)
+{
+	struct ckpt_inject *inj;
+	int r = ckpt_inject_seize(c->o->pid, CKPT_INJECT_NO_XSTATE, &inj);
+
+	if (r == 0) {
+		r = ckpt_track_disarm(c->t, inj);
+		(void)ckpt_inject_release(inj);
+	} else {
+		ckpt_track_close(c->t);
+	}
+	if (r < 0)
+		pr_warn("pid %d stays tracked (no checkpoint was taken): %s; 'ckpt track --stop -t %d' "
+			"disarms it", c->o->pid, errstr(r), c->o->pid);
+}
+
 int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_continuous_result *ret)
 {
 	struct cont c = { .o = o, .res = ret, .pidfd = -1, .tfd = -1, .efd = -1,
@@ -1152,6 +1171,8 @@ int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_conti
 		if (end == CKPT_CONTINUOUS_EXITED || end == CKPT_CONTINUOUS_EXECED ||
 		    end == CKPT_CONTINUOUS_LOST)
 			(void)ckpt_track_disarm(c.t, NULL); /* nothing to track any more: drop the record */
+		else if (c.armed_here && !ret->checkpoints)
+			disarm_ours(&c); /* armed for nothing: leave the process as it was */
 		else
 			ckpt_track_close(c.t); /* stays armed: a later command continues the chain */
 		c.t = NULL;
