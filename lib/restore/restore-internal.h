@@ -51,6 +51,11 @@ int64_t rst_call_n(struct rst *r, long nr, const uint64_t args[6]);
 /* Copy @len bytes into the child's data buffer; its address there (0: no room). */
 uint64_t rst_put(struct rst *r, const void *buf, size_t len);
 uint64_t rst_put_str(struct rst *r, const char *s);
+/* cpu.c: ckpt and the new process @pid on one CPU while it is built; then apart again. */
+struct rst_cpu;
+struct rst_cpu *rst_cpu_together(pid_t pid); /* NULL: left as they were */
+void rst_cpu_apart(struct rst_cpu *c, pid_t pid);
+
 void rst_reset(struct rst *r);
 /* Move a remote fd to the next number above the checkpoint's fds. */
 int rst_park_fd(struct rst *r, int rfd);

@@ -234,7 +234,12 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	st->check_ns = now_ns() - t0;
 	if ((e = spawn(&r)) < 0)
 		goto out;
-	e = build(&r);
+	{
+		struct rst_cpu *cpu = rst_cpu_together(r.pid);
+
+		e = build(&r);
+		rst_cpu_apart(cpu, r.pid);
+	}
 	if (e < 0) {
 		pr_err("the restore of '%s' failed: the new process (pid %d) was killed",
 		       o->dir ? o->dir : o->from, r.pid);

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -140,6 +141,38 @@ Test(restore, counter_continues_where_it_was)
 		cr_assert(strstr(line, " ok"), "%s", line);
 	}
 	kill_restored(&rp);
+}
+
+/*
+ * ckpt runs the new process on its own CPU while it builds it: the process
+ * must get the affinity it was forked with back (ckpt's, here the test's).
+ */
+Test(restore, the_cpu_affinity_is_given_back)
+{
+	struct prog p;
+	struct run_result r;
+	char d[128], line[256];
+	cpu_set_t want, got;
+	pid_t pid;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		cr_skip_test("one CPU: nothing to pin");
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "counter", NULL), 0);
+	expect(&p, "tick", line, sizeof(line));
+	dump_pid(p.pid, path_in("aff", d, sizeof(d)), NULL, NULL);
+	prog_kill(&p);
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", d, "--detach", "--leave-stopped", "--stdio", "null", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	pid = atoi(r.out);
+	run_result_done(&r);
+	cr_assert_gt(pid, 0);
+	prog_track_pid(pid);
+	cr_assert_eq(sched_getaffinity(0, sizeof(want), &want), 0);
+	cr_assert_eq(sched_getaffinity(pid, sizeof(got), &got), 0);
+	kill(pid, SIGKILL);
+	cr_expect_gt(CPU_COUNT(&want), 1);
+	cr_expect(CPU_EQUAL(&want, &got), "the restored process may run on %d CPUs, ckpt's caller on %d",
+		  CPU_COUNT(&got), CPU_COUNT(&want));
 }
 
 Test(restore, inside_nanosleep_and_read)
