@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helpers/realprog.h"
 #include "helpers/testutil.h"
 
 #define PS 4096
@@ -588,30 +589,6 @@ Test(lazy, no_server_no_record_clear_errors)
 
 /* ---- real programs ---- */
 
-static size_t count_lines(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-	int c;
-
-	if (!f)
-		return 0;
-	while ((c = fgetc(f)) != EOF)
-		n += c == '\n';
-	fclose(f);
-	return n;
-}
-
-static void wait_lines(const char *path, size_t n)
-{
-	double t0 = mono_s();
-
-	while (count_lines(path) < n) {
-		cr_assert_lt(mono_s() - t0, 30.0, "%s: fewer than %zu lines after 30 s", path, n);
-		usleep(10000);
-	}
-}
-
 /*
  * Run @argv with stdout into a file, dump it (full, then a delta), kill
  * it, restore the delta lazily (detached): the file reads as one
@@ -621,11 +598,9 @@ static void wait_lines(const char *path, size_t n)
 static void real_program(const char *name, const char *const *argv)
 {
 	struct prog p, ref;
-	char out[128], refout[128], d0[128], d1[128], log[128], la[256], lb[256];
+	char out[128], refout[128], d0[128], d1[128], log[128];
 	struct run_result r;
 	json_object *stats = NULL;
-	FILE *a, *b;
-	size_t n = 0;
 	pid_t rpid;
 
 	snprintf(out, sizeof(out), "%s/%s.out", tmp, name);
@@ -685,63 +660,37 @@ static void real_program(const char *name, const char *const *argv)
 		     "%s: most pages should come after it runs: %s", name, json_object_to_json_string(stats));
 	cr_expect_gt(jdouble(stats, "total_ms"), jdouble(stats, "resume_ms"));
 	json_object_put(stats);
-	a = fopen(out, "r");
-	b = fopen(refout, "r");
-	cr_assert(a && b);
-	while (fgets(la, sizeof(la), a)) {
-		n++;
-		cr_assert_not_null(fgets(lb, sizeof(lb), b), "%s: the reference is shorter", name);
-		cr_assert_str_eq(la, lb, "%s: line %zu differs from an uninterrupted run", name, n);
-	}
-	fclose(a);
-	fclose(b);
-	cr_expect_geq(n, 100);
+	expect_same_output(name, out, refout, 100);
 }
 
 Test(lazy, python3)
 {
-	static const char script[] = "import sys, time, hashlib\n"
-				     "d = {}\n"
-				     "h = hashlib.sha256()\n"
-				     "i = 0\n"
-				     "while True:\n"
-				     "    i += 1\n"
-				     "    d[i] = str(i) * (i % 7 + 1)\n"
-				     "    h.update(d[i].encode())\n"
-				     "    print(i, len(d), h.hexdigest()[:16], flush=True)\n"
-				     "    time.sleep(0.02)\n";
-	const char *argv[] = { "/usr/bin/python3", "-c", script, NULL };
+	struct real_prog rp;
+	char fifo[128];
 
-	if (access(argv[0], X_OK) < 0)
-		cr_skip_test("no /usr/bin/python3");
-	real_program("python3", argv);
+	if (!real_prog_argv("python3", path_in("python3.fifo", fifo, sizeof(fifo)), &rp))
+		cr_skip_test("no %s", rp.argv[0]);
+	real_program("python3", rp.argv);
 }
 
 Test(lazy, perl)
 {
-	static const char script[] =
-		"$| = 1; my %h; my $s = 0;"
-		"for (my $i = 1;; $i++) { $h{$i} = 'x' x ($i % 50); $s = ($s * 31 + length($h{$i}) + $i) % 1000000007;"
-		"print \"$i $s \" . scalar(keys %h) . \"\\n\"; select(undef, undef, undef, 0.02); }";
-	const char *argv[] = { "/usr/bin/perl", "-e", script, NULL };
+	struct real_prog rp;
+	char fifo[128];
 
-	if (access(argv[0], X_OK) < 0)
-		cr_skip_test("no /usr/bin/perl");
-	real_program("perl", argv);
+	if (!real_prog_argv("perl", path_in("perl.fifo", fifo, sizeof(fifo)), &rp))
+		cr_skip_test("no %s", rp.argv[0]);
+	real_program("perl", rp.argv);
 }
 
 Test(lazy, bash)
 {
-	char fifo[128], script[512];
-	const char *argv[] = { "/bin/bash", "-c", script, NULL };
+	struct real_prog rp;
+	char fifo[128];
 
-	path_in("bash.fifo", fifo, sizeof(fifo));
-	cr_assert_eq(mkfifo(fifo, 0600), 0);
-	snprintf(script, sizeof(script),
-		 "exec 3<>%s; i=0; s=0; while :; do i=$((i+1)); s=$(( (s*31+i) %% 1000000007 ));"
-		 " echo $i $s; read -t 0.02 -u 3; done",
-		 fifo);
-	real_program("bash", argv);
+	if (!real_prog_argv("bash", path_in("bash.fifo", fifo, sizeof(fifo)), &rp))
+		cr_skip_test("no %s", rp.argv[0]);
+	real_program("bash", rp.argv);
 }
 
 /* ---- pages from a page server ---- */

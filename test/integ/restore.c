@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helpers/realprog.h"
 #include "helpers/testutil.h"
 
 static char tmp[64];
@@ -302,29 +303,6 @@ Test(restore, open_file_at_its_position)
 
 /* ---- real programs ---- */
 
-static size_t count_lines(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-	int c;
-
-	if (!f)
-		return 0;
-	while ((c = fgetc(f)) != EOF)
-		n += c == '\n';
-	fclose(f);
-	return n;
-}
-
-static void wait_lines(const char *path, size_t n)
-{
-	double end = mono_s() + 20;
-
-	while (count_lines(path) < n && mono_s() < end)
-		usleep(20000);
-	cr_assert_geq(count_lines(path), n, "%s: only %zu lines", path, count_lines(path));
-}
-
 /*
  * Run @argv with stdout into a file; dump it twice with --leave-running
  * (the second a delta), kill it, restore the delta: the file must read as
@@ -334,9 +312,6 @@ static void real_program(const char *name, const char *const *argv)
 {
 	struct prog p, ref, rp;
 	char out[128], refout[128], d0[128], d1[128], pidf[128];
-	FILE *a, *b;
-	char la[256], lb[256];
-	size_t n = 0;
 	int rpid = 0;
 
 	snprintf(out, sizeof(out), "%s/%s.out", tmp, name);
@@ -371,66 +346,37 @@ static void real_program(const char *name, const char *const *argv)
 	kill(rpid, SIGKILL);
 	prog_kill(&ref);
 	(void)rp;
-	a = fopen(out, "r");
-	b = fopen(refout, "r");
-	cr_assert(a && b);
-	while (fgets(la, sizeof(la), a)) {
-		n++;
-		cr_assert_not_null(fgets(lb, sizeof(lb), b), "%s: the reference is shorter", name);
-		if (n == 1 && !strchr(la, '\n'))
-			break;
-		cr_assert_str_eq(la, lb, "%s: line %zu differs from an uninterrupted run", name, n);
-	}
-	fclose(a);
-	fclose(b);
-	cr_expect_geq(n, 100);
+	expect_same_output(name, out, refout, 100);
 }
 
 Test(restore, python3)
 {
-	static const char script[] =
-		"import sys, time, hashlib\n"
-		"d = {}\n"
-		"h = hashlib.sha256()\n"
-		"i = 0\n"
-		"while True:\n"
-		"    i += 1\n"
-		"    d[i] = str(i) * (i % 7 + 1)\n"
-		"    h.update(d[i].encode())\n"
-		"    print(i, len(d), h.hexdigest()[:16], flush=True)\n"
-		"    time.sleep(0.02)\n";
-	const char *argv[] = { "/usr/bin/python3", "-c", script, NULL };
+	struct real_prog rp;
+	char fifo[128];
 
-	if (access(argv[0], X_OK) < 0)
-		cr_skip_test("no /usr/bin/python3");
-	real_program("python3", argv);
+	if (!real_prog_argv("python3", path_in("python3.fifo", fifo, sizeof(fifo)), &rp))
+		cr_skip_test("no %s", rp.argv[0]);
+	real_program("python3", rp.argv);
 }
 
 Test(restore, perl)
 {
-	static const char script[] =
-		"$| = 1; my %h; my $s = 0;"
-		"for (my $i = 1;; $i++) { $h{$i} = 'x' x ($i % 50); $s = ($s * 31 + length($h{$i}) + $i) % 1000000007;"
-		"print \"$i $s \" . scalar(keys %h) . \"\\n\"; select(undef, undef, undef, 0.02); }";
-	const char *argv[] = { "/usr/bin/perl", "-e", script, NULL };
+	struct real_prog rp;
+	char fifo[128];
 
-	if (access(argv[0], X_OK) < 0)
-		cr_skip_test("no /usr/bin/perl");
-	real_program("perl", argv);
+	if (!real_prog_argv("perl", path_in("perl.fifo", fifo, sizeof(fifo)), &rp))
+		cr_skip_test("no %s", rp.argv[0]);
+	real_program("perl", rp.argv);
 }
 
 Test(restore, bash)
 {
-	char fifo[128], script[512];
-	const char *argv[] = { "/bin/bash", "-c", script, NULL };
+	struct real_prog rp;
+	char fifo[128];
 
-	path_in("bash.fifo", fifo, sizeof(fifo));
-	cr_assert_eq(mkfifo(fifo, 0600), 0);
-	/* read -t on a fifo nobody writes to: a timed wait that bash does with its own timers. */
-	snprintf(script, sizeof(script),
-		 "exec 3<>%s; i=0; s=0; while :; do i=$((i+1)); s=$(( (s*31+i) %% 1000000007 ));"
-		 " echo $i $s; read -t 0.02 -u 3; done", fifo);
-	real_program("bash", argv);
+	if (!real_prog_argv("bash", path_in("bash.fifo", fifo, sizeof(fifo)), &rp))
+		cr_skip_test("no %s", rp.argv[0]);
+	real_program("bash", rp.argv);
 }
 
 /* ---- chains ---- */
