@@ -35,8 +35,9 @@
  * rates (vm_probe()).
  *
  * Every figure is the median of REPS runs.
- * Usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta]]]]   defaults: 5 1,4 /tmp,/dev/shm
- * ("delta": the incremental dumps only, no baselines, full dumps or freeze parts)
+ * Usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta|full1]]]]   defaults: 5 1,4 /tmp,/dev/shm
+ * ("delta": the incremental dumps only, no baselines, full dumps or freeze parts;
+ *  "full1": the full dumps at level 1 only, with their floors)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1098,6 +1099,7 @@ int main(int argc, char **argv)
 	int nr_sizes, nr_dirs;
 	struct bench b = { 0 };
 	bool only_delta = argc > 4 && !strcmp(argv[4], "delta");
+	bool only_full1 = argc > 4 && !strcmp(argv[4], "full1");
 
 	if (reps < 1 || reps > MAX_REPS)
 		reps = 5;
@@ -1111,7 +1113,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nr_sizes; i++) {
 		gib[i] = atof(size_s[i]);
 		if (gib[i] <= 0) {
-			fprintf(stderr, "usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta]]]]\n");
+			fprintf(stderr, "usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta|full1]]]]\n");
 			return 2;
 		}
 	}
@@ -1151,6 +1153,8 @@ int main(int argc, char **argv)
 		ckpt_dump_stats_done(&st);
 		if (only_delta)
 			goto deltas;
+		if (only_full1)
+			goto full;
 
 		printf("### baselines (s): buffer populate, copy out, writer's producer loop\n\n");
 		printf("| size | buffer MiB | populate 4K | populate THP | THP, 2 threads | process_vm_readv into 4K | into THP | into THP, 2 threads | zero check + memcpy, 1 thread |\n");
@@ -1162,13 +1166,17 @@ int main(int argc, char **argv)
 		for (int d = 0; d < nr_dirs; d++)
 			fsync_table(&b, dirs[d]);
 
+full:
 		printf("\n### full dumps\n\n");
 		printf("| size | images | level | total s | MiB/s | freeze ms | collect ms | track ms | copy ms | write s | other s | image MiB | image/raw | zstd 2T s | zstd 1T s | disk s | total/zstd 2T | stream 2T s | stream/zstd 2T |\n");
 		printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 		for (int d = 0; d < nr_dirs; d++)
 			for (size_t l = 0; l < ARRAY_SIZE(levels); l++)
-				full_point(&b, dirs[d], levels[l]);
+				if (!only_full1 || levels[l] == 1)
+					full_point(&b, dirs[d], levels[l]);
 		printf("\n");
+		if (only_full1)
+			goto next;
 deltas:
 		printf("### incremental dumps (--parent), level 1\n\n");
 		printf("| size | images | written | total ms | first freeze ms | freeze ms | copy while running ms | collect ms | track ms | copy ms | write ms | data pages | image MiB | zstd 2T ms | zstd 1T ms | disk ms | total/zstd 2T |\n");
