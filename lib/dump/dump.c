@@ -60,6 +60,7 @@ struct dump {
 	struct ckpt_range_set parent_ranges; /* where the parent chain holds pages */
 	bool delta;
 	struct page_copy pages;
+	struct ckpt_image_writer *w; /* kill mode: opened in the freeze, pages streamed into it */
 	/* A delta's pages copied before the freeze: what, what failed, the copy. */
 	struct ckpt_range_set pre, pre_failed;
 	struct page_copy pre_pages;
@@ -286,6 +287,9 @@ static int reserve(struct dump *d)
 	struct ckpt_proc_status s;
 	uint64_t bytes = 64 << 20;
 
+	/* Kill mode streams the pages into the writer in chunks: no buffer for them all. */
+	if (d->o->after == CKPT_DUMP_KILL)
+		return 0;
 	/* A full dump saves about the anonymous and shared RSS: populate that much now. */
 	if (!d->delta && ckpt_proc_open(NULL, d->o->pid, &p) == 0 && ckpt_proc_read_status(p, &s) == 0) {
 		bytes = (s.rss_anon_kb + s.rss_shmem_kb + s.vm_swap_kb) * 1024;
@@ -509,19 +513,66 @@ static int write_track_doc(struct dump *d, struct ckpt_image_writer *w)
 	return dump_put_track_doc(w, ckpt_track_generation(d->tracker), ckpt_track_parked_fd(d->tracker));
 }
 
-static int write_images(struct dump *d)
+static int open_writer(struct dump *d, struct ckpt_image_writer **ret)
 {
-	_cleanup_image_writer_ struct ckpt_image_writer *w = NULL;
 	struct ckpt_image_writer_opts wo = {
 		.identity = d->id,
 		.parent = d->parent_rel,
 		.level = d->o->level,
 	};
-	struct ckpt_image_writer_stats ws;
-	uint64_t t0 = now_ns();
+
+	return ckpt_image_writer_new(d->o->dir, &wo, ret);
+}
+
+/* Bytes copied from a frozen process before the writer takes them. */
+#define STREAM_CHUNK (8UL << 20)
+
+static int stream_sink(struct page_copy *pc, void *userdata)
+{
+	return dump_add_pages(userdata, pc);
+}
+
+/*
+ * Kill mode: the process stays frozen until the images are written anyway,
+ * so its pages go straight from it to the compressing writer, a chunk at a
+ * time: no buffer the size of its memory to populate, and the copy overlaps
+ * the compression.
+ */
+static int stream_frozen(struct dump *d)
+{
+	struct ckpt_range_set failed;
+	struct page_stream stream = {
+		.proc = ckpt_inject_task_proc(d->inj),
+		.inj = d->inj,
+		.chunk = STREAM_CHUNK,
+		.sink = stream_sink,
+		.failed = &failed,
+	};
 	int r;
 
-	r = ckpt_image_writer_new(d->o->dir, &wo, &w);
+	ckpt_range_set_init(&failed);
+	r = open_writer(d, &d->w);
+	if (r < 0)
+		return r;
+	stream.userdata = d->w;
+	r = page_copy_stream(&d->pages, &stream, d->maps, d->delta ? &d->dirty : NULL);
+	if (r == 0 && failed.nr) {
+		pr_err("pid %d: %zu ranges could not be read while it was frozen", d->o->pid, failed.nr);
+		r = -EIO;
+	}
+	ckpt_range_set_done(&failed);
+	return r;
+}
+
+static int write_images(struct dump *d)
+{
+	_cleanup_image_writer_ struct ckpt_image_writer *w = TAKE_PTR(d->w);
+	struct ckpt_image_writer_stats ws;
+	uint64_t t0 = now_ns();
+	int r = 0;
+
+	if (!w)
+		r = open_writer(d, &w);
 	if (r < 0)
 		return r;
 	r = dump_put_state(w, d->state);
@@ -563,6 +614,7 @@ static void dump_done(struct dump *d)
 	ckpt_range_set_done(&d->pre_failed);
 	page_copy_done(&d->pages);
 	page_copy_done(&d->pre_pages);
+	ckpt_image_writer_free(d->w);
 	ckpt_image_close(d->parent);
 	free(d->parent_rel);
 	free(d->exe);
@@ -609,7 +661,12 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 		pr_err("cannot read the mappings of pid %d: %s", o->pid, errstr(r));
 		goto out;
 	}
-	r = page_copy_collect(&d.pages, d.inj, d.maps, d.delta ? &d.dirty : NULL);
+	if (o->after == CKPT_DUMP_KILL) {
+		/* No more remote syscalls: the writer's threads must not inherit one CPU. */
+		place_back(&d);
+		r = stream_frozen(&d);
+	} else
+		r = page_copy_collect(&d.pages, d.inj, d.maps, d.delta ? &d.dirty : NULL);
 	if (r == 0 && d.delta) {
 		struct ckpt_range_set now;
 

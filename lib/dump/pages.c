@@ -128,8 +128,8 @@ bool page_vma_saved(struct ckpt_inject *inj, const struct ckpt_vma *v)
  */
 struct copier {
 	struct page_copy *c;
-	struct ckpt_inject *inj;         /* frozen; NULL while streaming */
-	const struct page_stream *stream; /* running */
+	struct ckpt_inject *inj;         /* frozen (also when streaming from a frozen process) */
+	const struct page_stream *stream; /* in chunks to a sink; what fails is "failed" unless frozen */
 	pid_t pid;
 	const struct ckpt_proc *proc;
 	int mem_fd;                      /* streaming: /proc/PID/mem */
@@ -380,7 +380,7 @@ static int shmem_pages(struct copier *cp, const struct ckpt_vma *v)
 	off_t off = (off_t)v->offset, end = (off_t)(v->offset + (v->end - v->start));
 	int r;
 
-	if (fd < 0 && cp->stream) {
+	if (fd < 0 && cp->stream && !cp->inj) {
 		/* Gone or changed while the process runs: copy it again, frozen. */
 		return ckpt_range_set_add(cp->stream->failed, v->start, v->end);
 	}
@@ -452,7 +452,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 				r = private_pages(cp, pm, v, v->start, v->end, false, vec);
 			}
 			/* Streaming: a mapping that changed under the scan is copied again, frozen. */
-			if (r < 0 && cp->stream && r != -ESRCH && r != -ENOMEM)
+			if (r < 0 && cp->stream && !cp->inj && r != -ESRCH && r != -ENOMEM)
 				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
 			continue;
 		}
@@ -468,7 +468,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 			} else {
 				r = private_pages(cp, pm, v, s, e, true, vec);
 			}
-			if (r < 0 && cp->stream && r != -ESRCH && r != -ENOMEM)
+			if (r < 0 && cp->stream && !cp->inj && r != -ESRCH && r != -ENOMEM)
 				r = ckpt_range_set_add(cp->stream->failed, s, e);
 		}
 	}
@@ -533,7 +533,7 @@ int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct
 int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
 		     const struct ckpt_vma_list *maps, const struct ckpt_range_set *dirty)
 {
-	struct copier cp = { .c = c, .stream = stream, .pid = ckpt_proc_pid(stream->proc),
+	struct copier cp = { .c = c, .inj = stream->inj, .stream = stream, .pid = ckpt_proc_pid(stream->proc),
 			     .proc = stream->proc, .local_off = 0 };
 	uint64_t t0 = now_ns();
 	int r;

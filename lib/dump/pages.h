@@ -68,6 +68,8 @@ int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct
 /* Copying from a process that runs. */
 struct page_stream {
 	const struct ckpt_proc *proc; /* of the process */
+	/* Frozen: its injector (the scratch area is not saved; no read fails); NULL: running. */
+	struct ckpt_inject *inj;
 	size_t chunk;                 /* bytes in the buffer before the sink takes them; 0: keep all */
 	/* Takes the runs and pages of @c (they are dropped when it returns 0). */
 	int (*sink)(struct page_copy *c, void *userdata);

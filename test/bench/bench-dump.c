@@ -35,9 +35,10 @@
  * rates (vm_probe()).
  *
  * Every figure is the median of REPS runs.
- * Usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta|full1]]]]   defaults: 5 1,4 /tmp,/dev/shm
+ * Usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta|full1|kill1]]]]   defaults: 5 1,4 /tmp,/dev/shm
  * ("delta": the incremental dumps only, no baselines, full dumps or freeze parts;
- *  "full1": the full dumps at level 1 only, with their floors)
+ *  "full1": the full dumps at level 1 only, with their floors; "kill1": the same
+ *  in kill mode, the default of ckpt dump, a new child after each)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -494,6 +495,7 @@ struct bench {
 	size_t nz_len;
 	unsigned int seq;
 	double warm_s, warm_gib; /* pre-warm before each dump, summed */
+	bool kill;               /* full dumps in kill mode (a new child after each) */
 };
 
 /*
@@ -544,7 +546,7 @@ static void dump_once(struct bench *b, const char *imgdir, int level, const char
 		.pid = b->child.pid,
 		.dir = ret_dir,
 		.parent = parent,
-		.after = CKPT_DUMP_LEAVE_RUNNING,
+		.after = b->kill && !parent ? CKPT_DUMP_KILL : CKPT_DUMP_LEAVE_RUNNING,
 		.level = level,
 		.allow_unrestorable = true, /* the pipes to the benchmark */
 		.rundir = b->rundir,
@@ -609,6 +611,21 @@ static void full_point(struct bench *b, const char *imgdir, int level)
 		rm_rf(dir);
 		record(&s, &st, image);
 		ckpt_dump_stats_done(&st);
+		if (b->kill) {
+			/* Killed by the dump: the same child again, for the floors and the next rep. */
+			size_t k = 0;
+
+			close(b->child.to);
+			close(b->child.from);
+			waitpid(b->child.pid, NULL, 0);
+			/* Not inherited by the new child: it would hold (and dump) a copy. */
+			munmap(b->nz, b->nz_len);
+			child_start(&b->child, b->child.npages);
+			b->nz = map_populated(b->nz_len);
+			for (size_t p = 0; p < b->child.npages; p++)
+				if (class_of(p) != PC_ZERO)
+					fill_page(b->nz + k++ * PS, p, 0);
+		}
 		if (level != CKPT_IMAGE_LEVEL_NONE) {
 			s.v[F_Z2][s.n] = zstd_floor(b->nz, b->nz_len, level, 2, NULL);
 			s.v[F_Z1][s.n] = zstd_floor(b->nz, b->nz_len, level, 1, NULL);
@@ -1099,7 +1116,8 @@ int main(int argc, char **argv)
 	int nr_sizes, nr_dirs;
 	struct bench b = { 0 };
 	bool only_delta = argc > 4 && !strcmp(argv[4], "delta");
-	bool only_full1 = argc > 4 && !strcmp(argv[4], "full1");
+	bool only_kill1 = argc > 4 && !strcmp(argv[4], "kill1");
+	bool only_full1 = only_kill1 || (argc > 4 && !strcmp(argv[4], "full1"));
 
 	if (reps < 1 || reps > MAX_REPS)
 		reps = 5;
@@ -1113,7 +1131,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nr_sizes; i++) {
 		gib[i] = atof(size_s[i]);
 		if (gib[i] <= 0) {
-			fprintf(stderr, "usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta|full1]]]]\n");
+			fprintf(stderr, "usage: bench-dump [REPS [GIB,... [IMGDIR,... [delta|full1|kill1]]]]\n");
 			return 2;
 		}
 	}
@@ -1153,8 +1171,10 @@ int main(int argc, char **argv)
 		ckpt_dump_stats_done(&st);
 		if (only_delta)
 			goto deltas;
-		if (only_full1)
+		if (only_full1) {
+			b.kill = only_kill1;
 			goto full;
+		}
 
 		printf("### baselines (s): buffer populate, copy out, writer's producer loop\n\n");
 		printf("| size | buffer MiB | populate 4K | populate THP | THP, 2 threads | process_vm_readv into 4K | into THP | into THP, 2 threads | zero check + memcpy, 1 thread |\n");

@@ -401,7 +401,8 @@ Test(restore, every_checkpoint_of_a_chain_restores_to_its_moment)
 		expect(&p, "ok", line, sizeof(line));
 		send_line(&p, "sums %s", sums[k]);
 		expect(&p, "ok", line, sizeof(line));
-		dump_pid(p.pid, dir[k], k ? dir[k - 1] : NULL, "--leave-running");
+		/* The last in kill mode: its pages go straight from the frozen process to the writer. */
+		dump_pid(p.pid, dir[k], k ? dir[k - 1] : NULL, k == N - 1 ? NULL : "--leave-running");
 	}
 	prog_kill(&p);
 	for (int k = 0; k < N; k++) {
@@ -416,6 +417,35 @@ Test(restore, every_checkpoint_of_a_chain_restores_to_its_moment)
 		cr_expect_eq(system(cmd), 0, "checkpoint %d does not restore to its moment", k);
 		kill_restored(&rp);
 	}
+}
+
+/* A full dump in kill mode (streamed to the writer in chunks) restores every page. */
+Test(restore, a_full_dump_in_kill_mode_restores_every_page)
+{
+	struct prog p, rp;
+	char d[128], sums[128], after[128], line[1024], cmd[512];
+
+	cr_assert_eq(prog_start(&p, true, 0, "dirtier", NULL), 0);
+	expect(&p, "ready", line, sizeof(line));
+	send_line(&p, "fill heap 7 40");
+	expect(&p, "ok", line, sizeof(line));
+	/* 64 MiB: several chunks of the stream. */
+	send_line(&p, "fillr big 0 16384");
+	expect(&p, "ok", line, sizeof(line));
+	send_line(&p, "fill shared 8");
+	expect(&p, "ok", line, sizeof(line));
+	send_line(&p, "w bss 9");
+	expect(&p, "ok", line, sizeof(line));
+	send_line(&p, "sums %s", path_in("ksums", sums, sizeof(sums)));
+	expect(&p, "ok", line, sizeof(line));
+	dump_pid(p.pid, path_in("kill", d, sizeof(d)), NULL, NULL);
+	cr_expect_eq(waitpid(p.pid, NULL, 0), p.pid, "the dump did not kill it");
+	restore_spawn(&rp, d, NULL);
+	send_line(&rp, "sums %s", path_in("kafter", after, sizeof(after)));
+	expect(&rp, "ok", line, sizeof(line));
+	snprintf(cmd, sizeof(cmd), "cmp -s %s %s", sums, after);
+	cr_expect_eq(system(cmd), 0, "the restored memory differs");
+	kill_restored(&rp);
 }
 
 Test(restore, restored_process_dumps_and_restores_again)
