@@ -133,6 +133,7 @@ struct copier {
 	pid_t pid;
 	const struct ckpt_proc *proc;
 	int mem_fd;                      /* streaming: /proc/PID/mem */
+	int sink_err;                    /* streaming: the sink failed (ends the copy) */
 	struct iovec remote[IOV_BATCH];
 	size_t n;
 	size_t bytes;
@@ -206,8 +207,10 @@ static int copier_drain(struct copier *cp)
 		return r;
 	cp->c->buf_len = cp->local_off;
 	r = cp->stream->sink(cp->c, cp->stream->userdata);
-	if (r < 0)
+	if (r < 0) {
+		cp->sink_err = r; /* the writer's, or a stop: not a mapping that changed */
 		return r;
+	}
 	cp->c->nr_runs = 0;
 	cp->c->buf_len = 0;
 	cp->local_off = 0;
@@ -452,7 +455,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 				r = private_pages(cp, pm, v, v->start, v->end, false, vec);
 			}
 			/* Streaming: a mapping that changed under the scan is copied again, frozen. */
-			if (r < 0 && cp->stream && !cp->inj && r != -ESRCH && r != -ENOMEM)
+			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
 				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
 			continue;
 		}
@@ -468,7 +471,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 			} else {
 				r = private_pages(cp, pm, v, s, e, true, vec);
 			}
-			if (r < 0 && cp->stream && !cp->inj && r != -ESRCH && r != -ENOMEM)
+			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
 				r = ckpt_range_set_add(cp->stream->failed, s, e);
 		}
 	}
