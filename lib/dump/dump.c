@@ -593,6 +593,7 @@ static int write_images(struct dump *d)
 		return r;
 	ckpt_image_writer_get_stats(w, &ws);
 	d->st->pages_data = ws.data_pages;
+	d->st->bytes_raw = ws.data_pages * CKPT_IMAGE_PAGE_SIZE; /* what was compressed: no zero page */
 	d->st->pages_zero = ws.zero_pages;
 	d->st->pages_hole = d->pages.pages_hole + d->pre_pages.pages_hole; /* of the mappings */
 	d->st->bytes_written = ws.pages_bytes;
