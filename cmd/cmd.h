@@ -84,5 +84,10 @@ int parse_int(const char *s, int64_t min, int64_t max, int64_t *ret) __must_chec
 #define CMD_COMMON_LONGOPTS { "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' }
 
 int cmd_print_help(const struct command *c);
+/*
+ * From the default case of a subcommand's getopt loop: --json and -v
+ * (0: handled, go on), or the usage error for anything else (return it).
+ */
+int cmd_common_option(struct cmd_ctx *ctx, int c, char **argv);
 
 #endif

@@ -93,13 +93,6 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		switch (c) {
 		case 'h':
 			return cmd_print_help(&cmd_compact);
-		case 'J':
-			ctx->json = true;
-			break;
-		case 'v':
-			ctx->verbose++;
-			ckpt_log_set_level(ctx->verbose > 1 ? CKPT_LOG_DEBUG : CKPT_LOG_INFO);
-			break;
 		case 'k':
 			if (parse_uint(optarg, UINT32_MAX, &keep) < 0 || !keep)
 				return out_usage_error(ctx, "invalid --keep '%s' (at least 1)", optarg);
@@ -109,9 +102,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 				return out_usage_error(ctx, "invalid compression level '%s'", optarg);
 			break;
 		default:
-			if (optopt)
-				return out_usage_error(ctx, "option '%s' needs a value", argv[optind - 1]);
-			return out_usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
+			if ((r = cmd_common_option(ctx, c, argv)) != 0)
+				return r;
+			break;
 		}
 	}
 	if (optind >= argc)

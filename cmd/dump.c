@@ -144,13 +144,6 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		switch (c) {
 		case 'h':
 			return cmd_print_help(&cmd_dump);
-		case 'J':
-			ctx->json = true;
-			break;
-		case 'v':
-			ctx->verbose++;
-			ckpt_log_set_level(ctx->verbose > 1 ? CKPT_LOG_DEBUG : CKPT_LOG_INFO);
-			break;
 		case 't':
 			if (parse_pid(optarg, &o.pid) < 0)
 				return out_usage_error(ctx, "invalid pid '%s'", optarg);
@@ -178,9 +171,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			o.allow_unrestorable = true;
 			break;
 		default:
-			if (optopt)
-				return out_usage_error(ctx, "option '%s' needs a value", argv[optind - 1]);
-			return out_usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
+			if ((r = cmd_common_option(ctx, c, argv)) != 0)
+				return r;
+			break;
 		}
 	}
 	if (optind < argc)

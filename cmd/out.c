@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -115,6 +116,22 @@ void out_json(json_object *obj, bool line)
 	fputc('\n', stdout);
 	if (line)
 		fflush(stdout);
+}
+
+int cmd_common_option(struct cmd_ctx *ctx, int c, char **argv)
+{
+	switch (c) {
+	case 'J':
+		ctx->json = true;
+		return 0;
+	case 'v':
+		ctx->verbose++;
+		ckpt_log_set_level(ctx->verbose > 1 ? CKPT_LOG_DEBUG : CKPT_LOG_INFO);
+		return 0;
+	}
+	if (optopt)
+		return out_usage_error(ctx, "option '%s' needs a value", argv[optind - 1]);
+	return out_usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
 }
 
 int cmd_print_help(const struct command *c)

@@ -249,13 +249,6 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		switch (c) {
 		case 'h':
 			return cmd_print_help(&cmd_restore);
-		case 'J':
-			ctx->json = true;
-			break;
-		case 'v':
-			ctx->verbose++;
-			ckpt_log_set_level(ctx->verbose > 1 ? CKPT_LOG_DEBUG : CKPT_LOG_INFO);
-			break;
 		case 'D':
 			o.dir = optarg;
 			break;
@@ -299,9 +292,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			}
 			break;
 		default:
-			if (optopt)
-				return out_usage_error(ctx, "option '%s' needs a value", argv[optind - 1]);
-			return out_usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
+			if ((r = cmd_common_option(ctx, c, argv)) != 0)
+				return r;
+			break;
 		}
 	}
 	if (optind < argc)

@@ -93,7 +93,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
-	int c;
+	int c, r;
 
 	*a = (struct track_args){ .interval_ns = 1000000000ULL };
 	opterr = 0;
@@ -101,13 +101,6 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 		switch (c) {
 		case 'h':
 			return cmd_print_help(&cmd_track) - 1; /* -1: done, exit 0 */
-		case 'J':
-			ctx->json = true;
-			break;
-		case 'v':
-			ctx->verbose++;
-			ckpt_log_set_level(ctx->verbose > 1 ? CKPT_LOG_DEBUG : CKPT_LOG_INFO);
-			break;
 		case 't':
 			if (parse_pid(optarg, &a->pid) < 0)
 				return out_usage_error(ctx, "invalid pid '%s'", optarg);
@@ -144,9 +137,9 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 			a->allow_unrestorable = true;
 			break;
 		default:
-			if (optopt)
-				return out_usage_error(ctx, "option '%s' needs a value", argv[optind - 1]);
-			return out_usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
+			if ((r = cmd_common_option(ctx, c, argv)) != 0)
+				return r;
+			break;
 		}
 	}
 	if (optind < argc)
