@@ -482,34 +482,7 @@ static int judge(struct cont *c, const struct ckpt_state *st, bool *ret_skip)
 /* A freeze for the harvest alone: the pages written since the last one, in @ret. */
 static int harvest_only(struct cont *c, struct ckpt_range_set *ret, uint64_t *ret_ns)
 {
-	struct ckpt_track_stats ts = { 0 };
-	struct ckpt_inject *inj;
-	struct dump_pinned pinned;
-	uint64_t t0, t1 = 0, t2 = 0;
-	int r, e;
-
-	t0 = now_ns();
-	r = ckpt_inject_seize(c->o->pid, CKPT_INJECT_NO_XSTATE, &inj);
-	if (r == 0) {
-		dump_cpu_near(&c->cpu, c->proc);
-		dump_pin_threads(inj, &pinned);
-		t1 = now_ns();
-		r = ckpt_track_harvest(c->t, inj, ret, &ts);
-		t2 = now_ns();
-		dump_unpin_threads(&pinned);
-		e = ckpt_inject_release(inj);
-		if (r == 0 && e < 0)
-			r = e;
-	}
-	*ret_ns = now_ns() - t0;
-	dump_cpu_back(&c->cpu);
-	if (r == 0)
-		pr_debug("harvest-only freeze of pid %d: seize %.2f, harvest %.2f (%" PRIu64
-			 " pages), release %.2f ms", c->o->pid, (double)(t1 - t0) / 1e6,
-			 (double)(t2 - t1) / 1e6, ts.pages, (double)(t0 + *ret_ns - t2) / 1e6);
-	if (r == 0 && ckpt_track_sync(c->t) < 0)
-		pr_warn("the tracking record of pid %d lags behind", c->o->pid);
-	return r;
+	return dump_harvest_only(c->o->pid, c->t, &c->cpu, ret, ret_ns);
 }
 
 /* Add @b to @a. */

@@ -70,4 +70,15 @@ void dump_pin_threads(struct ckpt_inject *inj, struct dump_pinned *p);
 /* Give the threads their affinity back; @p zeroed (or never pinned) is fine. */
 void dump_unpin_threads(struct dump_pinned *p);
 
+struct ckpt_tracker;
+struct ckpt_range_set;
+
+/*
+ * A freeze for the harvest alone (seize, harvest, release), ckpt next to
+ * the process meanwhile; the tracking record is saved after it. *@ret_ns:
+ * how long the process was stopped.
+ */
+int dump_harvest_only(pid_t pid, struct ckpt_tracker *t, const struct dump_cpu *cpu,
+		      struct ckpt_range_set *ret, uint64_t *ret_ns) __must_check;
+
 #endif

@@ -189,6 +189,39 @@ void dump_unpin_threads(struct dump_pinned *p)
 	memset(p, 0, sizeof(*p));
 }
 
+int dump_harvest_only(pid_t pid, struct ckpt_tracker *t, const struct dump_cpu *cpu,
+		      struct ckpt_range_set *ret, uint64_t *ret_ns)
+{
+	struct ckpt_track_stats ts = { 0 };
+	struct ckpt_inject *inj;
+	struct dump_pinned pinned;
+	uint64_t t0 = now_ns(), t1 = 0, t2 = 0;
+	int r, e;
+
+	r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+	if (r == 0) {
+		dump_cpu_near(cpu, ckpt_inject_task_proc(inj));
+		dump_pin_threads(inj, &pinned);
+		t1 = now_ns();
+		r = ckpt_track_harvest(t, inj, ret, &ts);
+		t2 = now_ns();
+		dump_unpin_threads(&pinned);
+		e = ckpt_inject_release(inj);
+		if (r == 0 && e < 0)
+			r = e;
+	}
+	*ret_ns = now_ns() - t0;
+	dump_cpu_back(cpu);
+	if (r < 0)
+		return r;
+	pr_debug("harvest-only freeze of pid %d: seize %.2f, harvest %.2f (%" PRIu64 " pages), release %.2f ms",
+		 pid, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, ts.pages,
+		 (double)(t0 + *ret_ns - t2) / 1e6);
+	if (ckpt_track_sync(t) < 0)
+		pr_warn("the tracking record of pid %d lags behind", pid);
+	return 0;
+}
+
 /* ---- stages ---- */
 
 static int check_parent(struct dump *d)
@@ -442,28 +475,12 @@ static int precopy(struct dump *d)
 	_cleanup_proc_ struct ckpt_proc *p = NULL;
 	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
 	struct page_stream stream = { .failed = &d->pre_failed };
-	struct ckpt_track_stats ts = { 0 };
-	struct ckpt_inject *inj = NULL;
-	struct dump_pinned pinned;
-	uint64_t t0 = now_ns();
-	int r, e;
+	uint64_t t0;
+	int r;
 
-	r = ckpt_inject_seize(d->o->pid, CKPT_INJECT_NO_XSTATE, &inj);
+	r = dump_harvest_only(d->o->pid, d->tracker, &d->cpu, &d->pre, &d->st->prefreeze_ns);
 	if (r < 0)
 		return r;
-	dump_cpu_near(&d->cpu, ckpt_inject_task_proc(inj));
-	dump_pin_threads(inj, &pinned);
-	r = ckpt_track_harvest(d->tracker, inj, &d->pre, &ts);
-	dump_unpin_threads(&pinned);
-	e = ckpt_inject_release(inj);
-	dump_cpu_back(&d->cpu);
-	d->st->prefreeze_ns = now_ns() - t0;
-	if (r == 0)
-		r = e;
-	if (r < 0)
-		return r;
-	if (ckpt_track_sync(d->tracker) < 0)
-		pr_warn("the tracking record of pid %d lags behind", d->o->pid);
 	t0 = now_ns();
 	r = ckpt_proc_open(NULL, d->o->pid, &p);
 	if (r == 0)
