@@ -557,28 +557,19 @@ static int stream_sink(struct page_copy *pc, void *userdata)
  */
 static int stream_frozen(struct dump *d)
 {
-	struct ckpt_range_set failed;
 	struct page_stream stream = {
 		.proc = ckpt_inject_task_proc(d->inj),
-		.inj = d->inj,
+		.inj = d->inj, /* frozen: a read that fails is an error, not a range to retry */
 		.chunk = STREAM_CHUNK,
 		.sink = stream_sink,
-		.failed = &failed,
 	};
 	int r;
 
-	ckpt_range_set_init(&failed);
 	r = open_writer(d, &d->w);
 	if (r < 0)
 		return r;
 	stream.userdata = d->w;
-	r = page_copy_stream(&d->pages, &stream, d->maps, d->delta ? &d->dirty : NULL);
-	if (r == 0 && failed.nr) {
-		pr_err("pid %d: %zu ranges could not be read while it was frozen", d->o->pid, failed.nr);
-		r = -EIO;
-	}
-	ckpt_range_set_done(&failed);
-	return r;
+	return page_copy_stream(&d->pages, &stream, d->maps, d->delta ? &d->dirty : NULL);
 }
 
 static int write_images(struct dump *d)

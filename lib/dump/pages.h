@@ -77,6 +77,7 @@ struct page_stream {
 	/*
 	 * Ranges that could not be read because their mapping changed meanwhile
 	 * (they reach the sink as zeros): the caller copies them again, frozen.
+	 * Not used with @inj.
 	 */
 	struct ckpt_range_set *failed;
 };
