@@ -727,21 +727,9 @@ static void page_server_start(struct prog *s, const char *netns, const char *dir
 	const char *argv[16];
 	char line[1024];
 	json_object *j;
-	int n = 0;
+	int n;
 
-	if (netns) {
-		argv[n++] = "ip";
-		argv[n++] = "netns";
-		argv[n++] = "exec";
-		argv[n++] = netns;
-	}
-	argv[n++] = ckpt_bin();
-	argv[n++] = "page-server";
-	argv[n++] = "-D";
-	argv[n++] = dir;
-	argv[n++] = "--listen";
-	argv[n++] = listen;
-	argv[n++] = "--json";
+	n = page_server_argv(argv, netns, dir, listen);
 	if (token) {
 		argv[n++] = "--token-file";
 		argv[n++] = token;

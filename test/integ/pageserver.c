@@ -251,25 +251,13 @@ static int server_start_ns(struct server *s, const char *netns, const char *dir,
 			   const char *const *extra)
 {
 	const char *argv[32];
-	int n = 0, o[2];
+	int n, o[2];
 	char line[1024];
 	json_object *j, *v;
 
 	memset(s, 0, sizeof(*s));
 	snprintf(s->errpath, sizeof(s->errpath), "%s/server-%d.err", tmp, rand());
-	if (netns) {
-		argv[n++] = "ip";
-		argv[n++] = "netns";
-		argv[n++] = "exec";
-		argv[n++] = netns;
-	}
-	argv[n++] = ckpt_bin();
-	argv[n++] = "page-server";
-	argv[n++] = "-D";
-	argv[n++] = dir;
-	argv[n++] = "--listen";
-	argv[n++] = listen;
-	argv[n++] = "--json";
+	n = page_server_argv(argv, netns, dir, listen);
 	for (; extra && *extra; extra++)
 		argv[n++] = *extra;
 	argv[n] = NULL;

@@ -428,3 +428,23 @@ void netns_pair_destroy(struct netns_pair *np)
 	shf("ip netns del %s 2>/dev/null", np->b);
 	np->made = false;
 }
+
+int page_server_argv(const char **argv, const char *netns, const char *dir, const char *listen)
+{
+	int n = 0;
+
+	if (netns) {
+		argv[n++] = "ip";
+		argv[n++] = "netns";
+		argv[n++] = "exec";
+		argv[n++] = netns;
+	}
+	argv[n++] = ckpt_bin();
+	argv[n++] = "page-server";
+	argv[n++] = "-D";
+	argv[n++] = dir;
+	argv[n++] = "--listen";
+	argv[n++] = listen;
+	argv[n++] = "--json";
+	return n;
+}

@@ -80,4 +80,11 @@ void netns_pair_destroy(struct netns_pair *np);
 /* Capture libckpt's log messages (all levels) into a buffer. */
 void log_capture_start(void);
 const char *log_captured(void);
+/*
+ * The start of a `ckpt page-server -D @dir --listen @listen --json` command
+ * line in @argv (run in network namespace @netns if not NULL); returns the
+ * number of arguments, for the caller to add its own and the NULL.
+ */
+int page_server_argv(const char **argv, const char *netns, const char *dir, const char *listen);
+
 #endif
