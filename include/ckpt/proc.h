@@ -227,10 +227,4 @@ int ckpt_proc_read_sysctl(const char *root, const char *name, char **ret) __must
 int ckpt_proc_open_map_file(const struct ckpt_proc *p, uint64_t start, uint64_t end,
 			    int flags) __must_check;
 
-/*
- * Is any swap area active (/proc/swaps)? Without swap, a page PAGEMAP_SCAN
- * calls "swapped" is a PTE marker (uffd-wp on an untouched page), not data.
- */
-int ckpt_proc_swap_active(const char *root, bool *ret) __must_check;
-
 #endif

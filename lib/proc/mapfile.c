@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The object behind a mapping (/proc/PID/map_files), and swap. */
+/* The object behind a mapping (/proc/PID/map_files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,21 +17,4 @@ int ckpt_proc_open_map_file(const struct ckpt_proc *p, uint64_t start, uint64_t 
 
 	snprintf(rel, sizeof(rel), "map_files/%" PRIx64 "-%" PRIx64, start, end);
 	return RET_NERRNO(openat(p->dirfd, rel, flags | O_CLOEXEC));
-}
-
-int ckpt_proc_swap_active(const char *root, bool *ret)
-{
-	_cleanup_free_ char *text = NULL;
-	char path[PATH_MAX];
-	const char *nl;
-	int r;
-
-	snprintf(path, sizeof(path), "%s/swaps", root ? root : "/proc");
-	r = read_file_at(AT_FDCWD, path, &text, NULL);
-	if (r < 0)
-		return r;
-	/* A header line, then one line per active swap area. */
-	nl = strchr(text, '\n');
-	*ret = nl && nl[1] != '\0';
-	return 0;
 }
