@@ -8,6 +8,7 @@
 #define LOG_AREA "inject"
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +328,14 @@ static int drop_dead(struct ckpt_inject *inj)
 	return 0;
 }
 
+/* Has the process of @pidfd ended (within 50 ms: it may be on its way out)? */
+static bool process_ended(int pidfd)
+{
+	struct pollfd p = { pidfd, POLLIN, 0 };
+
+	return poll(&p, 1, 50) > 0 && (p.revents & POLLIN);
+}
+
 int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 {
 	struct ckpt_inject *inj;
@@ -427,6 +436,15 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 	*ret = inj;
 	return 0;
 fail:
+	/*
+	 * A process that ends while it is seized makes any step fail its own
+	 * way (PTRACE_SEIZE says EPERM to a task that just became a zombie):
+	 * if it has ended, that is the cause.
+	 */
+	if (r != -ESRCH && inj->pidfd >= 0 && process_ended(inj->pidfd)) {
+		pr_err("pid %d exited while being seized", pid);
+		r = -ESRCH;
+	}
 	ckpt_inject_release(inj);
 	return r;
 }
