@@ -53,6 +53,7 @@ struct ckpt_track_stats {
 	size_t maps_changed;      /* same range, other protection */
 	size_t maps_always_dirty; /* could not be registered: reported whole */
 	uint64_t new_pages;       /* pages reported because their mapping is new */
+	uint64_t kept_on_error;   /* ranges a scan reported before it failed (kept) */
 	uint64_t scan_ns;         /* PAGEMAP_SCAN calls */
 	uint64_t harvest_ns;      /* the whole harvest: maps, registration, scan */
 	uint64_t generation;      /* after this harvest */

@@ -11,7 +11,9 @@
  *  4. PAGEMAP_SCAN each run of consecutive registered mappings with
  *     category_mask = return_mask = PAGE_IS_WRITTEN and
  *     PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, looping on walk_end with
- *     one reused output vector. EPERM means a mapping in the run is not
+ *     one reused output vector, all zero before every call. A scan that
+ *     fails has re-armed and reported what it walked before the failure:
+ *     those ranges are kept. EPERM means a mapping in the run is not
  *     registered (replaced behind our back): scan that run mapping by
  *     mapping, register what fails, and report those whole;
  *  5. add the mappings that cannot be registered, whole; sort and merge.
@@ -197,7 +199,52 @@ out:
 	return r;
 }
 
-/* One PAGEMAP_SCAN pass over [start, end); -EPERM is returned as is. */
+/*
+ * Take what a scan that failed part-way already did: the kernel re-armed the
+ * ranges it walked before the failure and copied them into the vector
+ * before returning the error (see KERNEL-NOTES, "PAGEMAP_SCAN that fails
+ * part-way"). The vector is all zero before every call, so what it holds
+ * now is exactly what was reported.
+ */
+static int keep_reported(struct harvest *h)
+{
+	struct ckpt_tracker *t = h->t;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < t->vec_len && t->vec[i].end; i++)
+		if (r == 0)
+			r = ckpt_range_set_add(h->out, t->vec[i].start, t->vec[i].end);
+	memset(t->vec, 0, i * sizeof(*t->vec));
+	h->st->kept_on_error += i;
+	return r;
+}
+
+/* @at made no progress: the rest of the mapping that holds it counts as written. */
+static int skip_stuck(struct harvest *h, uint64_t *at, uint64_t end)
+{
+	uint64_t stop = end;
+	int r;
+
+	for (size_t i = 0; i < h->maps->nr; i++) {
+		const struct ckpt_vma *v = &h->maps->v[i];
+
+		if (*at >= v->start && *at < v->end) {
+			stop = MIN(v->end, end);
+			break;
+		}
+	}
+	pr_debug("scan of pid %d stuck at %#" PRIx64 ": %#" PRIx64 "-%#" PRIx64 " counts as written",
+		 h->t->pid, *at, *at, stop);
+	r = ckpt_range_set_add(h->out, *at, stop);
+	*at = stop;
+	return r;
+}
+
+/*
+ * One PAGEMAP_SCAN pass over [start, end); -EPERM is returned as is. On any
+ * error, the ranges the kernel reported before it are in @h->out already.
+ */
 static int scan(struct harvest *h, uint64_t start, uint64_t end)
 {
 	struct ckpt_tracker *t = h->t;
@@ -216,42 +263,37 @@ static int scan(struct harvest *h, uint64_t start, uint64_t end)
 			.return_mask = PAGE_IS_WRITTEN,
 		};
 		long n = ioctl(h->pm, PAGEMAP_SCAN, &arg);
+		int k;
 
 		if (n < 0) {
 			r = neg_errno();
+			if ((k = keep_reported(h)) < 0)
+				r = k;
 			break;
 		}
-		for (long i = 0; i < n; i++) {
+		for (long i = 0; i < n && r == 0; i++)
 			r = ckpt_range_set_add(h->out, t->vec[i].start, t->vec[i].end);
-			if (r < 0)
-				goto out;
-		}
+		memset(t->vec, 0, (size_t)n * sizeof(*t->vec));
+		if (r < 0)
+			break;
 		if (arg.walk_end <= at) {
-			/*
-			 * No progress: a huge page the scan will not split.
-			 * Report the rest of its mapping as written.
-			 */
-			for (size_t i = 0; i < h->maps->nr; i++) {
-				const struct ckpt_vma *v = &h->maps->v[i];
-
-				if (at >= v->start && at < v->end) {
-					r = ckpt_range_set_add(h->out, at, v->end);
-					at = v->end;
-					break;
-				}
-			}
-			if (r < 0 || arg.walk_end <= start)
+			/* No progress: a huge page the scan will not split. */
+			r = skip_stuck(h, &at, end);
+			if (r < 0)
 				break;
 			continue;
 		}
 		at = arg.walk_end;
 	}
-out:
 	h->st->scan_ns += now_ns() - t0;
 	return r;
 }
 
-/* A run failed with EPERM: go mapping by mapping. */
+/*
+ * A run failed with EPERM: go mapping by mapping. A mapping that fails is
+ * not registered (replaced behind our back): register it and report it
+ * whole; if that fails too, it is reported whole all the same.
+ */
 static int scan_each(struct harvest *h, size_t first, size_t last, struct track_vma *vmas)
 {
 	for (size_t i = first; i <= last; i++) {
@@ -265,11 +307,12 @@ static int scan_each(struct harvest *h, size_t first, size_t last, struct track_
 		pr_debug("mapping %#" PRIx64 "-%#" PRIx64 " was replaced: registered again", vmas[i].start,
 			 vmas[i].end);
 		r = track_register(h->t, vmas[i].start, vmas[i].end);
-		if (r < 0) {
-			pr_err("cannot register the replaced mapping %#" PRIx64 "-%#" PRIx64 " of pid %d: %s",
-			       vmas[i].start, vmas[i].end, h->t->pid, errstr(r));
+		if (r == -ESRCH)
 			return r;
-		}
+		if (r < 0)
+			pr_warn("cannot register the replaced mapping %#" PRIx64 "-%#" PRIx64
+				" of pid %d (%s): it counts as written whole", vmas[i].start, vmas[i].end,
+				h->t->pid, errstr(r));
 		r = ckpt_range_set_add(h->out, vmas[i].start, vmas[i].end);
 		if (r < 0)
 			return r;
@@ -357,6 +400,8 @@ int ckpt_track_harvest(struct ckpt_tracker *t, struct ckpt_inject *inj,
 		goto out;
 	t_save = now_ns();
 
+	/* The vector is all zero before a scan: what a failing one reported shows. */
+	memset(t->vec, 0, t->vec_len * sizeof(*t->vec));
 	h.pm = ckpt_proc_open_pagemap(ckpt_inject_task_proc(inj));
 	if (h.pm < 0) {
 		r = h.pm;

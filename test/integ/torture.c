@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The differential torture test of tracking and deltas: a target that
+ * changes its memory in every way an allocator does (test/progs/memtort) is
+ * checkpointed again and again, each time left stopped, and its whole
+ * memory is compared byte for byte with the process restored from that
+ * checkpoint; chains of `dump --parent` and of `track -D`, eager and lazy,
+ * under CPU contention, with the target on ckpt's CPU and on another.
+ *
+ * CKPT_TORTURE_SEED replays a run (the seed is in every failure message);
+ * CKPT_TORTURE_ROUNDS sets the checkpoints of each chain (scripts/torture
+ * runs the long version).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers/memsnap.h"
+#include "helpers/testutil.h"
+
+static char tmp[64];
+static pid_t load[16];
+static int nload;
+static unsigned long long seed;
+static unsigned long long rng;
+
+static unsigned long long env_ull(const char *name, unsigned long long def)
+{
+	const char *s = getenv(name);
+
+	return s && *s ? strtoull(s, NULL, 0) : def;
+}
+
+static unsigned rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned)(rng % n);
+}
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-torture-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmp));
+	setenv("CKPT_RUNDIR", tmp, 1);
+	seed = env_ull("CKPT_TORTURE_SEED", (unsigned long long)time(NULL) ^ (unsigned long long)getpid() << 16);
+	rng = seed * 2654435761ULL + 1;
+	cr_log_info("seed %llu (CKPT_TORTURE_SEED replays it)", seed);
+}
+
+static void stop_load(void)
+{
+	for (int i = 0; i < nload; i++) {
+		kill(load[i], SIGKILL);
+		waitpid(load[i], NULL, 0);
+	}
+	nload = 0;
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	stop_load();
+	prog_kill_all();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		cr_log_warn("cannot clean %s", tmp);
+}
+
+TestSuite(torture, .init = setup, .fini = teardown, .timeout = 600);
+
+/* Two busy loops on every CPU. */
+static void start_load(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	for (long i = 0; i < 2 * cpus && nload < (int)(sizeof(load) / sizeof(load[0])); i++) {
+		pid_t p = fork();
+
+		cr_assert_geq(p, 0);
+		if (p == 0) {
+			alarm(900);
+			for (volatile unsigned long x = 0;; x++)
+				;
+		}
+		load[nload++] = p;
+	}
+}
+
+static void pin(pid_t pid, int cpu)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	sched_setaffinity(pid, sizeof(s), &s);
+}
+
+static void unpin(pid_t pid)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	for (long i = 0; i < sysconf(_SC_NPROCESSORS_ONLN); i++)
+		CPU_SET(i, &s);
+	sched_setaffinity(pid, sizeof(s), &s);
+}
+
+static void wait_stopped(pid_t pid)
+{
+	for (int i = 0; i < 500 && proc_state(pid) != 'T'; i++)
+		usleep(2000);
+	cr_assert_eq(proc_state(pid), 'T', "pid %d is not stopped (state '%c')", pid, proc_state(pid));
+}
+
+static void ckpt_ok(const char *what, struct run_result *r)
+{
+	cr_assert_eq(r->status, 0, "seed %llu: %s failed (%d): %s", seed, what, r->status, r->err);
+}
+
+/*
+ * The target is stopped at the checkpoint @dir: restore it (stopped), and
+ * compare every byte of both.
+ */
+static unsigned long long rseq_at; /* the target's rseq area, 0 if none */
+
+static void blank_rseq(struct memsnap *s)
+{
+	/* cpu_id_start, cpu_id; node_id, mm_cid: the kernel's, per CPU. */
+	if (rseq_at) {
+		memsnap_blank(s, rseq_at, 8);
+		memsnap_blank(s, rseq_at + 20, 8);
+	}
+}
+
+static void compare(pid_t target, const char *dir, bool lazy, const char *what)
+{
+	struct memsnap a, b;
+	struct run_result r;
+	char report[4096];
+	uint64_t bad;
+	pid_t pid;
+	int e;
+
+	wait_stopped(target);
+	cr_assert_eq(e = memsnap_take(target, &a), 0, "cannot read the target: %s", strerror(-e));
+	if (lazy)
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--lazy", "--detach", "--leave-stopped", "--stdio",
+				      "null", NULL), 0);
+	else
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--detach", "--leave-stopped", "--stdio", "null",
+				      NULL), 0);
+	ckpt_ok("restore", &r);
+	pid = atoi(r.out);
+	run_result_done(&r);
+	cr_assert_gt(pid, 0);
+	prog_track_pid(pid);
+	wait_stopped(pid);
+	/*
+	 * Lazy: the pages come in by the background fill while it is stopped;
+	 * until then a read of one still missing fails (the uffd is user-mode
+	 * only), never reads zeros.
+	 */
+	for (int k = 0; (e = memsnap_take(pid, &b)) == -EIO && lazy && k < 500; k++)
+		usleep(20000);
+	if (e < 0) {
+		kill(pid, SIGKILL);
+		cr_assert_fail("seed %llu: %s: cannot read the restored process: %s", seed, what, strerror(-e));
+	}
+	blank_rseq(&a);
+	blank_rseq(&b);
+	bad = memsnap_diff(&a, &b, report, sizeof(report));
+	kill(pid, SIGKILL);
+	cr_assert_eq(bad, 0, "seed %llu: %s: %llu of %llu bytes differ after restore%s:\n%s", seed, what,
+		     (unsigned long long)bad, (unsigned long long)a.bytes, lazy ? " --lazy" : "", report);
+	memsnap_free(&a);
+	memsnap_free(&b);
+}
+
+/* Read the target's lines up to "ready", noting "rseq ADDR SIZE". */
+static void wait_ready(struct prog *p)
+{
+	char line[128];
+
+	rseq_at = 0;
+	for (;;) {
+		cr_assert_geq(prog_read_line(p, line, sizeof(line), 10000), 0, "memtort never said ready");
+		if (!strcmp(line, "ready"))
+			return;
+		sscanf(line, "rseq %llx", &rseq_at);
+	}
+}
+
+static void start_target(struct prog *p, const char *tag)
+{
+	char s[32], file[128];
+
+	snprintf(s, sizeof(s), "%llu", seed);
+	snprintf(file, sizeof(file), "%s/%s.file", tmp, tag);
+	cr_assert_eq(prog_start(p, false, 0, "memtort", s, file, "200", NULL), 0);
+	wait_ready(p);
+}
+
+static void pick_cpus(pid_t target)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* The target on ckpt's CPU, or on another; or both free. */
+	switch (rnd(3)) {
+	case 0: pin(target, 0); pin(0, 0); break;
+	case 1: pin(target, (int)(cpus - 1)); pin(0, 0); break;
+	default: unpin(target); unpin(0); break;
+	}
+}
+
+/*
+ * A chain of `dump --parent`: the first full, every later one a delta of
+ * the one before, each left stopped, compared, then let go on.
+ */
+static void dump_chain(bool under_load, bool lazy_too)
+{
+	unsigned rounds = (unsigned)env_ull("CKPT_TORTURE_ROUNDS", 6);
+	char dir[160], parent[160] = "", what[96], pid[16];
+	struct run_result r;
+	struct prog p;
+
+	start_target(&p, "dump");
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	if (under_load)
+		start_load();
+	for (unsigned i = 0; i < rounds; i++) {
+		bool lazy = lazy_too && i % 3 == 2;
+
+		pick_cpus(p.pid);
+		usleep(20000 + rnd(300000));
+		snprintf(dir, sizeof(dir), "%s/c%u", tmp, i);
+		if (parent[0])
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--parent", parent, "--leave-stopped",
+					      NULL), 0);
+		else
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--leave-stopped", NULL), 0);
+		ckpt_ok("dump", &r);
+		run_result_done(&r);
+		snprintf(what, sizeof(what), "checkpoint %u of the dump chain", i);
+		compare(p.pid, dir, lazy, what);
+		cr_assert_eq(kill(p.pid, SIGCONT), 0);
+		snprintf(parent, sizeof(parent), "%s", dir);
+	}
+	unpin(0);
+	cr_assert_eq(prog_kill(&p) & 0x7f, SIGKILL, "the target died on its own");
+}
+
+/*
+ * A chain of `track -D` (deltas taken while the target runs), continued by
+ * one `dump --parent DIR/latest --leave-stopped`: the restore of that one
+ * resolves through every delta of the chain, so a page any of them missed
+ * (and nothing rewrote since) shows.
+ */
+static void track_chain(bool under_load, bool lazy)
+{
+	unsigned rounds = (unsigned)env_ull("CKPT_TORTURE_ROUNDS", 6);
+	char dir[160], latest[200], final[160], pid[16], count[16], what[96];
+	struct run_result r;
+	struct prog p;
+
+	start_target(&p, "track");
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	snprintf(dir, sizeof(dir), "%s/series", tmp);
+	snprintf(latest, sizeof(latest), "%s/latest", dir);
+	snprintf(count, sizeof(count), "%u", rounds);
+	if (under_load)
+		start_load();
+	pick_cpus(p.pid);
+	cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--count", count, NULL), 0);
+	ckpt_ok("track -D", &r);
+	run_result_done(&r);
+	usleep(20000 + rnd(200000));
+	snprintf(final, sizeof(final), "%s/final", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", final, "--parent", latest, "--leave-stopped", NULL), 0);
+	ckpt_ok("dump --parent DIR/latest", &r);
+	run_result_done(&r);
+	snprintf(what, sizeof(what), "the dump after %u checkpoints of track -D", rounds);
+	compare(p.pid, final, lazy, what);
+	unpin(0);
+	cr_assert_eq(prog_kill(&p) & 0x7f, SIGKILL, "the target died on its own");
+}
+
+/*
+ * Two mappings A < B with a gap, both armed; A is written whole, B replaced
+ * in place and written: the scan of the run A..B fails at B (not
+ * registered) after it re-armed A. A's pages must still be in the delta.
+ */
+Test(torture, a_replaced_mapping_loses_no_write_before_it)
+{
+	char d0[160], d1[160], line[128], pid[16];
+	struct run_result r;
+	struct prog p;
+
+	cr_assert_eq(prog_start(&p, true, 0, "memtort", "replace", NULL), 0);
+	wait_ready(&p);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	snprintf(d0, sizeof(d0), "%s/r0", tmp);
+	snprintf(d1, sizeof(d1), "%s/r1", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", d0, "--leave-running", NULL), 0);
+	ckpt_ok("dump", &r);
+	run_result_done(&r);
+	cr_assert_eq(write(p.in_fd, "go\n", 3), 3);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	cr_assert(!strncmp(line, "done", 4), "%s", line);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", d1, "--parent", d0, "--leave-stopped", NULL), 0);
+	ckpt_ok("dump --parent", &r);
+	run_result_done(&r);
+	compare(p.pid, d1, false, "the delta after a mapping was replaced");
+	compare(p.pid, d1, true, "the delta after a mapping was replaced");
+}
+
+Test(torture, dump_chain)
+{
+	dump_chain(false, true);
+}
+
+Test(torture, dump_chain_under_load)
+{
+	dump_chain(true, true);
+}
+
+Test(torture, track_chain)
+{
+	track_chain(false, false);
+}
+
+Test(torture, track_chain_under_load_lazy)
+{
+	track_chain(true, true);
+}
