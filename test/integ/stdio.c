@@ -459,3 +459,96 @@ Test(stdio, detach_does_not_give_away_its_stdout_pipe)
 	kill(npid, SIGKILL);
 	run_result_done(&r);
 }
+
+/* ---- a real program: python3 reading a fifo line by line ---- */
+
+static const char consumer[] = "import sys, hashlib\n"
+			       "h = hashlib.sha256()\n"
+			       "n = 0\n"
+			       "for line in sys.stdin:\n"
+			       "    n += 1\n"
+			       "    h.update(line.encode())\n"
+			       "    print(n, h.hexdigest()[:16], flush=True)\n"
+			       "print('end', n, flush=True)\n";
+
+static void feed(int fd, int from, int to)
+{
+	char buf[64];
+
+	for (int i = from; i <= to; i++) {
+		snprintf(buf, sizeof(buf), "line %d %s\n", i, i % 3 ? "x" : "yy");
+		write_str(fd, buf);
+	}
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 20);
+	size_t n;
+
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_not_null(buf);
+	n = fread(buf, 1, (1 << 20) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+Test(stdio, python3_reading_a_fifo_continues_after_restore)
+{
+	char fifo[128], in[128], out[128], ref[128], d[128], line[256];
+	const char *argv[] = { "/usr/bin/python3", "-c", consumer, NULL };
+	const char *rargv[] = { ckpt_bin(), "restore", "-D", d, "--detach", NULL };
+	struct run_result r;
+	struct prog rp;
+	json_object *j, *e;
+	char *a, *b;
+	pid_t pid, npid;
+	int w;
+
+	if (access(argv[0], X_OK) < 0)
+		cr_skip_test("no python3");
+	/* The reference: the same input in one go. */
+	w = open(path_in("in", in, sizeof(in)), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(w, 0);
+	feed(w, 1, 2000);
+	close(w);
+	pid = spawn(argv, in, -1, path_in("ref", ref, sizeof(ref)), -1);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+
+	cr_assert_eq(mkfifo(path_in("fifo", fifo, sizeof(fifo)), 0600), 0);
+	pid = spawn(argv, fifo, -1, path_in("out", out, sizeof(out)), -1);
+	w = open(fifo, O_WRONLY);
+	cr_assert_geq(w, 0);
+	feed(w, 1, 1000);
+	wait_for_text(out, "\n1000 ");
+	dump_json(pid, path_in("d", d, sizeof(d)), NULL, &r, &j);
+	e = pipe_entry(j, 0);
+	cr_assert_not_null(e, "%s", r.out);
+	cr_expect_str_eq(jstr(e, "restore"), "reopen");
+	cr_expect_eq(ju64(e, "queued_bytes"), 0);
+	json_object_put(j);
+	run_result_done(&r);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	close(w);
+
+	cr_assert_eq(prog_spawn(&rp, false, NULL, rargv), 0);
+	w = open(fifo, O_WRONLY);
+	cr_assert_geq(w, 0);
+	cr_assert_geq(prog_read_line(&rp, line, sizeof(line), 10000), 0, "no pid from restore --detach");
+	npid = atoi(line);
+	cr_assert_gt(npid, 0, "'%s'", line);
+	prog_track_pid(npid);
+	feed(w, 1001, 2000);
+	close(w);
+	wait_for_text(out, "end 2000\n");
+	a = slurp(ref);
+	b = slurp(out);
+	cr_expect(strstr(a, "end 2000\n"), "the reference run is incomplete");
+	cr_expect_str_eq(b, a, "the restored run's output differs from the uninterrupted one");
+	free(a);
+	free(b);
+	prog_wait(&rp, 5000);
+	prog_kill(&rp);
+}
