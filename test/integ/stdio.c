@@ -552,3 +552,54 @@ Test(stdio, python3_reading_a_fifo_continues_after_restore)
 	prog_wait(&rp, 5000);
 	prog_kill(&rp);
 }
+
+/*
+ * The usual case of pid=$(ckpt restore --detach): the program ran on a
+ * terminal, and by default a terminal inherits ckpt's own stdout, which
+ * here is the pipe of $(...). It must not get it.
+ */
+Test(stdio, detach_of_a_terminal_program_does_not_give_away_its_stdout_pipe)
+{
+	char d[128], ps[16], fdpath[64], link[256], buf[256];
+	const char *argv[] = { target(), "counter", NULL };
+	struct run_result r;
+	int master, slave;
+	double t0;
+	pid_t pid, npid;
+	ssize_t n;
+
+	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cr_assert_geq(master, 0);
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cr_assert_geq(slave, 0);
+	pid = spawn(argv, "/dev/null", -1, NULL, slave);
+	close(slave);
+	n = read(master, buf, sizeof(buf)); /* it runs */
+	cr_assert_gt(n, 0);
+	snprintf(ps, sizeof(ps), "%d", pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", path_in("d", d, sizeof(d)), NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+
+	t0 = mono_s();
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", d, "--detach", NULL), 0);
+	cr_expect_lt(mono_s() - t0, 5.0, "restore --detach took %.1f s", mono_s() - t0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	npid = atoi(r.out);
+	cr_assert_gt(npid, 0, "'%s'", r.out);
+	prog_track_pid(npid);
+	cr_expect(strstr(r.out, "tick") == NULL, "the process wrote into ckpt's stdout: %s", r.out);
+	usleep(200000);
+	cr_expect(alive(npid), "the restored process does not run on");
+	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/1", npid);
+	n = readlink(fdpath, link, sizeof(link) - 1);
+	cr_assert_gt(n, 0);
+	link[n] = '\0';
+	cr_expect_str_eq(link, "/dev/null");
+	kill(npid, SIGKILL);
+	run_result_done(&r);
+	close(master);
+}
