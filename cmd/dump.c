@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ckpt dump: checkpoint a process, full or incremental. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -43,6 +44,70 @@ static double ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
+static const char *access_name(int accmode)
+{
+	return accmode == O_RDONLY ? "read" : accmode == O_WRONLY ? "write" : "read-write";
+}
+
+/* What restore does with a pipe or fifo (ckpt-restore(1), "Pipes and fifos"). */
+static const char *pipe_restore(const struct ckpt_dump_pipe *p)
+{
+	if (p->fifo)
+		return "reopen";
+	if (p->peer_inside)
+		return "recreate";
+	return p->fd <= 2 ? "inherit_fd" : "inherit_fd_or_null";
+}
+
+static json_object *pipes_json(const struct ckpt_dump_stats *st)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < st->nr_pipes; i++) {
+		const struct ckpt_dump_pipe *p = &st->pipes[i];
+		json_object *e = json_object_new_object();
+		char key[64];
+
+		snprintf(key, sizeof(key), "pipe:[%" PRIu64 "]", p->ino);
+		json_object_object_add(e, "fd", json_object_new_int(p->fd));
+		json_object_object_add(e, "kind", json_object_new_string(p->fifo ? "fifo" : "pipe"));
+		json_object_object_add(e, "key", json_object_new_string(p->fifo && p->path ? p->path : key));
+		json_object_object_add(e, "ino", json_object_new_uint64(p->ino));
+		json_object_object_add(e, "access", json_object_new_string(access_name(p->accmode)));
+		if (p->fifo)
+			json_object_object_add(e, "path", p->path ? json_object_new_string(p->path) : NULL);
+		json_object_object_add(e, "peer_inside", json_object_new_boolean(p->peer_inside));
+		json_object_object_add(e, "queued_bytes", json_object_new_uint64(p->queued));
+		json_object_object_add(e, "restore", json_object_new_string(pipe_restore(p)));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
+/* One line per pipe or fifo: what it is and what restore will need. */
+static void print_pipe(const struct ckpt_dump_pipe *p)
+{
+	const char *end = p->accmode == O_RDONLY ? "read end" : p->accmode == O_WRONLY ? "write end"
+											: "read-write";
+
+	if (p->fifo)
+		printf("  fd %d is fifo '%s' (%s): restore opens it again by that path, waiting for "
+		       "the other side", p->fd, p->path ? p->path : "?", end);
+	else if (p->peer_inside)
+		printf("  fd %d is pipe:[%" PRIu64 "] (%s) with both ends in the process: restore "
+		       "makes it again", p->fd, p->ino, end);
+	else if (p->fd <= 2)
+		printf("  fd %d is pipe:[%" PRIu64 "] (%s): restore needs --inherit-fd "
+		       "fd[N]:pipe:[%" PRIu64 "] (N: an fd of ckpt restore), or --stdio "
+		       "inherit|null|FILE; else it refuses", p->fd, p->ino, end, p->ino);
+	else
+		printf("  fd %d is pipe:[%" PRIu64 "] (%s): restore needs --inherit-fd "
+		       "fd[N]:pipe:[%" PRIu64 "], or it gets /dev/null", p->fd, p->ino, end, p->ino);
+	if (p->queued)
+		printf("; the %" PRIu64 " byte%s in it are not saved", p->queued, p->queued > 1 ? "s" : "");
+	printf("\n");
+}
+
 static json_object *stats_json(const struct ckpt_dump_opts *o, const struct ckpt_dump_stats *st)
 {
 	json_object *j = json_object_new_object(), *u = json_object_new_array();
@@ -82,6 +147,7 @@ static json_object *stats_json(const struct ckpt_dump_opts *o, const struct ckpt
 		json_object_array_add(u, e);
 	}
 	json_object_object_add(j, "unrestorable", u);
+	json_object_object_add(j, "pipes", pipes_json(st));
 	return j;
 }
 
@@ -116,6 +182,8 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 		       "while it ran\n", ms(st->prefreeze_ns), st->pages_precopied, ms(st->precopy_ns));
 	for (size_t i = 0; st->unrestorable && i < st->unrestorable->nr; i++)
 		printf("  not restorable: %s: %s\n", st->unrestorable->v[i].what, st->unrestorable->v[i].reason);
+	for (size_t i = 0; i < st->nr_pipes; i++)
+		print_pipe(&st->pipes[i]);
 	printf("  %s\n", after[o->after]);
 }
 

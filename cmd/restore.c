@@ -21,7 +21,7 @@
 static const char usage[] =
 	"Usage: ckpt restore (-D DIR | --from URL) [--lazy [--lazy-socket PATH]]\n"
 	"                    [--detach] [--pidfile FILE] [--restore-pid] [--leave-stopped]\n"
-	"                    [--stdio inherit|null|FILE] [--json]\n"
+	"                    [--stdio inherit|null|FILE] [--inherit-fd fd[N]:KEY]... [--json]\n"
 	"\n"
 	"Restore the checkpoint DIR (a full one, or the newest delta of a chain) and\n"
 	"let the process run on from where it was. By default ckpt waits for it and\n"
@@ -48,12 +48,38 @@ static const char usage[] =
 	"      --pidfile FILE     write its pid to FILE (before it runs)\n"
 	"      --restore-pid      the pid it had when dumped, or fail if it is taken\n"
 	"      --leave-stopped    leave it stopped (SIGSTOP) once restored\n"
-	"      --stdio MODE       fds 0-2 that were a tty or a pipe: inherit ckpt's own\n"
-	"                         (default), null (/dev/null), or a FILE to append to\n"
+	"      --stdio MODE       fds 0-2 that were a tty, or a pipe whose other end was\n"
+	"                         not in the process: inherit ckpt's own, null\n"
+	"                         (/dev/null), or a FILE to append to. Default: a tty\n"
+	"                         inherits, such a pipe is refused (see --inherit-fd)\n"
+	"      --inherit-fd fd[N]:KEY\n"
+	"                         give the process ckpt's fd N in place of the pipe, fifo\n"
+	"                         or tty KEY (pipe:[INODE], or a path) that ckpt dump\n"
+	"                         named; repeatable. A fifo without it is opened again by\n"
+	"                         its path, waiting for the other side. With --detach,\n"
+	"                         ckpt's own stdout and stderr are given to the process\n"
+	"                         only this way when they are pipes (else /dev/null)\n"
 	"      --json             NDJSON: a line when it runs, one when every page is in\n"
 	"                         (--lazy) and one when it ends\n"
 	"  -v, --verbose          more messages\n"
 	"  -h, --help             this help\n";
+
+/* "fd[N]:KEY" (CRIU's --inherit-fd): our fd N, the object KEY of the checkpoint. */
+static int parse_inherit_fd(const char *arg, struct ckpt_restore_inherit_fd *ret)
+{
+	char *end;
+	long fd;
+
+	if (strncmp(arg, "fd[", 3))
+		return -EINVAL;
+	errno = 0;
+	fd = strtol(arg + 3, &end, 10);
+	if (errno || end == arg + 3 || fd < 0 || fd > INT_MAX || strncmp(end, "]:", 2) || !end[2])
+		return -EINVAL;
+	ret->fd = (int)fd;
+	ret->key = end + 2;
+	return 0;
+}
 
 static double ms(uint64_t ns)
 {
@@ -216,7 +242,7 @@ static int serve_forked(struct cmd_ctx *ctx, const struct ckpt_lazy_target *t,
 
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_FROM = 256, OPT_TOKEN, OPT_LAZY, OPT_LAZY_SOCKET, OPT_LAZY_LOG };
+	enum { OPT_FROM = 256, OPT_TOKEN, OPT_LAZY, OPT_LAZY_SOCKET, OPT_LAZY_LOG, OPT_INHERIT_FD };
 	static const struct option longopts[] = {
 		CMD_COMMON_LONGOPTS,
 		{ "images-dir", required_argument, NULL, 'D' },
@@ -230,10 +256,12 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "restore-pid", no_argument, NULL, 'P' },
 		{ "leave-stopped", no_argument, NULL, 'S' },
 		{ "stdio", required_argument, NULL, 's' },
+		{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
 	struct ckpt_restore_opts o = { 0 };
+	_cleanup_free_ struct ckpt_restore_inherit_fd *inherit = NULL;
 	struct ckpt_restore_stats st;
 	struct ckpt_restore_lazy lz = { .uffd = -1, .parked_fd = -1 };
 	_cleanup_free_ char *dir = NULL;
@@ -291,6 +319,19 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 				o.stdio_file = optarg;
 			}
 			break;
+		case OPT_INHERIT_FD: {
+			struct ckpt_restore_inherit_fd *n, in;
+
+			if (parse_inherit_fd(optarg, &in) < 0)
+				return out_usage_error(ctx, "--inherit-fd needs fd[N]:KEY, e.g. "
+						       "fd[0]:pipe:[12345], not '%s'", optarg);
+			n = reallocarray(inherit, o.nr_inherit_fds + 1, sizeof(*n));
+			if (!n)
+				return out_error(ctx, EXIT_FAIL, "out of memory");
+			inherit = n;
+			inherit[o.nr_inherit_fds++] = in;
+			break;
+		}
 		default:
 			if ((r = cmd_common_option(ctx, c, argv)) != 0)
 				return r;
@@ -299,6 +340,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return out_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+	o.inherit_fds = inherit;
+	o.detach = detach;
 	if (!o.dir && !o.from)
 		return out_usage_error(ctx, "which checkpoint? give -D DIR or --from URL");
 	if (o.dir && o.from)

@@ -82,6 +82,20 @@ struct ckpt_dump_opts {
 	const char *rundir;       /* tracking records; NULL: default */
 };
 
+/*
+ * A pipe or fifo among the fds (any fd), as dump reports it: what restore
+ * needs to reconnect it, and the bytes waiting in it that are not saved.
+ */
+struct ckpt_dump_pipe {
+	int fd;
+	bool fifo;                /* a named pipe, reopened by path; else pipe:[ino] */
+	uint64_t ino;             /* of the pipe (a fifo: of the file) */
+	int accmode;              /* O_RDONLY, O_WRONLY or O_RDWR */
+	bool peer_inside;         /* a pipe with both ends in the process: made again */
+	uint64_t queued;          /* bytes in its buffer at the dump, not saved */
+	char *path;               /* fifo: its path; else NULL */
+};
+
 struct ckpt_dump_stats {
 	bool delta;               /* false also when --auto-full fell back */
 	char fallback[256];       /* why a delta became full, or "" */
@@ -100,6 +114,8 @@ struct ckpt_dump_stats {
 	uint64_t bytes_written;   /* pages.zst */
 	size_t nr_threads, nr_vmas, nr_fds;
 	struct ckpt_state_issues *unrestorable; /* what restore cannot recreate (owned) */
+	size_t nr_pipes;          /* pipes and fifos, ascending fd (owned) */
+	struct ckpt_dump_pipe *pipes;
 };
 
 /*

@@ -25,10 +25,25 @@
 #include <ckpt/lazy.h>
 #include <ckpt/util.h>
 
+/*
+ * Fds 0-2 that were a tty, or a pipe whose other end was outside the
+ * process (--stdio). Fifos are opened again by path whatever the mode.
+ */
 enum ckpt_restore_stdio {
-	CKPT_STDIO_INHERIT = 0, /* ttys and pipes of fds 0-2 become ckpt's own 0-2 */
+	CKPT_STDIO_DEFAULT = 0, /* ttys as INHERIT; such a pipe is refused (no --inherit-fd) */
+	CKPT_STDIO_INHERIT,     /* ttys and pipes of fds 0-2 become ckpt's own 0-2 */
 	CKPT_STDIO_NULL,        /* they become /dev/null */
 	CKPT_STDIO_FILE,        /* stdin /dev/null, stdout and stderr appended to a file */
+};
+
+/*
+ * --inherit-fd fd[FD]:KEY (as CRIU's): the process gets a duplicate of our
+ * @fd in place of every fd of the checkpoint that KEY names: "pipe:[INO]"
+ * for a pipe, or the path of a fifo or tty.
+ */
+struct ckpt_restore_inherit_fd {
+	int fd;
+	const char *key;
 };
 
 struct ckpt_restore_opts {
@@ -40,6 +55,14 @@ struct ckpt_restore_opts {
 	bool leave_stopped;          /* stopped (SIGSTOP) once restored, as CRIU's --leave-stopped */
 	enum ckpt_restore_stdio stdio;
 	const char *stdio_file;      /* CKPT_STDIO_FILE */
+	const struct ckpt_restore_inherit_fd *inherit_fds;
+	size_t nr_inherit_fds;
+	/*
+	 * The caller will not wait for the process: our own stdout and stderr
+	 * are never given to it through --stdio when they are pipes or fifos
+	 * (whoever reads them would wait for the process); only inherit_fds can.
+	 */
+	bool detach;
 	const char *pidfile;         /* written with the new pid before it runs */
 };
 

@@ -259,6 +259,11 @@ struct ckpt_state_fd {
 	uint64_t eventfd_count;              /* EVENTFD */
 	bool eventfd_semaphore;
 	struct ckpt_state_socket sock;       /* SOCKET */
+	/*
+	 * PIPE, FIFO: bytes that waited in the pipe's buffer at the dump
+	 * (FIONREAD). They are not saved; 0 in images older than this field.
+	 */
+	uint64_t pipe_queued;
 };
 
 /* ---- the whole ---- */

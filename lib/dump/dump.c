@@ -14,6 +14,7 @@
  */
 #define LOG_AREA "dump"
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -410,6 +411,47 @@ static void place_back(struct dump *d)
 	d->near = false;
 }
 
+/*
+ * The pipes and fifos of the process, for the report: restore needs a way
+ * to reconnect those of fds 0-2 (ckpt-restore(1)), and what waited in
+ * their buffers is lost. That loss is said here, once per pipe, as a warning.
+ */
+static int list_pipes(const struct ckpt_state *s, struct ckpt_dump_stats *st)
+{
+	for (size_t i = 0; i < s->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &s->fds[i];
+		struct ckpt_dump_pipe *p;
+		bool peer = false;
+
+		if (f->kind != CKPT_STATE_FD_PIPE && f->kind != CKPT_STATE_FD_FIFO)
+			continue;
+		for (size_t j = 0; j < s->nr_fds && f->kind == CKPT_STATE_FD_PIPE; j++)
+			peer |= j != i && s->fds[j].kind == CKPT_STATE_FD_PIPE &&
+				s->fds[j].id.ino == f->id.ino &&
+				(s->fds[j].flags & O_ACCMODE) != (f->flags & O_ACCMODE);
+		p = reallocarray(st->pipes, st->nr_pipes + 1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		st->pipes = p;
+		p = &st->pipes[st->nr_pipes];
+		*p = (struct ckpt_dump_pipe){ .fd = f->fd, .fifo = f->kind == CKPT_STATE_FD_FIFO,
+					      .ino = f->id.ino, .accmode = (int)(f->flags & O_ACCMODE),
+					      .peer_inside = peer, .queued = f->pipe_queued };
+		if (p->fifo && f->path && !(p->path = strdup(f->path)))
+			return -ENOMEM;
+		st->nr_pipes++;
+		if (f->pipe_queued && p->fifo)
+			pr_warn("%" PRIu64 " byte%s in fifo '%s' on fd %d of pid %d will not be restored "
+				"(the data in a pipe is not saved)", f->pipe_queued,
+				f->pipe_queued > 1 ? "s" : "", f->path ? f->path : "?", f->fd, s->process.pid);
+		else if (f->pipe_queued)
+			pr_warn("%" PRIu64 " byte%s in pipe:[%" PRIu64 "] on fd %d of pid %d will not be "
+				"restored (the data in a pipe is not saved)", f->pipe_queued,
+				f->pipe_queued > 1 ? "s" : "", f->id.ino, f->fd, s->process.pid);
+	}
+	return 0;
+}
+
 static int judge(struct dump *d)
 {
 	int r = ckpt_state_unrestorable(d->state, &d->st->unrestorable);
@@ -700,6 +742,8 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	st->nr_threads = d.state->nr_threads;
 	st->nr_vmas = d.state->mm.nr_vmas;
 	st->nr_fds = d.state->nr_fds;
+	if ((r = list_pipes(d.state, st)) < 0)
+		goto out;
 
 	/* Resume now; in kill mode it stays frozen until the images are safe. */
 	if (o->after == CKPT_DUMP_LEAVE_STOPPED)
@@ -745,6 +789,11 @@ out:
 
 void ckpt_dump_stats_done(struct ckpt_dump_stats *st)
 {
+	for (size_t i = 0; i < st->nr_pipes; i++)
+		free(st->pipes[i].path);
+	free(st->pipes);
+	st->pipes = NULL;
+	st->nr_pipes = 0;
 	ckpt_state_issues_free(st->unrestorable);
 	st->unrestorable = NULL;
 }

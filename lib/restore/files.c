@@ -3,15 +3,30 @@
  * File descriptors, cwd and root. Every fd is opened in the child, proven
  * to be the checkpoint's file (device and inode) and moved to its number
  * with its close-on-exec flag; regular files get their position back.
- * Stdio that was a tty or a pipe is connected by policy (--stdio). A pipe
- * with both ends in the process is made again (its buffered bytes are not
- * saved); one whose other end lived elsewhere becomes /dev/null.
+ *
+ * Pipes and fifos (ckpt-restore(1), "Pipes and fifos"):
+ * - --inherit-fd fd[N]:KEY hands in our fd N for the pipe, fifo or tty KEY;
+ * - a fifo is opened again by its path with its access mode, by ckpt,
+ *   before the process exists, waiting as open(2) does for the other side;
+ * - a pipe with both ends in the process is made again;
+ * - a pipe of fds 0-2 whose other end lived elsewhere follows an explicit
+ *   --stdio; with none it is refused, naming the --inherit-fd it needs;
+ *   on another fd it becomes /dev/null, with a warning.
+ * The bytes that waited in a pipe are not saved (the dump said so).
+ * With --detach, our own stdout and stderr are never given through --stdio
+ * when they are pipes or fifos.
  */
 #define LOG_AREA "restore"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -91,7 +106,24 @@ static int open_path(struct rst *r, const struct ckpt_state_fd *f)
 	return place(r, (int)rfd, f);
 }
 
-/* fds 0-2 that were a tty, a pipe or a fifo: by --stdio. */
+static bool is_pipe(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/* What --inherit-fd calls the object of @f: "pipe:[INO]", or its path. */
+static const char *fd_key(const struct ckpt_state_fd *f, char *buf, size_t len)
+{
+	if (f->kind == CKPT_STATE_FD_PIPE)
+		snprintf(buf, len, "pipe:[%" PRIu64 "]", f->id.ino);
+	else
+		snprintf(buf, len, "%s", f->path ? f->path : "?");
+	return buf;
+}
+
+/* fds 0-2 that were a tty or a pipe with its other end elsewhere: by --stdio. */
 static int stdio_fd(struct rst *r, const struct ckpt_state_fd *f)
 {
 	int local = -1, rfd = -1, e;
@@ -110,9 +142,18 @@ static int stdio_fd(struct rst *r, const struct ckpt_state_fd *f)
 			return e;
 		}
 		break;
+	case CKPT_STDIO_DEFAULT:
 	case CKPT_STDIO_INHERIT:
 		if (fcntl(f->fd, F_GETFD) < 0)
 			return open_null(r, f); /* ckpt's own is closed */
+		if (r->o->detach && f->fd > 0 && is_pipe(f->fd)) {
+			char key[PATH_MAX];
+
+			pr_warn("fd %d: ckpt's own %s is a pipe and the restore is detached: the process "
+				"gets /dev/null (--inherit-fd fd[%d]:%s hands it in)", f->fd,
+				f->fd == 1 ? "stdout" : "stderr", f->fd, fd_key(f, key, sizeof(key)));
+			return open_null(r, f);
+		}
 		local = fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
 		if (local < 0)
 			return neg_errno();
@@ -152,8 +193,11 @@ static int pipe_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 	int e;
 
 	if (!peer) {
-		pr_warn("fd %d was a pipe whose other end is not in the process: it is /dev/null now",
-			f->fd);
+		char key[64];
+
+		pr_warn("fd %d was %s (%s end), whose other end was not in the process: it is /dev/null "
+			"now (--inherit-fd fd[N]:%s hands one in)", f->fd, fd_key(f, key, sizeof(key)),
+			(f->flags & O_ACCMODE) == O_RDONLY ? "read" : "write", key);
 		return open_null(r, f);
 	}
 	rd = (f->flags & O_ACCMODE) == O_RDONLY ? f : peer;
@@ -199,17 +243,34 @@ static int memfd_fd(struct rst *r, const struct ckpt_state_fd *f)
 	return place(r, (int)rfd, f);
 }
 
+/* Ours (inherited, or a fifo opened again) into place; the flags the fd had. */
+static int local_fd(struct rst *r, const struct ckpt_state_fd *f, int local)
+{
+	int rfd = -1, e;
+
+	e = ckpt_inject_put_fd(r->inj, local, f->fd, f->cloexec ? O_CLOEXEC : 0, &rfd);
+	if (e == 0 && (f->flags & O_NONBLOCK)) {
+		int64_t fl = RCALL(r, SYS_fcntl, (uint64_t)f->fd, F_GETFL, 0);
+
+		if (fl >= 0)
+			RCALL(r, SYS_fcntl, (uint64_t)f->fd, F_SETFL, (uint64_t)fl | O_NONBLOCK);
+	}
+	return e;
+}
+
 static int one_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 {
 	bool stdio = f->fd <= 2;
+	int local = r->local_fds ? r->local_fds[f - r->s->fds] : -1;
 
+	if (local >= 0)
+		return local_fd(r, f, local);
 	switch (f->kind) {
 	case CKPT_STATE_FD_REGULAR:
 	case CKPT_STATE_FD_DIRECTORY:
 	case CKPT_STATE_FD_CHR:
 		return open_path(r, f);
 	case CKPT_STATE_FD_TTY:
-	case CKPT_STATE_FD_FIFO:
 		if (stdio)
 			return stdio_fd(r, f);
 		if (f->path && access(f->path, F_OK) == 0) {
@@ -225,6 +286,10 @@ static int one_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 		pr_warn("fd %d ('%s') cannot be opened again: it is /dev/null now", f->fd,
 			f->path ? f->path : "?");
 		return open_null(r, f);
+	case CKPT_STATE_FD_FIFO:
+		/* rst_files_prepare opened every fifo, or failed */
+		pr_err("fd %d: the fifo '%s' was not opened", f->fd, f->path ? f->path : "?");
+		return -EBADF;
 	case CKPT_STATE_FD_PIPE:
 		if (stdio && !pipe_peer(r->s, f))
 			return stdio_fd(r, f);
@@ -235,6 +300,206 @@ static int one_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 		pr_err("fd %d (%s) cannot be restored", f->fd, ckpt_state_fd_kind_name(f->kind));
 		return -ENOTSUP;
 	}
+}
+
+/* ---- before the process exists ---- */
+
+/* A termination signal is waiting (ckpt restore blocks them until the process runs). */
+static bool interrupted(void)
+{
+	sigset_t set;
+
+	return sigpending(&set) == 0 && (sigismember(&set, SIGINT) == 1 || sigismember(&set, SIGTERM) == 1 ||
+					 sigismember(&set, SIGHUP) == 1 || sigismember(&set, SIGQUIT) == 1);
+}
+
+struct fifo_open {
+	const char *path;
+	int flags;
+	int fd;                 /* the result, or -errno */
+	atomic_bool done;
+};
+
+static void *fifo_open_thread(void *arg)
+{
+	struct fifo_open *fo = arg;
+	int fd = open(fo->path, fo->flags | O_CLOEXEC | O_NOCTTY);
+
+	fo->fd = fd < 0 ? neg_errno() : fd;
+	atomic_store(&fo->done, true);
+	return NULL;
+}
+
+/*
+ * Open the fifo of @f by path with its access mode. Read-only or
+ * write-only, open(2) waits for the other side (a writer, a reader): so
+ * does this, in a thread, so that SIGINT or SIGTERM of ckpt ends the wait
+ * (an open of the other side, non-blocking, releases the thread). The
+ * status flags the fd had are set back; the fd is ours.
+ */
+static int open_fifo(const struct ckpt_state_fd *f, int *ret)
+{
+	struct fifo_open fo = { .path = f->path, .flags = (int)(f->flags & O_ACCMODE), .fd = -1 };
+	const struct timespec tick = { 0, 20 * 1000 * 1000 };
+	struct stat st;
+	pthread_t t;
+	int waited = 0, e;
+
+	if (!f->path || stat(f->path, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		pr_err("fd %d was the fifo '%s', which is gone: create it again (mkfifo) or hand in "
+		       "another fd with --inherit-fd fd[N]:%s", f->fd, f->path ? f->path : "?",
+		       f->path ? f->path : "?");
+		return -ENOENT;
+	}
+	if (fo.flags == O_RDWR) {
+		fo.fd = open(f->path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+		if (fo.fd < 0)
+			fo.fd = neg_errno();
+	} else {
+		sigset_t all, old;
+
+		/* The thread must not take signals meant for ckpt. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		e = -pthread_create(&t, NULL, fifo_open_thread, &fo);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (e < 0)
+			return e;
+		while (!atomic_load(&fo.done)) {
+			if (interrupted()) {
+				int other = open(f->path, (fo.flags == O_RDONLY ? O_WRONLY : O_RDONLY) |
+							  O_NONBLOCK | O_CLOEXEC);
+
+				pthread_join(t, NULL);
+				if (other >= 0)
+					close(other);
+				if (fo.fd >= 0)
+					close(fo.fd);
+				pr_err("interrupted while waiting for a %s on the fifo '%s' (fd %d)",
+				       fo.flags == O_RDONLY ? "writer" : "reader", f->path, f->fd);
+				return -EINTR;
+			}
+			if (++waited == 10)
+				pr_warn("fd %d is the fifo '%s': waiting for a %s to open it", f->fd, f->path,
+					fo.flags == O_RDONLY ? "writer" : "reader");
+			nanosleep(&tick, NULL);
+		}
+		pthread_join(t, NULL);
+	}
+	if (fo.fd < 0) {
+		pr_err("cannot open the fifo '%s' as fd %d: %s", f->path, f->fd, errstr(fo.fd));
+		return fo.fd;
+	}
+	if (fcntl(fo.fd, F_SETFL, f->flags & (O_APPEND | O_NONBLOCK)) < 0) {
+		e = neg_errno();
+		close(fo.fd);
+		return e;
+	}
+	*ret = fo.fd;
+	return 0;
+}
+
+/* Can an fd opened @have stand for one that was opened @want (O_ACCMODE)? */
+static bool access_fits(int have, int want)
+{
+	if (want == O_RDWR)
+		return have == O_RDWR;
+	return have == want || have == O_RDWR;
+}
+
+static const char *access_name(int accmode)
+{
+	return accmode == O_RDONLY ? "read-only" : accmode == O_WRONLY ? "write-only" : "read-write";
+}
+
+/* Every fd of the checkpoint that @in names gets a duplicate of ours. */
+static int inherit_one(struct rst *r, const struct ckpt_restore_inherit_fd *in)
+{
+	const struct ckpt_state *s = r->s;
+	char key[PATH_MAX];
+	int fl = fcntl(in->fd, F_GETFL), n = 0;
+
+	if (fl < 0) {
+		pr_err("--inherit-fd fd[%d]:%s: ckpt has no fd %d", in->fd, in->key, in->fd);
+		return -EBADF;
+	}
+	for (size_t i = 0; i < s->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &s->fds[i];
+		int want = (int)(f->flags & O_ACCMODE);
+
+		if (f->kind != CKPT_STATE_FD_PIPE && f->kind != CKPT_STATE_FD_FIFO &&
+		    f->kind != CKPT_STATE_FD_TTY)
+			continue;
+		if (strcmp(fd_key(f, key, sizeof(key)), in->key))
+			continue;
+		if (r->local_fds[i] >= 0) {
+			pr_err("--inherit-fd: fd %d of the process (%s) is handed in twice", f->fd, in->key);
+			return -EINVAL;
+		}
+		if (!access_fits(fl & O_ACCMODE, want)) {
+			pr_err("--inherit-fd fd[%d]:%s: ckpt's fd %d is %s, fd %d of the process was %s",
+			       in->fd, in->key, in->fd, access_name(fl & O_ACCMODE), f->fd,
+			       access_name(want));
+			return -EINVAL;
+		}
+		r->local_fds[i] = fcntl(in->fd, F_DUPFD_CLOEXEC, 3);
+		if (r->local_fds[i] < 0)
+			return neg_errno();
+		n++;
+	}
+	if (!n) {
+		pr_err("--inherit-fd fd[%d]:%s: no pipe, fifo or tty of the checkpoint is '%s' "
+		       "(ckpt dump names them)", in->fd, in->key, in->key);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int rst_files_prepare(struct rst *r)
+{
+	const struct ckpt_state *s = r->s;
+	char key[64];
+	int e, refused = 0;
+
+	r->local_fds = malloc((s->nr_fds + 1) * sizeof(int));
+	if (!r->local_fds)
+		return -ENOMEM;
+	for (size_t i = 0; i <= s->nr_fds; i++)
+		r->local_fds[i] = -1;
+	for (size_t k = 0; k < r->o->nr_inherit_fds; k++)
+		if ((e = inherit_one(r, &r->o->inherit_fds[k])) < 0)
+			return e;
+	for (size_t i = 0; i < s->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &s->fds[i];
+
+		if (r->local_fds[i] >= 0)
+			continue;
+		if (f->kind == CKPT_STATE_FD_PIPE && f->fd <= 2 && !pipe_peer(s, f) &&
+		    r->o->stdio == CKPT_STDIO_DEFAULT) {
+			pr_err("fd %d was %s (%s end), whose other end was not in the process: give "
+			       "--inherit-fd fd[N]:%s to hand in ckpt's fd N, or --stdio inherit|null|FILE",
+			       f->fd, fd_key(f, key, sizeof(key)),
+			       (f->flags & O_ACCMODE) == O_RDONLY ? "read" : "write", key);
+			refused++;
+		}
+	}
+	if (refused)
+		return -ENOTSUP;
+	/* Last, as the waits may be long: the fifos, in the order of their fds. */
+	for (size_t i = 0; i < s->nr_fds; i++)
+		if (s->fds[i].kind == CKPT_STATE_FD_FIFO && r->local_fds[i] < 0 &&
+		    (e = open_fifo(&s->fds[i], &r->local_fds[i])) < 0)
+			return e;
+	return 0;
+}
+
+void rst_files_done(struct rst *r)
+{
+	for (size_t i = 0; r->local_fds && i < r->s->nr_fds; i++)
+		if (r->local_fds[i] >= 0)
+			close(r->local_fds[i]);
+	free(r->local_fds);
+	r->local_fds = NULL;
 }
 
 int rst_files(struct rst *r)

@@ -37,6 +37,8 @@ struct rst {
 	size_t nr_shm, cap_shm;
 	int next_high_fd;           /* where the next parked fd goes */
 	int max_fd;                 /* highest fd number of the checkpoint */
+	int *local_fds;             /* per fd of the checkpoint: ours to hand in (inherited,
+				       fifo opened again), or -1 */
 };
 
 #define RST_DATA_LEN (64 * 1024)
@@ -77,6 +79,9 @@ int rst_lazy_register(struct rst *r) __must_check;
 bool rst_is_shm_vma(const struct ckpt_state_vma *v);
 
 /* files.c */
+/* Before the process exists: --inherit-fd, fifos opened again, pipes of stdio. */
+int rst_files_prepare(struct rst *r) __must_check;
+void rst_files_done(struct rst *r);
 int rst_files(struct rst *r) __must_check;
 
 /* task.c */

@@ -3,6 +3,8 @@
  * The restore pipeline:
  *   open      the chain and its state documents
  *   check     refuse what cannot be restored, before a process exists
+ *   stdio     --inherit-fd, fifos opened again (waiting for their other side),
+ *             pipes of fds 0-2 with no way to reconnect them refused
  *   spawn     fork (or clone3 with set_tid) a child that waits, seize it
  *   prepare   scratch area and code page, the child emptied
  *   mm        vDSO moved, mappings made, pages written, PR_SET_MM_MAP
@@ -142,6 +144,7 @@ static void kill_child(struct rst *r)
 
 static void rst_done(struct rst *r)
 {
+	rst_files_done(r);
 	ckpt_state_free(r->s);
 	ckpt_chain_close(r->chain);
 	ckpt_page_source_close(r->src);
@@ -229,7 +232,7 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		pr_err("restore needs a checkpoint directory or a page server, one of them");
 		return -EINVAL;
 	}
-	if ((e = open_images(&r)) < 0 || (e = rst_check(&r)) < 0)
+	if ((e = open_images(&r)) < 0 || (e = rst_check(&r)) < 0 || (e = rst_files_prepare(&r)) < 0)
 		goto out;
 	st->check_ns = now_ns() - t0;
 	if ((e = spawn(&r)) < 0)

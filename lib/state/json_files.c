@@ -50,6 +50,11 @@ static void fd_to_json(struct jw *w, json_object *o, const struct ckpt_state_fd 
 	case CKPT_STATE_FD_SOCKET:
 		socket_to_json(w, jw_obj(w, o, "socket"), &f->sock);
 		break;
+	case CKPT_STATE_FD_PIPE:
+	case CKPT_STATE_FD_FIFO:
+		x = jw_obj(w, o, "pipe");
+		jw_u64(w, x, "queued", f->pipe_queued);
+		break;
 	default:
 		break;
 	}
@@ -82,6 +87,27 @@ static int socket_from_json(struct jr *r, json_object *o, struct ckpt_state_sock
 	    (k = jr_strbuf(r, o, "remote", s->remote, sizeof(s->remote))) < 0 ||
 	    (k = jr_u64(r, o, "peer_ino", &s->peer_ino)) < 0)
 		return k;
+	return 0;
+}
+
+/* "pipe" of a pipe or fifo: optional (images before it have none), else not expected. */
+static int pipe_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
+{
+	bool pipe = f->kind == CKPT_STATE_FD_PIPE || f->kind == CKPT_STATE_FD_FIFO;
+	json_object *x;
+	size_t mark;
+	int k = jr_opt(r, o, "pipe", json_type_object, &x);
+
+	if (k <= 0)
+		return k;
+	if (!pipe)
+		return jr_fail(r, "pipe", "not expected for an fd of kind %s",
+			       ckpt_state_fd_kind_name(f->kind));
+	mark = jr_enter(r, "pipe");
+	k = jr_u64(r, x, "queued", &f->pipe_queued);
+	if (k < 0)
+		return k;
+	jr_leave(r, mark);
 	return 0;
 }
 
@@ -124,7 +150,7 @@ static int kind_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
 			return k;
 		jr_leave(r, mark);
 	}
-	return 0;
+	return pipe_from_json(r, o, f);
 }
 
 static int fd_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)

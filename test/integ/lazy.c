@@ -248,8 +248,8 @@ static void make_checkpoint(const char *dir, const char *sums, unsigned int big_
 /* `ckpt restore -D DIR --lazy --json EXTRA...`, waiting; the process's answers come on the same pipe. */
 static pid_t restore_lazy(struct prog *rp, const char *dir, const char *const *extra)
 {
-	const char *argv[16] = { ckpt_bin(), "restore", "-D", dir, "--lazy", "--json" };
-	int n = 6;
+	const char *argv[16] = { ckpt_bin(), "restore", "-D", dir, "--lazy", "--json", "--stdio", "inherit" };
+	int n = 8;
 	pid_t pid;
 
 	for (; extra && *extra; extra++)
@@ -747,7 +747,7 @@ Test(lazy, from_a_page_server_with_no_local_images_lazily_and_eagerly)
 {
 	struct prog ps, rp;
 	char dir[128], s0[128], s1[128], url[128];
-	const char *argv[] = { ckpt_bin(), "restore", "--from", url, "--lazy", "--json", NULL };
+	const char *argv[] = { ckpt_bin(), "restore", "--from", url, "--lazy", "--json", "--stdio", "inherit", NULL };
 	pid_t pid;
 
 	make_checkpoint(path_in("c", dir, sizeof(dir)), path_in("s0", s0, sizeof(s0)), 8192);
@@ -775,7 +775,7 @@ Test(lazy, from_a_page_server_with_no_local_images_lazily_and_eagerly)
 	stop_restored(&rp, pid);
 	/* And eagerly: every page over the network before it runs. */
 	{
-		const char *eager[] = { ckpt_bin(), "restore", "--from", url, "--json", NULL };
+		const char *eager[] = { ckpt_bin(), "restore", "--from", url, "--json", "--stdio", "inherit", NULL };
 
 		json_object_put(last_running);
 		last_running = NULL;
@@ -807,7 +807,7 @@ Test(lazy_netns, across_a_veth_pair_with_a_token)
 	struct prog ps, rp;
 	char dir[128], s0[128], s1[128], url[128], listen[64], token[128], err[512];
 	const char *argv[] = { "ip", "netns", "exec", ns.b, ckpt_bin(), "restore", "--from", url, "--lazy",
-			       "--token-file", token, "--json", NULL };
+			       "--token-file", token, "--json", "--stdio", "inherit", NULL };
 	FILE *f;
 	pid_t pid;
 

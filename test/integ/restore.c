@@ -96,10 +96,13 @@ static void dump_pid(pid_t pid, const char *dir, const char *parent, const char 
 	run_result_done(&r);
 }
 
-/* `ckpt restore -D dir [extra]` with its stdin and stdout on pipes: the restored process inherits them. */
+/*
+ * `ckpt restore -D dir --stdio inherit [extra]` with its stdin and stdout on
+ * pipes: the restored process inherits them (its own were pipes too).
+ */
 static void restore_spawn(struct prog *p, const char *dir, const char *extra)
 {
-	const char *argv[] = { ckpt_bin(), "restore", "-D", dir, extra, NULL };
+	const char *argv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", extra, NULL };
 
 	cr_assert_eq(prog_spawn(p, true, NULL, argv), 0);
 }
@@ -253,7 +256,7 @@ Test(restore, handlers_and_a_pending_signal)
 	dump_pid(p.pid, path_in("sig", d, sizeof(d)), NULL, NULL);
 	prog_kill(&p);
 	{
-		const char *argv[] = { ckpt_bin(), "restore", "-D", d, "--pidfile",
+		const char *argv[] = { ckpt_bin(), "restore", "-D", d, "--stdio", "inherit", "--pidfile",
 				       path_in("pid", pidf, sizeof(pidf)), NULL };
 
 		cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
@@ -461,7 +464,7 @@ Test(restore, restored_process_dumps_and_restores_again)
 	dump_pid(p.pid, path_in("a", d0, sizeof(d0)), NULL, NULL);
 	prog_kill(&p);
 	{
-		const char *argv[] = { ckpt_bin(), "restore", "-D", d0, "--pidfile",
+		const char *argv[] = { ckpt_bin(), "restore", "-D", d0, "--stdio", "inherit", "--pidfile",
 				       path_in("pid", pidf, sizeof(pidf)), NULL };
 
 		cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
@@ -583,7 +586,7 @@ Test(restore, bad_input_is_refused_and_nothing_half_restored_runs)
 		cr_assert_geq(fd, 0);
 		cr_assert_eq(pwrite(fd, "\xff\xff\xff\xff", 4, st.st_size / 2), 4);
 		close(fd);
-		cr_assert_eq(run_ckpt(&r, "restore", "-D", d, NULL), 0);
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", d, "--stdio", "null", NULL), 0);
 		cr_expect_eq(r.status, 1);
 		run_result_done(&r);
 		cr_expect_eq(count_comm("target-copy"), before, "a half-restored process was left");
@@ -602,7 +605,7 @@ Test(restore, restore_pid_gives_the_same_pid)
 	dump_pid(p.pid, path_in("samepid", d, sizeof(d)), NULL, NULL);
 	prog_wait(&p, 5000);
 	prog_kill(&p);
-	cr_assert_eq(run_ckpt(&r, "restore", "-D", d, "--restore-pid", "--detach", NULL), 0);
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", d, "--restore-pid", "--detach", "--stdio", "null", NULL), 0);
 	cr_expect_eq(r.status, 0, "%s", r.err);
 	cr_expect_eq(atoi(r.out), old);
 	prog_track_pid(atoi(r.out));

@@ -210,6 +210,8 @@ static struct ckpt_state *full_state(void)
 		cr_assert_eq(ckpt_state_fd_judge(f), 0);
 		f->fdinfo = i % 2 ? strdup("tfd: 5 events: 19 data: 0\n") : NULL;
 		f->ctty = f->kind == CKPT_STATE_FD_TTY;
+		if (f->kind == CKPT_STATE_FD_PIPE || f->kind == CKPT_STATE_FD_FIFO)
+			f->pipe_queued = 65536 + i;
 		if (f->kind == CKPT_STATE_FD_EVENTFD) {
 			f->eventfd_count = 0xfffffffffffffffeULL;
 			f->eventfd_semaphore = true;
@@ -555,6 +557,9 @@ static const struct hostile {
 	{ "files/fds/6/reason", NULL, -EBADMSG, "files.json: fds[6].reason: missing" },
 	{ "files/fds/9/eventfd", NULL, -EBADMSG, "files.json: fds[9].eventfd: missing" },
 	{ "files/fds/0/eventfd", "{}", -EBADMSG, "files.json: fds[0].eventfd: not expected" },
+	{ "files/fds/0/pipe", "{\"queued\": 1}", -EBADMSG, "files.json: fds[0].pipe: not expected" },
+	{ "files/fds/4/pipe/queued", "-1", -EBADMSG, "files.json: fds[4].pipe.queued" },
+	{ "files/fds/5/pipe/queued", NULL, -EBADMSG, "files.json: fds[5].pipe.queued: missing" },
 	{ "files/fds/6/socket/local", "\"0123456789012345678901234567890123456789012345678901234567890123"
 				      "0123456789012345678901234567890123456789012345678901234567890123"
 				      "0123456789012345678901234567890123\"",
@@ -590,6 +595,27 @@ Test(state_json, hostile_documents_are_refused)
 		json_object_put(o);
 	}
 	json_object_put(good);
+}
+
+/* Checkpoints from before "pipe" have none: they still read, with nothing queued. */
+Test(state_json, a_pipe_without_its_pipe_object_still_reads)
+{
+	_cleanup_state_ struct ckpt_state *s = full_state();
+	struct ckpt_state *back = NULL;
+	json_object *o;
+	char why[WHY] = "";
+
+	cr_assert_eq(s->fds[4].kind, CKPT_STATE_FD_PIPE);
+	cr_assert_eq(s->fds[5].kind, CKPT_STATE_FD_FIFO);
+	cr_assert_eq(ckpt_state_to_json(s, &o), 0);
+	mutate(o, "files/fds/4/pipe", NULL);
+	mutate(o, "files/fds/5/pipe", NULL);
+	cr_assert_eq(ckpt_state_from_json(o, why, sizeof(why), &back), 0, "%s", why);
+	cr_expect_eq(back->fds[4].pipe_queued, 0);
+	cr_expect_eq(back->fds[5].pipe_queued, 0);
+	cr_expect_eq(back->fds[4].id.ino, s->fds[4].id.ino);
+	ckpt_state_free(back);
+	json_object_put(o);
 }
 
 Test(state_json, not_objects)
