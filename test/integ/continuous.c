@@ -571,6 +571,23 @@ Test(continuous, full_disk_ends_with_a_clear_error, .timeout = 120)
 	prog_kill(&g.p);
 }
 
+/*
+ * Wait (asserting, 30 s at most) until track -D has made @n checkpoints in
+ * @dir: a fixed sleep is too short on a loaded machine.
+ */
+static void wait_checkpoints(const char *dir, unsigned n)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%04u", dir, n - 1);
+	for (int i = 0; i < 3000 && access(path, F_OK) < 0; i++)
+		usleep(10000);
+	cr_assert_eq(access(path, F_OK), 0, "track -D made fewer than %u checkpoints in 30 s", n);
+	snprintf(path, sizeof(path), "%s/latest", dir);
+	for (int i = 0; i < 3000 && access(path, F_OK) < 0; i++)
+		usleep(10000);
+}
+
 Test(continuous, the_process_ends, .timeout = 60)
 {
 	struct gm g;
@@ -586,7 +603,7 @@ Test(continuous, the_process_ends, .timeout = 60)
 	snprintf(out, sizeof(out), "%s/exit.out", tmp);
 	argv[3] = g.pid;
 	cr_assert_eq(prog_spawn(&t, false, out, argv), 0);
-	usleep(400000);
+	wait_checkpoints(dir, 2);
 	kill(g.p.pid, SIGTERM);
 	cr_expect_eq(prog_wait(&g.p, 5000) >= 0, 1);
 	status = prog_wait(&t, 10000);
@@ -603,7 +620,7 @@ Test(continuous, the_process_ends, .timeout = 60)
 		snprintf(pid, sizeof(pid), "%d", dz.pid);
 		argv[3] = pid;
 		cr_assert_eq(prog_spawn(&t, false, out, argv), 0);
-		usleep(300000);
+		wait_checkpoints(dir, 1);
 		cr_assert_eq(write(dz.in_fd, "exec\n", 5), 5);
 		status = prog_wait(&t, 10000);
 		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %#x", status);
@@ -632,7 +649,7 @@ Test(continuous, one_command_at_a_time, .timeout = 60)
 	snprintf(other, sizeof(other), "%s/other", tmp);
 	argv[3] = g.pid;
 	cr_assert_eq(prog_spawn(&t, false, "/dev/null", argv), 0);
-	usleep(400000);
+	wait_checkpoints(dir, 1);
 	/* The same directory. */
 	cr_assert_eq(run_ckpt(&r, "track", "-t", g.pid, "-D", dir, "--count", "1", NULL), 0);
 	cr_expect_eq(r.status, 1);
