@@ -266,7 +266,7 @@ static void dump_chain(bool under_load, bool lazy_too)
  * resolves through every delta of the chain, so a page any of them missed
  * (and nothing rewrote since) shows.
  */
-static void track_chain(bool under_load, bool lazy)
+static void track_chain(bool under_load, bool lazy, const char *keep)
 {
 	unsigned rounds = (unsigned)env_ull("CKPT_TORTURE_ROUNDS", 6);
 	char dir[160], latest[200], final[160], pid[16], count[16], what[96];
@@ -281,7 +281,12 @@ static void track_chain(bool under_load, bool lazy)
 	if (under_load)
 		start_load();
 	pick_cpus(p.pid);
-	cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--count", count, NULL), 0);
+	if (keep)
+		cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--count", count,
+				      "--keep", keep, NULL), 0);
+	else
+		cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--count", count,
+				      NULL), 0);
 	ckpt_ok("track -D", &r);
 	run_result_done(&r);
 	usleep(20000 + rnd(200000));
@@ -289,7 +294,8 @@ static void track_chain(bool under_load, bool lazy)
 	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", final, "--parent", latest, "--leave-stopped", NULL), 0);
 	ckpt_ok("dump --parent DIR/latest", &r);
 	run_result_done(&r);
-	snprintf(what, sizeof(what), "the dump after %u checkpoints of track -D", rounds);
+	snprintf(what, sizeof(what), "the dump after %u checkpoints of track -D%s%s", rounds, keep ? " --keep " : "",
+		 keep ? keep : "");
 	compare(p.pid, final, lazy, what);
 	unpin(0);
 	cr_assert_eq(prog_kill(&p) & 0x7f, SIGKILL, "the target died on its own");
@@ -336,10 +342,16 @@ Test(torture, dump_chain_under_load)
 
 Test(torture, track_chain)
 {
-	track_chain(false, false);
+	track_chain(false, false, NULL);
 }
 
 Test(torture, track_chain_under_load_lazy)
 {
-	track_chain(true, true);
+	track_chain(true, true, NULL);
+}
+
+/* Older checkpoints folded into the oldest kept one as the series goes. */
+Test(torture, track_chain_folded)
+{
+	track_chain(true, false, "2");
 }
