@@ -4,12 +4,14 @@
  * receives every file; commit makes it durable and renames it into place.
  */
 #define LOG_AREA "image"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -27,6 +29,8 @@
 #endif
 
 #define MAX_THREADS 64
+/* A temporary directory nobody holds is a leftover once this old (seconds). */
+#define LEFTOVER_AGE_S 10
 
 enum writer_state { W_OPEN, W_COMMITTED, W_FAILED };
 
@@ -196,6 +200,47 @@ static bool is_checkpoint(int dirfd, const char *name)
 	return r == 0 || r == -EPROTONOSUPPORT;
 }
 
+/*
+ * Remove the temporary directories of writers that died (SIGKILL, power
+ * loss) next to the one being made: each holds a copy of process memory. A
+ * live writer holds a lock on its own; the age guards the moment between a
+ * writer's mkdir and its lock (and directories of older ckpt versions, which
+ * took no lock, go once they are old).
+ */
+static void sweep_leftovers(int parent_fd, const char *ours)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	int fd = openat(parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *e;
+	time_t now = time(NULL);
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		_cleanup_close_ int t = -1;
+		struct stat st;
+		int r;
+
+		if (!ckpt_image_is_temp_name(e->d_name) || !strcmp(e->d_name, ours))
+			continue;
+		if (fstatat(parent_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != geteuid() || now - st.st_mtime < LEFTOVER_AGE_S)
+			continue;
+		t = openat(parent_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (t < 0 || flock(t, LOCK_EX | LOCK_NB) < 0)
+			continue; /* a writer at work */
+		r = rm_rf_at(parent_fd, e->d_name);
+		if (r < 0 && r != -ENOENT)
+			pr_warn("cannot remove '%s', left by a ckpt that ended before it finished: %s",
+				e->d_name, strerror(-r));
+		else
+			pr_info("removed '%s', left by a ckpt that ended before it finished", e->d_name);
+	}
+}
+
 static int make_tmp_dir(struct ckpt_image_writer *w, char *why, size_t whylen)
 {
 	int r;
@@ -230,6 +275,10 @@ static int make_tmp_dir(struct ckpt_image_writer *w, char *why, size_t whylen)
 		return why_set(why, whylen, r, "cannot open temporary directory for '%s': %s",
 			       w->path, strerror(-r));
 	}
+	/* Held until the writer ends: a temporary directory nobody holds is a leftover. */
+	if (flock(w->tmp_fd, LOCK_EX | LOCK_NB) < 0)
+		pr_debug("cannot lock '%s': %s", w->tmp_name, strerror(errno));
+	sweep_leftovers(w->parent_fd, w->tmp_name);
 	return 0;
 }
 

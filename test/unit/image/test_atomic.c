@@ -6,7 +6,9 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <time.h>
 
 #include "helpers.h"
 
@@ -271,4 +273,57 @@ Test(image_atomic, enospc_in_the_index, .init = capture_log)
 	cr_expect_eq(count_entries(dir), 0);
 	free(path);
 	unmount_small_tmpfs(dir);
+}
+
+/* A temporary directory at @name in @dir, with a file in it, @age seconds old. */
+static int make_temp(const char *dir, const char *name, time_t age)
+{
+	char *p = path_in(dir, name), *f;
+	struct timespec ts[2];
+	int fd;
+
+	cr_assert_eq(mkdir(p, 0700), 0);
+	f = path_in(p, "pages.zst");
+	fd = open(f, O_WRONLY | O_CREAT, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - age;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	cr_assert_eq(utimensat(AT_FDCWD, p, ts, 0), 0);
+	fd = open(p, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(fd, 0);
+	free(f);
+	free(p);
+	return fd;
+}
+
+/*
+ * What a writer killed before it finished left goes when the next
+ * checkpoint is made next to it; a writer at work (its directory locked),
+ * and a directory just made (not locked yet), stay.
+ */
+Test(image_atomic, leftovers_of_dead_writers_are_removed, .init = capture_log)
+{
+	char *dir = tmpdir_new(), *path = path_in(dir, "ck"), *p;
+	int dead = make_temp(dir, ".old.tmp-AAAAAA", 3600);
+	int busy = make_temp(dir, ".busy.tmp-BBBBBB", 3600);
+	int fresh = make_temp(dir, ".new.tmp-CCCCCC", 0);
+
+	cr_assert_eq(flock(busy, LOCK_EX | LOCK_NB), 0);
+	close(dead);
+	commit_one(path, 1, 0);
+	p = path_in(dir, ".old.tmp-AAAAAA");
+	cr_expect(!path_exists(p), "a dead writer's directory stayed");
+	free(p);
+	p = path_in(dir, ".busy.tmp-BBBBBB");
+	cr_expect(path_exists(p), "a locked (live) writer's directory was removed");
+	free(p);
+	p = path_in(dir, ".new.tmp-CCCCCC");
+	cr_expect(path_exists(p), "a directory just made was removed");
+	free(p);
+	cr_expect_eq(version_at_0x1000(path), 1);
+	close(busy);
+	close(fresh);
+	free(path);
+	tmpdir_free(dir);
 }
