@@ -79,7 +79,19 @@ struct ckpt_dump_opts {
 	int level;                /* zstd level or CKPT_IMAGE_LEVEL_NONE; 0: default */
 	bool auto_full;           /* a delta is impossible: take a full dump instead of failing */
 	bool allow_unrestorable;  /* dump even what restore cannot recreate */
+	/*
+	 * Kill mode: kill a process that has children although they are not in
+	 * the checkpoint (only the leader is dumped): they are orphaned. Without
+	 * it such a dump refuses; the other modes only warn.
+	 */
+	bool allow_orphans;
 	const char *rundir;       /* tracking records; NULL: default */
+};
+
+/* A child of the dumped process: not in the checkpoint (process trees are not dumped yet). */
+struct ckpt_dump_child {
+	pid_t pid;
+	char comm[64];            /* "?" if it could not be read */
 };
 
 struct ckpt_dump_stats {
@@ -100,6 +112,15 @@ struct ckpt_dump_stats {
 	uint64_t bytes_written;   /* pages.zst */
 	size_t nr_threads, nr_vmas, nr_fds;
 	struct ckpt_state_issues *unrestorable; /* what restore cannot recreate (owned) */
+	size_t nr_children;       /* children of the process when it was frozen */
+	struct ckpt_dump_child *children; /* (owned) */
+	/*
+	 * The dump refused, in the freeze, to protect the process: it holds
+	 * what restore cannot recreate (no allow_unrestorable), or a kill would
+	 * orphan its children (no allow_orphans). The process was released as
+	 * it was; the lists above say why.
+	 */
+	bool refused;
 };
 
 /*
@@ -109,7 +130,8 @@ struct ckpt_dump_stats {
  * A failed dump never kills the process and leaves nothing at @opts->dir.
  * -EXDEV: the parent is of another process; -ESTALE: the tracking since the
  * parent is lost or was harvested by another command (no --auto-full);
- * -EPERM: unrestorable objects (listed in @ret_stats, even on failure).
+ * -EPERM and @ret_stats->refused: unrestorable objects, or children that a
+ * kill would orphan (listed in @ret_stats, even on failure).
  */
 int ckpt_dump_run(const struct ckpt_dump_opts *opts, struct ckpt_dump_stats *ret_stats) __must_check;
 void ckpt_dump_stats_done(struct ckpt_dump_stats *st);
