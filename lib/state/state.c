@@ -392,13 +392,16 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_PROCESS, .fd = -1 };
 		const char *why = dir_problem(dirs[i]);
+		size_t len, sl = strlen(DELETED_SUFFIX);
 
-		size_t len = dirs[i] ? strlen(dirs[i]) : 0, sl = strlen(DELETED_SUFFIX);
-
+		if (!why)
+			continue;
+		len = strlen(dirs[i]);
 		if (len > sl && !strcmp(dirs[i] + len - sl, DELETED_SUFFIX))
-			len -= sl; /* the message says it was deleted */
-		if (why && (k = add_issue(l, &cap, &is, why, "%s '%.*s' of process %d", dir_names[i],
-					  (int)len, dirs[i], s->process.pid)) < 0)
+			len -= sl; /* the reason says it was deleted */
+		k = add_issue(l, &cap, &is, why, "%s '%.*s' of process %d", dir_names[i], (int)len, dirs[i],
+			      s->process.pid);
+		if (k < 0)
 			return k;
 	}
 	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
