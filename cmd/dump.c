@@ -72,6 +72,7 @@ static json_object *children_json(const struct ckpt_dump_stats *st)
 
 		json_object_object_add(e, "pid", json_object_new_int(st->children[i].pid));
 		json_object_object_add(e, "comm", json_object_new_string(st->children[i].comm));
+		json_object_object_add(e, "zombie", json_object_new_boolean(st->children[i].zombie));
 		json_object_array_add(a, e);
 	}
 	return a;
@@ -145,7 +146,8 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 	for (size_t i = 0; st->unrestorable && i < st->unrestorable->nr; i++)
 		printf("  not restorable: %s: %s\n", st->unrestorable->v[i].what, st->unrestorable->v[i].reason);
 	for (size_t i = 0; i < st->nr_children; i++)
-		printf("  not in the checkpoint: child %d (%s)\n", st->children[i].pid, st->children[i].comm);
+		printf("  not in the checkpoint: child %d (%s%s)\n", st->children[i].pid, st->children[i].comm,
+		       st->children[i].zombie ? ", zombie" : "");
 	printf("  %s\n", after[o->after]);
 }
 

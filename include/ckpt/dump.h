@@ -82,7 +82,8 @@ struct ckpt_dump_opts {
 	/*
 	 * Kill mode: kill a process that has children although they are not in
 	 * the checkpoint (only the leader is dumped): they are orphaned. Without
-	 * it such a dump refuses; the other modes only warn.
+	 * it such a dump refuses (zombie children do not count); the other
+	 * modes only warn.
 	 */
 	bool allow_orphans;
 	const char *rundir;       /* tracking records; NULL: default */
@@ -92,6 +93,7 @@ struct ckpt_dump_opts {
 struct ckpt_dump_child {
 	pid_t pid;
 	char comm[64];            /* "?" if it could not be read */
+	bool zombie;              /* exited, not waited for: a kill orphans nothing that runs */
 };
 
 struct ckpt_dump_stats {

@@ -436,10 +436,12 @@ static int find_children(struct dump *d)
 		struct ckpt_proc_stat st;
 
 		c->pid = kids[i];
-		if (ckpt_proc_open(NULL, kids[i], &k) == 0 && ckpt_proc_read_stat(k, &st) == 0)
+		if (ckpt_proc_open(NULL, kids[i], &k) == 0 && ckpt_proc_read_stat(k, &st) == 0) {
 			snprintf(c->comm, sizeof(c->comm), "%s", st.comm);
-		else
+			c->zombie = st.state == 'Z';
+		} else {
 			strcpy(c->comm, "?");
+		}
 	}
 	d->st->nr_children = nr;
 	return 0;
@@ -451,8 +453,8 @@ static void children_text(const struct ckpt_dump_stats *st, char *buf, size_t le
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < st->nr_children && n + 32 < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%d (%s)", i ? ", " : "", st->children[i].pid,
-				      st->children[i].comm);
+		n += (size_t)snprintf(buf + n, len - n, "%s%d (%s%s)", i ? ", " : "", st->children[i].pid,
+				      st->children[i].comm, st->children[i].zombie ? ", zombie" : "");
 	if (n + 32 >= len)
 		snprintf(buf + n, len - n, ", ...");
 }
@@ -467,13 +469,17 @@ static int judge(struct dump *d)
 {
 	struct ckpt_dump_stats *st = d->st;
 	bool orphans, unrestorable;
+	size_t live = 0;
 	char kids[1024];
 	int r = ckpt_state_unrestorable(d->state, &st->unrestorable);
 
 	if (r < 0 || (r = find_children(d)) < 0)
 		return r;
 	unrestorable = st->unrestorable->nr && !d->o->allow_unrestorable;
-	orphans = st->nr_children && d->o->after == CKPT_DUMP_KILL && !d->o->allow_orphans;
+	for (size_t i = 0; i < st->nr_children; i++)
+		live += !st->children[i].zombie;
+	/* A zombie is reaped by whoever inherits it: nothing that runs is orphaned. */
+	orphans = live && d->o->after == CKPT_DUMP_KILL && !d->o->allow_orphans;
 	children_text(st, kids, sizeof(kids));
 	if (st->nr_children && !orphans)
 		pr_warn("pid %d has %zu child%s that %s not in the checkpoint (only the process itself "

@@ -335,3 +335,29 @@ Test(judge, children_are_named_and_never_orphaned_unasked, .timeout = 60)
 	cr_expect(alive(kid), "the child died with its parent");
 	kill(kid, SIGKILL);
 }
+
+/* A zombie child orphans nothing that runs: named, but the kill goes on. */
+Test(judge, a_zombie_child_does_not_stop_a_kill, .timeout = 60)
+{
+	struct prog p;
+	struct run_result r;
+	char line[128], pid[16], dir[128], named[64];
+	int kid, status;
+
+	cr_assert_eq(prog_spawn(&p, true, NULL, (const char *[]){ prog_path("judged", dir, sizeof(dir)), "zombie",
+								    NULL }), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	cr_assert_eq(sscanf(line, "kid %d", &kid), 1, "%s", line);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	cr_assert_str_eq(line, "ready");
+	cr_assert_eq(proc_state(kid), 'Z');
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	snprintf(named, sizeof(named), "%d (judged, zombie)", kid);
+	snprintf(dir, sizeof(dir), "%s/zombie", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.err, "warning") && strstr(r.err, named), "%s", r.err);
+	run_result_done(&r);
+	status = prog_wait(&p, 5000);
+	cr_expect(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+}

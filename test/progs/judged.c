@@ -10,6 +10,7 @@
  *   deleted-cwd DIR   mkdir DIR, chdir into it, rmdir it
  *   deleted-file PATH open PATH (created, written), then unlink it
  *   child             a child that sleeps in pause() (prints "kid <pid>" first)
+ *   zombie            a child that exited, never waited for (prints "kid <pid>" first)
  *   socket            a socket pair
  *   sysv-shm          a System V shared memory segment attached (removed at once)
  *   shared-deleted PATH  PATH created, 2 pages mapped shared and written, unlinked
@@ -109,6 +110,13 @@ int main(int argc, char **argv)
 			for (;;)
 				pause();
 		}
+	} else if (!strcmp(mode, "zombie")) {
+		kid = fork();
+		if (kid < 0)
+			die("fork");
+		if (kid == 0)
+			_exit(0);
+		usleep(100000); /* it has exited by now; never waited for */
 	} else if (!strcmp(mode, "socket")) {
 		int sv[2];
 
