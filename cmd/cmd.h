@@ -17,6 +17,12 @@ enum {
 	EXIT_FAIL = 1,     /* the operation failed */
 	EXIT_USAGE = 2,    /* bad command line */
 	EXIT_MISSING = 3,  /* a kernel feature or capability ckpt needs is missing */
+	/*
+	 * dump, track -D: refused to protect the process, which runs on as it
+	 * was: restore could not recreate what it holds, or a kill would
+	 * orphan its children.
+	 */
+	EXIT_REFUSED = 4,
 };
 
 struct cmd_ctx {
@@ -25,6 +31,8 @@ struct cmd_ctx {
 	int verbose;
 	/* JSON mode: error messages collected for the final error object. */
 	json_object *errors;
+	/* JSON mode: more members of the final error object (owned), or NULL. */
+	json_object *error_extra;
 };
 
 struct command {

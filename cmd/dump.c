@@ -16,14 +16,18 @@
 
 static const char usage[] =
 	"Usage: ckpt dump -t PID -D DIR [--parent DIR] [--leave-running | --leave-stopped]\n"
-	"                 [--compress-level N] [--auto-full] [--allow-unrestorable] [--json]\n"
+	"                 [--compress-level N] [--auto-full] [--allow-unrestorable]\n"
+	"                 [--allow-orphans] [--json]\n"
 	"\n"
 	"Checkpoint process PID into the new directory DIR. The process is frozen while\n"
 	"its state and the pages to save are copied out; compression and writing come\n"
 	"after. As in CRIU, the process is killed once the checkpoint is safely on disk,\n"
 	"unless --leave-running or --leave-stopped; those keep its writes tracked, so\n"
 	"that a later dump with --parent saves only what changed. A failed dump never\n"
-	"kills the process and leaves nothing at DIR.\n"
+	"kills the process and leaves nothing at DIR. A process that holds what\n"
+	"restore cannot recreate is not dumped (exit status 4), and neither is, in\n"
+	"kill mode, one with children: only the process itself is dumped, and its\n"
+	"children would be orphaned.\n"
 	"\n"
 	"Options:\n"
 	"  -t, --tree PID             the process to checkpoint\n"
@@ -35,6 +39,8 @@ static const char usage[] =
 	"      --compress-level N     zstd level (-7..22, default 1) or \"none\"\n"
 	"      --auto-full            if a delta is impossible, take a full dump\n"
 	"      --allow-unrestorable   dump even what restore cannot recreate (listed)\n"
+	"      --allow-orphans        kill the process although its children are not\n"
+	"                             in the checkpoint (they are orphaned)\n"
 	"      --json                 one JSON object\n"
 	"  -v, --verbose              more messages\n"
 	"  -h, --help                 this help\n";
@@ -84,6 +90,35 @@ static json_object *pipes_json(const struct ckpt_dump_stats *st)
 	return a;
 }
 
+static json_object *unrestorable_json(const struct ckpt_dump_stats *st)
+{
+	json_object *u = json_object_new_array();
+
+	for (size_t i = 0; st->unrestorable && i < st->unrestorable->nr; i++) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "what", json_object_new_string(st->unrestorable->v[i].what));
+		json_object_object_add(e, "reason", json_object_new_string(st->unrestorable->v[i].reason));
+		json_object_array_add(u, e);
+	}
+	return u;
+}
+
+static json_object *children_json(const struct ckpt_dump_stats *st)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < st->nr_children; i++) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "pid", json_object_new_int(st->children[i].pid));
+		json_object_object_add(e, "comm", json_object_new_string(st->children[i].comm));
+		json_object_object_add(e, "zombie", json_object_new_boolean(st->children[i].zombie));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
 /* One line per pipe or fifo: what it is and what restore will need. */
 static void print_pipe(const struct ckpt_dump_pipe *p)
 {
@@ -110,7 +145,7 @@ static void print_pipe(const struct ckpt_dump_pipe *p)
 
 static json_object *stats_json(const struct ckpt_dump_opts *o, const struct ckpt_dump_stats *st)
 {
-	json_object *j = json_object_new_object(), *u = json_object_new_array();
+	json_object *j = json_object_new_object();
 	static const char *const after[] = { "killed", "running", "stopped" };
 
 	json_object_object_add(j, "pid", json_object_new_int(o->pid));
@@ -139,14 +174,8 @@ static json_object *stats_json(const struct ckpt_dump_opts *o, const struct ckpt
 	json_object_object_add(j, "copy_ms", out_json_double(ms(st->copy_ns), 3));
 	json_object_object_add(j, "write_ms", out_json_double(ms(st->write_ns), 3));
 	json_object_object_add(j, "total_ms", out_json_double(ms(st->total_ns), 3));
-	for (size_t i = 0; st->unrestorable && i < st->unrestorable->nr; i++) {
-		json_object *e = json_object_new_object();
-
-		json_object_object_add(e, "what", json_object_new_string(st->unrestorable->v[i].what));
-		json_object_object_add(e, "reason", json_object_new_string(st->unrestorable->v[i].reason));
-		json_object_array_add(u, e);
-	}
-	json_object_object_add(j, "unrestorable", u);
+	json_object_object_add(j, "unrestorable", unrestorable_json(st));
+	json_object_object_add(j, "children", children_json(st));
 	json_object_object_add(j, "pipes", pipes_json(st));
 	return j;
 }
@@ -184,6 +213,9 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 		printf("  not restorable: %s: %s\n", st->unrestorable->v[i].what, st->unrestorable->v[i].reason);
 	for (size_t i = 0; i < st->nr_pipes; i++)
 		print_pipe(&st->pipes[i]);
+	for (size_t i = 0; i < st->nr_children; i++)
+		printf("  not in the checkpoint: child %d (%s%s)\n", st->children[i].pid, st->children[i].comm,
+		       st->children[i].zombie ? ", zombie" : "");
 	printf("  %s\n", after[o->after]);
 }
 
@@ -199,6 +231,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "compress-level", required_argument, NULL, 'L' },
 		{ "auto-full", no_argument, NULL, 'A' },
 		{ "allow-unrestorable", no_argument, NULL, 'U' },
+		{ "allow-orphans", no_argument, NULL, 'O' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
@@ -238,6 +271,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'U':
 			o.allow_unrestorable = true;
 			break;
+		case 'O':
+			o.allow_orphans = true;
+			break;
 		default:
 			if ((r = cmd_common_option(ctx, c, argv)) != 0)
 				return r;
@@ -256,8 +292,17 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 
 	r = ckpt_dump_run(&o, &st);
 	if (r < 0) {
-		r = out_error(ctx, EXIT_FAIL, "cannot dump pid %d to '%s'%s", o.pid, o.dir,
-			      o.after == CKPT_DUMP_KILL ? "; the process was not killed" : "");
+		if (st.refused && ctx->json) {
+			/* Why, in the error object: the same lists as a dump that goes through. */
+			ctx->error_extra = json_object_new_object();
+			json_object_object_add(ctx->error_extra, "pid", json_object_new_int(o.pid));
+			json_object_object_add(ctx->error_extra, "process", json_object_new_string("running"));
+			json_object_object_add(ctx->error_extra, "unrestorable", unrestorable_json(&st));
+			json_object_object_add(ctx->error_extra, "children", children_json(&st));
+		}
+		r = out_error(ctx, st.refused ? EXIT_REFUSED : EXIT_FAIL, "cannot dump pid %d to '%s'%s", o.pid,
+			      o.dir, st.refused ? "; the process was not killed and runs on as it was"
+				     : o.after == CKPT_DUMP_KILL ? "; the process was not killed" : "");
 		ckpt_dump_stats_done(&st);
 		return r;
 	}

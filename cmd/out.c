@@ -101,9 +101,15 @@ int out_finish(struct cmd_ctx *ctx, int code)
 								   : "failed"));
 		json_object_object_add(o, "errors", json_object_get(ctx->errors));
 		json_object_object_add(o, "exit_code", json_object_new_int(code));
+		if (ctx->error_extra) {
+			json_object_object_foreach(ctx->error_extra, key, val)
+				json_object_object_add(o, key, json_object_get(val));
+		}
 		out_json(o, true);
 		json_object_put(o);
 	}
+	json_object_put(ctx->error_extra);
+	ctx->error_extra = NULL;
 	fflush(stdout);
 	return code;
 }

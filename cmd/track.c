@@ -57,7 +57,8 @@ static const char usage[] =
 	"      --count N             stop after N intervals (checkpoints with -D)\n"
 	"      --duration DUR        stop after DUR\n"
 	"      --compress-level N    zstd level (-7..22, default 1) or \"none\" (with -D)\n"
-	"      --allow-unrestorable  checkpoint even what restore cannot recreate (with -D)\n"
+	"      --allow-unrestorable  checkpoint even what restore cannot recreate (with -D;\n"
+	"                            without it such a process ends the run, status 4)\n"
 	"      --stop                disarm tracking left armed by another command\n"
 	"      --json                one JSON object per line (NDJSON)\n"
 	"  -v, --verbose             more messages\n"
@@ -381,7 +382,7 @@ static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
 		[CKPT_CONTINUOUS_COUNT] = "count", [CKPT_CONTINUOUS_DURATION] = "duration",
 		[CKPT_CONTINUOUS_STOPPED] = "signal", [CKPT_CONTINUOUS_EXITED] = "exit",
 		[CKPT_CONTINUOUS_EXECED] = "exec", [CKPT_CONTINUOUS_LOST] = "lost",
-		[CKPT_CONTINUOUS_FAILED] = "error",
+		[CKPT_CONTINUOUS_FAILED] = "error", [CKPT_CONTINUOUS_UNRESTORABLE] = "unrestorable",
 	};
 	struct ckpt_continuous_opts o = {
 		.pid = a->pid,
@@ -431,6 +432,11 @@ static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
 	case CKPT_CONTINUOUS_EXECED:
 		return out_error(ctx, EXIT_FAIL, "pid %d executed a new program: checkpoints end at '%s/%s'",
 				 a->pid, a->dir, res.last[0] ? res.last : "(none)");
+	case CKPT_CONTINUOUS_UNRESTORABLE:
+		return out_error(ctx, EXIT_REFUSED, "continuous checkpoints of pid %d stopped: restore "
+				 "could not recreate it (the process runs on)%s%s%s", a->pid,
+				 res.last[0] ? "; the last complete checkpoint is '" : "",
+				 res.last[0] ? a->dir : "", res.last[0] ? "/latest'" : "");
 	case CKPT_CONTINUOUS_LOST:
 	case CKPT_CONTINUOUS_FAILED:
 		return out_error(ctx, EXIT_FAIL, "continuous checkpoints of pid %d failed%s%s%s", a->pid,

@@ -74,6 +74,11 @@ enum ckpt_continuous_end {
 	CKPT_CONTINUOUS_EXECED,    /* it executed another program: its tracking ended */
 	CKPT_CONTINUOUS_LOST,      /* tracking was lost (the program closed its uffd...) */
 	CKPT_CONTINUOUS_FAILED,    /* an error, logged */
+	/*
+	 * The process holds what restore cannot recreate (no allow_unrestorable):
+	 * said once, with the list; the checkpoints before stay. -EPERM.
+	 */
+	CKPT_CONTINUOUS_UNRESTORABLE,
 };
 
 struct ckpt_continuous_opts {
@@ -93,8 +98,7 @@ struct ckpt_continuous_opts {
 	void (*on_checkpoint)(const struct ckpt_continuous_stats *st, void *userdata);
 	/*
 	 * Called on the calling thread for other news: "armed", "continued"
-	 * (the first checkpoint is a delta of DIR/latest), "skipped" (this
-	 * interval: something restore cannot recreate). A retention that fails
+	 * (the first checkpoint is a delta of DIR/latest). A retention that fails
 	 * is a warning of the log: the points stay, the next one tries again.
 	 */
 	void (*on_event)(const char *event, const char *message, void *userdata);
@@ -114,7 +118,8 @@ struct ckpt_continuous_result {
  * it ends is written before it returns. 0 for a regular end (count,
  * duration, stop, exit, exec: see @ret->end), -errno otherwise (logged):
  * -EBUSY the directory or the process is in use by another ckpt command,
- * -ESTALE tracking lost, -ENOSPC and other write errors (the last complete
+ * -ESTALE tracking lost, -EPERM the process holds what restore cannot
+ * recreate (@ret->end CKPT_CONTINUOUS_UNRESTORABLE), -ENOSPC and other write errors (the last complete
  * checkpoint stays intact and DIR/latest names it).
  */
 int ckpt_dump_continuous(const struct ckpt_continuous_opts *o,

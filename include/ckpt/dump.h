@@ -79,6 +79,13 @@ struct ckpt_dump_opts {
 	int level;                /* zstd level or CKPT_IMAGE_LEVEL_NONE; 0: default */
 	bool auto_full;           /* a delta is impossible: take a full dump instead of failing */
 	bool allow_unrestorable;  /* dump even what restore cannot recreate */
+	/*
+	 * Kill mode: kill a process that has children although they are not in
+	 * the checkpoint (only the leader is dumped): they are orphaned. Without
+	 * it such a dump refuses (zombie children do not count); the other
+	 * modes only warn.
+	 */
+	bool allow_orphans;
 	const char *rundir;       /* tracking records; NULL: default */
 };
 
@@ -94,6 +101,13 @@ struct ckpt_dump_pipe {
 	bool peer_inside;         /* a pipe with both ends in the process: made again */
 	uint64_t queued;          /* bytes in its buffer at the dump, not saved */
 	char *path;               /* fifo: its path; else NULL */
+};
+
+/* A child of the dumped process: not in the checkpoint (process trees are not dumped yet). */
+struct ckpt_dump_child {
+	pid_t pid;
+	char comm[64];            /* "?" if it could not be read */
+	bool zombie;              /* exited, not waited for: a kill orphans nothing that runs */
 };
 
 struct ckpt_dump_stats {
@@ -116,6 +130,15 @@ struct ckpt_dump_stats {
 	struct ckpt_state_issues *unrestorable; /* what restore cannot recreate (owned) */
 	size_t nr_pipes;          /* pipes and fifos, ascending fd (owned) */
 	struct ckpt_dump_pipe *pipes;
+	size_t nr_children;       /* children of the process when it was frozen */
+	struct ckpt_dump_child *children; /* (owned) */
+	/*
+	 * The dump refused, in the freeze, to protect the process: it holds
+	 * what restore cannot recreate (no allow_unrestorable), or a kill would
+	 * orphan its children (no allow_orphans). The process was released as
+	 * it was; the lists above say why.
+	 */
+	bool refused;
 };
 
 /*
@@ -125,7 +148,8 @@ struct ckpt_dump_stats {
  * A failed dump never kills the process and leaves nothing at @opts->dir.
  * -EXDEV: the parent is of another process; -ESTALE: the tracking since the
  * parent is lost or was harvested by another command (no --auto-full);
- * -EPERM: unrestorable objects (listed in @ret_stats, even on failure).
+ * -EPERM and @ret_stats->refused: unrestorable objects, or children that a
+ * kill would orphan (listed in @ret_stats, even on failure).
  */
 int ckpt_dump_run(const struct ckpt_dump_opts *opts, struct ckpt_dump_stats *ret_stats) __must_check;
 void ckpt_dump_stats_done(struct ckpt_dump_stats *st);

@@ -301,6 +301,16 @@ int ckpt_state_fd_judge(struct ckpt_state_fd *fd) __must_check;
  */
 bool ckpt_state_same_object(const struct ckpt_state_identity *a,
 			    const struct ckpt_state_identity *b);
+/*
+ * How restore makes a mapping again. Anon-backed: private anonymous memory
+ * with all its contents in the images (anon, heap, stack, private mappings
+ * of deleted files and memfds). Shm: one shared memory object made again
+ * for every mapping (and fd) of it (shared anonymous memory, shared memfd
+ * mappings). Other file mappings are mapped from their file; the vDSO trio
+ * and vsyscall are the kernel's. Anything else restore cannot make.
+ */
+bool ckpt_state_vma_anon_backed(const struct ckpt_state_vma *v);
+bool ckpt_state_vma_shm(const struct ckpt_state_vma *v);
 
 /* ---- JSON ---- */
 
@@ -338,7 +348,7 @@ int ckpt_state_from_json(struct json_object *obj, char *why, size_t whylen,
 enum ckpt_state_issue_kind {
 	CKPT_STATE_ISSUE_FD = 0,     /* fd: a file descriptor */
 	CKPT_STATE_ISSUE_VMA,        /* start, end: a mapping */
-	CKPT_STATE_ISSUE_PROCESS,    /* the process as a whole (seccomp filters) */
+	CKPT_STATE_ISSUE_PROCESS,    /* the process as a whole (seccomp filters, threads, cwd, root) */
 };
 
 struct ckpt_state_issue {
@@ -355,8 +365,16 @@ struct ckpt_state_issues {
 };
 
 /*
- * Every object of @s that restore cannot recreate, in the order process,
- * mappings, fds. Several threads are not an issue here.
+ * The one judge of what restore cannot recreate, on the checkpoint's
+ * content alone: ckpt dump refuses by it in the freeze, ckpt restore
+ * refuses by it before it creates anything (restore checks on its own only
+ * what depends on the machine it runs on: files changed since, the pid
+ * taken, the vDSO's shape). In the order: process (seccomp filters, more
+ * than one thread, a deleted or /proc working or root directory), mappings
+ * (device, System V, special, shared of a deleted file, a kind restore
+ * cannot make), fds (by the policy of ckpt_state_fd_judge() as it is now, a
+ * refusal recorded in the checkpoint, a memfd with contents that no shared
+ * mapping holds).
  */
 int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues **ret) __must_check;
 void ckpt_state_issues_free(struct ckpt_state_issues *l);

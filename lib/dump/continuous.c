@@ -10,8 +10,8 @@
  *   writer   compress and commit the checkpoint, switch "latest", retention.
  *
  * Stages of one capture, as in the dump pipeline: collect (state by
- * queries), judge (what restore cannot recreate: skip the interval, before
- * anything is harvested, so no page is lost), harvest (the pages written
+ * queries), judge (what restore cannot recreate: end the run, with the list,
+ * before anything is harvested in this freeze), harvest (the pages written
  * since the previous freeze, and re-arm), copy (into ckpt's buffer), release.
  *
  * The tracking generation in track.json of each checkpoint is the one after
@@ -97,13 +97,13 @@ struct cont {
 	struct ckpt_proc *proc;         /* of the process: its CPU */
 	struct dump_cpu cpu;            /* this thread's own affinity */
 	bool armed_here;                /* this run armed the tracking (it was not armed) */
-	struct ckpt_range_set carry;    /* harvested, not yet in a checkpoint (a skipped one) */
 	struct ckpt_range_set prev_saved; /* where the chain so far may hold pages */
 	uint64_t last_written;          /* pages written in the last interval */
 	unsigned int threads;           /* compression threads */
 	int own_nice;                   /* of this thread, for the freezes */
 	bool can_nice;                  /* and it can be taken back after background work */
 	bool created_dir;               /* removed again if nothing was written */
+	bool refused;                   /* the judge refused: the run ends (-EPERM) */
 	uint64_t reserve;               /* bytes to have ready before a freeze */
 	uint64_t captured;
 	/* the first full checkpoint, copied while the process runs */
@@ -458,25 +458,27 @@ static void page_copy_reset(struct page_copy *pc)
 	pc->copy_ns = 0;
 }
 
-static int judge(struct cont *c, const struct ckpt_state *st, bool *ret_skip)
+/*
+ * What restore cannot recreate (the judge restore applies too): said once,
+ * with the list, and the run ends (-EPERM, c->refused) before anything is
+ * harvested in this freeze; unless allow_unrestorable.
+ */
+static int judge(struct cont *c, const struct ckpt_state *st)
 {
 	_cleanup_(ckpt_state_issues_freep) struct ckpt_state_issues *issues = NULL;
-	char what[400] = "";
 	int r;
 
-	*ret_skip = false;
 	r = ckpt_state_unrestorable(st, &issues);
 	if (r < 0)
 		return r;
 	if (!issues->nr || c->o->allow_unrestorable)
 		return 0;
-	for (size_t i = 0; i < issues->nr && strlen(what) < 300; i++)
-		snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s: %s", i ? "; " : "",
-			 issues->v[i].what, issues->v[i].reason);
-	event(c, "skipped", "pid %d holds what restore cannot recreate (%s): no checkpoint "
-	      "this interval (--allow-unrestorable takes it anyway)", c->o->pid, what);
-	*ret_skip = true;
-	return 0;
+	pr_err("pid %d holds %zu object%s that restore cannot recreate (--allow-unrestorable "
+	       "checkpoints it anyway):", c->o->pid, issues->nr, issues->nr > 1 ? "s" : "");
+	for (size_t i = 0; i < issues->nr; i++)
+		pr_err("  %s: %s", issues->v[i].what, issues->v[i].reason);
+	c->refused = true;
+	return -EPERM;
 }
 
 /* A freeze for the harvest alone: the pages written since the last one, in @ret. */
@@ -502,8 +504,7 @@ static int ranges_add(struct ckpt_range_set *a, const struct ckpt_range_set *b)
  * Before the freeze of a delta, when the last interval wrote much: harvest
  * in a short freeze, then copy those pages while the process runs. What it
  * writes meanwhile is harvested again in the freeze and copied on top, so
- * the freeze copies little. The harvested ranges go to @ret (they come back
- * if this checkpoint is skipped).
+ * the freeze copies little. The harvested ranges go to @ret.
  */
 static int prephase(struct cont *c, struct slot *sl, struct job *j, struct ckpt_range_set *ret,
 		    struct ckpt_range_set *ret_failed)
@@ -515,11 +516,8 @@ static int prephase(struct cont *c, struct slot *sl, struct job *j, struct ckpt_
 	int r;
 
 	r = harvest_only(c, ret, &j->st.prefreeze_ns);
-	if (r == 0)
-		r = ranges_add(ret, &c->carry);
 	if (r < 0)
 		return r;
-	c->carry.nr = 0;
 	t0 = now_ns();
 	r = ckpt_proc_open(NULL, c->o->pid, &p);
 	if (r == 0)
@@ -536,9 +534,9 @@ static int prephase(struct cont *c, struct slot *sl, struct job *j, struct ckpt_
 
 /*
  * One checkpoint: (for a delta that follows a busy interval) the pre-phase,
- * then the freeze: state, written pages, copy. 0 and *@ret the job, 0 and
- * NULL when the interval is skipped, or -errno (-ESRCH: the process is gone,
- * -ESTALE: tracking lost).
+ * then the freeze: state, written pages, copy. 0 and *@ret the job, or
+ * -errno (-ESRCH: the process is gone, -ESTALE: tracking lost, -EPERM with
+ * c->refused: it holds what restore cannot recreate).
  */
 static int capture(struct cont *c, int slot, struct job **ret)
 {
@@ -552,7 +550,6 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	struct ckpt_dump_collect_opts co = { .ignore_fds = &parked, .nr_ignore_fds = 1 };
 	struct dump_pinned pinned = { 0 };
 	uint64_t t0, t1 = 0, t2 = 0, t3 = 0, t4 = 0;
-	bool skip = false;
 
 	*ret = NULL;
 	j = calloc(1, sizeof(*j));
@@ -591,18 +588,16 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	t1 = now_ns();
 	r = ckpt_dump_collect(inj, &co, &j->state);
 	if (r == 0)
-		r = judge(c, j->state, &skip);
-	if (r < 0 || skip)
+		r = judge(c, j->state);
+	if (r < 0)
 		goto release;
 	t2 = now_ns();
 	r = ckpt_track_harvest(c->t, inj, &dirty, &ts);
 	if (r < 0)
 		goto release;
 	t3 = now_ns();
-	/* What a copy made while it ran could not read; a skipped interval's pages. */
+	/* What a copy made while it ran could not read. */
 	r = ranges_add(&dirty, &failed);
-	if (r == 0)
-		r = ranges_add(&dirty, &c->carry);
 	if (r == 0 && c->pre_w)
 		r = ranges_add(&dirty, &c->pre_failed);
 	if (r == 0)
@@ -636,7 +631,7 @@ release:
 		r = e;
 	j->st.freeze_ns = now_ns() - t0;
 	dump_cpu_back(&c->cpu);
-	if (r == 0 && !skip)
+	if (r == 0)
 		pr_debug("freeze of pid %d: seize %.2f, collect %.2f, harvest %.2f (scan %.2f), copy "
 			 "%.2f (%" PRIu64 " pages), release %.2f ms; before it: freeze %.2f, copy %.2f ms "
 			 "(%" PRIu64 " pages)", c->o->pid, (double)(t1 - t0) / 1e6,
@@ -644,23 +639,16 @@ release:
 			 (double)(t4 - t3) / 1e6, sl->frz.pages_data,
 			 (double)(t0 + j->st.freeze_ns - t4) / 1e6, (double)j->st.prefreeze_ns / 1e6,
 			 (double)j->st.precopy_ns / 1e6, sl->pre.pages_data);
-	if (r == 0 && !skip && ckpt_track_sync(c->t) < 0)
+	if (r == 0 && ckpt_track_sync(c->t) < 0)
 		pr_warn("the tracking record of pid %d lags behind", c->o->pid);
 out:
-	if (r == 0 && skip) {
-		/* Harvested before the freeze: the next checkpoint copies them again. */
-		r = ranges_add(&c->carry, &pre);
-		if (r == 0)
-			r = ranges_add(&c->carry, &failed);
-	}
 	ckpt_range_set_done(&dirty);
 	ckpt_range_set_done(&failed);
-	if (r < 0 || skip) {
+	if (r < 0) {
 		ckpt_range_set_done(&pre);
 		ckpt_range_set_done(&saved);
 		return r;
 	}
-	c->carry.nr = 0;
 	if (c->pre_w) {
 		/* The first, pre-copied: cut to the saved mappings (a copy of them: they are next's). */
 		r = ranges_add(&j->keep, &saved);
@@ -1035,6 +1023,10 @@ static enum ckpt_continuous_end run_loop(struct cont *c, int *ret_err)
 			/* Killed while frozen, each step may fail its own way: did it end? */
 			if (r == -ESRCH || (r < 0 && process_ended(c)))
 				return CKPT_CONTINUOUS_EXITED;
+			if (r < 0 && c->refused) {
+				*ret_err = r;
+				return CKPT_CONTINUOUS_UNRESTORABLE;
+			}
 			if (r == -ESTALE) {
 				*ret_err = r;
 				return execed(c) ? CKPT_CONTINUOUS_EXECED : CKPT_CONTINUOUS_LOST;
@@ -1043,8 +1035,6 @@ static enum ckpt_continuous_end run_loop(struct cont *c, int *ret_err)
 				*ret_err = r;
 				return CKPT_CONTINUOUS_FAILED;
 			}
-			if (!j)
-				goto check_end; /* skipped */
 			c->slots[buf].busy = true;
 			/* Waited for the writer longer than a tenth of the interval: stretched. */
 			if (stretch * 10 > (c->o->interval_ns ? c->o->interval_ns : 1000000000ULL)) {
@@ -1077,7 +1067,6 @@ static void cont_done(struct cont *c)
 		page_copy_done(&c->slots[i].pre);
 		page_copy_done(&c->slots[i].frz);
 	}
-	ckpt_range_set_done(&c->carry);
 	ckpt_range_set_done(&c->prev_saved);
 	ckpt_proc_close(c->proc);
 	ckpt_proc_events_close(c->ev);
@@ -1121,7 +1110,6 @@ int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_conti
 	pthread_mutex_init(&c.lock, NULL);
 	pthread_cond_init(&c.cond, NULL);
 	ckpt_range_set_init(&c.pre_failed);
-	ckpt_range_set_init(&c.carry);
 	ckpt_range_set_init(&c.prev_saved);
 	for (int i = 0; i < NR_BUFS; i++) {
 		page_copy_init(&c.slots[i].pre);

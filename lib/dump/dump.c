@@ -5,7 +5,7 @@
  *   reserve       room for the pages, populated before the freeze
  *   freeze        seize every thread
  *   collect       the state (ckpt_dump_collect)
- *   judge         refuse what restore cannot recreate
+ *   judge         refuse what restore cannot recreate; children a kill would orphan
  *   track         arm (full) or harvest (delta) in the same freeze
  *   copy          the pages to save, into ckpt's memory
  *   resume        leave running / stopped (kill mode: stays frozen)
@@ -452,19 +452,96 @@ static int list_pipes(const struct ckpt_state *s, struct ckpt_dump_stats *st)
 	return 0;
 }
 
+/* The children of the frozen process (it cannot fork now), with their names. */
+static int find_children(struct dump *d)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_free_ pid_t *kids = NULL;
+	size_t nr = 0;
+	int r;
+
+	r = ckpt_proc_open(NULL, d->o->pid, &p);
+	if (r == 0)
+		r = ckpt_proc_list_children(p, &kids, &nr);
+	if (r < 0) {
+		pr_err("cannot list the children of pid %d: %s", d->o->pid, errstr(r));
+		return r;
+	}
+	if (!nr)
+		return 0;
+	d->st->children = calloc(nr, sizeof(*d->st->children));
+	if (!d->st->children)
+		return -ENOMEM;
+	for (size_t i = 0; i < nr; i++) {
+		_cleanup_proc_ struct ckpt_proc *k = NULL;
+		struct ckpt_dump_child *c = &d->st->children[i];
+		struct ckpt_proc_stat st;
+
+		c->pid = kids[i];
+		if (ckpt_proc_open(NULL, kids[i], &k) == 0 && ckpt_proc_read_stat(k, &st) == 0) {
+			snprintf(c->comm, sizeof(c->comm), "%s", st.comm);
+			c->zombie = st.state == 'Z';
+		} else {
+			strcpy(c->comm, "?");
+		}
+	}
+	d->st->nr_children = nr;
+	return 0;
+}
+
+static void children_text(const struct ckpt_dump_stats *st, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < st->nr_children && n + 32 < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%d (%s%s)", i ? ", " : "", st->children[i].pid,
+				      st->children[i].comm, st->children[i].zombie ? ", zombie" : "");
+	if (n + 32 >= len)
+		snprintf(buf + n, len - n, ", ...");
+}
+
+/*
+ * In the freeze, before anything is armed or copied: what restore would
+ * refuse (the judge of lib/state, the same restore applies), and children
+ * that are not in the checkpoint. Refused: the process is released as it
+ * was, whatever the mode.
+ */
 static int judge(struct dump *d)
 {
-	int r = ckpt_state_unrestorable(d->state, &d->st->unrestorable);
+	struct ckpt_dump_stats *st = d->st;
+	bool orphans, unrestorable;
+	size_t live = 0;
+	char kids[1024];
+	int r = ckpt_state_unrestorable(d->state, &st->unrestorable);
 
-	if (r < 0)
+	if (r < 0 || (r = find_children(d)) < 0)
 		return r;
-	if (!d->st->unrestorable->nr || d->o->allow_unrestorable)
+	unrestorable = st->unrestorable->nr && !d->o->allow_unrestorable;
+	for (size_t i = 0; i < st->nr_children; i++)
+		live += !st->children[i].zombie;
+	/* A zombie is reaped by whoever inherits it: nothing that runs is orphaned. */
+	orphans = live && d->o->after == CKPT_DUMP_KILL && !d->o->allow_orphans;
+	children_text(st, kids, sizeof(kids));
+	if (st->nr_children && !orphans)
+		pr_warn("pid %d has %zu child%s that %s not in the checkpoint (only the process itself "
+			"is dumped; a restore brings it back without them): %s", d->o->pid,
+			st->nr_children, st->nr_children > 1 ? "ren" : "", st->nr_children > 1 ? "are" : "is",
+			kids);
+	if (unrestorable) {
+		pr_err("pid %d holds %zu object%s that restore cannot recreate (--allow-unrestorable "
+		       "dumps anyway):", d->o->pid, st->unrestorable->nr, st->unrestorable->nr > 1 ? "s" : "");
+		for (size_t i = 0; i < st->unrestorable->nr; i++)
+			pr_err("  %s: %s", st->unrestorable->v[i].what, st->unrestorable->v[i].reason);
+	}
+	if (orphans)
+		pr_err("pid %d has %zu child%s that the checkpoint does not hold and killing it would "
+		       "orphan (only the process itself is dumped; --allow-orphans kills it anyway, "
+		       "--leave-running keeps it): %s", d->o->pid, st->nr_children,
+		       st->nr_children > 1 ? "ren" : "", kids);
+	if (!unrestorable && !orphans)
 		return 0;
-	pr_err("pid %d holds %zu object%s that restore cannot recreate (--allow-unrestorable "
-	       "dumps anyway):", d->o->pid, d->st->unrestorable->nr,
-	       d->st->unrestorable->nr > 1 ? "s" : "");
-	for (size_t i = 0; i < d->st->unrestorable->nr; i++)
-		pr_err("  %s: %s", d->st->unrestorable->v[i].what, d->st->unrestorable->v[i].reason);
+	st->refused = true;
 	return -EPERM;
 }
 
@@ -796,4 +873,7 @@ void ckpt_dump_stats_done(struct ckpt_dump_stats *st)
 	st->nr_pipes = 0;
 	ckpt_state_issues_free(st->unrestorable);
 	st->unrestorable = NULL;
+	free(st->children);
+	st->children = NULL;
+	st->nr_children = 0;
 }

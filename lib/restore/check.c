@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Everything a restore can refuse is refused here, before a process is
- * created: what restore cannot recreate, files that changed or vanished,
- * a pid that is taken, a vDSO of another shape.
+ * created: what restore cannot recreate (by the one judge of lib/state,
+ * which dump applies too: nothing here may refuse on the checkpoint's
+ * content alone), then what depends on this machine: files that changed or
+ * vanished since, a pid that is taken, a vDSO of another shape.
  */
 #define LOG_AREA "restore"
 #include <errno.h>
@@ -68,44 +70,22 @@ static int same_file(const char *what, const char *path, const struct ckpt_state
 	return 0;
 }
 
-static bool shm_backed(const struct ckpt_state *s, const struct ckpt_state_fd *f)
-{
-	for (size_t i = 0; i < s->mm.nr_vmas; i++)
-		if (rst_is_shm_vma(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
-		    ckpt_state_same_object(&s->mm.vmas[i].id, &f->id))
-			return true;
-	return false;
-}
-
+/* What the checkpoint holds that restore cannot recreate: the judge of lib/state, as dump uses it. */
 static int check_unrestorable(struct rst *r)
 {
 	_cleanup_(ckpt_state_issues_freep) struct ckpt_state_issues *issues = NULL;
-	int n = 0, e;
+	int e;
 
-	if (r->s->nr_threads > 1) {
-		pr_err("pid %d had %zu threads: restoring more than one thread is not implemented yet",
-		       r->s->process.pid, r->s->nr_threads);
-		n++;
-	}
 	e = ckpt_state_unrestorable(r->s, &issues);
 	if (e < 0)
 		return e;
-	for (size_t i = 0; i < issues->nr; i++, n++)
+	if (!issues->nr)
+		return 0;
+	for (size_t i = 0; i < issues->nr; i++)
 		pr_err("%s: %s", issues->v[i].what, issues->v[i].reason);
-	for (size_t i = 0; i < r->s->nr_fds; i++) {
-		const struct ckpt_state_fd *f = &r->s->fds[i];
-
-		if (f->kind == CKPT_STATE_FD_MEMFD && f->id.size && !shm_backed(r->s, f)) {
-			pr_err("fd %d (%s): a memfd that is not mapped: its contents were not saved", f->fd,
-			       f->path ? f->path : "memfd");
-			n++;
-		}
-	}
-	if (n) {
-		pr_err("the checkpoint holds %d thing%s restore cannot recreate", n, n > 1 ? "s" : "");
-		return -ENOTSUP;
-	}
-	return 0;
+	pr_err("the checkpoint holds %zu thing%s restore cannot recreate", issues->nr,
+	       issues->nr > 1 ? "s" : "");
+	return -ENOTSUP;
 }
 
 static int check_files(struct rst *r)

@@ -34,23 +34,13 @@
 
 bool rst_is_shm_vma(const struct ckpt_state_vma *v)
 {
-	return v->shared && (v->kind == CKPT_STATE_VMA_SHMEM_ANON || v->kind == CKPT_STATE_VMA_MEMFD);
+	return ckpt_state_vma_shm(v);
 }
 
 /* Private mappings whose contents are all in the images: made anonymous. */
 bool rst_vma_anon_backed(const struct ckpt_state_vma *v)
 {
-	switch (v->kind) {
-	case CKPT_STATE_VMA_ANON:
-	case CKPT_STATE_VMA_HEAP:
-	case CKPT_STATE_VMA_STACK:
-		return true;
-	case CKPT_STATE_VMA_FILE:
-	case CKPT_STATE_VMA_MEMFD:
-		return !v->shared && v->deleted; /* dumped in full */
-	default:
-		return false;
-	}
+	return ckpt_state_vma_anon_backed(v);
 }
 
 static bool is_vdso_trio(enum ckpt_state_vma_kind k)

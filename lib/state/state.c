@@ -148,12 +148,38 @@ static bool harmless_chr(const struct ckpt_state_identity *id)
 	return false;
 }
 
+/*
+ * A path in the /proc directory of a process: /proc/PID/..., /proc/self/...,
+ * /proc/thread-self/... (readlink of an fd shows the number). Such a file
+ * is tied to that process: a restored process has another pid, and the file
+ * restore would open (if any) is another one.
+ */
+static bool proc_pid_path(const char *path)
+{
+	const char *p;
+	size_t n;
+
+	if (!path || strncmp(path, "/proc/", 6))
+		return false;
+	p = path + 6;
+	if (!strncmp(p, "self", 4) && (p[4] == '/' || !p[4]))
+		return true;
+	if (!strncmp(p, "thread-self", 11) && (p[11] == '/' || !p[11]))
+		return true;
+	n = strspn(p, "0123456789");
+	return n && (p[n] == '/' || !p[n]);
+}
+
 static const char *fd_problem(const struct ckpt_state_fd *f)
 {
 	switch (f->kind) {
 	case CKPT_STATE_FD_REGULAR:
 	case CKPT_STATE_FD_DIRECTORY:
-		return f->deleted ? "the file was deleted and its contents are not saved" : NULL;
+		if (f->deleted)
+			return "the file was deleted and its contents are not saved";
+		return proc_pid_path(f->path) ? "a file of a process's /proc directory: a restored "
+						"process has another"
+					      : NULL;
 	case CKPT_STATE_FD_CHR:
 		return harmless_chr(&f->id) ? NULL : "a character device other than "
 						    "/dev/{null,zero,full,random,urandom}";
@@ -256,6 +282,26 @@ static bool is_kernel_special(enum ckpt_state_vma_kind k)
 	       k == CKPT_STATE_VMA_VVAR_VCLOCK || k == CKPT_STATE_VMA_VSYSCALL;
 }
 
+bool ckpt_state_vma_anon_backed(const struct ckpt_state_vma *v)
+{
+	switch (v->kind) {
+	case CKPT_STATE_VMA_ANON:
+	case CKPT_STATE_VMA_HEAP:
+	case CKPT_STATE_VMA_STACK:
+		return true;
+	case CKPT_STATE_VMA_FILE:
+	case CKPT_STATE_VMA_MEMFD:
+		return !v->shared && v->deleted; /* dumped in full */
+	default:
+		return false;
+	}
+}
+
+bool ckpt_state_vma_shm(const struct ckpt_state_vma *v)
+{
+	return v->shared && (v->kind == CKPT_STATE_VMA_SHMEM_ANON || v->kind == CKPT_STATE_VMA_MEMFD);
+}
+
 static const char *vma_problem(const struct ckpt_state_vma *v)
 {
 	if (v->kind == CKPT_STATE_VMA_SYSV_SHM)
@@ -269,12 +315,65 @@ static const char *vma_problem(const struct ckpt_state_vma *v)
 	/* A private one is saved in full and comes back as anonymous memory. */
 	if (v->kind == CKPT_STATE_VMA_FILE && v->deleted && v->shared)
 		return "not restorable yet: a shared mapping of a deleted file";
+	/* Restore makes a mapping as anonymous memory, shared memory, or from its file. */
+	if (ckpt_state_vma_anon_backed(v) || ckpt_state_vma_shm(v))
+		return NULL;
+	if (v->kind == CKPT_STATE_VMA_FILE)
+		return v->path ? NULL : "not restorable: a file mapping without a path";
+	return "not restorable yet: a mapping of this kind and sharing";
+}
+
+/* A memfd with contents that no shared mapping holds: its contents are not saved. */
+static bool memfd_unsaved(const struct ckpt_state *s, const struct ckpt_state_fd *f)
+{
+	if (f->kind != CKPT_STATE_FD_MEMFD || !f->id.size)
+		return false;
+	for (size_t i = 0; i < s->mm.nr_vmas; i++)
+		if (ckpt_state_vma_shm(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
+		    ckpt_state_same_object(&s->mm.vmas[i].id, &f->id))
+			return false;
+	return true;
+}
+
+#define DELETED_SUFFIX " (deleted)"
+
+/*
+ * Why the working or root directory @path (as readlink of /proc/PID/cwd
+ * gave it, " (deleted)" included) cannot be entered again, or NULL.
+ */
+static const char *dir_problem(const char *path)
+{
+	size_t len, sl = strlen(DELETED_SUFFIX);
+
+	if (!path)
+		return NULL;
+	len = strlen(path);
+	if (path[0] == '/' && len > sl && !strcmp(path + len - sl, DELETED_SUFFIX))
+		return "not restorable: the directory was deleted";
+	if (proc_pid_path(path))
+		return "not restorable: a directory of a process's /proc directory";
 	return NULL;
+}
+
+static int thread_issue(const struct ckpt_state *s, struct ckpt_state_issues *l, size_t *cap)
+{
+	struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_PROCESS, .fd = -1 };
+	char tids[200] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < s->nr_threads && len < sizeof(tids) - 40; i++)
+		len += (size_t)snprintf(tids + len, sizeof(tids) - len, "%s%d %s", i ? ", " : "",
+					s->threads[i].tid, s->threads[i].comm);
+	return add_issue(l, cap, &is, "not restorable yet: more than one thread",
+			 "process %d (%zu threads: %s%s)", s->process.pid, s->nr_threads, tids,
+			 len >= sizeof(tids) - 40 ? ", ..." : "");
 }
 
 int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues **ret)
 {
 	_cleanup_(ckpt_state_issues_freep) struct ckpt_state_issues *l = calloc(1, sizeof(*l));
+	static const char *const dir_names[] = { "working directory", "root directory" };
+	const char *dirs[] = { s->process.cwd, s->process.root };
 	size_t cap = 0;
 	int k;
 
@@ -285,6 +384,23 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 
 		k = add_issue(l, &cap, &is, "not restorable yet: seccomp filters",
 			      "process %d (seccomp filter mode)", s->process.pid);
+		if (k < 0)
+			return k;
+	}
+	if (s->nr_threads > 1 && (k = thread_issue(s, l, &cap)) < 0)
+		return k;
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_PROCESS, .fd = -1 };
+		const char *why = dir_problem(dirs[i]);
+		size_t len, sl = strlen(DELETED_SUFFIX);
+
+		if (!why)
+			continue;
+		len = strlen(dirs[i]);
+		if (len > sl && !strcmp(dirs[i] + len - sl, DELETED_SUFFIX))
+			len -= sl; /* the reason says it was deleted */
+		k = add_issue(l, &cap, &is, why, "%s '%.*s' of process %d", dir_names[i], (int)len, dirs[i],
+			      s->process.pid);
 		if (k < 0)
 			return k;
 	}
@@ -305,11 +421,20 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 	for (size_t i = 0; i < s->nr_fds; i++) {
 		const struct ckpt_state_fd *f = &s->fds[i];
 		struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_FD, .fd = f->fd };
+		const char *why = fd_problem(f);
+		_cleanup_free_ char *reason = NULL;
 
-		if (f->restorable)
+		/* By the policy of now; a checkpoint that recorded a refusal keeps it. */
+		if (why && asprintf(&reason, "not restorable yet: %s", why) < 0)
+			return -ENOMEM;
+		if (!why && !f->restorable)
+			why = f->reason ? f->reason : "not restorable";
+		if (!why && memfd_unsaved(s, f))
+			why = "not restorable yet: a memfd that is not mapped: its contents are not saved";
+		if (!why)
 			continue;
-		k = add_issue(l, &cap, &is, f->reason ? f->reason : "not restorable",
-			      "fd %d (%s)", f->fd, f->path ? f->path : "?");
+		k = add_issue(l, &cap, &is, reason ? reason : why, "fd %d (%s)", f->fd,
+			      f->path ? f->path : "?");
 		if (k < 0)
 			return k;
 	}

@@ -849,12 +849,27 @@ Test(continuous, a_mapping_made_and_unmapped_within_an_interval, .timeout = 120)
 	cr_expect_eq(n, 30);
 }
 
-/* What restore cannot recreate: the interval is skipped, unless asked. */
-Test(continuous, unrestorable_intervals_are_skipped, .timeout = 60)
+static size_t occurrences(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/*
+ * What restore cannot recreate: said once, and the run stops at once with
+ * status 4 (it used to skip every interval, repeating itself, and end with
+ * status 0 and no checkpoint); with --allow-unrestorable it is taken.
+ */
+Test(continuous, unrestorable_ends_the_run, .timeout = 60)
 {
 	struct prog dz;
 	struct run_result r;
 	char line[256], pid[16], dir[128];
+	struct stat st;
+	double t0;
 
 	cr_assert_eq(prog_start(&dz, true, 0, "dirtier", NULL), 0);
 	cr_assert_geq(prog_read_line(&dz, line, sizeof(line), 5000), 0);
@@ -862,11 +877,27 @@ Test(continuous, unrestorable_intervals_are_skipped, .timeout = 60)
 	snprintf(dir, sizeof(dir), "%s/skip", tmp);
 	cr_assert_eq(write(dz.in_fd, "socket\n", 7), 7);
 	cr_assert_geq(prog_read_line(&dz, line, sizeof(line), 5000), 0);
-	cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--duration",
-			      "500ms", "--json", NULL), 0);
-	cr_expect_eq(r.status, 0, "%s", r.err);
-	cr_expect(strstr(r.out, "\"event\":\"skipped\"") && strstr(r.out, "socket"), "%s", r.out);
-	cr_expect(strstr(r.out, "\"checkpoints\":0"), "%s", r.out);
+	t0 = mono_s();
+	cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--count", "3",
+			      NULL), 0);
+	cr_expect_lt(mono_s() - t0, 5.0, "it went on for %.1f s", mono_s() - t0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	cr_expect_eq(occurrences(r.err, "restore cannot recreate"), 1, "%s", r.err);
+	cr_expect(strstr(r.err, "socket:["), "%s", r.err);
+	cr_expect_neq(stat(dir, &st), 0, "a directory was left for no checkpoint");
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--count", "3",
+			      "--json", NULL), 0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	cr_expect(strstr(r.out, "\"reason\":\"unrestorable\"") && strstr(r.out, "\"checkpoints\":0"), "%s",
+		  r.out);
+	cr_expect(strstr(r.out, "\"exit_code\":4"), "%s", r.out);
+	run_result_done(&r);
+	/* Still alive, and not left tracked by the runs that took nothing. */
+	cr_expect(proc_state(dz.pid) && proc_state(dz.pid) != 'Z');
+	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", pid, NULL), 0);
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect(strstr(r.err, "not tracked"), "%s", r.err);
 	run_result_done(&r);
 	cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--count", "2",
 			      "--allow-unrestorable", "--json", NULL), 0);

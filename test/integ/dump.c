@@ -366,7 +366,7 @@ Test(dump, refusals_name_the_cause_and_leave_nothing)
 	dz_cmd(&b, ans, sizeof(ans), "socket");
 	cr_assert(strncmp(ans, "socket ", 7) == 0);
 	cr_assert_eq(dump(&b, dx, NULL, NULL, &r), 0);
-	cr_expect_eq(r.status, 1);
+	cr_expect_eq(r.status, 4, "a refusal exits with 4: %s", r.err);
 	cr_expect(strstr(r.err, "socket:["), "%s", r.err);
 	cr_expect(strstr(r.err, "not killed"), "%s", r.err);
 	cr_expect_neq(stat(dx, &st), 0);

@@ -818,6 +818,7 @@ Test(state_policy, unrestorable_lists_fds_mappings_seccomp)
 		s->mm.vmas[i].vmflags = vmas[i].vmflags;
 		if (vmas[i].kind == CKPT_STATE_VMA_SYSV_SHM)
 			s->mm.vmas[i].path = strdup("/SYSV0000abcd");
+		s->mm.vmas[i].shared = vmas[i].kind == CKPT_STATE_VMA_MEMFD; /* a shared object */
 	}
 	s->nr_fds = sizeof(fds) / sizeof(fds[0]);
 	s->fds = calloc(s->nr_fds, sizeof(*s->fds));

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One judge for dump and restore: for every refusal of restore that the
+ * checkpoint's content decides, a real process (test/progs/judged) holding
+ * it. A kill-mode `ckpt dump` refuses it with status 4 and a message naming
+ * the object, writes nothing, and the process runs on with its memory as it
+ * was; `--json` lists it under "unrestorable"; `track -D` says it once and
+ * stops with status 4; with --allow-unrestorable the dump goes through,
+ * and `ckpt restore` refuses the checkpoint with exactly the same list.
+ * Children: named, and never orphaned by a kill unless --allow-orphans.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers/testutil.h"
+
+static char tmp[64];
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-judge-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmp));
+	setenv("CKPT_RUNDIR", tmp, 1);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	prog_kill_all();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		cr_log_warn("cannot remove %s", tmp);
+}
+
+TestSuite(judge, .init = setup, .fini = teardown);
+
+static bool alive(pid_t pid)
+{
+	char st = proc_state(pid);
+
+	return st && st != 'Z' && st != 'X';
+}
+
+/* The process answers, and its memory is as it was. */
+static void expect_unharmed(struct prog *p, const char *mode)
+{
+	char line[256], want[64];
+
+	cr_assert(alive(p->pid), "pid %d (%s) is gone", p->pid, mode);
+	cr_assert_eq(write(p->in_fd, "c\n", 2), 2);
+	cr_assert_geq(prog_read_line(p, line, sizeof(line), 5000), 0, "pid %d (%s) does not answer", p->pid,
+		      mode);
+	snprintf(want, sizeof(want), "alive %s ok", mode);
+	cr_expect_str_eq(line, want);
+}
+
+static size_t entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	cr_assert_not_null(d, "%s", dir);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.' || (de->d_name[1] && strcmp(de->d_name, ".."));
+	closedir(d);
+	return n;
+}
+
+static size_t occurrences(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* The "what: reason" lines a refusing dump printed ("ckpt: dump:   what: reason"). */
+static size_t refusal_lines(const char *err, char lines[][512], size_t max)
+{
+	static const char tag[] = "ckpt: dump:   ";
+	size_t n = 0;
+
+	for (const char *p = err; (p = strstr(p, tag)) && n < max; n++) {
+		const char *s = p + strlen(tag), *e = strchr(s, '\n');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+
+		cr_assert_lt(len, 512);
+		memcpy(lines[n], s, len);
+		lines[n][len] = '\0';
+		p = s;
+	}
+	return n;
+}
+
+enum arg { ARG_NONE, ARG_PID, ARG_PATH };
+
+struct jcase {
+	const char *mode;
+	bool path;         /* the program takes a path (made under the test's tmp) */
+	const char *what;  /* in the refusal; '@' stands for the pid or the path */
+	enum arg arg;
+	const char *why;   /* in the reason */
+};
+
+static const struct jcase cases[] = {
+	{ "thread", false, "process @ (2 threads: ", ARG_PID, "more than one thread" },
+	{ "memfd", false, "fd 3 (/memfd:judged-data)", ARG_NONE, "memfd that is not mapped" },
+	{ "proc-self", false, "fd 3 (/proc/@/maps)", ARG_PID, "/proc" },
+	{ "deleted-cwd", true, "working directory '@' of process", ARG_PATH, "deleted" },
+	{ "deleted-file", true, "fd 3 (@)", ARG_PATH, "deleted" },
+	{ "socket", false, "fd 3 (socket:[", ARG_NONE, "a socket" },
+	{ "sysv-shm", false, "(/SYSV", ARG_NONE, "System V" },
+	{ "shared-deleted", true, "(@)", ARG_PATH, "shared mapping of a deleted file" },
+	{ "seccomp", false, "process @ (seccomp filter mode)", ARG_PID, "seccomp" },
+};
+
+static void run_case(const struct jcase *c)
+{
+	struct prog p;
+	struct run_result r, rr;
+	char path[128], parent[128], dir[160], ok_dir[160], what[256], pid[16], line[256];
+	char lines[8][512];
+	json_object *doc, *u, *v;
+	size_t n;
+	int status;
+
+	snprintf(path, sizeof(path), "%s/%s-obj", tmp, c->mode);
+	snprintf(parent, sizeof(parent), "%s/%s", tmp, c->mode);
+	cr_assert_eq(mkdir(parent, 0700), 0);
+	snprintf(dir, sizeof(dir), "%s/img", parent);
+	snprintf(ok_dir, sizeof(ok_dir), "%s/allowed", tmp);
+	cr_assert_eq(prog_start(&p, true, 5000, "judged", c->mode, c->path ? path : NULL, NULL), 0);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	{
+		const char *at = strchr(c->what, '@');
+
+		if (at)
+			snprintf(what, sizeof(what), "%.*s%s%s", (int)(at - c->what), c->what,
+				 c->arg == ARG_PID ? pid : path, at + 1);
+		else
+			snprintf(what, sizeof(what), "%s", c->what);
+	}
+
+	/* Kill mode refuses: status 4, the object named, nothing written, the process unharmed. */
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	cr_expect_eq(r.status, 4, "%s: status %d: %s", c->mode, r.status, r.err);
+	cr_expect(strstr(r.err, what), "%s: '%s' not named in: %s", c->mode, what, r.err);
+	cr_expect(strstr(r.err, c->why), "%s: '%s' not said in: %s", c->mode, c->why, r.err);
+	cr_expect(strstr(r.err, "not killed"), "%s", r.err);
+	cr_expect_eq(entries(parent), 0, "%s: the refused dump left something in '%s'", c->mode, parent);
+	n = refusal_lines(r.err, lines, 8);
+	cr_expect_geq(n, 1, "%s", r.err);
+	run_result_done(&r);
+	expect_unharmed(&p, c->mode);
+
+	/* --json: the same list, in the error object. */
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--json", NULL), 0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	doc = json_tokener_parse(r.out);
+	cr_assert_not_null(doc, "not JSON: %s", r.out);
+	cr_expect(json_object_object_get_ex(doc, "exit_code", &v) && json_object_get_int(v) == 4, "%s", r.out);
+	cr_assert(json_object_object_get_ex(doc, "unrestorable", &u) && json_object_is_type(u, json_type_array),
+		  "%s", r.out);
+	cr_expect_eq(json_object_array_length(u), n, "%s", r.out);
+	cr_assert_gt(json_object_array_length(u), 0);
+	v = json_object_array_get_idx(u, 0);
+	cr_expect(strstr(json_object_get_string(json_object_object_get(v, "what")), what), "%s", r.out);
+	cr_expect(strstr(json_object_get_string(json_object_object_get(v, "reason")), c->why), "%s", r.out);
+	json_object_put(doc);
+	run_result_done(&r);
+	expect_unharmed(&p, c->mode);
+
+	/* track -D: said once, stopped at once with status 4, nothing written. */
+	{
+		double t0 = mono_s();
+
+		cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--count",
+				      "3", NULL), 0);
+		cr_expect_lt(mono_s() - t0, 5.0, "%s: track went on for %.1f s", c->mode, mono_s() - t0);
+	}
+	cr_expect_eq(r.status, 4, "%s: %s", c->mode, r.err);
+	cr_expect_eq(occurrences(r.err, what), 1, "%s: said %zu times: %s", c->mode, occurrences(r.err, what),
+		     r.err);
+	cr_expect_eq(entries(parent), 0, "%s: track left something in '%s'", c->mode, parent);
+	run_result_done(&r);
+	expect_unharmed(&p, c->mode);
+
+	/* --allow-unrestorable: dumped (and killed), listed ... */
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", ok_dir, "--allow-unrestorable", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s: %s", c->mode, r.err);
+	cr_expect(strstr(r.out, what), "%s: %s", c->mode, r.out);
+	status = prog_wait(&p, 5000);
+	cr_expect(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "%s: status %#x",
+		  c->mode, status);
+	run_result_done(&r);
+
+	/* ... and restore refuses it with the very same list. */
+	cr_assert_eq(run_ckpt(&rr, "restore", "-D", ok_dir, "--detach", "--stdio", "null", NULL), 0);
+	cr_expect_neq(rr.status, 0, "%s: restore took it: %s", c->mode, rr.out);
+	for (size_t i = 0; i < n; i++)
+		cr_expect(strstr(rr.err, lines[i]), "%s: the dump said '%s', restore did not: %s", c->mode,
+			  lines[i], rr.err);
+	cr_expect_eq(occurrences(rr.err, "ckpt: restore: ") - 1, n, "%s: restore refused other things: %s",
+		     c->mode, rr.err);
+	run_result_done(&rr);
+	(void)line;
+}
+
+Test(judge, thread, .timeout = 60) { run_case(&cases[0]); }
+Test(judge, unmapped_memfd, .timeout = 60) { run_case(&cases[1]); }
+Test(judge, proc_self_file, .timeout = 60) { run_case(&cases[2]); }
+Test(judge, deleted_cwd, .timeout = 60) { run_case(&cases[3]); }
+Test(judge, deleted_open_file, .timeout = 60) { run_case(&cases[4]); }
+Test(judge, socket, .timeout = 60) { run_case(&cases[5]); }
+Test(judge, sysv_shm, .timeout = 60) { run_case(&cases[6]); }
+Test(judge, shared_mapping_of_deleted_file, .timeout = 60) { run_case(&cases[7]); }
+Test(judge, seccomp_filter, .timeout = 60) { run_case(&cases[8]); }
+
+/* The control: nothing to refuse, so a kill-mode dump goes through and restores. */
+Test(judge, plain_process_is_dumped_and_restored, .timeout = 60)
+{
+	struct prog p;
+	struct run_result r;
+	char pid[16], dir[128];
+	json_object *doc, *v;
+
+	snprintf(dir, sizeof(dir), "%s/plain", tmp);
+	cr_assert_eq(prog_start(&p, true, 5000, "judged", "plain", NULL), 0);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--json", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	doc = json_tokener_parse(r.out);
+	cr_assert_not_null(doc, "%s", r.out);
+	cr_expect(json_object_object_get_ex(doc, "unrestorable", &v) && json_object_array_length(v) == 0,
+		  "%s", r.out);
+	cr_expect(json_object_object_get_ex(doc, "children", &v) && json_object_array_length(v) == 0, "%s",
+		  r.out);
+	json_object_put(doc);
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--detach", "--stdio", "null", "--json", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	doc = json_tokener_parse(r.out);
+	if (doc && json_object_object_get_ex(doc, "pid", &v))
+		prog_track_pid(json_object_get_int(v));
+	cr_expect_not_null(doc, "%s", r.out);
+	json_object_put(doc);
+	run_result_done(&r);
+}
+
+/* Children: named; a kill never orphans them unless --allow-orphans. */
+Test(judge, children_are_named_and_never_orphaned_unasked, .timeout = 60)
+{
+	struct prog p;
+	struct run_result r;
+	char line[128], pid[16], kid_s[16], dir[128], named[64];
+	json_object *doc, *v, *k;
+	int kid, status;
+
+	cr_assert_eq(prog_spawn(&p, true, NULL, (const char *[]){ prog_path("judged", dir, sizeof(dir)), "child",
+								    NULL }), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	cr_assert_eq(sscanf(line, "kid %d", &kid), 1, "%s", line);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	cr_assert_str_eq(line, "ready");
+	prog_track_pid(kid);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	snprintf(kid_s, sizeof(kid_s), "%d", kid);
+	snprintf(named, sizeof(named), "%d (judged)", kid);
+	snprintf(dir, sizeof(dir), "%s/kids", tmp);
+
+	/* Kill mode: refused, the child named, both alive. */
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	cr_expect(strstr(r.err, named) && strstr(r.err, "orphan") && strstr(r.err, "--allow-orphans"), "%s",
+		  r.err);
+	cr_expect(strstr(r.err, "not killed"), "%s", r.err);
+	run_result_done(&r);
+	cr_expect(alive(kid));
+	expect_unharmed(&p, "child");
+	{
+		struct stat st;
+
+		cr_expect_neq(stat(dir, &st), 0, "a refused dump wrote '%s'", dir);
+	}
+
+	/* --json: the children in the error object. */
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--json", NULL), 0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	doc = json_tokener_parse(r.out);
+	cr_assert_not_null(doc, "%s", r.out);
+	cr_assert(json_object_object_get_ex(doc, "children", &v) && json_object_array_length(v) == 1, "%s",
+		  r.out);
+	k = json_object_array_get_idx(v, 0);
+	cr_expect_eq(json_object_get_int(json_object_object_get(k, "pid")), kid, "%s", r.out);
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(k, "comm")), "judged");
+	json_object_put(doc);
+	run_result_done(&r);
+	expect_unharmed(&p, "child");
+
+	/* --allow-unrestorable is about the checkpoint, not about orphans. */
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--allow-unrestorable", NULL), 0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	run_result_done(&r);
+	expect_unharmed(&p, "child");
+
+	/* --leave-running: a warning naming the child; it goes through. */
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--leave-running", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.err, "warning") && strstr(r.err, named), "%s", r.err);
+	cr_expect(strstr(r.out, kid_s), "%s", r.out);
+	run_result_done(&r);
+	expect_unharmed(&p, "child");
+	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", pid, NULL), 0);
+	run_result_done(&r);
+
+	/* --allow-orphans: killed as asked; the child lives on. */
+	snprintf(dir, sizeof(dir), "%s/kids-orphaned", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--allow-orphans", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	status = prog_wait(&p, 5000);
+	cr_expect(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+	cr_expect(alive(kid), "the child died with its parent");
+	kill(kid, SIGKILL);
+}
+
+/* A zombie child orphans nothing that runs: named, but the kill goes on. */
+Test(judge, a_zombie_child_does_not_stop_a_kill, .timeout = 60)
+{
+	struct prog p;
+	struct run_result r;
+	char line[128], pid[16], dir[128], named[64];
+	int kid, status;
+
+	cr_assert_eq(prog_spawn(&p, true, NULL, (const char *[]){ prog_path("judged", dir, sizeof(dir)), "zombie",
+								    NULL }), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	cr_assert_eq(sscanf(line, "kid %d", &kid), 1, "%s", line);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	cr_assert_str_eq(line, "ready");
+	cr_assert_eq(proc_state(kid), 'Z');
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	snprintf(named, sizeof(named), "%d (judged, zombie)", kid);
+	snprintf(dir, sizeof(dir), "%s/zombie", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.err, "warning") && strstr(r.err, named), "%s", r.err);
+	run_result_done(&r);
+	status = prog_wait(&p, 5000);
+	cr_expect(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+}

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Target of the judge tests: a process that holds, by its argument, one
+ * thing restore cannot recreate (or children), then prints "ready".
+ *
+ *   plain             nothing of the kind (the control)
+ *   thread            a second thread, blocked in pause()
+ *   memfd             a memfd with 3 pages of data, not mapped
+ *   proc-self         /proc/self/maps open
+ *   deleted-cwd DIR   mkdir DIR, chdir into it, rmdir it
+ *   deleted-file PATH open PATH (created, written), then unlink it
+ *   child             a child that sleeps in pause() (prints "kid <pid>" first)
+ *   zombie            a child that exited, never waited for (prints "kid <pid>" first)
+ *   socket            a socket pair
+ *   sysv-shm          a System V shared memory segment attached (removed at once)
+ *   shared-deleted PATH  PATH created, 2 pages mapped shared and written, unlinked
+ *   seccomp           a seccomp filter that allows everything
+ *
+ * A heap buffer holds a pattern; each stdin line "c" checks it and prints
+ * "alive <mode> ok" (or "alive <mode> BAD"), proving the process runs on
+ * with its memory as it was. Anything else ends it.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BUF_LEN (256 * 1024)
+
+static unsigned char *buf;
+
+static void fill(void)
+{
+	for (size_t i = 0; i < BUF_LEN; i++)
+		buf[i] = (unsigned char)(i * 131 + 7);
+}
+
+static int check(void)
+{
+	for (size_t i = 0; i < BUF_LEN; i++)
+		if (buf[i] != (unsigned char)(i * 131 + 7))
+			return 0;
+	return 1;
+}
+
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "plain";
+	char line[64];
+	pid_t kid = 0;
+
+	buf = malloc(BUF_LEN);
+	if (!buf)
+		die("malloc");
+	fill();
+	if (!strcmp(mode, "thread")) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, sleeper, NULL))
+			die("pthread_create");
+	} else if (!strcmp(mode, "memfd")) {
+		static char page[4096];
+		int fd = memfd_create("judged-data", MFD_CLOEXEC);
+
+		memset(page, 'm', sizeof(page));
+		for (int i = 0; i < 3; i++)
+			if (fd < 0 || write(fd, page, sizeof(page)) != (ssize_t)sizeof(page))
+				die("memfd");
+	} else if (!strcmp(mode, "proc-self")) {
+		if (open("/proc/self/maps", O_RDONLY | O_CLOEXEC) < 0)
+			die("/proc/self/maps");
+	} else if (!strcmp(mode, "deleted-cwd") && argc > 2) {
+		if (mkdir(argv[2], 0700) < 0 || chdir(argv[2]) < 0 || rmdir(argv[2]) < 0)
+			die(argv[2]);
+	} else if (!strcmp(mode, "deleted-file") && argc > 2) {
+		int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (fd < 0 || write(fd, "ghost\n", 6) != 6 || unlink(argv[2]) < 0)
+			die(argv[2]);
+	} else if (!strcmp(mode, "child")) {
+		kid = fork();
+		if (kid < 0)
+			die("fork");
+		if (kid == 0) {
+			for (;;)
+				pause();
+		}
+	} else if (!strcmp(mode, "zombie")) {
+		kid = fork();
+		if (kid < 0)
+			die("fork");
+		if (kid == 0)
+			_exit(0);
+		usleep(100000); /* it has exited by now; never waited for */
+	} else if (!strcmp(mode, "socket")) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			die("socketpair");
+	} else if (!strcmp(mode, "sysv-shm")) {
+		int id = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+		char *p = id < 0 ? (char *)-1 : shmat(id, NULL, 0);
+
+		if (p == (char *)-1)
+			die("shmget/shmat");
+		strcpy(p, "shared");
+		shmctl(id, IPC_RMID, NULL); /* gone with the last detach */
+	} else if (!strcmp(mode, "shared-deleted") && argc > 2) {
+		int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		char *p;
+
+		if (fd < 0 || ftruncate(fd, 8192) < 0)
+			die(argv[2]);
+		p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			die("mmap");
+		strcpy(p, "shared and deleted");
+		close(fd);
+		if (unlink(argv[2]) < 0)
+			die(argv[2]);
+	} else if (!strcmp(mode, "seccomp")) {
+		struct sock_filter allow[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+		struct sock_fprog prog = { .len = 1, .filter = allow };
+
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+			die("seccomp");
+	} else if (strcmp(mode, "plain")) {
+		fprintf(stderr, "judged: unknown mode '%s'\n", mode);
+		return 2;
+	}
+	if (kid)
+		printf("kid %d\n", (int)kid);
+	printf("ready\n");
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (strcmp(line, "c\n"))
+			break;
+		printf("alive %s %s\n", mode, check() ? "ok" : "BAD");
+		fflush(stdout);
+	}
+	return 0;
+}
