@@ -17,6 +17,7 @@ enum {
 	EXIT_FAIL = 1,     /* the operation failed */
 	EXIT_USAGE = 2,    /* bad command line */
 	EXIT_MISSING = 3,  /* a kernel feature or capability ckpt needs is missing */
+	EXIT_OUTPUT = 4,   /* the work was done, but output to stdout/stderr was lost */
 };
 
 struct cmd_ctx {
@@ -25,6 +26,13 @@ struct cmd_ctx {
 	int verbose;
 	/* JSON mode: error messages collected for the final error object. */
 	json_object *errors;
+	/*
+	 * The exit code is another process's status (restore, waiting): an
+	 * output failure is reported but does not replace it.
+	 */
+	bool code_is_status;
+	/* Die of this signal once the output is finished (an interrupted command). */
+	int raise_signal;
 };
 
 struct command {
@@ -51,8 +59,15 @@ int out_error(struct cmd_ctx *ctx, int code, const char *fmt, ...)
 /* A command-line mistake: one line and a pointer to --help; returns EXIT_USAGE. */
 int out_usage_error(struct cmd_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Called once when the command ends: in JSON mode prints the error object. */
+/*
+ * Called once when the command ends: in JSON mode prints the error object.
+ * Output that could not be written (a closed pipe, a full disk) is never
+ * fatal while ckpt works; it is reported here, once, and turns a
+ * successful exit into EXIT_OUTPUT.
+ */
 int out_finish(struct cmd_ctx *ctx, int code);
+/* Whether writing to stdout or stderr failed so far (flushes stdout). */
+bool out_lost(void);
 /* Print one JSON document (pretty) or one NDJSON line (@line). */
 void out_json(json_object *obj, bool line);
 /* A double printed with @decimals digits after the point. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Output of the ckpt program: log sink, errors in text and JSON. */
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,6 +14,26 @@
 
 /* Messages may come from several threads (the lazy-pages server): one at a time. */
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The first write to stdout or stderr that failed (EPIPE: the reader is
+ * gone; ENOSPC, EFBIG, EIO: a full disk, a file size limit, a hung-up
+ * terminal). SIGPIPE and SIGXFSZ are ignored (ckpt.c), so a failed write
+ * only returns an error: ckpt goes on with what it was doing (a process
+ * may be frozen) and says so once at the end, in out_finish().
+ */
+static struct {
+	const char *stream;
+	int err;
+} lost;
+
+static void note_lost(const char *stream, int err)
+{
+	if (!lost.stream) {
+		lost.stream = stream;
+		lost.err = err; /* 0: not known (a write of stdio's buffer failed earlier) */
+	}
+}
 
 static void sink(enum ckpt_log_level level, const char *area, const char *msg, void *userdata)
 {
@@ -41,6 +62,8 @@ static void sink(enum ckpt_log_level level, const char *area, const char *msg, v
 		fprintf(stderr, "ckpt: debug: %s: %s\n", area, msg);
 		break;
 	}
+	if (ferror(stderr))
+		note_lost("stderr", errno);
 	pthread_mutex_unlock(&sink_lock);
 }
 
@@ -104,8 +127,23 @@ int out_finish(struct cmd_ctx *ctx, int code)
 		out_json(o, true);
 		json_object_put(o);
 	}
-	fflush(stdout);
+	if (out_lost()) {
+		fprintf(stderr, "ckpt: warning: output was lost: cannot write to %s: %s\n", lost.stream,
+			lost.err ? strerror(lost.err) : "write error");
+		if (code == EXIT_OK && !ctx->code_is_status)
+			code = EXIT_OUTPUT;
+	}
 	return code;
+}
+
+bool out_lost(void)
+{
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout))
+		note_lost("stdout", errno);
+	if (ferror(stderr))
+		note_lost("stderr", 0);
+	return lost.stream != NULL;
 }
 
 void out_json(json_object *obj, bool line)
