@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -119,6 +120,52 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 	printf("  %s\n", after[o->after]);
 }
 
+/*
+ * SIGINT, SIGTERM, SIGHUP and SIGQUIT stay blocked for the whole dump and
+ * are polled: before the commit, one of them aborts it (the process as it
+ * was, no checkpoint) and ckpt then dies of it; after the commit the dump
+ * completes and reports, kill included, and exits 0.
+ */
+static void term_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+}
+
+static int pending_term_signal(void)
+{
+	static const int order[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	sigset_t p;
+
+	if (sigpending(&p) < 0)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
+		if (sigismember(&p, order[i]))
+			return order[i];
+	return 0;
+}
+
+static const char *sig_name(int sig)
+{
+	static char buf[32];
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev)
+		snprintf(buf, sizeof(buf), "SIG%s", abbrev);
+	else
+		snprintf(buf, sizeof(buf), "signal %d", sig);
+	return buf;
+}
+
+static bool interrupted(void *userdata)
+{
+	(void)userdata;
+	return pending_term_signal() != 0;
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -137,7 +184,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	struct ckpt_dump_opts o = { 0 };
 	struct ckpt_dump_stats st;
 	bool running = false, stopped = false;
-	int c, r;
+	sigset_t term;
+	int c, r, sig;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "ht:D:v", longopts, NULL)) != -1) {
@@ -185,8 +233,20 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (running && stopped)
 		return out_usage_error(ctx, "--leave-running and --leave-stopped exclude each other");
 	o.after = running ? CKPT_DUMP_LEAVE_RUNNING : stopped ? CKPT_DUMP_LEAVE_STOPPED : CKPT_DUMP_KILL;
+	o.interrupted = interrupted;
 
+	term_signals(&term);
+	sigprocmask(SIG_BLOCK, &term, NULL);
 	r = ckpt_dump_run(&o, &st);
+	sig = pending_term_signal();
+	if (r == -EINTR && sig) {
+		ctx->raise_signal = sig; /* main() dies of it after the output */
+		r = out_error(ctx, EXIT_FAIL, "dump of pid %d interrupted by %s before the checkpoint was "
+			      "committed: nothing was written to '%s', the process %s", o.pid,
+			      sig_name(sig), o.dir, o.after == CKPT_DUMP_KILL ? "was not killed" : "runs on");
+		ckpt_dump_stats_done(&st);
+		return r;
+	}
 	if (r < 0) {
 		r = out_error(ctx, EXIT_FAIL, "cannot dump pid %d to '%s'%s", o.pid, o.dir,
 			      o.after == CKPT_DUMP_KILL ? "; the process was not killed" : "");
@@ -200,8 +260,11 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		json_object_put(j);
 	} else {
 		print_text(&o, &st);
+		if (sig)
+			printf("  %s came after the commit: the dump was completed\n", sig_name(sig));
 	}
 	ckpt_dump_stats_done(&st);
+	/* Left pending and blocked: ckpt exits 0, the dump is done. */
 	return EXIT_OK;
 }
 

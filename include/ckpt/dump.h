@@ -80,6 +80,15 @@ struct ckpt_dump_opts {
 	bool auto_full;           /* a delta is impossible: take a full dump instead of failing */
 	bool allow_unrestorable;  /* dump even what restore cannot recreate */
 	const char *rundir;       /* tracking records; NULL: default */
+	/*
+	 * Asked between stages and just before the commit (NULL: never): true
+	 * aborts the dump with -EINTR, the process released as it was and
+	 * nothing left at @dir. Once the checkpoint is committed (the point of
+	 * no return: in kill mode the process is then killed) it is not asked
+	 * again and the dump completes.
+	 */
+	bool (*interrupted)(void *userdata);
+	void *userdata;
 };
 
 struct ckpt_dump_stats {
@@ -109,7 +118,8 @@ struct ckpt_dump_stats {
  * A failed dump never kills the process and leaves nothing at @opts->dir.
  * -EXDEV: the parent is of another process; -ESTALE: the tracking since the
  * parent is lost or was harvested by another command (no --auto-full);
- * -EPERM: unrestorable objects (listed in @ret_stats, even on failure).
+ * -EPERM: unrestorable objects (listed in @ret_stats, even on failure);
+ * -EINTR: @opts->interrupted said so before the commit.
  */
 int ckpt_dump_run(const struct ckpt_dump_opts *opts, struct ckpt_dump_stats *ret_stats) __must_check;
 void ckpt_dump_stats_done(struct ckpt_dump_stats *st);
