@@ -68,6 +68,8 @@ int out_usage_error(struct cmd_ctx *ctx, const char *fmt, ...)
 int out_finish(struct cmd_ctx *ctx, int code);
 /* Whether writing to stdout or stderr failed so far (flushes stdout). */
 bool out_lost(void);
+/* fflush(stdout), remembering a failure for out_finish(). */
+void out_flush(void);
 /* Print one JSON document (pretty) or one NDJSON line (@line). */
 void out_json(json_object *obj, bool line);
 /* A double printed with @decimals digits after the point. */

@@ -136,6 +136,13 @@ int out_finish(struct cmd_ctx *ctx, int code)
 	return code;
 }
 
+void out_flush(void)
+{
+	errno = 0;
+	if (fflush(stdout) != 0)
+		note_lost("stdout", errno);
+}
+
 bool out_lost(void)
 {
 	errno = 0;
@@ -153,7 +160,7 @@ void out_json(json_object *obj, bool line)
 	fputs(json_object_to_json_string_ext(obj, flags | JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
 	fputc('\n', stdout);
 	if (line)
-		fflush(stdout);
+		out_flush();
 }
 
 int cmd_common_option(struct cmd_ctx *ctx, int c, char **argv)

@@ -116,7 +116,7 @@ static void report_restored(struct cmd_ctx *ctx, const struct ckpt_restore_opts 
 		json_object_put(j);
 	} else if (detach) {
 		printf("%d\n", st->pid);
-		fflush(stdout);
+		out_flush();
 	} else {
 		ckpt_log(CKPT_LOG_INFO, "restore", "restored pid %d from '%s' in %.1f ms%s", st->pid,
 			 o->dir ? o->dir : o->from, ms(st->total_ns), o->lazy ? " (lazy)" : "");

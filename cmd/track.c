@@ -219,7 +219,7 @@ static void print_sample(struct cmd_ctx *ctx, const struct sample *s, uint64_t n
 	printf("%8.2f %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9.2f %9.1f\n", s->time_s,
 	       s->st.pages, mib, rate, s->st.nr_ranges, s->st.maps_added, s->st.maps_removed,
 	       ms(s->st.scan_ns), ms(s->freeze_ns), (double)s->rss_kib / 1024);
-	fflush(stdout);
+	out_flush();
 }
 
 static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt, ...)
@@ -322,6 +322,25 @@ static int arm(struct cmd_ctx *ctx, pid_t pid, struct ckpt_tracker **ret)
 	return r;
 }
 
+/*
+ * What ends tracking from outside, read through a signalfd between
+ * freezes: SIGINT, SIGTERM, SIGHUP, SIGQUIT, and SIGPIPE. ckpt ignores
+ * SIGPIPE (ckpt.c) but blocked here it is queued all the same when a write
+ * to a pipe whose reader is gone fails (the main thread writes the
+ * output): 'ckpt track | head' then ends as if stopped, cleanly, after the
+ * freeze in progress, instead of tracking on with nobody reading.
+ */
+static void stop_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGQUIT);
+	sigaddset(mask, SIGPIPE);
+	sigprocmask(SIG_BLOCK, mask, NULL);
+}
+
 /* ---- -D: continuous checkpoints ---- */
 
 static void on_event(const char *event, const char *message, void *userdata)
@@ -372,7 +391,7 @@ static void on_checkpoint(const struct ckpt_continuous_stats *st, void *userdata
 	       st->delta ? "delta" : "full", st->time_s, st->pages_written, (double)st->bytes_raw / mib,
 	       (double)st->bytes_compressed / mib, ms(st->freeze_ns), ms(st->write_ns),
 	       ms(st->stretch_ns), st->chain_length, st->points);
-	fflush(stdout);
+	out_flush();
 }
 
 static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
@@ -402,11 +421,7 @@ static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
 	int r;
 
 	/* Termination signals arrive through a signalfd: what is captured is written first. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	stop_signals(&mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	o.stop_fd = sfd;
 
@@ -468,11 +483,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		return run_continuous(ctx, &a);
 
 	/* Termination signals arrive through a signalfd, between harvests. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	stop_signals(&mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	pidfd = (int)syscall(SYS_pidfd_open, a.pid, 0);
 	if (pidfd < 0)
