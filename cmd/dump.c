@@ -11,6 +11,7 @@
 #include <ckpt/image.h>
 #include <ckpt/log.h>
 #include <ckpt/state.h>
+#include <ckpt/track.h>
 
 #include "cmd.h"
 
@@ -237,6 +238,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 
 	term_signals(&term);
 	sigprocmask(SIG_BLOCK, &term, NULL);
+	/* Before the freeze: drop the tracking records of processes that are gone. */
+	if ((r = ckpt_track_sweep(NULL, NULL)) < 0)
+		ckpt_log(CKPT_LOG_INFO, "track", "cannot look for stale tracking records: %s", strerror(-r));
 	r = ckpt_dump_run(&o, &st);
 	sig = pending_term_signal();
 	if (r == -EINTR && sig) {

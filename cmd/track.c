@@ -477,6 +477,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	r = parse_args(ctx, argc, argv, &a);
 	if (r)
 		return r < 0 ? EXIT_OK : r;
+	/* Drop the tracking records of processes that are gone (-v lists them). */
+	if ((r = ckpt_track_sweep(NULL, NULL)) < 0)
+		ckpt_log(CKPT_LOG_INFO, "track", "cannot look for stale tracking records: %s", strerror(-r));
 	if (a.stop)
 		return stop_tracking(ctx, a.pid);
 	if (a.dir)
