@@ -40,6 +40,7 @@ static const char main_usage_tail[] =
 	"  -h, --help      this help; 'ckpt COMMAND --help' for a command\n"
 	"\n"
 	"Environment: CKPT_DEBUG=area,area (or all) enables debug messages per module.\n"
+	"Exit status: 0 ok, 1 failed, 2 usage, 4 done but output lost, 128+N signal N.\n"
 	"See ckpt(1).\n";
 
 static void print_main_usage(FILE *f)

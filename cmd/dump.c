@@ -38,7 +38,13 @@ static const char usage[] =
 	"      --allow-unrestorable   dump even what restore cannot recreate (listed)\n"
 	"      --json                 one JSON object\n"
 	"  -v, --verbose              more messages\n"
-	"  -h, --help                 this help\n";
+	"  -h, --help                 this help\n"
+	"\n"
+	"SIGINT, SIGTERM, SIGHUP or SIGQUIT before the commit abandon the dump (the\n"
+	"process as it was, nothing at DIR; ckpt dies of the signal); after it, the\n"
+	"dump completes. Exit status: 0 committed; 1 failed (the process was not\n"
+	"killed, nothing at DIR); 2 usage; 4 committed, but output was lost (a closed\n"
+	"pipe, a full disk); 128+N abandoned on signal N.\n";
 
 static double ms(uint64_t ns)
 {

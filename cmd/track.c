@@ -37,8 +37,9 @@ static const char usage[] =
 	"Track the pages PID writes with userfaultfd write-protection and print, every\n"
 	"interval: pages written, MiB written, dirty rate, ranges, mappings added and\n"
 	"removed, scan time, freeze time and RSS. Ends after --count intervals,\n"
-	"--duration, SIGINT/SIGTERM/SIGHUP, or when the process exits (status 0) or\n"
-	"executes a new program (status 1); then the process is left untracked.\n"
+	"--duration, SIGINT/SIGTERM/SIGHUP/SIGQUIT, its output closed (SIGPIPE), or\n"
+	"when the process exits (status 0) or executes a new program (status 1); then\n"
+	"the process is left untracked. Signals are read between freezes.\n"
 	"\n"
 	"With -D DIR, take a checkpoint every interval instead: DIR/0000 full, then\n"
 	"DIR/0001, DIR/0002 ... each a delta with the pages written since the one\n"
@@ -61,7 +62,11 @@ static const char usage[] =
 	"      --stop                disarm tracking left armed by another command\n"
 	"      --json                one JSON object per line (NDJSON)\n"
 	"  -v, --verbose             more messages\n"
-	"  -h, --help                this help\n";
+	"  -h, --help                this help\n"
+	"\n"
+	"Exit status: 0 ended as asked, on a signal or when the process exited; 1 exec,\n"
+	"tracking lost, or an error; 2 usage; 4 as 0, but output was lost (a closed\n"
+	"pipe, a full disk).\n";
 
 struct track_args {
 	pid_t pid;
