@@ -358,6 +358,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	report_restored(ctx, &o, &st, lazy_ranges, detach);
 	if (detach)
 		return EXIT_OK;
+	ctx->code_is_status = true; /* lost output is reported, the status stays the process's */
 	r = wait_child(st.pid);
 	if (server > 0) {
 		int status;
