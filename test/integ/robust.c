@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -207,32 +208,47 @@ struct cut {
 	size_t read;
 };
 
+/*
+ * Start ckpt (@argv[0]) as from a shell: no signal ignored or blocked that
+ * ckpt must set up itself; stdout on @out, stderr on @err; a file size
+ * limit of @fsize bytes if not 0.
+ */
+static pid_t spawn(const char *const *argv, int out, int err, rlim_t fsize)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		static const int dfl[] = { SIGPIPE, SIGXFSZ, SIGTTOU, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+		sigset_t none;
+
+		for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+			signal(dfl[i], SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (fsize) {
+			struct rlimit rl = { fsize, fsize };
+
+			setrlimit(RLIMIT_FSIZE, &rl);
+		}
+		dup2(out, 1);
+		dup2(err, 2);
+		dup2(open("/dev/null", O_RDONLY), 0);
+		syscall(SYS_close_range, 3, ~0U, 0);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	prog_track_pid(pid);
+	return pid;
+}
+
 static void cut_spawn(struct cut *c, const char *const *argv)
 {
 	int o[2];
 
 	memset(c, 0, sizeof(*c));
 	cr_assert_eq(pipe2(o, O_CLOEXEC), 0);
-	c->pid = fork();
-	cr_assert_geq(c->pid, 0);
-	if (c->pid == 0) {
-		sigset_t none;
-
-		/* As from a shell: nothing ignored or blocked that ckpt must set up itself. */
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGXFSZ, SIG_DFL);
-		signal(SIGTTOU, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		dup2(o[1], 1);
-		dup2(o[1], 2);
-		dup2(open("/dev/null", O_RDONLY), 0);
-		syscall(SYS_close_range, 3, ~0U, 0);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	prog_track_pid(c->pid);
+	c->pid = spawn(argv, o[1], o[1], 0);
 	close(o[1]);
 	c->fd = o[0];
 }
@@ -473,8 +489,10 @@ Test(robust, restore_survives_its_output_closed, .timeout = 300)
 
 /* ---- SIGTERM during a kill-mode dump ---- */
 
-Test(robust, sigterm_during_a_kill_mode_dump_aborts_or_completes, .timeout = 300)
+Test(robust, a_signal_during_a_kill_mode_dump_abandons_or_completes_it, .timeout = 300)
 {
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	static const char *const names[] = { "SIGTERM", "SIGINT", "SIGHUP" };
 	int n = trials(), aborted = 0, completed = 0;
 	double t0, dump_ms;
 	struct counter c;
@@ -493,7 +511,7 @@ Test(robust, sigterm_during_a_kill_mode_dump_aborts_or_completes, .timeout = 300
 	cr_log_info("a kill-mode dump takes %.1f ms here", dump_ms);
 
 	for (int i = 0; i < n; i++) {
-		int delay_us = rnd((int)(dump_ms * 1300) + 1), code;
+		int delay_us = rnd((int)(dump_ms * 1300) + 1), which = rnd(3), code;
 		char what[128], out[8192] = "";
 		const char *argv[] = { ckpt_bin(), "dump", "-t", c.pid, "-D", dir, NULL };
 		size_t len = 0;
@@ -502,10 +520,10 @@ Test(robust, sigterm_during_a_kill_mode_dump_aborts_or_completes, .timeout = 300
 
 		counter_start(&c);
 		snprintf(dir, sizeof(dir), "%s/term%d", tmp, i);
-		snprintf(what, sizeof(what), "trial %d, SIGTERM after %d us", i, delay_us);
+		snprintf(what, sizeof(what), "trial %d, %s after %d us", i, names[which], delay_us);
 		cut_spawn(&cu, argv);
 		usleep((useconds_t)delay_us);
-		kill(cu.pid, SIGTERM);
+		kill(cu.pid, sigs[which]);
 		code = cut_wait(&cu, 30000);
 		while (len + 1 < sizeof(out) && (k = read(cu.fd, out + len, sizeof(out) - 1 - len)) > 0)
 			len += (size_t)k;
@@ -519,15 +537,89 @@ Test(robust, sigterm_during_a_kill_mode_dump_aborts_or_completes, .timeout = 300
 			completed++;
 		} else {
 			/* Abandoned: no checkpoint, the process runs on as it was. */
-			cr_assert(code == 128 + SIGTERM || code == 1, "%s: ckpt exit %d: %s", what, code, out);
+			cr_assert(code == 128 + sigs[which] || code == 1, "%s: ckpt exit %d: %s", what, code, out);
 			cr_assert_not(exists(dir), "%s: failed (exit %d), but '%s' exists: %s", what, code, dir, out);
 			counter_intact(&c, what);
 			prog_kill(&c.p);
 			aborted++;
 		}
 	}
-	cr_log_info("SIGTERM during kill-mode dumps: %d trials, %d abandoned, %d completed", n, aborted,
+	cr_log_info("SIGTERM/SIGINT/SIGHUP during kill-mode dumps: %d trials, %d abandoned, %d completed", n, aborted,
 		    completed);
+}
+
+/* ---- a file size limit, a full disk on stdout ---- */
+
+static int wait_code(pid_t pid, int timeout_ms)
+{
+	struct prog p = { .pid = pid };
+	int status = prog_wait(&p, timeout_ms);
+
+	cr_assert_geq(status, 0, "ckpt (pid %d) did not end", pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static char *slurp_fd(int fd)
+{
+	static char buf[16384];
+	ssize_t k = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	buf[k > 0 ? k : 0] = '\0';
+	return buf;
+}
+
+/* RLIMIT_FSIZE: writing the images fails (EFBIG, no SIGXFSZ death), the dump fails cleanly. */
+Test(robust, a_file_size_limit_fails_the_dump_cleanly)
+{
+	for (int mode = 0; mode < 2; mode++) {
+		struct counter c;
+		char dir[128], errp[128];
+		const char *argv[] = { ckpt_bin(), "dump", "-t", NULL, "-D", dir, mode ? "--leave-running" : NULL,
+				       NULL };
+		int err, code;
+
+		counter_start(&c);
+		argv[3] = c.pid;
+		snprintf(dir, sizeof(dir), "%s/fsize%d", tmp, mode);
+		snprintf(errp, sizeof(errp), "%s/fsize%d.err", tmp, mode);
+		err = open(errp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		cr_assert_geq(err, 0);
+		code = wait_code(spawn(argv, err, err, 1024), 30000);
+		cr_expect_eq(code, 1, "mode %d: ckpt exit %d: %s", mode, code, slurp_fd(err));
+		cr_expect(strstr(slurp_fd(err), "File too large"), "mode %d: %s", mode, slurp_fd(err));
+		close(err);
+		cr_expect_not(exists(dir), "mode %d: '%s' exists after a failed dump", mode, dir);
+		counter_intact(&c, mode ? "file size limit, --leave-running" : "file size limit, kill mode");
+		prog_kill(&c.p);
+	}
+}
+
+/* stdout on a full disk: the checkpoint is committed, exit 4, and stderr says so. */
+Test(robust, a_full_stdout_is_reported_after_the_work)
+{
+	struct counter c;
+	char dir[128], errp[128];
+	const char *argv[] = { ckpt_bin(), "dump", "-t", NULL, "-D", dir, "--leave-running", NULL };
+	int full = open("/dev/full", O_WRONLY | O_CLOEXEC), err, code;
+	struct ckpt_image *img = NULL;
+
+	cr_assert_geq(full, 0);
+	counter_start(&c);
+	argv[3] = c.pid;
+	snprintf(dir, sizeof(dir), "%s/full", tmp);
+	snprintf(errp, sizeof(errp), "%s/full.err", tmp);
+	err = open(errp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(err, 0);
+	code = wait_code(spawn(argv, full, err, 0), 30000);
+	cr_expect_eq(code, 4, "ckpt exit %d: %s", code, slurp_fd(err));
+	cr_expect(strstr(slurp_fd(err), "output was lost: cannot write to stdout: No space left on device"), "%s",
+		  slurp_fd(err));
+	cr_expect_eq(ckpt_image_open(dir, NULL, &img), 0, "the checkpoint was not committed");
+	ckpt_image_close(img);
+	counter_intact(&c, "stdout on /dev/full");
+	close(err);
+	close(full);
+	prog_kill(&c.p);
 }
 
 /* ---- records of processes that are gone ---- */
