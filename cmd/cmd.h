@@ -3,6 +3,7 @@
 #ifndef CKPT_CMD_H
 #define CKPT_CMD_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -76,6 +77,14 @@ void out_json(json_object *obj, bool line);
 json_object *out_json_double(double v, int decimals);
 /* "512 B", "3.2 KiB", "1.0 GiB" */
 void out_human_bytes(uint64_t bytes, char *buf, size_t len);
+
+/*
+ * The termination signals a command honours: SIGINT, SIGTERM, SIGHUP and
+ * SIGQUIT, less those ckpt was started with ignored (nohup ignores SIGHUP;
+ * a shell without job control, SIGINT and SIGQUIT of background jobs).
+ * Blocked, an ignored signal is queued all the same: leave it out.
+ */
+void cmd_term_signals(sigset_t *set);
 
 /* ---- lazy_pages.c ---- */
 struct ckpt_lazy_stats;

@@ -128,19 +128,12 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 }
 
 /*
- * SIGINT, SIGTERM, SIGHUP and SIGQUIT stay blocked for the whole dump and
- * are polled: before the commit, one of them aborts it (the process as it
- * was, no checkpoint) and ckpt then dies of it; after the commit the dump
- * completes and reports, kill included, and exits 0.
+ * SIGINT, SIGTERM, SIGHUP and SIGQUIT (cmd_term_signals) stay blocked for
+ * the whole dump and are polled: before the commit, one of them aborts it
+ * (the process as it was, no checkpoint) and ckpt then dies of it; after
+ * the commit the dump completes and reports, kill included, and exits 0.
  */
-static void term_signals(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGHUP);
-	sigaddset(set, SIGQUIT);
-}
+static sigset_t term;
 
 static int pending_term_signal(void)
 {
@@ -150,7 +143,7 @@ static int pending_term_signal(void)
 	if (sigpending(&p) < 0)
 		return 0;
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
-		if (sigismember(&p, order[i]))
+		if (sigismember(&term, order[i]) && sigismember(&p, order[i]))
 			return order[i];
 	return 0;
 }
@@ -191,7 +184,6 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	struct ckpt_dump_opts o = { 0 };
 	struct ckpt_dump_stats st;
 	bool running = false, stopped = false;
-	sigset_t term;
 	int c, r, sig;
 
 	opterr = 0;
@@ -242,7 +234,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	o.after = running ? CKPT_DUMP_LEAVE_RUNNING : stopped ? CKPT_DUMP_LEAVE_STOPPED : CKPT_DUMP_KILL;
 	o.interrupted = interrupted;
 
-	term_signals(&term);
+	cmd_term_signals(&term);
 	sigprocmask(SIG_BLOCK, &term, NULL);
 	/* Before the freeze: drop the tracking records of processes that are gone. */
 	if ((r = ckpt_track_sweep(NULL, NULL)) < 0)
@@ -251,7 +243,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	sig = pending_term_signal();
 	if (r == -EINTR && sig) {
 		ctx->raise_signal = sig; /* main() dies of it after the output */
-		r = out_error(ctx, EXIT_FAIL, "dump of pid %d interrupted by %s before the checkpoint was "
+		r = out_error(ctx, 128 + sig, "dump of pid %d interrupted by %s before the checkpoint was "
 			      "committed: nothing was written to '%s', the process %s", o.pid,
 			      sig_name(sig), o.dir, o.after == CKPT_DUMP_KILL ? "was not killed" : "runs on");
 		ckpt_dump_stats_done(&st);

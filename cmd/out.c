@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -203,4 +204,18 @@ void out_human_bytes(uint64_t b, char *buf, size_t len)
 		snprintf(buf, len, "%.1f KiB", (double)b / 1024);
 	else
 		snprintf(buf, len, "%" PRIu64 " B", b);
+}
+
+void cmd_term_signals(sigset_t *set)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+	sigemptyset(set);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		struct sigaction old;
+
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue; /* nohup, or a background job of a shell without job control */
+		sigaddset(set, sigs[i]);
+	}
 }

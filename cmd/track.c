@@ -329,7 +329,8 @@ static int arm(struct cmd_ctx *ctx, pid_t pid, struct ckpt_tracker **ret)
 
 /*
  * What ends tracking from outside, read through a signalfd between
- * freezes: SIGINT, SIGTERM, SIGHUP, SIGQUIT, and SIGPIPE. ckpt ignores
+ * freezes: SIGINT, SIGTERM, SIGHUP, SIGQUIT (unless ignored when ckpt
+ * started), and SIGPIPE. ckpt ignores
  * SIGPIPE (ckpt.c) but blocked here it is queued all the same when a write
  * to a pipe whose reader is gone fails (the main thread writes the
  * output): 'ckpt track | head' then ends as if stopped, cleanly, after the
@@ -337,11 +338,7 @@ static int arm(struct cmd_ctx *ctx, pid_t pid, struct ckpt_tracker **ret)
  */
 static void stop_signals(sigset_t *mask)
 {
-	sigemptyset(mask);
-	sigaddset(mask, SIGINT);
-	sigaddset(mask, SIGTERM);
-	sigaddset(mask, SIGHUP);
-	sigaddset(mask, SIGQUIT);
+	cmd_term_signals(mask); /* not those ckpt was started with ignored (nohup) */
 	sigaddset(mask, SIGPIPE);
 	sigprocmask(SIG_BLOCK, mask, NULL);
 }

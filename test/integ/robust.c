@@ -213,6 +213,8 @@ struct cut {
  * ckpt must set up itself; stdout on @out, stderr on @err; a file size
  * limit of @fsize bytes if not 0.
  */
+static int spawn_ignoring; /* a signal the next spawn starts ckpt with ignored (nohup) */
+
 static pid_t spawn(const char *const *argv, int out, int err, rlim_t fsize)
 {
 	pid_t pid = fork();
@@ -224,6 +226,8 @@ static pid_t spawn(const char *const *argv, int out, int err, rlim_t fsize)
 
 		for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
 			signal(dfl[i], SIG_DFL);
+		if (spawn_ignoring)
+			signal(spawn_ignoring, SIG_IGN);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (fsize) {
@@ -546,6 +550,36 @@ Test(robust, a_signal_during_a_kill_mode_dump_abandons_or_completes_it, .timeout
 	}
 	cr_log_info("SIGTERM/SIGINT/SIGHUP during kill-mode dumps: %d trials, %d abandoned, %d completed", n, aborted,
 		    completed);
+}
+
+/* Under nohup, SIGHUP is no reason to abandon a dump: it completes. */
+Test(robust, a_dump_under_nohup_ignores_sighup)
+{
+	struct counter c;
+	char dir[128], out[4096];
+	const char *argv[] = { ckpt_bin(), "dump", "-t", NULL, "-D", dir, NULL };
+	struct cut cu;
+	int code;
+	ssize_t k;
+
+	counter_start(&c);
+	argv[3] = c.pid;
+	snprintf(dir, sizeof(dir), "%s/nohup", tmp);
+	spawn_ignoring = SIGHUP;
+	cut_spawn(&cu, argv);
+	spawn_ignoring = 0;
+	for (int i = 0; i < 20; i++) {
+		usleep(2000);
+		kill(cu.pid, SIGHUP);
+	}
+	code = cut_wait(&cu, 30000);
+	k = read(cu.fd, out, sizeof(out) - 1);
+	out[k > 0 ? k : 0] = '\0';
+	close(cu.fd);
+	cr_assert_eq(code, 0, "ckpt exit %d: %s", code, out);
+	cr_expect(strstr(out, "dumped pid"), "%s", out);
+	counter_killed(&c, "nohup");
+	restore_check(dir, c.last, "nohup");
 }
 
 /* ---- a file size limit, a full disk on stdout ---- */
