@@ -83,10 +83,11 @@ static void setup_signals(void)
 static void keep_std_fds(void)
 {
 	for (int fd = 0; fd <= 2; fd++) {
+		int n;
+
 		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
 			continue;
-		int n = open("/dev/null", O_RDWR);
-
+		n = open("/dev/null", O_RDWR);
 		if (n >= 0 && n != fd) {
 			dup2(n, fd);
 			close(n);

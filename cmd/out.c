@@ -28,6 +28,7 @@ static struct {
 	int err;
 } lost;
 
+/* Under sink_lock. */
 static void note_lost(const char *stream, int err)
 {
 	if (!lost.stream) {
@@ -139,19 +140,37 @@ int out_finish(struct cmd_ctx *ctx, int code)
 
 void out_flush(void)
 {
+	int r;
+
 	errno = 0;
-	if (fflush(stdout) != 0)
-		note_lost("stdout", errno);
+	r = fflush(stdout);
+	if (r != 0) {
+		int e = errno;
+
+		pthread_mutex_lock(&sink_lock);
+		note_lost("stdout", e);
+		pthread_mutex_unlock(&sink_lock);
+	}
 }
 
 bool out_lost(void)
 {
+	bool any;
+	int e;
+
 	errno = 0;
-	if (fflush(stdout) != 0 || ferror(stdout))
-		note_lost("stdout", errno);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		e = errno;
+		pthread_mutex_lock(&sink_lock);
+		note_lost("stdout", e);
+		pthread_mutex_unlock(&sink_lock);
+	}
+	pthread_mutex_lock(&sink_lock);
 	if (ferror(stderr))
 		note_lost("stderr", 0);
-	return lost.stream != NULL;
+	any = lost.stream != NULL;
+	pthread_mutex_unlock(&sink_lock);
+	return any;
 }
 
 void out_json(json_object *obj, bool line)
