@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* ckpt: command dispatch. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ckpt/log.h>
 
@@ -36,6 +40,8 @@ static const char main_usage_tail[] =
 	"  -h, --help      this help; 'ckpt COMMAND --help' for a command\n"
 	"\n"
 	"Environment: CKPT_DEBUG=area,area (or all) enables debug messages per module.\n"
+	"Exit status: 0 ok, 1 failed, 2 usage, 4 refused to protect the process, 5 done\n"
+	"but output lost, 128+N signal N.\n"
 	"See ckpt(1).\n";
 
 static void print_main_usage(FILE *f)
@@ -54,6 +60,59 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/*
+ * ckpt may hold a process frozen (dump, track) or half built (restore):
+ * nothing about its own output may kill or stop it then. A closed pipe
+ * (SIGPIPE), a file size limit (SIGXFSZ) or a background write to a
+ * terminal with tostop (SIGTTOU) become plain write errors, which
+ * out_finish() reports once the work is done. Termination signals
+ * (SIGINT, SIGTERM, SIGHUP, SIGQUIT) are each command's business: blocked
+ * and handled where a process is at stake. A restored process gets every
+ * signal disposition of its checkpoint back, so it inherits none of this.
+ */
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGXFSZ, &sa, NULL);
+	sigaction(SIGTTOU, &sa, NULL);
+}
+
+/* Started with fd 0, 1 or 2 closed: keep them taken, or an image file could become stdout. */
+static void keep_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		int n;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		n = open("/dev/null", O_RDWR);
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
+}
+
+/* An interrupted command dies of its signal once it has cleaned up and said so. */
+static int finish(struct cmd_ctx *ctx, int code)
+{
+	if (ctx->raise_signal > 0) {
+		int sig = ctx->raise_signal;
+		sigset_t set;
+
+		signal(sig, SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		raise(sig);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		return 128 + sig;
+	}
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -68,6 +127,8 @@ int main(int argc, char **argv)
 	const char *dbg = getenv("CKPT_DEBUG");
 	int c, code;
 
+	keep_std_fds();
+	setup_signals();
 	out_init(&ctx);
 	if (dbg && *dbg && ckpt_log_set_debug_areas(dbg) < 0)
 		fprintf(stderr, "ckpt: warning: CKPT_DEBUG='%s' ignored\n", dbg);
@@ -120,5 +181,5 @@ int main(int argc, char **argv)
 	code = cmd->fn(&ctx, argc, argv);
 	code = out_finish(&ctx, code);
 	json_object_put(ctx.errors);
-	return code;
+	return finish(&ctx, code);
 }

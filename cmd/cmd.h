@@ -3,6 +3,7 @@
 #ifndef CKPT_CMD_H
 #define CKPT_CMD_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -23,6 +24,7 @@ enum {
 	 * orphan its children.
 	 */
 	EXIT_REFUSED = 4,
+	EXIT_OUTPUT = 5,   /* the work was done, but output to stdout/stderr was lost */
 };
 
 struct cmd_ctx {
@@ -33,6 +35,13 @@ struct cmd_ctx {
 	json_object *errors;
 	/* JSON mode: more members of the final error object (owned), or NULL. */
 	json_object *error_extra;
+	/*
+	 * The exit code is another process's status (restore, waiting): an
+	 * output failure is reported but does not replace it.
+	 */
+	bool code_is_status;
+	/* Die of this signal once the output is finished (an interrupted command). */
+	int raise_signal;
 };
 
 struct command {
@@ -59,14 +68,31 @@ int out_error(struct cmd_ctx *ctx, int code, const char *fmt, ...)
 /* A command-line mistake: one line and a pointer to --help; returns EXIT_USAGE. */
 int out_usage_error(struct cmd_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Called once when the command ends: in JSON mode prints the error object. */
+/*
+ * Called once when the command ends: in JSON mode prints the error object.
+ * Output that could not be written (a closed pipe, a full disk) is never
+ * fatal while ckpt works; it is reported here, once, and turns a
+ * successful exit into EXIT_OUTPUT.
+ */
 int out_finish(struct cmd_ctx *ctx, int code);
+/* Whether writing to stdout or stderr failed so far (flushes stdout). */
+bool out_lost(void);
+/* fflush(stdout), remembering a failure for out_finish(). */
+void out_flush(void);
 /* Print one JSON document (pretty) or one NDJSON line (@line). */
 void out_json(json_object *obj, bool line);
 /* A double printed with @decimals digits after the point. */
 json_object *out_json_double(double v, int decimals);
 /* "512 B", "3.2 KiB", "1.0 GiB" */
 void out_human_bytes(uint64_t bytes, char *buf, size_t len);
+
+/*
+ * The termination signals a command honours: SIGINT, SIGTERM, SIGHUP and
+ * SIGQUIT, less those ckpt was started with ignored (nohup ignores SIGHUP;
+ * a shell without job control, SIGINT and SIGQUIT of background jobs).
+ * Blocked, an ignored signal is queued all the same: leave it out.
+ */
+void cmd_term_signals(sigset_t *set);
 
 /* ---- lazy_pages.c ---- */
 struct ckpt_lazy_stats;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include <ckpt/image.h>
 #include <ckpt/log.h>
 #include <ckpt/state.h>
+#include <ckpt/track.h>
 
 #include "cmd.h"
 
@@ -43,7 +45,14 @@ static const char usage[] =
 	"                             in the checkpoint (they are orphaned)\n"
 	"      --json                 one JSON object\n"
 	"  -v, --verbose              more messages\n"
-	"  -h, --help                 this help\n";
+	"  -h, --help                 this help\n"
+	"\n"
+	"SIGINT, SIGTERM, SIGHUP or SIGQUIT before the commit abandon the dump (the\n"
+	"process as it was, nothing at DIR; ckpt dies of the signal); after it, the\n"
+	"dump completes. Exit status: 0 committed; 1 failed (the process was not\n"
+	"killed, nothing at DIR); 2 usage; 4 refused, the process as it was; 5\n"
+	"committed, but output was lost (a closed pipe, a full disk); 128+N abandoned\n"
+	"on signal N.\n";
 
 static double ms(uint64_t ns)
 {
@@ -219,6 +228,45 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 	printf("  %s\n", after[o->after]);
 }
 
+/*
+ * SIGINT, SIGTERM, SIGHUP and SIGQUIT (cmd_term_signals) stay blocked for
+ * the whole dump and are polled: before the commit, one of them aborts it
+ * (the process as it was, no checkpoint) and ckpt then dies of it; after
+ * the commit the dump completes and reports, kill included, and exits 0.
+ */
+static sigset_t term;
+
+static int pending_term_signal(void)
+{
+	static const int order[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	sigset_t p;
+
+	if (sigpending(&p) < 0)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
+		if (sigismember(&term, order[i]) && sigismember(&p, order[i]))
+			return order[i];
+	return 0;
+}
+
+static const char *sig_name(int sig)
+{
+	static char buf[32];
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev)
+		snprintf(buf, sizeof(buf), "SIG%s", abbrev);
+	else
+		snprintf(buf, sizeof(buf), "signal %d", sig);
+	return buf;
+}
+
+static bool interrupted(void *userdata)
+{
+	(void)userdata;
+	return pending_term_signal() != 0;
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -238,7 +286,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	struct ckpt_dump_opts o = { 0 };
 	struct ckpt_dump_stats st;
 	bool running = false, stopped = false;
-	int c, r;
+	int c, r, sig;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "ht:D:v", longopts, NULL)) != -1) {
@@ -289,8 +337,23 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (running && stopped)
 		return out_usage_error(ctx, "--leave-running and --leave-stopped exclude each other");
 	o.after = running ? CKPT_DUMP_LEAVE_RUNNING : stopped ? CKPT_DUMP_LEAVE_STOPPED : CKPT_DUMP_KILL;
+	o.interrupted = interrupted;
 
+	cmd_term_signals(&term);
+	sigprocmask(SIG_BLOCK, &term, NULL);
+	/* Before the freeze: drop the tracking records of processes that are gone. */
+	if ((r = ckpt_track_sweep(NULL, NULL)) < 0)
+		ckpt_log(CKPT_LOG_INFO, "track", "cannot look for stale tracking records: %s", strerror(-r));
 	r = ckpt_dump_run(&o, &st);
+	sig = pending_term_signal();
+	if (r == -EINTR && sig) {
+		ctx->raise_signal = sig; /* main() dies of it after the output */
+		r = out_error(ctx, 128 + sig, "dump of pid %d interrupted by %s before the checkpoint was "
+			      "committed: nothing was written to '%s', the process %s", o.pid,
+			      sig_name(sig), o.dir, o.after == CKPT_DUMP_KILL ? "was not killed" : "runs on");
+		ckpt_dump_stats_done(&st);
+		return r;
+	}
 	if (r < 0) {
 		if (st.refused && ctx->json) {
 			/* Why, in the error object: the same lists as a dump that goes through. */
@@ -313,8 +376,11 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		json_object_put(j);
 	} else {
 		print_text(&o, &st);
+		if (sig)
+			printf("  %s came after the commit: the dump was completed\n", sig_name(sig));
 	}
 	ckpt_dump_stats_done(&st);
+	/* Left pending and blocked: ckpt exits 0, the dump is done. */
 	return EXIT_OK;
 }
 

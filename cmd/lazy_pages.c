@@ -24,9 +24,10 @@ static const char usage[] =
 	"its own. With --socket, `ckpt restore --lazy --lazy-socket PATH` hands\n"
 	"processes over to this server, which serves any number of them until SIGINT or\n"
 	"SIGTERM: the first one stops taking new processes and ends once the current\n"
-	"ones are complete, a second one ends at once. With --attach, it takes over\n"
-	"the lazy restore of PID from a server that died or was stopped: the faults of\n"
-	"that process wait, they never read zeros, until a server takes over.\n"
+	"ones are complete, a second one ends at once (SIGHUP always stops it gently).\n"
+	"With --attach, it takes over the lazy restore of PID from a server that died\n"
+	"or was stopped: the faults of that process wait, they never read zeros, until\n"
+	"a server takes over.\n"
 	"\n"
 	"Options:\n"
 	"      --socket PATH      listen for handovers at the UNIX socket PATH\n"
@@ -115,29 +116,35 @@ static void on_signal(int sig)
 {
 	static volatile sig_atomic_t count;
 
-	(void)sig;
 	if (the_server)
-		ckpt_lazy_server_stop(the_server, ++count > 1);
+		ckpt_lazy_server_stop(the_server, sig != SIGHUP && ++count > 1);
 }
 
 int cmd_lazy_serve(struct cmd_ctx *ctx, struct ckpt_lazy_server *s, int listen_fd)
 {
-	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term, old_hup;
 	sigset_t set;
 	int r;
 
+	/*
+	 * SIGHUP (the terminal went away) stops it gently too, as the first
+	 * SIGINT does: the processes it serves still get all their pages.
+	 */
 	the_server = s;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	r = ckpt_lazy_server_run(s, listen_fd);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
 	the_server = NULL;
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "the lazy-pages server failed: %s", strerror(-r));

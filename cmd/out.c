@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Output of the ckpt program: log sink, errors in text and JSON. */
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +15,27 @@
 
 /* Messages may come from several threads (the lazy-pages server): one at a time. */
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The first write to stdout or stderr that failed (EPIPE: the reader is
+ * gone; ENOSPC, EFBIG, EIO: a full disk, a file size limit, a hung-up
+ * terminal). SIGPIPE and SIGXFSZ are ignored (ckpt.c), so a failed write
+ * only returns an error: ckpt goes on with what it was doing (a process
+ * may be frozen) and says so once at the end, in out_finish().
+ */
+static struct {
+	const char *stream;
+	int err;
+} lost;
+
+/* Under sink_lock. */
+static void note_lost(const char *stream, int err)
+{
+	if (!lost.stream) {
+		lost.stream = stream;
+		lost.err = err; /* 0: not known (a write of stdio's buffer failed earlier) */
+	}
+}
 
 static void sink(enum ckpt_log_level level, const char *area, const char *msg, void *userdata)
 {
@@ -41,6 +64,8 @@ static void sink(enum ckpt_log_level level, const char *area, const char *msg, v
 		fprintf(stderr, "ckpt: debug: %s: %s\n", area, msg);
 		break;
 	}
+	if (ferror(stderr))
+		note_lost("stderr", errno);
 	pthread_mutex_unlock(&sink_lock);
 }
 
@@ -110,8 +135,48 @@ int out_finish(struct cmd_ctx *ctx, int code)
 	}
 	json_object_put(ctx->error_extra);
 	ctx->error_extra = NULL;
-	fflush(stdout);
+	if (out_lost()) {
+		fprintf(stderr, "ckpt: warning: output was lost: cannot write to %s: %s\n", lost.stream,
+			lost.err ? strerror(lost.err) : "write error");
+		if (code == EXIT_OK && !ctx->code_is_status)
+			code = EXIT_OUTPUT;
+	}
 	return code;
+}
+
+void out_flush(void)
+{
+	int r;
+
+	errno = 0;
+	r = fflush(stdout);
+	if (r != 0) {
+		int e = errno;
+
+		pthread_mutex_lock(&sink_lock);
+		note_lost("stdout", e);
+		pthread_mutex_unlock(&sink_lock);
+	}
+}
+
+bool out_lost(void)
+{
+	bool any;
+	int e;
+
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		e = errno;
+		pthread_mutex_lock(&sink_lock);
+		note_lost("stdout", e);
+		pthread_mutex_unlock(&sink_lock);
+	}
+	pthread_mutex_lock(&sink_lock);
+	if (ferror(stderr))
+		note_lost("stderr", 0);
+	any = lost.stream != NULL;
+	pthread_mutex_unlock(&sink_lock);
+	return any;
 }
 
 void out_json(json_object *obj, bool line)
@@ -121,7 +186,7 @@ void out_json(json_object *obj, bool line)
 	fputs(json_object_to_json_string_ext(obj, flags | JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
 	fputc('\n', stdout);
 	if (line)
-		fflush(stdout);
+		out_flush();
 }
 
 int cmd_common_option(struct cmd_ctx *ctx, int c, char **argv)
@@ -164,4 +229,18 @@ void out_human_bytes(uint64_t b, char *buf, size_t len)
 		snprintf(buf, len, "%.1f KiB", (double)b / 1024);
 	else
 		snprintf(buf, len, "%" PRIu64 " B", b);
+}
+
+void cmd_term_signals(sigset_t *set)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+	sigemptyset(set);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		struct sigaction old;
+
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue; /* nohup, or a background job of a shell without job control */
+		sigaddset(set, sigs[i]);
+	}
 }

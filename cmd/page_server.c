@@ -79,7 +79,7 @@ static void on_conn(const struct ckpt_page_server_conn_stats *st, void *userdata
 		       st->peer, st->end, secs, st->requests, st->request_errors, st->docs,
 		       st->pages, st->data_pages, out, in, st->error ? ": " : "",
 		       st->error ? st->error : "");
-		fflush(stdout);
+		out_flush();
 	}
 }
 
@@ -224,7 +224,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	} else {
 		printf("listening on %s, serving '%s'%s\n", ckpt_page_server_address(srv), o.dir,
 		       ckpt_page_server_authenticates(srv) ? ", token required" : "");
-		fflush(stdout);
+		out_flush();
 	}
 	r = ckpt_page_server_run(srv, sfd);
 	if (ctx->json) {

@@ -142,7 +142,7 @@ static void report_restored(struct cmd_ctx *ctx, const struct ckpt_restore_opts 
 		json_object_put(j);
 	} else if (detach) {
 		printf("%d\n", st->pid);
-		fflush(stdout);
+		out_flush();
 	} else {
 		ckpt_log(CKPT_LOG_INFO, "restore", "restored pid %d from '%s' in %.1f ms%s", st->pid,
 			 o->dir ? o->dir : o->from, ms(st->total_ns), o->lazy ? " (lazy)" : "");
@@ -401,6 +401,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	report_restored(ctx, &o, &st, lazy_ranges, detach);
 	if (detach)
 		return EXIT_OK;
+	ctx->code_is_status = true; /* lost output is reported, the status stays the process's */
 	r = wait_child(st.pid);
 	if (server > 0) {
 		int status;

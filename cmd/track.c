@@ -37,8 +37,9 @@ static const char usage[] =
 	"Track the pages PID writes with userfaultfd write-protection and print, every\n"
 	"interval: pages written, MiB written, dirty rate, ranges, mappings added and\n"
 	"removed, scan time, freeze time and RSS. Ends after --count intervals,\n"
-	"--duration, SIGINT/SIGTERM/SIGHUP, or when the process exits (status 0) or\n"
-	"executes a new program (status 1); then the process is left untracked.\n"
+	"--duration, SIGINT/SIGTERM/SIGHUP/SIGQUIT, its output closed (SIGPIPE), or\n"
+	"when the process exits (status 0) or executes a new program (status 1); then\n"
+	"the process is left untracked. Signals are read between freezes.\n"
 	"\n"
 	"With -D DIR, take a checkpoint every interval instead: DIR/0000 full, then\n"
 	"DIR/0001, DIR/0002 ... each a delta with the pages written since the one\n"
@@ -62,7 +63,11 @@ static const char usage[] =
 	"      --stop                disarm tracking left armed by another command\n"
 	"      --json                one JSON object per line (NDJSON)\n"
 	"  -v, --verbose             more messages\n"
-	"  -h, --help                this help\n";
+	"  -h, --help                this help\n"
+	"\n"
+	"Exit status: 0 ended as asked, on a signal or when the process exited; 1 exec,\n"
+	"tracking lost, or an error; 2 usage; 4 -D: the process holds what restore\n"
+	"cannot recreate; 5 as 0, but output was lost (a closed pipe, a full disk).\n";
 
 struct track_args {
 	pid_t pid;
@@ -220,7 +225,7 @@ static void print_sample(struct cmd_ctx *ctx, const struct sample *s, uint64_t n
 	printf("%8.2f %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9.2f %9.1f\n", s->time_s,
 	       s->st.pages, mib, rate, s->st.nr_ranges, s->st.maps_added, s->st.maps_removed,
 	       ms(s->st.scan_ns), ms(s->freeze_ns), (double)s->rss_kib / 1024);
-	fflush(stdout);
+	out_flush();
 }
 
 static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt, ...)
@@ -323,6 +328,22 @@ static int arm(struct cmd_ctx *ctx, pid_t pid, struct ckpt_tracker **ret)
 	return r;
 }
 
+/*
+ * What ends tracking from outside, read through a signalfd between
+ * freezes: SIGINT, SIGTERM, SIGHUP, SIGQUIT (unless ignored when ckpt
+ * started), and SIGPIPE. ckpt ignores
+ * SIGPIPE (ckpt.c) but blocked here it is queued all the same when a write
+ * to a pipe whose reader is gone fails (the main thread writes the
+ * output): 'ckpt track | head' then ends as if stopped, cleanly, after the
+ * freeze in progress, instead of tracking on with nobody reading.
+ */
+static void stop_signals(sigset_t *mask)
+{
+	cmd_term_signals(mask); /* not those ckpt was started with ignored (nohup) */
+	sigaddset(mask, SIGPIPE);
+	sigprocmask(SIG_BLOCK, mask, NULL);
+}
+
 /* ---- -D: continuous checkpoints ---- */
 
 static void on_event(const char *event, const char *message, void *userdata)
@@ -373,7 +394,7 @@ static void on_checkpoint(const struct ckpt_continuous_stats *st, void *userdata
 	       st->delta ? "delta" : "full", st->time_s, st->pages_written, (double)st->bytes_raw / mib,
 	       (double)st->bytes_compressed / mib, ms(st->freeze_ns), ms(st->write_ns),
 	       ms(st->stretch_ns), st->chain_length, st->points);
-	fflush(stdout);
+	out_flush();
 }
 
 static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
@@ -403,11 +424,7 @@ static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
 	int r;
 
 	/* Termination signals arrive through a signalfd: what is captured is written first. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	stop_signals(&mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	o.stop_fd = sfd;
 
@@ -468,17 +485,16 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	r = parse_args(ctx, argc, argv, &a);
 	if (r)
 		return r < 0 ? EXIT_OK : r;
+	/* Drop the tracking records of processes that are gone (-v lists them). */
+	if ((r = ckpt_track_sweep(NULL, NULL)) < 0)
+		ckpt_log(CKPT_LOG_INFO, "track", "cannot look for stale tracking records: %s", strerror(-r));
 	if (a.stop)
 		return stop_tracking(ctx, a.pid);
 	if (a.dir)
 		return run_continuous(ctx, &a);
 
 	/* Termination signals arrive through a signalfd, between harvests. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	stop_signals(&mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	pidfd = (int)syscall(SYS_pidfd_open, a.pid, 0);
 	if (pidfd < 0)

@@ -87,6 +87,15 @@ struct ckpt_dump_opts {
 	 */
 	bool allow_orphans;
 	const char *rundir;       /* tracking records; NULL: default */
+	/*
+	 * Asked between stages and just before the commit (NULL: never): true
+	 * aborts the dump with -EINTR, the process released as it was and
+	 * nothing left at @dir. Once the checkpoint is committed (the point of
+	 * no return: in kill mode the process is then killed) it is not asked
+	 * again and the dump completes.
+	 */
+	bool (*interrupted)(void *userdata);
+	void *userdata;
 };
 
 /*
@@ -150,6 +159,7 @@ struct ckpt_dump_stats {
  * parent is lost or was harvested by another command (no --auto-full);
  * -EPERM and @ret_stats->refused: unrestorable objects, or children that a
  * kill would orphan (listed in @ret_stats, even on failure).
+ * -EINTR: @opts->interrupted said so before the commit.
  */
 int ckpt_dump_run(const struct ckpt_dump_opts *opts, struct ckpt_dump_stats *ret_stats) __must_check;
 void ckpt_dump_stats_done(struct ckpt_dump_stats *st);

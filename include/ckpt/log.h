@@ -23,8 +23,16 @@ enum ckpt_log_level {
 typedef void (*ckpt_log_sink_fn)(enum ckpt_log_level level, const char *area,
 				 const char *msg, void *userdata);
 
-/* Install @sink (NULL: the default sink, which writes to stderr). */
+/*
+ * Install @sink (NULL: the default sink, which writes to stderr). A sink
+ * may be called while a process is frozen: it must not block for long nor
+ * let the program die of its output (SIGPIPE, SIGXFSZ). The default sink
+ * never dies of SIGPIPE, whatever the program's disposition of it; what it
+ * could not write is counted (ckpt_log_lost) for the program to report.
+ */
 void ckpt_log_set_sink(ckpt_log_sink_fn sink, void *userdata);
+/* Messages the default sink could not write; @ret_errno (may be NULL): why, the first time. */
+unsigned long ckpt_log_lost(int *ret_errno);
 /* Messages above @level are dropped, except debug of enabled areas. */
 void ckpt_log_set_level(enum ckpt_log_level level);
 enum ckpt_log_level ckpt_log_get_level(void);

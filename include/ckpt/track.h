@@ -91,6 +91,15 @@ int ckpt_track_disarm(struct ckpt_tracker *t, struct ckpt_inject *inj);
  * freeze). Without it a later command only reports more pages, never fewer.
  */
 int ckpt_track_sync(struct ckpt_tracker *t) __must_check;
+/*
+ * Remove the records in the run directory of processes that are gone (the
+ * pid is free, or another process has it now: start time or boot id
+ * differ) and the lock files left without a record. A record in use by a
+ * command (locked) or of a live process is never touched. Removals are
+ * logged at info level; @ret_removed (may be NULL): the records removed.
+ * Not for a freeze: it reads /proc for every record.
+ */
+int ckpt_track_sweep(const struct ckpt_track_opts *opts, size_t *ret_removed) __must_check;
 /* Sync, then drop our handle; the tracking stays armed for a later command. */
 void ckpt_track_close(struct ckpt_tracker *t);
 CKPT_DEFINE_CLEANUP(struct ckpt_tracker, ckpt_track_close)

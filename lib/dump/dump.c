@@ -11,6 +11,10 @@
  *   resume        leave running / stopped (kill mode: stays frozen)
  *   write         compress and commit the checkpoint atomically
  *   finish        kill mode: kill, now that the images are safe
+ *
+ * The commit is the point of no return: until then an interruption
+ * (opts->interrupted) aborts and leaves the process as it was and no
+ * checkpoint; after it the dump completes, kill included.
  */
 #define LOG_AREA "dump"
 #include <errno.h>
@@ -68,6 +72,15 @@ struct dump {
 };
 
 /* ---- helpers ---- */
+
+/* Asked between stages, never after the commit: -EINTR aborts the dump. */
+static int check_interrupted(const struct dump *d, const char *where)
+{
+	if (!d->o->interrupted || !d->o->interrupted(d->o->userdata))
+		return 0;
+	pr_info("interrupted %s: the dump of pid %d is abandoned", where, d->o->pid);
+	return -EINTR;
+}
 
 static int identity_of(struct dump *d)
 {
@@ -663,9 +676,17 @@ static int open_writer(struct dump *d, struct ckpt_image_writer **ret)
 /* Bytes copied from a frozen process before the writer takes them. */
 #define STREAM_CHUNK (8UL << 20)
 
+struct stream_ctx {
+	struct dump *d;
+	struct ckpt_image_writer *w;
+};
+
 static int stream_sink(struct page_copy *pc, void *userdata)
 {
-	return dump_add_pages(userdata, pc);
+	struct stream_ctx *sc = userdata;
+	int r = check_interrupted(sc->d, "while its pages were copied");
+
+	return r < 0 ? r : dump_add_pages(sc->w, pc);
 }
 
 /*
@@ -682,12 +703,14 @@ static int stream_frozen(struct dump *d)
 		.chunk = STREAM_CHUNK,
 		.sink = stream_sink,
 	};
+	struct stream_ctx sc = { .d = d };
 	int r;
 
 	r = open_writer(d, &d->w);
 	if (r < 0)
 		return r;
-	stream.userdata = d->w;
+	sc.w = d->w;
+	stream.userdata = &sc;
 	return page_copy_stream(&d->pages, &stream, d->maps, d->delta ? &d->dirty : NULL);
 }
 
@@ -713,6 +736,8 @@ static int write_images(struct dump *d)
 	}
 	if (r == 0)
 		r = dump_add_pages(w, &d->pages);
+	if (r == 0)
+		r = check_interrupted(d, "before the commit"); /* the last chance */
 	if (r < 0)
 		return r;
 	r = ckpt_image_writer_commit(w);
@@ -767,7 +792,8 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 		pr_err("'%s' exists: a checkpoint is written to a new directory", o->dir);
 		return -EEXIST;
 	}
-	if ((r = identity_of(&d)) < 0 || (r = parent_or_full(&d)) < 0 || (r = reserve(&d)) < 0)
+	if ((r = identity_of(&d)) < 0 || (r = parent_or_full(&d)) < 0 || (r = reserve(&d)) < 0 ||
+	    (r = check_interrupted(&d, "before the freeze")) < 0)
 		goto out;
 
 	if (d.delta && o->after != CKPT_DUMP_KILL && (r = precopy(&d)) < 0) {
@@ -777,12 +803,15 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 		goto out;
 	}
 	read_hint(&d);
+	if ((r = check_interrupted(&d, "before the freeze")) < 0)
+		goto out;
 	t_freeze = now_ns();
 	r = ckpt_inject_seize(o->pid, 0, &d.inj);
 	if (r < 0)
 		goto out;
 	place_near(&d);
-	if ((r = collect(&d)) < 0 || (r = judge(&d)) < 0 || (r = track(&d)) < 0)
+	if ((r = collect(&d)) < 0 || (r = judge(&d)) < 0 ||
+	    (r = check_interrupted(&d, "in the freeze")) < 0 || (r = track(&d)) < 0)
 		goto out;
 	r = ckpt_proc_read_maps(ckpt_inject_task_proc(d.inj), 0, &d.maps);
 	if (r < 0) {

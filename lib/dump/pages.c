@@ -560,7 +560,7 @@ int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
 		c->buf_len = cp.local_off;
 	close(cp.mem_fd);
 	if (r < 0) {
-		if (r != -ESRCH)
+		if (r != -ESRCH && r != -EINTR) /* gone; interrupted (logged by the caller) */
 			pr_err("cannot copy the memory of pid %d: %s", cp.pid, errstr(r));
 		return r;
 	}

@@ -8,6 +8,7 @@
  * the next harvest report more pages, never fewer.
  */
 #define LOG_AREA "track"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -56,31 +57,60 @@ int track_identity(pid_t pid, uint64_t *ret_start_time, char ret_boot_id[40])
 	return 0;
 }
 
+/*
+ * Lock RUNDIR/track-PID.lock. A lock file may be removed (with the record,
+ * by its holder: track_record_remove, ckpt_track_sweep), so once locked,
+ * check that the file locked is still the one at the path: if not, another
+ * command removed it between our open and our flock, and a third may lock
+ * a new one; start again.
+ */
+static int lock_path(const char *path, bool create, int busy_tries, int *ret_fd)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		struct stat a, b;
+		int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+
+		if (fd < 0)
+			return neg_errno();
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int r = errno == EWOULDBLOCK ? -EBUSY : neg_errno();
+
+			close(fd);
+			if (r != -EBUSY || busy_tries-- <= 0)
+				return r;
+			usleep(1000);
+			continue;
+		}
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			*ret_fd = fd;
+			return 0;
+		}
+		close(fd); /* removed meanwhile: the lock of a file nobody will see */
+		if (!create)
+			return -ENOENT;
+	}
+	return -EAGAIN;
+}
+
 int track_record_lock(struct ckpt_tracker *t)
 {
 	char path[PATH_MAX];
-	int fd;
+	int fd, r;
 
 	if (mkdir(t->rundir, 0700) < 0 && errno != EEXIST) {
-		int r = neg_errno();
-
+		r = neg_errno();
 		pr_err("cannot create the run directory '%s': %s", t->rundir, errstr(r));
 		return r;
 	}
 	record_path(t, "lock", path, sizeof(path));
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		int r = neg_errno();
-
-		pr_err("cannot open '%s': %s", path, errstr(r));
+	/* A sweep (ckpt_track_sweep) holds a lock for microseconds: try a few times. */
+	r = lock_path(path, true, 20, &fd);
+	if (r == -EBUSY) {
+		pr_err("pid %d is in use by another ckpt command (lock '%s')", t->pid, path);
 		return r;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int r = errno == EWOULDBLOCK ? -EBUSY : neg_errno();
-
-		close(fd);
-		if (r == -EBUSY)
-			pr_err("pid %d is in use by another ckpt command (lock '%s')", t->pid, path);
+	if (r < 0) {
+		pr_err("cannot lock '%s': %s", path, errstr(r));
 		return r;
 	}
 	t->lock_fd = fd;
@@ -286,13 +316,141 @@ bad:
 	return -EBADMSG;
 }
 
-void track_record_remove(const struct ckpt_tracker *t)
+static void remove_files(const char *rundir, pid_t pid, bool with_lock)
 {
+	static const char *const ext[] = { "json", "json.tmp", "gen" };
 	char path[PATH_MAX];
 
-	/* The lock file stays: unlinking it would let two commands lock two files. */
-	record_path(t, "json", path, sizeof(path));
-	unlink(path);
-	record_path(t, "gen", path, sizeof(path));
-	unlink(path);
+	for (size_t i = 0; i < ARRAY_SIZE(ext); i++) {
+		snprintf(path, sizeof(path), "%s/track-%d.%s", rundir, pid, ext[i]);
+		unlink(path);
+	}
+	if (with_lock) {
+		snprintf(path, sizeof(path), "%s/track-%d.lock", rundir, pid);
+		unlink(path);
+	}
+}
+
+void track_record_remove(const struct ckpt_tracker *t)
+{
+	/*
+	 * The lock file goes too, but only by the command that holds it: a
+	 * command that opened it before and locks it after sees that it is
+	 * not the file at the path any more and starts again (lock_path).
+	 */
+	remove_files(t->rundir, t->pid, t->lock_fd >= 0);
+}
+
+/* ---- removal of the records of processes that are gone ---- */
+
+/* What a record says of its process: 0, or -EBADMSG when it cannot be read. */
+static int record_identity(const char *rundir, pid_t pid, uint64_t *ret_start, char boot_id[40])
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_json_ json_object *o = NULL;
+	char path[PATH_MAX];
+	json_object *v;
+	uint64_t x;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/track-%d.json", rundir, pid);
+	r = read_file_at(AT_FDCWD, path, &text, NULL);
+	if (r < 0)
+		return r;
+	o = json_tokener_parse(text);
+	if (!o || !json_object_is_type(o, json_type_object) || get_u64(o, "version", &x) < 0 ||
+	    x != RECORD_VERSION || get_u64(o, "pid", &x) < 0 || x != (uint64_t)pid ||
+	    get_u64(o, "start_time", ret_start) < 0 || !json_object_object_get_ex(o, "boot_id", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return -EBADMSG;
+	snprintf(boot_id, 40, "%s", json_object_get_string(v));
+	return 0;
+}
+
+/*
+ * Why the record of @pid is of no use any more, or NULL to keep it. Only
+ * what is known for sure removes a record: the pid is free, or it is
+ * another process (start time or boot id differ). A record that cannot be
+ * read is removed only when the pid is free.
+ */
+static const char *record_gone(const char *rundir, pid_t pid, bool *ret_had_record)
+{
+	uint64_t rec_start = 0, now_start;
+	char rec_boot[40] = "", now_boot[40];
+	int r = record_identity(rundir, pid, &rec_start, rec_boot);
+	int n = track_identity(pid, &now_start, now_boot);
+
+	*ret_had_record = r != -ENOENT;
+	if (n == -ESRCH || n == -ENOENT)
+		return "the process is gone";
+	if (r == -ENOENT)
+		return "no record, only its lock"; /* a leftover of a disarm or a lost tracking */
+	if (r < 0 || n < 0)
+		return NULL;
+	if (strcmp(rec_boot, now_boot))
+		return "it was recorded before the last boot";
+	if (rec_start != now_start)
+		return "the pid is another process now";
+	return NULL;
+}
+
+int ckpt_track_sweep(const struct ckpt_track_opts *opts, size_t *ret_removed)
+{
+	const char *env = getenv("CKPT_RUNDIR");
+	const char *rundir = opts && opts->rundir ? opts->rundir : env && *env ? env : "/run/ckpt";
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t nr = 0, cap = 0, removed = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	dir = opendir(rundir);
+	if (!dir) {
+		if (ret_removed)
+			*ret_removed = 0;
+		return errno == ENOENT ? 0 : neg_errno();
+	}
+	while ((de = readdir(dir))) {
+		int pid, len = 0;
+
+		/* track-PID.{lock,json,json.tmp,gen}: each pid once */
+		if (sscanf(de->d_name, "track-%d.%n", &pid, &len) != 1 || len == 0 || pid <= 0)
+			continue;
+		if (nr && pids[nr - 1] == pid)
+			continue;
+		if (GROW(pids, cap, nr + 1) < 0) {
+			closedir(dir);
+			return -ENOMEM;
+		}
+		pids[nr++] = pid;
+	}
+	closedir(dir);
+	for (size_t i = 0; i < nr; i++) {
+		char path[PATH_MAX];
+		const char *why;
+		bool had_record, dup = false;
+		int fd;
+
+		for (size_t k = 0; k < i && !dup; k++)
+			dup = pids[k] == pids[i];
+		if (dup)
+			continue;
+		snprintf(path, sizeof(path), "%s/track-%d.lock", rundir, pids[i]);
+		/* Locked: a command uses it now, so it is alive; never touch it. */
+		if (lock_path(path, true, 0, &fd) < 0)
+			continue;
+		why = record_gone(rundir, pids[i], &had_record);
+		if (why) {
+			remove_files(rundir, pids[i], true);
+			if (had_record) {
+				pr_info("removed the tracking record of pid %d in '%s': %s", pids[i], rundir, why);
+				removed++;
+			} else {
+				pr_debug("removed the leftover lock of pid %d in '%s'", pids[i], rundir);
+			}
+		}
+		close(fd);
+	}
+	if (ret_removed)
+		*ret_removed = removed;
+	return 0;
 }
