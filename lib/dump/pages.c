@@ -374,13 +374,20 @@ static int private_pages(struct copier *cp, int pm, const struct ckpt_vma *v, ui
 
 /*
  * Shared memory objects: their data, by SEEK_DATA/SEEK_HOLE on the object
- * (map_files), read through the mapping. In a delta the dirty pages were
- * written through this mapping, so they are read as they are.
+ * (map_files), read through the mapping. A delta takes them whole too, with
+ * a HOLE wherever the object has none (@delta): the uffd-wp bits of this
+ * mapping only see writes through this mapping, and the object can be
+ * written without one (write(2) to a memfd, another mapping of it in this
+ * process or in another one). A delta of the written pages alone would
+ * miss those, and restore would lay an older checkpoint's pages of another
+ * mapping of the same object over the new ones.
  */
-static int shmem_pages(struct copier *cp, const struct ckpt_vma *v)
+static int shmem_pages(struct copier *cp, const struct ckpt_vma *v, bool delta)
 {
+	uint64_t hole_from = v->start;
 	_cleanup_close_ int fd = ckpt_proc_open_map_file(cp->proc, v->start, v->end, O_RDONLY);
 	off_t off = (off_t)v->offset, end = (off_t)(v->offset + (v->end - v->start));
+	uint64_t from;
 	int r;
 
 	if (fd < 0 && cp->stream && !cp->inj) {
@@ -402,13 +409,18 @@ static int shmem_pages(struct copier *cp, const struct ckpt_vma *v)
 			hole = end;
 		data = (off_t)ALIGN_DOWN((uint64_t)data, PS);
 		hole = (off_t)ALIGN_UP((uint64_t)hole, PS);
-		r = copy_range(cp, v->start + (uint64_t)(data - (off_t)v->offset),
-			       (uint64_t)(hole - data) / PS);
+		from = v->start + (uint64_t)(data - (off_t)v->offset);
+		if (delta && (r = add_run(cp->c, hole_from, (from - hole_from) / PS, PAGE_RUN_HOLE, 0)) < 0)
+			return r;
+		r = copy_range(cp, from, (uint64_t)(hole - data) / PS);
 		if (r < 0)
 			return r;
 		cp->c->pages_scanned += (uint64_t)(hole - data) / PS;
+		hole_from = from + (uint64_t)(hole - data);
 		off = hole;
 	}
+	if (delta && (r = add_run(cp->c, hole_from, (v->end - hole_from) / PS, PAGE_RUN_HOLE, 0)) < 0)
+		return r;
 	return 0;
 }
 
@@ -450,11 +462,18 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 				r = copy_range(cp, v->start, (v->end - v->start) / PS);
 				c->pages_scanned += (v->end - v->start) / PS;
 			} else if (page_vma_is_shmem(v)) {
-				r = shmem_pages(cp, v);
+				r = shmem_pages(cp, v, false);
 			} else {
 				r = private_pages(cp, pm, v, v->start, v->end, false, vec);
 			}
 			/* Streaming: a mapping that changed under the scan is copied again, frozen. */
+			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
+				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
+			continue;
+		}
+		if (page_vma_is_shmem(v)) {
+			/* A delta: shared memory whole (see shmem_pages). */
+			r = shmem_pages(cp, v, true);
 			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
 				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
 			continue;
@@ -465,7 +484,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 
 			if (s >= e)
 				continue;
-			if (page_vma_is_shmem(v) || page_vma_full_content(v)) {
+			if (page_vma_full_content(v)) {
 				r = copy_range(cp, s, (e - s) / PS);
 				c->pages_scanned += (e - s) / PS;
 			} else {
