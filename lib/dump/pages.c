@@ -471,9 +471,20 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
 			continue;
 		}
-		if (page_vma_is_shmem(v)) {
-			/* A delta: shared memory whole (see shmem_pages). */
-			r = shmem_pages(cp, v, true);
+		if (page_vma_is_shmem(v) || page_vma_full_content(v)) {
+			/*
+			 * A delta takes these whole too: shared memory (see
+			 * shmem_pages), and a private mapping of a deleted file,
+			 * whose pages not copied on write change with the file
+			 * (written through a shared mapping of it, or write(2))
+			 * without a fault of this mapping.
+			 */
+			if (page_vma_full_content(v)) {
+				r = copy_range(cp, v->start, (v->end - v->start) / PS);
+				c->pages_scanned += (v->end - v->start) / PS;
+			} else {
+				r = shmem_pages(cp, v, true);
+			}
 			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
 				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
 			continue;
@@ -484,12 +495,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 
 			if (s >= e)
 				continue;
-			if (page_vma_full_content(v)) {
-				r = copy_range(cp, s, (e - s) / PS);
-				c->pages_scanned += (e - s) / PS;
-			} else {
-				r = private_pages(cp, pm, v, s, e, true, vec);
-			}
+			r = private_pages(cp, pm, v, s, e, true, vec);
 			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
 				r = ckpt_range_set_add(cp->stream->failed, s, e);
 		}

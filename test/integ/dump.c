@@ -273,6 +273,13 @@ Test(dump, ten_deltas_hold_exactly_what_was_written, .timeout = 120)
 				want[r][pg] = '1';
 			}
 			dz_ok(&d, "%s", cmd);
+			/*
+			 * Shared memory and the private mapping of a deleted
+			 * file are taken whole by every delta: their uffd-wp
+			 * bits do not see every change (test/integ/review.c).
+			 */
+			if (!strcmp(wreg[r], "shared") || !strcmp(wreg[r], "file"))
+				memset(want[r], '1', n);
 		}
 		dz_ok(&d, "sums %s", sf[k]);
 		dump_ok(&d, dir[k], k ? dir[k - 1] : NULL, "--leave-running");

@@ -161,6 +161,16 @@ Test(review, shared_anon_written_by_child)
 	full_step_delta("shanon_child");
 }
 
+/*
+ * A private mapping of a deleted file (a memfd here): its pages never
+ * copied on write show the file, written through a shared mapping of it
+ * (or write(2)) without a fault of this mapping.
+ */
+Test(review, memfd_private_mapping_sees_file_writes)
+{
+	full_step_delta("memfd_private");
+}
+
 /* Controls that pass on this kernel: page tables dropped under an armed range. */
 Test(review, dontneed_whole_page_table)
 {

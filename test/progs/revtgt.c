@@ -29,6 +29,11 @@
  *   revtgt shanon_child
  *       16 pages MAP_SHARED|MAP_ANONYMOUS (0x11) and a forked child that
  *       shares them. go: the child writes 4 pages (0x44).
+ *   revtgt memfd_private
+ *       A memfd of 16 pages (0x11), mapped shared (W) and private, read
+ *       only (P, "at"), P's pages read; the fd closed. go: 4 pages written
+ *       through W (0x55): P shows them (never copied on write), and P
+ *       takes no fault.
  * They print "at ADDR" (and "at2 ADDR" for the second mapping), and
  * "rseq ADDR SIZE" (where the kernel writes the CPU: it differs after
  * restore) before "ready".
@@ -148,6 +153,27 @@ int main(int argc, char **argv)
 		} else {
 			memset(w, 0x33, 4 * 4096);
 		}
+		printf("done\n");
+	} else if (!strcmp(mode, "memfd_private")) {
+		size_t len = 16 * 4096;
+		int fd = (int)syscall(SYS_memfd_create, "revtgt-private", 0);
+		volatile char sum = 0;
+		char *w;
+
+		if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
+			return 3;
+		w = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (w == MAP_FAILED || p == MAP_FAILED)
+			return 3;
+		close(fd);
+		memset(w, 0x11, len);
+		for (size_t i = 0; i < len; i += 4096)
+			sum += p[i];
+		say_rseq();
+		printf("at %p\nready\n", (void *)p);
+		wait_go();
+		memset(w, 0x55, 4 * 4096);
 		printf("done\n");
 	} else if (!strcmp(mode, "shanon_child")) {
 		size_t len = 16 * 4096;
