@@ -119,8 +119,11 @@ static void full_step_delta(const char *mode)
 	struct run_result r;
 	struct prog p;
 
+	char file[160];
+
 	rseq_at = 0;
-	cr_assert_eq(prog_start(&p, true, 0, "revtgt", mode, NULL), 0);
+	snprintf(file, sizeof(file), "%s/file", tmp);
+	cr_assert_eq(prog_start(&p, true, 0, "revtgt", mode, file, NULL), 0);
 	wait_line(&p, "ready");
 	snprintf(pid, sizeof(pid), "%d", p.pid);
 	snprintf(d0, sizeof(d0), "%s/c0", tmp);
@@ -169,6 +172,23 @@ Test(review, shared_anon_written_by_child)
 Test(review, memfd_private_mapping_sees_file_writes)
 {
 	full_step_delta("memfd_private");
+}
+
+/*
+ * MADV_DONTNEED of the pages of a private file mapping that were copied on
+ * write before the last checkpoint and not written since: the mapping
+ * shows the file again, and the kernel leaves uffd-wp markers (a
+ * file-backed mapping keeps the bit), so no harvest reports them.
+ */
+Test(review, private_file_pages_dropped)
+{
+	full_step_delta("privfile_dontneed");
+}
+
+/* MADV_REMOVE of shared memory: zeros, and markers again. */
+Test(review, shmem_hole_punched)
+{
+	full_step_delta("shmem_remove");
 }
 
 /* Controls that pass on this kernel: page tables dropped under an armed range. */

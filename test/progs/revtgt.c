@@ -34,10 +34,19 @@
  *       only (P, "at"), P's pages read; the fd closed. go: 4 pages written
  *       through W (0x55): P shows them (never copied on write), and P
  *       takes no fault.
+ *   revtgt privfile_dontneed FILE
+ *       FILE (created, 16 pages of 0x46) mapped private, every page
+ *       written (0x58: copied on write). go: MADV_DONTNEED of the mapping:
+ *       it shows the file again. The pages were not written since the last
+ *       harvest, so the kernel puts uffd-wp markers where they were.
+ *   revtgt shmem_remove
+ *       A memfd of 16 pages mapped shared (0x11). go: MADV_REMOVE of 4
+ *       pages: zeros (markers again, as above).
  * They print "at ADDR" (and "at2 ADDR" for the second mapping), and
  * "rseq ADDR SIZE" (where the kernel writes the CPU: it differs after
  * restore) before "ready".
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -174,6 +183,40 @@ int main(int argc, char **argv)
 		printf("at %p\nready\n", (void *)p);
 		wait_go();
 		memset(w, 0x55, 4 * 4096);
+		printf("done\n");
+	} else if (!strcmp(mode, "privfile_dontneed")) {
+		size_t len = 16 * 4096;
+		static char buf[16 * 4096];
+		int fd = argc > 2 ? open(argv[2], O_RDWR | O_CREAT | O_TRUNC, 0600) : -1;
+
+		memset(buf, 0x46, sizeof(buf));
+		if (fd < 0 || pwrite(fd, buf, len, 0) != (ssize_t)len || fsync(fd) < 0)
+			return 3;
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+		close(fd);
+		if (p == MAP_FAILED)
+			return 3;
+		memset(p, 0x58, len);
+		say_rseq();
+		printf("at %p\nready\n", (void *)p);
+		wait_go();
+		madvise(p, len, MADV_DONTNEED);
+		printf("done\n");
+	} else if (!strcmp(mode, "shmem_remove")) {
+		size_t len = 16 * 4096;
+		int fd = (int)syscall(SYS_memfd_create, "revtgt-remove", 0);
+
+		if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
+			return 3;
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			return 3;
+		memset(p, 0x11, len);
+		say_rseq();
+		printf("at %p\nready\n", (void *)p);
+		wait_go();
+		if (madvise(p, 4 * 4096, MADV_REMOVE) < 0)
+			printf("madvise failed\n");
 		printf("done\n");
 	} else if (!strcmp(mode, "shanon_child")) {
 		size_t len = 16 * 4096;
