@@ -308,9 +308,11 @@ static int swap_run(struct copier *cp, int pm, uint64_t from, uint64_t end, uint
 /*
  * Private memory: PAGEMAP_SCAN (read-only, no write-protect) for the pages
  * that have contents of their own: present or swapped, and not file pages.
+ * In a delta (@delta), the others are HOLEs. Without @copy, the pages with
+ * contents of their own are not copied: only the HOLEs are written.
  */
 static int private_pages(struct copier *cp, int pm, const struct ckpt_vma *v, uint64_t start,
-			 uint64_t end, bool delta, struct page_region *vec)
+			 uint64_t end, bool delta, bool copy, struct page_region *vec)
 {
 	bool file = v->kind == CKPT_VMA_FILE;
 	uint64_t at = start, hole_from = start;
@@ -355,7 +357,7 @@ static int private_pages(struct copier *cp, int pm, const struct ckpt_vma *v, ui
 					if (delta && (r = add_run(cp->c, hole_from, (from - hole_from) / PS,
 								  PAGE_RUN_HOLE, 0)) < 0)
 						return r;
-					if ((r = copy_range(cp, from, (to - from) / PS)) < 0)
+					if (copy && (r = copy_range(cp, from, (to - from) / PS)) < 0)
 						return r;
 					hole_from = to;
 				}
@@ -374,13 +376,20 @@ static int private_pages(struct copier *cp, int pm, const struct ckpt_vma *v, ui
 
 /*
  * Shared memory objects: their data, by SEEK_DATA/SEEK_HOLE on the object
- * (map_files), read through the mapping. In a delta the dirty pages were
- * written through this mapping, so they are read as they are.
+ * (map_files), read through the mapping. A delta takes them whole too, with
+ * a HOLE wherever the object has none (@delta): the uffd-wp bits of this
+ * mapping only see writes through this mapping, and the object can be
+ * written without one (write(2) to a memfd, another mapping of it in this
+ * process or in another one). A delta of the written pages alone would
+ * miss those, and restore would lay an older checkpoint's pages of another
+ * mapping of the same object over the new ones.
  */
-static int shmem_pages(struct copier *cp, const struct ckpt_vma *v)
+static int shmem_pages(struct copier *cp, const struct ckpt_vma *v, bool delta)
 {
+	uint64_t hole_from = v->start;
 	_cleanup_close_ int fd = ckpt_proc_open_map_file(cp->proc, v->start, v->end, O_RDONLY);
 	off_t off = (off_t)v->offset, end = (off_t)(v->offset + (v->end - v->start));
+	uint64_t from;
 	int r;
 
 	if (fd < 0 && cp->stream && !cp->inj) {
@@ -402,13 +411,18 @@ static int shmem_pages(struct copier *cp, const struct ckpt_vma *v)
 			hole = end;
 		data = (off_t)ALIGN_DOWN((uint64_t)data, PS);
 		hole = (off_t)ALIGN_UP((uint64_t)hole, PS);
-		r = copy_range(cp, v->start + (uint64_t)(data - (off_t)v->offset),
-			       (uint64_t)(hole - data) / PS);
+		from = v->start + (uint64_t)(data - (off_t)v->offset);
+		if (delta && (r = add_run(cp->c, hole_from, (from - hole_from) / PS, PAGE_RUN_HOLE, 0)) < 0)
+			return r;
+		r = copy_range(cp, from, (uint64_t)(hole - data) / PS);
 		if (r < 0)
 			return r;
 		cp->c->pages_scanned += (uint64_t)(hole - data) / PS;
+		hole_from = from + (uint64_t)(hole - data);
 		off = hole;
 	}
+	if (delta && (r = add_run(cp->c, hole_from, (v->end - hole_from) / PS, PAGE_RUN_HOLE, 0)) < 0)
+		return r;
 	return 0;
 }
 
@@ -429,6 +443,8 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 		return pm;
 	for (size_t i = 0; i < maps->nr && r == 0; i++) {
 		const struct ckpt_vma *v = &maps->v[i];
+		uint64_t at;
+		bool pfile;
 
 		if (!page_vma_saved(inj, v))
 			continue;
@@ -440,7 +456,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 				if (a < v->end && !ckpt_inject_is_scratch(inj, a, a + PS))
 					continue;
 				if (a > from)
-					r = private_pages(cp, pm, v, from, a, false, vec);
+					r = private_pages(cp, pm, v, from, a, false, true, vec);
 				from = a + PS;
 			}
 			continue;
@@ -450,29 +466,67 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 				r = copy_range(cp, v->start, (v->end - v->start) / PS);
 				c->pages_scanned += (v->end - v->start) / PS;
 			} else if (page_vma_is_shmem(v)) {
-				r = shmem_pages(cp, v);
+				r = shmem_pages(cp, v, false);
 			} else {
-				r = private_pages(cp, pm, v, v->start, v->end, false, vec);
+				r = private_pages(cp, pm, v, v->start, v->end, false, true, vec);
 			}
 			/* Streaming: a mapping that changed under the scan is copied again, frozen. */
 			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
 				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
 			continue;
 		}
-		/* A delta: the dirty parts of this mapping only. */
+		if (page_vma_is_shmem(v) || page_vma_full_content(v)) {
+			/*
+			 * A delta takes these whole too: shared memory (see
+			 * shmem_pages), and a private mapping of a deleted file,
+			 * whose pages not copied on write change with the file
+			 * (written through a shared mapping of it, or write(2))
+			 * without a fault of this mapping.
+			 */
+			if (page_vma_full_content(v)) {
+				r = copy_range(cp, v->start, (v->end - v->start) / PS);
+				c->pages_scanned += (v->end - v->start) / PS;
+			} else {
+				r = shmem_pages(cp, v, true);
+			}
+			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
+				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
+			continue;
+		}
+		/*
+		 * A delta: the dirty parts of this mapping. A private file
+		 * mapping also gets a HOLE at every page with no content of its
+		 * own outside them: MADV_DONTNEED of a page copied on write and
+		 * not written since the last harvest gives the file's page back
+		 * and leaves a uffd-wp marker where it was (the kernel keeps the
+		 * bit of a file-backed mapping, zap_install_uffd_wp_if_needed),
+		 * so no harvest reports it, and an older checkpoint's copy would
+		 * show through.
+		 */
+		pfile = v->kind == CKPT_VMA_FILE && !v->shared;
+		at = v->start;
 		for (size_t k = 0; k < dirty->nr && r == 0; k++) {
 			uint64_t s = MAX(dirty->v[k].start, v->start), e = MIN(dirty->v[k].end, v->end);
 
 			if (s >= e)
 				continue;
-			if (page_vma_is_shmem(v) || page_vma_full_content(v)) {
-				r = copy_range(cp, s, (e - s) / PS);
-				c->pages_scanned += (e - s) / PS;
-			} else {
-				r = private_pages(cp, pm, v, s, e, true, vec);
+			if (pfile && at < s) {
+				r = private_pages(cp, pm, v, at, s, true, false, vec);
+				if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH &&
+				    r != -ENOMEM)
+					r = ckpt_range_set_add(cp->stream->failed, at, s);
+				if (r < 0)
+					break;
 			}
+			r = private_pages(cp, pm, v, s, e, true, true, vec);
 			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
 				r = ckpt_range_set_add(cp->stream->failed, s, e);
+			at = e;
+		}
+		if (r == 0 && pfile && at < v->end) {
+			r = private_pages(cp, pm, v, at, v->end, true, false, vec);
+			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
+				r = ckpt_range_set_add(cp->stream->failed, at, v->end);
 		}
 	}
 	if (r == 0 && cp->n)

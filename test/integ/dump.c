@@ -217,7 +217,10 @@ Test(dump, full_checkpoint_holds_exactly_the_programs_memory)
 	prog_kill(&d.p);
 }
 
-/* Pages of the regions listed in one checkpoint's index, by region, as strings of 0/1. */
+/*
+ * Pages of the regions listed in one checkpoint's index, by region, as
+ * strings of 0/1 ('h': a HOLE only).
+ */
 static void index_pages(const char *dir, const struct sums *s, char **out)
 {
 	struct ckpt_image *img = NULL;
@@ -235,7 +238,7 @@ static void index_pages(const char *dir, const struct sums *s, char **out)
 				uint64_t a = en->addr + k * PS;
 
 				if (a >= s->base[r] && a < s->base[r] + s->n[r] * PS)
-					out[r][(a - s->base[r]) / PS] = '1';
+					out[r][(a - s->base[r]) / PS] = en->kind == CKPT_PAGE_HOLE ? 'h' : '1';
 			}
 		}
 	}
@@ -273,6 +276,7 @@ Test(dump, ten_deltas_hold_exactly_what_was_written, .timeout = 120)
 				want[r][pg] = '1';
 			}
 			dz_ok(&d, "%s", cmd);
+
 		}
 		dz_ok(&d, "sums %s", sf[k]);
 		dump_ok(&d, dir[k], k ? dir[k - 1] : NULL, "--leave-running");
@@ -282,6 +286,23 @@ Test(dump, ten_deltas_hold_exactly_what_was_written, .timeout = 120)
 
 			index_pages(dir[k], &s[k], got);
 			for (int r = 0; r < NREG; r++) {
+				/*
+				 * Shared memory and the private mapping of a
+				 * deleted file are taken whole by every delta
+				 * (their uffd-wp bits do not see every change,
+				 * test/integ/review.c); a private file mapping
+				 * (data, bss) has a HOLE at every page with no
+				 * content of its own. Elsewhere, a HOLE is a
+				 * written page with no content: none here.
+				 */
+				bool whole = !strcmp(wreg[r], "shared") || !strcmp(wreg[r], "file");
+				bool pfile = !strcmp(wreg[r], "data") || !strcmp(wreg[r], "bss");
+
+				for (char *c = got[r]; *c; c++)
+					if (*c == 'h' && (whole || pfile))
+						*c = whole ? '1' : '0';
+				if (whole)
+					memset(want[r], '1', strlen(want[r]));
 				cr_expect_str_eq(got[r], want[r], "delta %d, region %s", k, wreg[r]);
 				free(got[r]);
 			}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Deltas that must not miss a write, found by review: each target
+ * (test/progs/revtgt) sets up its memory, is dumped in full and left
+ * running, does one step ("go"), and is dumped as a delta, left stopped;
+ * its whole memory must equal the process restored from the delta, eager
+ * and lazy.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers/memsnap.h"
+#include "helpers/testutil.h"
+
+static char tmp[64];
+static unsigned long long rseq_at;
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-review-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmp));
+	setenv("CKPT_RUNDIR", tmp, 1);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	prog_kill_all();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		cr_log_warn("cannot clean %s", tmp);
+}
+
+TestSuite(review, .init = setup, .fini = teardown, .timeout = 120);
+
+static void wait_stopped(pid_t pid)
+{
+	for (int i = 0; i < 500 && proc_state(pid) != 'T'; i++)
+		usleep(2000);
+	cr_assert_eq(proc_state(pid), 'T', "pid %d is not stopped (state '%c')", pid, proc_state(pid));
+}
+
+static void ckpt_ok(const char *what, struct run_result *r)
+{
+	cr_assert_eq(r->status, 0, "%s failed (%d): %s", what, r->status, r->err);
+}
+
+static void blank_rseq(struct memsnap *s)
+{
+	if (rseq_at) {
+		memsnap_blank(s, rseq_at, 8);
+		memsnap_blank(s, rseq_at + 20, 8);
+	}
+}
+
+/* The target is stopped at checkpoint @dir: restore it, stopped, and compare every byte. */
+static void compare(pid_t target, const char *dir, bool lazy, const char *what)
+{
+	struct memsnap a, b;
+	struct run_result r;
+	char report[4096];
+	uint64_t bad;
+	pid_t pid;
+	int e;
+
+	wait_stopped(target);
+	cr_assert_eq(e = memsnap_take(target, &a), 0, "cannot read the target: %s", strerror(-e));
+	if (lazy)
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--lazy", "--detach", "--leave-stopped", "--stdio",
+				      "null", NULL), 0);
+	else
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--detach", "--leave-stopped", "--stdio", "null",
+				      NULL), 0);
+	ckpt_ok("restore", &r);
+	pid = atoi(r.out);
+	run_result_done(&r);
+	cr_assert_gt(pid, 0);
+	prog_track_pid(pid);
+	wait_stopped(pid);
+	for (int k = 0; (e = memsnap_take(pid, &b)) == -EIO && lazy && k < 500; k++)
+		usleep(20000);
+	if (e < 0) {
+		kill(pid, SIGKILL);
+		cr_assert_fail("%s: cannot read the restored process: %s", what, strerror(-e));
+	}
+	blank_rseq(&a);
+	blank_rseq(&b);
+	bad = memsnap_diff(&a, &b, report, sizeof(report));
+	kill(pid, SIGKILL);
+	cr_assert_eq(bad, 0, "%s: %llu of %llu bytes differ after restore%s:\n%s", what, (unsigned long long)bad,
+		     (unsigned long long)a.bytes, lazy ? " --lazy" : "", report);
+	memsnap_free(&a);
+	memsnap_free(&b);
+}
+
+static void wait_line(struct prog *p, const char *want)
+{
+	char line[128];
+
+	for (;;) {
+		cr_assert_geq(prog_read_line(p, line, sizeof(line), 10000), 0, "revtgt never said %s", want);
+		if (!strcmp(line, want))
+			return;
+		sscanf(line, "rseq %llx", &rseq_at);
+	}
+}
+
+/* Full dump (left running), one step of the target, delta (left stopped), compare. */
+static void full_step_delta(const char *mode)
+{
+	char d0[160], d1[160], pid[16], what[128];
+	struct run_result r;
+	struct prog p;
+
+	char file[160];
+
+	rseq_at = 0;
+	snprintf(file, sizeof(file), "%s/file", tmp);
+	cr_assert_eq(prog_start(&p, true, 0, "revtgt", mode, file, NULL), 0);
+	wait_line(&p, "ready");
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	snprintf(d0, sizeof(d0), "%s/c0", tmp);
+	snprintf(d1, sizeof(d1), "%s/c1", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", d0, "--leave-running", NULL), 0);
+	ckpt_ok("dump", &r);
+	run_result_done(&r);
+	cr_assert_eq(write(p.in_fd, "go\n", 3), 3);
+	wait_line(&p, "done");
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", d1, "--parent", d0, "--leave-stopped", NULL), 0);
+	ckpt_ok("dump --parent", &r);
+	run_result_done(&r);
+	snprintf(what, sizeof(what), "revtgt %s: the delta", mode);
+	compare(p.pid, d1, false, what);
+	compare(p.pid, d1, true, what);
+	cr_assert_eq(prog_kill(&p) & 0x7f, SIGKILL, "the target died on its own");
+}
+
+/* write(2) to a memfd that is mapped: no fault, no uffd-wp bit cleared. */
+Test(review, memfd_written_by_pwrite)
+{
+	full_step_delta("memfd_pwrite");
+}
+
+/*
+ * One memfd mapped twice, written through one mapping only: the other's
+ * PTEs keep their uffd-wp bits, and restore must not lay its older pages
+ * over the new ones (both mappings are one object again).
+ */
+Test(review, memfd_mapped_twice)
+{
+	full_step_delta("memfd_twice");
+}
+
+/* Shared anonymous memory written by a forked child (not checkpointed). */
+Test(review, shared_anon_written_by_child)
+{
+	full_step_delta("shanon_child");
+}
+
+/*
+ * A private mapping of a deleted file (a memfd here): its pages never
+ * copied on write show the file, written through a shared mapping of it
+ * (or write(2)) without a fault of this mapping.
+ */
+Test(review, memfd_private_mapping_sees_file_writes)
+{
+	full_step_delta("memfd_private");
+}
+
+/*
+ * MADV_DONTNEED of the pages of a private file mapping that were copied on
+ * write before the last checkpoint and not written since: the mapping
+ * shows the file again, and the kernel leaves uffd-wp markers (a
+ * file-backed mapping keeps the bit), so no harvest reports them.
+ */
+Test(review, private_file_pages_dropped)
+{
+	full_step_delta("privfile_dontneed");
+}
+
+/* MADV_REMOVE of shared memory: zeros, and markers again. */
+Test(review, shmem_hole_punched)
+{
+	full_step_delta("shmem_remove");
+}
+
+/* Controls that pass on this kernel: page tables dropped under an armed range. */
+Test(review, dontneed_whole_page_table)
+{
+	full_step_delta("dontneed2m");
+}
+
+Test(review, mremap_regrow_in_place)
+{
+	full_step_delta("regrow");
+}
+
+Test(review, thp_rewritten_collapsed_dropped)
+{
+	full_step_delta("thprewrite");
+}
