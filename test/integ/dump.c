@@ -290,7 +290,7 @@ Test(dump, ten_deltas_hold_exactly_what_was_written, .timeout = 120)
 				 * Shared memory and the private mapping of a
 				 * deleted file are taken whole by every delta
 				 * (their uffd-wp bits do not see every change,
-				 * test/integ/review.c); a private file mapping
+				 * test/integ/deltamiss.c); a private file mapping
 				 * (data, bss) has a HOLE at every page with no
 				 * content of its own. Elsewhere, a HOLE is a
 				 * written page with no content: none here.

@@ -1,45 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Targets of the review tests (test/integ/review.c): each sets up memory,
+ * Targets of test/integ/deltamiss.c: each sets up memory,
  * prints "ready", and on each stdin line "go" does its next step and prints
  * "done".
  *
- *   revtgt dontneed2m
+ *   deltamiss dontneed2m
  *       A 2 MiB aligned, 2 MiB anonymous region, every page written (0xaa).
  *       go: MADV_DONTNEED of the whole region (the kernel may free the
  *       page table: CONFIG_PT_RECLAIM).
- *   revtgt regrow
+ *   deltamiss regrow
  *       A 4 MiB anonymous mapping, 2 MiB aligned, every page written.
  *       go: munmap of its upper 2 MiB, mremap back to 4 MiB in place (the
  *       same VMA, the same registration, no page table in the new half).
- *   revtgt thpdrop
+ *   deltamiss thpdrop
  *       A 2 MiB aligned THP (MADV_HUGEPAGE, MADV_COLLAPSE), written (0xcc).
  *       go: MADV_DONTNEED of the whole THP (the PMD becomes none: no page
  *       table, no marker).
- *   revtgt thprewrite
+ *   deltamiss thprewrite
  *       As thpdrop; go: every page written again (0xdd), MADV_COLLAPSE (a
  *       THP again, no uffd-wp bit left to stop it), MADV_DONTNEED.
- *   revtgt memfd_pwrite
+ *   deltamiss memfd_pwrite
  *       A memfd of 16 pages mapped shared, written through the mapping
  *       (0x11). go: pwrite(2) of its first 4 pages (0x22): no fault.
- *   revtgt memfd_twice
+ *   deltamiss memfd_twice
  *       One memfd of 16 pages mapped shared twice, W below R (a gap
  *       between), written through W (0x11). go: 4 pages written through W
  *       (0x33); R shows them too, and R was never written.
- *   revtgt shanon_child
+ *   deltamiss shanon_child
  *       16 pages MAP_SHARED|MAP_ANONYMOUS (0x11) and a forked child that
  *       shares them. go: the child writes 4 pages (0x44).
- *   revtgt memfd_private
+ *   deltamiss memfd_private
  *       A memfd of 16 pages (0x11), mapped shared (W) and private, read
  *       only (P, "at"), P's pages read; the fd closed. go: 4 pages written
  *       through W (0x55): P shows them (never copied on write), and P
  *       takes no fault.
- *   revtgt privfile_dontneed FILE
+ *   deltamiss privfile_dontneed FILE
  *       FILE (created, 16 pages of 0x46) mapped private, every page
  *       written (0x58: copied on write). go: MADV_DONTNEED of the mapping:
  *       it shows the file again. The pages were not written since the last
  *       harvest, so the kernel puts uffd-wp markers where they were.
- *   revtgt shmem_remove
+ *   deltamiss shmem_remove
  *       A memfd of 16 pages mapped shared (0x11). go: MADV_REMOVE of 4
  *       pages: zeros (markers again, as above).
  * They print "at ADDR" (and "at2 ADDR" for the second mapping), and
@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 		printf("resident after %d\ndone\n", vec[0]);
 	} else if (!strcmp(mode, "memfd_pwrite") || !strcmp(mode, "memfd_twice")) {
 		size_t len = 16 * 4096;
-		int fd = (int)syscall(SYS_memfd_create, "revtgt", 0);
+		int fd = (int)syscall(SYS_memfd_create, "deltamiss", 0);
 		char *base, *w, *r, buf[4 * 4096];
 
 		if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 		printf("done\n");
 	} else if (!strcmp(mode, "memfd_private")) {
 		size_t len = 16 * 4096;
-		int fd = (int)syscall(SYS_memfd_create, "revtgt-private", 0);
+		int fd = (int)syscall(SYS_memfd_create, "deltamiss-private", 0);
 		volatile char sum = 0;
 		char *w;
 
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 		printf("done\n");
 	} else if (!strcmp(mode, "shmem_remove")) {
 		size_t len = 16 * 4096;
-		int fd = (int)syscall(SYS_memfd_create, "revtgt-remove", 0);
+		int fd = (int)syscall(SYS_memfd_create, "deltamiss-remove", 0);
 
 		if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
 			return 3;

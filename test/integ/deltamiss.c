@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Deltas that must not miss a write, found by review: each target
- * (test/progs/revtgt) sets up its memory, is dumped in full and left
+ * Deltas that must not miss a write, found by an adversarial review: each target
+ * (test/progs/deltamiss) sets up its memory, is dumped in full and left
  * running, does one step ("go"), and is dumped as a delta, left stopped;
  * its whole memory must equal the process restored from the delta, eager
  * and lazy.
@@ -23,7 +23,7 @@ static unsigned long long rseq_at;
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-review-XXXXXX");
+	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-deltamiss-XXXXXX");
 	cr_assert_not_null(mkdtemp(tmp));
 	setenv("CKPT_RUNDIR", tmp, 1);
 }
@@ -38,7 +38,7 @@ static void teardown(void)
 		cr_log_warn("cannot clean %s", tmp);
 }
 
-TestSuite(review, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(deltamiss, .init = setup, .fini = teardown, .timeout = 120);
 
 static void wait_stopped(pid_t pid)
 {
@@ -105,7 +105,7 @@ static void wait_line(struct prog *p, const char *want)
 	char line[128];
 
 	for (;;) {
-		cr_assert_geq(prog_read_line(p, line, sizeof(line), 10000), 0, "revtgt never said %s", want);
+		cr_assert_geq(prog_read_line(p, line, sizeof(line), 10000), 0, "deltamiss never said %s", want);
 		if (!strcmp(line, want))
 			return;
 		sscanf(line, "rseq %llx", &rseq_at);
@@ -123,7 +123,7 @@ static void full_step_delta(const char *mode)
 
 	rseq_at = 0;
 	snprintf(file, sizeof(file), "%s/file", tmp);
-	cr_assert_eq(prog_start(&p, true, 0, "revtgt", mode, file, NULL), 0);
+	cr_assert_eq(prog_start(&p, true, 0, "deltamiss", mode, file, NULL), 0);
 	wait_line(&p, "ready");
 	snprintf(pid, sizeof(pid), "%d", p.pid);
 	snprintf(d0, sizeof(d0), "%s/c0", tmp);
@@ -136,14 +136,14 @@ static void full_step_delta(const char *mode)
 	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", d1, "--parent", d0, "--leave-stopped", NULL), 0);
 	ckpt_ok("dump --parent", &r);
 	run_result_done(&r);
-	snprintf(what, sizeof(what), "revtgt %s: the delta", mode);
+	snprintf(what, sizeof(what), "deltamiss %s: the delta", mode);
 	compare(p.pid, d1, false, what);
 	compare(p.pid, d1, true, what);
 	cr_assert_eq(prog_kill(&p) & 0x7f, SIGKILL, "the target died on its own");
 }
 
 /* write(2) to a memfd that is mapped: no fault, no uffd-wp bit cleared. */
-Test(review, memfd_written_by_pwrite)
+Test(deltamiss, memfd_written_by_pwrite)
 {
 	full_step_delta("memfd_pwrite");
 }
@@ -153,13 +153,13 @@ Test(review, memfd_written_by_pwrite)
  * PTEs keep their uffd-wp bits, and restore must not lay its older pages
  * over the new ones (both mappings are one object again).
  */
-Test(review, memfd_mapped_twice)
+Test(deltamiss, memfd_mapped_twice)
 {
 	full_step_delta("memfd_twice");
 }
 
 /* Shared anonymous memory written by a forked child (not checkpointed). */
-Test(review, shared_anon_written_by_child)
+Test(deltamiss, shared_anon_written_by_child)
 {
 	full_step_delta("shanon_child");
 }
@@ -169,7 +169,7 @@ Test(review, shared_anon_written_by_child)
  * copied on write show the file, written through a shared mapping of it
  * (or write(2)) without a fault of this mapping.
  */
-Test(review, memfd_private_mapping_sees_file_writes)
+Test(deltamiss, memfd_private_mapping_sees_file_writes)
 {
 	full_step_delta("memfd_private");
 }
@@ -180,29 +180,29 @@ Test(review, memfd_private_mapping_sees_file_writes)
  * shows the file again, and the kernel leaves uffd-wp markers (a
  * file-backed mapping keeps the bit), so no harvest reports them.
  */
-Test(review, private_file_pages_dropped)
+Test(deltamiss, private_file_pages_dropped)
 {
 	full_step_delta("privfile_dontneed");
 }
 
 /* MADV_REMOVE of shared memory: zeros, and markers again. */
-Test(review, shmem_hole_punched)
+Test(deltamiss, shmem_hole_punched)
 {
 	full_step_delta("shmem_remove");
 }
 
 /* Controls that pass on this kernel: page tables dropped under an armed range. */
-Test(review, dontneed_whole_page_table)
+Test(deltamiss, dontneed_whole_page_table)
 {
 	full_step_delta("dontneed2m");
 }
 
-Test(review, mremap_regrow_in_place)
+Test(deltamiss, mremap_regrow_in_place)
 {
 	full_step_delta("regrow");
 }
 
-Test(review, thp_rewritten_collapsed_dropped)
+Test(deltamiss, thp_rewritten_collapsed_dropped)
 {
 	full_step_delta("thprewrite");
 }
