@@ -340,6 +340,72 @@ out:
 	munmap(m, len);
 }
 
+/*
+ * A range of a registered mapping with no page table at all (here: the
+ * upper half unmapped, then grown back in place by mremap) must read as
+ * written: its old pages are gone. Kernels before the 2026 fix "pagemap:
+ * report pte_hole as written on uffd-wp VMAs" report it clean, and a delta
+ * would miss what the process writes there.
+ */
+static void probe_scan_holes(struct ckpt_probe_result *r)
+{
+	_cleanup_close_ int uffd = uffd_with_features(WP_FEATURES, NULL);
+	_cleanup_close_ int pm = open_self_pagemap();
+	const size_t huge = 2u << 20, len = 2 * huge;
+	size_t ps = page_size(), nout;
+	struct page_region vec[64];
+	struct ckpt_range out[64], want;
+	char why[160], *raw, *m;
+	int e;
+
+	if (uffd < 0)
+		return fail(r, "no uffd with WP_ASYNC|WP_UNPOPULATED: %s", errstr(uffd));
+	if (pm < 0)
+		return fail(r, "open /proc/self/pagemap: %s", errstr(pm));
+	/* 4 MiB aligned to 2 MiB: its upper half has a page table of its own. */
+	raw = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return fail(r, "mmap: %s", strerror(errno));
+	m = (char *)ALIGN_UP((uintptr_t)raw, huge);
+	if (m > raw)
+		munmap(raw, (size_t)(m - raw));
+	if (raw + len + huge > m + len)
+		munmap(m + len, (size_t)(raw + len + huge - (m + len)));
+	madvise(m, len, MADV_NOHUGEPAGE);
+	memset(m, 1, len);
+	e = register_wp(uffd, m, len);
+	if (e < 0) {
+		fail(r, "UFFDIO_REGISTER: %s", errstr(e));
+		goto out;
+	}
+	nout = ARRAY_SIZE(out);
+	if ((e = scan_written(pm, (uintptr_t)m, (uintptr_t)m + len, NULL, 0, out, &nout)) < 0) {
+		fail(r, "arming scan: %s", errstr(e));
+		goto out;
+	}
+	if (munmap(m + huge, huge) < 0 || mremap(m, huge, len, 0) != m) {
+		fail(r, "cannot grow the mapping back in place: %s", strerror(errno));
+		goto out;
+	}
+	want.start = (uintptr_t)m + huge;
+	want.end = (uintptr_t)m + len;
+	nout = ARRAY_SIZE(out);
+	if ((e = scan_written(pm, (uintptr_t)m, (uintptr_t)m + len, vec, ARRAY_SIZE(vec), out, &nout)) < 0) {
+		fail(r, "scan: %s", errstr(e));
+		goto out;
+	}
+	e = ckpt_check_verify_written(out, nout, &want, 1, ps, why, sizeof(why));
+	if (e < 0) {
+		fail(r, "a range without page tables in a tracked mapping does not read as written (%s): "
+			"deltas would miss writes there; the kernel needs the 2026 fix \"pagemap: report "
+			"pte_hole as written on uffd-wp VMAs\"", why);
+		goto out;
+	}
+	pass(r, "a range without page tables reads as written (2 MiB grown back in place)");
+out:
+	munmap(m, len);
+}
+
 static void probe_soft_dirty(struct ckpt_probe_result *r)
 {
 	_cleanup_proc_ struct ckpt_proc *self = NULL;
@@ -748,6 +814,7 @@ static const struct {
 	{ "uffd-register-wp-file", "track of .data and private file maps", "Linux 6.7", true, probe_register_file },
 	{ "pagemap-scan", "track, dump --parent", "Linux 6.7", true, probe_pagemap_scan },
 	{ "pagemap-scan-control", "track, dump --parent", "Linux 6.7", true, probe_scan_control },
+	{ "pagemap-scan-holes", "track, dump --parent", "the 2026 pagemap pte_hole fix", true, probe_scan_holes },
 	{ "pidfd", "track, dump, restore", "Linux 5.6", true, probe_pidfd },
 	{ "process-vm-readv", "dump", "Linux 3.2", true, probe_process_vm },
 	{ "ptrace-seize", "track, dump, restore", "Linux 3.4", true, probe_ptrace },
