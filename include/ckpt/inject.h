@@ -5,10 +5,12 @@
  *
  * ckpt_inject_seize() stops every thread of a process with PTRACE_SEIZE +
  * PTRACE_INTERRUPT and saves each thread's registers, FPU/xstate and signal
- * mask. While seized, remote system calls run in a chosen thread by
- * single-stepping an existing `syscall` instruction (the vDSO's by default),
- * with every signal blocked in that thread so nothing arriving meanwhile is
- * lost: it stays pending. ckpt_inject_release() unmaps scratch memory,
+ * mask. While seized, remote system calls run in a chosen thread from a
+ * `syscall` instruction planted in the unused tail of the vDSO (or, if there
+ * is no room, borrowed from its code), resumed with PTRACE_SYSCALL, with
+ * every signal blocked in that thread so nothing arriving meanwhile is lost:
+ * it stays pending. After each call the thread's own mask and registers are
+ * back. ckpt_inject_release() unmaps scratch memory, clears the vDSO tail,
  * restores registers and masks (a thread interrupted in a blocking system
  * call restarts it with its original deadline) and detaches. A process that
  * was stopped (SIGSTOP) stays stopped.
@@ -16,7 +18,9 @@
  * ckpt's own SIGINT, SIGTERM, SIGHUP and SIGQUIT are blocked in the calling
  * thread from seize to release, so they take effect only once the target
  * runs again. SIGKILL of ckpt cannot be deferred: the kernel then detaches
- * the target with whatever registers it had at that moment.
+ * the target as it is. Between calls that is its own state; a call in
+ * flight runs to its end and the stub after the planted instruction puts
+ * the thread's own registers and mask back itself. Scratch mappings stay.
  *
  * Not thread-safe: one context is used by one thread.
  */
@@ -45,6 +49,11 @@ struct ckpt_thread_state {
 enum {
 	/* Do not save FPU/xstate (a freeze that only tracks memory). */
 	CKPT_INJECT_NO_XSTATE = 1u << 0,
+	/*
+	 * The process dies if ckpt does before release (PTRACE_O_EXITKILL):
+	 * for a process ckpt is building, never for a target.
+	 */
+	CKPT_INJECT_EXITKILL = 1u << 1,
 };
 
 /*

@@ -228,7 +228,13 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 				return r;
 			continue;
 		}
-		if (ptrace(PTRACE_SEIZE, tids[i], 0, 0) < 0) {
+		/*
+		 * Syscall stops say so (SIGTRAP | 0x80). No PTRACE_O_EXITKILL
+		 * unless asked: a target must outlive ckpt.
+		 */
+		if (ptrace(PTRACE_SEIZE, tids[i], 0,
+			   (void *)(long)(PTRACE_O_TRACESYSGOOD |
+					  (inj->flags & CKPT_INJECT_EXITKILL ? PTRACE_O_EXITKILL : 0))) < 0) {
 			if (errno == ESRCH)
 				continue; /* exited meanwhile */
 			if (errno == EPERM) {
@@ -449,26 +455,14 @@ fail:
 	return r;
 }
 
-int inj_block_signals(struct ckpt_inject *inj, struct inj_thread *t)
-{
-	uint64_t all = ~0ULL;
-
-	if (t->mask_dirty)
-		return 0;
-	if (ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(all), &all) < 0)
-		return neg_errno();
-	t->mask_dirty = true;
-	return 0;
-}
-
-int inj_step_wait(struct ckpt_inject *inj, struct inj_thread *t)
+int inj_syscall_stop(struct ckpt_inject *inj, struct inj_thread *t)
 {
 	int pass_sig = 0;
 
 	for (;;) {
 		int status, sig, event;
 
-		if (ptrace(PTRACE_SINGLESTEP, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
+		if (ptrace(PTRACE_SYSCALL, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
 			if (errno == ESRCH)
 				t->dead = true;
 			return neg_errno();
@@ -492,7 +486,7 @@ int inj_step_wait(struct ckpt_inject *inj, struct inj_thread *t)
 		}
 		if (event)
 			continue;
-		if (sig == SIGTRAP)
+		if (sig == (SIGTRAP | 0x80))
 			return 0;
 		if (is_stop_signal(sig)) {
 			/* Let job control happen; release leaves it stopped. */
@@ -570,6 +564,9 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 		if (e < 0 && !r)
 			r = e;
 	}
+	e = inj_unplant_stub(inj);
+	if (e < 0 && e != -ESRCH && !r)
+		r = e;
 	for (size_t i = 0; i < inj->nr_threads; i++) {
 		struct inj_thread *t = &inj->threads[i];
 
@@ -657,6 +654,8 @@ int ckpt_inject_set_thread_state(struct ckpt_inject *inj, size_t idx,
 		t->st.xstate_len = xstate_len;
 		t->xstate_dirty = true;
 	}
+	if (regs || sigmask)
+		inj_stub_forget(inj, t->st.tid);
 	if (regs) {
 		t->st.regs = *regs;
 		t->st.in_syscall = (int64_t)regs->orig_rax >= 0;
