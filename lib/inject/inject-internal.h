@@ -46,6 +46,7 @@ struct ckpt_inject {
 	pid_t stub_tid;               /* whose state the stub holds now, 0: nobody's */
 	bool stub_tried;
 	bool no_stub;
+	unsigned int nr_calls;        /* remote calls made, for the debug log */
 	struct scratch_map *scratch;
 	size_t nr_scratch, cap_scratch;
 	uint64_t arg_page;            /* scratch for our own syscall arguments, 0 until needed */
@@ -57,11 +58,11 @@ struct ckpt_inject {
 /* seize.c */
 /*
  * Resume thread @t with PTRACE_SYSCALL and wait for its next system-call
- * stop (entry or exit). Signals other than stop signals cannot reach a
- * thread whose mask blocks all; stop signals are let through so job control
- * still works.
+ * stop (entry or exit), or with PTRACE_SINGLESTEP (@step) and wait for the
+ * SIGTRAP. Signals other than stop signals cannot reach a thread whose mask
+ * blocks all; stop signals are let through so job control still works.
  */
-int inj_syscall_stop(struct ckpt_inject *inj, struct inj_thread *t);
+int inj_resume_wait(struct ckpt_inject *inj, struct inj_thread *t, bool step);
 
 /* syscall.c */
 int inj_find_syscall_ip(struct ckpt_inject *inj);

@@ -455,14 +455,14 @@ fail:
 	return r;
 }
 
-int inj_syscall_stop(struct ckpt_inject *inj, struct inj_thread *t)
+int inj_resume_wait(struct ckpt_inject *inj, struct inj_thread *t, bool step)
 {
 	int pass_sig = 0;
 
 	for (;;) {
 		int status, sig, event;
 
-		if (ptrace(PTRACE_SYSCALL, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
+		if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_SYSCALL, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
 			if (errno == ESRCH)
 				t->dead = true;
 			return neg_errno();
@@ -486,7 +486,7 @@ int inj_syscall_stop(struct ckpt_inject *inj, struct inj_thread *t)
 		}
 		if (event)
 			continue;
-		if (sig == (SIGTRAP | 0x80))
+		if (sig == (step ? SIGTRAP : (SIGTRAP | 0x80)))
 			return 0;
 		if (is_stop_signal(sig)) {
 			/* Let job control happen; release leaves it stopped. */
@@ -567,6 +567,7 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 	e = inj_unplant_stub(inj);
 	if (e < 0 && e != -ESRCH && !r)
 		r = e;
+	pr_debug("releasing pid %d after %u remote calls", inj->pid, inj->nr_calls);
 	for (size_t i = 0; i < inj->nr_threads; i++) {
 		struct inj_thread *t = &inj->threads[i];
 

@@ -281,7 +281,7 @@ int inj_unplant_stub(struct ckpt_inject *inj)
 
 	if (inj->stub && inj->stub_tid) {
 		r = ckpt_inject_write(inj, inj->stub, zeros, sizeof(zeros));
-		if (r < 0)
+		if (r < 0 && r != -ESRCH) /* ESRCH: it is gone (kill mode), and so is the stub */
 			pr_err("cannot clear the syscall stub in pid %d: %s", inj->pid, errstr(r));
 	}
 	inj->stub = 0;
@@ -313,6 +313,11 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 	struct user_regs_struct regs, out;
 	struct inj_thread *t;
 	uint64_t all = ~0ULL, ip;
+	/*
+	 * A process that dies with ckpt (restore's) need not survive it: one
+	 * stop per call (single step), half the cost.
+	 */
+	bool step = inj->flags & CKPT_INJECT_EXITKILL;
 	int r;
 
 	if (thread >= inj->nr_threads)
@@ -351,17 +356,22 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 		r = neg_errno();
 		goto fail;
 	}
-	/* The entry stop, then the exit stop. */
-	if ((r = inj_syscall_stop(inj, t)) < 0 || (r = inj_syscall_stop(inj, t)) < 0)
-		goto fail;
-	if (ptrace(PTRACE_GETREGS, t->st.tid, 0, &out) < 0) {
-		r = neg_errno();
-		goto fail;
-	}
-	if (out.rip != ip + SYSCALL_INSN_LEN) {
-		pr_err("remote syscall %ld in thread %d stopped at %#llx, not after %#llx", nr,
-		       t->st.tid, (unsigned long long)out.rip, (unsigned long long)ip);
-		return -EPROTO;
+	for (int stops = 0;; stops++) {
+		/* Syscall stops: the entry, then the exit. A step: one trap. */
+		if ((r = inj_resume_wait(inj, t, step)) < 0 || (!step && (r = inj_resume_wait(inj, t, false)) < 0))
+			goto fail;
+		if (ptrace(PTRACE_GETREGS, t->st.tid, 0, &out) < 0) {
+			r = neg_errno();
+			goto fail;
+		}
+		if (out.rip == ip + SYSCALL_INSN_LEN)
+			break;
+		/* A trap that came before the step (rip unchanged): step again. */
+		if (!step || out.rip != ip || stops > 8) {
+			pr_err("remote syscall %ld in thread %d stopped at %#llx, not after %#llx", nr,
+			       t->st.tid, (unsigned long long)out.rip, (unsigned long long)ip);
+			return -EPROTO;
+		}
 	}
 	/* Its own mask, then its own registers: nothing of ours stays. */
 	if (ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(uint64_t), &t->st.sigmask) < 0 ||
@@ -370,6 +380,7 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 		goto fail;
 	}
 	t->regs_dirty = false;
+	inj->nr_calls++;
 	*ret_result = (int64_t)out.rax;
 	return 0;
 fail:
