@@ -599,6 +599,8 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	if (r < 0)
 		goto release;
 	t3 = now_ns();
+	/* No more remote calls: their own affinity back before the copy (a SIGKILL of ckpt). */
+	dump_unpin_threads(&pinned);
 	/* What a copy made while it ran could not read; a skipped interval's pages. */
 	r = ranges_add(&dirty, &failed);
 	if (r == 0)

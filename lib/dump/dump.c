@@ -665,6 +665,12 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	place_near(&d);
 	if ((r = collect(&d)) < 0 || (r = judge(&d)) < 0 || (r = track(&d)) < 0)
 		goto out;
+	/*
+	 * The remote calls are done (release's munmaps run unpinned anyway):
+	 * the threads get their own affinity back before the long copy, so a
+	 * SIGKILL of ckpt during it leaves them as they were.
+	 */
+	dump_unpin_threads(&d.pinned);
 	r = ckpt_proc_read_maps(ckpt_inject_task_proc(d.inj), 0, &d.maps);
 	if (r < 0) {
 		pr_err("cannot read the mappings of pid %d: %s", o->pid, errstr(r));
