@@ -188,21 +188,35 @@ Test(killsafe, tracer_killed_with_a_call_in_flight)
 	tracer_dies_selfcheck(IN_FLIGHT);
 }
 
-/* The call in flight ends, the stub takes the thread back into its read(2). */
-Test(killsafe, blocked_read_restarts_after_a_call_in_flight)
+/*
+ * A thread interrupted in read(2) goes back into it: between calls the
+ * kernel restarts it from its own registers; with a call in flight the
+ * stub does.
+ */
+static void blocked_read_restarts(int how)
 {
 	struct prog p;
 	char buf[64];
 
 	cr_assert_eq(prog_start(&p, true, 5000, "target", "read", NULL), 0);
 	usleep(20000);
-	kill_tracer(spawn_tracer(p.pid, IN_FLIGHT), IN_FLIGHT);
-	usleep(400000);
+	kill_tracer(spawn_tracer(p.pid, how), how);
+	usleep(how == IN_FLIGHT ? 400000 : 100000);
 	cr_assert_eq(proc_state(p.pid), 'S');
 	cr_assert_eq(write(p.in_fd, "after\n", 6), 6);
 	cr_assert_geq(prog_read_line(&p, buf, sizeof(buf), 5000), 0, "the target does not read");
 	cr_assert_str_eq(buf, "got after");
 	prog_kill(&p);
+}
+
+Test(killsafe, blocked_read_restarts_when_killed_between_calls)
+{
+	blocked_read_restarts(BETWEEN_CALLS);
+}
+
+Test(killsafe, blocked_read_restarts_after_a_call_in_flight)
+{
+	blocked_read_restarts(IN_FLIGHT);
 }
 
 /* ... and into its nanosleep(2), through restart_syscall: same deadline. */
