@@ -113,7 +113,26 @@ static int wait_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
 
 	for (;;) {
 		int status, sig, event;
-		pid_t w = waitpid(t->st.tid, &status, __WALL | (leader ? WNOHANG : 0));
+		siginfo_t si = { 0 };
+		pid_t w;
+
+		/*
+		 * A signal was on its way when we came: deliver it now, as it
+		 * would have been, and wait for the INTERRUPT trap, which stays
+		 * pending. Looked at without being taken (WNOWAIT): a wait
+		 * clears the signal the stop holds, and a ckpt killed before
+		 * PTRACE_CONT would then have dropped it.
+		 */
+		if (waitid(P_PID, (id_t)t->st.tid, &si,
+			   WSTOPPED | WEXITED | __WALL | WNOWAIT | (leader ? WNOHANG : 0)) == 0 &&
+		    si.si_pid == t->st.tid && si.si_code == CLD_TRAPPED && !(si.si_status >> 8) &&
+		    si.si_status != SIGTRAP) {
+			pr_debug("thread %d: signal %d at seize, delivered", t->st.tid, si.si_status);
+			if (ptrace(PTRACE_CONT, t->st.tid, 0, (void *)(long)si.si_status) < 0 && errno != ESRCH)
+				return neg_errno();
+			continue; /* ESRCH: died, the next wait says so */
+		}
+		w = waitpid(t->st.tid, &status, __WALL | (leader ? WNOHANG : 0));
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -150,11 +169,7 @@ static int wait_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
 				inj->job_stopped = true;
 			return 0;
 		}
-		/*
-		 * A signal was on its way when we came: deliver it now, as it
-		 * would have been, and wait for the INTERRUPT trap, which stays
-		 * pending.
-		 */
+		/* A signal the look above missed (it came in between). */
 		pr_debug("thread %d: signal %d at seize, delivered", t->st.tid, sig);
 		if (ptrace(PTRACE_CONT, t->st.tid, 0, (void *)(long)sig) < 0) {
 			if (errno == ESRCH)
