@@ -14,7 +14,8 @@ struct inj_thread {
 	bool reap;                    /* died while traced: wait for it at release */
 	bool saved;                   /* stopped and its state saved */
 	bool regs_dirty;              /* release must write st.regs (a call failed half-way, or set) */
-	bool mask_dirty;              /* release must write st.sigmask (set_thread_state) */
+	bool mask_dirty;              /* release must write st.sigmask */
+	bool blocked;                 /* all signals blocked until release (EXITKILL only) */
 	bool xstate_dirty;            /* set_thread_state gave a new xstate */
 };
 

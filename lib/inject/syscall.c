@@ -352,9 +352,14 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 	/* Registers first: from here on the stub takes the thread home. */
 	t->regs_dirty = true;
 	if (ptrace(PTRACE_SETREGS, t->st.tid, 0, &regs) < 0 ||
-	    ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(all), &all) < 0) {
+	    (!t->blocked && ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(all), &all) < 0)) {
 		r = neg_errno();
 		goto fail;
+	}
+	if (step) {
+		/* Blocked until release, which puts the mask back. */
+		t->blocked = true;
+		t->mask_dirty = true;
 	}
 	for (int stops = 0;; stops++) {
 		/* Syscall stops: the entry, then the exit. A step: one trap. */
@@ -373,13 +378,18 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 			return -EPROTO;
 		}
 	}
-	/* Its own mask, then its own registers: nothing of ours stays. */
-	if (ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(uint64_t), &t->st.sigmask) < 0 ||
-	    ptrace(PTRACE_SETREGS, t->st.tid, 0, &t->st.regs) < 0) {
-		r = neg_errno();
-		goto fail;
+	/*
+	 * Its own mask, then its own registers: nothing of ours stays. (Not
+	 * for a process that dies with ckpt: release does it, once.)
+	 */
+	if (!step) {
+		if (ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(uint64_t), &t->st.sigmask) < 0 ||
+		    ptrace(PTRACE_SETREGS, t->st.tid, 0, &t->st.regs) < 0) {
+			r = neg_errno();
+			goto fail;
+		}
+		t->regs_dirty = false;
 	}
-	t->regs_dirty = false;
 	inj->nr_calls++;
 	*ret_result = (int64_t)out.rax;
 	return 0;
