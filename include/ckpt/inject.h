@@ -99,6 +99,14 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 /* Shorthand on thread 0. */
 #define ckpt_inject_call(inj, ret, nr, ...)                                             \
 	ckpt_inject_syscall((inj), 0, (nr), (const uint64_t[6]){ __VA_ARGS__ }, (ret))
+/*
+ * Make remote calls on CPU @cpu (-1: wherever the scheduler likes): the
+ * calling thread is pinned to it just for the call and gets its own
+ * affinity back right after (if ckpt dies meanwhile, the stub does that
+ * too). A thread whose affinity excludes @cpu is not moved. Calls across
+ * vCPUs cost 3-4 times more.
+ */
+void ckpt_inject_set_call_cpu(struct ckpt_inject *inj, int cpu);
 /* Use the `syscall` instruction at @addr instead of one found in the vDSO. */
 void ckpt_inject_set_syscall_ip(struct ckpt_inject *inj, uint64_t addr);
 uint64_t ckpt_inject_syscall_ip(const struct ckpt_inject *inj);

@@ -550,7 +550,6 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	struct slot *sl = &c->slots[slot];
 	int parked = ckpt_track_parked_fd(c->t), r, e;
 	struct ckpt_dump_collect_opts co = { .ignore_fds = &parked, .nr_ignore_fds = 1 };
-	struct dump_pinned pinned = { 0 };
 	uint64_t t0, t1 = 0, t2 = 0, t3 = 0, t4 = 0;
 	bool skip = false;
 
@@ -587,7 +586,7 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	if (r < 0)
 		goto out;
 	dump_cpu_near(&c->cpu, c->proc);
-	dump_pin_threads(inj, &pinned);
+	ckpt_inject_set_call_cpu(inj, sched_getcpu());
 	t1 = now_ns();
 	r = ckpt_dump_collect(inj, &co, &j->state);
 	if (r == 0)
@@ -599,8 +598,6 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	if (r < 0)
 		goto release;
 	t3 = now_ns();
-	/* No more remote calls: their own affinity back before the copy (a SIGKILL of ckpt). */
-	dump_unpin_threads(&pinned);
 	/* What a copy made while it ran could not read; a skipped interval's pages. */
 	r = ranges_add(&dirty, &failed);
 	if (r == 0)
@@ -632,7 +629,6 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	}
 	t4 = now_ns();
 release:
-	dump_unpin_threads(&pinned);
 	e = ckpt_inject_release(inj);
 	if (r == 0 && e < 0)
 		r = e;

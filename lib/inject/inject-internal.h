@@ -2,6 +2,7 @@
 #ifndef CKPT_INJECT_INTERNAL_H
 #define CKPT_INJECT_INTERNAL_H
 
+#include <sched.h>
 #include <signal.h>
 
 #include <ckpt/inject.h>
@@ -16,6 +17,8 @@ struct inj_thread {
 	bool regs_dirty;              /* release must write st.regs (a call failed half-way, or set) */
 	bool mask_dirty;              /* release must write st.sigmask */
 	bool blocked;                 /* all signals blocked until release (EXITKILL only) */
+	cpu_set_t aff;                /* its own CPU affinity, once read (aff_known) */
+	bool aff_known;
 	bool xstate_dirty;            /* set_thread_state gave a new xstate */
 };
 
@@ -48,6 +51,7 @@ struct ckpt_inject {
 	bool stub_tried;
 	bool no_stub;
 	unsigned int nr_calls;        /* remote calls made, for the debug log */
+	int call_cpu;                 /* -1, or where a thread runs while it makes a call */
 	struct scratch_map *scratch;
 	size_t nr_scratch, cap_scratch;
 	uint64_t arg_page;            /* scratch for our own syscall arguments, 0 until needed */

@@ -373,6 +373,7 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 	inj->pidfd = -1;
 	inj->thread_pidfd = -1;
 	inj->mem_fd = -1;
+	inj->call_cpu = -1;
 	inj->flags = flags;
 	defer_signals(inj);
 

@@ -99,8 +99,9 @@ int inj_find_syscall_ip(struct ckpt_inject *inj)
 
 /* ---- the stub ---- */
 
-#define STUB_LEN 320
-#define STUB_DATA 160 /* offset of the data: mask, eflags, rip, rsp, then the registers */
+#define STUB_LEN 464
+#define STUB_DATA 176 /* offset of the data: mask, eflags, rip, rsp, the registers, affinity */
+#define STUB_AFF_LEN 128
 #define STUB_MARGIN 64 /* zeros kept between the vDSO's image and the stub */
 #define STUB_RSP_GAP 256
 #define ERESTARTSYS_ 512
@@ -108,13 +109,21 @@ int inj_find_syscall_ip(struct ckpt_inject *inj)
 #define ERESTARTNOHAND_ 514
 #define ERESTART_RESTARTBLOCK_ 516
 
-enum { SLOT_MASK, SLOT_EFLAGS, SLOT_RIP, SLOT_RSP, SLOT_REGS };
+enum { SLOT_MASK, SLOT_EFLAGS, SLOT_RIP, SLOT_RSP, SLOT_REGS, SLOT_AFF = SLOT_REGS + 15 };
 /* x86 register numbers restored by the stub, in order, with their slots */
 static const int stub_regs[] = { 0 /* rax */, 3 /* rbx */, 1 /* rcx */, 2 /* rdx */, 6 /* rsi */,
 				 7 /* rdi */, 5 /* rbp */, 8, 9, 10, 11, 12, 13, 14, 15 };
 
 static const unsigned char stub_head[] = {
 	0x0f, 0x05,                   /* syscall: the remote call */
+	0xb8, 0xcb, 0x00, 0x00, 0x00, /* mov $__NR_sched_setaffinity, %eax (getpid: unknown) */
+	0x31, 0xff,                   /* xor %edi, %edi */
+	0xbe, 0x80, 0x00, 0x00, 0x00, /* mov $STUB_AFF_LEN, %esi */
+	0x48, 0x8d, 0x15,             /* lea aff(%rip), %rdx (disp32 follows) */
+};
+
+static const unsigned char stub_mask[] = {
+	0x0f, 0x05,                   /* syscall */
 	0xb8, 0x0e, 0x00, 0x00, 0x00, /* mov $__NR_rt_sigprocmask, %eax */
 	0xbf, 0x02, 0x00, 0x00, 0x00, /* mov $SIG_SETMASK, %edi */
 	0x48, 0x8d, 0x35,             /* lea mask(%rip), %rsi (disp32 follows) */
@@ -152,11 +161,12 @@ static uint64_t reg_value(const struct user_regs_struct *r, int reg, uint64_t ra
 	}
 }
 
-/* The stub that makes the call and goes home to @st. */
-static void build_stub(const struct ckpt_thread_state *st, unsigned char out[STUB_LEN])
+/* The stub that makes the call and goes home to @st (and @aff, if known). */
+static void build_stub(const struct ckpt_thread_state *st, const cpu_set_t *aff,
+		       unsigned char out[STUB_LEN])
 {
 	const struct user_regs_struct *r = &st->regs;
-	uint64_t rip = r->rip, rax = r->rax, data[SLOT_REGS + 15];
+	uint64_t rip = r->rip, rax = r->rax, data[SLOT_AFF];
 	size_t n = 0;
 
 	/* What the kernel does for a call interrupted with no handler to run. */
@@ -176,7 +186,13 @@ static void build_stub(const struct ckpt_thread_state *st, unsigned char out[STU
 	}
 	memset(out, 0, STUB_LEN);
 	memcpy(out, stub_head, sizeof(stub_head));
+	if (!aff)
+		out[3] = SYS_getpid;
 	n = sizeof(stub_head);
+	put32(out + n, rel(n + 4, SLOT_AFF));
+	n += 4;
+	memcpy(out + n, stub_mask, sizeof(stub_mask));
+	n += sizeof(stub_mask);
 	put32(out + n, rel(n + 4, SLOT_MASK));
 	n += 4;
 	memcpy(out + n, "\x31\xd2" "\x41\xba\x08\x00\x00\x00" "\x0f\x05", 10); /* xor %edx,%edx; mov $8,%r10d; syscall */
@@ -202,7 +218,7 @@ static void build_stub(const struct ckpt_thread_state *st, unsigned char out[STU
 	out[n++] = 0xff; /* jmp *rip(%rip) */
 	out[n++] = 0x25;
 	put32(out + n, rel(n + 4, SLOT_RIP));
-	n += 4;
+	n += 4; /* 175 bytes of code: below STUB_DATA */
 
 	data[SLOT_MASK] = st->sigmask;
 	data[SLOT_EFLAGS] = r->eflags;
@@ -211,6 +227,8 @@ static void build_stub(const struct ckpt_thread_state *st, unsigned char out[STU
 	for (size_t i = 0; i < ARRAY_SIZE(stub_regs); i++)
 		data[SLOT_REGS + i] = reg_value(r, stub_regs[i], rax);
 	memcpy(out + STUB_DATA, data, sizeof(data));
+	if (aff)
+		memcpy(out + STUB_DATA + 8 * SLOT_AFF, aff, STUB_AFF_LEN);
 }
 
 static bool all_zero(const unsigned char *p, size_t len)
@@ -219,6 +237,12 @@ static bool all_zero(const unsigned char *p, size_t len)
 		if (p[i])
 			return false;
 	return true;
+}
+
+/* (byte 3 is the number of the first call: sched_setaffinity or getpid) */
+static bool is_our_stub(const unsigned char *p)
+{
+	return memcmp(p, stub_head, 3) == 0 && memcmp(p + 4, stub_head + 4, sizeof(stub_head) - 4) == 0;
 }
 
 /*
@@ -246,14 +270,46 @@ static void plant_stub(struct ckpt_inject *inj)
 			return;
 		if (!all_zero(tail, STUB_MARGIN))
 			return;
-		if (!all_zero(tail + STUB_MARGIN, STUB_LEN) &&
-		    memcmp(tail + STUB_MARGIN, stub_head, sizeof(stub_head)) != 0)
+		if (!all_zero(tail + STUB_MARGIN, STUB_LEN) && !is_our_stub(tail + STUB_MARGIN))
 			return;
 		inj->stub = v->end - STUB_LEN;
 		inj->stub_tid = all_zero(tail + STUB_MARGIN, STUB_LEN) ? 0 : -1; /* a leftover: cleared at release */
 		pr_debug("pid %d: stub at %#llx", inj->pid, (unsigned long long)inj->stub);
 		return;
 	}
+}
+
+static void read_affinity(struct inj_thread *t)
+{
+	if (!t->aff_known)
+		t->aff_known = sched_getaffinity(t->st.tid, sizeof(t->aff), &t->aff) == 0;
+}
+
+/* Pin @t to the call CPU for a call; false if it was not moved. */
+static bool pin(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	cpu_set_t one;
+
+	if (inj->call_cpu < 0)
+		return false;
+	read_affinity(t);
+	if (!t->aff_known || !CPU_ISSET(inj->call_cpu, &t->aff) || CPU_COUNT(&t->aff) == 1)
+		return false;
+	CPU_ZERO(&one);
+	CPU_SET(inj->call_cpu, &one);
+	return sched_setaffinity(t->st.tid, sizeof(one), &one) == 0;
+}
+
+static void unpin(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	if (sched_setaffinity(t->st.tid, sizeof(t->aff), &t->aff) < 0 && errno != ESRCH)
+		pr_warn("cannot give thread %d of pid %d its CPU affinity back: %s", t->st.tid, inj->pid,
+			strerror(errno));
+}
+
+void ckpt_inject_set_call_cpu(struct ckpt_inject *inj, int cpu)
+{
+	inj->call_cpu = cpu >= 0 && cpu < CPU_SETSIZE ? cpu : -1;
 }
 
 /* The stub holds @t's own state. */
@@ -264,10 +320,11 @@ static int load_stub(struct ckpt_inject *inj, struct inj_thread *t)
 
 	if (inj->stub_tid == t->st.tid)
 		return 0;
-	build_stub(&t->st, code);
+	read_affinity(t);
+	build_stub(&t->st, t->aff_known ? &t->aff : NULL, code);
 	r = ckpt_inject_write(inj, inj->stub, code, sizeof(code));
 	if (r < 0) {
-		pr_err("cannot write the syscall stub into pid %d: %s", inj->pid, errstr(r));
+		pr_debug("cannot write the syscall stub into pid %d: %s", inj->pid, errstr(r));
 		return r;
 	}
 	inj->stub_tid = t->st.tid;
@@ -317,7 +374,7 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 	 * A process that dies with ckpt (restore's) need not survive it: one
 	 * stop per call (single step), half the cost.
 	 */
-	bool step = inj->flags & CKPT_INJECT_EXITKILL;
+	bool step = inj->flags & CKPT_INJECT_EXITKILL, pinned = false;
 	int r;
 
 	if (thread >= inj->nr_threads)
@@ -329,8 +386,9 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 		return r;
 	if (!inj->stub_tried)
 		plant_stub(inj);
-	if (inj->stub && (r = load_stub(inj, t)) < 0)
-		return r;
+	/* A vDSO that cannot be written (not here): the borrowed instruction. */
+	if (inj->stub && load_stub(inj, t) < 0)
+		(void)inj_unplant_stub(inj);
 
 	regs = t->st.regs;
 	if (inj->stub) {
@@ -361,6 +419,8 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 		t->blocked = true;
 		t->mask_dirty = true;
 	}
+	/* After the registers: a stub in place gives the affinity back. */
+	pinned = pin(inj, t);
 	for (int stops = 0;; stops++) {
 		/* Syscall stops: the entry, then the exit. A step: one trap. */
 		if ((r = inj_resume_wait(inj, t, step)) < 0 || (!step && (r = inj_resume_wait(inj, t, false)) < 0))
@@ -375,8 +435,13 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 		if (!step || out.rip != ip || stops > 8) {
 			pr_err("remote syscall %ld in thread %d stopped at %#llx, not after %#llx", nr,
 			       t->st.tid, (unsigned long long)out.rip, (unsigned long long)ip);
-			return -EPROTO;
+			r = -EPROTO;
+			goto fail;
 		}
+	}
+	if (pinned) {
+		unpin(inj, t);
+		pinned = false;
 	}
 	/*
 	 * Its own mask, then its own registers: nothing of ours stays. (Not
@@ -394,6 +459,8 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 	*ret_result = (int64_t)out.rax;
 	return 0;
 fail:
+	if (pinned)
+		unpin(inj, t);
 	if (r == -ESRCH)
 		t->dead = true;
 	pr_debug("remote syscall %ld in thread %d of pid %d failed: %s", nr, t->st.tid, inj->pid,

@@ -235,7 +235,8 @@ Test(killsafe, nanosleep_keeps_its_deadline_after_a_call_in_flight)
 	cr_assert_eq(sscanf(buf, "slept %d %d %llu", &ret, &err, &elapsed), 3, "'%s'", buf);
 	cr_expect_eq(ret, 0, "nanosleep returned %d errno %d", ret, err);
 	cr_expect_geq(elapsed, 1500000000ULL, "woke early: %llu ns", elapsed);
-	cr_expect_lt(elapsed, 1600000000ULL, "woke late: %llu ns", elapsed);
+	/* From scratch again would be 2 s or more; the rest is a loaded machine. */
+	cr_expect_lt(elapsed, 1900000000ULL, "woke late: %llu ns", elapsed);
 	prog_kill(&p);
 }
 
