@@ -5,10 +5,12 @@
  *
  * ckpt_inject_seize() stops every thread of a process with PTRACE_SEIZE +
  * PTRACE_INTERRUPT and saves each thread's registers, FPU/xstate and signal
- * mask. While seized, remote system calls run in a chosen thread by
- * single-stepping an existing `syscall` instruction (the vDSO's by default),
- * with every signal blocked in that thread so nothing arriving meanwhile is
- * lost: it stays pending. ckpt_inject_release() unmaps scratch memory,
+ * mask. While seized, remote system calls run in a chosen thread from a
+ * `syscall` instruction planted in the unused tail of the vDSO (or, if there
+ * is no room, borrowed from its code), resumed with PTRACE_SYSCALL, with
+ * every signal blocked in that thread so nothing arriving meanwhile is lost:
+ * it stays pending. After each call the thread's own mask and registers are
+ * back. ckpt_inject_release() unmaps scratch memory, clears the vDSO tail,
  * restores registers and masks (a thread interrupted in a blocking system
  * call restarts it with its original deadline) and detaches. A process that
  * was stopped (SIGSTOP) stays stopped.
@@ -16,7 +18,9 @@
  * ckpt's own SIGINT, SIGTERM, SIGHUP and SIGQUIT are blocked in the calling
  * thread from seize to release, so they take effect only once the target
  * runs again. SIGKILL of ckpt cannot be deferred: the kernel then detaches
- * the target with whatever registers it had at that moment.
+ * the target as it is. Between calls that is its own state; a call in
+ * flight runs to its end and the stub after the planted instruction puts
+ * the thread's own registers and mask back itself. Scratch mappings stay.
  *
  * Not thread-safe: one context is used by one thread.
  */
@@ -45,6 +49,11 @@ struct ckpt_thread_state {
 enum {
 	/* Do not save FPU/xstate (a freeze that only tracks memory). */
 	CKPT_INJECT_NO_XSTATE = 1u << 0,
+	/*
+	 * The process dies if ckpt does before release (PTRACE_O_EXITKILL):
+	 * for a process ckpt is building, never for a target.
+	 */
+	CKPT_INJECT_EXITKILL = 1u << 1,
 };
 
 /*
@@ -90,6 +99,14 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 /* Shorthand on thread 0. */
 #define ckpt_inject_call(inj, ret, nr, ...)                                             \
 	ckpt_inject_syscall((inj), 0, (nr), (const uint64_t[6]){ __VA_ARGS__ }, (ret))
+/*
+ * Make remote calls on CPU @cpu (-1: wherever the scheduler likes): the
+ * calling thread is pinned to it just for the call and gets its own
+ * affinity back right after (if ckpt dies meanwhile, the stub does that
+ * too). A thread whose affinity excludes @cpu is not moved. Calls across
+ * vCPUs cost 3-4 times more.
+ */
+void ckpt_inject_set_call_cpu(struct ckpt_inject *inj, int cpu);
 /* Use the `syscall` instruction at @addr instead of one found in the vDSO. */
 void ckpt_inject_set_syscall_ip(struct ckpt_inject *inj, uint64_t addr);
 uint64_t ckpt_inject_syscall_ip(const struct ckpt_inject *inj);

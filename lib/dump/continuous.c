@@ -548,7 +548,6 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	struct slot *sl = &c->slots[slot];
 	int parked = ckpt_track_parked_fd(c->t), r, e;
 	struct ckpt_dump_collect_opts co = { .ignore_fds = &parked, .nr_ignore_fds = 1 };
-	struct dump_pinned pinned = { 0 };
 	uint64_t t0, t1 = 0, t2 = 0, t3 = 0, t4 = 0;
 
 	*ret = NULL;
@@ -584,7 +583,7 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	if (r < 0)
 		goto out;
 	dump_cpu_near(&c->cpu, c->proc);
-	dump_pin_threads(inj, &pinned);
+	ckpt_inject_set_call_cpu(inj, sched_getcpu());
 	t1 = now_ns();
 	r = ckpt_dump_collect(inj, &co, &j->state);
 	if (r == 0)
@@ -625,7 +624,6 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	}
 	t4 = now_ns();
 release:
-	dump_unpin_threads(&pinned);
 	e = ckpt_inject_release(inj);
 	if (r == 0 && e < 0)
 		r = e;

@@ -54,22 +54,6 @@ void dump_cpu_near(const struct dump_cpu *dc, const struct ckpt_proc *proc);
 /* Give the calling thread its own affinity back. */
 void dump_cpu_back(const struct dump_cpu *dc);
 
-/*
- * While the process is frozen for its state, its threads may run only on
- * our CPU: otherwise the scheduler sends a woken thread to an idle CPU,
- * across. Their own affinity is put back by dump_unpin_threads, before they
- * run again.
- */
-struct dump_pinned {
-	size_t nr;
-	pid_t *tid;
-	cpu_set_t *mask;
-};
-
-void dump_pin_threads(struct ckpt_inject *inj, struct dump_pinned *p);
-/* Give the threads their affinity back; @p zeroed (or never pinned) is fine. */
-void dump_unpin_threads(struct dump_pinned *p);
-
 struct ckpt_tracker;
 struct ckpt_range_set;
 

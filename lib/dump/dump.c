@@ -59,7 +59,6 @@ struct dump {
 	struct ckpt_vma_list *maps;
 	struct ckpt_vma_list *hint;  /* smaps, read just before the freeze; NULL: none */
 	struct dump_cpu cpu;         /* the caller's affinity, given back after the freeze */
-	struct dump_pinned pinned;   /* the target's threads, pinned to our CPU */
 	bool near;                   /* we run on the target's CPU */
 	struct ckpt_range_set dirty;
 	struct ckpt_range_set parent_ranges; /* where the parent chain holds pages */
@@ -167,59 +166,21 @@ void dump_cpu_back(const struct dump_cpu *dc)
 		(void)sched_setaffinity(0, sizeof(dc->cpus), &dc->cpus);
 }
 
-void dump_pin_threads(struct ckpt_inject *inj, struct dump_pinned *p)
-{
-	size_t n = ckpt_inject_nr_threads(inj);
-	int cpu = sched_getcpu();
-	cpu_set_t one;
-
-	memset(p, 0, sizeof(*p));
-	if (cpu < 0 || cpu >= CPU_SETSIZE)
-		return;
-	p->tid = calloc(n ? n : 1, sizeof(*p->tid));
-	p->mask = calloc(n ? n : 1, sizeof(*p->mask));
-	if (!p->tid || !p->mask)
-		return;
-	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
-	for (size_t i = 0; i < n; i++) {
-		pid_t tid = ckpt_inject_thread(inj, i)->tid;
-
-		if (sched_getaffinity(tid, sizeof(p->mask[p->nr]), &p->mask[p->nr]) < 0 ||
-		    !CPU_ISSET(cpu, &p->mask[p->nr]) || sched_setaffinity(tid, sizeof(one), &one) < 0)
-			continue;
-		p->tid[p->nr++] = tid;
-	}
-}
-
-void dump_unpin_threads(struct dump_pinned *p)
-{
-	for (size_t i = 0; i < p->nr; i++)
-		if (sched_setaffinity(p->tid[i], sizeof(p->mask[i]), &p->mask[i]) < 0)
-			pr_warn("cannot give thread %d its CPU affinity back: %s", p->tid[i],
-				strerror(errno));
-	free(p->tid);
-	free(p->mask);
-	memset(p, 0, sizeof(*p));
-}
-
 int dump_harvest_only(pid_t pid, struct ckpt_tracker *t, const struct dump_cpu *cpu,
 		      struct ckpt_range_set *ret, uint64_t *ret_ns)
 {
 	struct ckpt_track_stats ts = { 0 };
 	struct ckpt_inject *inj;
-	struct dump_pinned pinned;
 	uint64_t t0 = now_ns(), t1 = 0, t2 = 0;
 	int r, e;
 
 	r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
 	if (r == 0) {
 		dump_cpu_near(cpu, ckpt_inject_task_proc(inj));
-		dump_pin_threads(inj, &pinned);
+		ckpt_inject_set_call_cpu(inj, sched_getcpu());
 		t1 = now_ns();
 		r = ckpt_track_harvest(t, inj, ret, &ts);
 		t2 = now_ns();
-		dump_unpin_threads(&pinned);
 		e = ckpt_inject_release(inj);
 		if (r == 0 && e < 0)
 			r = e;
@@ -406,11 +367,11 @@ static void check_hint(struct dump *d)
 	}
 }
 
-/* Once frozen: run next to the target, its threads next to us (dump_cpu_near). */
+/* Once frozen: run next to the target, and its remote calls next to us. */
 static void place_near(struct dump *d)
 {
 	dump_cpu_near(&d->cpu, ckpt_inject_task_proc(d->inj));
-	dump_pin_threads(d->inj, &d->pinned);
+	ckpt_inject_set_call_cpu(d->inj, sched_getcpu());
 	d->near = true;
 }
 
@@ -419,7 +380,6 @@ static void place_back(struct dump *d)
 {
 	if (!d->near)
 		return;
-	dump_unpin_threads(&d->pinned);
 	dump_cpu_back(&d->cpu);
 	d->near = false;
 }

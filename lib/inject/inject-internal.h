@@ -2,6 +2,7 @@
 #ifndef CKPT_INJECT_INTERNAL_H
 #define CKPT_INJECT_INTERNAL_H
 
+#include <sched.h>
 #include <signal.h>
 
 #include <ckpt/inject.h>
@@ -13,8 +14,11 @@ struct inj_thread {
 	bool dead;
 	bool reap;                    /* died while traced: wait for it at release */
 	bool saved;                   /* stopped and its state saved */
-	bool regs_dirty;              /* we ran code in it: registers must be restored */
-	bool mask_dirty;              /* we changed its signal mask */
+	bool regs_dirty;              /* release must write st.regs (a call failed half-way, or set) */
+	bool mask_dirty;              /* release must write st.sigmask */
+	bool blocked;                 /* all signals blocked until release (EXITKILL only) */
+	cpu_set_t aff;                /* its own CPU affinity, once read (aff_known) */
+	bool aff_known;
 	bool xstate_dirty;            /* set_thread_state gave a new xstate */
 };
 
@@ -36,6 +40,18 @@ struct ckpt_inject {
 	bool job_stopped;
 	unsigned int flags;
 	uint64_t syscall_ip;
+	/*
+	 * The way home (syscall.c): a remote call runs from a stub in the
+	 * unused tail of the vDSO that, if ckpt dies, puts the thread's own
+	 * registers and signal mask back itself. 0: none (no room, or
+	 * restore, whose child dies with ckpt anyway).
+	 */
+	uint64_t stub;
+	pid_t stub_tid;               /* whose state the stub holds now, 0: nobody's */
+	bool stub_tried;
+	bool no_stub;
+	unsigned int nr_calls;        /* remote calls made, for the debug log */
+	int call_cpu;                 /* -1, or where a thread runs while it makes a call */
 	struct scratch_map *scratch;
 	size_t nr_scratch, cap_scratch;
 	uint64_t arg_page;            /* scratch for our own syscall arguments, 0 until needed */
@@ -46,16 +62,19 @@ struct ckpt_inject {
 
 /* seize.c */
 /*
- * Resume thread @t with @request (PTRACE_SINGLESTEP/PTRACE_CONT) and wait
- * until it stops with SIGTRAP. Signals other than stop signals cannot reach
- * a thread whose mask blocks all; stop signals are let through so job
- * control still works.
+ * Resume thread @t with PTRACE_SYSCALL and wait for its next system-call
+ * stop (entry or exit), or with PTRACE_SINGLESTEP (@step) and wait for the
+ * SIGTRAP. Signals other than stop signals cannot reach a thread whose mask
+ * blocks all; stop signals are let through so job control still works.
  */
-int inj_step_wait(struct ckpt_inject *inj, struct inj_thread *t);
-int inj_block_signals(struct ckpt_inject *inj, struct inj_thread *t);
+int inj_resume_wait(struct ckpt_inject *inj, struct inj_thread *t, bool step);
 
 /* syscall.c */
 int inj_find_syscall_ip(struct ckpt_inject *inj);
+/* Put the vDSO tail back as it was; the stub is not used any more. */
+int inj_unplant_stub(struct ckpt_inject *inj);
+/* The state of thread @tid changed: the stub must be written again. */
+void inj_stub_forget(struct ckpt_inject *inj, pid_t tid);
 
 /* mem.c */
 int inj_unmap_scratch(struct ckpt_inject *inj);

@@ -113,7 +113,26 @@ static int wait_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
 
 	for (;;) {
 		int status, sig, event;
-		pid_t w = waitpid(t->st.tid, &status, __WALL | (leader ? WNOHANG : 0));
+		siginfo_t si = { 0 };
+		pid_t w;
+
+		/*
+		 * A signal was on its way when we came: deliver it now, as it
+		 * would have been, and wait for the INTERRUPT trap, which stays
+		 * pending. Looked at without being taken (WNOWAIT): a wait
+		 * clears the signal the stop holds, and a ckpt killed before
+		 * PTRACE_CONT would then have dropped it.
+		 */
+		if (waitid(P_PID, (id_t)t->st.tid, &si,
+			   WSTOPPED | WEXITED | __WALL | WNOWAIT | (leader ? WNOHANG : 0)) == 0 &&
+		    si.si_pid == t->st.tid && si.si_code == CLD_TRAPPED && !(si.si_status >> 8) &&
+		    si.si_status != SIGTRAP) {
+			pr_debug("thread %d: signal %d at seize, delivered", t->st.tid, si.si_status);
+			if (ptrace(PTRACE_CONT, t->st.tid, 0, (void *)(long)si.si_status) < 0 && errno != ESRCH)
+				return neg_errno();
+			continue; /* ESRCH: died, the next wait says so */
+		}
+		w = waitpid(t->st.tid, &status, __WALL | (leader ? WNOHANG : 0));
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -150,11 +169,7 @@ static int wait_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
 				inj->job_stopped = true;
 			return 0;
 		}
-		/*
-		 * A signal was on its way when we came: deliver it now, as it
-		 * would have been, and wait for the INTERRUPT trap, which stays
-		 * pending.
-		 */
+		/* A signal the look above missed (it came in between). */
 		pr_debug("thread %d: signal %d at seize, delivered", t->st.tid, sig);
 		if (ptrace(PTRACE_CONT, t->st.tid, 0, (void *)(long)sig) < 0) {
 			if (errno == ESRCH)
@@ -228,7 +243,13 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 				return r;
 			continue;
 		}
-		if (ptrace(PTRACE_SEIZE, tids[i], 0, 0) < 0) {
+		/*
+		 * Syscall stops say so (SIGTRAP | 0x80). No PTRACE_O_EXITKILL
+		 * unless asked: a target must outlive ckpt.
+		 */
+		if (ptrace(PTRACE_SEIZE, tids[i], 0,
+			   (void *)(long)(PTRACE_O_TRACESYSGOOD |
+					  (inj->flags & CKPT_INJECT_EXITKILL ? PTRACE_O_EXITKILL : 0))) < 0) {
 			if (errno == ESRCH)
 				continue; /* exited meanwhile */
 			if (errno == EPERM) {
@@ -352,6 +373,7 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 	inj->pidfd = -1;
 	inj->thread_pidfd = -1;
 	inj->mem_fd = -1;
+	inj->call_cpu = -1;
 	inj->flags = flags;
 	defer_signals(inj);
 
@@ -449,26 +471,14 @@ fail:
 	return r;
 }
 
-int inj_block_signals(struct ckpt_inject *inj, struct inj_thread *t)
-{
-	uint64_t all = ~0ULL;
-
-	if (t->mask_dirty)
-		return 0;
-	if (ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(all), &all) < 0)
-		return neg_errno();
-	t->mask_dirty = true;
-	return 0;
-}
-
-int inj_step_wait(struct ckpt_inject *inj, struct inj_thread *t)
+int inj_resume_wait(struct ckpt_inject *inj, struct inj_thread *t, bool step)
 {
 	int pass_sig = 0;
 
 	for (;;) {
 		int status, sig, event;
 
-		if (ptrace(PTRACE_SINGLESTEP, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
+		if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_SYSCALL, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
 			if (errno == ESRCH)
 				t->dead = true;
 			return neg_errno();
@@ -492,7 +502,7 @@ int inj_step_wait(struct ckpt_inject *inj, struct inj_thread *t)
 		}
 		if (event)
 			continue;
-		if (sig == SIGTRAP)
+		if (sig == (step ? SIGTRAP : (SIGTRAP | 0x80)))
 			return 0;
 		if (is_stop_signal(sig)) {
 			/* Let job control happen; release leaves it stopped. */
@@ -570,6 +580,10 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 		if (e < 0 && !r)
 			r = e;
 	}
+	e = inj_unplant_stub(inj);
+	if (e < 0 && e != -ESRCH && !r)
+		r = e;
+	pr_debug("releasing pid %d after %u remote calls", inj->pid, inj->nr_calls);
 	for (size_t i = 0; i < inj->nr_threads; i++) {
 		struct inj_thread *t = &inj->threads[i];
 
@@ -657,6 +671,8 @@ int ckpt_inject_set_thread_state(struct ckpt_inject *inj, size_t idx,
 		t->st.xstate_len = xstate_len;
 		t->xstate_dirty = true;
 	}
+	if (regs || sigmask)
+		inj_stub_forget(inj, t->st.tid);
 	if (regs) {
 		t->st.regs = *regs;
 		t->st.in_syscall = (int64_t)regs->orig_rax >= 0;

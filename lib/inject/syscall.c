@@ -1,16 +1,41 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Remote system calls. The thread's registers are set to the call (rip on a
- * `syscall` instruction, orig_rax = -1 so that no syscall-restart logic
- * touches them) and it is single-stepped over that one instruction: the
- * kernel reports the step with SIGTRAP right after the call returns. The
- * target's code is never modified.
+ * Remote system calls, made so that a SIGKILL of ckpt at any moment leaves
+ * the target running as it was.
+ *
+ * The thread's registers are set to the call (rip on a `syscall`
+ * instruction, orig_rax = -1 so that no syscall-restart logic touches
+ * them), its signal mask to "all blocked", and it is resumed with
+ * PTRACE_SYSCALL twice: it stops at the entry of the call and at its exit,
+ * where the result is read and the thread's own mask and registers are put
+ * back at once. Between calls a thread holds nothing of ckpt's.
+ *
+ * Not single-stepping: the kernel does not clear the single-step flag when
+ * the tracer dies, so a thread that was ever stepped gets SIGTRAP (and dies)
+ * after its next instruction if ckpt is killed before it resumes the thread
+ * otherwise. PTRACE_SYSCALL leaves nothing armed once the tracer is gone.
+ *
+ * If ckpt dies while a call is in flight (registers set, the call not yet
+ * returned), the kernel lets the thread run the call to its end. So the
+ * `syscall` instruction is not borrowed from the vDSO's code but planted,
+ * with a way home after it, in the unused tail of the vDSO (zeros after the
+ * end of its image; /proc/PID/mem writes it, on a private copy of that page,
+ * as a debugger's breakpoint would): after the call the stub sets the
+ * thread's own signal mask (rt_sigprocmask), flags (popfq), every general
+ * register, rsp, and jumps to the thread's own rip. A thread that was
+ * interrupted in a system call gets rip - 2 and rax = the call (or
+ * restart_syscall), as the kernel's own restart does when no handler runs.
+ * The stub's rsp is 256 bytes below the thread's (beyond the red zone), so
+ * a signal delivered when the mask is set lands on the thread's stack as it
+ * would have. The FPU state is never touched by a call, so it needs nothing.
+ * Release writes the zeros back.
  */
 #define LOG_AREA "inject"
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 
 #include "inject/inject-internal.h"
 #include "util/err.h"
@@ -18,6 +43,7 @@
 #include "util/util.h"
 
 #define SYSCALL_INSN_LEN 2
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Find "0f 05" in [start, end) of the target; 0 if none. */
 static uint64_t scan_for_syscall(struct ckpt_inject *inj, uint64_t start, uint64_t end)
@@ -71,8 +97,265 @@ int inj_find_syscall_ip(struct ckpt_inject *inj)
 	return -ENOEXEC;
 }
 
+/* ---- the stub ---- */
+
+#define STUB_LEN 464
+#define STUB_DATA 176 /* offset of the data: mask, eflags, rip, rsp, the registers, affinity */
+#define STUB_AFF_LEN 128
+#define STUB_MARGIN 64 /* zeros kept between the vDSO's image and the stub */
+#define STUB_RSP_GAP 256
+#define ERESTARTSYS_ 512
+#define ERESTARTNOINTR_ 513
+#define ERESTARTNOHAND_ 514
+#define ERESTART_RESTARTBLOCK_ 516
+
+enum { SLOT_MASK, SLOT_EFLAGS, SLOT_RIP, SLOT_RSP, SLOT_REGS, SLOT_AFF = SLOT_REGS + 15 };
+/* x86 register numbers restored by the stub, in order, with their slots */
+static const int stub_regs[] = { 0 /* rax */, 3 /* rbx */, 1 /* rcx */, 2 /* rdx */, 6 /* rsi */,
+				 7 /* rdi */, 5 /* rbp */, 8, 9, 10, 11, 12, 13, 14, 15 };
+
+static const unsigned char stub_head[] = {
+	0x0f, 0x05,                   /* syscall: the remote call */
+	0xb8, 0xcb, 0x00, 0x00, 0x00, /* mov $__NR_sched_setaffinity, %eax (getpid: unknown) */
+	0x31, 0xff,                   /* xor %edi, %edi */
+	0xbe, 0x80, 0x00, 0x00, 0x00, /* mov $STUB_AFF_LEN, %esi */
+	0x48, 0x8d, 0x15,             /* lea aff(%rip), %rdx (disp32 follows) */
+};
+
+static const unsigned char stub_mask[] = {
+	0x0f, 0x05,                   /* syscall */
+	0xb8, 0x0e, 0x00, 0x00, 0x00, /* mov $__NR_rt_sigprocmask, %eax */
+	0xbf, 0x02, 0x00, 0x00, 0x00, /* mov $SIG_SETMASK, %edi */
+	0x48, 0x8d, 0x35,             /* lea mask(%rip), %rsi (disp32 follows) */
+};
+
+static void put32(unsigned char *p, int32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/* disp32 of a rip-relative operand ending the instruction at @end to @slot */
+static int32_t rel(size_t end, int slot)
+{
+	return (int32_t)(STUB_DATA + 8 * slot) - (int32_t)end;
+}
+
+static uint64_t reg_value(const struct user_regs_struct *r, int reg, uint64_t rax)
+{
+	switch (reg) {
+	case 0: return rax;
+	case 1: return r->rcx;
+	case 2: return r->rdx;
+	case 3: return r->rbx;
+	case 5: return r->rbp;
+	case 6: return r->rsi;
+	case 7: return r->rdi;
+	case 8: return r->r8;
+	case 9: return r->r9;
+	case 10: return r->r10;
+	case 11: return r->r11;
+	case 12: return r->r12;
+	case 13: return r->r13;
+	case 14: return r->r14;
+	default: return r->r15;
+	}
+}
+
+/* The stub that makes the call and goes home to @st (and @aff, if known). */
+static void build_stub(const struct ckpt_thread_state *st, const cpu_set_t *aff,
+		       unsigned char out[STUB_LEN])
+{
+	const struct user_regs_struct *r = &st->regs;
+	uint64_t rip = r->rip, rax = r->rax, data[SLOT_AFF];
+	size_t n = 0;
+
+	/* What the kernel does for a call interrupted with no handler to run. */
+	if ((int64_t)r->orig_rax >= 0) {
+		switch ((int64_t)r->rax) {
+		case -ERESTARTSYS_:
+		case -ERESTARTNOINTR_:
+		case -ERESTARTNOHAND_:
+			rax = r->orig_rax;
+			rip -= 2;
+			break;
+		case -ERESTART_RESTARTBLOCK_:
+			rax = SYS_restart_syscall;
+			rip -= 2;
+			break;
+		}
+	}
+	memset(out, 0, STUB_LEN);
+	memcpy(out, stub_head, sizeof(stub_head));
+	if (!aff)
+		out[3] = SYS_getpid;
+	n = sizeof(stub_head);
+	put32(out + n, rel(n + 4, SLOT_AFF));
+	n += 4;
+	memcpy(out + n, stub_mask, sizeof(stub_mask));
+	n += sizeof(stub_mask);
+	put32(out + n, rel(n + 4, SLOT_MASK));
+	n += 4;
+	memcpy(out + n, "\x31\xd2" "\x41\xba\x08\x00\x00\x00" "\x0f\x05", 10); /* xor %edx,%edx; mov $8,%r10d; syscall */
+	n += 10;
+	out[n++] = 0xff; /* pushq eflags(%rip) */
+	out[n++] = 0x35;
+	put32(out + n, rel(n + 4, SLOT_EFLAGS));
+	n += 4;
+	out[n++] = 0x9d; /* popfq */
+	for (size_t i = 0; i < ARRAY_SIZE(stub_regs); i++) {
+		int reg = stub_regs[i];
+
+		out[n++] = reg >= 8 ? 0x4c : 0x48; /* mov slot(%rip), %reg */
+		out[n++] = 0x8b;
+		out[n++] = (unsigned char)(((reg & 7) << 3) | 5);
+		put32(out + n, rel(n + 4, SLOT_REGS + (int)i));
+		n += 4;
+	}
+	memcpy(out + n, "\x48\x8b\x25", 3); /* mov rsp(%rip), %rsp */
+	n += 3;
+	put32(out + n, rel(n + 4, SLOT_RSP));
+	n += 4;
+	out[n++] = 0xff; /* jmp *rip(%rip) */
+	out[n++] = 0x25;
+	put32(out + n, rel(n + 4, SLOT_RIP));
+	n += 4; /* 175 bytes of code: below STUB_DATA */
+
+	data[SLOT_MASK] = st->sigmask;
+	data[SLOT_EFLAGS] = r->eflags;
+	data[SLOT_RIP] = rip;
+	data[SLOT_RSP] = r->rsp;
+	for (size_t i = 0; i < ARRAY_SIZE(stub_regs); i++)
+		data[SLOT_REGS + i] = reg_value(r, stub_regs[i], rax);
+	memcpy(out + STUB_DATA, data, sizeof(data));
+	if (aff)
+		memcpy(out + STUB_DATA + 8 * SLOT_AFF, aff, STUB_AFF_LEN);
+}
+
+static bool all_zero(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* (byte 3 is the number of the first call: sched_setaffinity or getpid) */
+static bool is_our_stub(const unsigned char *p)
+{
+	return memcmp(p, stub_head, 3) == 0 && memcmp(p + 4, stub_head + 4, sizeof(stub_head) - 4) == 0;
+}
+
+/*
+ * Find room for the stub at the end of the vDSO: zeros (or a stub a killed
+ * ckpt left there, which stood on zeros). No room: calls borrow a
+ * `syscall` instruction as they did before, unprotected.
+ */
+static void plant_stub(struct ckpt_inject *inj)
+{
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	unsigned char tail[STUB_LEN + STUB_MARGIN];
+
+	inj->stub_tried = true;
+	if (inj->no_stub || (inj->flags & CKPT_INJECT_EXITKILL))
+		return;
+	if (ckpt_proc_read_maps(inj->task_proc, 0, &maps) < 0)
+		return;
+	for (size_t i = 0; i < maps->nr; i++) {
+		const struct ckpt_vma *v = &maps->v[i];
+		uint64_t at = v->end - sizeof(tail);
+
+		if (v->kind != CKPT_VMA_VDSO || v->end - v->start < sizeof(tail) * 2)
+			continue;
+		if (ckpt_inject_read(inj, at, tail, sizeof(tail)) < 0)
+			return;
+		if (!all_zero(tail, STUB_MARGIN))
+			return;
+		if (!all_zero(tail + STUB_MARGIN, STUB_LEN) && !is_our_stub(tail + STUB_MARGIN))
+			return;
+		inj->stub = v->end - STUB_LEN;
+		inj->stub_tid = all_zero(tail + STUB_MARGIN, STUB_LEN) ? 0 : -1; /* a leftover: cleared at release */
+		pr_debug("pid %d: stub at %#llx", inj->pid, (unsigned long long)inj->stub);
+		return;
+	}
+}
+
+static void read_affinity(struct inj_thread *t)
+{
+	if (!t->aff_known)
+		t->aff_known = sched_getaffinity(t->st.tid, sizeof(t->aff), &t->aff) == 0;
+}
+
+/* Pin @t to the call CPU for a call; false if it was not moved. */
+static bool pin(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	cpu_set_t one;
+
+	if (inj->call_cpu < 0)
+		return false;
+	read_affinity(t);
+	if (!t->aff_known || !CPU_ISSET(inj->call_cpu, &t->aff) || CPU_COUNT(&t->aff) == 1)
+		return false;
+	CPU_ZERO(&one);
+	CPU_SET(inj->call_cpu, &one);
+	return sched_setaffinity(t->st.tid, sizeof(one), &one) == 0;
+}
+
+static void unpin(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	if (sched_setaffinity(t->st.tid, sizeof(t->aff), &t->aff) < 0 && errno != ESRCH)
+		pr_warn("cannot give thread %d of pid %d its CPU affinity back: %s", t->st.tid, inj->pid,
+			strerror(errno));
+}
+
+void ckpt_inject_set_call_cpu(struct ckpt_inject *inj, int cpu)
+{
+	inj->call_cpu = cpu >= 0 && cpu < CPU_SETSIZE ? cpu : -1;
+}
+
+/* The stub holds @t's own state. */
+static int load_stub(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	unsigned char code[STUB_LEN];
+	int r;
+
+	if (inj->stub_tid == t->st.tid)
+		return 0;
+	read_affinity(t);
+	build_stub(&t->st, t->aff_known ? &t->aff : NULL, code);
+	r = ckpt_inject_write(inj, inj->stub, code, sizeof(code));
+	if (r < 0) {
+		pr_debug("cannot write the syscall stub into pid %d: %s", inj->pid, errstr(r));
+		return r;
+	}
+	inj->stub_tid = t->st.tid;
+	return 0;
+}
+
+int inj_unplant_stub(struct ckpt_inject *inj)
+{
+	static const unsigned char zeros[STUB_LEN];
+	int r = 0;
+
+	if (inj->stub && inj->stub_tid) {
+		r = ckpt_inject_write(inj, inj->stub, zeros, sizeof(zeros));
+		if (r < 0 && r != -ESRCH) /* ESRCH: it is gone (kill mode), and so is the stub */
+			pr_err("cannot clear the syscall stub in pid %d: %s", inj->pid, errstr(r));
+	}
+	inj->stub = 0;
+	inj->stub_tid = 0;
+	inj->no_stub = true;
+	return r;
+}
+
+void inj_stub_forget(struct ckpt_inject *inj, pid_t tid)
+{
+	if (inj->stub_tid == tid)
+		inj->stub_tid = -1; /* planted, but holds a stale state */
+}
+
 void ckpt_inject_set_syscall_ip(struct ckpt_inject *inj, uint64_t addr)
 {
+	(void)inj_unplant_stub(inj);
 	inj->syscall_ip = addr;
 }
 
@@ -86,6 +369,12 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 {
 	struct user_regs_struct regs, out;
 	struct inj_thread *t;
+	uint64_t all = ~0ULL, ip;
+	/*
+	 * A process that dies with ckpt (restore's) need not survive it: one
+	 * stop per call (single step), half the cost.
+	 */
+	bool step = inj->flags & CKPT_INJECT_EXITKILL, pinned = false;
 	int r;
 
 	if (thread >= inj->nr_threads)
@@ -95,12 +384,20 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 		return -ESRCH;
 	if (!inj->syscall_ip && (r = inj_find_syscall_ip(inj)) < 0)
 		return r;
-	r = inj_block_signals(inj, t);
-	if (r < 0)
-		goto fail;
+	if (!inj->stub_tried)
+		plant_stub(inj);
+	/* A vDSO that cannot be written (not here): the borrowed instruction. */
+	if (inj->stub && load_stub(inj, t) < 0)
+		(void)inj_unplant_stub(inj);
 
 	regs = t->st.regs;
-	regs.rip = inj->syscall_ip;
+	if (inj->stub) {
+		ip = inj->stub;
+		regs.rsp = (t->st.regs.rsp - STUB_RSP_GAP) & ~15ULL;
+	} else {
+		ip = inj->syscall_ip;
+	}
+	regs.rip = ip;
 	regs.rax = (unsigned long long)nr;
 	regs.orig_rax = (unsigned long long)-1;
 	regs.rdi = args[0];
@@ -109,33 +406,61 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 	regs.r10 = args[3];
 	regs.r8 = args[4];
 	regs.r9 = args[5];
-	regs.eflags &= ~0x100ULL; /* TF: the step is ptrace's business */
-	if (ptrace(PTRACE_SETREGS, t->st.tid, 0, &regs) < 0) {
+	regs.eflags &= ~0x100ULL; /* TF */
+	/* Registers first: from here on the stub takes the thread home. */
+	t->regs_dirty = true;
+	if (ptrace(PTRACE_SETREGS, t->st.tid, 0, &regs) < 0 ||
+	    (!t->blocked && ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(all), &all) < 0)) {
 		r = neg_errno();
 		goto fail;
 	}
-	t->regs_dirty = true;
-	for (int tries = 0;; tries++) {
-		r = inj_step_wait(inj, t);
-		if (r < 0)
+	if (step) {
+		/* Blocked until release, which puts the mask back. */
+		t->blocked = true;
+		t->mask_dirty = true;
+	}
+	/* After the registers: a stub in place gives the affinity back. */
+	pinned = pin(inj, t);
+	for (int stops = 0;; stops++) {
+		/* Syscall stops: the entry, then the exit. A step: one trap. */
+		if ((r = inj_resume_wait(inj, t, step)) < 0 || (!step && (r = inj_resume_wait(inj, t, false)) < 0))
 			goto fail;
 		if (ptrace(PTRACE_GETREGS, t->st.tid, 0, &out) < 0) {
 			r = neg_errno();
 			goto fail;
 		}
-		if (out.rip == inj->syscall_ip + SYSCALL_INSN_LEN)
+		if (out.rip == ip + SYSCALL_INSN_LEN)
 			break;
 		/* A trap that came before the step (rip unchanged): step again. */
-		if (out.rip != inj->syscall_ip || tries > 8) {
-			pr_err("remote syscall %ld in thread %d stopped at %#llx, not after %#llx",
-			       nr, t->st.tid, (unsigned long long)out.rip,
-			       (unsigned long long)inj->syscall_ip);
-			return -EPROTO;
+		if (!step || out.rip != ip || stops > 8) {
+			pr_err("remote syscall %ld in thread %d stopped at %#llx, not after %#llx", nr,
+			       t->st.tid, (unsigned long long)out.rip, (unsigned long long)ip);
+			r = -EPROTO;
+			goto fail;
 		}
 	}
+	if (pinned) {
+		unpin(inj, t);
+		pinned = false;
+	}
+	/*
+	 * Its own mask, then its own registers: nothing of ours stays. (Not
+	 * for a process that dies with ckpt: release does it, once.)
+	 */
+	if (!step) {
+		if (ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(uint64_t), &t->st.sigmask) < 0 ||
+		    ptrace(PTRACE_SETREGS, t->st.tid, 0, &t->st.regs) < 0) {
+			r = neg_errno();
+			goto fail;
+		}
+		t->regs_dirty = false;
+	}
+	inj->nr_calls++;
 	*ret_result = (int64_t)out.rax;
 	return 0;
 fail:
+	if (pinned)
+		unpin(inj, t);
 	if (r == -ESRCH)
 		t->dead = true;
 	pr_debug("remote syscall %ld in thread %d of pid %d failed: %s", nr, t->st.tid, inj->pid,

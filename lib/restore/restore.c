@@ -157,7 +157,7 @@ static int build(struct rst *r)
 	struct rlimit rl;
 	int e;
 
-	e = ckpt_inject_seize(r->pid, CKPT_INJECT_NO_XSTATE, &r->inj);
+	e = ckpt_inject_seize(r->pid, CKPT_INJECT_NO_XSTATE | CKPT_INJECT_EXITKILL, &r->inj);
 	if (e < 0)
 		return e;
 	/* Room for the fds the checkpoint uses, above which ckpt parks its own. */

@@ -4,7 +4,9 @@
  * built from, in one run:
  *   raw:     PTRACE_SETREGS + PTRACE_CONT + waitpid + PTRACE_GETREGS, the
  *            tracee stopping at once on an int3 of our own
- *   syscall: ckpt_inject_syscall(getpid)
+ *   syscall: ckpt_inject_syscall(getpid): two syscall stops, so that a
+ *            target survives a SIGKILL of ckpt; with CKPT_INJECT_EXITKILL
+ *            (restore's process, which dies with ckpt) one single step
  *   seize:   ckpt_inject_seize (all threads, with xstate)
  *   release: ckpt_inject_release
  * for targets of 1 and 8 threads, with both processes pinned to the same
@@ -191,6 +193,21 @@ int main(int argc, char **argv)
 				sys_med = median_of(a, runs);
 				printf("| %-34s | %7.2fx |          |\n", "remote syscall / raw (medians)",
 				       sys_med / raw_med);
+				/* A process that dies with ckpt (restore's): one single step per call. */
+				if (ckpt_inject_seize(pid, CKPT_INJECT_EXITKILL, &inj) < 0)
+					return 1;
+				for (int i = 0; i < runs; i++) {
+					int64_t res;
+					double t0 = now_us();
+
+					if (ckpt_inject_call(inj, &res, SYS_getpid) < 0 || res != pid)
+						return 1;
+					a[i] = now_us() - t0;
+				}
+				ckpt_inject_release(inj);
+				report("remote syscall, EXITKILL", a, runs);
+				printf("| %-34s | %7.2fx |          |\n", "remote syscall, EXITKILL / raw",
+				       median_of(a, runs) / raw_med);
 			}
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
