@@ -814,7 +814,7 @@ static const struct {
 	{ "uffd-register-wp-file", "track of .data and private file maps", "Linux 6.7", true, probe_register_file },
 	{ "pagemap-scan", "track, dump --parent", "Linux 6.7", true, probe_pagemap_scan },
 	{ "pagemap-scan-control", "track, dump --parent", "Linux 6.7", true, probe_scan_control },
-	{ "pagemap-scan-holes", "track, dump --parent", "the 2026 pagemap pte_hole fix", true, probe_scan_holes },
+	{ "pagemap-scan-holes", "track, dump --parent", "Linux 6.7 + the 2026 pagemap pte_hole fix", true, probe_scan_holes },
 	{ "pidfd", "track, dump, restore", "Linux 5.6", true, probe_pidfd },
 	{ "process-vm-readv", "dump", "Linux 3.2", true, probe_process_vm },
 	{ "ptrace-seize", "track, dump, restore", "Linux 3.4", true, probe_ptrace },
