@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "helpers/memsnap.h"
+#include "helpers/restorecmp.h"
 #include "helpers/testutil.h"
 
 static char tmp[64];
@@ -40,64 +40,9 @@ static void teardown(void)
 
 TestSuite(deltamiss, .init = setup, .fini = teardown, .timeout = 120);
 
-static void wait_stopped(pid_t pid)
-{
-	for (int i = 0; i < 500 && proc_state(pid) != 'T'; i++)
-		usleep(2000);
-	cr_assert_eq(proc_state(pid), 'T', "pid %d is not stopped (state '%c')", pid, proc_state(pid));
-}
-
 static void ckpt_ok(const char *what, struct run_result *r)
 {
 	cr_assert_eq(r->status, 0, "%s failed (%d): %s", what, r->status, r->err);
-}
-
-static void blank_rseq(struct memsnap *s)
-{
-	if (rseq_at) {
-		memsnap_blank(s, rseq_at, 8);
-		memsnap_blank(s, rseq_at + 20, 8);
-	}
-}
-
-/* The target is stopped at checkpoint @dir: restore it, stopped, and compare every byte. */
-static void compare(pid_t target, const char *dir, bool lazy, const char *what)
-{
-	struct memsnap a, b;
-	struct run_result r;
-	char report[4096];
-	uint64_t bad;
-	pid_t pid;
-	int e;
-
-	wait_stopped(target);
-	cr_assert_eq(e = memsnap_take(target, &a), 0, "cannot read the target: %s", strerror(-e));
-	if (lazy)
-		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--lazy", "--detach", "--leave-stopped", "--stdio",
-				      "null", NULL), 0);
-	else
-		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--detach", "--leave-stopped", "--stdio", "null",
-				      NULL), 0);
-	ckpt_ok("restore", &r);
-	pid = atoi(r.out);
-	run_result_done(&r);
-	cr_assert_gt(pid, 0);
-	prog_track_pid(pid);
-	wait_stopped(pid);
-	for (int k = 0; (e = memsnap_take(pid, &b)) == -EIO && lazy && k < 500; k++)
-		usleep(20000);
-	if (e < 0) {
-		kill(pid, SIGKILL);
-		cr_assert_fail("%s: cannot read the restored process: %s", what, strerror(-e));
-	}
-	blank_rseq(&a);
-	blank_rseq(&b);
-	bad = memsnap_diff(&a, &b, report, sizeof(report));
-	kill(pid, SIGKILL);
-	cr_assert_eq(bad, 0, "%s: %llu of %llu bytes differ after restore%s:\n%s", what, (unsigned long long)bad,
-		     (unsigned long long)a.bytes, lazy ? " --lazy" : "", report);
-	memsnap_free(&a);
-	memsnap_free(&b);
 }
 
 static void wait_line(struct prog *p, const char *want)
@@ -137,8 +82,8 @@ static void full_step_delta(const char *mode)
 	ckpt_ok("dump --parent", &r);
 	run_result_done(&r);
 	snprintf(what, sizeof(what), "deltamiss %s: the delta", mode);
-	compare(p.pid, d1, false, what);
-	compare(p.pid, d1, true, what);
+	restore_compare(p.pid, d1, false, rseq_at, what);
+	restore_compare(p.pid, d1, true, rseq_at, what);
 	cr_assert_eq(prog_kill(&p) & 0x7f, SIGKILL, "the target died on its own");
 }
 

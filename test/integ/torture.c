@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "helpers/memsnap.h"
+#include "helpers/restorecmp.h"
 #include "helpers/testutil.h"
 
 static char tmp[64];
@@ -116,13 +116,6 @@ static void unpin(pid_t pid)
 	sched_setaffinity(pid, sizeof(s), &s);
 }
 
-static void wait_stopped(pid_t pid)
-{
-	for (int i = 0; i < 500 && proc_state(pid) != 'T'; i++)
-		usleep(2000);
-	cr_assert_eq(proc_state(pid), 'T', "pid %d is not stopped (state '%c')", pid, proc_state(pid));
-}
-
 static void ckpt_ok(const char *what, struct run_result *r)
 {
 	cr_assert_eq(r->status, 0, "seed %llu: %s failed (%d): %s", seed, what, r->status, r->err);
@@ -134,57 +127,13 @@ static void ckpt_ok(const char *what, struct run_result *r)
  */
 static unsigned long long rseq_at; /* the target's rseq area, 0 if none */
 
-static void blank_rseq(struct memsnap *s)
-{
-	/* cpu_id_start, cpu_id; node_id, mm_cid: the kernel's, per CPU. */
-	if (rseq_at) {
-		memsnap_blank(s, rseq_at, 8);
-		memsnap_blank(s, rseq_at + 20, 8);
-	}
-}
-
+/* The target is stopped at checkpoint @dir: restore it, stopped, and compare every byte. */
 static void compare(pid_t target, const char *dir, bool lazy, const char *what)
 {
-	struct memsnap a, b;
-	struct run_result r;
-	char report[4096];
-	uint64_t bad;
-	pid_t pid;
-	int e;
+	char full[160];
 
-	wait_stopped(target);
-	cr_assert_eq(e = memsnap_take(target, &a), 0, "cannot read the target: %s", strerror(-e));
-	if (lazy)
-		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--lazy", "--detach", "--leave-stopped", "--stdio",
-				      "null", NULL), 0);
-	else
-		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--detach", "--leave-stopped", "--stdio", "null",
-				      NULL), 0);
-	ckpt_ok("restore", &r);
-	pid = atoi(r.out);
-	run_result_done(&r);
-	cr_assert_gt(pid, 0);
-	prog_track_pid(pid);
-	wait_stopped(pid);
-	/*
-	 * Lazy: the pages come in by the background fill while it is stopped;
-	 * until then a read of one still missing fails (the uffd is user-mode
-	 * only), never reads zeros.
-	 */
-	for (int k = 0; (e = memsnap_take(pid, &b)) == -EIO && lazy && k < 500; k++)
-		usleep(20000);
-	if (e < 0) {
-		kill(pid, SIGKILL);
-		cr_assert_fail("seed %llu: %s: cannot read the restored process: %s", seed, what, strerror(-e));
-	}
-	blank_rseq(&a);
-	blank_rseq(&b);
-	bad = memsnap_diff(&a, &b, report, sizeof(report));
-	kill(pid, SIGKILL);
-	cr_assert_eq(bad, 0, "seed %llu: %s: %llu of %llu bytes differ after restore%s:\n%s", seed, what,
-		     (unsigned long long)bad, (unsigned long long)a.bytes, lazy ? " --lazy" : "", report);
-	memsnap_free(&a);
-	memsnap_free(&b);
+	snprintf(full, sizeof(full), "seed %llu: %s", seed, what);
+	restore_compare(target, dir, lazy, rseq_at, full);
 }
 
 /* Read the target's lines up to "ready", noting "rseq ADDR SIZE". */
