@@ -85,8 +85,16 @@ static int open_images(struct rst *r)
 	return 0;
 }
 
-/* The child: nothing runs in it but this, until ckpt has rebuilt it. */
-static void __attribute__((noreturn)) child_wait(pid_t parent)
+/*
+ * The child: nothing runs in it but this, until ckpt has rebuilt it.
+ * @new_session (detached): the leader of a session of its own. In ckpt's
+ * process group, a process left stopped (--leave-stopped, or stopped when
+ * dumped) was killed the moment ckpt exited: the group is then orphaned
+ * with a stopped member, and the kernel sends it SIGHUP and SIGCONT. A
+ * group of its own in ckpt's session is orphaned the same way; another
+ * session is not. As the lazy-pages server it starts, and as a daemon.
+ */
+static void __attribute__((noreturn)) child_wait(pid_t parent, bool new_session)
 {
 	sigset_t all;
 
@@ -95,6 +103,8 @@ static void __attribute__((noreturn)) child_wait(pid_t parent)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
+	if (new_session && setsid() < 0)
+		_exit(126);
 	for (;;)
 		pause();
 }
@@ -122,7 +132,7 @@ static int spawn(struct rst *r)
 			return neg_errno();
 	}
 	if (pid == 0)
-		child_wait(parent);
+		child_wait(parent, r->o->detach);
 	r->pid = pid;
 	return 0;
 }

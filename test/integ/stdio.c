@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helpers/restorecmp.h"
 #include "helpers/testutil.h"
 
 static char tmp[64];
@@ -117,7 +118,10 @@ static void wait_for_text(const char *path, const char *want)
 
 static void write_str(int fd, const char *s)
 {
-	cr_assert_eq(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+	ssize_t n = write(fd, s, strlen(s));
+
+	cr_assert_eq(n, (ssize_t)strlen(s), "cannot write '%.*s' to fd %d: %s", (int)strcspn(s, "\n"), s, fd,
+		     n < 0 ? strerror(errno) : "short write");
 }
 
 static void expect_line(struct prog *p, const char *want)
@@ -320,29 +324,43 @@ Test(stdio, a_pipe_is_refused_without_inherit_fd_and_taken_with_it)
 
 /* ---- bytes left in a pipe are named at dump, and not brought back ---- */
 
-Test(stdio, bytes_left_in_a_pipe_are_named_at_dump)
+/*
+ * Start @argv reading stdin from a pipe, stdout on another (@p), wait for
+ * "ready", stop it, and put @data in its stdin pipe: it stays there. The
+ * write end goes to @ret_in.
+ */
+static pid_t stopped_reader(const char *const *argv, struct prog *p, int *ret_in, const char *data)
 {
-	char d[128], key0[64], arg0[128], arg1[128], line[256], want[256];
-	const char *argv[] = { target(), "read", NULL };
 	int in[2], out[2];
-	struct run_result r;
-	struct prog p = { .in_fd = -1, .out_fd = -1 }, rp;
-	json_object *j, *e;
-	pid_t pid, npid;
+	pid_t pid;
 
 	cr_assert_eq(pipe2(in, O_CLOEXEC), 0);
 	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
 	pid = spawn(argv, NULL, in[0], NULL, out[1]);
 	close(in[0]);
 	close(out[1]);
-	p.out_fd = out[0];
-	expect_line(&p, "ready");
-	/* Stopped, it reads nothing: the bytes stay in the pipe. */
+	p->out_fd = out[0];
+	expect_line(p, "ready");
 	cr_assert_eq(kill(pid, SIGSTOP), 0);
-	while (proc_state(pid) != 'T')
-		usleep(1000);
-	write_str(in[1], "lost\n");
-	snprintf(key0, sizeof(key0), "pipe:[%" PRIu64 "]", ino_of(in[1]));
+	wait_stopped(pid);
+	write_str(in[1], data);
+	*ret_in = in[1];
+	return pid;
+}
+
+Test(stdio, bytes_left_in_a_pipe_are_named_at_dump)
+{
+	char d[128], key0[64], arg0[128], arg1[128], line[256], want[256];
+	const char *argv[] = { target(), "read", NULL };
+	int in_w;
+	struct run_result r;
+	struct prog p = { .in_fd = -1, .out_fd = -1 }, rp;
+	json_object *j, *e;
+	pid_t pid, npid;
+
+	/* Stopped, it reads nothing: the bytes stay in the pipe. */
+	pid = stopped_reader(argv, &p, &in_w, "lost\n");
+	snprintf(key0, sizeof(key0), "pipe:[%" PRIu64 "]", ino_of(in_w));
 
 	dump_json(pid, path_in("d", d, sizeof(d)), NULL, &r, &j);
 	e = pipe_entry(j, 0);
@@ -356,42 +374,32 @@ Test(stdio, bytes_left_in_a_pipe_are_named_at_dump)
 	json_object_put(j);
 	run_result_done(&r);
 	cr_assert_eq(waitpid(pid, NULL, 0), pid);
-	close(in[1]);
+	close(in_w);
 
 	/* The text report says it too. */
 	{
 		char ps[16], d2[128];
 		struct prog q = { .in_fd = -1, .out_fd = -1 };
-		int in2[2], out2[2];
+		int in2_w;
 		pid_t pid2;
 
-		cr_assert_eq(pipe2(in2, O_CLOEXEC), 0);
-		cr_assert_eq(pipe2(out2, O_CLOEXEC), 0);
-		pid2 = spawn(argv, NULL, in2[0], NULL, out2[1]);
-		close(in2[0]);
-		close(out2[1]);
-		q.out_fd = out2[0];
-		expect_line(&q, "ready");
-		cr_assert_eq(kill(pid2, SIGSTOP), 0);
-		while (proc_state(pid2) != 'T')
-			usleep(1000);
-		write_str(in2[1], "xyz\n");
+		pid2 = stopped_reader(argv, &q, &in2_w, "xyz\n");
 		snprintf(ps, sizeof(ps), "%d", pid2);
 		cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", path_in("d2", d2, sizeof(d2)), NULL), 0);
 		cr_assert_eq(r.status, 0, "%s", r.err);
 		snprintf(want, sizeof(want), "fd 0 is pipe:[%" PRIu64 "] (read end): restore needs --inherit-fd",
-			 ino_of(in2[1]));
+			 ino_of(in2_w));
 		cr_expect(strstr(r.out, want), "no '%s' in: %s", want, r.out);
 		cr_expect(strstr(r.out, "the 4 bytes in it are not saved"), "%s", r.out);
 		run_result_done(&r);
-		close(in2[1]);
-		close(out2[0]);
+		close(in2_w);
+		close(q.out_fd);
 	}
 
 	/* Restored (stopped, as it was) with a new stdin: it reads what comes now, not the lost bytes. */
 	snprintf(arg0, sizeof(arg0), "fd[0]:%s", key0);
-	snprintf(arg1, sizeof(arg1), "fd[1]:pipe:[%" PRIu64 "]", ino_of(out[0]));
-	close(out[0]);
+	snprintf(arg1, sizeof(arg1), "fd[1]:pipe:[%" PRIu64 "]", ino_of(p.out_fd));
+	close(p.out_fd);
 	{
 		const char *rargv[] = { ckpt_bin(), "restore", "-D", d, "--detach", "--inherit-fd", arg0,
 					"--inherit-fd", arg1, NULL };
@@ -402,6 +410,10 @@ Test(stdio, bytes_left_in_a_pipe_are_named_at_dump)
 		npid = atoi(line);
 		cr_assert_gt(npid, 0, "'%s'", line);
 		prog_track_pid(npid);
+		/* Once ckpt has exited, its orphaned process group must not take the stopped process along. */
+		cr_assert_eq(prog_wait(&rp, 10000), 0, "ckpt restore --detach did not exit 0");
+		cr_assert_neq(proc_state(npid), 0, "the restored process %d died with ckpt", npid);
+		cr_assert_neq(proc_state(npid), 'Z', "the restored process %d died with ckpt", npid);
 		write_str(rp.in_fd, "new\n");
 		cr_assert_eq(kill(npid, SIGCONT), 0);
 		expect_line(&rp, "got new");

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,20 +28,47 @@ static void blank_rseq(struct memsnap *s, uint64_t rseq_at)
 	}
 }
 
+/* The lazy-pages server that logs to @log ("server pid N", at -v) has ended. */
+static void wait_server_gone(const char *log)
+{
+	char line[512];
+	pid_t server = 0;
+
+	for (int k = 0; k < 1500 && server <= 0; k++) {
+		FILE *f = fopen(log, "re");
+
+		while (f && fgets(line, sizeof(line), f)) {
+			char *p = strstr(line, "(server pid ");
+
+			if (p)
+				server = atoi(p + strlen("(server pid "));
+		}
+		if (f)
+			fclose(f);
+		if (server <= 0)
+			usleep(20000);
+	}
+	cr_assert_gt(server, 0, "no server pid in '%s'", log);
+	for (int k = 0; k < 1500 && kill(server, 0) == 0; k++)
+		usleep(20000);
+	cr_assert(kill(server, 0) < 0, "the lazy-pages server %d did not end in 30 s", server);
+}
+
 void restore_compare(pid_t target, const char *dir, bool lazy, uint64_t rseq_at, const char *what)
 {
 	struct memsnap a, b;
 	struct run_result r;
-	char report[4096];
+	char report[4096], log[PATH_MAX];
 	uint64_t bad;
 	pid_t pid;
 	int e;
 
 	wait_stopped(target);
 	cr_assert_eq(e = memsnap_take(target, &a), 0, "cannot read the target: %s", strerror(-e));
+	snprintf(log, sizeof(log), "%s.lazy.log", dir);
 	if (lazy)
-		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--lazy", "--detach", "--leave-stopped", "--stdio",
-				      "null", NULL), 0);
+		cr_assert_eq(run_ckpt(&r, "restore", "-v", "-D", dir, "--lazy", "--detach", "--lazy-log", log,
+				      "--leave-stopped", "--stdio", "null", NULL), 0);
 	else
 		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--detach", "--leave-stopped", "--stdio", "null",
 				      NULL), 0);
@@ -50,9 +79,13 @@ void restore_compare(pid_t target, const char *dir, bool lazy, uint64_t rseq_at,
 	prog_track_pid(pid);
 	wait_stopped(pid);
 	/*
-	 * Lazy: the pages come in by the background fill while it is stopped;
-	 * until then a read of one still missing fails (EIO), never reads zeros.
+	 * Lazy: the pages come in by the background fill while it is stopped
+	 * (until then a read of one still missing fails, EIO, never reads
+	 * zeros); the server ends once every page is in, after a last call
+	 * into the process. Compare after that.
 	 */
+	if (lazy)
+		wait_server_gone(log);
 	for (int k = 0; (e = memsnap_take(pid, &b)) == -EIO && lazy && k < 500; k++)
 		usleep(20000);
 	if (e < 0) {
