@@ -49,7 +49,7 @@ bool real_prog_argv(const char *name, const char *fifo, struct real_prog *rp)
 	return access(rp->argv[0], X_OK) == 0;
 }
 
-static size_t count_lines(const char *path)
+size_t count_lines(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	size_t n = 0;

@@ -20,6 +20,8 @@ struct real_prog {
  * @fifo, which it creates). False when the interpreter is not installed.
  */
 bool real_prog_argv(const char *name, const char *fifo, struct real_prog *rp);
+/* The lines in @path (0 if it cannot be read). */
+size_t count_lines(const char *path);
 /* Wait (asserting, 30 s at most) until @path holds @n lines. */
 void wait_lines(const char *path, size_t n);
 /* @out reads line for line as @ref (the reference run), at least @min lines of it. */
