@@ -85,16 +85,8 @@ static int open_images(struct rst *r)
 	return 0;
 }
 
-/*
- * The child: nothing runs in it but this, until ckpt has rebuilt it.
- * @new_session (detached): the leader of a session of its own. In ckpt's
- * process group, a process left stopped (--leave-stopped, or stopped when
- * dumped) was killed the moment ckpt exited: the group is then orphaned
- * with a stopped member, and the kernel sends it SIGHUP and SIGCONT. A
- * group of its own in ckpt's session is orphaned the same way; another
- * session is not. As the lazy-pages server it starts, and as a daemon.
- */
-static void __attribute__((noreturn)) child_wait(pid_t parent, bool new_session)
+/* The child: nothing runs in it but this, until ckpt has rebuilt it. */
+static void __attribute__((noreturn)) child_wait(pid_t parent)
 {
 	sigset_t all;
 
@@ -103,8 +95,6 @@ static void __attribute__((noreturn)) child_wait(pid_t parent, bool new_session)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
-	if (new_session && setsid() < 0)
-		_exit(126);
 	for (;;)
 		pause();
 }
@@ -132,7 +122,7 @@ static int spawn(struct rst *r)
 			return neg_errno();
 	}
 	if (pid == 0)
-		child_wait(parent, r->o->detach);
+		child_wait(parent);
 	r->pid = pid;
 	return 0;
 }
@@ -190,6 +180,19 @@ static int build(struct rst *r)
 	if ((e = rst_mm_finish(r)) < 0 || (e = rst_files(r)) < 0 || (e = rst_task(r)) < 0 ||
 	    (e = rst_creds(r)) < 0 || (e = rst_regs(r)) < 0)
 		return e;
+	/*
+	 * Detached: the leader of a session of its own, as a daemon. In ckpt's
+	 * process group, a process left stopped (--leave-stopped, or stopped
+	 * when dumped) was killed the moment ckpt exited: the group is then
+	 * orphaned with a stopped member, and the kernel sends it SIGHUP and
+	 * SIGCONT. A group of its own in ckpt's session is orphaned the same
+	 * way; another session is not. A remote call: the child's own code
+	 * may never run before ckpt seizes it.
+	 */
+	if (r->o->detach && (res = RCALL(r, SYS_setsid)) < 0) {
+		pr_err("cannot give the restored process a session of its own: %s", errstr((int)res));
+		return (int)res;
+	}
 	/* A process that was stopped by job control is restored stopped. */
 	if (r->s->process.job_stopped || r->o->leave_stopped) {
 		res = RCALL(r, SYS_kill, (uint64_t)r->pid, SIGSTOP);
