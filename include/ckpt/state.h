@@ -302,6 +302,12 @@ int ckpt_state_fd_judge(struct ckpt_state_fd *fd) __must_check;
 bool ckpt_state_same_object(const struct ckpt_state_identity *a,
 			    const struct ckpt_state_identity *b);
 /*
+ * The other end of pipe fd @f in @s (the same pipe, the other access
+ * mode), or NULL when it is outside the process.
+ */
+const struct ckpt_state_fd *ckpt_state_pipe_peer(const struct ckpt_state *s,
+						 const struct ckpt_state_fd *f);
+/*
  * How restore makes a mapping again. Anon-backed: private anonymous memory
  * with all its contents in the images (anon, heap, stack, private mappings
  * of deleted files and memfds). Shm: one shared memory object made again

@@ -394,14 +394,11 @@ static int list_pipes(const struct ckpt_state *s, struct ckpt_dump_stats *st)
 	for (size_t i = 0; i < s->nr_fds; i++) {
 		const struct ckpt_state_fd *f = &s->fds[i];
 		struct ckpt_dump_pipe *p;
-		bool peer = false;
+		bool peer;
 
 		if (f->kind != CKPT_STATE_FD_PIPE && f->kind != CKPT_STATE_FD_FIFO)
 			continue;
-		for (size_t j = 0; j < s->nr_fds && f->kind == CKPT_STATE_FD_PIPE; j++)
-			peer |= j != i && s->fds[j].kind == CKPT_STATE_FD_PIPE &&
-				s->fds[j].id.ino == f->id.ino &&
-				(s->fds[j].flags & O_ACCMODE) != (f->flags & O_ACCMODE);
+		peer = f->kind == CKPT_STATE_FD_PIPE && ckpt_state_pipe_peer(s, f);
 		p = reallocarray(st->pipes, st->nr_pipes + 1, sizeof(*p));
 		if (!p)
 			return -ENOMEM;

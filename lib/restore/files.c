@@ -170,22 +170,10 @@ static int stdio_fd(struct rst *r, const struct ckpt_state_fd *f)
 	return e;
 }
 
-static const struct ckpt_state_fd *pipe_peer(const struct ckpt_state *s, const struct ckpt_state_fd *f)
-{
-	for (size_t i = 0; i < s->nr_fds; i++) {
-		const struct ckpt_state_fd *g = &s->fds[i];
-
-		if (g != f && g->kind == CKPT_STATE_FD_PIPE && g->id.ino == f->id.ino &&
-		    (g->flags & O_ACCMODE) != (f->flags & O_ACCMODE))
-			return g;
-	}
-	return NULL;
-}
-
 /* A pipe: made again when both ends are ours (the first end met makes both). */
 static int pipe_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 {
-	const struct ckpt_state_fd *peer = pipe_peer(r->s, f);
+	const struct ckpt_state_fd *peer = ckpt_state_pipe_peer(r->s, f);
 	const struct ckpt_state_fd *rd, *wr;
 	int fds[2];
 	int64_t res;
@@ -291,7 +279,7 @@ static int one_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 		pr_err("fd %d: the fifo '%s' was not opened", f->fd, f->path ? f->path : "?");
 		return -EBADF;
 	case CKPT_STATE_FD_PIPE:
-		if (stdio && !pipe_peer(r->s, f))
+		if (stdio && !ckpt_state_pipe_peer(r->s, f))
 			return stdio_fd(r, f);
 		return pipe_fd(r, f, done);
 	case CKPT_STATE_FD_MEMFD:
@@ -474,7 +462,7 @@ int rst_files_prepare(struct rst *r)
 
 		if (r->local_fds[i] >= 0)
 			continue;
-		if (f->kind == CKPT_STATE_FD_PIPE && f->fd <= 2 && !pipe_peer(s, f) &&
+		if (f->kind == CKPT_STATE_FD_PIPE && f->fd <= 2 && !ckpt_state_pipe_peer(s, f) &&
 		    r->o->stdio == CKPT_STDIO_DEFAULT) {
 			pr_err("fd %d was %s (%s end), whose other end was not in the process: give "
 			       "--inherit-fd fd[N]:%s to hand in ckpt's fd N, or --stdio inherit|null|FILE",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The state object: lifetime, names, the restore policy for fds. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,19 @@ bool ckpt_state_same_object(const struct ckpt_state_identity *a,
 			    const struct ckpt_state_identity *b)
 {
 	return a->dev_major == b->dev_major && a->dev_minor == b->dev_minor && a->ino == b->ino;
+}
+
+const struct ckpt_state_fd *ckpt_state_pipe_peer(const struct ckpt_state *s,
+						 const struct ckpt_state_fd *f)
+{
+	for (size_t i = 0; i < s->nr_fds; i++) {
+		const struct ckpt_state_fd *g = &s->fds[i];
+
+		if (g != f && g->kind == CKPT_STATE_FD_PIPE && g->id.ino == f->id.ino &&
+		    (g->flags & O_ACCMODE) != (f->flags & O_ACCMODE))
+			return g;
+	}
+	return NULL;
 }
 
 /* ---- the restore policy ---- */
