@@ -267,12 +267,27 @@ static int load_ranges(struct ckpt_tracker *t, json_object *a, bool dirty)
 }
 
 /* Load RUNDIR/track-PID.json into @t (pid and rundir set). -ENOENT: none. */
+/* The version, the pid (@pid) and the identity of its process: 0 or -EBADMSG. */
+static int record_header(json_object *o, pid_t pid, uint64_t *ret_start, char boot_id[40])
+{
+	json_object *v;
+	uint64_t x;
+
+	if (!o || !json_object_is_type(o, json_type_object) || get_u64(o, "version", &x) < 0 ||
+	    x != RECORD_VERSION || get_u64(o, "pid", &x) < 0 || x != (uint64_t)pid ||
+	    get_u64(o, "start_time", ret_start) < 0 || !json_object_object_get_ex(o, "boot_id", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return -EBADMSG;
+	snprintf(boot_id, 40, "%s", json_object_get_string(v));
+	return 0;
+}
+
 int track_record_load(struct ckpt_tracker *t)
 {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_json_ json_object *o = NULL;
 	char path[PATH_MAX];
-	json_object *v, *vmas, *dirty;
+	json_object *vmas, *dirty;
 	uint64_t x;
 	int r;
 
@@ -281,13 +296,9 @@ int track_record_load(struct ckpt_tracker *t)
 	if (r < 0)
 		return r;
 	o = json_tokener_parse(text);
-	if (!o || !json_object_is_type(o, json_type_object))
+	if (record_header(o, t->pid, &t->start_time, t->boot_id) < 0)
 		goto bad;
-	if (get_u64(o, "version", &x) < 0 || x != RECORD_VERSION)
-		goto bad;
-	if (get_u64(o, "pid", &x) < 0 || x != (uint64_t)t->pid)
-		goto bad;
-	if (get_u64(o, "start_time", &t->start_time) < 0 || get_u64(o, "uffd_ino", &t->uffd_ino) < 0 ||
+	if (get_u64(o, "uffd_ino", &t->uffd_ino) < 0 ||
 	    get_u64(o, "features", &t->features) < 0 || get_u64(o, "generation", &t->generation) < 0 ||
 	    get_u64(o, "parked_fd", &x) < 0 || x > INT_MAX)
 		goto bad;
@@ -295,9 +306,6 @@ int track_record_load(struct ckpt_tracker *t)
 	if (get_u64(o, "armed_ns", &x) < 0)
 		goto bad;
 	t->armed_realtime_ns = (int64_t)x;
-	if (!json_object_object_get_ex(o, "boot_id", &v) || !json_object_is_type(v, json_type_string))
-		goto bad;
-	snprintf(t->boot_id, sizeof(t->boot_id), "%s", json_object_get_string(v));
 	if (!json_object_object_get_ex(o, "vmas", &vmas) ||
 	    !json_object_object_get_ex(o, "always_dirty", &dirty))
 		goto bad;
@@ -349,8 +357,6 @@ static int record_identity(const char *rundir, pid_t pid, uint64_t *ret_start, c
 	_cleanup_free_ char *text = NULL;
 	_cleanup_json_ json_object *o = NULL;
 	char path[PATH_MAX];
-	json_object *v;
-	uint64_t x;
 	int r;
 
 	snprintf(path, sizeof(path), "%s/track-%d.json", rundir, pid);
@@ -358,13 +364,7 @@ static int record_identity(const char *rundir, pid_t pid, uint64_t *ret_start, c
 	if (r < 0)
 		return r;
 	o = json_tokener_parse(text);
-	if (!o || !json_object_is_type(o, json_type_object) || get_u64(o, "version", &x) < 0 ||
-	    x != RECORD_VERSION || get_u64(o, "pid", &x) < 0 || x != (uint64_t)pid ||
-	    get_u64(o, "start_time", ret_start) < 0 || !json_object_object_get_ex(o, "boot_id", &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return -EBADMSG;
-	snprintf(boot_id, 40, "%s", json_object_get_string(v));
-	return 0;
+	return record_header(o, pid, ret_start, boot_id);
 }
 
 /*
@@ -396,8 +396,7 @@ static const char *record_gone(const char *rundir, pid_t pid, bool *ret_had_reco
 
 int ckpt_track_sweep(const struct ckpt_track_opts *opts, size_t *ret_removed)
 {
-	const char *env = getenv("CKPT_RUNDIR");
-	const char *rundir = opts && opts->rundir ? opts->rundir : env && *env ? env : "/run/ckpt";
+	const char *rundir = track_rundir(opts);
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t nr = 0, cap = 0, removed = 0;
 	struct dirent *de;

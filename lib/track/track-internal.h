@@ -50,6 +50,8 @@ void track_record_remove(const struct ckpt_tracker *t);
 int track_identity(pid_t pid, uint64_t *ret_start_time, char ret_boot_id[40]);
 
 /* track.c */
+/* opts->rundir, else $CKPT_RUNDIR, else /run/ckpt. */
+const char *track_rundir(const struct ckpt_track_opts *opts);
 void track_free(struct ckpt_tracker *t);
 int track_register(struct ckpt_tracker *t, uint64_t start, uint64_t end);
 int track_add_vma(struct ckpt_tracker *t, uint64_t start, uint64_t end, int prot);

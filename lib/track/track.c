@@ -50,7 +50,6 @@ void track_free(struct ckpt_tracker *t)
 static int tracker_new(pid_t pid, const struct ckpt_track_opts *opts, struct ckpt_tracker **ret)
 {
 	struct ckpt_tracker *t = calloc(1, sizeof(*t));
-	const char *rundir = opts && opts->rundir ? opts->rundir : getenv("CKPT_RUNDIR");
 
 	if (!t)
 		return -ENOMEM;
@@ -59,7 +58,7 @@ static int tracker_new(pid_t pid, const struct ckpt_track_opts *opts, struct ckp
 	t->lock_fd = -1;
 	t->gen_fd = -1;
 	t->parked_fd = -1;
-	t->rundir = strdup(rundir && *rundir ? rundir : "/run/ckpt");
+	t->rundir = strdup(track_rundir(opts));
 	t->vec_len = 4096;
 	t->vec = calloc(t->vec_len, sizeof(*t->vec));
 	if (!t->rundir || !t->vec) {
@@ -91,6 +90,13 @@ int track_add_dirty(struct ckpt_tracker *t, uint64_t start, uint64_t end, const 
 }
 
 /* Special mappings are the kernel's, and scratch memory is ours. */
+const char *track_rundir(const struct ckpt_track_opts *opts)
+{
+	const char *rundir = opts && opts->rundir ? opts->rundir : getenv("CKPT_RUNDIR");
+
+	return rundir && *rundir ? rundir : "/run/ckpt";
+}
+
 bool track_vma_eligible(struct ckpt_inject *inj, const void *vma)
 {
 	const struct ckpt_vma *v = vma;
