@@ -422,11 +422,27 @@ Test(stdio, bytes_left_in_a_pipe_are_named_at_dump)
 	}
 }
 
+/* A process restored with --detach runs on, its fd 1 /dev/null (not ckpt's stdout); then it is killed. */
+static void detached_on_dev_null(pid_t npid)
+{
+	char fdpath[64], link[256];
+	ssize_t n;
+
+	usleep(200000);
+	cr_expect(alive(npid), "the restored process does not run on");
+	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/1", npid);
+	n = readlink(fdpath, link, sizeof(link) - 1);
+	cr_assert_gt(n, 0);
+	link[n] = '\0';
+	cr_expect_str_eq(link, "/dev/null");
+	kill(npid, SIGKILL);
+}
+
 /* ---- --detach never hands the process ckpt's own stdout pipe ---- */
 
 Test(stdio, detach_does_not_give_away_its_stdout_pipe)
 {
-	char d[128], ps[16], fdpath[64], link[256];
+	char d[128], ps[16];
 	const char *argv[] = { target(), "counter", NULL };
 	struct prog p = { .in_fd = -1, .out_fd = -1 };
 	struct run_result r;
@@ -434,7 +450,6 @@ Test(stdio, detach_does_not_give_away_its_stdout_pipe)
 	int out[2];
 	double t0;
 	pid_t pid, npid;
-	ssize_t n;
 
 	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
 	pid = spawn(argv, "/dev/null", -1, NULL, out[1]);
@@ -463,14 +478,7 @@ Test(stdio, detach_does_not_give_away_its_stdout_pipe)
 	prog_track_pid(npid);
 	cr_expect(strstr(r.out, "tick") == NULL, "the process wrote into ckpt's stdout: %s", r.out);
 	cr_expect(strstr(r.err, "fd 1: ckpt's own stdout is a pipe"), "%s", r.err);
-	usleep(200000);
-	cr_expect(alive(npid), "the restored process does not run on");
-	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/1", npid);
-	n = readlink(fdpath, link, sizeof(link) - 1);
-	cr_assert_gt(n, 0);
-	link[n] = '\0';
-	cr_expect_str_eq(link, "/dev/null");
-	kill(npid, SIGKILL);
+	detached_on_dev_null(npid);
 	run_result_done(&r);
 }
 
@@ -574,7 +582,7 @@ Test(stdio, python3_reading_a_fifo_continues_after_restore)
  */
 Test(stdio, detach_of_a_terminal_program_does_not_give_away_its_stdout_pipe)
 {
-	char d[128], ps[16], fdpath[64], link[256], buf[256];
+	char d[128], ps[16], buf[256];
 	const char *argv[] = { target(), "counter", NULL };
 	struct run_result r;
 	int master, slave;
@@ -606,14 +614,7 @@ Test(stdio, detach_of_a_terminal_program_does_not_give_away_its_stdout_pipe)
 	cr_assert_gt(npid, 0, "'%s'", r.out);
 	prog_track_pid(npid);
 	cr_expect(strstr(r.out, "tick") == NULL, "the process wrote into ckpt's stdout: %s", r.out);
-	usleep(200000);
-	cr_expect(alive(npid), "the restored process does not run on");
-	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/1", npid);
-	n = readlink(fdpath, link, sizeof(link) - 1);
-	cr_assert_gt(n, 0);
-	link[n] = '\0';
-	cr_expect_str_eq(link, "/dev/null");
-	kill(npid, SIGKILL);
+	detached_on_dev_null(npid);
 	run_result_done(&r);
 	close(master);
 }
