@@ -426,6 +426,18 @@ static int shmem_pages(struct copier *cp, const struct ckpt_vma *v, bool delta)
 	return 0;
 }
 
+/*
+ * Streaming from a running process: a range whose copy failed (the mapping
+ * changed under it) is copied again in the freeze. Anything else, or a
+ * copy made frozen, keeps its error @r.
+ */
+static int again_frozen(struct copier *cp, int r, uint64_t start, uint64_t end)
+{
+	if (r >= 0 || !cp->stream || cp->inj || cp->sink_err || r == -ESRCH || r == -ENOMEM)
+		return r;
+	return ckpt_range_set_add(cp->stream->failed, start, end);
+}
+
 /* The pages of @maps to save: all (full), or those in @dirty. */
 static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 		     const struct ckpt_range_set *dirty)
@@ -471,8 +483,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 				r = private_pages(cp, pm, v, v->start, v->end, false, true, vec);
 			}
 			/* Streaming: a mapping that changed under the scan is copied again, frozen. */
-			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
-				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
+			r = again_frozen(cp, r, v->start, v->end);
 			continue;
 		}
 		if (page_vma_is_shmem(v) || page_vma_full_content(v)) {
@@ -489,8 +500,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 			} else {
 				r = shmem_pages(cp, v, true);
 			}
-			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
-				r = ckpt_range_set_add(cp->stream->failed, v->start, v->end);
+			r = again_frozen(cp, r, v->start, v->end);
 			continue;
 		}
 		/*
@@ -512,21 +522,17 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 				continue;
 			if (pfile && at < s) {
 				r = private_pages(cp, pm, v, at, s, true, false, vec);
-				if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH &&
-				    r != -ENOMEM)
-					r = ckpt_range_set_add(cp->stream->failed, at, s);
+				r = again_frozen(cp, r, at, s);
 				if (r < 0)
 					break;
 			}
 			r = private_pages(cp, pm, v, s, e, true, true, vec);
-			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
-				r = ckpt_range_set_add(cp->stream->failed, s, e);
+			r = again_frozen(cp, r, s, e);
 			at = e;
 		}
 		if (r == 0 && pfile && at < v->end) {
 			r = private_pages(cp, pm, v, at, v->end, true, false, vec);
-			if (r < 0 && cp->stream && !cp->inj && !cp->sink_err && r != -ESRCH && r != -ENOMEM)
-				r = ckpt_range_set_add(cp->stream->failed, at, v->end);
+			r = again_frozen(cp, r, at, v->end);
 		}
 	}
 	if (r == 0 && cp->n)
