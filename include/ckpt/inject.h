@@ -156,6 +156,18 @@ int ckpt_inject_set_thread_state(struct ckpt_inject *inj, size_t idx,
 				 const struct user_regs_struct *regs, const void *xstate,
 				 size_t xstate_len, const uint64_t *sigmask) __must_check;
 
+/*
+ * In a process ckpt is building (CKPT_INJECT_EXITKILL only): run clone3(2)
+ * in thread @thread with the struct clone_args at @args (in the target,
+ * @args_len bytes), which must make a thread (CLONE_THREAD). Returns 0 when
+ * the call ran, its result in *@ret_result: the new thread's id, or
+ * -errno (-EEXIST: a set_tid that is taken). The new thread is stopped,
+ * has never run, and is thread *@ret_idx of the context: remote calls run
+ * in it; it runs with what set_thread_state gives it once released.
+ */
+int ckpt_inject_clone_thread(struct ckpt_inject *inj, size_t thread, uint64_t args, size_t args_len,
+			     int64_t *ret_result, size_t *ret_idx) __must_check;
+
 struct ckpt_rseq {
 	uint64_t ptr;
 	uint32_t len, sig, flags;

@@ -84,6 +84,7 @@ struct ckpt_restore_stats {
 	uint64_t total_ns;           /* command start to process running */
 	uint64_t pages_data, pages_zero, bytes_written;
 	size_t nr_vmas, nr_fds, chain_length;
+	size_t threads;              /* of the restored process */
 };
 
 /*
@@ -94,7 +95,8 @@ struct ckpt_restore_stats {
  * On success the process is running and the caller may wait for it
  * (waitpid). Errors are logged with what and why: -ENOTSUP what restore
  * cannot do (listed), -ESTALE a file changed since the checkpoint, -EEXIST
- * the pid is taken (restore_pid), -EBADMSG corrupt images.
+ * the pid or a thread id is taken (restore_pid, or a process with more than
+ * one thread: always restored with its ids), -EBADMSG corrupt images.
  */
 int ckpt_restore_run(const struct ckpt_restore_opts *opts, struct ckpt_restore_stats *ret_stats,
 		     struct ckpt_restore_lazy *ret_lazy) __must_check;

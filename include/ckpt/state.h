@@ -375,8 +375,8 @@ struct ckpt_state_issues {
  * content alone: ckpt dump refuses by it in the freeze, ckpt restore
  * refuses by it before it creates anything (restore checks on its own only
  * what depends on the machine it runs on: files changed since, the pid
- * taken, the vDSO's shape). In the order: process (seccomp filters, more
- * than one thread, a deleted or /proc working or root directory), mappings
+ * taken, the vDSO's shape). In the order: process (seccomp filters, a
+ * main thread that has exited, a deleted or /proc working or root directory), mappings
  * (device, System V, special, shared of a deleted file, a kind restore
  * cannot make), fds (by the policy of ckpt_state_fd_judge() as it is now, a
  * refusal recorded in the checkpoint, a memfd with contents that no shared

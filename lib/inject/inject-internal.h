@@ -69,6 +69,11 @@ struct ckpt_inject {
  */
 int inj_resume_wait(struct ckpt_inject *inj, struct inj_thread *t, bool step);
 
+/* Save @t's registers, signal mask and (unless NO_XSTATE) xstate: what release puts back. */
+int inj_save_state(struct ckpt_inject *inj, struct inj_thread *t);
+/* A thread that died while traced: release waits for it. */
+int inj_add_zombie(struct ckpt_inject *inj, pid_t tid);
+
 /* syscall.c */
 int inj_find_syscall_ip(struct ckpt_inject *inj);
 /* Put the vDSO tail back as it was; the stub is not used any more. */

@@ -179,7 +179,7 @@ static int wait_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
 	}
 }
 
-static int save_state(struct ckpt_inject *inj, struct inj_thread *t)
+int inj_save_state(struct ckpt_inject *inj, struct inj_thread *t)
 {
 	pid_t tid = t->st.tid;
 
@@ -209,7 +209,7 @@ static int save_state(struct ckpt_inject *inj, struct inj_thread *t)
 	return 0;
 }
 
-static int add_zombie(struct ckpt_inject *inj, pid_t tid)
+int inj_add_zombie(struct ckpt_inject *inj, pid_t tid)
 {
 	if (GROW(inj->zombies, inj->cap_zombies, inj->nr_zombies + 1) < 0)
 		return -ENOMEM;
@@ -239,7 +239,7 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 			continue; /* gone already */
 		if (ts.state == 'Z' || ts.state == 'X') {
 			pr_debug("thread %d is a zombie, not seized", tids[i]);
-			if ((r = add_zombie(inj, tids[i])) < 0)
+			if ((r = inj_add_zombie(inj, tids[i])) < 0)
 				return r;
 			continue;
 		}
@@ -255,7 +255,7 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 			if (errno == EPERM) {
 				/* A zombie refuses too; check before blaming a tracer. */
 				if (ckpt_proc_read_stat(tp, &ts) == 0 && (ts.state == 'Z' || ts.state == 'X')) {
-					if ((r = add_zombie(inj, tids[i])) < 0)
+					if ((r = inj_add_zombie(inj, tids[i])) < 0)
 						return r;
 					continue;
 				}
@@ -336,7 +336,7 @@ static int drop_dead(struct ckpt_inject *inj)
 		if (t->dead) {
 			free(t->xstate);
 			if (t->reap) {
-				int r = add_zombie(inj, t->st.tid);
+				int r = inj_add_zombie(inj, t->st.tid);
 
 				if (r < 0)
 					return r;
@@ -406,7 +406,7 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 			}
 			if (t->dead)
 				continue;
-			r = save_state(inj, t);
+			r = inj_save_state(inj, t);
 			if (r == -ESRCH) {
 				t->dead = true;
 				continue;
@@ -594,7 +594,7 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 			else if (e < 0 && !r)
 				r = e;
 		}
-		if (t->reap && (e = add_zombie(inj, t->st.tid)) < 0 && !r)
+		if (t->reap && (e = inj_add_zombie(inj, t->st.tid)) < 0 && !r)
 			r = e;
 		free(t->xstate);
 	}

@@ -157,21 +157,46 @@ static int check_vdso(struct rst *r)
 	return 0;
 }
 
-static int check_pid(struct rst *r)
+void rst_id_holder(pid_t id, char *buf, size_t len)
 {
 	_cleanup_proc_ struct ckpt_proc *p = NULL;
-	struct ckpt_proc_stat st;
+	struct ckpt_proc_status st;
 
-	if (!r->o->restore_pid)
-		return 0;
-	if (ckpt_proc_open(NULL, r->s->process.pid, &p) == 0) {
-		if (ckpt_proc_read_stat(p, &st) < 0)
-			strcpy(st.comm, "?");
-		pr_err("pid %d is taken (by '%s'): cannot restore with the same pid", r->s->process.pid,
-		       st.comm);
-		return -EEXIST;
+	if (ckpt_proc_open(NULL, id, &p) < 0 || ckpt_proc_read_status(p, &st) < 0) {
+		snprintf(buf, len, "a process that is gone now");
+		return;
 	}
-	return 0;
+	if (st.tgid != id)
+		snprintf(buf, len, "thread %d of pid %d (%s)", id, st.tgid, st.name);
+	else
+		snprintf(buf, len, "pid %d (%s)%s", id, st.name,
+			 st.state == 'Z' ? ", a zombie its parent has not reaped yet" : "");
+	ckpt_proc_status_done(&st);
+}
+
+/* With the same ids: the pid and every thread id must be free (one message for each taken). */
+static int check_ids(struct rst *r)
+{
+	int e = 0;
+
+	if (!r->same_ids)
+		return 0;
+	for (size_t i = 0; i < r->s->nr_threads; i++) {
+		pid_t id = r->s->threads[i].tid;
+		_cleanup_proc_ struct ckpt_proc *p = NULL;
+		char who[128];
+
+		if (ckpt_proc_open(NULL, id, &p) < 0)
+			continue;
+		rst_id_holder(id, who, sizeof(who));
+		if (r->s->nr_threads == 1)
+			pr_err("pid %d is taken (by %s): cannot restore with the same pid", id, who);
+		else
+			pr_err("thread id %d of pid %d is taken (by %s): a process with threads is restored "
+			       "with the ids it had", id, r->s->process.pid, who);
+		e = -EEXIST;
+	}
+	return e;
 }
 
 int rst_check(struct rst *r)
@@ -179,7 +204,7 @@ int rst_check(struct rst *r)
 	int e;
 
 	if ((e = check_unrestorable(r)) < 0 || (e = check_files(r)) < 0 || (e = check_vdso(r)) < 0 ||
-	    (e = check_pid(r)) < 0)
+	    (e = check_ids(r)) < 0)
 		return e;
 	return 0;
 }

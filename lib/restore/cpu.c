@@ -40,13 +40,23 @@ none:
 	return NULL;
 }
 
-void rst_cpu_apart(struct rst_cpu *c, pid_t pid)
+/* Its threads were made from the leader, pinned: each gets ckpt's affinity back. */
+static void apart(struct rst_cpu *c, pid_t tid)
+{
+	if (sched_setaffinity(tid, sizeof(c->own), &c->own) < 0 && errno != ESRCH)
+		pr_warn("cannot give thread %d its CPU affinity back: %s", tid, strerror(errno));
+}
+
+void rst_cpu_apart(struct rst_cpu *c, const struct rst *r)
 {
 	if (!c)
 		return;
 	/* The new process was forked from ckpt: ckpt's affinity is the one it had. */
-	if (pid > 0 && sched_setaffinity(pid, sizeof(c->own), &c->own) < 0 && errno != ESRCH)
-		pr_warn("cannot give pid %d its CPU affinity back: %s", pid, strerror(errno));
+	if (r->pid > 0) {
+		apart(c, r->pid);
+		for (size_t i = 1; r->inj && i < ckpt_inject_nr_threads(r->inj); i++)
+			apart(c, ckpt_inject_thread(r->inj, i)->tid);
+	}
 	(void)sched_setaffinity(0, sizeof(c->own), &c->own);
 	free(c);
 }

@@ -414,28 +414,43 @@ static int pages_from_chain(struct rst *r)
  * the rseq area: the kernel writes it when rseq is registered, before any
  * server runs.
  */
+static bool in_rseq(const struct ckpt_state_thread *t, uint64_t addr)
+{
+	return t->rseq.ptr && addr + PS > t->rseq.ptr && addr < t->rseq.ptr + t->rseq.len;
+}
+
 static bool eager_page(struct rst *r, uint64_t addr)
 {
 	const struct ckpt_state_vma *v = vma_of(&r->s->mm, addr);
-	const struct ckpt_state_thread *t = &r->s->threads[0];
 
 	if (!v || !rst_vma_lazy(r, v))
 		return true;
-	return t->rseq.ptr && addr + PS > t->rseq.ptr && addr < t->rseq.ptr + t->rseq.len;
+	for (size_t i = 0; i < r->s->nr_threads; i++)
+		if (in_rseq(&r->s->threads[i], addr))
+			return true;
+	return false;
+}
+
+/* The first page in (@at, @to) that holds a thread's rseq area, or @to. */
+static uint64_t next_rseq(struct rst *r, uint64_t at, uint64_t to)
+{
+	for (size_t i = 0; i < r->s->nr_threads; i++) {
+		const struct ckpt_state_thread *t = &r->s->threads[i];
+		uint64_t page = ALIGN_DOWN(t->rseq.ptr, PS);
+
+		if (t->rseq.ptr && page > at && page < to)
+			to = page;
+	}
+	return to;
 }
 
 /* The first page at or after @at, before @end, wanted now: whole lazy mappings are skipped. */
 static uint64_t next_eager(struct rst *r, uint64_t at, uint64_t end)
 {
-	const struct ckpt_state_thread *t = &r->s->threads[0];
-
 	while (at < end && !eager_page(r, at)) {
 		const struct ckpt_state_vma *v = vma_of(&r->s->mm, at); /* lazy, so not NULL */
-		uint64_t to = MIN(end, v->end), rseq = ALIGN_DOWN(t->rseq.ptr, PS);
 
-		if (t->rseq.ptr && rseq > at && rseq < to)
-			to = rseq;
-		at = to;
+		at = next_rseq(r, at, MIN(end, v->end));
 	}
 	return at;
 }

@@ -13,7 +13,7 @@
 int64_t rst_call_n(struct rst *r, long nr, const uint64_t args[6])
 {
 	int64_t res;
-	int e = ckpt_inject_syscall(r->inj, 0, nr, args, &res);
+	int e = ckpt_inject_syscall(r->inj, r->thread, nr, args, &res);
 
 	if (e < 0)
 		return e;
@@ -24,6 +24,11 @@ int64_t rst_call(struct rst *r, long nr, uint64_t a0, uint64_t a1, uint64_t a2, 
 		 uint64_t a4, uint64_t a5)
 {
 	return rst_call_n(r, nr, (uint64_t[6]){ a0, a1, a2, a3, a4, a5 });
+}
+
+void rst_use_thread(struct rst *r, size_t idx)
+{
+	r->thread = idx;
 }
 
 void rst_reset(struct rst *r)

@@ -29,7 +29,14 @@ struct rst {
 	struct ckpt_restore_lazy *lazy; /* lazy: what is handed over */
 	int lazy_remote_fd;             /* the uffd in the child before it is parked */
 	pid_t pid;                  /* the child being built */
+	/*
+	 * The process comes back with the pid and thread ids it had: asked
+	 * (--restore-pid), or always for more than one thread (glibc keeps
+	 * thread ids in memory: struct pthread, mutex owners).
+	 */
+	bool same_ids;
 	struct ckpt_inject *inj;
+	size_t thread;              /* the thread remote calls run in: index of inj and of s->threads */
 	uint64_t area;              /* scratch area in the child (code, data) */
 	uint64_t data;              /* remote data buffer */
 	size_t data_used;
@@ -50,13 +57,16 @@ int64_t rst_call(struct rst *r, long nr, uint64_t a0, uint64_t a1, uint64_t a2, 
 		 uint64_t a4, uint64_t a5);
 #define RCALL(r, nr, ...) rst_call_n((r), (nr), (uint64_t[6]){ __VA_ARGS__ })
 int64_t rst_call_n(struct rst *r, long nr, const uint64_t args[6]);
+/* Make the remote calls that follow in thread @idx (0: the leader). */
+void rst_use_thread(struct rst *r, size_t idx);
 /* Copy @len bytes into the child's data buffer; its address there (0: no room). */
 uint64_t rst_put(struct rst *r, const void *buf, size_t len);
 uint64_t rst_put_str(struct rst *r, const char *s);
 /* cpu.c: ckpt and the new process @pid on one CPU while it is built; then apart again. */
 struct rst_cpu;
 struct rst_cpu *rst_cpu_together(pid_t pid); /* NULL: left as they were */
-void rst_cpu_apart(struct rst_cpu *c, pid_t pid);
+/* Every thread of @r's process gets ckpt's affinity back; ckpt too. */
+void rst_cpu_apart(struct rst_cpu *c, const struct rst *r);
 
 void rst_reset(struct rst *r);
 /* Move a remote fd to the next number above the checkpoint's fds. */
@@ -64,6 +74,8 @@ int rst_park_fd(struct rst *r, int rfd);
 
 /* check.c: everything that can be refused before a process exists. */
 int rst_check(struct rst *r) __must_check;
+/* "pid 42 (bash)", "thread 43 of pid 42 (java)": who holds id @id now. */
+void rst_id_holder(pid_t id, char *buf, size_t len);
 
 /* mm.c */
 int rst_prepare(struct rst *r) __must_check;    /* scratch, code page, empty the child */
@@ -85,8 +97,13 @@ void rst_files_done(struct rst *r);
 int rst_files(struct rst *r) __must_check;
 
 /* task.c */
-int rst_task(struct rst *r) __must_check;       /* signals, timers, limits, rseq, ... */
-int rst_creds(struct rst *r) __must_check;
-int rst_regs(struct rst *r) __must_check;
+int rst_task(struct rst *r) __must_check;       /* signals, timers, limits: the process's */
+/* Of thread @idx, in it: name, altstack, its pending signals, rseq, robust list, tid address. */
+int rst_thread(struct rst *r, size_t idx) __must_check;
+int rst_creds(struct rst *r) __must_check;      /* every thread's */
+int rst_regs(struct rst *r) __must_check;       /* every thread's */
+
+/* thread.c: the threads after the leader, made with their ids, each set up. */
+int rst_threads(struct rst *r) __must_check;
 
 #endif

@@ -9,9 +9,13 @@
  *   prepare   scratch area and code page, the child emptied
  *   mm        vDSO moved, mappings made, pages written, PR_SET_MM_MAP
  *   files     fds, cwd, root
- *   task      signals, timers, limits, rseq, robust list, tid address
- *   creds     groups, gids, uids, capabilities
- *   regs      registers, xstate, mask: applied by release, which lets it run
+ *   task      the process's signals, timers, limits
+ *   threads   the leader's own state (rseq, robust list, tid address, ...);
+ *             every other thread made with its id (clone3 set_tid) from
+ *             the leader, and its own state set in it
+ *   creds     groups, gids, uids, capabilities: in every thread
+ *   regs      registers, xstate, mask of every thread: applied by release,
+ *             which lets them run
  * A failure after spawn kills the child: nothing half-restored runs.
  */
 #define LOG_AREA "restore"
@@ -103,7 +107,7 @@ static int spawn(struct rst *r)
 {
 	pid_t parent = getpid(), pid;
 
-	if (r->o->restore_pid) {
+	if (r->same_ids) {
 		pid_t want = r->s->process.pid;
 		struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&want,
 					   .set_tid_size = 1 };
@@ -111,10 +115,15 @@ static int spawn(struct rst *r)
 		pid = (pid_t)sys_clone3(&args, sizeof(args));
 		if (pid < 0) {
 			int e = neg_errno();
+			char who[128];
 
-			pr_err("cannot create a process with pid %d: %s", want,
-			       e == -EEXIST ? "the pid is taken" : errstr(e));
-			return e == -EEXIST ? -EEXIST : e;
+			if (e == -EEXIST) {
+				rst_id_holder(want, who, sizeof(who));
+				pr_err("cannot create a process with pid %d: it is taken (by %s)", want, who);
+			} else {
+				pr_err("cannot create a process with pid %d: %s", want, errstr(e));
+			}
+			return e;
 		}
 	} else {
 		pid = fork();
@@ -177,8 +186,10 @@ static int build(struct rst *r)
 	}
 	if (r->o->lazy && (e = rst_lazy_register(r)) < 0)
 		return e;
+	/* The threads once the process's own state is there; credentials drop last. */
 	if ((e = rst_mm_finish(r)) < 0 || (e = rst_files(r)) < 0 || (e = rst_task(r)) < 0 ||
-	    (e = rst_creds(r)) < 0 || (e = rst_regs(r)) < 0)
+	    (e = rst_thread(r, 0)) < 0 || (e = rst_threads(r)) < 0 || (e = rst_creds(r)) < 0 ||
+	    (e = rst_regs(r)) < 0)
 		return e;
 	/*
 	 * Detached: the leader of a session of its own, as a daemon. In ckpt's
@@ -245,7 +256,10 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		pr_err("restore needs a checkpoint directory or a page server, one of them");
 		return -EINVAL;
 	}
-	if ((e = open_images(&r)) < 0 || (e = rst_check(&r)) < 0 || (e = rst_files_prepare(&r)) < 0)
+	if ((e = open_images(&r)) < 0)
+		goto out;
+	r.same_ids = o->restore_pid || r.s->nr_threads > 1;
+	if ((e = rst_check(&r)) < 0 || (e = rst_files_prepare(&r)) < 0)
 		goto out;
 	st->check_ns = now_ns() - t0;
 	if ((e = spawn(&r)) < 0)
@@ -254,7 +268,7 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		struct rst_cpu *cpu = rst_cpu_together(r.pid);
 
 		e = build(&r);
-		rst_cpu_apart(cpu, r.pid);
+		rst_cpu_apart(cpu, &r);
 	}
 	if (e < 0) {
 		pr_err("the restore of '%s' failed: the new process (pid %d) was killed",
@@ -274,6 +288,7 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		goto out;
 	}
 	st->pid = r.pid;
+	st->threads = r.s->nr_threads;
 	st->build_ns = now_ns() - t0 - st->check_ns;
 	st->total_ns = now_ns() - t0;
 	if (lazy)

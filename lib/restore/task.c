@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The process and thread state of the restored process, set from inside it:
- * umask, personality, name, rlimits, signal handlers, altstack, pending
- * signals, itimers, rseq, robust futex list, clear-child-tid, credentials,
- * and finally the registers and signal mask handed to release.
+ * of the process (umask, personality, rlimits, signal handlers, shared
+ * pending signals, itimers), of each thread in the thread itself (name,
+ * altstack, its pending signals, rseq, robust futex list, clear-child-tid,
+ * credentials), and finally every thread's registers and signal mask,
+ * handed to release.
  */
 #define LOG_AREA "restore"
 #include <errno.h>
@@ -44,13 +46,16 @@ static int warn_call(int64_t res, const char *what)
 	return 0;
 }
 
-static int must(int64_t res, const char *what)
+/* A remote call that must succeed; with threads, the message names the one it ran in. */
+static int must(struct rst *r, int64_t res, const char *what)
 {
-	if (res < 0) {
+	if (res >= 0)
+		return 0;
+	if (r->s->nr_threads > 1)
+		pr_err("%s in thread %d: %s", what, r->s->threads[r->thread].tid, errstr((int)res));
+	else
 		pr_err("%s: %s", what, errstr((int)res));
-		return (int)res;
-	}
-	return 0;
+	return (int)res;
 }
 
 static int sigactions(struct rst *r)
@@ -67,29 +72,33 @@ static int sigactions(struct rst *r)
 			continue;
 		rst_reset(r);
 		snprintf(what, sizeof(what), "rt_sigaction(%d)", sig);
-		e = must(RCALL(r, SYS_rt_sigaction, (uint64_t)sig, rst_put(r, &ka, sizeof(ka)), 0, 8), what);
+		e = must(r, RCALL(r, SYS_rt_sigaction, (uint64_t)sig, rst_put(r, &ka, sizeof(ka)), 0, 8), what);
 		if (e < 0)
 			return e;
 	}
 	return 0;
 }
 
-/* Signals queued with their siginfo; those pending without one get SI_USER. */
+/*
+ * Signals queued with their siginfo; those pending without one get SI_USER.
+ * @thread: to the thread the calls run in (rt_tgsigqueueinfo), which must
+ * be the caller itself for si_code >= 0; else to the process.
+ */
 static int queue_signals(struct rst *r, const uint64_t set, const struct ckpt_state_siginfo *q, size_t nr,
-			 pid_t tid)
+			 bool thread)
 {
 	uint64_t seen = 0;
-	int64_t pid = RCALL(r, SYS_getpid);
+	int64_t pid = RCALL(r, SYS_getpid), tid = RCALL(r, SYS_gettid);
 
-	if (pid < 0)
-		return (int)pid;
+	if (pid < 0 || tid < 0)
+		return (int)(pid < 0 ? pid : tid);
 	for (size_t i = 0; i < nr; i++) {
 		uint64_t at;
 		int64_t res;
 
 		rst_reset(r);
 		at = rst_put(r, q[i].raw, sizeof(q[i].raw));
-		res = tid ? RCALL(r, SYS_rt_tgsigqueueinfo, (uint64_t)pid, (uint64_t)pid, (uint64_t)q[i].signo, at)
+		res = thread ? RCALL(r, SYS_rt_tgsigqueueinfo, (uint64_t)pid, (uint64_t)tid, (uint64_t)q[i].signo, at)
 			  : RCALL(r, SYS_rt_sigqueueinfo, (uint64_t)pid, (uint64_t)q[i].signo, at);
 		if (res < 0) {
 			pr_err("cannot queue signal %d again: %s", q[i].signo, errstr((int)res));
@@ -107,7 +116,7 @@ static int queue_signals(struct rst *r, const uint64_t set, const struct ckpt_st
 		si.si_signo = sig;
 		si.si_code = SI_USER;
 		rst_reset(r);
-		res = tid ? RCALL(r, SYS_rt_tgsigqueueinfo, (uint64_t)pid, (uint64_t)pid, (uint64_t)sig,
+		res = thread ? RCALL(r, SYS_rt_tgsigqueueinfo, (uint64_t)pid, (uint64_t)tid, (uint64_t)sig,
 				  rst_put(r, &si, sizeof(si)))
 			  : RCALL(r, SYS_rt_sigqueueinfo, (uint64_t)pid, (uint64_t)sig, rst_put(r, &si, sizeof(si)));
 		if (res < 0) {
@@ -136,7 +145,7 @@ static int itimers(struct rst *r)
 		if (!v.it_value.tv_sec && !v.it_value.tv_usec)
 			v.it_value.tv_usec = 1;
 		rst_reset(r);
-		e = must(RCALL(r, SYS_setitimer, (uint64_t)which[i], rst_put(r, &v, sizeof(v)), 0), "setitimer");
+		e = must(r, RCALL(r, SYS_setitimer, (uint64_t)which[i], rst_put(r, &v, sizeof(v)), 0), "setitimer");
 		if (e < 0)
 			return e;
 	}
@@ -162,40 +171,54 @@ static int rlimits(struct rst *r)
 int rst_task(struct rst *r)
 {
 	const struct ckpt_state_process *p = &r->s->process;
-	const struct ckpt_state_thread *t = &r->s->threads[0];
-	struct stack_ ss = { t->altstack_sp, t->altstack_flags & ~SS_ONSTACK, 0, t->altstack_size };
 	int e;
 
+	rst_use_thread(r, 0);
 	RCALL(r, SYS_umask, p->umask);
+	/* Per task, inherited by the threads made after it. */
 	warn_call(RCALL(r, SYS_personality, p->personality), "personality");
-	rst_reset(r);
-	warn_call(RCALL(r, SYS_prctl, PR_SET_NAME, rst_put_str(r, t->comm[0] ? t->comm : p->comm), 0, 0, 0),
-		  "PR_SET_NAME");
 	if ((e = rlimits(r)) < 0 || (e = sigactions(r)) < 0 || (e = itimers(r)) < 0)
 		return e;
-	if (!(ss.flags & SS_DISABLE) || ss.sp) {
-		rst_reset(r);
-		if ((e = must(RCALL(r, SYS_sigaltstack, rst_put(r, &ss, sizeof(ss)), 0), "sigaltstack")) < 0)
-			return e;
-	}
-	/* All signals are blocked in the thread while ckpt drives it: they stay pending. */
-	if ((e = queue_signals(r, p->shared_sigpending, p->shared_pending, p->nr_shared_pending, 0)) < 0 ||
-	    (e = queue_signals(r, t->sigpending, t->pending, t->nr_pending, t->tid)) < 0)
+	/* All signals are blocked in every thread while ckpt drives it: they stay pending. */
+	if ((e = queue_signals(r, p->shared_sigpending, p->shared_pending, p->nr_shared_pending, false)) < 0)
 		return e;
-	if (t->rseq.ptr &&
-	    (e = must(RCALL(r, SYS_rseq, t->rseq.ptr, t->rseq.len, 0, t->rseq.sig), "rseq registration")) < 0)
-		return e;
-	/* Always: the child inherited ckpt's own values from fork. */
-	if ((e = must(RCALL(r, SYS_set_robust_list, t->robust_list_head, t->robust_list_len ?: 24),
-		      "set_robust_list")) < 0)
-		return e;
-	RCALL(r, SYS_set_tid_address, t->clear_child_tid);
 	warn_call(RCALL(r, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0), "PR_SET_DUMPABLE");
 	warn_call(RCALL(r, SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0), "PR_SET_PDEATHSIG");
 	return 0;
 }
 
-int rst_creds(struct rst *r)
+int rst_thread(struct rst *r, size_t idx)
+{
+	const struct ckpt_state_thread *t = &r->s->threads[idx];
+	struct stack_ ss = { t->altstack_sp, t->altstack_flags & ~SS_ONSTACK, 0, t->altstack_size };
+	int e = 0;
+
+	rst_use_thread(r, idx);
+	rst_reset(r);
+	warn_call(RCALL(r, SYS_prctl, PR_SET_NAME,
+			rst_put_str(r, t->comm[0] ? t->comm : r->s->process.comm), 0, 0, 0),
+		  "PR_SET_NAME");
+	if (!(ss.flags & SS_DISABLE) || ss.sp) {
+		rst_reset(r);
+		if ((e = must(r, RCALL(r, SYS_sigaltstack, rst_put(r, &ss, sizeof(ss)), 0), "sigaltstack")) < 0)
+			goto out;
+	}
+	if ((e = queue_signals(r, t->sigpending, t->pending, t->nr_pending, true)) < 0)
+		goto out;
+	if (t->rseq.ptr &&
+	    (e = must(r, RCALL(r, SYS_rseq, t->rseq.ptr, t->rseq.len, 0, t->rseq.sig), "rseq registration")) < 0)
+		goto out;
+	/* Always: the leader inherited ckpt's own values from fork. */
+	if ((e = must(r, RCALL(r, SYS_set_robust_list, t->robust_list_head, t->robust_list_len ?: 24),
+			 "set_robust_list")) < 0)
+		goto out;
+	RCALL(r, SYS_set_tid_address, t->clear_child_tid);
+out:
+	rst_use_thread(r, 0);
+	return e;
+}
+
+static int creds(struct rst *r)
 {
 	const struct ckpt_state_creds *c = &r->s->process.creds;
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
@@ -207,21 +230,21 @@ int rst_creds(struct rst *r)
 	int e;
 
 	rst_reset(r);
-	if ((e = must(RCALL(r, SYS_setgroups, c->nr_groups, c->nr_groups ? rst_put(r, c->groups, c->nr_groups * sizeof(gid_t)) : 0),
+	if ((e = must(r, RCALL(r, SYS_setgroups, c->nr_groups, c->nr_groups ? rst_put(r, c->groups, c->nr_groups * sizeof(gid_t)) : 0),
 		      "setgroups")) < 0)
 		return e;
-	if ((e = must(RCALL(r, SYS_setresgid, c->gid[0], c->gid[1], c->gid[2]), "setresgid")) < 0)
+	if ((e = must(r, RCALL(r, SYS_setresgid, c->gid[0], c->gid[1], c->gid[2]), "setresgid")) < 0)
 		return e;
 	RCALL(r, SYS_setfsgid, c->gid[3]);
 	/* Keep the capabilities across the uid change; they are set right after. */
 	warn_call(RCALL(r, SYS_prctl, PR_SET_SECUREBITS, (uint64_t)(c->securebits | (1 << 4)), 0, 0, 0),
 		  "PR_SET_SECUREBITS");
-	if ((e = must(RCALL(r, SYS_setresuid, c->uid[0], c->uid[1], c->uid[2]), "setresuid")) < 0)
+	if ((e = must(r, RCALL(r, SYS_setresuid, c->uid[0], c->uid[1], c->uid[2]), "setresuid")) < 0)
 		return e;
 	RCALL(r, SYS_setfsuid, c->uid[3]);
 	rst_reset(r);
 	hp = rst_put(r, &h, sizeof(h));
-	if ((e = must(RCALL(r, SYS_capset, hp, rst_put(r, d, sizeof(d))), "capset")) < 0)
+	if ((e = must(r, RCALL(r, SYS_capset, hp, rst_put(r, d, sizeof(d))), "capset")) < 0)
 		return e;
 	warn_call(RCALL(r, SYS_prctl, PR_SET_SECUREBITS, c->securebits, 0, 0, 0), "PR_SET_SECUREBITS");
 	for (int cap = 0; cap < 64; cap++)
@@ -236,9 +259,26 @@ int rst_creds(struct rst *r)
 	return 0;
 }
 
-int rst_regs(struct rst *r)
+/*
+ * Credentials are per thread (glibc's setuid() makes every thread call it):
+ * each thread sets its own, after all are made (clone3 set_tid needs
+ * CAP_SYS_ADMIN, which the target may not have).
+ */
+int rst_creds(struct rst *r)
 {
-	const struct ckpt_state_thread *t = &r->s->threads[0];
+	int e = 0;
+
+	for (size_t i = r->s->nr_threads; i-- > 0 && e == 0;) {
+		rst_use_thread(r, i);
+		e = creds(r);
+	}
+	rst_use_thread(r, 0);
+	return e;
+}
+
+static int thread_regs(struct rst *r, size_t idx)
+{
+	const struct ckpt_state_thread *t = &r->s->threads[idx];
 	struct user_regs_struct regs = t->regs;
 
 	/*
@@ -253,5 +293,18 @@ int rst_regs(struct rst *r)
 		regs.rip -= 2;
 		regs.orig_rax = (unsigned long long)-1;
 	}
-	return ckpt_inject_set_thread_state(r->inj, 0, &regs, t->xstate, t->xstate_len, &t->sigmask);
+	return ckpt_inject_set_thread_state(r->inj, idx, &regs, t->xstate, t->xstate_len, &t->sigmask);
+}
+
+int rst_regs(struct rst *r)
+{
+	for (size_t i = 0; i < r->s->nr_threads; i++) {
+		int e = thread_regs(r, i);
+
+		if (e < 0) {
+			pr_err("cannot set the registers of thread %d: %s", r->s->threads[i].tid, errstr(e));
+			return e;
+		}
+	}
+	return 0;
 }

@@ -369,18 +369,17 @@ static const char *dir_problem(const char *path)
 	return NULL;
 }
 
+/*
+ * The main thread ended (pthread_exit) and the others run on: its id is
+ * the pid and a zombie holds it, which restore cannot make.
+ */
 static int thread_issue(const struct ckpt_state *s, struct ckpt_state_issues *l, size_t *cap)
 {
 	struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_PROCESS, .fd = -1 };
-	char tids[200] = "";
-	size_t len = 0;
 
-	for (size_t i = 0; i < s->nr_threads && len < sizeof(tids) - 40; i++)
-		len += (size_t)snprintf(tids + len, sizeof(tids) - len, "%s%d %s", i ? ", " : "",
-					s->threads[i].tid, s->threads[i].comm);
-	return add_issue(l, cap, &is, "not restorable yet: more than one thread",
-			 "process %d (%zu threads: %s%s)", s->process.pid, s->nr_threads, tids,
-			 len >= sizeof(tids) - 40 ? ", ..." : "");
+	return add_issue(l, cap, &is, "not restorable yet: its main thread has exited",
+			 "process %d (%zu threads left, the first %d %s)", s->process.pid, s->nr_threads,
+			 s->threads[0].tid, s->threads[0].comm);
 }
 
 int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues **ret)
@@ -401,7 +400,7 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 		if (k < 0)
 			return k;
 	}
-	if (s->nr_threads > 1 && (k = thread_issue(s, l, &cap)) < 0)
+	if (s->nr_threads && s->threads[0].tid != s->process.pid && (k = thread_issue(s, l, &cap)) < 0)
 		return k;
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_PROCESS, .fd = -1 };
