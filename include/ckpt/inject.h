@@ -74,6 +74,8 @@ CKPT_DEFINE_CLEANUP(struct ckpt_inject, ckpt_inject_release)
 pid_t ckpt_inject_pid(const struct ckpt_inject *inj);
 /* A pidfd of the target, owned by the context. */
 int ckpt_inject_pidfd(const struct ckpt_inject *inj);
+/* A pidfd for pidfd_getfd(2): of a live thread when the leader has exited (it has no files). */
+int ckpt_inject_files_pidfd(const struct ckpt_inject *inj);
 /* Threads that are seized, the thread-group leader first when it lives. */
 size_t ckpt_inject_nr_threads(const struct ckpt_inject *inj);
 const struct ckpt_thread_state *ckpt_inject_thread(const struct ckpt_inject *inj, size_t idx);

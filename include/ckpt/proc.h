@@ -19,6 +19,12 @@ struct ckpt_proc;
 
 /* Open ROOT/PID (@root NULL: "/proc"). -ESRCH when it does not exist. */
 int ckpt_proc_open(const char *root, pid_t pid, struct ckpt_proc **ret) __must_check;
+/*
+ * Open the directory whose maps, mem, exe and fds are those of process
+ * @pid: ROOT/PID, or ROOT/TID of a live thread when the leader has exited
+ * (pthread_exit) and the others run on (a zombie leader's are empty).
+ */
+int ckpt_proc_open_live(const char *root, pid_t pid, struct ckpt_proc **ret) __must_check;
 /* Open ROOT/PID/task/TID of the process behind @p. */
 int ckpt_proc_open_task(const struct ckpt_proc *p, pid_t tid, struct ckpt_proc **ret) __must_check;
 void ckpt_proc_close(struct ckpt_proc *p);

@@ -519,7 +519,7 @@ static int prephase(struct cont *c, struct slot *sl, struct job *j, struct ckpt_
 	if (r < 0)
 		return r;
 	t0 = now_ns();
-	r = ckpt_proc_open(NULL, c->o->pid, &p);
+	r = ckpt_proc_open_live(NULL, c->o->pid, &p);
 	if (r == 0)
 		r = ckpt_proc_read_maps(p, 0, &maps);
 	if (r == 0) {
@@ -726,7 +726,7 @@ static int precopy_pass(struct cont *c, const struct ckpt_range_set *dirty)
 	};
 	int r;
 
-	r = ckpt_proc_open(NULL, c->o->pid, &p);
+	r = ckpt_proc_open_live(NULL, c->o->pid, &p);
 	if (r == 0)
 		r = ckpt_proc_read_maps(p, 0, &maps);
 	if (r < 0) {
@@ -907,7 +907,7 @@ static int setup(struct cont *c)
 	c->can_nice = errno == 0 &&
 		      setpriority(PRIO_PROCESS, (id_t)gettid(), (int)nice_of(c->o)) == 0 &&
 		      setpriority(PRIO_PROCESS, (id_t)gettid(), c->own_nice) == 0;
-	if (ckpt_proc_open(NULL, c->o->pid, &c->proc) < 0)
+	if (ckpt_proc_open_live(NULL, c->o->pid, &c->proc) < 0)
 		c->proc = NULL;
 	c->pidfd = (int)syscall(SYS_pidfd_open, c->o->pid, 0);
 	if (c->pidfd < 0) {

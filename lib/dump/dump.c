@@ -320,7 +320,7 @@ static void read_hint(struct dump *d)
 
 	if (d->o->after == CKPT_DUMP_KILL)
 		return;
-	if (ckpt_proc_open(NULL, d->o->pid, &p) < 0 ||
+	if (ckpt_proc_open_live(NULL, d->o->pid, &p) < 0 ||
 	    ckpt_proc_read_maps(p, CKPT_MAPS_VMFLAGS, &d->hint) < 0)
 		d->hint = NULL; /* collect reads smaps in the freeze */
 }
@@ -344,7 +344,7 @@ static void check_hint(struct dump *d)
 
 	if (!d->hint)
 		return;
-	if (ckpt_proc_open(NULL, d->o->pid, &p) < 0 || ckpt_proc_read_maps(p, CKPT_MAPS_VMFLAGS, &now) < 0) {
+	if (ckpt_proc_open_live(NULL, d->o->pid, &p) < 0 || ckpt_proc_read_maps(p, CKPT_MAPS_VMFLAGS, &now) < 0) {
 		pr_warn("cannot read the mappings of pid %d again after the freeze: a flag of a "
 			"mapping (madvise, mlock) changed just before it would not be noticed", d->o->pid);
 		return;
@@ -571,7 +571,7 @@ static int precopy(struct dump *d)
 	if (r < 0)
 		return r;
 	t0 = now_ns();
-	r = ckpt_proc_open(NULL, d->o->pid, &p);
+	r = ckpt_proc_open_live(NULL, d->o->pid, &p);
 	if (r == 0)
 		r = ckpt_proc_read_maps(p, 0, &maps);
 	if (r == 0) {

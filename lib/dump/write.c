@@ -16,17 +16,20 @@
 
 int dump_identity(pid_t pid, struct ckpt_image_identity *ret, char **ret_exe)
 {
-	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_proc_ struct ckpt_proc *p = NULL, *live = NULL;
 	_cleanup_free_ char *boot = NULL, *exe = NULL;
 	struct ckpt_proc_stat st;
 	int r;
 
+	/* The process's start time is its leader's; its exe a live thread's (the leader may have exited). */
 	r = ckpt_proc_open(NULL, pid, &p);
+	if (r == 0)
+		r = ckpt_proc_open_live(NULL, pid, &live);
 	if (r < 0) {
 		pr_err("pid %d: %s", pid, r == -ESRCH ? "no such process" : errstr(r));
 		return r;
 	}
-	if ((r = ckpt_proc_read_stat(p, &st)) < 0 || (r = ckpt_proc_read_exe(p, &exe)) < 0 ||
+	if ((r = ckpt_proc_read_stat(p, &st)) < 0 || (r = ckpt_proc_read_exe(live, &exe)) < 0 ||
 	    (r = ckpt_proc_read_sysctl(NULL, "kernel/random/boot_id", &boot)) < 0) {
 		pr_err("cannot identify pid %d: %s", pid, errstr(r));
 		return r;

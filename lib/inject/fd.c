@@ -15,7 +15,7 @@
 
 int ckpt_inject_take_fd(struct ckpt_inject *inj, int remote_fd, int *ret_fd)
 {
-	int fd = sys_pidfd_getfd(inj->thread_pidfd >= 0 ? inj->thread_pidfd : inj->pidfd, remote_fd, 0);
+	int fd = sys_pidfd_getfd(ckpt_inject_files_pidfd(inj), remote_fd, 0);
 
 	if (fd < 0) {
 		int r = neg_errno();

@@ -625,6 +625,11 @@ int ckpt_inject_pidfd(const struct ckpt_inject *inj)
 	return inj->pidfd;
 }
 
+int ckpt_inject_files_pidfd(const struct ckpt_inject *inj)
+{
+	return inj->thread_pidfd >= 0 ? inj->thread_pidfd : inj->pidfd;
+}
+
 size_t ckpt_inject_nr_threads(const struct ckpt_inject *inj)
 {
 	return inj->nr_threads;

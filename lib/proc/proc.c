@@ -49,6 +49,39 @@ int ckpt_proc_open_task(const struct ckpt_proc *p, pid_t tid, struct ckpt_proc *
 	return open_dir(p->root, sub, tid, ret);
 }
 
+static bool zombie(const struct ckpt_proc *p)
+{
+	struct ckpt_proc_stat st;
+
+	return ckpt_proc_read_stat(p, &st) == 0 && (st.state == 'Z' || st.state == 'X');
+}
+
+int ckpt_proc_open_live(const char *root, pid_t pid, struct ckpt_proc **ret)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n;
+	int r = ckpt_proc_open(root, pid, &p);
+
+	if (r < 0)
+		return r;
+	if (zombie(p) && ckpt_proc_list_tasks(p, &tids, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			struct ckpt_proc *t = NULL;
+
+			if (tids[i] == pid || ckpt_proc_open(root, tids[i], &t) < 0)
+				continue;
+			if (!zombie(t)) {
+				*ret = t;
+				return 0;
+			}
+			ckpt_proc_close(t);
+		}
+	}
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
 void ckpt_proc_close(struct ckpt_proc *p)
 {
 	if (!p)

@@ -413,7 +413,7 @@ int track_verify_parked(struct ckpt_tracker *t, struct ckpt_inject *inj, char *w
 {
 	int fd = -1, r;
 
-	r = take_parked(t, ckpt_inject_pidfd(inj), &fd, why, len);
+	r = take_parked(t, ckpt_inject_files_pidfd(inj), &fd, why, len);
 	if (r == 0)
 		close(fd);
 	return r;
@@ -482,7 +482,7 @@ int ckpt_track_disarm(struct ckpt_tracker *t, struct ckpt_inject *inj)
 		char why[256];
 
 		/* Close the parked fd only if it is still ours. */
-		if (take_parked(t, ckpt_inject_pidfd(inj), &fd, why, sizeof(why)) == 0) {
+		if (take_parked(t, ckpt_inject_files_pidfd(inj), &fd, why, sizeof(why)) == 0) {
 			close(fd);
 			e = ckpt_inject_close_fd(inj, t->parked_fd);
 			if (e < 0 && !r)

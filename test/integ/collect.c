@@ -708,22 +708,20 @@ Test(collect, statezoo_every_field_and_target_unchanged)
 	cr_assert_eq(ckpt_dump_collect(inj, NULL, &s), 0);
 	verify_state(s, &z, inj);
 
-	/* what restore cannot do: exactly the worker thread, the socket, the eventfd and the epoll fd */
+	/* what restore cannot do: exactly the socket, the eventfd and the epoll fd (threads it can) */
 	cr_assert_eq(ckpt_state_unrestorable(s, &issues), 0);
 	want[0] = (int)repn(&z, "fd.socket", 0);
 	want[1] = (int)repn(&z, "fd.eventfd", 0);
 	want[2] = (int)repn(&z, "fd.epoll", 0);
-	cr_assert_eq(issues->nr, 4);
-	cr_expect_eq(issues->v[0].kind, CKPT_STATE_ISSUE_PROCESS, "%s", issues->v[0].what);
-	cr_expect(strstr(issues->v[0].reason, "more than one thread"), "%s", issues->v[0].reason);
-	for (size_t i = 1; i < issues->nr; i++) {
+	cr_assert_eq(issues->nr, 3);
+	for (size_t i = 0; i < issues->nr; i++) {
 		cr_expect_eq(issues->v[i].kind, CKPT_STATE_ISSUE_FD, "%s: %s", issues->v[i].what,
 			     issues->v[i].reason);
-		cr_expect_eq(issues->v[i].fd, want[i - 1], "%s", issues->v[i].what);
+		cr_expect_eq(issues->v[i].fd, want[i], "%s", issues->v[i].what);
 	}
-	cr_expect(strstr(issues->v[1].reason, "socket"));
-	cr_expect(strstr(issues->v[2].reason, "eventfd"));
-	cr_expect(strstr(issues->v[3].reason, "epoll"));
+	cr_expect(strstr(issues->v[0].reason, "socket"));
+	cr_expect(strstr(issues->v[1].reason, "eventfd"));
+	cr_expect(strstr(issues->v[2].reason, "epoll"));
 	ckpt_state_issues_free(issues);
 
 	back = json_round_trip(s);
@@ -762,9 +760,8 @@ Test(collect, ignored_fds_are_not_recorded)
 	cr_expect_not_null(fd_of(s, (int)repn(&z, "fd.socket", 0)));
 	cr_expect_eq(s->nr_fds, count_fds(z.p.pid) - 2);
 	cr_assert_eq(ckpt_state_unrestorable(s, &issues), 0);
-	cr_assert_eq(issues->nr, 2); /* the worker thread, the socket */
-	cr_expect_eq(issues->v[0].kind, CKPT_STATE_ISSUE_PROCESS, "%s", issues->v[0].what);
-	cr_expect_eq(issues->v[1].fd, (int)repn(&z, "fd.socket", 0));
+	cr_assert_eq(issues->nr, 1); /* the socket */
+	cr_expect_eq(issues->v[0].fd, (int)repn(&z, "fd.socket", 0));
 	ckpt_state_issues_free(issues);
 	ckpt_state_free(s);
 	cr_assert_eq(ckpt_inject_release(inj), 0);

@@ -4,7 +4,7 @@
  * thing restore cannot recreate (or children), then prints "ready".
  *
  *   plain             nothing of the kind (the control)
- *   thread            a second thread, blocked in pause()
+ *   leader-exited     the main thread ends (pthread_exit); a second one serves
  *   memfd             a memfd with 3 pages of data, not mapped
  *   proc-self         /proc/self/maps open
  *   deleted-cwd DIR   mkdir DIR, chdir into it, rmdir it
@@ -54,35 +54,47 @@ static int check(void)
 	return 1;
 }
 
-static void *sleeper(void *arg)
-{
-	(void)arg;
-	for (;;)
-		pause();
-	return NULL;
-}
-
 static void die(const char *what)
 {
 	perror(what);
 	exit(1);
 }
 
+static const char *mode = "plain";
+
+static void *serve(void *arg)
+{
+	char line[64];
+
+	(void)arg;
+	printf("ready\n");
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (strcmp(line, "c\n"))
+			break;
+		printf("alive %s %s\n", mode, check() ? "ok" : "BAD");
+		fflush(stdout);
+	}
+	exit(0);
+}
+
 int main(int argc, char **argv)
 {
-	const char *mode = argc > 1 ? argv[1] : "plain";
-	char line[64];
 	pid_t kid = 0;
+
+	if (argc > 1)
+		mode = argv[1];
 
 	buf = malloc(BUF_LEN);
 	if (!buf)
 		die("malloc");
 	fill();
-	if (!strcmp(mode, "thread")) {
+	if (!strcmp(mode, "leader-exited")) {
 		pthread_t t;
 
-		if (pthread_create(&t, NULL, sleeper, NULL))
+		if (pthread_create(&t, NULL, serve, NULL))
 			die("pthread_create");
+		pthread_exit(NULL);
 	} else if (!strcmp(mode, "memfd")) {
 		static char page[4096];
 		int fd = memfd_create("judged-data", MFD_CLOEXEC);
@@ -156,13 +168,5 @@ int main(int argc, char **argv)
 	}
 	if (kid)
 		printf("kid %d\n", (int)kid);
-	printf("ready\n");
-	fflush(stdout);
-	while (fgets(line, sizeof(line), stdin)) {
-		if (strcmp(line, "c\n"))
-			break;
-		printf("alive %s %s\n", mode, check() ? "ok" : "BAD");
-		fflush(stdout);
-	}
-	return 0;
+	serve(NULL);
 }

@@ -75,16 +75,22 @@ static void expect_one(const struct ckpt_state *s, enum ckpt_state_issue_kind ki
 	cr_expect(strstr(l->v[0].reason, why), "reason: '%s', wanted '%s'", l->v[0].reason, why);
 }
 
-Test(state_judge, the_base_is_restorable)
+static void expect_none(const struct ckpt_state *s)
 {
-	_cleanup_state_ struct ckpt_state *s = base();
 	_cleanup_(ckpt_state_issues_freep) struct ckpt_state_issues *l = NULL;
 
 	cr_assert_eq(ckpt_state_unrestorable(s, &l), 0);
 	cr_expect_eq(l->nr, 0, "%s: %s", l->nr ? l->v[0].what : "", l->nr ? l->v[0].reason : "");
 }
 
-Test(state_judge, threads)
+Test(state_judge, the_base_is_restorable)
+{
+	_cleanup_state_ struct ckpt_state *s = base();
+
+	expect_none(s);
+}
+
+Test(state_judge, threads_are_restorable)
 {
 	_cleanup_state_ struct ckpt_state *s = base();
 
@@ -95,8 +101,17 @@ Test(state_judge, threads)
 	s->threads[2].tid = 4244;
 	strcpy(s->threads[2].comm, "gc");
 	s->nr_threads = 3;
-	expect_one(s, CKPT_STATE_ISSUE_PROCESS, "process 4242 (3 threads: 4242 app, 4243 worker, 4244 gc)",
-		   "more than one thread");
+	expect_none(s);
+}
+
+Test(state_judge, a_main_thread_that_exited)
+{
+	_cleanup_state_ struct ckpt_state *s = base();
+
+	s->threads[0].tid = 4243;
+	strcpy(s->threads[0].comm, "worker");
+	expect_one(s, CKPT_STATE_ISSUE_PROCESS, "process 4242 (1 threads left, the first 4243 worker)",
+		   "main thread has exited");
 }
 
 Test(state_judge, memfd_not_mapped)
