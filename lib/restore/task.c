@@ -182,7 +182,6 @@ int rst_task(struct rst *r)
 	/* All signals are blocked in every thread while ckpt drives it: they stay pending. */
 	if ((e = queue_signals(r, p->shared_sigpending, p->shared_pending, p->nr_shared_pending, false)) < 0)
 		return e;
-	warn_call(RCALL(r, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0), "PR_SET_DUMPABLE");
 	warn_call(RCALL(r, SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0), "PR_SET_PDEATHSIG");
 	return 0;
 }
@@ -273,6 +272,10 @@ int rst_creds(struct rst *r)
 		e = creds(r);
 	}
 	rst_use_thread(r, 0);
+	/* After them: a change of uid makes the mm non-dumpable (suid_dumpable). */
+	if (e == 0)
+		warn_call(RCALL(r, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)r->s->process.dumpable, 0, 0, 0),
+			  "PR_SET_DUMPABLE");
 	return e;
 }
 
