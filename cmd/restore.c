@@ -47,6 +47,8 @@ static const char usage[] =
 	"  -d, --detach           do not wait for the process: print its pid and exit\n"
 	"      --pidfile FILE     write its pid to FILE (before it runs)\n"
 	"      --restore-pid      the pid it had when dumped, or fail if it is taken\n"
+	"                         (always so, with every thread id, for more than\n"
+	"                         one thread)\n"
 	"      --leave-stopped    leave it stopped (SIGSTOP) once restored\n"
 	"      --stdio MODE       fds 0-2 that were a tty, or a pipe whose other end was\n"
 	"                         not in the process: inherit ckpt's own, null\n"
