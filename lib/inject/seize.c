@@ -221,40 +221,37 @@ int inj_add_zombie(struct ckpt_inject *inj, pid_t tid)
 static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 {
 	_cleanup_free_ pid_t *tids = NULL;
-	size_t n, added = 0;
+	size_t n = 0, added = 0;
 	int r;
 
 	r = ckpt_proc_list_tasks(inj->proc, &tids, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_proc_ struct ckpt_proc *tp = NULL;
-		struct ckpt_proc_stat ts;
 		struct inj_thread *t;
 
 		if (find_thread(inj, tids[i]) || is_zombie(inj, tids[i]))
 			continue;
-		if (ckpt_proc_open_task(inj->proc, tids[i], &tp) < 0 ||
-		    ckpt_proc_read_stat(tp, &ts) < 0)
-			continue; /* gone already */
-		if (ts.state == 'Z' || ts.state == 'X') {
-			pr_debug("thread %d is a zombie, not seized", tids[i]);
-			if ((r = inj_add_zombie(inj, tids[i])) < 0)
-				return r;
-			continue;
-		}
 		/*
 		 * Syscall stops say so (SIGTRAP | 0x80). No PTRACE_O_EXITKILL
-		 * unless asked: a target must outlive ckpt.
+		 * unless asked: a target must outlive ckpt. No look at the
+		 * thread's state first (a /proc read per thread, in the
+		 * freeze): a zombie refuses with EPERM, and only then is it
+		 * told from a tracer.
 		 */
 		if (ptrace(PTRACE_SEIZE, tids[i], 0,
 			   (void *)(long)(PTRACE_O_TRACESYSGOOD |
 					  (inj->flags & CKPT_INJECT_EXITKILL ? PTRACE_O_EXITKILL : 0))) < 0) {
+			char st;
+
 			if (errno == ESRCH)
 				continue; /* exited meanwhile */
 			if (errno == EPERM) {
-				/* A zombie refuses too; check before blaming a tracer. */
-				if (ckpt_proc_read_stat(tp, &ts) == 0 && (ts.state == 'Z' || ts.state == 'X')) {
+				st = task_state(inj, tids[i]);
+				if (st == 'X')
+					continue; /* gone meanwhile */
+				if (st == 'Z') {
+					pr_debug("thread %d is a zombie, not seized", tids[i]);
 					if ((r = inj_add_zombie(inj, tids[i])) < 0)
 						return r;
 					continue;
@@ -387,7 +384,7 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 		goto fail;
 	}
 	for (;;) {
-		size_t added;
+		size_t added = 0;
 
 		r = seize_new(inj, &added);
 		if (r < 0)
