@@ -88,8 +88,12 @@ static int queue_signals(struct rst *r, const uint64_t set, const struct ckpt_st
 			 bool thread)
 {
 	uint64_t seen = 0;
-	int64_t pid = RCALL(r, SYS_getpid), tid = RCALL(r, SYS_gettid);
+	int64_t pid, tid;
 
+	if (!set && !nr)
+		return 0;
+	pid = RCALL(r, SYS_getpid);
+	tid = RCALL(r, SYS_gettid);
 	if (pid < 0 || tid < 0)
 		return (int)(pid < 0 ? pid : tid);
 	for (size_t i = 0; i < nr; i++) {
@@ -250,8 +254,12 @@ static int creds(struct rst *r)
 		if ((c->cap_amb >> cap) & 1)
 			warn_call(RCALL(r, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (uint64_t)cap, 0, 0),
 				  "PR_CAP_AMBIENT");
+	/*
+	 * The process was forked from ckpt: its bounding set is ckpt's, read
+	 * here, without a remote call per capability (and per thread).
+	 */
 	for (int cap = 0; cap < 64; cap++)
-		if (!((c->cap_bnd >> cap) & 1) && RCALL(r, SYS_prctl, PR_CAPBSET_READ, (uint64_t)cap, 0, 0, 0) == 1)
+		if (!((c->cap_bnd >> cap) & 1) && prctl(PR_CAPBSET_READ, (unsigned long)cap, 0, 0, 0) == 1)
 			warn_call(RCALL(r, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)cap, 0, 0, 0), "PR_CAPBSET_DROP");
 	if (r->s->process.no_new_privs)
 		warn_call(RCALL(r, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS");
