@@ -3,6 +3,7 @@
 #define LOG_AREA "dump"
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -55,26 +56,39 @@ static int thread_robust_list(struct collect *c, struct ckpt_state_thread *t)
 	return 0;
 }
 
-/* In the thread itself: prctl(PR_GET_TID_ADDRESS) and sigaltstack(NULL, &old). */
+/*
+ * In the thread itself, in one batch: prctl(PR_GET_TID_ADDRESS) and
+ * sigaltstack(NULL, &old), into the scratch page.
+ */
 static int thread_queries(struct collect *c, size_t idx, struct ckpt_state_thread *t)
 {
-	uint64_t addr;
-	stack_t ss;
-	int64_t res;
-	int r;
+	struct {
+		uint64_t tid_address;
+		uint64_t pad;
+		stack_t ss;
+	} out;
+	const struct ckpt_inject_call calls[] = {
+		{ SYS_prctl, { PR_GET_TID_ADDRESS, c->scratch } },
+		{ SYS_sigaltstack, { 0, c->scratch + offsetof(__typeof__(out), ss) } },
+	};
+	static const char *const what[] = { "read the clear-child-tid address", "read the signal stack" };
+	int64_t res[2];
+	int r = ckpt_inject_syscalls(c->inj, idx, calls, 2, res);
 
-	r = collect_query(c, idx, SYS_prctl, COLLECT_ARGS(PR_GET_TID_ADDRESS, c->scratch), &res,
-			  "read the clear-child-tid address");
-	if (r < 0 || (r = collect_read_scratch(c, &addr, sizeof(addr))) < 0)
+	for (size_t i = 0; i < 2; i++) {
+		int e = r < 0 ? r : res[i] < 0 && res[i] > -4096 ? (int)res[i] : 0;
+
+		if (e < 0) {
+			pr_err("cannot %s of pid %d (thread %d): %s", what[i], c->pid, t->tid, errstr(e));
+			return e;
+		}
+	}
+	if ((r = collect_read_scratch(c, &out, sizeof(out))) < 0)
 		return r;
-	t->clear_child_tid = addr;
-	r = collect_query(c, idx, SYS_sigaltstack, COLLECT_ARGS(0, c->scratch), &res,
-			  "read the signal stack");
-	if (r < 0 || (r = collect_read_scratch(c, &ss, sizeof(ss))) < 0)
-		return r;
-	t->altstack_sp = (uint64_t)(uintptr_t)ss.ss_sp;
-	t->altstack_size = ss.ss_size;
-	t->altstack_flags = ss.ss_flags;
+	t->clear_child_tid = out.tid_address;
+	t->altstack_sp = (uint64_t)(uintptr_t)out.ss.ss_sp;
+	t->altstack_size = out.ss.ss_size;
+	t->altstack_flags = out.ss.ss_flags;
 	return 0;
 }
 

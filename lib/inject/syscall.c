@@ -364,10 +364,57 @@ uint64_t ckpt_inject_syscall_ip(const struct ckpt_inject *inj)
 	return inj->syscall_ip;
 }
 
-int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const uint64_t args[6],
-			int64_t *ret_result)
+/* The registers of remote call @c in @t, from the instruction at @ip. */
+static struct user_regs_struct call_regs(const struct ckpt_inject *inj, const struct inj_thread *t,
+					 uint64_t ip, const struct ckpt_inject_call *c)
 {
-	struct user_regs_struct regs, out;
+	struct user_regs_struct regs = t->st.regs;
+
+	if (inj->stub)
+		regs.rsp = (t->st.regs.rsp - STUB_RSP_GAP) & ~15ULL;
+	regs.rip = ip;
+	regs.rax = (unsigned long long)c->nr;
+	regs.orig_rax = (unsigned long long)-1;
+	regs.rdi = c->args[0];
+	regs.rsi = c->args[1];
+	regs.rdx = c->args[2];
+	regs.r10 = c->args[3];
+	regs.r8 = c->args[4];
+	regs.r9 = c->args[5];
+	regs.eflags &= ~0x100ULL; /* TF */
+	return regs;
+}
+
+/* Run the call set up in @t's registers to its end; its result in *@ret. */
+static int run_call(struct ckpt_inject *inj, struct inj_thread *t, uint64_t ip, bool step, long nr,
+		    int64_t *ret)
+{
+	struct user_regs_struct out;
+	int r;
+
+	for (int stops = 0;; stops++) {
+		/* Syscall stops: the entry, then the exit. A step: one trap. */
+		if ((r = inj_resume_wait(inj, t, step)) < 0 || (!step && (r = inj_resume_wait(inj, t, false)) < 0))
+			return r;
+		if (ptrace(PTRACE_GETREGS, t->st.tid, 0, &out) < 0)
+			return neg_errno();
+		if (out.rip == ip + SYSCALL_INSN_LEN)
+			break;
+		/* A trap that came before the step (rip unchanged): step again. */
+		if (!step || out.rip != ip || stops > 8) {
+			pr_err("remote syscall %ld in thread %d stopped at %#llx, not after %#llx", nr,
+			       t->st.tid, (unsigned long long)out.rip, (unsigned long long)ip);
+			return -EPROTO;
+		}
+	}
+	inj->nr_calls++;
+	*ret = (int64_t)out.rax;
+	return 0;
+}
+
+int ckpt_inject_syscalls(struct ckpt_inject *inj, size_t thread, const struct ckpt_inject_call *calls,
+			 size_t n, int64_t *ret_results)
+{
 	struct inj_thread *t;
 	uint64_t all = ~0ULL, ip;
 	/*
@@ -375,7 +422,7 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 	 * stop per call (single step), half the cost.
 	 */
 	bool step = inj->flags & CKPT_INJECT_EXITKILL, pinned = false;
-	int r;
+	int r = 0;
 
 	if (thread >= inj->nr_threads)
 		return -EINVAL;
@@ -389,55 +436,34 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 	/* A vDSO that cannot be written (not here): the borrowed instruction. */
 	if (inj->stub && load_stub(inj, t) < 0)
 		(void)inj_unplant_stub(inj);
+	ip = inj->stub ? inj->stub : inj->syscall_ip;
 
-	regs = t->st.regs;
-	if (inj->stub) {
-		ip = inj->stub;
-		regs.rsp = (t->st.regs.rsp - STUB_RSP_GAP) & ~15ULL;
-	} else {
-		ip = inj->syscall_ip;
-	}
-	regs.rip = ip;
-	regs.rax = (unsigned long long)nr;
-	regs.orig_rax = (unsigned long long)-1;
-	regs.rdi = args[0];
-	regs.rsi = args[1];
-	regs.rdx = args[2];
-	regs.r10 = args[3];
-	regs.r8 = args[4];
-	regs.r9 = args[5];
-	regs.eflags &= ~0x100ULL; /* TF */
-	/* Registers first: from here on the stub takes the thread home. */
-	t->regs_dirty = true;
-	if (ptrace(PTRACE_SETREGS, t->st.tid, 0, &regs) < 0 ||
-	    (!t->blocked && ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(all), &all) < 0)) {
-		r = neg_errno();
-		goto fail;
-	}
-	if (step) {
-		/* Blocked until release, which puts the mask back. */
-		t->blocked = true;
-		t->mask_dirty = true;
-	}
-	/* After the registers: a stub in place gives the affinity back. */
-	pinned = pin(inj, t);
-	for (int stops = 0;; stops++) {
-		/* Syscall stops: the entry, then the exit. A step: one trap. */
-		if ((r = inj_resume_wait(inj, t, step)) < 0 || (!step && (r = inj_resume_wait(inj, t, false)) < 0))
-			goto fail;
-		if (ptrace(PTRACE_GETREGS, t->st.tid, 0, &out) < 0) {
+	/*
+	 * Between the calls of a batch the thread stays at the exit of the
+	 * last one, in the stub, its mask all blocked and pinned: if ckpt
+	 * dies there, the stub takes it home as after any call.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		struct user_regs_struct regs = call_regs(inj, t, ip, &calls[i]);
+
+		/* Registers first: from here on the stub takes the thread home. */
+		t->regs_dirty = true;
+		if (ptrace(PTRACE_SETREGS, t->st.tid, 0, &regs) < 0 ||
+		    (i == 0 && !t->blocked && ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(all), &all) < 0)) {
 			r = neg_errno();
 			goto fail;
 		}
-		if (out.rip == ip + SYSCALL_INSN_LEN)
-			break;
-		/* A trap that came before the step (rip unchanged): step again. */
-		if (!step || out.rip != ip || stops > 8) {
-			pr_err("remote syscall %ld in thread %d stopped at %#llx, not after %#llx", nr,
-			       t->st.tid, (unsigned long long)out.rip, (unsigned long long)ip);
-			r = -EPROTO;
-			goto fail;
+		if (i == 0) {
+			if (step) {
+				/* Blocked until release, which puts the mask back. */
+				t->blocked = true;
+				t->mask_dirty = true;
+			}
+			/* After the registers: a stub in place gives the affinity back. */
+			pinned = pin(inj, t);
 		}
+		if ((r = run_call(inj, t, ip, step, calls[i].nr, &ret_results[i])) < 0)
+			goto fail;
 	}
 	if (pinned) {
 		unpin(inj, t);
@@ -455,15 +481,21 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 		}
 		t->regs_dirty = false;
 	}
-	inj->nr_calls++;
-	*ret_result = (int64_t)out.rax;
 	return 0;
 fail:
 	if (pinned)
 		unpin(inj, t);
 	if (r == -ESRCH)
 		t->dead = true;
-	pr_debug("remote syscall %ld in thread %d of pid %d failed: %s", nr, t->st.tid, inj->pid,
-		 errstr(r));
+	pr_debug("remote syscall in thread %d of pid %d failed: %s", t->st.tid, inj->pid, errstr(r));
 	return r;
+}
+
+int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const uint64_t args[6],
+			int64_t *ret_result)
+{
+	struct ckpt_inject_call c = { .nr = nr };
+
+	memcpy(c.args, args, sizeof(c.args));
+	return ckpt_inject_syscalls(inj, thread, &c, 1, ret_result);
 }
