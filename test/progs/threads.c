@@ -25,7 +25,9 @@
  * churn: threads are created and joined all the time: the main thread
  * starts 3 short-lived threads a round and folds in their results; a
  * churner thread starts and joins batches of 4 more (and one detached)
- * every millisecond, checking what each returns.
+ * every millisecond, checking what each returns; a relay thread lives
+ * 20 ms, starts its successor and ends, so that checkpoints 100 ms apart
+ * always see another set of threads.
  *
  * vfork: as mutex, plus a thread that calls clone(CLONE_VM | CLONE_VFORK):
  * it waits in uninterruptible sleep (state D) until its child, which only
@@ -558,6 +560,17 @@ static void *churner(void *arg)
 	return NULL;
 }
 
+static void *relay(void *arg)
+{
+	pthread_t t;
+
+	(void)arg;
+	check(pthread_detach(pthread_self()), "pthread_detach");
+	sleep_ms(20);
+	start(&t, relay, NULL);
+	return NULL;
+}
+
 static uint64_t round_churn(uint64_t r, uint64_t sum)
 {
 	struct job jobs[JOBS];
@@ -593,6 +606,7 @@ int main(int argc, char **argv)
 
 		start(&t, churner, NULL);
 		wait_started(1);
+		start(&t, relay, NULL);
 	} else {
 		setup_mutex(!strcmp(mode, "vfork"));
 	}
