@@ -36,6 +36,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helpers/memsnap.h"
+#include "helpers/procsnap.h"
 #include "helpers/realprog.h"
 #include "helpers/testutil.h"
 
@@ -970,4 +972,92 @@ Test(threads, a_thread_in_uninterruptible_sleep_times_the_dump_out)
 	wait_lines(ref, count_lines(out));
 	prog_kill(&rp);
 	expect_same_output("after a timed-out dump", out, ref, 80);
+}
+
+/* The rseq areas of the threads of checkpoint @dir (`ckpt show --json`). */
+static size_t ckpt_rseq_areas(const char *dir, uint64_t *at, size_t max)
+{
+	struct run_result r;
+	json_object *j, *doc, *arr;
+	size_t n = 0;
+
+	ckpt_run(&r, 60, "show", dir, "--json", NULL);
+	ckpt_ok(&r, "ckpt show");
+	j = json_tokener_parse(r.out);
+	cr_assert_not_null(j, "ckpt show --json printed no JSON: %.200s", r.out);
+	cr_assert(json_object_object_get_ex(j, "threads", &doc) && json_object_object_get_ex(doc, "threads", &arr));
+	for (size_t i = 0; i < json_object_array_length(arr) && n < max; i++) {
+		json_object *rs, *ptr;
+
+		if (json_object_object_get_ex(json_object_array_get_idx(arr, i), "rseq", &rs) &&
+		    json_object_object_get_ex(rs, "ptr", &ptr))
+			at[n] = strtoull(json_object_get_string(ptr), NULL, 16);
+		if (at[n])
+			n++;
+	}
+	json_object_put(j);
+	run_result_done(&r);
+	return n;
+}
+
+/*
+ * The differential check, with threads: the original stopped at its
+ * checkpoint (--leave-stopped) against the process restored from it, also
+ * stopped: every byte of memory but the kernel's CPU fields of each rseq
+ * area, and everything procsnap.h reads in /proc, thread by thread. The
+ * original must be gone before the restore (its ids come back), so it is
+ * read first and killed.
+ */
+Test(threads, the_restored_process_is_the_original_in_memory_and_proc)
+{
+	const char *argv[] = { prog_path("threads", (char[PATH_MAX]){ 0 }, PATH_MAX), "mutex", NULL };
+	char out[128], dir[128], report[4096];
+	struct memsnap ma, mb;
+	struct procsnap pa, pb;
+	uint64_t rseq[MAX_TIDS];
+	size_t nrseq;
+	struct prog p;
+	pid_t pid, rpid;
+	uint64_t bytes;
+	size_t n;
+
+	snprintf(out, sizeof(out), "%s/snap.out", tmp);
+	snprintf(dir, sizeof(dir), "%s/snap", tmp);
+	cr_assert_eq(prog_spawn(&p, false, out, argv), 0);
+	pid = p.pid;
+	wait_lines(out, 20);
+	dump(pid, dir, NULL, "--leave-stopped", 60);
+	wait_all_stopped(pid);
+	cr_assert_eq(memsnap_take(pid, &ma), 0);
+	cr_assert_eq(procsnap_take(pid, &pa), 0);
+	prog_kill(&p);
+
+	rpid = restore_detached(dir, false, true, NULL, 60);
+	cr_assert_eq(rpid, pid);
+	wait_all_stopped(rpid);
+	cr_assert_eq(memsnap_take(rpid, &mb), 0);
+	cr_assert_eq(procsnap_take(rpid, &pb), 0);
+
+	nrseq = ckpt_rseq_areas(dir, rseq, MAX_TIDS);
+	cr_expect_gt(nrseq, 1, "no thread has an rseq area: glibc registers one per thread");
+	for (size_t i = 0; i < nrseq; i++) {
+		/* cpu_id_start, cpu_id; node_id, mm_cid: the kernel's, per CPU */
+		memsnap_blank(&ma, rseq[i], 8);
+		memsnap_blank(&mb, rseq[i], 8);
+		memsnap_blank(&ma, rseq[i] + 20, 8);
+		memsnap_blank(&mb, rseq[i] + 20, 8);
+	}
+	/* ckpt's own: the tracker's userfaultfd parked in the original; stderr is a pipe to us (--stdio null) */
+	procsnap_drop(&pa, "anon_inode:[userfaultfd]");
+	procsnap_drop(&pa, "fd/  2 ");
+	procsnap_drop(&pb, "fd/  2 ");
+	bytes = memsnap_diff(&ma, &mb, report, sizeof(report));
+	cr_expect_eq(bytes, 0, "%llu bytes differ:%s", (unsigned long long)bytes, report);
+	n = procsnap_diff(&pa, &pb, report, sizeof(report));
+	cr_expect_eq(n, 0, "%zu things in /proc differ:%s", n, report);
+	memsnap_free(&ma);
+	memsnap_free(&mb);
+	procsnap_free(&pa);
+	procsnap_free(&pb);
+	kill(rpid, SIGKILL);
 }
