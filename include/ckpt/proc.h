@@ -208,6 +208,22 @@ int ckpt_proc_stat_exe(const struct ckpt_proc *p, struct stat *ret) __must_check
 int ckpt_proc_stat_map_file(const struct ckpt_proc *p, uint64_t start, uint64_t end,
 			    struct stat *ret) __must_check;
 
+/* ---- a thread that does not stop ---- */
+
+/*
+ * The kernel function a sleeping task waits in (wchan of ROOT/PID or
+ * ROOT/PID/task/TID), e.g. "fuse_wait_answer"; "" when it runs or the
+ * kernel hides it. At most @len - 1 bytes.
+ */
+int ckpt_proc_read_wchan(const struct ckpt_proc *p, char *buf, size_t len) __must_check;
+/*
+ * The system call a blocked task is in (the first number of
+ * /proc/PID/task/TID/syscall): >= 0 its number, -1 not in a system call.
+ * -EAGAIN: the task runs ("running"); -EPERM/-EACCES: not allowed to look.
+ */
+int ckpt_proc_read_syscall(const struct ckpt_proc *p, long *ret) __must_check;
+int ckpt_proc_parse_syscall(const char *text, long *ret) __must_check;
+
 /* ---- the rest ---- */
 
 /* auxv as (type, value) pairs up to and including AT_NULL. */
@@ -215,6 +231,15 @@ int ckpt_proc_read_auxv(const struct ckpt_proc *p, uint64_t **ret, size_t *ret_n
 int ckpt_proc_read_exe(const struct ckpt_proc *p, char **ret) __must_check;
 int ckpt_proc_read_cwd(const struct ckpt_proc *p, char **ret) __must_check;
 int ckpt_proc_read_root(const struct ckpt_proc *p, char **ret) __must_check;
+/*
+ * timer_slack_ns of one thread, in ns. Only ROOT/TID has the file (a handle
+ * from ckpt_proc_open() with the thread id), not ROOT/PID/task/TID. Reading
+ * or writing another task's needs CAP_SYS_NICE (-EPERM). The kernel keeps 0
+ * for a realtime or deadline thread and ignores writes to it; writing 0
+ * sets the task's default (what its parent had when it was forked).
+ */
+int ckpt_proc_read_timerslack(const struct ckpt_proc *p, uint64_t *ret) __must_check;
+int ckpt_proc_write_timerslack(const struct ckpt_proc *p, uint64_t ns) __must_check;
 /* /proc/PID/personality as a number. */
 int ckpt_proc_read_personality(const struct ckpt_proc *p, unsigned long *ret) __must_check;
 /* Open /proc/PID/mem, /proc/PID/pagemap (@flags: O_RDONLY/O_RDWR). */

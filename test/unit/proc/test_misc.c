@@ -2,7 +2,11 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <ckpt/proc.h>
 
@@ -134,4 +138,84 @@ Test(proc_misc, live_self)
 		    (uintptr_t)&found_stack < l->v[i].end)
 			found_stack = 1;
 	cr_expect(found_stack, "our own stack variable is not in [stack]");
+}
+
+Test(proc_task, wchan_syscall_and_timerslack_of_zoo)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL, *leader = NULL, *worker = NULL;
+	char root[512], wchan[64];
+	pid_t pid = fixture_pid("zoo", root, sizeof(root));
+	uint64_t slack = 0;
+	long nr = 0;
+
+	cr_assert_eq(ckpt_proc_open(root, pid, &p), 0);
+	cr_assert_eq(ckpt_proc_read_timerslack(p, &slack), 0);
+	cr_expect_eq(slack, 50000);
+	cr_assert_eq(ckpt_proc_open_task(p, 3545, &worker), 0);
+	cr_assert_eq(ckpt_proc_read_wchan(worker, wchan, sizeof(wchan)), 0);
+	cr_expect_str_eq(wchan, "futex_wait_queue");
+	cr_assert_eq(ckpt_proc_read_syscall(worker, &nr), 0);
+	cr_expect_eq(nr, 202);
+	/* Truncated to the buffer, NUL-terminated. */
+	cr_assert_eq(ckpt_proc_read_wchan(worker, wchan, 6), 0);
+	cr_expect_str_eq(wchan, "futex");
+	/* The leader runs: wchan "0", syscall "running". */
+	cr_assert_eq(ckpt_proc_open_task(p, pid, &leader), 0);
+	cr_assert_eq(ckpt_proc_read_wchan(leader, wchan, sizeof(wchan)), 0);
+	cr_expect_str_eq(wchan, "");
+	cr_expect_eq(ckpt_proc_read_syscall(leader, &nr), -EAGAIN);
+	/* Only ROOT/TID has timerslack_ns. */
+	cr_expect_eq(ckpt_proc_read_timerslack(worker, &slack), -ENOENT);
+}
+
+Test(proc_task, parse_syscall)
+{
+	long nr = 99;
+
+	cr_assert_eq(ckpt_proc_parse_syscall("58 0x1 0x2 0x3 0x4 0x5 0x6 0x7ffd 0x7f01\n", &nr), 0);
+	cr_expect_eq(nr, 58);
+	cr_assert_eq(ckpt_proc_parse_syscall("-1 0x7ffd5a1c2000 0x401000\n", &nr), 0);
+	cr_expect_eq(nr, -1, "blocked outside a system call");
+	cr_expect_eq(ckpt_proc_parse_syscall("running\n", &nr), -EAGAIN);
+	cr_expect_eq(ckpt_proc_parse_syscall("", &nr), -EBADMSG);
+	cr_expect_eq(ckpt_proc_parse_syscall("x1 0x0", &nr), -EBADMSG);
+	cr_expect_eq(ckpt_proc_parse_syscall("12x 0x0", &nr), -EBADMSG);
+	cr_expect_eq(ckpt_proc_parse_syscall("-2 0x0", &nr), -EBADMSG);
+}
+
+/* Live: a thread of ours, blocked in a known system call. */
+static volatile pid_t sleeper_tid;
+
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	sleeper_tid = (pid_t)syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+Test(proc_task, live_thread_in_pause)
+{
+	_cleanup_proc_ struct ckpt_proc *self = NULL, *t = NULL;
+	pthread_t th;
+	char wchan[64];
+	long nr = -2;
+
+	cr_assert_eq(pthread_create(&th, NULL, sleeper, NULL), 0);
+	while (!sleeper_tid)
+		usleep(1000);
+	cr_assert_eq(ckpt_proc_open(NULL, getpid(), &self), 0);
+	cr_assert_eq(ckpt_proc_open_task(self, sleeper_tid, &t), 0);
+	/* Until it sleeps in pause(2). */
+	for (int i = 0; i < 1000 && nr != SYS_pause; i++) {
+		if (ckpt_proc_read_syscall(t, &nr) < 0)
+			nr = -2;
+		usleep(1000);
+	}
+	cr_expect_eq(nr, SYS_pause);
+	cr_assert_eq(ckpt_proc_read_wchan(t, wchan, sizeof(wchan)), 0);
+	cr_expect(wchan[0], "no wchan for a sleeping thread");
+	pthread_cancel(th);
+	pthread_join(th, NULL);
 }
