@@ -56,12 +56,31 @@ enum {
 	CKPT_INJECT_EXITKILL = 1u << 1,
 };
 
+/* How long a seize waits for every thread to stop, as CRIU's --timeout. */
+#define CKPT_INJECT_TIMEOUT_MS 10000u
+
 /*
- * Seize and freeze every thread of @pid. Errors, each logged with the reason:
- * -ESRCH no such process, or it exited while being seized; -EINVAL ckpt
- * itself or a kernel thread; -EBUSY already traced by another process (the
- * message names it); -EPERM not allowed.
+ * Seize and freeze every thread of @pid, waiting at most @timeout_ms (0:
+ * CKPT_INJECT_TIMEOUT_MS) for all of them to stop. Errors, each logged with
+ * the reason: -ESRCH no such process, or it exited while being seized;
+ * -EINVAL ckpt itself or a kernel thread; -EBUSY already traced by another
+ * process (the message names it); -EPERM not allowed; -ETIMEDOUT a thread
+ * did not stop in time, typically one in uninterruptible sleep (D: a hung
+ * NFS or FUSE request, a vfork parent): the message names each such thread,
+ * its state, the kernel function it waits in and its system call.
+ *
+ * On any error the process runs on as it was. Every thread that stopped is
+ * detached untouched. A thread that never stopped cannot be detached (the
+ * kernel detaches only stopped threads): it stays attached to the calling
+ * thread, with the interrupt pending. It runs on unhindered while it
+ * sleeps; when it wakes it stops for the caller, and is let go by the next
+ * seize of the process from the same thread, or when the calling thread
+ * exits (the kernel then detaches it and drops the pending interrupt, so
+ * it runs on normally, not stopped, not killed).
  */
+int ckpt_inject_seize_timeout(pid_t pid, unsigned int flags, unsigned int timeout_ms,
+			      struct ckpt_inject **ret) __must_check;
+/* The same with the default timeout. */
 int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret) __must_check;
 /*
  * Undo everything and detach; frees @inj (NULL is fine). Returns the first

@@ -13,6 +13,8 @@ struct inj_thread {
 	void *xstate;                 /* owned copy behind st.xstate */
 	bool dead;
 	bool reap;                    /* died while traced: wait for it at release */
+	bool stopped;                 /* seen in its first stop: release can detach it */
+	bool taken_over;              /* left attached by an earlier seize that timed out */
 	bool saved;                   /* stopped and its state saved */
 	bool regs_dirty;              /* release must write st.regs (a call failed half-way, or set) */
 	bool mask_dirty;              /* release must write st.sigmask */
@@ -39,6 +41,7 @@ struct ckpt_inject {
 	size_t nr_zombies, cap_zombies;
 	bool job_stopped;
 	unsigned int flags;
+	unsigned int timeout_ms;      /* of the seize */
 	uint64_t syscall_ip;
 	/*
 	 * The way home (syscall.c): a remote call runs from a stub in the

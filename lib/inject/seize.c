@@ -3,7 +3,9 @@
  * Seize, freeze and release a process. All threads are seized with
  * PTRACE_SEIZE and stopped with PTRACE_INTERRUPT; the task list is re-read
  * until no new thread appears after every known one has stopped (only a
- * running thread can create another).
+ * running thread can create another). The stops are polled, never waited
+ * for: a thread in uninterruptible sleep does not stop, and the seize
+ * gives up at its deadline, naming it.
  */
 #define LOG_AREA "inject"
 #include <errno.h>
@@ -27,6 +29,10 @@
 #define XSTATE_MAX (64 * 1024)
 #define USER_CS_64 0x33
 #define PIDFD_THREAD_ O_EXCL /* Linux 6.9 */
+/* Release waits this long for threads still on their way to their stop. */
+#define LET_GO_NS (20 * 1000000ULL)
+/* Polls for stops yield the CPU this long before they sleep. */
+#define YIELD_NS (2 * 1000000ULL)
 
 static bool is_stop_signal(int sig)
 {
@@ -59,6 +65,12 @@ static struct inj_thread *find_thread(struct ckpt_inject *inj, pid_t tid)
 	return NULL;
 }
 
+/* Seen stopped (seized), or made stopped (ckpt_inject_clone_thread()). */
+static bool held(const struct inj_thread *t)
+{
+	return t->stopped || t->saved;
+}
+
 static bool is_zombie(struct ckpt_inject *inj, pid_t tid)
 {
 	for (size_t i = 0; i < inj->nr_zombies; i++)
@@ -67,7 +79,11 @@ static bool is_zombie(struct ckpt_inject *inj, pid_t tid)
 	return false;
 }
 
-/* Explain an EPERM from PTRACE_SEIZE: another tracer, or no permission. */
+/*
+ * Explain an EPERM from PTRACE_SEIZE: another tracer, or no permission.
+ * 1: the thread is already ours, this very thread's: an earlier seize timed
+ * out before it stopped (see leave_attached()), and this one takes it over.
+ */
 static int seize_refused(struct ckpt_inject *inj, pid_t tid)
 {
 	_cleanup_proc_ struct ckpt_proc *t = NULL;
@@ -77,6 +93,11 @@ static int seize_refused(struct ckpt_inject *inj, pid_t tid)
 		pid_t tracer = st.tracer_pid;
 
 		ckpt_proc_status_done(&st);
+		if (tracer == gettid()) {
+			pr_debug("thread %d of pid %d is still attached from an earlier seize: taken over",
+				 tid, inj->pid);
+			return 1;
+		}
 		if (tracer > 0) {
 			_cleanup_proc_ struct ckpt_proc *tp = NULL;
 			struct ckpt_proc_stat ts = { .comm = "?" };
@@ -101,18 +122,32 @@ static char task_state(struct ckpt_inject *inj, pid_t tid)
 	return st.state;
 }
 
+/* Nothing to wait for yet: 0, unless the leader has exited (1). */
+static int still_running(struct ckpt_inject *inj, struct inj_thread *t, bool leader)
+{
+	char st = leader ? task_state(inj, t->st.tid) : 0;
+
+	if (st == 'Z' || st == 'X') {
+		t->dead = true;
+		t->reap = true;
+		return 1;
+	}
+	return 0;
+}
+
 /*
- * Wait for the first stop of a freshly seized thread. The leader is polled:
- * if it exits now, waitpid() would report it only once every other thread
- * has exited, and those are stopped by us.
+ * Has a freshly seized thread reached its first stop? 1: yes, or it died
+ * (t->dead); 0: not yet; -errno. Never blocks: a thread in uninterruptible
+ * sleep (D) does not stop until it wakes, which may be never. The leader is
+ * also looked at in /proc: if it exits now, waitpid() would report it only
+ * once every other thread has exited, and those are stopped by us.
  */
-static int wait_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
+static int poll_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
 {
 	bool leader = t->st.tid == inj->pid;
-	useconds_t backoff = 20;
 
 	for (;;) {
-		int status, sig, event;
+		int status, sig, event, opts = WSTOPPED | WEXITED | __WALL | WNOWAIT | WNOHANG;
 		siginfo_t si = { 0 };
 		pid_t w;
 
@@ -123,42 +158,33 @@ static int wait_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
 		 * clears the signal the stop holds, and a ckpt killed before
 		 * PTRACE_CONT would then have dropped it.
 		 */
-		if (waitid(P_PID, (id_t)t->st.tid, &si,
-			   WSTOPPED | WEXITED | __WALL | WNOWAIT | (leader ? WNOHANG : 0)) == 0 &&
-		    si.si_pid == t->st.tid && si.si_code == CLD_TRAPPED && !(si.si_status >> 8) &&
-		    si.si_status != SIGTRAP) {
-			pr_debug("thread %d: signal %d at seize, delivered", t->st.tid, si.si_status);
-			if (ptrace(PTRACE_CONT, t->st.tid, 0, (void *)(long)si.si_status) < 0 && errno != ESRCH)
-				return neg_errno();
-			continue; /* ESRCH: died, the next wait says so */
+		if (waitid(P_PID, (id_t)t->st.tid, &si, opts) == 0) {
+			if (!si.si_pid)
+				return still_running(inj, t, leader);
+			if (si.si_code == CLD_TRAPPED && !(si.si_status >> 8) && si.si_status != SIGTRAP) {
+				pr_debug("thread %d: signal %d at seize, delivered", t->st.tid, si.si_status);
+				if (ptrace(PTRACE_CONT, t->st.tid, 0, (void *)(long)si.si_status) < 0 &&
+				    errno != ESRCH)
+					return neg_errno();
+				continue; /* ESRCH: died, the next wait says so */
+			}
 		}
-		w = waitpid(t->st.tid, &status, __WALL | (leader ? WNOHANG : 0));
+		w = waitpid(t->st.tid, &status, __WALL | WNOHANG);
 
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == ECHILD) {
 				t->dead = true;
-				return 0;
+				return 1;
 			}
 			return neg_errno();
 		}
-		if (w == 0) {
-			char st = task_state(inj, t->st.tid);
-
-			if (st == 'Z' || st == 'X') {
-				t->dead = true;
-				t->reap = true;
-				return 0;
-			}
-			usleep(backoff);
-			if (backoff < 1000)
-				backoff *= 2;
-			continue;
-		}
+		if (w == 0)
+			return still_running(inj, t, leader);
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
 			t->dead = true;
-			return 0;
+			return 1;
 		}
 		if (!WIFSTOPPED(status))
 			continue;
@@ -167,7 +193,8 @@ static int wait_first_stop(struct ckpt_inject *inj, struct inj_thread *t)
 		if (event == PTRACE_EVENT_STOP) {
 			if (is_stop_signal(sig))
 				inj->job_stopped = true;
-			return 0;
+			t->stopped = true;
+			return 1;
 		}
 		/* A signal the look above missed (it came in between). */
 		pr_debug("thread %d: signal %d at seize, delivered", t->st.tid, sig);
@@ -209,6 +236,169 @@ int inj_save_state(struct ckpt_inject *inj, struct inj_thread *t)
 	return 0;
 }
 
+/* The thread stopped: save what release puts back. */
+static int first_stop(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	int r;
+
+	if (t->taken_over &&
+	    ptrace(PTRACE_SETOPTIONS, t->st.tid, 0,
+		   (void *)(long)(PTRACE_O_TRACESYSGOOD |
+				  (inj->flags & CKPT_INJECT_EXITKILL ? PTRACE_O_EXITKILL : 0))) < 0 &&
+	    errno != ESRCH) {
+		r = neg_errno();
+		pr_err("cannot set the ptrace options of thread %d of pid %d: %s", t->st.tid, inj->pid,
+		       errstr(r));
+		return r;
+	}
+	r = inj_save_state(inj, t);
+	if (r == -ESRCH) {
+		t->dead = true;
+		return 0;
+	}
+	if (r < 0) {
+		pr_err("cannot save the state of thread %d of pid %d: %s", t->st.tid, inj->pid,
+		       errstr(r));
+		return r;
+	}
+	t->saved = true;
+	if (t->st.regs.cs != USER_CS_64) {
+		pr_err("pid %d runs 32-bit code (cs %#llx): only x86_64 processes are supported", inj->pid,
+		       (unsigned long long)t->st.regs.cs);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static const char *state_name(char state)
+{
+	switch (state) {
+	case 'R':
+		return "running";
+	case 'S':
+		return "sleeping";
+	case 'D':
+		return "uninterruptible sleep";
+	case 'T':
+		return "stopped";
+	case 't':
+		return "in a tracing stop";
+	case 'Z':
+		return "a zombie";
+	case 'X':
+		return "dead";
+	default:
+		return "in state";
+	}
+}
+
+/*
+ * Why thread @tid has not stopped, as far as /proc tells: "uninterruptible
+ * sleep (D) in fuse_wait_answer, system call 0". Its name into @comm.
+ */
+static void why_not_stopped(struct ckpt_inject *inj, pid_t tid, char *comm, size_t comm_len,
+			    char *buf, size_t len)
+{
+	_cleanup_proc_ struct ckpt_proc *tp = NULL;
+	struct ckpt_proc_stat st = { .state = '?' };
+	char wchan[128] = "";
+	long nr = -1;
+	int n;
+
+	snprintf(comm, comm_len, "?");
+	if (ckpt_proc_open_task(inj->proc, tid, &tp) < 0) {
+		snprintf(buf, len, "gone");
+		return;
+	}
+	if (ckpt_proc_read_stat(tp, &st) == 0)
+		snprintf(comm, comm_len, "%s", st.comm);
+	if (ckpt_proc_read_wchan(tp, wchan, sizeof(wchan)) < 0)
+		wchan[0] = '\0';
+	n = snprintf(buf, len, "%s (%c)", state_name(st.state), st.state);
+	if (wchan[0] && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, " in %s", wchan);
+	if (ckpt_proc_read_syscall(tp, &nr) == 0 && nr >= 0 && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", system call %ld", nr);
+}
+
+/* The seize ran out of time: name every thread that did not stop. */
+static int timed_out(struct ckpt_inject *inj)
+{
+	for (size_t i = 0; i < inj->nr_threads; i++) {
+		struct inj_thread *t = &inj->threads[i];
+		char comm[64], why[256];
+
+		if (t->dead || held(t))
+			continue;
+		why_not_stopped(inj, t->st.tid, comm, sizeof(comm), why, sizeof(why));
+		pr_err("thread %d of pid %d (%s) did not stop within %g s: %s", t->st.tid, inj->pid, comm,
+		       (double)inj->timeout_ms / 1e3, why);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * Between two polls of threads on their way to stop. A blocking wait could
+ * not end at a deadline, so this polls: yielding at first (a thread on our
+ * CPU stops as soon as it gets to run; one on another CPU within tens of
+ * microseconds), then sleeping with a backoff up to 1 ms.
+ */
+static void pause_poll(uint64_t since, useconds_t *backoff)
+{
+	if (now_ns() - since < YIELD_NS) {
+		sched_yield();
+		return;
+	}
+	usleep(*backoff);
+	if (*backoff < 1000)
+		*backoff *= 2;
+}
+
+/*
+ * Wait for the first stop of every thread seized but not stopped yet and
+ * save the state of each. They were interrupted in list order and stop in
+ * about that order: a round looks at them up to the first that has not
+ * stopped yet. At @deadline, a last round looks at all of them, so each
+ * has had the whole time whatever its place in the list.
+ */
+static int wait_stops(struct ckpt_inject *inj, uint64_t deadline)
+{
+	uint64_t since = now_ns();
+	useconds_t backoff = 20;
+
+	for (;;) {
+		bool last = now_ns() >= deadline, moved = false;
+		size_t waiting = 0;
+
+		for (size_t i = 0; i < inj->nr_threads && (last || !waiting); i++) {
+			struct inj_thread *t = &inj->threads[i];
+			int r;
+
+			if (t->dead || held(t))
+				continue;
+			r = poll_first_stop(inj, t);
+			if (r < 0) {
+				pr_err("waiting for thread %d of pid %d to stop: %s", t->st.tid, inj->pid,
+				       errstr(r));
+				return r;
+			}
+			if (!r) {
+				waiting++;
+				continue;
+			}
+			moved = true;
+			if (!t->dead && (r = first_stop(inj, t)) < 0)
+				return r;
+		}
+		if (!waiting)
+			return 0;
+		if (last)
+			return timed_out(inj);
+		if (!moved)
+			pause_poll(since, &backoff);
+	}
+}
+
 int inj_add_zombie(struct ckpt_inject *inj, pid_t tid)
 {
 	if (GROW(inj->zombies, inj->cap_zombies, inj->nr_zombies + 1) < 0)
@@ -229,6 +419,7 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 		return r;
 	for (size_t i = 0; i < n; i++) {
 		struct inj_thread *t;
+		bool take_over = false;
 
 		if (find_thread(inj, tids[i]) || is_zombie(inj, tids[i]))
 			continue;
@@ -256,19 +447,25 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 						return r;
 					continue;
 				}
-				return seize_refused(inj, tids[i]);
+				r = seize_refused(inj, tids[i]);
+				if (r < 0)
+					return r;
+				take_over = true;
+			} else {
+				r = neg_errno();
+				pr_err("cannot seize thread %d of pid %d: %s", tids[i], inj->pid, errstr(r));
+				return r;
 			}
-			r = neg_errno();
-			pr_err("cannot seize thread %d of pid %d: %s", tids[i], inj->pid, errstr(r));
-			return r;
 		}
 		if (GROW(inj->threads, inj->cap_threads, inj->nr_threads + 1) < 0) {
-			ptrace(PTRACE_DETACH, tids[i], 0, 0);
+			if (!take_over)
+				ptrace(PTRACE_DETACH, tids[i], 0, 0);
 			return -ENOMEM;
 		}
 		t = &inj->threads[inj->nr_threads++];
 		memset(t, 0, sizeof(*t));
 		t->st.tid = tids[i];
+		t->taken_over = take_over;
 		if (ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) < 0 && errno != ESRCH)
 			return neg_errno();
 		added++;
@@ -356,7 +553,14 @@ static bool process_ended(int pidfd)
 
 int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 {
+	return ckpt_inject_seize_timeout(pid, flags, 0, ret);
+}
+
+int ckpt_inject_seize_timeout(pid_t pid, unsigned int flags, unsigned int timeout_ms,
+			      struct ckpt_inject **ret)
+{
 	struct ckpt_inject *inj;
+	uint64_t deadline;
 	int r;
 
 	if (pid <= 0) {
@@ -372,6 +576,8 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 	inj->mem_fd = -1;
 	inj->call_cpu = -1;
 	inj->flags = flags;
+	inj->timeout_ms = timeout_ms ?: CKPT_INJECT_TIMEOUT_MS;
+	deadline = now_ns() + (uint64_t)inj->timeout_ms * 1000000ULL;
 	defer_signals(inj);
 
 	r = check_target(inj);
@@ -391,36 +597,9 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
 			goto fail;
 		if (!added)
 			break;
-		for (size_t i = 0; i < inj->nr_threads; i++) {
-			struct inj_thread *t = &inj->threads[i];
-
-			if (t->dead || t->saved)
-				continue;
-			r = wait_first_stop(inj, t);
-			if (r < 0) {
-				pr_err("waiting for thread %d of pid %d to stop: %s", t->st.tid, pid, errstr(r));
-				goto fail;
-			}
-			if (t->dead)
-				continue;
-			r = inj_save_state(inj, t);
-			if (r == -ESRCH) {
-				t->dead = true;
-				continue;
-			}
-			if (r < 0) {
-				pr_err("cannot save the state of thread %d of pid %d: %s", t->st.tid, pid,
-				       errstr(r));
-				goto fail;
-			}
-			t->saved = true;
-			if (t->st.regs.cs != USER_CS_64) {
-				pr_err("pid %d runs 32-bit code (cs %#llx): only x86_64 processes are supported",
-				       pid, (unsigned long long)t->st.regs.cs);
-				r = -EOPNOTSUPP;
-				goto fail;
-			}
-		}
+		r = wait_stops(inj, deadline);
+		if (r < 0)
+			goto fail;
 	}
 	r = drop_dead(inj);
 	if (r < 0)
@@ -512,6 +691,47 @@ int inj_resume_wait(struct ckpt_inject *inj, struct inj_thread *t, bool step)
 	}
 }
 
+/*
+ * Threads seized and interrupted but not seen stopped (the seize failed or
+ * timed out first) cannot be detached: PTRACE_DETACH wants a stopped
+ * thread (ESRCH). Give them a moment to reach their stop (one that merely
+ * ran on another CPU is there in microseconds), all at once.
+ */
+static void wait_unstopped(struct ckpt_inject *inj)
+{
+	uint64_t since = now_ns(), end = since + LET_GO_NS;
+	useconds_t backoff = 20;
+
+	for (;;) {
+		size_t waiting = 0;
+
+		for (size_t i = 0; i < inj->nr_threads; i++) {
+			struct inj_thread *t = &inj->threads[i];
+
+			if (!t->dead && !held(t) && poll_first_stop(inj, t) == 0)
+				waiting++;
+		}
+		if (!waiting || now_ns() >= end)
+			return;
+		pause_poll(since, &backoff);
+	}
+}
+
+/*
+ * A thread that still has not stopped (uninterruptible sleep) stays
+ * attached to the calling thread with the interrupt pending. When it
+ * wakes, it stops for us; the next seize of the process from this thread
+ * takes it over and so lets it go (seize_refused()). When the calling
+ * thread exits, the kernel detaches it and drops the pending interrupt:
+ * it runs on as if nothing had happened. ckpt's commands exit right after
+ * a failed seize.
+ */
+static void leave_attached(struct ckpt_inject *inj, struct inj_thread *t)
+{
+	pr_info("thread %d of pid %d has not stopped: it stays attached to ckpt (pid %d) until it "
+		"stops or ckpt exits, and runs on then", t->st.tid, inj->pid, getpid());
+}
+
 static int restore_thread(struct ckpt_inject *inj, struct inj_thread *t)
 {
 	pid_t tid = t->st.tid;
@@ -581,10 +801,13 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 	if (e < 0 && e != -ESRCH && !r)
 		r = e;
 	pr_debug("releasing pid %d after %u remote calls", inj->pid, inj->nr_calls);
+	wait_unstopped(inj);
 	for (size_t i = 0; i < inj->nr_threads; i++) {
 		struct inj_thread *t = &inj->threads[i];
 
-		if (!t->dead) {
+		if (!t->dead && !held(t))
+			leave_attached(inj, t);
+		else if (!t->dead) {
 			e = restore_thread(inj, t);
 			if (e == -ESRCH)
 				t->reap = true;
