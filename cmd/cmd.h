@@ -113,6 +113,11 @@ int parse_duration_ns(const char *s, uint64_t *ret) __must_check;
 int parse_pid(const char *s, pid_t *ret) __must_check;
 int parse_uint(const char *s, uint64_t max, uint64_t *ret) __must_check;
 int parse_int(const char *s, int64_t min, int64_t max, int64_t *ret) __must_check;
+/*
+ * --timeout SECONDS (CRIU's): a number of seconds, fractions allowed, or a
+ * duration with a unit ("500ms"); 1 ms at least. In milliseconds, rounded up.
+ */
+int parse_timeout_ms(const char *s, unsigned int *ret) __must_check;
 
 /* Standard option handling for subcommands: --help and --json. */
 #define CMD_COMMON_LONGOPTS { "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' }

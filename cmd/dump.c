@@ -10,6 +10,7 @@
 
 #include <ckpt/dump.h>
 #include <ckpt/image.h>
+#include <ckpt/inject.h>
 #include <ckpt/log.h>
 #include <ckpt/state.h>
 #include <ckpt/track.h>
@@ -19,7 +20,7 @@
 static const char usage[] =
 	"Usage: ckpt dump -t PID -D DIR [--parent DIR] [--leave-running | --leave-stopped]\n"
 	"                 [--compress-level N] [--auto-full] [--allow-unrestorable]\n"
-	"                 [--allow-orphans] [--json]\n"
+	"                 [--allow-orphans] [--timeout SECONDS] [--json]\n"
 	"\n"
 	"Checkpoint process PID into the new directory DIR. The process is frozen while\n"
 	"its state and the pages to save are copied out; compression and writing come\n"
@@ -43,6 +44,9 @@ static const char usage[] =
 	"      --allow-unrestorable   dump even what restore cannot recreate (listed)\n"
 	"      --allow-orphans        kill the process although its children are not\n"
 	"                             in the checkpoint (they are orphaned)\n"
+	"      --timeout SECONDS      how long to wait for every thread to stop (default\n"
+	"                             10); a thread in uninterruptible sleep (D) fails\n"
+	"                             the dump then, and the process runs on as it was\n"
 	"      --json                 one JSON object\n"
 	"  -v, --verbose              more messages\n"
 	"  -h, --help                 this help\n"
@@ -280,6 +284,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "auto-full", no_argument, NULL, 'A' },
 		{ "allow-unrestorable", no_argument, NULL, 'U' },
 		{ "allow-orphans", no_argument, NULL, 'O' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
@@ -322,6 +327,11 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'O':
 			o.allow_orphans = true;
 			break;
+		case 'T':
+			if (parse_timeout_ms(optarg, &o.timeout_ms) < 0)
+				return out_usage_error(ctx, "invalid timeout '%s' (seconds, at least 0.001)",
+						       optarg);
+			break;
 		default:
 			if ((r = cmd_common_option(ctx, c, argv)) != 0)
 				return r;
@@ -362,6 +372,13 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			json_object_object_add(ctx->error_extra, "process", json_object_new_string("running"));
 			json_object_object_add(ctx->error_extra, "unrestorable", unrestorable_json(&st));
 			json_object_object_add(ctx->error_extra, "children", children_json(&st));
+		}
+		if (r == -ETIMEDOUT) {
+			r = out_error(ctx, EXIT_FAIL, "cannot dump pid %d to '%s': a thread did not stop "
+				      "within %g s (--timeout); the process was not killed and runs on",
+				      o.pid, o.dir, (double)(o.timeout_ms ?: CKPT_INJECT_TIMEOUT_MS) / 1e3);
+			ckpt_dump_stats_done(&st);
+			return r;
 		}
 		r = out_error(ctx, st.refused ? EXIT_REFUSED : EXIT_FAIL, "cannot dump pid %d to '%s'%s", o.pid,
 			      o.dir, st.refused ? "; the process was not killed and runs on as it was"

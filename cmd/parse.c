@@ -85,3 +85,16 @@ int parse_pid(const char *s, pid_t *ret)
 	*ret = (pid_t)v;
 	return 0;
 }
+
+int parse_timeout_ms(const char *s, unsigned int *ret)
+{
+	uint64_t ns;
+	int r = parse_duration_ns(s, &ns);
+
+	if (r < 0)
+		return r;
+	if (ns < 1000000 || ns > (uint64_t)UINT_MAX * 1000000)
+		return -ERANGE;
+	*ret = (unsigned int)((ns + 999999) / 1000000);
+	return 0;
+}

@@ -29,10 +29,11 @@
 #include "cmd.h"
 
 static const char usage[] =
-	"Usage: ckpt track -t PID [--interval DUR] [--count N | --duration DUR] [--json]\n"
+	"Usage: ckpt track -t PID [--interval DUR] [--count N | --duration DUR]\n"
+	"                  [--timeout SECONDS] [--json]\n"
 	"       ckpt track -t PID -D DIR [--keep N] [--interval DUR] [--count N | --duration DUR]\n"
-	"                  [--compress-level N] [--allow-unrestorable] [--json]\n"
-	"       ckpt track --stop -t PID\n"
+	"                  [--compress-level N] [--allow-unrestorable] [--timeout SECONDS] [--json]\n"
+	"       ckpt track --stop -t PID [--timeout SECONDS]\n"
 	"\n"
 	"Track the pages PID writes with userfaultfd write-protection and print, every\n"
 	"interval: pages written, MiB written, dirty rate, ranges, mappings added and\n"
@@ -61,6 +62,10 @@ static const char usage[] =
 	"      --allow-unrestorable  checkpoint even what restore cannot recreate (with -D;\n"
 	"                            without it such a process ends the run, status 4)\n"
 	"      --stop                disarm tracking left armed by another command\n"
+	"      --timeout SECONDS     how long a freeze waits for every thread to stop\n"
+	"                            (default 10); a thread in uninterruptible sleep (D)\n"
+	"                            then ends the run (status 1): the process runs on,\n"
+	"                            still tracked if it was (--stop disarms it later)\n"
 	"      --json                one JSON object per line (NDJSON)\n"
 	"  -v, --verbose             more messages\n"
 	"  -h, --help                this help\n"
@@ -81,6 +86,7 @@ struct track_args {
 	int level;
 	bool level_set;
 	bool allow_unrestorable;
+	unsigned int timeout_ms;   /* of every seize; 0: the default */
 };
 
 static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_args *a)
@@ -96,6 +102,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 		{ "keep", required_argument, NULL, 'k' },
 		{ "compress-level", required_argument, NULL, 'L' },
 		{ "allow-unrestorable", no_argument, NULL, 'U' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
@@ -141,6 +148,11 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 			break;
 		case 'U':
 			a->allow_unrestorable = true;
+			break;
+		case 'T':
+			if (parse_timeout_ms(optarg, &a->timeout_ms) < 0)
+				return out_usage_error(ctx, "invalid timeout '%s' (seconds, at least 0.001)",
+						       optarg);
 			break;
 		default:
 			if ((r = cmd_common_option(ctx, c, argv)) != 0)
@@ -251,25 +263,26 @@ static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt,
 }
 
 /* Seize, harvest, release; the freeze time is the whole of it. */
-static int harvest_once(struct ckpt_tracker *t, pid_t pid, struct ckpt_range_set *set,
-			struct sample *s)
+static int harvest_once(struct ckpt_tracker *t, const struct track_args *a,
+			struct ckpt_range_set *set, struct sample *s)
 {
 	struct ckpt_inject *inj;
-	struct timespec a, b;
+	struct timespec t0, t1;
 	int r, e;
 
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = ckpt_inject_seize_timeout(a->pid, CKPT_INJECT_NO_XSTATE, a->timeout_ms, &inj);
 	if (r < 0)
 		return r;
 	r = ckpt_track_harvest(t, inj, set, &s->st);
 	e = ckpt_inject_release(inj);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	s->freeze_ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ULL + (uint64_t)(b.tv_nsec - a.tv_nsec);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s->freeze_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
+		       (uint64_t)(t1.tv_nsec - t0.tv_nsec);
 	return r < 0 ? r : e;
 }
 
-static int stop_tracking(struct cmd_ctx *ctx, pid_t pid)
+static int stop_tracking(struct cmd_ctx *ctx, pid_t pid, unsigned int timeout_ms)
 {
 	struct ckpt_tracker *t = NULL;
 	struct ckpt_inject *inj;
@@ -283,7 +296,7 @@ static int stop_tracking(struct cmd_ctx *ctx, pid_t pid)
 	}
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot find the tracking of pid %d: %s", pid, strerror(-r));
-	r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+	r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
 	if (r < 0) {
 		ckpt_track_close(t);
 		return EXIT_FAIL;
@@ -296,12 +309,12 @@ static int stop_tracking(struct cmd_ctx *ctx, pid_t pid)
 }
 
 /* Why the loop ended. */
-enum end { END_COUNT, END_DURATION, END_SIGNAL, END_EXIT, END_EXEC, END_LOST, END_ERROR };
+enum end { END_COUNT, END_DURATION, END_SIGNAL, END_EXIT, END_EXEC, END_LOST, END_TIMEOUT, END_ERROR };
 
-static int disarm(pid_t pid, struct ckpt_tracker *t)
+static int disarm(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t)
 {
 	struct ckpt_inject *inj;
-	int r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+	int r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
 
 	if (r < 0) {
 		ckpt_track_close(t);
@@ -313,10 +326,10 @@ static int disarm(pid_t pid, struct ckpt_tracker *t)
 	return r;
 }
 
-static int arm(struct cmd_ctx *ctx, pid_t pid, struct ckpt_tracker **ret)
+static int arm(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker **ret)
 {
 	struct ckpt_inject *inj;
-	int r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+	int r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
 
 	if (r < 0)
 		return r;
@@ -414,6 +427,7 @@ static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
 		.duration_ns = a->duration_ns,
 		.level = a->level,
 		.allow_unrestorable = a->allow_unrestorable,
+		.timeout_ms = a->timeout_ms,
 		.on_checkpoint = on_checkpoint,
 		.on_event = on_event,
 		.userdata = ctx,
@@ -489,7 +503,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((r = ckpt_track_sweep(NULL, NULL)) < 0)
 		ckpt_log(CKPT_LOG_INFO, "track", "cannot look for stale tracking records: %s", strerror(-r));
 	if (a.stop)
-		return stop_tracking(ctx, a.pid);
+		return stop_tracking(ctx, a.pid, a.timeout_ms);
 	if (a.dir)
 		return run_continuous(ctx, &a);
 
@@ -505,7 +519,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		ckpt_log(CKPT_LOG_INFO, "track", "no proc connector (%s): exec is noticed at the next harvest",
 			 strerror(-r));
 
-	r = arm(ctx, a.pid, &t);
+	r = arm(a.pid, a.timeout_ms, &t);
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot track pid %d", a.pid);
 	print_event(ctx, "armed", "tracking pid %d (userfaultfd parked at fd %d), every %.3g s", a.pid,
@@ -559,9 +573,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 
 			if (read(tfd, &ticks, sizeof(ticks)) < 0)
 				continue;
-			r = harvest_once(t, a.pid, &set, &s);
+			r = harvest_once(t, &a, &set, &s);
 			if (r < 0) {
-				why = r == -ESRCH ? END_EXIT : r == -ESTALE ? END_LOST : END_ERROR;
+				why = r == -ESRCH ? END_EXIT : r == -ESTALE ? END_LOST
+				    : r == -ETIMEDOUT ? END_TIMEOUT : END_ERROR;
 				break;
 			}
 			ckpt_range_set_done(&set);
@@ -600,12 +615,19 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		ckpt_track_disarm(t, NULL);
 		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d was lost", a.pid);
 		break;
+	case END_TIMEOUT:
+		/* Disarming needs a freeze too, which would wait as long for the same thread. */
+		ckpt_track_close(t);
+		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d failed: a thread did not stop "
+				      "(--timeout); the process runs on, still tracked ('ckpt track "
+				      "--stop -t %d' disarms it)", a.pid, a.pid);
+		break;
 	case END_ERROR:
-		r = disarm(a.pid, t);
+		r = disarm(a.pid, a.timeout_ms, t);
 		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d failed", a.pid);
 		break;
 	default:
-		r = disarm(a.pid, t);
+		r = disarm(a.pid, a.timeout_ms, t);
 		if (r < 0)
 			exit_code = out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d: %s",
 					      a.pid, strerror(-r));

@@ -93,6 +93,7 @@ struct ckpt_continuous_opts {
 				     runs, compression, writing); 0: 19 */
 	bool allow_unrestorable;  /* checkpoint even what restore cannot recreate */
 	const char *rundir;       /* tracking records; NULL: default */
+	unsigned int timeout_ms;  /* for all threads to stop in a freeze; 0: 10 s (ckpt/inject.h) */
 	int stop_fd;              /* readable: stop after what is captured is written; -1: none */
 	/* Called on the calling thread, after each checkpoint is complete. */
 	void (*on_checkpoint)(const struct ckpt_continuous_stats *st, void *userdata);
@@ -118,9 +119,11 @@ struct ckpt_continuous_result {
  * it ends is written before it returns. 0 for a regular end (count,
  * duration, stop, exit, exec: see @ret->end), -errno otherwise (logged):
  * -EBUSY the directory or the process is in use by another ckpt command,
- * -ESTALE tracking lost, -EPERM the process holds what restore cannot
- * recreate (@ret->end CKPT_CONTINUOUS_UNRESTORABLE), -ENOSPC and other write errors (the last complete
- * checkpoint stays intact and DIR/latest names it).
+ * -ESTALE tracking lost, -ETIMEDOUT a thread did not stop within
+ * @o->timeout_ms in a freeze (the process runs on, tracked if it was), -EPERM
+ * the process holds what restore cannot recreate (@ret->end
+ * CKPT_CONTINUOUS_UNRESTORABLE), -ENOSPC and other write errors (the last
+ * complete checkpoint stays intact and DIR/latest names it).
  */
 int ckpt_dump_continuous(const struct ckpt_continuous_opts *o,
 			 struct ckpt_continuous_result *ret) __must_check;

@@ -88,6 +88,12 @@ struct ckpt_dump_opts {
 	bool allow_orphans;
 	const char *rundir;       /* tracking records; NULL: default */
 	/*
+	 * How long each freeze waits for every thread to stop (0:
+	 * CKPT_INJECT_TIMEOUT_MS, 10 s): a thread in uninterruptible sleep
+	 * fails the dump with -ETIMEDOUT instead of hanging it.
+	 */
+	unsigned int timeout_ms;
+	/*
 	 * Asked between stages and just before the commit (NULL: never): true
 	 * aborts the dump with -EINTR, the process released as it was and
 	 * nothing left at @dir. Once the checkpoint is committed (the point of
@@ -159,7 +165,9 @@ struct ckpt_dump_stats {
  * parent is lost or was harvested by another command (no --auto-full);
  * -EPERM and @ret_stats->refused: unrestorable objects, or children that a
  * kill would orphan (listed in @ret_stats, even on failure).
- * -EINTR: @opts->interrupted said so before the commit.
+ * -EINTR: @opts->interrupted said so before the commit. -ETIMEDOUT: a
+ * thread did not stop within @opts->timeout_ms (named in the log); the
+ * process runs on (ckpt_inject_seize_timeout() says how).
  */
 int ckpt_dump_run(const struct ckpt_dump_opts *opts, struct ckpt_dump_stats *ret_stats) __must_check;
 void ckpt_dump_stats_done(struct ckpt_dump_stats *st);

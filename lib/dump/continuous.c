@@ -484,7 +484,7 @@ static int judge(struct cont *c, const struct ckpt_state *st)
 /* A freeze for the harvest alone: the pages written since the last one, in @ret. */
 static int harvest_only(struct cont *c, struct ckpt_range_set *ret, uint64_t *ret_ns)
 {
-	return dump_harvest_only(c->o->pid, c->t, &c->cpu, ret, ret_ns);
+	return dump_harvest_only(c->o->pid, c->o->timeout_ms, c->t, &c->cpu, ret, ret_ns);
 }
 
 /* Add @b to @a. */
@@ -579,7 +579,7 @@ static int capture(struct cont *c, int slot, struct job **ret)
 		co.vmflags_hint = hint;
 	background(c, false);
 	t0 = now_ns();
-	r = ckpt_inject_seize(c->o->pid, 0, &inj);
+	r = ckpt_inject_seize_timeout(c->o->pid, 0, c->o->timeout_ms, &inj);
 	if (r < 0)
 		goto out;
 	dump_cpu_near(&c->cpu, c->proc);
@@ -864,7 +864,7 @@ static int start_tracking(struct cont *c, struct ckpt_series *s)
 	}
 	if (r < 0 && r != -ENOENT && r != -ESTALE)
 		return r; /* -EBUSY: another command holds it */
-	r = ckpt_inject_seize(c->o->pid, CKPT_INJECT_NO_XSTATE, &inj);
+	r = ckpt_inject_seize_timeout(c->o->pid, CKPT_INJECT_NO_XSTATE, c->o->timeout_ms, &inj);
 	if (r < 0)
 		return r;
 	if (c->t) {
@@ -1084,7 +1084,8 @@ static void cont_done(struct cont *c)
 static void disarm_ours(struct cont *c)
 {
 	struct ckpt_inject *inj;
-	int r = ckpt_inject_seize(c->o->pid, CKPT_INJECT_NO_XSTATE, &inj);
+	int r = ckpt_inject_seize_timeout(c->o->pid, CKPT_INJECT_NO_XSTATE, c->o->timeout_ms,
+					  &inj);
 
 	if (r == 0) {
 		r = ckpt_track_disarm(c->t, inj);
@@ -1095,6 +1096,19 @@ static void disarm_ours(struct cont *c)
 	if (r < 0)
 		pr_warn("pid %d stays tracked (no checkpoint was taken): %s; 'ckpt track --stop -t %d' "
 			"disarms it", c->o->pid, errstr(r), c->o->pid);
+}
+
+/*
+ * Leave the tracking armed; frees c->t. After a freeze that timed out, even
+ * tracking armed for nothing stays: disarming needs a freeze, which would
+ * wait as long for the same thread.
+ */
+static void stay_armed(struct cont *c)
+{
+	if (c->armed_here && !c->res->checkpoints)
+		pr_warn("pid %d stays tracked (no checkpoint was taken, a thread did not stop): "
+			"'ckpt track --stop -t %d' disarms it", c->o->pid, c->o->pid);
+	ckpt_track_close(c->t);
 }
 
 int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_continuous_result *ret)
@@ -1130,10 +1144,10 @@ int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_conti
 		if (end == CKPT_CONTINUOUS_EXITED || end == CKPT_CONTINUOUS_EXECED ||
 		    end == CKPT_CONTINUOUS_LOST)
 			(void)ckpt_track_disarm(c.t, NULL); /* nothing to track any more: drop the record */
-		else if (c.armed_here && !ret->checkpoints)
+		else if (c.armed_here && !ret->checkpoints && r != -ETIMEDOUT)
 			disarm_ours(&c); /* armed for nothing: leave the process as it was */
 		else
-			ckpt_track_close(c.t); /* stays armed: a later command continues the chain */
+			stay_armed(&c); /* a later command continues the chain */
 		c.t = NULL;
 	}
 	cont_done(&c);

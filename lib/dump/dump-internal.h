@@ -60,9 +60,10 @@ struct ckpt_range_set;
 /*
  * A freeze for the harvest alone (seize, harvest, release), ckpt next to
  * the process meanwhile; the tracking record is saved after it. *@ret_ns:
- * how long the process was stopped.
+ * how long the process was stopped. @timeout_ms: for the seize (0: default).
  */
-int dump_harvest_only(pid_t pid, struct ckpt_tracker *t, const struct dump_cpu *cpu,
-		      struct ckpt_range_set *ret, uint64_t *ret_ns) __must_check;
+int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t,
+		      const struct dump_cpu *cpu, struct ckpt_range_set *ret,
+		      uint64_t *ret_ns) __must_check;
 
 #endif

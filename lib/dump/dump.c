@@ -166,15 +166,15 @@ void dump_cpu_back(const struct dump_cpu *dc)
 		(void)sched_setaffinity(0, sizeof(dc->cpus), &dc->cpus);
 }
 
-int dump_harvest_only(pid_t pid, struct ckpt_tracker *t, const struct dump_cpu *cpu,
-		      struct ckpt_range_set *ret, uint64_t *ret_ns)
+int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t,
+		      const struct dump_cpu *cpu, struct ckpt_range_set *ret, uint64_t *ret_ns)
 {
 	struct ckpt_track_stats ts = { 0 };
 	struct ckpt_inject *inj;
 	uint64_t t0 = now_ns(), t1 = 0, t2 = 0;
 	int r, e;
 
-	r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
+	r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
 	if (r == 0) {
 		dump_cpu_near(cpu, ckpt_inject_task_proc(inj));
 		ckpt_inject_set_call_cpu(inj, sched_getcpu());
@@ -567,7 +567,8 @@ static int precopy(struct dump *d)
 	uint64_t t0;
 	int r;
 
-	r = dump_harvest_only(d->o->pid, d->tracker, &d->cpu, &d->pre, &d->st->prefreeze_ns);
+	r = dump_harvest_only(d->o->pid, d->o->timeout_ms, d->tracker, &d->cpu, &d->pre,
+			      &d->st->prefreeze_ns);
 	if (r < 0)
 		return r;
 	t0 = now_ns();
@@ -763,7 +764,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	if ((r = check_interrupted(&d, "before the freeze")) < 0)
 		goto out;
 	t_freeze = now_ns();
-	r = ckpt_inject_seize(o->pid, 0, &d.inj);
+	r = ckpt_inject_seize_timeout(o->pid, 0, o->timeout_ms, &d.inj);
 	if (r < 0)
 		goto out;
 	place_near(&d);

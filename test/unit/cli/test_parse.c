@@ -57,3 +57,22 @@ Test(cli_parse, integers)
 	cr_expect_eq(parse_int("-8", -7, 22, &s), -ERANGE);
 	cr_expect_eq(parse_int("3x", -7, 22, &s), -EINVAL);
 }
+
+Test(cli_parse, timeouts)
+{
+	unsigned int ms;
+
+	cr_assert_eq(parse_timeout_ms("10", &ms), 0);
+	cr_expect_eq(ms, 10000);
+	cr_assert_eq(parse_timeout_ms("0.5", &ms), 0);
+	cr_expect_eq(ms, 500);
+	cr_assert_eq(parse_timeout_ms("250ms", &ms), 0);
+	cr_expect_eq(ms, 250);
+	cr_assert_eq(parse_timeout_ms("1500us", &ms), 0);
+	cr_expect_eq(ms, 2, "rounded up");
+	cr_expect_eq(parse_timeout_ms("0", &ms), -ERANGE);
+	cr_expect_eq(parse_timeout_ms("100us", &ms), -ERANGE);
+	cr_expect_eq(parse_timeout_ms("5000000", &ms), -ERANGE);
+	cr_expect_lt(parse_timeout_ms("-1", &ms), 0);
+	cr_expect_lt(parse_timeout_ms("ten", &ms), 0);
+}
