@@ -63,6 +63,23 @@ struct ckpt_state_rseq {
 	uint32_t len, sig, flags;
 };
 
+/*
+ * How one thread is scheduled (sched_getattr(2), nice, per task in Linux).
+ * @policy is a SCHED_* value without SCHED_RESET_ON_FORK, which is
+ * @reset_on_fork.
+ */
+struct ckpt_state_sched {
+	int policy;                          /* SCHED_OTHER 0, FIFO 1, RR 2, BATCH 3, IDLE 5, DEADLINE 6, EXT 7 */
+	bool reset_on_fork;
+	int priority;                        /* rt priority: 1..99 for FIFO and RR, else 0 */
+	int nice;                            /* -20..19, kept for every policy */
+	/* SCHED_DEADLINE only (else 0): in ns, and SCHED_FLAG_RECLAIM | SCHED_FLAG_DL_OVERRUN. */
+	uint64_t dl_runtime, dl_deadline, dl_period;
+	unsigned int dl_flags;
+};
+
+#define CKPT_STATE_NR_SCHED_POLICIES 8       /* SCHED_* < 8 */
+
 struct ckpt_state_thread {
 	pid_t tid;
 	char comm[CKPT_STATE_COMM_LEN];      /* the thread's own name */
@@ -79,6 +96,11 @@ struct ckpt_state_thread {
 	int altstack_flags;                  /* SS_DISABLE, SS_ONSTACK, SS_AUTODISARM */
 	size_t nr_pending;                   /* thread-private queued signals, in queue order */
 	struct ckpt_state_siginfo *pending;
+	/* Absent from images made before they were saved: restore leaves them as they are. */
+	bool has_sched;
+	struct ckpt_state_sched sched;
+	bool has_timerslack;                 /* also false when the dump could not read it */
+	uint64_t timerslack_ns;              /* timer slack; 0 for realtime and deadline threads */
 };
 
 /* ---- the process (process.json) ---- */
@@ -288,6 +310,8 @@ const char *ckpt_state_vma_kind_name(enum ckpt_state_vma_kind kind);
 const char *ckpt_state_fd_kind_name(enum ckpt_state_fd_kind kind);
 /* "nofile", "core", ... for RLIMIT_*; NULL out of range. */
 const char *ckpt_state_rlimit_name(int resource);
+/* "other", "fifo", "rr", "batch", "idle", "deadline", "ext" for SCHED_*; NULL for others. */
+const char *ckpt_state_sched_policy_name(int policy);
 /*
  * Set @fd->restorable and @fd->reason from its kind, path, deleted flag and
  * device numbers, by the current policy: regular files and directories that

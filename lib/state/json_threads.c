@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* threads.json: every thread's registers, FPU state, signals and registrations. */
+/* threads.json: every thread's registers, FPU state, signals, registrations and scheduling. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +27,34 @@ _Static_assert(sizeof(regs) / sizeof(regs[0]) * sizeof(unsigned long long) ==
 static unsigned long long *reg_at(struct user_regs_struct *r, size_t i)
 {
 	return (unsigned long long *)((char *)r + regs[i].off);
+}
+
+#define SCHED_FIFO_ 1
+#define SCHED_RR_ 2
+#define SCHED_DEADLINE_ 6
+#define DL_FLAGS 0x06u /* SCHED_FLAG_RECLAIM | SCHED_FLAG_DL_OVERRUN */
+
+static void sched_to_json(struct jw *w, json_object *o, const struct ckpt_state_thread *t)
+{
+	const struct ckpt_state_sched *s = &t->sched;
+	json_object *x, *d;
+
+	if (t->has_timerslack)
+		jw_u64(w, o, "timerslack_ns", t->timerslack_ns);
+	if (!t->has_sched)
+		return;
+	x = jw_obj(w, o, "sched");
+	jw_str(w, x, "policy", ckpt_state_sched_policy_name(s->policy) ?: "unknown");
+	jw_bool(w, x, "reset_on_fork", s->reset_on_fork);
+	jw_int(w, x, "priority", s->priority);
+	jw_int(w, x, "nice", s->nice);
+	if (s->policy != SCHED_DEADLINE_)
+		return;
+	d = jw_obj(w, x, "deadline");
+	jw_u64(w, d, "runtime", s->dl_runtime);
+	jw_u64(w, d, "deadline", s->dl_deadline);
+	jw_u64(w, d, "period", s->dl_period);
+	jw_int(w, d, "flags", s->dl_flags);
 }
 
 static void thread_to_json(struct jw *w, json_object *o, const struct ckpt_state_thread *t)
@@ -57,6 +85,7 @@ static void thread_to_json(struct jw *w, json_object *o, const struct ckpt_state
 	jw_u64(w, x, "size", t->altstack_size);
 	jw_int(w, x, "flags", t->altstack_flags);
 	jw_siginfos(w, o, "pending", t->pending, t->nr_pending);
+	sched_to_json(w, o, t);
 }
 
 int threads_to_json(const struct ckpt_state *s, json_object **ret)
@@ -143,6 +172,68 @@ static int altstack_from_json(struct jr *r, json_object *o, struct ckpt_state_th
 	return 0;
 }
 
+static int deadline_from_json(struct jr *r, json_object *o, struct ckpt_state_sched *s)
+{
+	json_object *x;
+	size_t mark;
+	int k = jr_opt(r, o, "deadline", json_type_object, &x);
+
+	if (k < 0)
+		return k;
+	if (!k && s->policy == SCHED_DEADLINE_)
+		return jr_fail(r, "deadline", "missing (required for policy deadline)");
+	if (k && s->policy != SCHED_DEADLINE_)
+		return jr_fail(r, "deadline", "not expected for policy %s",
+			       ckpt_state_sched_policy_name(s->policy));
+	if (!k)
+		return 0;
+	mark = jr_enter(r, "deadline");
+	if ((k = jr_u64(r, x, "runtime", &s->dl_runtime)) < 0 ||
+	    (k = jr_u64(r, x, "deadline", &s->dl_deadline)) < 0 ||
+	    (k = jr_u64(r, x, "period", &s->dl_period)) < 0 ||
+	    (k = jr_u32(r, x, "flags", UINT32_MAX, &s->dl_flags)) < 0)
+		return k;
+	if (s->dl_flags & ~DL_FLAGS)
+		return jr_fail(r, "flags", "%#x: only reclaim (0x2) and dl_overrun (0x4)", s->dl_flags);
+	jr_leave(r, mark);
+	return 0;
+}
+
+/* "sched" and "timerslack_ns": optional, absent from images made before them. */
+static int sched_from_json(struct jr *r, json_object *o, struct ckpt_state_thread *t)
+{
+	struct ckpt_state_sched *s = &t->sched;
+	bool rt;
+	json_object *x;
+	size_t mark;
+	int k = jr_opt(r, o, "timerslack_ns", json_type_string, &x);
+
+	if (k < 0)
+		return k;
+	if (k > 0) {
+		if ((k = jr_u64(r, o, "timerslack_ns", &t->timerslack_ns)) < 0)
+			return k;
+		t->has_timerslack = true;
+	}
+	k = jr_opt(r, o, "sched", json_type_object, &x);
+	if (k <= 0)
+		return k;
+	mark = jr_enter(r, "sched");
+	if ((k = jr_enum(r, x, "policy", state_sched_policy_names, CKPT_STATE_NR_SCHED_POLICIES,
+			 &s->policy)) < 0 ||
+	    (k = jr_bool(r, x, "reset_on_fork", &s->reset_on_fork)) < 0 ||
+	    (k = jr_int(r, x, "priority", 0, 99, &s->priority)) < 0 ||
+	    (k = jr_int(r, x, "nice", -20, 19, &s->nice)) < 0 || (k = deadline_from_json(r, x, s)) < 0)
+		return k;
+	rt = s->policy == SCHED_FIFO_ || s->policy == SCHED_RR_;
+	if (rt != (s->priority > 0))
+		return jr_fail(r, "priority", "%d for policy %s: fifo and rr take 1..99, the others 0",
+			       s->priority, ckpt_state_sched_policy_name(s->policy));
+	jr_leave(r, mark);
+	t->has_sched = true;
+	return 0;
+}
+
 static int thread_from_json(struct jr *r, json_object *o, struct ckpt_state_thread *t)
 {
 	json_object *x;
@@ -167,7 +258,8 @@ static int thread_from_json(struct jr *r, json_object *o, struct ckpt_state_thre
 	    (k = rseq_from_json(r, o, &t->rseq)) < 0 || (k = robust_from_json(r, o, t)) < 0 ||
 	    (k = jr_u64(r, o, "clear_child_tid", &t->clear_child_tid)) < 0 ||
 	    (k = altstack_from_json(r, o, t)) < 0 ||
-	    (k = jr_siginfos(r, o, "pending", &t->pending, &t->nr_pending)) < 0)
+	    (k = jr_siginfos(r, o, "pending", &t->pending, &t->nr_pending)) < 0 ||
+	    (k = sched_from_json(r, o, t)) < 0)
 		return k;
 	return 0;
 }

@@ -120,5 +120,6 @@ int files_from_json(struct jr *r, json_object *doc, struct ckpt_state *s);
 extern const char *const state_vma_kind_names[CKPT_STATE_NR_VMA_KINDS];
 extern const char *const state_fd_kind_names[CKPT_STATE_NR_FD_KINDS];
 extern const char *const state_vmf_names[CKPT_STATE_NR_VMF];
+extern const char *const state_sched_policy_names[CKPT_STATE_NR_SCHED_POLICIES];
 
 #endif

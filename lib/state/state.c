@@ -127,6 +127,17 @@ const char *ckpt_state_rlimit_name(int resource)
 	return resource >= 0 && resource < CKPT_STATE_NR_RLIMITS ? rlimit_names[resource] : NULL;
 }
 
+/* Index: SCHED_*; 4 (SCHED_ISO) was never implemented. */
+const char *const state_sched_policy_names[CKPT_STATE_NR_SCHED_POLICIES] = {
+	"other", "fifo", "rr", "batch", NULL, "idle", "deadline", "ext",
+};
+
+const char *ckpt_state_sched_policy_name(int policy)
+{
+	return policy >= 0 && policy < CKPT_STATE_NR_SCHED_POLICIES ? state_sched_policy_names[policy]
+								    : NULL;
+}
+
 bool ckpt_state_same_object(const struct ckpt_state_identity *a,
 			    const struct ckpt_state_identity *b)
 {

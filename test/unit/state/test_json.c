@@ -142,7 +142,30 @@ static struct ckpt_state *full_state(void)
 		th->pending = calloc(th->nr_pending, sizeof(*th->pending));
 		for (size_t i = 0; i < th->nr_pending; i++)
 			fill_siginfo(&th->pending[i], 12 + (int)i, -6, (unsigned)(t * 10 + i));
+		/* Thread 0 realtime with its timer slack 0, thread 1 deadline, reset on fork. */
+		th->has_sched = true;
+		th->sched.policy = t ? 6 : 2;
+		th->sched.reset_on_fork = t == 1;
+		th->sched.priority = t ? 0 : 99;
+		th->sched.nice = t ? -20 : 19;
+		th->sched.dl_runtime = t ? 10000000 : 0;
+		th->sched.dl_deadline = t ? 30000000 : 0;
+		th->sched.dl_period = t ? 0xffffffffffffffffULL : 0;
+		th->sched.dl_flags = t ? 0x6 : 0;
+		th->has_timerslack = true;
+		th->timerslack_ns = 0;
 	}
+	/* A third thread: no policy saved (an old image), a timer slack that needs 64 bits. */
+	s->nr_threads = 3;
+	s->threads = realloc(s->threads, 3 * sizeof(*s->threads));
+	s->threads[2] = s->threads[1];
+	s->threads[2].tid = 4250;
+	s->threads[2].xstate = NULL;
+	s->threads[2].xstate_len = 0;
+	s->threads[2].pending = memdup_(s->threads[1].pending, 2 * sizeof(*s->threads[1].pending));
+	memset(&s->threads[2].sched, 0, sizeof(s->threads[2].sched));
+	s->threads[2].has_sched = false;
+	s->threads[2].timerslack_ns = 0x123456789abcdefULL;
 
 	s->mm.start_code = 0x555555554000ULL;
 	s->mm.end_code = 0x555555556000ULL;
@@ -532,6 +555,29 @@ static const struct hostile {
 	  "threads.json: threads[1].pending[1].code: 5 but raw says -6" },
 	{ "threads/threads/0/rseq/len", "4294967296", -EBADMSG, "threads.json: threads[0].rseq.len" },
 	{ "threads/threads/0/altstack", NULL, -EBADMSG, "threads.json: threads[0].altstack: missing" },
+	{ "threads/threads/0/sched/policy", "\"iso\"", -EBADMSG,
+	  "threads.json: threads[0].sched.policy: unknown value \"iso\"" },
+	{ "threads/threads/0/sched/policy", "1", -EBADMSG, "threads.json: threads[0].sched.policy" },
+	{ "threads/threads/0/sched/priority", "0", -EBADMSG,
+	  "threads.json: threads[0].sched.priority: 0 for policy rr" },
+	{ "threads/threads/1/sched/priority", "5", -EBADMSG,
+	  "threads.json: threads[1].sched.priority: 5 for policy deadline" },
+	{ "threads/threads/0/sched/priority", "100", -EBADMSG,
+	  "threads.json: threads[0].sched.priority: out of range" },
+	{ "threads/threads/0/sched/nice", "20", -EBADMSG, "threads.json: threads[0].sched.nice: out of range" },
+	{ "threads/threads/0/sched/reset_on_fork", NULL, -EBADMSG,
+	  "threads.json: threads[0].sched.reset_on_fork: missing" },
+	{ "threads/threads/1/sched/deadline", NULL, -EBADMSG,
+	  "threads.json: threads[1].sched.deadline: missing (required for policy deadline)" },
+	{ "threads/threads/0/sched/deadline", "{}", -EBADMSG,
+	  "threads.json: threads[0].sched.deadline: not expected for policy rr" },
+	{ "threads/threads/1/sched/deadline/period", "0", -EBADMSG,
+	  "threads.json: threads[1].sched.deadline.period: is an integer, not a string" },
+	{ "threads/threads/1/sched/deadline/flags", "1", -EBADMSG,
+	  "threads.json: threads[1].sched.deadline.flags: 0x1: only reclaim" },
+	{ "threads/threads/0/sched", "[]", -EBADMSG, "threads.json: threads[0].sched: is an array" },
+	{ "threads/threads/0/timerslack_ns", "50000", -EBADMSG,
+	  "threads.json: threads[0].timerslack_ns: is an integer, not a string" },
 	{ "mm/pid", "1", -EBADMSG, "mm.json: pid: 1, but" },
 	{ "mm/brk", NULL, -EBADMSG, "mm.json: brk: missing" },
 	{ "mm/auxv/0", "[\"0x0\", \"0x0\"]", -EBADMSG, "mm.json: auxv[0]: AT_NULL" },
@@ -595,6 +641,50 @@ Test(state_json, hostile_documents_are_refused)
 		json_object_put(o);
 	}
 	json_object_put(good);
+}
+
+/* Checkpoints from before "sched" and "timerslack_ns" read, with both marked absent. */
+Test(state_json, threads_without_scheduling_still_read)
+{
+	_cleanup_state_ struct ckpt_state *s = full_state();
+	struct ckpt_state *back = NULL;
+	json_object *o;
+	char why[WHY] = "";
+
+	cr_assert_eq(ckpt_state_to_json(s, &o), 0);
+	for (int i = 0; i < 3; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "threads/threads/%d/sched", i);
+		if (i < 2)
+			mutate(o, path, NULL);
+		snprintf(path, sizeof(path), "threads/threads/%d/timerslack_ns", i);
+		mutate(o, path, NULL);
+	}
+	cr_assert_eq(ckpt_state_from_json(o, why, sizeof(why), &back), 0, "%s", why);
+	for (size_t i = 0; i < back->nr_threads; i++) {
+		cr_expect_not(back->threads[i].has_sched, "thread %zu", i);
+		cr_expect_not(back->threads[i].has_timerslack, "thread %zu", i);
+	}
+	cr_expect_eq(back->threads[1].tid, s->threads[1].tid);
+	ckpt_state_free(back);
+	json_object_put(o);
+}
+
+/* The policy names are the kernel's numbers. */
+Test(state_json, sched_policy_names)
+{
+	static const char *const want[] = { "other", "fifo", "rr", "batch", NULL, "idle", "deadline",
+					    "ext" };
+
+	for (int i = 0; i < 8; i++) {
+		if (want[i])
+			cr_expect_str_eq(ckpt_state_sched_policy_name(i), want[i]);
+		else
+			cr_expect_null(ckpt_state_sched_policy_name(i));
+	}
+	cr_expect_null(ckpt_state_sched_policy_name(-1));
+	cr_expect_null(ckpt_state_sched_policy_name(8));
 }
 
 /* Checkpoints from before "pipe" have none: they still read, with nothing queued. */
