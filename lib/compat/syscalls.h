@@ -73,4 +73,35 @@ static inline int sys_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1,
 #define KCMP_FILE 0
 #endif
 
+#ifndef SCHED_EXT
+#define SCHED_EXT 7 /* Linux 6.12, sched_ext */
+#endif
+/*
+ * struct sched_attr of <linux/sched/types.h> (SCHED_ATTR_SIZE_VER1), under
+ * our name: glibc 2.41 and later define their own.
+ */
+struct ckpt_sched_attr {
+	__u32 size;
+	__u32 sched_policy;
+	__u64 sched_flags;
+	__s32 sched_nice;
+	__u32 sched_priority;
+	__u64 sched_runtime;
+	__u64 sched_deadline;
+	__u64 sched_period;
+	__u32 sched_util_min;
+	__u32 sched_util_max;
+};
+
+static inline int sys_sched_getattr(pid_t pid, struct ckpt_sched_attr *attr, unsigned int flags)
+{
+	return (int)syscall(SYS_sched_getattr, pid, attr, (unsigned int)sizeof(*attr), flags);
+}
+
+static inline int sys_sched_setattr(pid_t pid, struct ckpt_sched_attr *attr, unsigned int flags)
+{
+	attr->size = sizeof(*attr);
+	return (int)syscall(SYS_sched_setattr, pid, attr, flags);
+}
+
 #endif

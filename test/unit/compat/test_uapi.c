@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <linux/prctl.h>
+#include <linux/sched/types.h>
 #include <stddef.h>
 
 #include "compat/pagemap.h"
@@ -125,4 +126,25 @@ Test(compat, ptrace_and_prctl)
 	cr_expect_eq(sizeof(struct clone_args), CLONE_ARGS_SIZE_VER2);
 	cr_expect_eq(offsetof(struct clone_args, set_tid), 64);
 	cr_expect_eq(offsetof(struct clone_args, set_tid_size), 72);
+}
+
+Test(compat, sched_attr)
+{
+	cr_expect_eq(SCHED_EXT, 7);
+	cr_expect_eq(SCHED_DEADLINE, 6);
+	cr_expect_eq(SCHED_RESET_ON_FORK, 0x40000000);
+	cr_expect_eq(SCHED_FLAG_RESET_ON_FORK, 0x01);
+	cr_expect_eq(SCHED_FLAG_RECLAIM, 0x02);
+	cr_expect_eq(SCHED_FLAG_DL_OVERRUN, 0x04);
+	cr_expect_eq(sizeof(struct ckpt_sched_attr), 56);
+	cr_expect_eq(sizeof(struct ckpt_sched_attr), sizeof(struct sched_attr));
+	cr_expect_eq(offsetof(struct ckpt_sched_attr, sched_flags), offsetof(struct sched_attr, sched_flags));
+	cr_expect_eq(offsetof(struct ckpt_sched_attr, sched_nice), offsetof(struct sched_attr, sched_nice));
+	cr_expect_eq(offsetof(struct ckpt_sched_attr, sched_priority),
+		     offsetof(struct sched_attr, sched_priority));
+	cr_expect_eq(offsetof(struct ckpt_sched_attr, sched_runtime),
+		     offsetof(struct sched_attr, sched_runtime));
+	cr_expect_eq(offsetof(struct ckpt_sched_attr, sched_period), offsetof(struct sched_attr, sched_period));
+	cr_expect_eq(offsetof(struct ckpt_sched_attr, sched_util_max),
+		     offsetof(struct sched_attr, sched_util_max));
 }
