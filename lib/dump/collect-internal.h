@@ -20,6 +20,7 @@ struct collect {
 	const struct ckpt_proc *task;   /* /proc/PID/task/TID of a live thread (lib/inject's) */
 	struct ckpt_proc *mm_proc;      /* /proc/TID of that thread: map_files */
 	uint64_t scratch;               /* a page of the target for the results of queries */
+	bool timerslack_warned;         /* said once that timer slacks cannot be read */
 };
 
 /*

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Threads: what lib/inject saved, plus registrations and signals of each. */
+/* Threads: what lib/inject saved, plus registrations, signals and scheduling of each. */
 #define LOG_AREA "dump"
 #include <errno.h>
 #include <signal.h>
@@ -10,13 +10,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "compat/syscalls.h"
 #include "dump/collect-internal.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
 
-/* The thread's name and its pending set (signals without a queued siginfo too). */
-static int thread_proc(struct collect *c, struct ckpt_state_thread *t)
+/* The thread's name, its pending set (signals without a queued siginfo too) and nice value. */
+static int thread_proc(struct collect *c, struct ckpt_state_thread *t, int *ret_nice)
 {
 	_cleanup_proc_ struct ckpt_proc *tp = NULL;
 	struct ckpt_proc_stat st;
@@ -36,7 +37,67 @@ static int thread_proc(struct collect *c, struct ckpt_state_thread *t)
 	memcpy(t->comm, st.comm, sizeof(st.comm));
 	t->sigpending = ss.sig_pnd;
 	ckpt_proc_status_done(&ss);
+	*ret_nice = (int)st.nice;
 	return 0;
+}
+
+/* /proc/TID/timerslack_ns: another task's needs CAP_SYS_NICE; without it, not saved. */
+static int thread_timerslack(struct collect *c, struct ckpt_state_thread *t)
+{
+	_cleanup_proc_ struct ckpt_proc *tp = NULL;
+	int r = ckpt_proc_open(NULL, t->tid, &tp);
+
+	if (r == 0)
+		r = ckpt_proc_read_timerslack(tp, &t->timerslack_ns);
+	if (r == -EPERM || r == -EACCES) {
+		if (!c->timerslack_warned)
+			pr_warn("cannot read the timer slack of the threads of pid %d (%s): not saved, "
+				"restore leaves it at its default", c->pid, errstr(r));
+		c->timerslack_warned = true;
+		return 0;
+	}
+	if (r < 0) {
+		pr_err("cannot read the timer slack of thread %d of pid %d: %s", t->tid, c->pid, errstr(r));
+		return r;
+	}
+	t->has_timerslack = true;
+	return 0;
+}
+
+/*
+ * Policy, priority and flags with sched_getattr(2) from here on the thread
+ * id (no remote call); the nice value comes from stat, since sched_getattr
+ * gives none for a realtime thread.
+ */
+static int thread_sched(struct collect *c, struct ckpt_state_thread *t, int nice)
+{
+	struct ckpt_state_sched *s = &t->sched;
+	struct ckpt_sched_attr a = { 0 };
+
+	if (sys_sched_getattr(t->tid, &a, 0) < 0) {
+		int r = neg_errno();
+
+		pr_err("cannot read the scheduling policy of thread %d of pid %d: %s", t->tid, c->pid,
+		       errstr(r));
+		return r;
+	}
+	if (a.sched_policy > INT32_MAX || !ckpt_state_sched_policy_name((int)a.sched_policy)) {
+		pr_warn("thread %d of pid %d has scheduling policy %u, unknown to ckpt: not saved, "
+			"restore leaves the thread as it is made", t->tid, c->pid, a.sched_policy);
+		return thread_timerslack(c, t);
+	}
+	s->policy = (int)a.sched_policy;
+	s->reset_on_fork = a.sched_flags & SCHED_FLAG_RESET_ON_FORK;
+	s->priority = (int)a.sched_priority;
+	s->nice = nice;
+	if (s->policy == SCHED_DEADLINE) {
+		s->dl_runtime = a.sched_runtime;
+		s->dl_deadline = a.sched_deadline;
+		s->dl_period = a.sched_period;
+		s->dl_flags = (unsigned int)(a.sched_flags & (SCHED_FLAG_RECLAIM | SCHED_FLAG_DL_OVERRUN));
+	}
+	t->has_sched = true;
+	return thread_timerslack(c, t);
 }
 
 static int thread_robust_list(struct collect *c, struct ckpt_state_thread *t)
@@ -96,7 +157,7 @@ static int collect_thread(struct collect *c, size_t idx, struct ckpt_state_threa
 {
 	const struct ckpt_thread_state *in = ckpt_inject_thread(c->inj, idx);
 	struct ckpt_rseq rs;
-	int r;
+	int r, nice;
 
 	t->tid = in->tid;
 	t->regs = in->regs;
@@ -119,8 +180,8 @@ static int collect_thread(struct collect *c, size_t idx, struct ckpt_state_threa
 	t->rseq.len = rs.len;
 	t->rseq.sig = rs.sig;
 	t->rseq.flags = rs.flags;
-	if ((r = thread_proc(c, t)) < 0 || (r = thread_robust_list(c, t)) < 0 ||
-	    (r = thread_queries(c, idx, t)) < 0)
+	if ((r = thread_proc(c, t, &nice)) < 0 || (r = thread_sched(c, t, nice)) < 0 ||
+	    (r = thread_robust_list(c, t)) < 0 || (r = thread_queries(c, idx, t)) < 0)
 		return r;
 	return collect_peek_siginfo(c, t->tid, false, &t->pending, &t->nr_pending);
 }
