@@ -106,4 +106,13 @@ int rst_regs(struct rst *r) __must_check;       /* every thread's */
 /* thread.c: the threads after the leader, made with their ids, each set up. */
 int rst_threads(struct rst *r) __must_check;
 
+/* sched.c */
+/*
+ * Give task @tid of the process being built the scheduling policy and
+ * priority, nice value and timer slack of @t, from ckpt (no remote call);
+ * what @t lacks (an older image) is left as it is. Errors are logged, naming
+ * the thread. Call it once the process has all its threads.
+ */
+int rst_thread_sched(struct rst *r, pid_t tid, const struct ckpt_state_thread *t) __must_check;
+
 #endif
