@@ -100,6 +100,24 @@ static json_object *inventory_json(struct ckpt_image *img)
 	return o;
 }
 
+/* ", fifo 7, nice -3, reset on fork, slack 50000 ns": what the checkpoint says of it. */
+static void sched_text(const struct ckpt_state_thread *t, char *buf, size_t len)
+{
+	const struct ckpt_state_sched *s = &t->sched;
+	int n = 0;
+
+	buf[0] = '\0';
+	if (t->has_sched)
+		n = snprintf(buf, len, ", %s", ckpt_state_sched_policy_name(s->policy) ?: "?");
+	if (t->has_sched && s->priority && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, " %d", s->priority);
+	if (t->has_sched && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, ", nice %d%s", s->nice,
+			      s->reset_on_fork ? ", reset on fork" : "");
+	if (t->has_timerslack && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", slack %" PRIu64 " ns", t->timerslack_ns);
+}
+
 static void show_text(struct ckpt_chain *chain, const struct ckpt_state *s, bool pages)
 {
 	struct ckpt_image *img = ckpt_chain_image(chain, 0);
@@ -128,9 +146,11 @@ static void show_text(struct ckpt_chain *chain, const struct ckpt_state *s, bool
 	printf("\nthreads (%zu):\n", s->nr_threads);
 	for (size_t i = 0; i < s->nr_threads; i++) {
 		const struct ckpt_state_thread *t = &s->threads[i];
+		char sched[128];
 
-		printf("  %-7d %-16s rip %#llx rsp %#llx%s sigmask %#" PRIx64 "\n", t->tid, t->comm,
-		       t->regs.rip, t->regs.rsp, t->in_syscall ? " (in syscall)" : "", t->sigmask);
+		sched_text(t, sched, sizeof(sched));
+		printf("  %-7d %-16s rip %#llx rsp %#llx%s sigmask %#" PRIx64 "%s\n", t->tid, t->comm,
+		       t->regs.rip, t->regs.rsp, t->in_syscall ? " (in syscall)" : "", t->sigmask, sched);
 	}
 	printf("\nmappings (%zu):  data/zero/hole pages in this checkpoint\n", s->mm.nr_vmas);
 	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
