@@ -114,5 +114,7 @@ int rst_threads(struct rst *r) __must_check;
  * the thread. Call it once the process has all its threads.
  */
 int rst_thread_sched(struct rst *r, pid_t tid, const struct ckpt_state_thread *t) __must_check;
+/* Every thread's, after the build, unpinned (rst_cpu_apart). */
+int rst_sched(struct rst *r) __must_check;
 
 #endif

@@ -16,6 +16,8 @@
  *   creds     groups, gids, uids, capabilities: in every thread
  *   regs      registers, xstate, mask of every thread: applied by release,
  *             which lets them run
+ *   sched     policy, priority, nice, timer slack of every thread, from ckpt,
+ *             once the process is no longer pinned to ckpt's CPU
  * A failure after spawn kills the child: nothing half-restored runs.
  */
 #define LOG_AREA "restore"
@@ -270,6 +272,8 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		e = build(&r);
 		rst_cpu_apart(cpu, &r);
 	}
+	if (e == 0)
+		e = rst_sched(&r);
 	if (e < 0) {
 		pr_err("the restore of '%s' failed: the new process (pid %d) was killed",
 		       o->dir ? o->dir : o->from, r.pid);

@@ -84,27 +84,10 @@ static int setattr(pid_t tid, const struct ckpt_state_sched *s, int policy)
 	return sys_sched_setattr(tid, &a, 0) < 0 ? neg_errno() : 0;
 }
 
-/*
- * A deadline thread must be allowed on every CPU of its root domain (else
- * EPERM), and the process is pinned to one CPU while it is built (cpu.c):
- * this thread is unpinned now, and gets ckpt's own affinity with the
- * others when the build ends (rst_cpu_apart()).
- */
-static void unpin(pid_t tid)
-{
-	cpu_set_t all;
-
-	memset(&all, 0xff, sizeof(all));
-	if (sched_setaffinity(tid, sizeof(all), &all) < 0)
-		pr_debug("cannot unpin thread %d for SCHED_DEADLINE: %s", tid, strerror(errno));
-}
-
 static int set_policy(struct rst *r, pid_t tid, const struct ckpt_state_sched *s)
 {
 	int e;
 
-	if (s->policy == SCHED_DEADLINE)
-		unpin(tid);
 	e = setattr(tid, s, s->policy);
 
 	if (e == -EINVAL && s->policy == SCHED_EXT) {
@@ -153,5 +136,22 @@ int rst_thread_sched(struct rst *r, pid_t tid, const struct ckpt_state_thread *t
 	if (t->has_timerslack && t->timerslack_ns &&
 	    (!t->has_sched || normal_policy(t->sched.policy)))
 		return set_timerslack(r, tid, t->timerslack_ns);
+	return 0;
+}
+
+/*
+ * Every thread's, once all exist and the process is no longer pinned to
+ * ckpt's CPU (a deadline thread must be allowed on every CPU of its root
+ * domain; a realtime or deadline leader would hand its policy to the
+ * threads cloned from it, or refuse the clones).
+ */
+int rst_sched(struct rst *r)
+{
+	for (size_t i = 0; i < r->s->nr_threads; i++) {
+		int e = rst_thread_sched(r, ckpt_inject_thread(r->inj, i)->tid, &r->s->threads[i]);
+
+		if (e < 0)
+			return e;
+	}
 	return 0;
 }

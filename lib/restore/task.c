@@ -187,7 +187,7 @@ int rst_task(struct rst *r)
 	if ((e = queue_signals(r, p->shared_sigpending, p->shared_pending, p->nr_shared_pending, false)) < 0)
 		return e;
 	warn_call(RCALL(r, SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0), "PR_SET_PDEATHSIG");
-	return rst_thread_sched(r, r->pid, &r->s->threads[0]);
+	return 0;
 }
 
 int rst_thread(struct rst *r, size_t idx)
