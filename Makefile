@@ -153,7 +153,10 @@ check-unit: $(UNIT_BIN)
 check-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 check-unit
 
+# The test programs' own dependencies (python3, a JDK) are not pkg-config
+# packages: install-deps checks them (it is quiet when all are there).
 check-integ: tests
+	$(Q)./scripts/install-deps --check 2>/dev/null || ./scripts/install-deps
 	$(Q)CKPT_BIN=$(abspath $(CKPT)) CKPT_PROGS=$(abspath $(BUILD)/test/progs) \
 		CKPT_SRCDIR=$(CURDIR) ./scripts/run-tests integ $(INTEG_BINS)
 
