@@ -239,6 +239,14 @@ int ckpt_image_writer_put_json(struct ckpt_image_writer *w, const char *name,
 int ckpt_image_writer_put_file(struct ckpt_image_writer *w, const char *name, const void *buf,
 			       size_t len) __must_check;
 /*
+ * A blob: raw bytes the process's files held (a deleted file, a memfd),
+ * stored as a checkpoint file named @name (as for put_file), listed in the
+ * inventory with its checksum and copied by a fold like every other file.
+ * Read back with ckpt_image_read_blob(), which checks its size.
+ */
+int ckpt_image_writer_put_blob(struct ckpt_image_writer *w, const char *name, const void *buf,
+			       size_t len) __must_check;
+/*
  * Finish the pages, write pages.idx and inventory.json, fsync everything and
  * rename the temporary directory to its final name, then fsync the parent
  * directory. On failure nothing is left at the final name and the temporary
@@ -289,6 +297,13 @@ bool ckpt_image_has_file(const struct ckpt_image *img, const char *name);
 /* Read a listed file, checksum verified. -ENOENT when not listed or missing. */
 int ckpt_image_read_file(struct ckpt_image *img, const char *name, void **ret,
 			 size_t *ret_len) __must_check;
+/*
+ * Read the blob @name, which must be exactly @size bytes: -ENOENT when the
+ * inventory does not list it, -EBADMSG when the file has another size
+ * (checked before anything is read or allocated) or another checksum.
+ */
+int ckpt_image_read_blob(struct ckpt_image *img, const char *name, uint64_t size,
+			 void **ret) __must_check;
 /* Read and parse a listed JSON document, checksum verified; the caller puts @ret. */
 int ckpt_image_get_json(struct ckpt_image *img, const char *name,
 			struct json_object **ret) __must_check;

@@ -216,6 +216,56 @@ int ckpt_image_read_file(struct ckpt_image *img, const char *name, void **ret, s
 	return r;
 }
 
+static int read_blob(struct ckpt_image *img, const char *name, uint64_t size, void **ret,
+		     char *why, size_t whylen)
+{
+	const struct ckpt_image_file *f = inventory_find(&img->inv, name);
+	_cleanup_free_ void *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	uint64_t h;
+	int r;
+
+	if (!f)
+		return why_set(why, whylen, -ENOENT, "checkpoint '%s' has no file '%s'", img->path,
+			       name);
+	fd = openat(img->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		r = neg_errno();
+		return why_set(why, whylen, r, "cannot open '%s/%s': %s", img->path, name,
+			       strerror(-r));
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return why_set(why, whylen, -EBADMSG, "'%s/%s' is not a regular file", img->path,
+			       name);
+	if ((uint64_t)st.st_size != size)
+		return why_set(why, whylen, -EBADMSG,
+			       "'%s/%s' is corrupt: %llu bytes, the checkpoint says %llu", img->path,
+			       name, (unsigned long long)st.st_size, (unsigned long long)size);
+	if (size > SIZE_MAX - 1 || !(buf = malloc(size ? size : 1)))
+		return -ENOMEM;
+	r = read_all(fd, buf, size);
+	if (r < 0)
+		return why_set(why, whylen, r == -EIO ? -EBADMSG : r, "cannot read '%s/%s': %s",
+			       img->path, name, r == -EIO ? "it shrank" : strerror(-r));
+	h = xxh64(buf, size, 0);
+	if (h != f->xxh64)
+		return checksum_mismatch(why, whylen, img->path, name, f->xxh64, h);
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+int ckpt_image_read_blob(struct ckpt_image *img, const char *name, uint64_t size, void **ret)
+{
+	char why[WHY_LEN] = "";
+	int r;
+
+	r = read_blob(img, name, size, ret, why, sizeof(why));
+	if (r < 0)
+		log_why(r, why, img->path);
+	return r;
+}
+
 int ckpt_image_get_json(struct ckpt_image *img, const char *name, struct json_object **ret)
 {
 	_cleanup_free_ void *buf = NULL;

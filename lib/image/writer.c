@@ -679,6 +679,12 @@ int ckpt_image_writer_put_file(struct ckpt_image_writer *w, const char *name, co
 	return write_member(w, name, buf, len, true);
 }
 
+int ckpt_image_writer_put_blob(struct ckpt_image_writer *w, const char *name, const void *buf,
+			       size_t len)
+{
+	return ckpt_image_writer_put_file(w, name, buf, len);
+}
+
 int ckpt_image_writer_put_json(struct ckpt_image_writer *w, const char *name,
 			       struct json_object *obj)
 {
