@@ -286,6 +286,22 @@ struct ckpt_state_fd {
 	 * (FIONREAD). They are not saved; 0 in images older than this field.
 	 */
 	uint64_t pipe_queued;
+	/*
+	 * REGULAR that was deleted (a ghost file) and MEMFD: the checkpoint
+	 * file that holds its contents, exactly id.size bytes; NULL when not
+	 * saved (a memfd that a shared mapping holds, an older image). fds of
+	 * the same object name the same file.
+	 */
+	char *blob;
+	/*
+	 * The bytes of @blob between collection and the writing of the
+	 * checkpoint (dump only, never in JSON); NULL in the fds that share
+	 * another fd's blob.
+	 */
+	void *blob_data;
+	/* MEMFD: F_GET_SEALS (F_SEAL_*), when has_seals; applied after the contents. */
+	bool has_seals;
+	uint32_t seals;
 };
 
 /* ---- the whole ---- */
@@ -319,6 +335,19 @@ const char *ckpt_state_sched_policy_name(int policy);
  * memfds are restorable; anything else is "not restorable yet: <why>".
  */
 int ckpt_state_fd_judge(struct ckpt_state_fd *fd) __must_check;
+/*
+ * The same for an fd of process @pid: a file of its own /proc directory
+ * (/proc/PID/..., the main thread's /proc/PID/task/PID/...) is restorable,
+ * reopened in the restored process's. ckpt_state_fd_judge() is this with
+ * no pid: every /proc/PID is another process's.
+ */
+int ckpt_state_fd_judge_for(struct ckpt_state_fd *fd, int pid) __must_check;
+/*
+ * If @path is in the /proc directory of process @pid (/proc/PID/...,
+ * /proc/self/..., /proc/thread-self/... count as its own), the rest after
+ * that directory ("" or "/status"); NULL otherwise.
+ */
+const char *ckpt_state_proc_own_rest(const char *path, int pid);
 /*
  * Mappings and fds with equal identities (dev + ino) are the same object,
  * except for anon_inode fds (eventfd, epoll, ...): they all share one inode.
@@ -400,11 +429,11 @@ struct ckpt_state_issues {
  * refuses by it before it creates anything (restore checks on its own only
  * what depends on the machine it runs on: files changed since, the pid
  * taken, the vDSO's shape). In the order: process (seccomp filters, a
- * main thread that has exited, a deleted or /proc working or root directory), mappings
+ * main thread that has exited, a /proc working or root directory), mappings
  * (device, System V, special, shared of a deleted file, a kind restore
  * cannot make), fds (by the policy of ckpt_state_fd_judge() as it is now, a
- * refusal recorded in the checkpoint, a memfd with contents that no shared
- * mapping holds).
+ * refusal recorded in the checkpoint, a memfd with contents that neither a
+ * shared mapping nor a saved blob holds).
  */
 int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues **ret) __must_check;
 void ckpt_state_issues_free(struct ckpt_state_issues *l);

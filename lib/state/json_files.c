@@ -37,6 +37,10 @@ static void fd_to_json(struct jw *w, json_object *o, const struct ckpt_state_fd 
 		jw_str(w, o, "reason", f->reason);
 	if (f->fdinfo)
 		jw_str(w, o, "fdinfo", f->fdinfo);
+	if (f->blob)
+		jw_str(w, o, "blob", f->blob);
+	if (f->has_seals)
+		jw_int(w, o, "seals", (int)f->seals);
 	switch (f->kind) {
 	case CKPT_STATE_FD_TTY:
 		x = jw_obj(w, o, "tty");
@@ -153,6 +157,45 @@ static int kind_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
 	return pipe_from_json(r, o, f);
 }
 
+/* A checkpoint file name: [A-Za-z0-9._-], not starting with '.', at most 255 bytes. */
+static bool blob_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || n > 255 || name[0] == '.')
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* "blob" of a deleted regular file or a memfd, "seals" of a memfd: optional. */
+static int contents_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
+{
+	json_object *x;
+	int k = jr_opt(r, o, "blob", json_type_string, &x);
+
+	if (k < 0)
+		return k;
+	if (k) {
+		if (f->kind != CKPT_STATE_FD_MEMFD && !(f->kind == CKPT_STATE_FD_REGULAR && f->deleted))
+			return jr_fail(r, "blob", "not expected for an fd of kind %s%s",
+				       ckpt_state_fd_kind_name(f->kind), f->deleted ? "" : " not deleted");
+		if ((k = jr_str(r, o, "blob", 256, &f->blob)) < 0)
+			return k;
+		if (!blob_name_valid(f->blob))
+			return jr_fail(r, "blob", "not a file name of a checkpoint");
+	}
+	k = jr_opt(r, o, "seals", json_type_int, &x);
+	if (k < 0)
+		return k;
+	if (!k)
+		return 0;
+	if (f->kind != CKPT_STATE_FD_MEMFD)
+		return jr_fail(r, "seals", "not expected for an fd of kind %s",
+			       ckpt_state_fd_kind_name(f->kind));
+	f->has_seals = true;
+	return jr_u32(r, o, "seals", UINT32_MAX, &f->seals);
+}
+
 static int fd_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
 {
 	json_object *x;
@@ -180,6 +223,8 @@ static int fd_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
 		return jr_fail(r, "reason", "given for a restorable fd");
 	if (json_object_object_get_ex(o, "fdinfo", &x) &&
 	    (k = jr_str(r, o, "fdinfo", JR_MAX_STR, &f->fdinfo)) < 0)
+		return k;
+	if ((k = contents_from_json(r, o, f)) < 0)
 		return k;
 	return kind_from_json(r, o, f);
 }

@@ -84,6 +84,8 @@ static void fd_done(struct ckpt_state_fd *f)
 	free(f->path);
 	free(f->reason);
 	free(f->fdinfo);
+	free(f->blob);
+	free(f->blob_data);
 }
 
 void ckpt_state_free(struct ckpt_state *s)
@@ -177,7 +179,8 @@ static bool harmless_chr(const struct ckpt_state_identity *id)
  * A path in the /proc directory of a process: /proc/PID/..., /proc/self/...,
  * /proc/thread-self/... (readlink of an fd shows the number). Such a file
  * is tied to that process: a restored process has another pid, and the file
- * restore would open (if any) is another one.
+ * restore would open (if any) is another one, unless it is the process's
+ * own (reopened in the restored process's /proc).
  */
 static bool proc_pid_path(const char *path)
 {
@@ -195,16 +198,56 @@ static bool proc_pid_path(const char *path)
 	return n && (p[n] == '/' || !p[n]);
 }
 
-static const char *fd_problem(const struct ckpt_state_fd *f)
+/* The decimal number at @p of exactly @n digits, or -1. */
+static long number(const char *p, size_t n)
+{
+	long v = 0;
+
+	if (!n || n > 9)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (p[i] - '0');
+	return v;
+}
+
+const char *ckpt_state_proc_own_rest(const char *path, int pid)
+{
+	const char *p, *rest;
+	size_t n;
+
+	if (!proc_pid_path(path))
+		return NULL;
+	p = path + 6;
+	if (!strncmp(p, "self", 4) && (p[4] == '/' || !p[4]))
+		return p + 4;
+	if (!strncmp(p, "thread-self", 11))
+		return NULL; /* a thread's: which one the restored process would mean is not known */
+	n = strspn(p, "0123456789");
+	if (pid <= 0 || number(p, n) != pid)
+		return NULL;
+	rest = p + n;
+	/* The main thread's task directory is the process's; another thread's is not. */
+	if (!strncmp(rest, "/task/", 6)) {
+		const char *t = rest + 6;
+		size_t m = strspn(t, "0123456789");
+
+		if (m && (t[m] == '/' || !t[m]) && number(t, m) != pid)
+			return NULL;
+	}
+	return rest;
+}
+
+static const char *fd_problem(const struct ckpt_state_fd *f, int pid)
 {
 	switch (f->kind) {
 	case CKPT_STATE_FD_REGULAR:
 	case CKPT_STATE_FD_DIRECTORY:
-		if (f->deleted)
+		if (f->deleted && !(f->kind == CKPT_STATE_FD_REGULAR && f->blob))
 			return "the file was deleted and its contents are not saved";
-		return proc_pid_path(f->path) ? "a file of a process's /proc directory: a restored "
-						"process has another"
-					      : NULL;
+		if (!proc_pid_path(f->path) || ckpt_state_proc_own_rest(f->path, pid))
+			return NULL;
+		return "a file of another process's (or thread's) /proc directory: a restored "
+		       "process has no access to the same";
 	case CKPT_STATE_FD_CHR:
 		return harmless_chr(&f->id) ? NULL : "a character device other than "
 						    "/dev/{null,zero,full,random,urandom}";
@@ -244,7 +287,12 @@ static const char *fd_problem(const struct ckpt_state_fd *f)
 
 int ckpt_state_fd_judge(struct ckpt_state_fd *fd)
 {
-	const char *why = fd_problem(fd);
+	return ckpt_state_fd_judge_for(fd, 0);
+}
+
+int ckpt_state_fd_judge_for(struct ckpt_state_fd *fd, int pid)
+{
+	const char *why = fd_problem(fd, pid);
 	char *reason = NULL;
 
 	if (why && asprintf(&reason, "not restorable yet: %s", why) < 0)
@@ -348,10 +396,10 @@ static const char *vma_problem(const struct ckpt_state_vma *v)
 	return "not restorable yet: a mapping of this kind and sharing";
 }
 
-/* A memfd with contents that no shared mapping holds: its contents are not saved. */
+/* A memfd with contents that neither a shared mapping nor a blob holds: they are not saved. */
 static bool memfd_unsaved(const struct ckpt_state *s, const struct ckpt_state_fd *f)
 {
-	if (f->kind != CKPT_STATE_FD_MEMFD || !f->id.size)
+	if (f->kind != CKPT_STATE_FD_MEMFD || !f->id.size || f->blob)
 		return false;
 	for (size_t i = 0; i < s->mm.nr_vmas; i++)
 		if (ckpt_state_vma_shm(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
@@ -364,17 +412,12 @@ static bool memfd_unsaved(const struct ckpt_state *s, const struct ckpt_state_fd
 
 /*
  * Why the working or root directory @path (as readlink of /proc/PID/cwd
- * gave it, " (deleted)" included) cannot be entered again, or NULL.
+ * gave it, " (deleted)" included) cannot be entered again, or NULL. A
+ * deleted one is made again as an empty directory, entered and removed,
+ * as CRIU does.
  */
 static const char *dir_problem(const char *path)
 {
-	size_t len, sl = strlen(DELETED_SUFFIX);
-
-	if (!path)
-		return NULL;
-	len = strlen(path);
-	if (path[0] == '/' && len > sl && !strcmp(path + len - sl, DELETED_SUFFIX))
-		return "not restorable: the directory was deleted";
 	if (proc_pid_path(path))
 		return "not restorable: a directory of a process's /proc directory";
 	return NULL;
@@ -445,7 +488,7 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 	for (size_t i = 0; i < s->nr_fds; i++) {
 		const struct ckpt_state_fd *f = &s->fds[i];
 		struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_FD, .fd = f->fd };
-		const char *why = fd_problem(f);
+		const char *why = fd_problem(f, s->process.pid);
 		_cleanup_free_ char *reason = NULL;
 
 		/* By the policy of now; a checkpoint that recorded a refusal keeps it. */
@@ -457,7 +500,12 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 			why = "not restorable yet: a memfd that is not mapped: its contents are not saved";
 		if (!why)
 			continue;
-		k = add_issue(l, &cap, &is, reason ? reason : why, "fd %d (%s)", f->fd,
+		/* The dump's own words when it refused (they may say more: a size, a limit) */
+		if (!f->restorable && f->reason)
+			why = f->reason;
+		else if (reason)
+			why = reason;
+		k = add_issue(l, &cap, &is, why, "fd %d (%s)", f->fd,
 			      f->path ? f->path : "?");
 		if (k < 0)
 			return k;

@@ -235,6 +235,11 @@ static struct ckpt_state *full_state(void)
 		f->ctty = f->kind == CKPT_STATE_FD_TTY;
 		if (f->kind == CKPT_STATE_FD_PIPE || f->kind == CKPT_STATE_FD_FIFO)
 			f->pipe_queued = 65536 + i;
+		if (f->kind == CKPT_STATE_FD_MEMFD) {
+			f->blob = strdup("blob-fd-24");
+			f->has_seals = true;
+			f->seals = 0x2f;
+		}
 		if (f->kind == CKPT_STATE_FD_EVENTFD) {
 			f->eventfd_count = 0xfffffffffffffffeULL;
 			f->eventfd_semaphore = true;
@@ -349,7 +354,9 @@ static void expect_same_state(const struct ckpt_state *a, const struct ckpt_stat
 		expect_same_str(fa.path, fb.path, "fd path");
 		expect_same_str(fa.reason, fb.reason, "fd reason");
 		expect_same_str(fa.fdinfo, fb.fdinfo, "fd fdinfo");
+		expect_same_str(fa.blob, fb.blob, "fd blob");
 		fa.path = fb.path = fa.reason = fb.reason = fa.fdinfo = fb.fdinfo = NULL;
+		fa.blob = fb.blob = NULL;
 		expect_same_bytes(&fa, &fb, sizeof(fa), "fd %zu", i);
 	}
 }
@@ -606,6 +613,14 @@ static const struct hostile {
 	{ "files/fds/0/pipe", "{\"queued\": 1}", -EBADMSG, "files.json: fds[0].pipe: not expected" },
 	{ "files/fds/4/pipe/queued", "-1", -EBADMSG, "files.json: fds[4].pipe.queued" },
 	{ "files/fds/5/pipe/queued", NULL, -EBADMSG, "files.json: fds[5].pipe.queued: missing" },
+	{ "files/fds/8/blob", "\"../../etc/passwd\"", -EBADMSG, "files.json: fds[8].blob: not a file name" },
+	{ "files/fds/8/blob", "\".hidden\"", -EBADMSG, "files.json: fds[8].blob: not a file name" },
+	{ "files/fds/8/blob", "\"\"", -EBADMSG, "files.json: fds[8].blob: not a file name" },
+	{ "files/fds/8/blob", "7", -EBADMSG, "files.json: fds[8].blob: is an integer" },
+	{ "files/fds/8/seals", "-1", -EBADMSG, "files.json: fds[8].seals: out of range" },
+	{ "files/fds/4/seals", "1", -EBADMSG, "files.json: fds[4].seals: not expected" },
+	{ "files/fds/4/blob", "\"blob-fd-12\"", -EBADMSG, "files.json: fds[4].blob: not expected" },
+	{ "files/fds/0/blob", "\"blob-fd-0\"", -EBADMSG, "files.json: fds[0].blob: not expected" },
 	{ "files/fds/6/socket/local", "\"0123456789012345678901234567890123456789012345678901234567890123"
 				      "0123456789012345678901234567890123456789012345678901234567890123"
 				      "0123456789012345678901234567890123\"",

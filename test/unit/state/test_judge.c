@@ -125,6 +125,12 @@ Test(state_judge, memfd_not_mapped)
 	cr_assert_eq(ckpt_state_fd_judge(f), 0);
 	expect_one(s, CKPT_STATE_ISSUE_FD, "fd 4 (/memfd:data)", "memfd that is not mapped");
 
+	/* Its contents saved in a blob: restorable. */
+	f->blob = strdup("blob-fd-4");
+	expect_none(s);
+	free(f->blob);
+	f->blob = NULL;
+
 	/* A shared mapping of the same memfd holds its contents: restorable. */
 	v = add_vma(s, CKPT_STATE_VMA_MEMFD, true, true, "/memfd:data");
 	v->has_identity = true;
@@ -154,35 +160,62 @@ Test(state_judge, files_of_proc_pid)
 	static const struct {
 		const char *path;
 		bool refused;
+		const char *rest; /* what is reopened in the restored process's /proc */
 	} cases[] = {
-		{ "/proc/4242/maps", true },      { "/proc/self/status", true },
-		{ "/proc/thread-self/comm", true }, { "/proc/1", true },
-		{ "/proc/meminfo", false },       { "/proc/sys/kernel/pid_max", false },
-		{ "/proc/selfish", false },       { "/procx/4242/maps", false },
-		{ "/home/u/proc/4242", false },
+		{ "/proc/4242/maps", false, "/maps" },
+		{ "/proc/4242", false, "" },
+		{ "/proc/self/status", false, "/status" },
+		{ "/proc/4242/task/4242/stat", false, "/task/4242/stat" },
+		{ "/proc/4242/task/4243/stat", true, NULL },
+		{ "/proc/thread-self/comm", true, NULL },
+		{ "/proc/1", true, NULL },
+		{ "/proc/42420/maps", true, NULL },
+		{ "/proc/424/maps", true, NULL },
+		{ "/proc/meminfo", false, NULL },
+		{ "/proc/sys/kernel/pid_max", false, NULL },
+		{ "/proc/selfish", false, NULL },
+		{ "/procx/4242/maps", false, NULL },
+		{ "/home/u/proc/4242", false, NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		_cleanup_state_ struct ckpt_state *s = base();
 		_cleanup_(ckpt_state_issues_freep) struct ckpt_state_issues *l = NULL;
 		struct ckpt_state_fd *f = add_fd(s, CKPT_STATE_FD_REGULAR, cases[i].path);
+		const char *rest = ckpt_state_proc_own_rest(cases[i].path, 4242);
 
-		cr_assert_eq(ckpt_state_fd_judge(f), 0);
+		cr_assert_eq(ckpt_state_fd_judge_for(f, 4242), 0);
 		cr_expect_eq(f->restorable, !cases[i].refused, "%s", cases[i].path);
 		cr_assert_eq(ckpt_state_unrestorable(s, &l), 0);
 		cr_expect_eq(l->nr, cases[i].refused ? 1u : 0u, "%s", cases[i].path);
 		if (cases[i].refused && l->nr == 1)
-			cr_expect(strstr(l->v[0].reason, "/proc"), "%s", l->v[0].reason);
+			cr_expect(strstr(l->v[0].reason, "another process's (or thread's) /proc"), "%s",
+				  l->v[0].reason);
+		if (cases[i].rest)
+			cr_expect(rest && !strcmp(rest, cases[i].rest), "%s: '%s'", cases[i].path,
+				  rest ? rest : "(null)");
+		else
+			cr_expect_null(rest, "%s: '%s'", cases[i].path, rest);
+	}
+	/* Without the pid, a number is another process's. */
+	{
+		_cleanup_state_ struct ckpt_state *s = base();
+		struct ckpt_state_fd *f = add_fd(s, CKPT_STATE_FD_REGULAR, "/proc/4242/maps");
+
+		cr_assert_eq(ckpt_state_fd_judge(f), 0);
+		cr_expect_not(f->restorable);
+		cr_expect_null(ckpt_state_proc_own_rest("/proc/4242/maps", 0));
 	}
 }
 
+/* A deleted working or root directory is made again by restore; one in /proc is refused. */
 Test(state_judge, deleted_or_proc_cwd_and_root)
 {
 	_cleanup_state_ struct ckpt_state *s = base();
 
 	free(s->process.cwd);
 	s->process.cwd = strdup("/tmp/work (deleted)");
-	expect_one(s, CKPT_STATE_ISSUE_PROCESS, "working directory '/tmp/work' of process 4242", "deleted");
+	expect_none(s);
 	free(s->process.cwd);
 	s->process.cwd = strdup("/proc/4242/fd");
 	expect_one(s, CKPT_STATE_ISSUE_PROCESS, "working directory '/proc/4242/fd'", "/proc");
@@ -190,7 +223,10 @@ Test(state_judge, deleted_or_proc_cwd_and_root)
 	s->process.cwd = strdup("/home/u");
 	free(s->process.root);
 	s->process.root = strdup("/srv/jail (deleted)");
-	expect_one(s, CKPT_STATE_ISSUE_PROCESS, "root directory '/srv/jail'", "deleted");
+	expect_none(s);
+	free(s->process.root);
+	s->process.root = strdup("/proc/1/root");
+	expect_one(s, CKPT_STATE_ISSUE_PROCESS, "root directory '/proc/1/root'", "/proc");
 }
 
 Test(state_judge, deleted_open_files)
@@ -201,6 +237,27 @@ Test(state_judge, deleted_open_files)
 	f->deleted = true;
 	cr_assert_eq(ckpt_state_fd_judge(f), 0);
 	expect_one(s, CKPT_STATE_ISSUE_FD, "fd 4 (/tmp/gone)", "deleted");
+	/* A directory's contents are never saved; a regular file's are (a ghost file). */
+	f->kind = CKPT_STATE_FD_REGULAR;
+	cr_assert_eq(ckpt_state_fd_judge(f), 0);
+	expect_one(s, CKPT_STATE_ISSUE_FD, "fd 4 (/tmp/gone)", "contents are not saved");
+	f->blob = strdup("blob-fd-4");
+	cr_assert_eq(ckpt_state_fd_judge(f), 0);
+	cr_expect(f->restorable);
+	expect_none(s);
+}
+
+/* Over --ghost-limit the dump records why, with the size: the judge says it in those words. */
+Test(state_judge, ghost_over_the_limit_keeps_its_reason)
+{
+	_cleanup_state_ struct ckpt_state *s = base();
+	struct ckpt_state_fd *f = add_fd(s, CKPT_STATE_FD_REGULAR, "/tmp/big");
+
+	f->deleted = true;
+	f->restorable = false;
+	f->reason = strdup("not restorable: a deleted file of 2000000 bytes, over the ghost limit of "
+			   "1048576 bytes (--ghost-limit)");
+	expect_one(s, CKPT_STATE_ISSUE_FD, "fd 4 (/tmp/big)", "2000000 bytes, over the ghost limit of 1048576");
 }
 
 /* The judge applies the policy of now, not only what the checkpoint recorded. */
