@@ -204,6 +204,12 @@ struct stat;
  * -EPERM: map_files needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN.
  */
 int ckpt_proc_stat_fd(const struct ckpt_proc *p, int fd, struct stat *ret) __must_check;
+/*
+ * Open again our own @fd (through /proc/self/fd/N, so a deleted file or a
+ * memfd too) with @flags (O_CLOEXEC added): a new open file description of
+ * the same file. The new fd, or -errno.
+ */
+int ckpt_proc_reopen_self_fd(int fd, int flags) __must_check;
 int ckpt_proc_stat_exe(const struct ckpt_proc *p, struct stat *ret) __must_check;
 int ckpt_proc_stat_map_file(const struct ckpt_proc *p, uint64_t start, uint64_t end,
 			    struct stat *ret) __must_check;

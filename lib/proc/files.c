@@ -31,6 +31,18 @@ int ckpt_proc_stat_fd(const struct ckpt_proc *p, int fd, struct stat *ret)
 	return r == -ENOENT ? -EBADF : r;
 }
 
+int ckpt_proc_reopen_self_fd(int fd, int flags)
+{
+	char path[64];
+	int r;
+
+	if (fd < 0)
+		return -EBADF;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	r = open(path, flags | O_CLOEXEC | O_NOCTTY);
+	return r < 0 ? -errno : r;
+}
+
 int ckpt_proc_stat_exe(const struct ckpt_proc *p, struct stat *ret)
 {
 	return stat_at(p, "exe", ret);
