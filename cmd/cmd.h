@@ -113,6 +113,8 @@ int parse_duration_ns(const char *s, uint64_t *ret) __must_check;
 int parse_pid(const char *s, pid_t *ret) __must_check;
 int parse_uint(const char *s, uint64_t max, uint64_t *ret) __must_check;
 int parse_int(const char *s, int64_t min, int64_t max, int64_t *ret) __must_check;
+/* A size in bytes: digits and an optional binary unit K, M, G, T (or KiB...). */
+int parse_size(const char *s, uint64_t *ret) __must_check;
 /*
  * --timeout SECONDS (CRIU's): a number of seconds, fractions allowed, or a
  * duration with a unit ("500ms"); 1 ms at least. In milliseconds, rounded up.

@@ -20,7 +20,8 @@
 static const char usage[] =
 	"Usage: ckpt dump -t PID -D DIR [--parent DIR] [--leave-running | --leave-stopped]\n"
 	"                 [--compress-level N] [--auto-full] [--allow-unrestorable]\n"
-	"                 [--allow-orphans] [--timeout SECONDS] [--json]\n"
+	"                 [--allow-orphans] [--ghost-limit SIZE] [--timeout SECONDS]\n"
+	"                 [--json]\n"
 	"\n"
 	"Checkpoint process PID into the new directory DIR. The process is frozen while\n"
 	"its state and the pages to save are copied out; compression and writing come\n"
@@ -44,6 +45,9 @@ static const char usage[] =
 	"      --allow-unrestorable   dump even what restore cannot recreate (listed)\n"
 	"      --allow-orphans        kill the process although its children are not\n"
 	"                             in the checkpoint (they are orphaned)\n"
+	"      --ghost-limit SIZE     save the contents of deleted files still open up\n"
+	"                             to SIZE bytes each (K, M, G; default 1M); a\n"
+	"                             larger one is refused\n"
 	"      --timeout SECONDS      how long to wait for every thread to stop (default\n"
 	"                             10); a thread in uninterruptible sleep (D) fails\n"
 	"                             the dump then, and the process runs on as it was\n"
@@ -285,6 +289,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "allow-unrestorable", no_argument, NULL, 'U' },
 		{ "allow-orphans", no_argument, NULL, 'O' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "ghost-limit", required_argument, NULL, 'G' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
@@ -326,6 +331,11 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'O':
 			o.allow_orphans = true;
+			break;
+		case 'G':
+			if (parse_size(optarg, &o.ghost_limit) < 0 || !o.ghost_limit)
+				return out_usage_error(ctx, "invalid size '%s' (bytes, at least 1; K, M, G)",
+						       optarg);
 			break;
 		case 'T':
 			if (parse_timeout_ms(optarg, &o.timeout_ms) < 0)

@@ -56,6 +56,33 @@ int parse_uint(const char *s, uint64_t max, uint64_t *ret)
 	return 0;
 }
 
+int parse_size(const char *s, uint64_t *ret)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	if (*end) {
+		u = strchr(units, end[0] >= 'a' ? end[0] - 'a' + 'A' : end[0]);
+		if (!u || !*u || (end[1] && strcmp(end + 1, "iB")))
+			return -EINVAL;
+		for (int i = 0; i <= u - units; i++) {
+			if (v > UINT64_MAX / 1024)
+				return -ERANGE;
+			v *= 1024;
+		}
+	}
+	*ret = v;
+	return 0;
+}
+
 int parse_int(const char *s, int64_t min, int64_t max, int64_t *ret)
 {
 	long long v;

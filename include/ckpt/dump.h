@@ -49,7 +49,15 @@ struct ckpt_dump_collect_opts {
 	 * a hint accepts that window (ckpt_dump_continuous).
 	 */
 	const struct ckpt_vma_list *vmflags_hint;
+	/*
+	 * The largest deleted file still open ("ghost" file) whose contents
+	 * are saved (bytes; 0: CKPT_DUMP_GHOST_LIMIT_DEFAULT). A larger one is
+	 * recorded not restorable, naming its size and the limit.
+	 */
+	uint64_t ghost_limit;
 };
+
+#define CKPT_DUMP_GHOST_LIMIT_DEFAULT (1ULL << 20) /* 1 MiB, as CRIU's --ghost-limit */
 
 /*
  * Describe the process seized by @inj (@opts NULL: defaults): every live
@@ -79,6 +87,7 @@ struct ckpt_dump_opts {
 	int level;                /* zstd level or CKPT_IMAGE_LEVEL_NONE; 0: default */
 	bool auto_full;           /* a delta is impossible: take a full dump instead of failing */
 	bool allow_unrestorable;  /* dump even what restore cannot recreate */
+	uint64_t ghost_limit;     /* see ckpt_dump_collect_opts; 0: the default (1 MiB) */
 	/*
 	 * Kill mode: kill a process that has children although they are not in
 	 * the checkpoint (only the leader is dumped): they are orphaned. Without

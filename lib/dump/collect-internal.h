@@ -47,5 +47,7 @@ int collect_threads(struct collect *c);
 int collect_process(struct collect *c);
 int collect_files(struct collect *c);
 int collect_mm(struct collect *c);
+/* After collect_mm: the contents of ghost files and unmapped memfds, memfd seals. */
+int collect_file_contents(struct collect *c);
 
 #endif

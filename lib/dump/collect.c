@@ -150,7 +150,7 @@ int ckpt_dump_collect(struct ckpt_inject *inj, const struct ckpt_dump_collect_op
 		      struct ckpt_state **ret)
 {
 	static int (*const stages[])(struct collect *) = {
-		collect_threads, collect_process, collect_files, collect_mm,
+		collect_threads, collect_process, collect_files, collect_mm, collect_file_contents,
 	};
 	_cleanup_state_ struct ckpt_state *s = NULL;
 	struct collect c = {

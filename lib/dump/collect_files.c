@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <ckpt/nl.h>
+#include <ckpt/proc.h>
 
 #include "dump/collect-internal.h"
 #include "util/err.h"
@@ -155,7 +156,7 @@ static int describe_fd(struct collect *c, const struct ckpt_fd_info *in, unsigne
 		pr_err("cannot parse the fdinfo of eventfd %d of pid %d", in->fd, c->pid);
 		return -EBADMSG;
 	}
-	return ckpt_state_fd_judge(f);
+	return ckpt_state_fd_judge_for(f, c->pid);
 }
 
 /* One sock_diag round for every socket; a failure leaves them "not found". */
@@ -242,4 +243,146 @@ int collect_files(struct collect *c)
 	}
 	describe_sockets(c);
 	return 0;
+}
+
+/* ---- contents: ghost files, memfds ---- */
+
+/* A shared mapping of the same object holds the contents (lib/dump saves its pages). */
+static bool shm_mapped(const struct ckpt_state *s, const struct ckpt_state_fd *f)
+{
+	for (size_t i = 0; i < s->mm.nr_vmas; i++)
+		if (ckpt_state_vma_shm(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
+		    ckpt_state_same_object(&s->mm.vmas[i].id, &f->id))
+			return true;
+	return false;
+}
+
+/* An earlier fd of the same object whose contents are saved: one blob for both. */
+static const struct ckpt_state_fd *blob_owner(const struct ckpt_state *s, const struct ckpt_state_fd *f)
+{
+	for (const struct ckpt_state_fd *g = s->fds; g < f; g++)
+		if (g->blob && g->kind == f->kind && ckpt_state_same_object(&g->id, &f->id))
+			return g;
+	return NULL;
+}
+
+/*
+ * The whole file behind our @local copy of fd @f: exactly id.size bytes,
+ * read through a new read-only open (the fd may be write-only), without
+ * moving the process's position.
+ */
+static int read_contents(struct collect *c, const struct ckpt_state_fd *f, int local, void **ret)
+{
+	_cleanup_close_ int rd = ckpt_proc_reopen_self_fd(local, O_RDONLY);
+	_cleanup_free_ char *buf = NULL;
+	uint64_t size = f->id.size, done = 0;
+
+	if (rd < 0) {
+		pr_err("cannot read fd %d of pid %d ('%s'): %s", f->fd, c->pid, f->path, errstr(rd));
+		return rd;
+	}
+	if (size > SIZE_MAX - 1 || !(buf = malloc(size ? size : 1)))
+		return -ENOMEM;
+	while (done < size) {
+		ssize_t n = pread(rd, buf + done, size - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? neg_errno() : -EAGAIN;
+
+			pr_err("cannot read the %" PRIu64 " bytes of fd %d of pid %d ('%s'): %s", size,
+			       f->fd, c->pid, f->path, n < 0 ? errstr(e) : "it shrank meanwhile");
+			return e;
+		}
+		done += (uint64_t)n;
+	}
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+static int save_contents(struct collect *c, struct ckpt_state_fd *f, int local)
+{
+	const struct ckpt_state_fd *owner = blob_owner(c->s, f);
+	int r;
+
+	if (owner) {
+		f->blob = strdup(owner->blob);
+		return f->blob ? 0 : -ENOMEM;
+	}
+	if (asprintf(&f->blob, "blob-fd-%d", f->fd) < 0) {
+		f->blob = NULL;
+		return -ENOMEM;
+	}
+	r = read_contents(c, f, local, &f->blob_data);
+	if (r < 0) {
+		free(f->blob);
+		f->blob = NULL;
+	}
+	return r;
+}
+
+static int ghost_contents(struct collect *c, struct ckpt_state_fd *f, uint64_t limit)
+{
+	_cleanup_close_ int local = -1;
+	char *reason = NULL;
+	int r;
+
+	if (f->id.size > limit) {
+		if (asprintf(&reason, "not restorable: a deleted file of %" PRIu64 " bytes, over the "
+			     "ghost limit of %" PRIu64 " bytes (--ghost-limit)", f->id.size, limit) < 0)
+			return -ENOMEM;
+		free(f->reason);
+		f->reason = reason;
+		f->restorable = false;
+		return 0;
+	}
+	r = ckpt_inject_take_fd(c->inj, f->fd, &local);
+	if (r < 0) {
+		pr_err("cannot take fd %d of pid %d ('%s'): %s", f->fd, c->pid, f->path, errstr(r));
+		return r;
+	}
+	r = save_contents(c, f, local);
+	return r < 0 ? r : ckpt_state_fd_judge_for(f, c->pid);
+}
+
+static int memfd_contents(struct collect *c, struct ckpt_state_fd *f)
+{
+	_cleanup_close_ int local = -1;
+	int r, seals;
+
+	r = ckpt_inject_take_fd(c->inj, f->fd, &local);
+	if (r < 0) {
+		pr_err("cannot take fd %d of pid %d ('%s'): %s", f->fd, c->pid, f->path, errstr(r));
+		return r;
+	}
+	seals = fcntl(local, F_GET_SEALS);
+	if (seals >= 0) {
+		f->has_seals = true;
+		f->seals = (uint32_t)seals;
+	} else if (errno != EINVAL) {
+		r = neg_errno();
+		pr_err("cannot read the seals of memfd %d of pid %d: %s", f->fd, c->pid, errstr(r));
+		return r;
+	}
+	if (!f->id.size || shm_mapped(c->s, f))
+		return 0;
+	return save_contents(c, f, local);
+}
+
+int collect_file_contents(struct collect *c)
+{
+	uint64_t limit = c->opts.ghost_limit ? c->opts.ghost_limit : CKPT_DUMP_GHOST_LIMIT_DEFAULT;
+	struct ckpt_state *s = c->s;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < s->nr_fds; i++) {
+		struct ckpt_state_fd *f = &s->fds[i];
+
+		if (f->kind == CKPT_STATE_FD_REGULAR && f->deleted)
+			r = ghost_contents(c, f, limit);
+		else if (f->kind == CKPT_STATE_FD_MEMFD)
+			r = memfd_contents(c, f);
+	}
+	return r;
 }

@@ -608,6 +608,7 @@ static int collect(struct dump *d)
 		co.nr_ignore_fds = 1;
 	}
 	co.vmflags_hint = d->hint;
+	co.ghost_limit = d->o->ghost_limit;
 	r = ckpt_dump_collect(d->inj, &co, &d->state);
 	d->st->collect_ns = now_ns() - t0;
 	return r;

@@ -54,6 +54,15 @@ int dump_put_state(struct ckpt_image_writer *w, const struct ckpt_state *st)
 		if (r < 0)
 			return r;
 	}
+	/* The contents of ghost files and memfds (collect_file_contents) */
+	for (size_t i = 0; i < st->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &st->fds[i];
+		int r;
+
+		if (f->blob && f->blob_data &&
+		    (r = ckpt_image_writer_put_blob(w, f->blob, f->blob_data, f->id.size)) < 0)
+			return r;
+	}
 	return 0;
 }
 
