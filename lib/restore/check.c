@@ -107,14 +107,14 @@ static int check_files(struct rst *r)
 		const struct ckpt_state_fd *f = &s->fds[i];
 
 		if ((f->kind == CKPT_STATE_FD_REGULAR || f->kind == CKPT_STATE_FD_DIRECTORY) &&
-		    (k = same_file("the open file", f->path, &f->id, false)) < 0)
+		    !rst_fd_made_again(r, f) && (k = same_file("the open file", f->path, &f->id, false)) < 0)
 			e = k;
 		if (f->kind == CKPT_STATE_FD_CHR && access(f->path, F_OK) < 0) {
 			pr_err("the device '%s' (fd %d) is gone", f->path, f->fd);
 			e = -ESTALE;
 		}
 	}
-	if (s->process.cwd && access(s->process.cwd, X_OK) < 0) {
+	if (s->process.cwd && !rst_dir_deleted(s->process.cwd, NULL) && access(s->process.cwd, X_OK) < 0) {
 		pr_err("the working directory '%s' is gone", s->process.cwd);
 		e = -ESTALE;
 	}

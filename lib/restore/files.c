@@ -15,6 +15,19 @@
  * The bytes that waited in a pipe are not saved (the dump said so).
  * With --detach, our own stdout and stderr are never given through --stdio
  * when they are pipes or fifos.
+ *
+ * Made again rather than opened by path (ckpt-restore(1), "Deleted files,
+ * memfds, /proc"):
+ * - a deleted file that was open (a ghost file) is created again from its
+ *   saved contents, at its path when the name is free (O_EXCL, never over
+ *   another file) or as an O_TMPFILE of its directory, unlinked at once,
+ *   given its mode and mtime, then opened with the fd's flags and position;
+ * - a memfd that no shared mapping holds: memfd_create(NAME), its contents,
+ *   then its seals;
+ * - a file of the process's own /proc directory is opened in the restored
+ *   process's, at the same position;
+ * - a deleted working (or root) directory is made again empty, entered and
+ *   removed, as CRIU does.
  */
 #define LOG_AREA "restore"
 #include <errno.h>
@@ -73,6 +86,31 @@ static int open_null(struct rst *r, const struct ckpt_state_fd *f)
 	int64_t rfd = ropen(r, "/dev/null", (int)(f->flags & O_ACCMODE));
 
 	return rfd < 0 ? (int)rfd : place(r, (int)rfd, f);
+}
+
+/*
+ * A file of the process's own /proc directory: the same file in the
+ * restored process's, at the same position (a seq_file reads up to it; a
+ * file that cannot seek stays at 0).
+ */
+static int open_proc(struct rst *r, const struct ckpt_state_fd *f, const char *rest)
+{
+	char path[PATH_MAX];
+	int64_t rfd, res;
+
+	snprintf(path, sizeof(path), "/proc/%d%s", r->pid, rest);
+	rfd = ropen(r, path, (int)(f->flags & REOPEN_FLAGS));
+	if (rfd < 0) {
+		pr_err("cannot open '%s' (fd %d was '%s'): %s", path, f->fd, f->path, errstr((int)rfd));
+		return (int)rfd;
+	}
+	if (f->pos && f->kind == CKPT_STATE_FD_REGULAR) {
+		res = RCALL(r, SYS_lseek, (uint64_t)rfd, f->pos, SEEK_SET);
+		if (res < 0)
+			pr_warn("fd %d ('%s'): cannot seek to %" PRIu64 ": %s", f->fd, path, f->pos,
+				errstr((int)res));
+	}
+	return place(r, (int)rfd, f);
 }
 
 /* A regular file, directory or harmless device, by path. */
@@ -255,7 +293,18 @@ static int one_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 		return local_fd(r, f, local);
 	switch (f->kind) {
 	case CKPT_STATE_FD_REGULAR:
-	case CKPT_STATE_FD_DIRECTORY:
+	case CKPT_STATE_FD_DIRECTORY: {
+		const char *rest = ckpt_state_proc_own_rest(f->path, r->s->process.pid);
+
+		if (rest)
+			return open_proc(r, f, rest);
+		if (f->deleted) {
+			/* rst_files_prepare made every ghost file, or failed */
+			pr_err("fd %d: the deleted file '%s' was not made again", f->fd, f->path);
+			return -EBADF;
+		}
+		return open_path(r, f);
+	}
 	case CKPT_STATE_FD_CHR:
 		return open_path(r, f);
 	case CKPT_STATE_FD_TTY:
@@ -443,6 +492,329 @@ static int inherit_one(struct rst *r, const struct ckpt_restore_inherit_fd *in)
 	return 0;
 }
 
+/* ---- deleted working and root directories ---- */
+
+#define DELETED_SUFFIX " (deleted)"
+
+bool rst_dir_deleted(const char *path, size_t *ret_len)
+{
+	size_t len = path ? strlen(path) : 0, sl = strlen(DELETED_SUFFIX);
+
+	if (len <= sl || path[0] != '/' || strcmp(path + len - sl, DELETED_SUFFIX))
+		return false;
+	if (ret_len)
+		*ret_len = len - sl;
+	return true;
+}
+
+/* The root directory as ckpt sees it: "" for "/" (paths inside are the same). */
+static const char *root_prefix(const struct ckpt_state *s)
+{
+	return s->process.root && strcmp(s->process.root, "/") ? s->process.root : "";
+}
+
+/* Before the process exists: where a deleted directory is made, its parent must be. */
+static int check_ghost_dirs(struct rst *r)
+{
+	const struct ckpt_state *s = r->s;
+	const char *dirs[] = { s->process.root, s->process.cwd };
+	int e = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		_cleanup_free_ char *parent = NULL;
+		size_t len;
+		char *slash;
+
+		if (!rst_dir_deleted(dirs[i], &len))
+			continue;
+		if (i == 1 && rst_dir_deleted(s->process.root, NULL)) {
+			pr_err("the working directory '%.*s' was deleted inside the deleted root "
+			       "directory: not restorable", (int)len, dirs[i]);
+			return -ENOTSUP;
+		}
+		if (asprintf(&parent, "%s%.*s", i ? root_prefix(s) : "", (int)len, dirs[i]) < 0)
+			return -ENOMEM;
+		slash = strrchr(parent, '/');
+		slash[slash == parent] = '\0';
+		if (access(parent, W_OK | X_OK) < 0) {
+			e = neg_errno();
+			pr_err("the %s directory '%.*s' was deleted: it is made again (empty, then removed) "
+			       "in '%s', which cannot be written: %s", i ? "working" : "root", (int)len,
+			       dirs[i], parent, errstr(e));
+		}
+	}
+	return e;
+}
+
+/*
+ * The deleted directory @path of length @len made again, empty, by ckpt, at
+ * @prefix + its path, or beside it when the name is taken
+ * (NAME.ckpt-XXXXXX); the local path in @ret, to be removed once entered.
+ */
+static int ghost_dir(const char *prefix, const char *path, size_t len, char **ret)
+{
+	_cleanup_free_ char *p = NULL;
+	int e;
+
+	if (asprintf(&p, "%s%.*s", prefix, (int)len, path) < 0)
+		return -ENOMEM;
+	if (mkdir(p, 0700) == 0) {
+		*ret = TAKE_PTR(p);
+		return 0;
+	}
+	e = neg_errno();
+	if (e == -EEXIST) {
+		_cleanup_free_ char *t = NULL;
+
+		if (asprintf(&t, "%s.ckpt-XXXXXX", p) < 0)
+			return -ENOMEM;
+		if (mkdtemp(t)) {
+			*ret = TAKE_PTR(t);
+			return 0;
+		}
+		e = neg_errno();
+	}
+	pr_err("cannot make the deleted directory '%s' again: %s", p, errstr(e));
+	return e;
+}
+
+/* Enter (chdir, or chroot) directory @path, made again if it was deleted. */
+static int enter_dir(struct rst *r, long nr, const char *path, const char *prefix)
+{
+	_cleanup_free_ char *made = NULL;
+	const char *what = nr == SYS_chroot ? "the root" : "the directory";
+	size_t len;
+	int64_t res;
+	int e;
+
+	if (!rst_dir_deleted(path, &len)) {
+		rst_reset(r);
+		res = RCALL(r, nr, rst_put_str(r, path));
+		if (res < 0)
+			pr_err("cannot change %s to '%s': %s", what, path, errstr((int)res));
+		return res < 0 ? (int)res : 0;
+	}
+	if ((e = ghost_dir(prefix, path, len, &made)) < 0)
+		return e;
+	rst_reset(r);
+	/* The process sees its own root: the path without ckpt's view of it. */
+	res = RCALL(r, nr, rst_put_str(r, made + strlen(prefix)));
+	if (rmdir(made) < 0)
+		pr_warn("cannot remove '%s' (made again for the deleted %s): %s", made,
+			nr == SYS_chroot ? "root" : "working directory", errstr(neg_errno()));
+	if (res < 0)
+		pr_err("cannot change %s to '%s' (made again for '%.*s'): %s", what, made, (int)len,
+		       path, errstr((int)res));
+	return res < 0 ? (int)res : 0;
+}
+
+/* ---- made again: ghost files, memfds ---- */
+
+bool rst_fd_made_again(const struct rst *r, const struct ckpt_state_fd *f)
+{
+	if (f->kind == CKPT_STATE_FD_MEMFD)
+		return true;
+	if (f->kind != CKPT_STATE_FD_REGULAR && f->kind != CKPT_STATE_FD_DIRECTORY)
+		return false;
+	return (f->kind == CKPT_STATE_FD_REGULAR && f->deleted) ||
+	       ckpt_state_proc_own_rest(f->path, r->s->process.pid);
+}
+
+/* A memfd that no shared mapping of the checkpoint holds: restore makes it here. */
+static bool memfd_alone(const struct ckpt_state *s, const struct ckpt_state_fd *f)
+{
+	if (f->kind != CKPT_STATE_FD_MEMFD)
+		return false;
+	for (size_t i = 0; i < s->mm.nr_vmas; i++)
+		if (ckpt_state_vma_shm(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
+		    ckpt_state_same_object(&s->mm.vmas[i].id, &f->id))
+			return false;
+	return true;
+}
+
+/*
+ * The saved contents of @f: exactly id.size bytes, checksum verified, from
+ * the newest checkpoint of the chain (lazy: opened here; a page server
+ * does not serve them).
+ */
+static int read_blob(struct rst *r, const struct ckpt_state_fd *f, void **ret)
+{
+	_cleanup_image_ struct ckpt_image *img = NULL;
+	int e;
+
+	if (r->chain)
+		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), f->blob, f->id.size, ret);
+	if (!r->o->dir || r->o->from) {
+		pr_err("fd %d ('%s'): its saved contents cannot come from a page server yet: restore "
+		       "from the checkpoint directory", f->fd, f->path);
+		return -ENOTSUP;
+	}
+	e = ckpt_image_open(r->o->dir, NULL, &img);
+	return e < 0 ? e : ckpt_image_read_blob(img, f->blob, f->id.size, ret);
+}
+
+static int write_full(int fd, const void *buf, uint64_t len)
+{
+	for (uint64_t done = 0; done < len;) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return neg_errno();
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
+/*
+ * A deleted file again, from its contents: at its path when the name is
+ * free (O_EXCL|O_NOFOLLOW: never another file), else an O_TMPFILE of its
+ * directory; unlinked at once, so nothing stays behind. Ours, read-write.
+ */
+static int make_ghost(const struct ckpt_state_fd *f, const void *data, int *ret)
+{
+	_cleanup_free_ char *dir = strdup(f->path);
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT },
+				     { .tv_sec = f->id.mtime_sec, .tv_nsec = f->id.mtime_nsec } };
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+	_cleanup_close_ int fd = -1;
+	int e;
+
+	if (!dir)
+		return -ENOMEM;
+	if (f->path[0] != '/' || !slash) {
+		pr_err("fd %d: the deleted file '%s' has no absolute path", f->fd, f->path);
+		return -EINVAL;
+	}
+	slash[slash == dir] = '\0';
+	fd = open(f->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && unlink(f->path) < 0) {
+		e = neg_errno();
+		pr_err("cannot unlink '%s' (made again for fd %d): %s", f->path, f->fd, errstr(e));
+		return e;
+	}
+	if (fd < 0)
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		e = neg_errno();
+		pr_err("cannot make the deleted file '%s' (fd %d) again, at its path or in '%s': %s",
+		       f->path, f->fd, dir, errstr(e));
+		return e;
+	}
+	if ((e = write_full(fd, data, f->id.size)) < 0 || (ftruncate(fd, (off_t)f->id.size) < 0 && (e = neg_errno())) ||
+	    (fchmod(fd, f->id.mode & 07777) < 0 && (e = neg_errno())) ||
+	    (futimens(fd, times) < 0 && (e = neg_errno()))) {
+		pr_err("cannot fill the deleted file '%s' (fd %d) made again: %s", f->path, f->fd,
+		       errstr(e));
+		return e;
+	}
+	*ret = TAKE_FD(fd);
+	return 0;
+}
+
+/* "/memfd:NAME" (the path of a memfd): NAME, as memfd_create() takes it (at most 249 bytes). */
+static void memfd_name(const struct ckpt_state_fd *f, char *buf, size_t len)
+{
+	const char *name = f->path && !strncmp(f->path, "/memfd:", 7) ? f->path + 7 : "ckpt-memfd";
+
+	snprintf(buf, len, "%s", name);
+}
+
+/*
+ * A memfd again: its name, contents (none when it was empty), mode, then
+ * its seals. Created without MFD_ALLOW_SEALING when its only seal was
+ * F_SEAL_SEAL (what such a memfd has from the start). Ours, read-write.
+ */
+static int make_memfd(const struct ckpt_state_fd *f, const void *data, int *ret)
+{
+	bool sealable = !f->has_seals || f->seals != F_SEAL_SEAL;
+	char name[250];
+	_cleanup_close_ int fd = -1;
+	int e;
+
+	memfd_name(f, name, sizeof(name));
+	fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | (sealable ? MFD_ALLOW_SEALING : 0));
+	if (fd < 0) {
+		e = neg_errno();
+		pr_err("cannot make memfd '%s' (fd %d) again: %s", name, f->fd, errstr(e));
+		return e;
+	}
+	e = data ? write_full(fd, data, f->id.size) : 0;
+	if (e == 0 && ftruncate(fd, (off_t)f->id.size) < 0)
+		e = neg_errno();
+	if (e == 0 && fchmod(fd, f->id.mode & 07777) < 0)
+		e = neg_errno();
+	if (e == 0 && sealable && f->has_seals && f->seals && fcntl(fd, F_ADD_SEALS, (int)f->seals) < 0)
+		e = neg_errno();
+	if (e < 0) {
+		pr_err("cannot give memfd '%s' (fd %d) its contents and seals (%#x): %s", name, f->fd,
+		       f->seals, errstr(e));
+		return e;
+	}
+	*ret = TAKE_FD(fd);
+	return 0;
+}
+
+/*
+ * Every ghost file and lone memfd, made once per object (fds of the same
+ * object open it again), each fd opened with its own flags and position.
+ */
+static int make_files(struct rst *r)
+{
+	const struct ckpt_state *s = r->s;
+	_cleanup_free_ int *obj = malloc((s->nr_fds + 1) * sizeof(int));
+	int e = 0;
+
+	if (!obj)
+		return -ENOMEM;
+	for (size_t i = 0; i <= s->nr_fds; i++)
+		obj[i] = -1;
+	for (size_t i = 0; e == 0 && i < s->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &s->fds[i];
+		bool ghost = f->kind == CKPT_STATE_FD_REGULAR && f->deleted;
+		_cleanup_free_ void *data = NULL;
+		int fd;
+
+		if (r->local_fds[i] >= 0 || (!ghost && !memfd_alone(s, f)))
+			continue;
+		for (size_t j = 0; j < i && obj[i] < 0; j++)
+			if (obj[j] >= 0 && s->fds[j].kind == f->kind &&
+			    ckpt_state_same_object(&s->fds[j].id, &f->id))
+				obj[i] = fcntl(obj[j], F_DUPFD_CLOEXEC, 3);
+		if (obj[i] < 0) {
+			if (ghost && !f->blob) {
+				pr_err("fd %d: the contents of the deleted file '%s' are not saved", f->fd, f->path);
+				e = -ENOTSUP;
+				break;
+			}
+			if (f->blob && (e = read_blob(r, f, &data)) < 0)
+				break;
+			e = ghost ? make_ghost(f, data, &obj[i]) : make_memfd(f, data, &obj[i]);
+			if (e < 0)
+				break;
+		}
+		fd = ckpt_proc_reopen_self_fd(obj[i], (int)(f->flags & REOPEN_FLAGS & ~O_DIRECTORY));
+		if (fd < 0) {
+			e = fd;
+			pr_err("cannot open '%s' made again as fd %d (flags %#o): %s", f->path, f->fd,
+			       f->flags, errstr(e));
+			break;
+		}
+		if (f->pos && lseek(fd, (off_t)f->pos, SEEK_SET) < 0) {
+			e = neg_errno();
+			pr_err("cannot seek '%s' (fd %d) to %" PRIu64 ": %s", f->path, f->fd, f->pos, errstr(e));
+			close(fd);
+			break;
+		}
+		r->local_fds[i] = fd;
+	}
+	for (size_t i = 0; i < s->nr_fds; i++)
+		if (obj[i] >= 0)
+			close(obj[i]);
+	return e;
+}
+
 int rst_files_prepare(struct rst *r)
 {
 	const struct ckpt_state *s = r->s;
@@ -473,6 +845,8 @@ int rst_files_prepare(struct rst *r)
 	}
 	if (refused)
 		return -ENOTSUP;
+	if ((e = make_files(r)) < 0 || (e = check_ghost_dirs(r)) < 0)
+		return e;
 	/* Last, as the waits may be long: the fifos, in the order of their fds. */
 	for (size_t i = 0; i < s->nr_fds; i++)
 		if (s->fds[i].kind == CKPT_STATE_FD_FIFO && r->local_fds[i] < 0 &&
@@ -494,7 +868,6 @@ int rst_files(struct rst *r)
 {
 	const struct ckpt_state *s = r->s;
 	_cleanup_free_ bool *done = calloc(s->nr_fds + 1, sizeof(bool));
-	int64_t res;
 	int e;
 
 	if (!done)
@@ -515,21 +888,10 @@ int rst_files(struct rst *r)
 	}
 	r->st->nr_fds = s->nr_fds;
 
-	rst_reset(r);
-	if (s->process.root && strcmp(s->process.root, "/")) {
-		res = RCALL(r, SYS_chroot, rst_put_str(r, s->process.root));
-		if (res < 0) {
-			pr_err("cannot change the root to '%s': %s", s->process.root, errstr((int)res));
-			return (int)res;
-		}
-	}
-	rst_reset(r);
-	if (s->process.cwd) {
-		res = RCALL(r, SYS_chdir, rst_put_str(r, s->process.cwd));
-		if (res < 0) {
-			pr_err("cannot change the directory to '%s': %s", s->process.cwd, errstr((int)res));
-			return (int)res;
-		}
-	}
+	if (s->process.root && strcmp(s->process.root, "/") &&
+	    (e = enter_dir(r, SYS_chroot, s->process.root, "")) < 0)
+		return e;
+	if (s->process.cwd && (e = enter_dir(r, SYS_chdir, s->process.cwd, root_prefix(s))) < 0)
+		return e;
 	return 0;
 }

@@ -95,6 +95,10 @@ bool rst_is_shm_vma(const struct ckpt_state_vma *v);
 int rst_files_prepare(struct rst *r) __must_check;
 void rst_files_done(struct rst *r);
 int rst_files(struct rst *r) __must_check;
+/* An fd that restore makes again, not the file at its path (a ghost file, own /proc file). */
+bool rst_fd_made_again(const struct rst *r, const struct ckpt_state_fd *f);
+/* A working or root directory that was deleted ("PATH (deleted)"): its PATH's length. */
+bool rst_dir_deleted(const char *path, size_t *ret_len);
 
 /* task.c */
 int rst_task(struct rst *r) __must_check;       /* signals, timers, limits: the process's */
