@@ -129,10 +129,10 @@ struct jcase {
 
 static const struct jcase cases[] = {
 	{ "leader-exited", false, "process @ (1 threads left, the first ", ARG_PID, "main thread has exited" },
-	{ "memfd", false, "fd 3 (/memfd:judged-data)", ARG_NONE, "memfd that is not mapped" },
-	{ "proc-self", false, "fd 3 (/proc/@/maps)", ARG_PID, "/proc" },
-	{ "deleted-cwd", true, "working directory '@' of process", ARG_PATH, "deleted" },
-	{ "deleted-file", true, "fd 3 (@)", ARG_PATH, "deleted" },
+	{ "ghost-big", true, "fd 3 (@)", ARG_PATH, "a deleted file of 1048577 bytes, over the ghost limit of 1048576" },
+	{ "proc-other", false, "fd 3 (/proc/1/stat)", ARG_NONE, "another process's (or thread's) /proc" },
+	{ "proc-cwd", false, "working directory '/proc/@/fd' of process", ARG_PID, "/proc" },
+	{ "deleted-dir", true, "fd 3 (@)", ARG_PATH, "deleted" },
 	{ "socket", false, "fd 3 (socket:[", ARG_NONE, "a socket" },
 	{ "sysv-shm", false, "(/SYSV", ARG_NONE, "System V" },
 	{ "shared-deleted", true, "(@)", ARG_PATH, "shared mapping of a deleted file" },
@@ -232,10 +232,10 @@ static void run_case(const struct jcase *c)
 }
 
 Test(judge, thread, .timeout = 60) { run_case(&cases[0]); }
-Test(judge, unmapped_memfd, .timeout = 60) { run_case(&cases[1]); }
-Test(judge, proc_self_file, .timeout = 60) { run_case(&cases[2]); }
-Test(judge, deleted_cwd, .timeout = 60) { run_case(&cases[3]); }
-Test(judge, deleted_open_file, .timeout = 60) { run_case(&cases[4]); }
+Test(judge, ghost_file_over_the_limit, .timeout = 60) { run_case(&cases[1]); }
+Test(judge, file_of_another_process_proc, .timeout = 60) { run_case(&cases[2]); }
+Test(judge, cwd_in_proc, .timeout = 60) { run_case(&cases[3]); }
+Test(judge, deleted_directory_fd, .timeout = 60) { run_case(&cases[4]); }
 Test(judge, socket, .timeout = 60) { run_case(&cases[5]); }
 Test(judge, sysv_shm, .timeout = 60) { run_case(&cases[6]); }
 Test(judge, shared_mapping_of_deleted_file, .timeout = 60) { run_case(&cases[7]); }

@@ -5,10 +5,11 @@
  *
  *   plain             nothing of the kind (the control)
  *   leader-exited     the main thread ends (pthread_exit); a second one serves
- *   memfd             a memfd with 3 pages of data, not mapped
- *   proc-self         /proc/self/maps open
- *   deleted-cwd DIR   mkdir DIR, chdir into it, rmdir it
- *   deleted-file PATH open PATH (created, written), then unlink it
+ *   ghost-big PATH    PATH created with 1 MiB + 1 byte, open, unlinked: over
+ *                     the default --ghost-limit
+ *   proc-other        /proc/1/stat open (another process's /proc)
+ *   proc-cwd          chdir to /proc/self/fd
+ *   deleted-dir DIR   mkdir DIR, open it, rmdir it (a deleted directory fd)
  *   child             a child that sleeps in pause() (prints "kid <pid>" first)
  *   zombie            a child that exited, never waited for (prints "kid <pid>" first)
  *   socket            a socket pair
@@ -95,24 +96,21 @@ int main(int argc, char **argv)
 		if (pthread_create(&t, NULL, serve, NULL))
 			die("pthread_create");
 		pthread_exit(NULL);
-	} else if (!strcmp(mode, "memfd")) {
-		static char page[4096];
-		int fd = memfd_create("judged-data", MFD_CLOEXEC);
-
-		memset(page, 'm', sizeof(page));
-		for (int i = 0; i < 3; i++)
-			if (fd < 0 || write(fd, page, sizeof(page)) != (ssize_t)sizeof(page))
-				die("memfd");
-	} else if (!strcmp(mode, "proc-self")) {
-		if (open("/proc/self/maps", O_RDONLY | O_CLOEXEC) < 0)
-			die("/proc/self/maps");
-	} else if (!strcmp(mode, "deleted-cwd") && argc > 2) {
-		if (mkdir(argv[2], 0700) < 0 || chdir(argv[2]) < 0 || rmdir(argv[2]) < 0)
-			die(argv[2]);
-	} else if (!strcmp(mode, "deleted-file") && argc > 2) {
+	} else if (!strcmp(mode, "ghost-big") && argc > 2) {
 		int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
-		if (fd < 0 || write(fd, "ghost\n", 6) != 6 || unlink(argv[2]) < 0)
+		if (fd < 0 || ftruncate(fd, (1 << 20) + 1) < 0 || pwrite(fd, "ghost\n", 6, 0) != 6 ||
+		    unlink(argv[2]) < 0)
+			die(argv[2]);
+	} else if (!strcmp(mode, "proc-other")) {
+		if (open("/proc/1/stat", O_RDONLY | O_CLOEXEC) < 0)
+			die("/proc/1/stat");
+	} else if (!strcmp(mode, "proc-cwd")) {
+		if (chdir("/proc/self/fd") < 0)
+			die("/proc/self/fd");
+	} else if (!strcmp(mode, "deleted-dir") && argc > 2) {
+		if (mkdir(argv[2], 0700) < 0 || open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC) < 0 ||
+		    rmdir(argv[2]) < 0)
 			die(argv[2]);
 	} else if (!strcmp(mode, "child")) {
 		kid = fork();

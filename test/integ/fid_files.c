@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fidelity of files (issue 14): after a kill-mode dump and a restore, eager
+ * or lazy, the process cannot tell by its files that it was restored. The
+ * target (test/progs/fid_files) holds a memfd that is not mapped (contents,
+ * position, seals), a memfd that cannot be sealed, a deleted file open twice
+ * (contents, size, mode, mtime, positions, access modes, one object), a
+ * deleted working directory and files of its own /proc directory; on
+ * "check" it checks each itself and prints "ITEM ok" or "ITEM BAD (why)".
+ * Refused: a deleted file over --ghost-limit (at dump, naming it and its
+ * size, the process untouched), and a blob of the checkpoint corrupted or
+ * cut (at restore, before any process or file is made).
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers/testutil.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static char tmp[64];
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-fidfiles-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmp));
+	setenv("CKPT_RUNDIR", tmp, 1);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	prog_kill_all();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		cr_log_warn("cannot remove %s", tmp);
+}
+
+TestSuite(fid_files, .init = setup, .fini = teardown);
+
+static const char *path_in(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", tmp, name);
+	return buf;
+}
+
+static const char *const items[] = { "memfd", "memfd-plain", "ghost", "cwd", "proc" };
+
+/* An empty scratch directory for the target. */
+static const char *scratch(char *buf, size_t len)
+{
+	path_in("scratch", buf, len);
+	cr_assert_eq(mkdir(buf, 0755), 0, "mkdir %s: %s", buf, strerror(errno));
+	return buf;
+}
+
+/* The entries of @dir, "." and ".." left out. */
+static int nr_entries(const char *dir, char *names, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	names[0] = '\0';
+	cr_assert_not_null(d, "opendir %s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		n++;
+		strncat(names, de->d_name, len - strlen(names) - 2);
+		strcat(names, " ");
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * "check": every line up to "done" is "ITEM ok", and each of @want items
+ * answered. Lines that are not the process's (ckpt's JSON) are skipped.
+ */
+static void expect_checks(struct prog *p, const char *const *want, size_t nr_want, const char *when)
+{
+	bool seen[8] = { false };
+	char line[1024];
+
+	cr_assert_eq(write(p->in_fd, "check\n", 6), 6, "cannot ask the process (%s)", when);
+	for (;;) {
+		int r = prog_read_line(p, line, sizeof(line), 20000);
+		size_t i;
+
+		cr_assert_geq(r, 0, "no answer to check (%s): %s", when, strerror(-r));
+		if (line[0] == '{')
+			continue;
+		if (!strcmp(line, "done"))
+			break;
+		for (i = 0; i < nr_want; i++)
+			if (!strncmp(line, want[i], strlen(want[i])) && line[strlen(want[i])] == ' ')
+				break;
+		cr_assert_lt(i, nr_want, "unexpected line (%s): '%s'", when, line);
+		cr_expect(strstr(line, " ok") && !strstr(line, "BAD"), "%s: %s", when, line);
+		seen[i] = true;
+	}
+	for (size_t i = 0; i < nr_want; i++)
+		cr_expect(seen[i], "%s: no line for '%s'", when, want[i]);
+}
+
+/* Kill-mode dump of @p into @dir with the extra arguments; its status. */
+static int dump(struct prog *p, const char *dir, const char *extra, struct run_result *r)
+{
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%d", p->pid);
+	if (extra)
+		cr_assert_eq(run_ckpt(r, "dump", "-t", pid, "-D", dir, "--ghost-limit", extra, NULL), 0);
+	else
+		cr_assert_eq(run_ckpt(r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	return r->status;
+}
+
+/* Restore @dir (lazily or not) as a child of ckpt, the test talking to it through ckpt's stdio. */
+static void restore(struct prog *rp, const char *dir, bool lazy)
+{
+	const char *argv[] = { ckpt_bin(), "restore", "-D", dir, "--json", "--stdio", "inherit",
+			       lazy ? "--lazy" : NULL, NULL };
+
+	cr_assert_eq(prog_spawn(rp, true, NULL, argv), 0);
+}
+
+/* Dump every item, restore (eager or lazy), and let the process check them. */
+static void round_trip(bool lazy)
+{
+	struct prog p, rp;
+	struct run_result r;
+	char sdir[128], dir[128], names[1024];
+	int status;
+
+	scratch(sdir, sizeof(sdir));
+	cr_assert_eq(prog_start(&p, true, 10000, "fid_files", sdir, NULL), 0);
+	expect_checks(&p, items, ARRAY_SIZE(items), "before the dump");
+
+	status = dump(&p, path_in("c", dir, sizeof(dir)), NULL, &r);
+	cr_assert_eq(status, 0, "dump: %s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(prog_wait(&p, 10000) & 0x7f, SIGKILL, "the dump did not kill the process");
+	cr_assert_eq(nr_entries(sdir, names, sizeof(names)), 0, "left in the scratch directory: %s", names);
+
+	restore(&rp, dir, lazy);
+	expect_checks(&rp, items, ARRAY_SIZE(items), lazy ? "after a lazy restore" : "after a restore");
+	/* Nothing made again is left with a name: the ghost file, the working directory. */
+	cr_expect_eq(nr_entries(sdir, names, sizeof(names)), 0, "restore left: %s", names);
+	expect_checks(&rp, items, ARRAY_SIZE(items), "checked twice");
+	prog_kill(&rp);
+}
+
+Test(fid_files, eager, .timeout = 120) { round_trip(false); }
+Test(fid_files, lazy, .timeout = 120) { round_trip(true); }
+
+/* ---- a ghost file over the limit ---- */
+
+static void over_limit(const char *size, const char *limit, const char *says)
+{
+	static const char *const big[] = { "ghost-big" };
+	struct prog p, rp;
+	struct run_result r;
+	char sdir[128], dir[128], want[512], bigpath[160];
+	struct stat st;
+
+	scratch(sdir, sizeof(sdir));
+	cr_assert_eq(prog_start(&p, true, 10000, "fid_files", "big", sdir, size, NULL), 0);
+	cr_assert_eq(dump(&p, path_in("c", dir, sizeof(dir)), limit, &r), 4, "dump of a ghost file of %s "
+		     "bytes, limit %s: status %d: %s", size, limit ? limit : "default", r.status, r.err);
+	snprintf(bigpath, sizeof(bigpath), "%s/big", sdir);
+	snprintf(want, sizeof(want), "(%s): not restorable: a deleted file of %s bytes, over the ghost limit of %s "
+		 "bytes (--ghost-limit)", bigpath, size, says);
+	cr_expect(strstr(r.err, want), "no '%s' in: %s", want, r.err);
+	run_result_done(&r);
+	cr_expect_neq(stat(dir, &st), 0, "the refused dump left '%s'", dir);
+	/* Untouched: it runs on and sees its file as it was. */
+	expect_checks(&p, big, 1, "after the refused dump");
+
+	/* With room for it: saved, and back. */
+	cr_assert_eq(dump(&p, dir, "4M", &r), 0, "%s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 10000);
+	restore(&rp, dir, false);
+	expect_checks(&rp, big, 1, "after the restore");
+	prog_kill(&rp);
+}
+
+Test(fid_files, ghost_over_the_default_limit, .timeout = 120) { over_limit("1048577", NULL, "1048576"); }
+Test(fid_files, ghost_over_a_given_limit, .timeout = 120) { over_limit("5000", "4K", "4096"); }
+
+/* ---- a damaged blob ---- */
+
+/* How many processes have @needle in their command line. */
+static int count_procs(const char *needle)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d))) {
+		char path[300], buf[4096];
+		ssize_t len;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (ssize_t i = 0; i < len; i++)
+			if (!buf[i])
+				buf[i] = ' ';
+		buf[len > 0 ? len : 0] = '\0';
+		n += strstr(buf, needle) != NULL && !strstr(buf, "ckpt");
+	}
+	closedir(d);
+	return n;
+}
+
+enum damage { FLIP, CUT };
+
+static void damaged(enum damage how, bool lazy)
+{
+	struct prog p;
+	struct run_result r;
+	char sdir[128], dir[128], blob[256], names[1024];
+	const char *argv_lazy[] = { "--lazy", NULL };
+	struct stat st;
+	int fd;
+
+	scratch(sdir, sizeof(sdir));
+	cr_assert_eq(prog_start(&p, true, 10000, "fid_files", sdir, NULL), 0);
+	cr_assert_eq(dump(&p, path_in("c", dir, sizeof(dir)), NULL, &r), 0, "%s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 10000);
+
+	/* The ghost file's blob: fd 6 of the target is its first fd. */
+	snprintf(blob, sizeof(blob), "%s/blob-fd-6", dir);
+	cr_assert_eq(stat(blob, &st), 0, "no blob '%s'", blob);
+	fd = open(blob, O_RDWR);
+	cr_assert_geq(fd, 0);
+	if (how == FLIP)
+		cr_assert_eq(pwrite(fd, "\xff", 1, st.st_size / 2), 1);
+	else
+		cr_assert_eq(ftruncate(fd, st.st_size - 1), 0);
+	close(fd);
+
+	if (lazy)
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--stdio", "null", argv_lazy[0], NULL), 0);
+	else
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--stdio", "null", NULL), 0);
+	cr_expect_eq(r.status, 1, "restore of a damaged blob: status %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "blob-fd-6") && strstr(r.err, "corrupt"), "%s", r.err);
+	if (how == CUT)
+		cr_expect(strstr(r.err, "9999 bytes, the checkpoint says 10000"), "%s", r.err);
+	run_result_done(&r);
+	/* Nothing half made: no process, no file made again. */
+	cr_expect_eq(count_procs(sdir), 0, "a process of the checkpoint runs after the refusal");
+	cr_expect_eq(nr_entries(sdir, names, sizeof(names)), 0, "the refused restore left: %s", names);
+}
+
+Test(fid_files, corrupt_blob, .timeout = 120) { damaged(FLIP, false); }
+Test(fid_files, truncated_blob, .timeout = 120) { damaged(CUT, false); }
+Test(fid_files, truncated_blob_lazy, .timeout = 120) { damaged(CUT, true); }

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Target of the files fidelity tests (test/integ/fid_files.c): it sets up
+ * each item, prints "ready", and on each stdin line "check" checks every
+ * item itself and prints "ITEM ok" or "ITEM BAD (why)", then "done".
+ * Anything else on stdin ends it.
+ *
+ *   fid_files DIR          every item below (DIR: an empty scratch directory)
+ *   fid_files big DIR SIZE only a ghost file of SIZE bytes, open (item ghost-big)
+ *
+ * Items:
+ *   memfd        a memfd "fid-data", not mapped: 3 pages and 100 bytes of a
+ *                pattern, position 5000, sealed SHRINK|GROW|WRITE|SEAL; a
+ *                second fd of it, read-only, opened again by /proc/self/fd
+ *   memfd-plain  a memfd made without MFD_ALLOW_SEALING: empty, F_SEAL_SEAL
+ *   ghost        DIR/ghost: 10000 bytes, mode 0640, open O_RDWR at 1234 and
+ *                O_RDONLY|O_APPEND... (read-only at 77), then unlinked
+ *   cwd          DIR/cwd made, entered, removed
+ *   proc         /proc/self/status open and read 10 bytes, /proc/PID/stat
+ *                open (PID: its own, by number)
+ * Each check compares what the process can see: contents, size, mode,
+ * mtime, position, access mode, seals, its readlink, the object shared.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MEMFD_LEN (3 * 4096 + 100)
+#define MEMFD_POS 5000
+#define MEMFD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
+#define GHOST_LEN 10000
+#define GHOST_POS 1234
+#define GHOST_POS2 77
+#define PROC_POS 10
+
+static char dir[4096];
+static int memfd = -1, memfd_ro = -1, memfd_plain = -1, ghost = -1, ghost_ro = -1;
+static int proc_status = -1, proc_stat = -1;
+static struct stat ghost_st0;
+static uint64_t big_size;
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+static unsigned char pat(size_t i, unsigned int seed)
+{
+	return (unsigned char)(i * 131 + seed);
+}
+
+static void fill(unsigned char *b, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		b[i] = pat(i, seed);
+}
+
+/* "ITEM BAD (why)" once per item: the first problem found. */
+static char why[512];
+
+static void bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+}
+
+static void report(const char *item)
+{
+	if (why[0])
+		printf("%s BAD (%s)\n", item, why);
+	else
+		printf("%s ok\n", item);
+	why[0] = '\0';
+}
+
+static void check_link(int fd, const char *want)
+{
+	char p[64], got[4200];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	n = readlink(p, got, sizeof(got) - 1);
+	if (n < 0) {
+		bad("readlink fd %d: %s", fd, strerror(errno));
+		return;
+	}
+	got[n] = '\0';
+	if (strcmp(got, want))
+		bad("fd %d is '%s', not '%s'", fd, got, want);
+}
+
+static void check_pos(int fd, off_t want)
+{
+	off_t got = lseek(fd, 0, SEEK_CUR);
+
+	if (got != want)
+		bad("fd %d at %lld, not %lld", fd, (long long)got, (long long)want);
+}
+
+static void check_acc(int fd, int want)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || (fl & (O_ACCMODE | O_APPEND)) != want)
+		bad("fd %d has flags %#o, not %#o", fd, fl < 0 ? 0 : fl & (O_ACCMODE | O_APPEND), want);
+}
+
+static void check_bytes(int fd, size_t len, unsigned int seed)
+{
+	unsigned char *b = malloc(len + 1);
+	ssize_t n;
+
+	if (!b)
+		die("malloc");
+	n = pread(fd, b, len + 1, 0);
+	if (n != (ssize_t)len)
+		bad("fd %d holds %zd bytes, not %zu", fd, n, len);
+	for (size_t i = 0; n == (ssize_t)len && i < len; i++)
+		if (b[i] != pat(i, seed)) {
+			bad("fd %d: byte %zu is %#x, not %#x", fd, i, b[i], pat(i, seed));
+			break;
+		}
+	free(b);
+}
+
+static void check_same(int a, int b)
+{
+	struct stat x, y;
+
+	if (fstat(a, &x) < 0 || fstat(b, &y) < 0 || x.st_ino != y.st_ino || x.st_dev != y.st_dev)
+		bad("fds %d and %d are not the same file any more", a, b);
+}
+
+/* ---- items ---- */
+
+static void setup_memfd(void)
+{
+	unsigned char b[MEMFD_LEN];
+	char p[64];
+
+	memfd = memfd_create("fid-data", MFD_ALLOW_SEALING);
+	if (memfd < 0)
+		die("memfd_create");
+	fill(b, sizeof(b), 7);
+	if (write(memfd, b, sizeof(b)) != (ssize_t)sizeof(b) || lseek(memfd, MEMFD_POS, SEEK_SET) < 0)
+		die("memfd write");
+	if (fcntl(memfd, F_ADD_SEALS, MEMFD_SEALS) < 0)
+		die("F_ADD_SEALS");
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", memfd);
+	memfd_ro = open(p, O_RDONLY);
+	memfd_plain = memfd_create("fid-plain", 0);
+	if (memfd_ro < 0 || memfd_plain < 0)
+		die("memfd again");
+}
+
+static void check_memfd(void)
+{
+	struct stat st;
+	int seals = fcntl(memfd, F_GET_SEALS);
+
+	if (fstat(memfd, &st) < 0 || st.st_size != MEMFD_LEN)
+		bad("size %lld, not %d", (long long)st.st_size, MEMFD_LEN);
+	check_bytes(memfd, MEMFD_LEN, 7);
+	check_pos(memfd, MEMFD_POS);
+	if (seals != MEMFD_SEALS)
+		bad("seals %#x, not %#x", seals, MEMFD_SEALS);
+	if (write(memfd, "x", 1) != -1 || errno != EPERM)
+		bad("a write through the sealed memfd did not fail with EPERM");
+	check_link(memfd, "/memfd:fid-data (deleted)");
+	check_acc(memfd, O_RDWR);
+	check_acc(memfd_ro, O_RDONLY);
+	check_pos(memfd_ro, 0);
+	check_same(memfd, memfd_ro);
+	report("memfd");
+
+	seals = fcntl(memfd_plain, F_GET_SEALS);
+	if (seals != F_SEAL_SEAL)
+		bad("seals %#x, not F_SEAL_SEAL", seals);
+	if (fstat(memfd_plain, &st) < 0 || st.st_size != 0)
+		bad("size %lld, not 0", (long long)st.st_size);
+	check_link(memfd_plain, "/memfd:fid-plain (deleted)");
+	report("memfd-plain");
+}
+
+static int make_ghost(const char *path, size_t len, mode_t mode)
+{
+	unsigned char *b = malloc(len ? len : 1);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+
+	if (fd < 0 || !b)
+		die(path);
+	fill(b, len, 3);
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write(fd, b + done, len - done);
+
+		if (n <= 0)
+			die("write");
+		done += (size_t)n;
+	}
+	free(b);
+	if (fchmod(fd, mode) < 0)
+		die("fchmod");
+	return fd;
+}
+
+static void setup_ghost(void)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/ghost", dir);
+	ghost = make_ghost(path, GHOST_LEN, 0640);
+	/* an mtime of its own, in the past, so that "now" would not pass */
+	if (futimens(ghost, (struct timespec[2]){ { 0, UTIME_OMIT }, { 1500000000, 123456789 } }) < 0)
+		die("futimens");
+	ghost_ro = open(path, O_RDONLY | O_APPEND);
+	if (ghost_ro < 0 || lseek(ghost, GHOST_POS, SEEK_SET) < 0 ||
+	    lseek(ghost_ro, GHOST_POS2, SEEK_SET) < 0)
+		die("ghost");
+	if (fstat(ghost, &ghost_st0) < 0 || unlink(path) < 0)
+		die("unlink");
+}
+
+static void check_ghost(void)
+{
+	char want[4300];
+	struct stat st;
+
+	snprintf(want, sizeof(want), "%s/ghost (deleted)", dir);
+	if (fstat(ghost, &st) < 0)
+		bad("fstat: %s", strerror(errno));
+	else if (st.st_nlink != 0)
+		bad("%lu links, not 0 (deleted)", (unsigned long)st.st_nlink);
+	else if (st.st_size != GHOST_LEN)
+		bad("size %lld, not %d", (long long)st.st_size, GHOST_LEN);
+	else if ((st.st_mode & 07777) != 0640 || !S_ISREG(st.st_mode))
+		bad("mode %#o, not a regular file of 0640", st.st_mode);
+	else if (st.st_mtim.tv_sec != ghost_st0.st_mtim.tv_sec ||
+		 st.st_mtim.tv_nsec != ghost_st0.st_mtim.tv_nsec)
+		bad("mtime %lld.%09ld, not %lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+		    (long long)ghost_st0.st_mtim.tv_sec, ghost_st0.st_mtim.tv_nsec);
+	check_bytes(ghost, GHOST_LEN, 3);
+	check_pos(ghost, GHOST_POS);
+	check_pos(ghost_ro, GHOST_POS2);
+	check_acc(ghost, O_RDWR);
+	check_acc(ghost_ro, O_RDONLY | O_APPEND);
+	check_link(ghost, want);
+	check_link(ghost_ro, want);
+	check_same(ghost, ghost_ro);
+	report("ghost");
+}
+
+static void setup_cwd(void)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/cwd", dir);
+	if (mkdir(path, 0700) < 0 || chdir(path) < 0 || rmdir(path) < 0)
+		die("cwd");
+}
+
+static void check_cwd(void)
+{
+	char want[4300], got[4300];
+	struct stat st;
+	ssize_t n = readlink("/proc/self/cwd", got, sizeof(got) - 1);
+
+	snprintf(want, sizeof(want), "%s/cwd (deleted)", dir);
+	if (n < 0)
+		bad("readlink cwd: %s", strerror(errno));
+	else if ((got[n] = '\0', strcmp(got, want)))
+		bad("cwd is '%s', not '%s'", got, want);
+	if (stat(".", &st) < 0 || !S_ISDIR(st.st_mode) || st.st_nlink != 0)
+		bad("'.' is not a deleted directory");
+	if (getcwd(got, sizeof(got)) || errno != ENOENT)
+		bad("getcwd did not fail with ENOENT");
+	report("cwd");
+}
+
+static void setup_proc(void)
+{
+	char p[64], b[PROC_POS];
+
+	proc_status = open("/proc/self/status", O_RDONLY);
+	snprintf(p, sizeof(p), "/proc/%d/stat", getpid());
+	proc_stat = open(p, O_RDONLY);
+	if (proc_status < 0 || proc_stat < 0 || read(proc_status, b, PROC_POS) != PROC_POS)
+		die("/proc");
+}
+
+static void check_proc(void)
+{
+	char want[64], b[8192], pid[32];
+	ssize_t n;
+
+	snprintf(want, sizeof(want), "/proc/%d/status", getpid());
+	check_link(proc_status, want);
+	check_pos(proc_status, PROC_POS);
+	n = pread(proc_status, b, sizeof(b) - 1, 0);
+	snprintf(pid, sizeof(pid), "\nPid:\t%d\n", getpid());
+	if (n <= 0 || (b[n] = '\0', !strstr(b, pid)))
+		bad("/proc/self/status does not say Pid %d", getpid());
+	snprintf(want, sizeof(want), "/proc/%d/stat", getpid());
+	check_link(proc_stat, want);
+	check_pos(proc_stat, 0);
+	n = pread(proc_stat, b, sizeof(b) - 1, 0);
+	snprintf(pid, sizeof(pid), "%d (", getpid());
+	if (n <= 0 || strncmp(b, pid, strlen(pid)))
+		bad("/proc/PID/stat does not start with '%s'", pid);
+	report("proc");
+}
+
+static void check_big(void)
+{
+	struct stat st;
+
+	if (fstat(ghost, &st) < 0 || (uint64_t)st.st_size != big_size || st.st_nlink)
+		bad("not a deleted file of %llu bytes", (unsigned long long)big_size);
+	check_pos(ghost, GHOST_POS);
+	report("ghost-big");
+}
+
+int main(int argc, char **argv)
+{
+	char line[64];
+	bool big = argc == 4 && !strcmp(argv[1], "big");
+
+	if (argc != 2 && !big) {
+		fprintf(stderr, "usage: fid_files DIR | fid_files big DIR SIZE\n");
+		return 2;
+	}
+	snprintf(dir, sizeof(dir), "%s", argv[big ? 2 : 1]);
+	if (big) {
+		char path[4200];
+
+		big_size = strtoull(argv[3], NULL, 0);
+		snprintf(path, sizeof(path), "%s/big", dir);
+		ghost = make_ghost(path, big_size, 0600);
+		if (lseek(ghost, GHOST_POS, SEEK_SET) < 0 || unlink(path) < 0)
+			die("big");
+	} else {
+		setup_memfd();
+		setup_ghost();
+		setup_proc();
+		setup_cwd(); /* last: the paths above are absolute anyway */
+	}
+	printf("ready\n");
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (strcmp(line, "check\n"))
+			break;
+		if (big) {
+			check_big();
+		} else {
+			check_memfd();
+			check_ghost();
+			check_cwd();
+			check_proc();
+		}
+		printf("done\n");
+		fflush(stdout);
+	}
+	return 0;
+}
