@@ -58,6 +58,34 @@ Test(cli_parse, integers)
 	cr_expect_eq(parse_int("3x", -7, 22, &s), -EINVAL);
 }
 
+/* --ghost-limit SIZE: bytes, or a binary unit as CRIU takes them. */
+Test(cli_parse, sizes)
+{
+	static const struct {
+		const char *s;
+		int r;
+		uint64_t v;
+	} cases[] = {
+		{ "0", 0, 0 },           { "5000", 0, 5000 },
+		{ "4K", 0, 4096 },       { "4k", 0, 4096 },
+		{ "1M", 0, 1ULL << 20 }, { "2MiB", 0, 2ULL << 20 },
+		{ "3G", 0, 3ULL << 30 }, { "1T", 0, 1ULL << 40 },
+		{ "16777216T", -ERANGE, 0 }, { "18446744073709551616", -ERANGE, 0 },
+		{ "", -EINVAL, 0 },      { "M", -EINVAL, 0 },
+		{ "1X", -EINVAL, 0 },    { "1MB", -EINVAL, 0 },
+		{ "-1", -EINVAL, 0 },    { " 1", -EINVAL, 0 },
+		{ "1 M", -EINVAL, 0 },   { "1.5M", -EINVAL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t v = 12345;
+		int r = parse_size(cases[i].s, &v);
+
+		cr_expect_eq(r, cases[i].r, "'%s': %d", cases[i].s, r);
+		cr_expect_eq(v, r == 0 ? cases[i].v : 12345, "'%s': %llu", cases[i].s, (unsigned long long)v);
+	}
+}
+
 Test(cli_parse, timeouts)
 {
 	unsigned int ms;
