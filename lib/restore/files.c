@@ -250,20 +250,50 @@ static int pipe_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 	return 0;
 }
 
+/*
+ * The seals @f had, on the memfd @rfd that restore of the mappings made:
+ * added if it was made sealable; a difference left is said, not hidden.
+ */
+static void memfd_seals(struct rst *r, int64_t rfd, const struct ckpt_state_fd *f)
+{
+	int64_t cur = RCALL(r, SYS_fcntl, (uint64_t)rfd, F_GET_SEALS, 0);
+
+	if (!f->has_seals || cur < 0 || cur == f->seals)
+		return;
+	if (!(cur & F_SEAL_SEAL) && (f->seals & ~(uint32_t)cur))
+		RCALL(r, SYS_fcntl, (uint64_t)rfd, F_ADD_SEALS, f->seals & ~(uint32_t)cur);
+	cur = RCALL(r, SYS_fcntl, (uint64_t)rfd, F_GET_SEALS, 0);
+	if (cur != f->seals)
+		pr_warn("fd %d ('%s'): the memfd, shared with a mapping, has seals %#llx, not %#x as at "
+			"the checkpoint", f->fd, f->path, (unsigned long long)cur, f->seals);
+}
+
+/*
+ * A memfd that a shared mapping holds (the restore of the mappings made
+ * it): opened again through the child's /proc/self/fd, so that each fd has
+ * its own access mode and position, as separate opens had; its seals.
+ */
 static int memfd_fd(struct rst *r, const struct ckpt_state_fd *f)
 {
 	int64_t rfd = -1;
 
-	for (size_t i = 0; i < r->nr_shm; i++)
-		if (ckpt_state_same_object(&r->shm[i].id, &f->id))
-			rfd = RCALL(r, SYS_fcntl, (uint64_t)r->shm[i].rfd, F_DUPFD_CLOEXEC, 0);
+	for (size_t i = 0; i < r->nr_shm && rfd < 0; i++)
+		if (ckpt_state_same_object(&r->shm[i].id, &f->id)) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", r->shm[i].rfd);
+			rfd = ropen(r, path, (int)(f->flags & REOPEN_FLAGS));
+			if (rfd < 0)
+				rfd = RCALL(r, SYS_fcntl, (uint64_t)r->shm[i].rfd, F_DUPFD_CLOEXEC, 0);
+		}
 	if (rfd < 0) {
-		/* Not mapped: empty (the checks refused one with contents). */
+		/* Not mapped: empty (rst_files_prepare made those with contents). */
 		rst_reset(r);
 		rfd = RCALL(r, SYS_memfd_create, rst_put_str(r, "ckpt-memfd"), MFD_CLOEXEC);
 	}
 	if (rfd < 0)
 		return (int)rfd;
+	memfd_seals(r, rfd, f);
 	if (f->pos)
 		RCALL(r, SYS_lseek, (uint64_t)rfd, f->pos, SEEK_SET);
 	return place(r, (int)rfd, f);

@@ -222,7 +222,8 @@ static int make_shm(struct rst *r)
 		int64_t fd;
 
 		rst_reset(r);
-		fd = RCALL(r, SYS_memfd_create, rst_put_str(r, o->name), MFD_CLOEXEC);
+		/* Sealable: rst_files gives a memfd fd its seals (F_SEAL_SEAL too) */
+		fd = RCALL(r, SYS_memfd_create, rst_put_str(r, o->name), MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (fd < 0)
 			return (int)fd;
 		if ((fd = rst_park_fd(r, (int)fd)) < 0)

@@ -54,7 +54,7 @@ static const char *path_in(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-static const char *const items[] = { "memfd", "memfd-plain", "ghost", "cwd", "proc" };
+static const char *const items[] = { "memfd", "memfd-plain", "memfd-mapped", "ghost", "cwd", "proc" };
 
 /* An empty scratch directory for the target. */
 static const char *scratch(char *buf, size_t len)
@@ -250,8 +250,8 @@ static void damaged(enum damage how, bool lazy)
 	run_result_done(&r);
 	prog_wait(&p, 10000);
 
-	/* The ghost file's blob: fd 6 of the target is its first fd. */
-	snprintf(blob, sizeof(blob), "%s/blob-fd-6", dir);
+	/* The ghost file's blob: fd 8 of the target is its first fd. */
+	snprintf(blob, sizeof(blob), "%s/blob-fd-8", dir);
 	cr_assert_eq(stat(blob, &st), 0, "no blob '%s'", blob);
 	fd = open(blob, O_RDWR);
 	cr_assert_geq(fd, 0);
@@ -266,7 +266,7 @@ static void damaged(enum damage how, bool lazy)
 	else
 		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--stdio", "null", NULL), 0);
 	cr_expect_eq(r.status, 1, "restore of a damaged blob: status %d: %s", r.status, r.err);
-	cr_expect(strstr(r.err, "blob-fd-6") && strstr(r.err, "corrupt"), "%s", r.err);
+	cr_expect(strstr(r.err, "blob-fd-8") && strstr(r.err, "corrupt"), "%s", r.err);
 	if (how == CUT)
 		cr_expect(strstr(r.err, "9999 bytes, the checkpoint says 10000"), "%s", r.err);
 	run_result_done(&r);

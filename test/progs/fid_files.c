@@ -13,6 +13,8 @@
  *                pattern, position 5000, sealed SHRINK|GROW|WRITE|SEAL; a
  *                second fd of it, read-only, opened again by /proc/self/fd
  *   memfd-plain  a memfd made without MFD_ALLOW_SEALING: empty, F_SEAL_SEAL
+ *   memfd-mapped a memfd "fid-map" of 2 pages mapped shared and written,
+ *                sealed SHRINK|GROW, open O_RDWR at 100 and O_RDONLY at 7
  *   ghost        DIR/ghost: 10000 bytes, mode 0640, open O_RDWR at 1234 and
  *                O_RDONLY|O_APPEND... (read-only at 77), then unlinked
  *   cwd          DIR/cwd made, entered, removed
@@ -43,6 +45,8 @@
 
 static char dir[4096];
 static int memfd = -1, memfd_ro = -1, memfd_plain = -1, ghost = -1, ghost_ro = -1;
+static int mapfd = -1, mapfd_ro = -1;
+static unsigned char *map;
 static int proc_status = -1, proc_stat = -1;
 static struct stat ghost_st0;
 static uint64_t big_size;
@@ -195,6 +199,50 @@ static void check_memfd(void)
 		bad("size %lld, not 0", (long long)st.st_size);
 	check_link(memfd_plain, "/memfd:fid-plain (deleted)");
 	report("memfd-plain");
+}
+
+#define MAP_LEN (2 * 4096)
+#define MAP_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+
+static void setup_memfd_mapped(void)
+{
+	char p[64];
+
+	mapfd = memfd_create("fid-map", MFD_ALLOW_SEALING);
+	if (mapfd < 0 || ftruncate(mapfd, MAP_LEN) < 0)
+		die("memfd_create");
+	map = mmap(NULL, MAP_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, mapfd, 0);
+	if (map == MAP_FAILED)
+		die("mmap");
+	fill(map, MAP_LEN, 11);
+	if (fcntl(mapfd, F_ADD_SEALS, MAP_SEALS) < 0 || lseek(mapfd, 100, SEEK_SET) < 0)
+		die("seals");
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", mapfd);
+	mapfd_ro = open(p, O_RDONLY);
+	if (mapfd_ro < 0 || lseek(mapfd_ro, 7, SEEK_SET) < 0)
+		die("memfd again");
+}
+
+static void check_memfd_mapped(void)
+{
+	int seals = fcntl(mapfd, F_GET_SEALS);
+	unsigned char b = 0;
+
+	check_bytes(mapfd, MAP_LEN, 11);
+	check_pos(mapfd, 100);
+	check_pos(mapfd_ro, 7);
+	check_acc(mapfd, O_RDWR);
+	check_acc(mapfd_ro, O_RDONLY);
+	if (seals != MAP_SEALS)
+		bad("seals %#x, not %#x", seals, MAP_SEALS);
+	check_link(mapfd, "/memfd:fid-map (deleted)");
+	check_same(mapfd, mapfd_ro);
+	/* One object: a write through the mapping is read through the fd. */
+	map[4097] ^= 0xff;
+	if (pread(mapfd_ro, &b, 1, 4097) != 1 || b != (unsigned char)(pat(4097, 11) ^ 0xff))
+		bad("the mapping and the fd are not the same memory");
+	map[4097] ^= 0xff;
+	report("memfd-mapped");
 }
 
 static int make_ghost(const char *path, size_t len, mode_t mode)
@@ -354,6 +402,7 @@ int main(int argc, char **argv)
 			die("big");
 	} else {
 		setup_memfd();
+		setup_memfd_mapped();
 		setup_ghost();
 		setup_proc();
 		setup_cwd(); /* last: the paths above are absolute anyway */
@@ -367,6 +416,7 @@ int main(int argc, char **argv)
 			check_big();
 		} else {
 			check_memfd();
+			check_memfd_mapped();
 			check_ghost();
 			check_cwd();
 			check_proc();
