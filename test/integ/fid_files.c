@@ -163,6 +163,29 @@ static void round_trip(bool lazy)
 }
 
 Test(fid_files, eager, .timeout = 120) { round_trip(false); }
+
+/* A delta on top of a dump that left it running: its own blobs, restored from the chain. */
+Test(fid_files, delta, .timeout = 120)
+{
+	struct prog p, rp;
+	struct run_result r;
+	char sdir[128], c0[128], c1[128], pid[16];
+
+	scratch(sdir, sizeof(sdir));
+	cr_assert_eq(prog_start(&p, true, 10000, "fid_files", sdir, NULL), 0);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", path_in("c0", c0, sizeof(c0)), "--leave-running", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	expect_checks(&p, items, ARRAY_SIZE(items), "after a dump that left it running");
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", path_in("c1", c1, sizeof(c1)), "--parent", c0, NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 10000);
+	restore(&rp, c1, false);
+	expect_checks(&rp, items, ARRAY_SIZE(items), "after the restore of a delta");
+	prog_kill(&rp);
+}
 Test(fid_files, lazy, .timeout = 120) { round_trip(true); }
 
 /* ---- a ghost file over the limit ---- */
