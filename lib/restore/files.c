@@ -732,9 +732,14 @@ static int make_ghost(const struct ckpt_state_fd *f, const void *data, int *ret)
 		       f->path, f->fd, dir, errstr(e));
 		return e;
 	}
-	if ((e = write_full(fd, data, f->id.size)) < 0 || (ftruncate(fd, (off_t)f->id.size) < 0 && (e = neg_errno())) ||
-	    (fchmod(fd, f->id.mode & 07777) < 0 && (e = neg_errno())) ||
-	    (futimens(fd, times) < 0 && (e = neg_errno()))) {
+	e = write_full(fd, data, f->id.size);
+	if (e == 0 && ftruncate(fd, (off_t)f->id.size) < 0)
+		e = neg_errno();
+	if (e == 0 && fchmod(fd, f->id.mode & 07777) < 0)
+		e = neg_errno();
+	if (e == 0 && futimens(fd, times) < 0)
+		e = neg_errno();
+	if (e < 0) {
 		pr_err("cannot fill the deleted file '%s' (fd %d) made again: %s", f->path, f->fd,
 		       errstr(e));
 		return e;
