@@ -70,7 +70,7 @@ static bool can_set_ticks(char *why, size_t len)
 static void dump_restore_check(const char *lazy)
 {
 	const char *items[] = { "signalfd", "timerfd-expired", "timerfd-rel", "inotify", "epoll", "eventfd" };
-	char dir[128], work[128], line[512], why[128], pid[16];
+	char dir[128], work[128], line[512], why[128], pid[16], pidf[128];
 	struct prog p, rp;
 	struct run_result r;
 
@@ -87,9 +87,21 @@ static void dump_restore_check(const char *lazy)
 	prog_wait(&p, 5000);
 	prog_kill(&p);
 	{
-		const char *argv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", lazy, NULL };
+		const char *argv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", "--pidfile",
+				       pidf, lazy, NULL };
+		FILE *f;
+		int rpid = 0;
 
+		snprintf(pidf, sizeof(pidf), "%s/restored.pid", tmp);
 		cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
+		/* Killed by the teardown, whatever happens. */
+		for (int i = 0; i < 500 && access(pidf, F_OK) < 0; i++)
+			usleep(20000);
+		f = fopen(pidf, "r");
+		if (f && fscanf(f, "%d", &rpid) == 1 && rpid > 0)
+			prog_track_pid(rpid);
+		if (f)
+			fclose(f);
 	}
 	send_line(&rp, "check\n");
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
