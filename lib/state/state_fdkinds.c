@@ -35,7 +35,18 @@ const char *state_fdkind_problem(const struct ckpt_state_fd *f)
 	if (f->kind == CKPT_STATE_FD_EVENTFD)
 		return NULL;
 	if (!k->known)
-		return "its state is not in the checkpoint (made by an older ckpt)";
+		switch (f->kind) {
+		case CKPT_STATE_FD_SIGNALFD:
+			return "a signalfd whose mask is not in the checkpoint (made by an older ckpt)";
+		case CKPT_STATE_FD_TIMERFD:
+			return "a timerfd whose timer is not in the checkpoint (made by an older ckpt)";
+		case CKPT_STATE_FD_INOTIFY:
+			return "an inotify instance whose watches are not in the checkpoint (made by an "
+			       "older ckpt)";
+		default:
+			return "an epoll instance whose registrations are not in the checkpoint (made by "
+			       "an older ckpt)";
+		}
 	switch (f->kind) {
 	case CKPT_STATE_FD_TIMERFD:
 		if (!timerfd_clock(k->timer.clockid))
