@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -174,6 +175,19 @@ static int parse_watch(const char *line, struct ckpt_state_inotify_watch *w)
 	return 0;
 }
 
+/* Events waiting in the queue are not saved: say so (FIONREAD on our duplicate). */
+static void inotify_queued(struct collect *c, const struct ckpt_state_fd *f)
+{
+	_cleanup_close_ int local = -1;
+	int n = 0;
+
+	if (ckpt_inject_take_fd(c->inj, f->fd, &local) < 0 || ioctl(local, FIONREAD, &n) < 0)
+		pr_warn("cannot tell whether events wait in inotify fd %d of pid %d", f->fd, c->pid);
+	else if (n > 0)
+		pr_warn("inotify fd %d of pid %d: %d bytes of events wait in its queue; they are not "
+			"saved", f->fd, c->pid, n);
+}
+
 static int collect_inotify(struct collect *c, const struct ckpt_fd_info *in, struct ckpt_state_fd *f)
 {
 	struct ckpt_state_fdkind *k = &f->k;
@@ -199,6 +213,7 @@ static int collect_inotify(struct collect *c, const struct ckpt_fd_info *in, str
 	}
 	if (k->nr_watches)
 		qsort(k->watches, k->nr_watches, sizeof(*k->watches), cmp_wd);
+	inotify_queued(c, f);
 	for (size_t i = 0; i < k->nr_watches; i++) {
 		struct ckpt_state_inotify_watch *w = &k->watches[i];
 		int fd = -1, r;

@@ -158,3 +158,29 @@ Test(fid_fds, epoll_of_a_replaced_fd_is_refused)
 {
 	refused("replaced", "epoll fd 4 watches a file registered as fd 3, but fd 3 is another file now");
 }
+
+/* A watched inode that is gone by the restore: refused, naming the watch and its path. */
+Test(fid_fds, inotify_watch_of_a_removed_directory_is_refused_at_restore)
+{
+	char dir[128], work[128], sub[160], pid[16], want[256];
+	struct prog p;
+	struct run_result r;
+
+	snprintf(dir, sizeof(dir), "%s/img", tmp);
+	snprintf(work, sizeof(work), "%s/watched", tmp);
+	cr_assert_eq(mkdir(work, 0700), 0);
+	cr_assert_eq(prog_start(&p, true, 5000, "fid_fds", "all", work, NULL), 0);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "dump failed: %s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 5000);
+	prog_kill(&p);
+	snprintf(sub, sizeof(sub), "%s/sub", work);
+	cr_assert_eq(rmdir(sub), 0);
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--stdio", "null", "--detach", NULL), 0);
+	cr_expect_neq(r.status, 0, "restored without the watched directory: %s", r.err);
+	snprintf(want, sizeof(want), "('%s') of watch 3 is gone", sub);
+	cr_expect(strstr(r.err, want), "'%s' not said in: %s", want, r.err);
+	run_result_done(&r);
+}
