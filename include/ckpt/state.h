@@ -26,6 +26,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include <ckpt/state_fdkinds.h>
 #include <ckpt/util.h>
 
 struct json_object;
@@ -293,6 +294,7 @@ struct ckpt_state_fd {
 	 * (FIONREAD). They are not saved; 0 in images older than this field.
 	 */
 	uint64_t pipe_queued;
+	struct ckpt_state_fdkind k;          /* SIGNALFD, TIMERFD, INOTIFY, EPOLL (state_fdkinds.h) */
 };
 
 /* ---- the whole ---- */

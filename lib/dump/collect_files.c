@@ -15,6 +15,7 @@
 #include <ckpt/nl.h>
 
 #include "dump/collect-internal.h"
+#include "dump/collect_fdkinds.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -155,6 +156,8 @@ static int describe_fd(struct collect *c, const struct ckpt_fd_info *in, unsigne
 		pr_err("cannot parse the fdinfo of eventfd %d of pid %d", in->fd, c->pid);
 		return -EBADMSG;
 	}
+	if ((r = collect_fdkind(c, in, f)) < 0) /* collect_fdkinds.c */
+		return r;
 	return ckpt_state_fd_judge(f);
 }
 
@@ -241,5 +244,5 @@ int collect_files(struct collect *c)
 			return r;
 	}
 	describe_sockets(c);
-	return 0;
+	return collect_fdkinds_finish(c); /* collect_fdkinds.c: epoll targets */
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "state/state-internal.h"
+#include "state/state_fdkinds.h"
 #include "util/util.h"
 
 static void socket_to_json(struct jw *w, json_object *o, const struct ckpt_state_socket *s)
@@ -56,6 +57,7 @@ static void fd_to_json(struct jw *w, json_object *o, const struct ckpt_state_fd 
 		jw_u64(w, x, "queued", f->pipe_queued);
 		break;
 	default:
+		fdkind_to_json(w, o, f); /* json_fdkinds.c */
 		break;
 	}
 }
@@ -150,7 +152,7 @@ static int kind_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
 			return k;
 		jr_leave(r, mark);
 	}
-	return pipe_from_json(r, o, f);
+	return pipe_from_json(r, o, f) ?: fdkind_from_json(r, o, f); /* json_fdkinds.c */
 }
 
 static int fd_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
