@@ -193,6 +193,17 @@ void ckpt_fd_list_free(struct ckpt_fd_list *l);
 CKPT_DEFINE_CLEANUP(struct ckpt_fd_list, ckpt_fd_list_free)
 #define _cleanup_fd_list_ _cleanup_(ckpt_fd_list_freep)
 
+/*
+ * Open the inode of file handle @type/@handle (@len bytes) on the file
+ * system of device @maj:@min, as process @p sees its mounts (mountinfo,
+ * root): open_by_handle_at(2) with @flags (O_CLOEXEC added), which needs
+ * CAP_DAC_READ_SEARCH. Also the path our fd reads as, when @ret_path.
+ * -ENOENT: no mount of that device; -ESTALE: the inode is gone.
+ */
+int ckpt_proc_open_by_handle(const struct ckpt_proc *p, unsigned int maj, unsigned int min,
+			     int type, const void *handle, size_t len, int flags, int *ret_fd,
+			     char **ret_path) __must_check;
+
 /* ---- identities of open files ---- */
 
 struct stat;

@@ -26,6 +26,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include <ckpt/state_fdkinds.h>
 #include <ckpt/util.h>
 
 struct json_object;
@@ -89,6 +90,13 @@ struct ckpt_state_thread {
 	uint64_t sigmask;                    /* blocked signals, bit n-1 = signal n */
 	uint64_t sigpending;                 /* private pending set (SigPnd), incl. info-less ones */
 	bool in_syscall;                     /* stopped inside a system call */
+	/*
+	 * Stopped inside restart_syscall(2) (orig_rax 219), the kernel's
+	 * continuation of an interrupted sleep (nanosleep, clock_nanosleep,
+	 * futex, poll): the call it continues, read from the `mov $NR, %eax`
+	 * before the `syscall` instruction; 0 when not so or not known.
+	 */
+	int restart_nr;
 	struct ckpt_state_rseq rseq;
 	uint64_t robust_list_head, robust_list_len;
 	uint64_t clear_child_tid;            /* set_tid_address() / CLONE_CHILD_CLEARTID */
@@ -302,6 +310,7 @@ struct ckpt_state_fd {
 	/* MEMFD: F_GET_SEALS (F_SEAL_*), when has_seals; applied after the contents. */
 	bool has_seals;
 	uint32_t seals;
+	struct ckpt_state_fdkind k;          /* SIGNALFD, TIMERFD, INOTIFY, EPOLL (state_fdkinds.h) */
 };
 
 /* ---- the whole ---- */

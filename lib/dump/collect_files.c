@@ -16,6 +16,7 @@
 #include <ckpt/proc.h>
 
 #include "dump/collect-internal.h"
+#include "dump/collect_fdkinds.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -156,6 +157,8 @@ static int describe_fd(struct collect *c, const struct ckpt_fd_info *in, unsigne
 		pr_err("cannot parse the fdinfo of eventfd %d of pid %d", in->fd, c->pid);
 		return -EBADMSG;
 	}
+	if ((r = collect_fdkind(c, in, f)) < 0) /* collect_fdkinds.c */
+		return r;
 	return ckpt_state_fd_judge_for(f, c->pid);
 }
 
@@ -242,7 +245,7 @@ int collect_files(struct collect *c)
 			return r;
 	}
 	describe_sockets(c);
-	return 0;
+	return collect_fdkinds_finish(c); /* collect_fdkinds.c: epoll targets */
 }
 
 /* ---- contents: ghost files, memfds ---- */

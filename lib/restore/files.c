@@ -49,6 +49,7 @@
 #include <ckpt/proc.h>
 
 #include "restore/restore-internal.h"
+#include "restore/fdkinds.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -364,6 +365,8 @@ static int one_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 	case CKPT_STATE_FD_MEMFD:
 		return memfd_fd(r, f);
 	default:
+		if (rst_fdkind_known(f->kind))
+			return rst_fdkind_fd(r, f); /* fdkinds.c */
 		pr_err("fd %d (%s) cannot be restored", f->fd, ckpt_state_fd_kind_name(f->kind));
 		return -ENOTSUP;
 	}
@@ -917,6 +920,8 @@ int rst_files(struct rst *r)
 		}
 		done[i] = true;
 	}
+	if ((e = rst_fdkinds_finish(r)) < 0) /* fdkinds.c: epoll registrations */
+		return e;
 	for (size_t i = 0; i < r->nr_shm; i++) {
 		RCALL(r, SYS_close, (uint64_t)r->shm[i].rfd);
 		r->shm[i].rfd = -1;

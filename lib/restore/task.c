@@ -27,6 +27,7 @@
 
 #define ERESTARTSYS_ 512
 #define ERESTART_RESTARTBLOCK_ 516
+#define NR_RESTART_SYSCALL 219
 
 struct kernel_sigaction_ {
 	uint64_t handler, flags, restorer, mask;
@@ -298,10 +299,22 @@ static int thread_regs(struct rst *r, size_t idx)
 	 * -ERESTART_RESTARTBLOCK needs the kernel's restart block, which died
 	 * with the old process: run the original call again instead (a sleep
 	 * starts over with its full duration rather than failing with EINTR).
+	 * A thread stopped in restart_syscall itself (a sleep interrupted
+	 * before, by an earlier checkpoint) runs the call it continued, with
+	 * its arguments, still in their registers, when dump could tell which
+	 * (restart_nr); else restart_syscall would fail with EINTR in the new
+	 * process, and so the call returns EINTR, as CRIU's restore does.
 	 */
 	if ((int64_t)regs.orig_rax >= 0 && (int64_t)regs.rax == -ERESTART_RESTARTBLOCK_) {
-		regs.rax = regs.orig_rax;
-		regs.rip -= 2;
+		if ((int64_t)regs.orig_rax == NR_RESTART_SYSCALL && t->restart_nr) {
+			regs.rax = (unsigned long long)t->restart_nr;
+			regs.rip -= 2;
+		} else if ((int64_t)regs.orig_rax == NR_RESTART_SYSCALL) {
+			regs.rax = (unsigned long long)-EINTR;
+		} else {
+			regs.rax = regs.orig_rax;
+			regs.rip -= 2;
+		}
 		regs.orig_rax = (unsigned long long)-1;
 	}
 	return ckpt_inject_set_thread_state(r->inj, idx, &regs, t->xstate, t->xstate_len, &t->sigmask);

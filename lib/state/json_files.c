@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "state/state-internal.h"
+#include "state/state_fdkinds.h"
 #include "util/util.h"
 
 static void socket_to_json(struct jw *w, json_object *o, const struct ckpt_state_socket *s)
@@ -60,6 +61,7 @@ static void fd_to_json(struct jw *w, json_object *o, const struct ckpt_state_fd 
 		jw_u64(w, x, "queued", f->pipe_queued);
 		break;
 	default:
+		fdkind_to_json(w, o, f); /* json_fdkinds.c */
 		break;
 	}
 }
@@ -154,7 +156,7 @@ static int kind_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
 			return k;
 		jr_leave(r, mark);
 	}
-	return pipe_from_json(r, o, f);
+	return pipe_from_json(r, o, f) ?: fdkind_from_json(r, o, f); /* json_fdkinds.c */
 }
 
 /* A checkpoint file name: [A-Za-z0-9._-], not starting with '.', at most 255 bytes. */

@@ -71,6 +71,8 @@ static void thread_to_json(struct jw *w, json_object *o, const struct ckpt_state
 	jw_u64(w, o, "sigmask", t->sigmask);
 	jw_u64(w, o, "sigpending", t->sigpending);
 	jw_bool(w, o, "in_syscall", t->in_syscall);
+	if (t->restart_nr)
+		jw_int(w, o, "restart_nr", t->restart_nr);
 	x = jw_obj(w, o, "rseq");
 	jw_u64(w, x, "ptr", t->rseq.ptr);
 	jw_int(w, x, "len", t->rseq.len);
@@ -261,7 +263,11 @@ static int thread_from_json(struct jr *r, json_object *o, struct ckpt_state_thre
 	    (k = jr_siginfos(r, o, "pending", &t->pending, &t->nr_pending)) < 0 ||
 	    (k = sched_from_json(r, o, t)) < 0)
 		return k;
-	return 0;
+	/* Optional: absent when 0, and from images made before it. */
+	k = jr_opt(r, o, "restart_nr", json_type_int, &x);
+	if (k > 0)
+		k = jr_int(r, o, "restart_nr", 1, 1023, &t->restart_nr);
+	return k < 0 ? k : 0;
 }
 
 int threads_from_json(struct jr *r, json_object *doc, struct ckpt_state *s)

@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 
 #include "state/state-internal.h"
+#include "state/state_fdkinds.h"
 #include "util/util.h"
 
 const char *const state_vma_kind_names[CKPT_STATE_NR_VMA_KINDS] = {
@@ -86,6 +87,7 @@ static void fd_done(struct ckpt_state_fd *f)
 	free(f->fdinfo);
 	free(f->blob);
 	free(f->blob_data);
+	ckpt_state_fdkind_done(&f->k);
 }
 
 void ckpt_state_free(struct ckpt_state *s)
@@ -261,15 +263,11 @@ static const char *fd_problem(const struct ckpt_state_fd *f, int pid)
 	case CKPT_STATE_FD_SOCKET:
 		return "a socket";
 	case CKPT_STATE_FD_EVENTFD:
-		return "an eventfd";
 	case CKPT_STATE_FD_EPOLL:
-		return "an epoll instance";
 	case CKPT_STATE_FD_SIGNALFD:
-		return "a signalfd";
 	case CKPT_STATE_FD_TIMERFD:
-		return "a timerfd";
 	case CKPT_STATE_FD_INOTIFY:
-		return "an inotify instance";
+		return state_fdkind_problem(f); /* state_fdkinds.c */
 	case CKPT_STATE_FD_FANOTIFY:
 		return "a fanotify group";
 	case CKPT_STATE_FD_USERFAULTFD:

@@ -7,6 +7,7 @@
  * refused and leaves no half-restored process.
  */
 #include <criterion/criterion.h>
+#include <json-c/json.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -204,6 +205,53 @@ Test(restore, inside_nanosleep_and_read)
 	restore_spawn(&rp, e, NULL);
 	send_line(&rp, "after restore");
 	expect(&rp, "got after restore", line, sizeof(line));
+	kill_restored(&rp);
+}
+
+/* restart_nr of the first thread of checkpoint @dir (ckpt show --json), 0 if none. */
+static int restart_nr_of(const char *dir)
+{
+	struct run_result r;
+	json_object *j, *threads, *arr, *v;
+	int nr = 0;
+
+	cr_assert_eq(run_ckpt(&r, "show", dir, "--json", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	j = json_tokener_parse(r.out);
+	cr_assert_not_null(j, "not JSON: %.200s", r.out);
+	if (json_object_object_get_ex(j, "threads", &threads) && json_object_object_get_ex(threads, "threads", &arr) &&
+	    json_object_object_get_ex(json_object_array_get_idx(arr, 0), "restart_nr", &v))
+		nr = json_object_get_int(v);
+	json_object_put(j);
+	run_result_done(&r);
+	return nr;
+}
+
+/*
+ * A sleep that an earlier checkpoint interrupted goes on in the kernel's
+ * restart_syscall; a second checkpoint finds the thread there, and the
+ * restored process must not see EINTR.
+ */
+Test(restore, a_sleep_already_interrupted_once)
+{
+	struct prog p, rp;
+	char d0[128], d1[128], line[256];
+	int ret, err;
+	unsigned long long el;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "sleep", "1500", NULL), 0);
+	usleep(200000);
+	dump_pid(p.pid, path_in("once", d0, sizeof(d0)), NULL, "--leave-running");
+	usleep(100000);
+	dump_pid(p.pid, path_in("twice", d1, sizeof(d1)), d0, NULL);
+	prog_kill(&p);
+	ret = restart_nr_of(d1);
+	cr_expect(ret == 230 || ret == 35, "the second checkpoint says restart_syscall continues call %d", ret);
+	restore_spawn(&rp, d1, NULL);
+	expect(&rp, "slept", line, sizeof(line));
+	cr_assert_eq(sscanf(line, "slept %d %d %llu", &ret, &err, &el), 3);
+	cr_expect_eq(ret, 0, "nanosleep failed after restore: errno %d", err);
+	cr_expect_geq(el, 1500000000ULL);
 	kill_restored(&rp);
 }
 
