@@ -177,7 +177,7 @@ void rst_id_holder(pid_t id, char *buf, size_t len)
 /* With the same ids: the pid and every thread id must be free (one message for each taken). */
 static int check_ids(struct rst *r)
 {
-	int e = 0;
+	size_t taken = 0;
 
 	if (!r->same_ids)
 		return 0;
@@ -186,7 +186,7 @@ static int check_ids(struct rst *r)
 		_cleanup_proc_ struct ckpt_proc *p = NULL;
 		char who[128];
 
-		if (ckpt_proc_open(NULL, id, &p) < 0)
+		if (ckpt_proc_open(NULL, id, &p) < 0 || ++taken > 3)
 			continue;
 		rst_id_holder(id, who, sizeof(who));
 		if (r->s->nr_threads == 1)
@@ -194,9 +194,10 @@ static int check_ids(struct rst *r)
 		else
 			pr_err("thread id %d of pid %d is taken (by %s): a process with threads is restored "
 			       "with the ids it had", id, r->s->process.pid, who);
-		e = -EEXIST;
 	}
-	return e;
+	if (taken > 3)
+		pr_err("%zu more thread ids of pid %d are taken", taken - 3, r->s->process.pid);
+	return taken ? -EEXIST : 0;
 }
 
 int rst_check(struct rst *r)

@@ -839,14 +839,16 @@ static pid_t hold_pid(pid_t want, const char *comm)
  */
 Test(threads, restore_while_the_tids_are_taken_is_refused_naming_the_holder)
 {
-	char bin[128], path[4096], cmd[8300], out[128], ref[128], d[128];
+	char bin[128], path[4096], cmd[8300], out[128], ref[128], d[128], orig[16];
 	pid_t inckpt[MAX_TIDS], pid, worker = 0, holder, rpid;
 	struct run_result r;
 	struct prog p, rp;
 	size_t n, killed_at;
 
 	/* A copy of the program under its own name: its processes can be counted (pgrep -x). */
-	path_in("thr-orig", bin, sizeof(bin));
+	/* Named after this test process: other suites may run the same test at the same time. */
+	snprintf(orig, sizeof(orig), "thr%d", (int)getpid());
+	path_in(orig, bin, sizeof(bin));
 	snprintf(cmd, sizeof(cmd), "cp %s %s", prog_path("threads", path, sizeof(path)), bin);
 	cr_assert_eq(system(cmd), 0);
 	{
@@ -866,10 +868,10 @@ Test(threads, restore_while_the_tids_are_taken_is_refused_naming_the_holder)
 		prog_track_pid(atoi(r.out)); /* restored after all: killed at the end */
 	cr_expect_eq(r.status, 1, "restore while the original runs: exit status %d: %s", r.status, r.err);
 	/* Its name is also the checkpoint's: the holder of a worker's TID below has another. */
-	cr_expect(has_number(r.err, pid) && strstr(r.err, "thr-orig") && says_taken(r.err),
-		  "the error does not say that TID %d is taken by pid %d (thr-orig): %s", pid, pid, r.err);
+	cr_expect(has_number(r.err, pid) && strstr(r.err, orig) && says_taken(r.err),
+		  "the error does not say that TID %d is taken by pid %d (%s): %s", pid, pid, orig, r.err);
 	run_result_done(&r);
-	cr_expect_eq(count_comm("thr-orig"), 2, "a restored process was left (or the original died)");
+	cr_expect_eq(count_comm(orig), 2, "a restored process was left (or the original died)");
 	cr_expect_eq(proc_state(pid) != 0 && proc_state(pid) != 'Z', true, "the original died");
 	cr_expect_eq(task_tracer(pid, pid), 0, "the original is left traced");
 	wait_lines(out, count_lines(out) + 20);
@@ -894,7 +896,7 @@ Test(threads, restore_while_the_tids_are_taken_is_refused_naming_the_holder)
 	cr_expect(has_number(r.err, worker) && strstr(r.err, "tid-holder") && says_taken(r.err),
 		  "the error does not say that TID %d is taken by pid %d (tid-holder): %s", worker, holder, r.err);
 	run_result_done(&r);
-	cr_expect_eq(count_comm("thr-orig"), 1, "a half-restored process was left");
+	cr_expect_eq(count_comm(orig), 1, "a half-restored process was left");
 	cr_expect_eq(proc_state(pid), 0, "a process has the pid %d", pid);
 	cr_expect_eq(kill(holder, 0), 0, "the holder of the TID was killed");
 
