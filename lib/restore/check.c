@@ -174,6 +174,13 @@ void rst_id_holder(pid_t id, char *buf, size_t len)
 	ckpt_proc_status_done(&st);
 }
 
+bool rst_id_in_limbo(pid_t id)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+
+	return ckpt_proc_open(NULL, id, &p) == -ESRCH;
+}
+
 /* With the same ids: the pid and every thread id must be free (one message for each taken). */
 static int check_ids(struct rst *r)
 {

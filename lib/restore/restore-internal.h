@@ -76,6 +76,13 @@ int rst_park_fd(struct rst *r, int rfd);
 int rst_check(struct rst *r) __must_check;
 /* "pid 42 (bash)", "thread 43 of pid 42 (java)": who holds id @id now. */
 void rst_id_holder(pid_t id, char *buf, size_t len);
+/*
+ * clone3 said EEXIST for @id, yet no process has it: the threads of a
+ * process that was just killed free their ids a moment after its wait
+ * returns. Worth another try.
+ */
+bool rst_id_in_limbo(pid_t id);
+#define RST_LIMBO_TRIES 100 /* 10 ms apart */
 
 /* mm.c */
 int rst_prepare(struct rst *r) __must_check;    /* scratch, code page, empty the child */

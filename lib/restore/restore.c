@@ -115,6 +115,11 @@ static int spawn(struct rst *r)
 					   .set_tid_size = 1 };
 
 		pid = (pid_t)sys_clone3(&args, sizeof(args));
+		for (int tries = 0; pid < 0 && errno == EEXIST && tries < RST_LIMBO_TRIES && rst_id_in_limbo(want);
+		     tries++) {
+			usleep(10000);
+			pid = (pid_t)sys_clone3(&args, sizeof(args));
+		}
 		if (pid < 0) {
 			int e = neg_errno();
 			char who[128];

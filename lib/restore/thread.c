@@ -12,6 +12,7 @@
 #include <linux/sched.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "restore/restore-internal.h"
 #include "util/err.h"
@@ -37,7 +38,12 @@ static int make_thread(struct rst *r, size_t idx)
 	at = rst_put(r, &args, sizeof(args));
 	if (!args.set_tid || !at)
 		return -ENOMEM;
-	e = ckpt_inject_clone_thread(r->inj, 0, at, sizeof(args), &res, &got);
+	for (int tries = 0;; tries++) {
+		e = ckpt_inject_clone_thread(r->inj, 0, at, sizeof(args), &res, &got);
+		if (e < 0 || res != -EEXIST || tries == RST_LIMBO_TRIES || !rst_id_in_limbo(tid))
+			break;
+		usleep(10000);
+	}
 	if (e < 0) {
 		pr_err("cannot make thread %d of pid %d: %s", tid, r->pid, errstr(e));
 		return e;
