@@ -80,6 +80,13 @@ struct ckpt_state_sched {
 
 #define CKPT_STATE_NR_SCHED_POLICIES 8       /* SCHED_* < 8 */
 
+/* One seccomp BPF filter (PTRACE_SECCOMP_GET_FILTER): classic BPF, 8 bytes an instruction. */
+struct ckpt_state_seccomp_filter {
+	size_t len;                          /* instructions, 1..4096 (BPF_MAXINSNS) */
+	uint64_t *insns;                     /* struct sock_filter[len] */
+	uint32_t flags;                      /* SECCOMP_FILTER_FLAG_LOG (PTRACE_SECCOMP_GET_METADATA) */
+};
+
 struct ckpt_state_thread {
 	pid_t tid;
 	char comm[CKPT_STATE_COMM_LEN];      /* the thread's own name */
@@ -101,6 +108,18 @@ struct ckpt_state_thread {
 	struct ckpt_state_sched sched;
 	bool has_timerslack;                 /* also false when the dump could not read it */
 	uint64_t timerslack_ns;              /* timer slack; 0 for realtime and deadline threads */
+	/*
+	 * Per thread in Linux too; absent (has_* false) from older images:
+	 * restore then leaves them as the new thread has them.
+	 */
+	bool has_ioprio;
+	int ioprio;                          /* ioprio_get(IOPRIO_WHO_PROCESS, tid) */
+	bool has_pdeathsig;
+	int pdeathsig;                       /* PR_GET_PDEATHSIG: 0 or a signal */
+	bool has_seccomp;
+	int seccomp_mode;                    /* CKPT_STATE_SECCOMP_*, of this thread */
+	size_t nr_seccomp_filters;           /* filter mode: its filters, the oldest first */
+	struct ckpt_state_seccomp_filter *seccomp_filters;
 };
 
 /* ---- the process (process.json) ---- */
@@ -151,7 +170,8 @@ struct ckpt_state_process {
 	struct ckpt_state_creds creds;
 	bool no_new_privs;
 	int dumpable;                        /* PR_GET_DUMPABLE: 0, 1, 2 */
-	int seccomp;                         /* CKPT_STATE_SECCOMP_* */
+	int seccomp;                         /* CKPT_STATE_SECCOMP_* of the thread collected first */
+	bool child_subreaper;                /* PR_GET_CHILD_SUBREAPER (false in older images) */
 	bool job_stopped;                    /* stopped by job control when collected */
 	struct ckpt_state_sigaction sigactions[CKPT_STATE_NSIG]; /* [n-1] is signal n */
 	uint64_t shared_sigpending;          /* ShdPnd: shared pending set */
