@@ -100,7 +100,9 @@ int rst_files(struct rst *r) __must_check;
 int rst_task(struct rst *r) __must_check;       /* signals, timers, limits: the process's */
 /* Of thread @idx, in it: name, altstack, its pending signals, rseq, robust list, tid address. */
 int rst_thread(struct rst *r, size_t idx) __must_check;
-int rst_creds(struct rst *r) __must_check;      /* every thread's */
+int rst_session(struct rst *r) __must_check;    /* setsid/setpgid in the leader, first */
+int rst_seccomp(struct rst *r) __must_check;    /* every thread's, suspended until release */
+int rst_creds(struct rst *r) __must_check;      /* every thread's, and its parent-death signal */
 int rst_regs(struct rst *r) __must_check;       /* every thread's */
 
 /* thread.c: the threads after the leader, made with their ids, each set up. */

@@ -7,13 +7,18 @@
  *             pipes of fds 0-2 with no way to reconnect them refused
  *   spawn     fork (or clone3 with set_tid) a child that waits, seize it
  *   prepare   scratch area and code page, the child emptied
+ *   session   its own session or process group when it had one (--detach:
+ *             a session of its own), before the files (a terminal)
  *   mm        vDSO moved, mappings made, pages written, PR_SET_MM_MAP
  *   files     fds, cwd, root
  *   task      the process's signals, timers, limits
  *   threads   the leader's own state (rseq, robust list, tid address, ...);
  *             every other thread made with its id (clone3 set_tid) from
  *             the leader, and its own state set in it
- *   creds     groups, gids, uids, capabilities: in every thread
+ *   seccomp   filters and strict mode of every thread, suspended (ptrace)
+ *             until release so they cannot block what follows
+ *   creds     groups, gids, capabilities, securebits, uids, no_new_privs,
+ *             then the parent-death signal: in every thread
  *   regs      registers, xstate, mask of every thread: applied by release,
  *             which lets them run
  *   sched     policy, priority, nice, timer slack of every thread, from ckpt,
@@ -176,7 +181,7 @@ static int build(struct rst *r)
 		rl.rlim_cur = rl.rlim_max;
 		(void)prlimit(r->pid, RLIMIT_NOFILE, &rl, NULL);
 	}
-	if ((e = rst_prepare(r)) < 0 || (e = rst_mm(r)) < 0)
+	if ((e = rst_prepare(r)) < 0 || (e = rst_session(r)) < 0 || (e = rst_mm(r)) < 0)
 		return e;
 	{
 		uint64_t t0 = now_ns();
@@ -190,22 +195,10 @@ static int build(struct rst *r)
 		return e;
 	/* The threads once the process's own state is there; credentials drop last. */
 	if ((e = rst_mm_finish(r)) < 0 || (e = rst_files(r)) < 0 || (e = rst_task(r)) < 0 ||
-	    (e = rst_thread(r, 0)) < 0 || (e = rst_threads(r)) < 0 || (e = rst_creds(r)) < 0 ||
+	    (e = rst_thread(r, 0)) < 0 || (e = rst_threads(r)) < 0 || (e = rst_seccomp(r)) < 0 ||
+	    (e = rst_creds(r)) < 0 ||
 	    (e = rst_regs(r)) < 0)
 		return e;
-	/*
-	 * Detached: the leader of a session of its own, as a daemon. In ckpt's
-	 * process group, a process left stopped (--leave-stopped, or stopped
-	 * when dumped) was killed the moment ckpt exited: the group is then
-	 * orphaned with a stopped member, and the kernel sends it SIGHUP and
-	 * SIGCONT. A group of its own in ckpt's session is orphaned the same
-	 * way; another session is not. A remote call: the child's own code
-	 * may never run before ckpt seizes it.
-	 */
-	if (r->o->detach && (res = RCALL(r, SYS_setsid)) < 0) {
-		pr_err("cannot give the restored process a session of its own: %s", errstr((int)res));
-		return (int)res;
-	}
 	/* A process that was stopped by job control is restored stopped. */
 	if (r->s->process.job_stopped || r->o->leave_stopped) {
 		res = RCALL(r, SYS_kill, (uint64_t)r->pid, SIGSTOP);
