@@ -54,7 +54,11 @@ enum {
 	 * for a process ckpt is building, never for a target.
 	 */
 	CKPT_INJECT_EXITKILL = 1u << 1,
-	/* Set by ckpt_inject_suspend_seccomp(), not by a caller of seize. */
+	/*
+	 * Not for callers: set by seize when ckpt may (CAP_SYS_ADMIN), or by
+	 * ckpt_inject_suspend_seccomp(): seccomp does not apply to the
+	 * threads until release (PTRACE_O_SUSPEND_SECCOMP).
+	 */
 	CKPT_INJECT_SUSPEND_SECCOMP = 1u << 2,
 };
 

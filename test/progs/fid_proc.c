@@ -17,7 +17,7 @@
  * parent-death signal SIGUSR1, a seccomp filter that makes sysinfo(2) fail
  * with EPERM; a second thread with io priority idle, parent-death signal
  * SIGUSR2, one more filter of its own (times(2) fails with EACCES), asleep
- * in nanosleep(10 s).
+ * in nanosleep(10 s); a third thread in strict mode, blocked in read(2).
  *
  * Prints "pid N" (the process under test), then "ready". On "check" it
  * prints one line per item, "ITEM ok" or "ITEM BAD (why)", then "done".
@@ -65,6 +65,8 @@ static pid_t sleeper_tid;
 static double sleep_start, sleep_end, check_at;
 static char sleeper_report[1024];
 static volatile int sleeping;
+static volatile pid_t strict_tid;
+static int strict_pipe[2];
 
 static void die(const char *what)
 {
@@ -200,8 +202,24 @@ static void *sleeper(void *arg)
 	return NULL;
 }
 
+/* Strict mode: read(2), write(2), exit(2), sigreturn(2) only. Blocks for good. */
+static void *strict(void *arg)
+{
+	char c;
+	(void)arg;
+
+	strict_tid = (pid_t)syscall(SYS_gettid);
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) < 0)
+		die("PR_SET_SECCOMP strict");
+	for (;;)
+		if (syscall(SYS_read, strict_pipe[0], &c, 1) == 1)
+			syscall(SYS_write, 1, "strict woke\n", 12);
+	return NULL;
+}
+
 static void setup(void)
 {
+	pthread_t st;
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct d[2];
 	int bits;
@@ -240,6 +258,11 @@ static void setup(void)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGUSR1) < 0 ||
 	    syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO(IOPRIO_CLASS_BE, 3)) < 0)
 		die("process attributes");
+	/* Not after the filter (no strict mode over one), nor before the uid change (SIGSETXID). */
+	if (pipe(strict_pipe) < 0 || pthread_create(&st, NULL, strict, NULL))
+		die("strict thread");
+	while (!strict_tid)
+		usleep(1000);
 	filter(SYS_sysinfo, EPERM);
 	read_attrs(&before);
 }
@@ -308,6 +331,11 @@ static void check(void)
 		       (unsigned long long)before.cap[2], (unsigned long long)before.cap[4]);
 	else
 		printf("caps ok\n");
+	seccomp_of(strict_tid, &mode, &filters);
+	if (mode != 1)
+		printf("strict BAD (thread %d: mode %d, not 1)\n", strict_tid, mode);
+	else
+		printf("strict ok\n");
 	seccomp_of((pid_t)syscall(SYS_gettid), &mode, &filters);
 	if (mode != 2 || filters != 1 || errno_of(SYS_sysinfo) != EPERM || errno_of(SYS_times) != 0)
 		printf("seccomp BAD (mode %d, %d filters, sysinfo: %s, times: %s)\n", mode, filters,
