@@ -35,6 +35,8 @@ struct rst {
 	 * thread ids in memory: struct pthread, mutex owners).
 	 */
 	bool same_ids;
+	/* Else the same pid when it is free, a new one (with a warning) when not. */
+	bool pid_if_free;
 	struct ckpt_inject *inj;
 	size_t thread;              /* the thread remote calls run in: index of inj and of s->threads */
 	uint64_t area;              /* scratch area in the child (code, data) */

@@ -110,19 +110,33 @@ static void __attribute__((noreturn)) child_wait(pid_t parent)
 		pause();
 }
 
+static pid_t clone_with_pid(pid_t want)
+{
+	struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&want, .set_tid_size = 1 };
+
+	return (pid_t)sys_clone3(&args, sizeof(args));
+}
+
+/*
+ * The same pid when it is asked for (--restore-pid, or threads), else
+ * when it is free: glibc keeps the main thread's tid, which is the pid, in
+ * struct pthread (pthread_self()), and uses it for calls on the thread
+ * itself (pthread_sigqueue, pthread_getschedparam/setschedparam,
+ * pthread_setaffinity_np: ESRCH, or worse another process with that id)
+ * and in mutex owner words (PI and robust mutexes, which the kernel reads);
+ * nothing in userspace can rewrite them all. A single-threaded process
+ * whose pid is taken (still running, --leave-running) gets a new one, with
+ * a warning that says what of glibc is then stale.
+ */
 static int spawn(struct rst *r)
 {
-	pid_t parent = getpid(), pid;
+	pid_t parent = getpid(), pid, want = r->s->process.pid;
+	char who[128];
 
-	if (r->same_ids) {
-		pid_t want = r->s->process.pid;
-		struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&want,
-					   .set_tid_size = 1 };
-
-		pid = (pid_t)sys_clone3(&args, sizeof(args));
-		if (pid < 0) {
+	if (r->same_ids || r->pid_if_free) {
+		pid = clone_with_pid(want);
+		if (pid < 0 && r->same_ids) {
 			int e = neg_errno();
-			char who[128];
 
 			if (e == -EEXIST) {
 				rst_id_holder(want, who, sizeof(who));
@@ -132,11 +146,26 @@ static int spawn(struct rst *r)
 			}
 			return e;
 		}
+		if (pid < 0) {
+			int e = neg_errno();
+
+			if (e == -EEXIST)
+				rst_id_holder(want, who, sizeof(who));
+			else
+				snprintf(who, sizeof(who), "%s", errstr(e));
+			pr_warn("pid %d is taken (%s%s): the process gets a new pid, and glibc's cached "
+				"thread id of its main thread (pthread_self()) is then stale: "
+				"pthread_sigqueue, pthread_*schedparam, pthread_setaffinity_np on itself "
+				"fail, robust and PI mutexes it holds name the old id",
+				want, e == -EEXIST ? "by " : "", who);
+		}
 	} else {
-		pid = fork();
-		if (pid < 0)
-			return neg_errno();
+		pid = -1;
 	}
+	if (pid < 0)
+		pid = fork();
+	if (pid < 0)
+		return neg_errno();
 	if (pid == 0)
 		child_wait(parent);
 	r->pid = pid;
@@ -254,6 +283,7 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	if ((e = open_images(&r)) < 0)
 		goto out;
 	r.same_ids = o->restore_pid || r.s->nr_threads > 1;
+	r.pid_if_free = true;
 	if ((e = rst_check(&r)) < 0 || (e = rst_files_prepare(&r)) < 0)
 		goto out;
 	st->check_ns = now_ns() - t0;

@@ -19,6 +19,11 @@
  * SIGUSR2, one more filter of its own (times(2) fails with EACCES), asleep
  * in nanosleep(10 s); a third thread in strict mode, blocked in read(2).
  *
+ *   fid_proc single  one thread, nothing else: checks only that its pid and
+ *                    glibc's idea of its thread id (pthread_self()'s tid,
+ *                    the pid of a single-threaded process) agree with the
+ *                    kernel's
+ *
  * Prints "pid N" (the process under test), then "ready". On "check" it
  * prints one line per item, "ITEM ok" or "ITEM BAD (why)", then "done".
  * The sleeper's line waits until its sleep ends. FID_PROC_NO_SECCOMP=1 leaves
@@ -267,6 +272,30 @@ static void setup(void)
 	read_attrs(&before);
 }
 
+/* glibc caches the main thread's tid (== the pid) in struct pthread. */
+static void check_single(pid_t first_pid)
+{
+	union sigval v = { 0 };
+	struct sched_param sp;
+	int e;
+
+	if (getpid() != first_pid)
+		printf("same_pid BAD (%d, was %d)\n", getpid(), first_pid);
+	else
+		printf("same_pid ok\n");
+	e = pthread_sigqueue(pthread_self(), SIGUSR1, v);
+	if (e)
+		printf("pthread_sigqueue_self BAD (%s)\n", strerror(e));
+	else
+		printf("pthread_sigqueue_self ok\n");
+	e = pthread_getschedparam(pthread_self(), &v.sival_int, &sp);
+	if (e)
+		printf("pthread_getschedparam_self BAD (%s)\n", strerror(e));
+	else
+		printf("pthread_getschedparam_self ok\n");
+	printf("done\n");
+}
+
 static void check(void)
 {
 	struct attrs now;
@@ -352,8 +381,8 @@ int main(int argc, char **argv)
 	pid_t child;
 	int status;
 
-	if (argc != 2 || (strcmp(argv[1], "root") && strcmp(argv[1], "user"))) {
-		fprintf(stderr, "usage: fid_proc root|user\n");
+	if (argc != 2 || (strcmp(argv[1], "root") && strcmp(argv[1], "user") && strcmp(argv[1], "single"))) {
+		fprintf(stderr, "usage: fid_proc root|user|single\n");
 		return 2;
 	}
 	user_mode = strcmp(argv[1], "user") == 0;
@@ -371,6 +400,15 @@ int main(int argc, char **argv)
 	}
 	signal(SIGUSR1, got_signal);
 	signal(SIGUSR2, got_signal);
+	if (strcmp(argv[1], "single") == 0) {
+		pid_t first = getpid();
+
+		printf("pid %d\nready\n", first);
+		while (fgets(line, sizeof(line), stdin))
+			if (strncmp(line, "check", 5) == 0)
+				check_single(first);
+		return 0;
+	}
 	setup();
 	if (pthread_create(&t, NULL, sleeper, NULL))
 		die("pthread_create");
