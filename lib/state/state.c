@@ -407,7 +407,7 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 	if (!l)
 		return -ENOMEM;
 	/* Filters are restored from what the dump saved: an older image has none. */
-	if (s->process.seccomp == CKPT_STATE_SECCOMP_FILTER && s->nr_threads && !s->threads[0].has_seccomp) {
+	if (s->process.seccomp == CKPT_STATE_SECCOMP_FILTER && !(s->nr_threads && s->threads[0].has_seccomp)) {
 		struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_PROCESS, .fd = -1 };
 
 		k = add_issue(l, &cap, &is, "seccomp filters not saved (a checkpoint older than ckpt's saving them)",
