@@ -313,7 +313,7 @@ static void own_caps(uint64_t *ret_prm, uint64_t *ret_bnd)
  *   inheritable set (capset, before the bounding set: an inheritable
  *   capability outside the bounding set can only be kept, not added);
  *   bounding set drops (CAP_SETPCAP);
- *   securebits NO_SETUID_FIXUP, ckpt's own: the uid change keeps every
+ *   securebits NO_SETUID_FIXUP added to ckpt's own: the uid change keeps every
  *   capability (KEEP_CAPS would lose the effective set, and a process may
  *   lock KEEP_CAPS off);
  *   uids;
@@ -326,7 +326,7 @@ static void own_caps(uint64_t *ret_prm, uint64_t *ret_bnd)
  * only exception is a bounding-set capability ckpt lacks itself (here:
  * CAP_SYS_RESOURCE): that one cannot come back and is a warning.
  */
-static int creds(struct rst *r, uint64_t own_prm, uint64_t own_bnd)
+static int creds(struct rst *r, uint64_t own_prm, uint64_t own_bnd, uint64_t own_bits)
 {
 	const struct ckpt_state_creds *c = &r->s->process.creds;
 	char what[64];
@@ -348,7 +348,7 @@ static int creds(struct rst *r, uint64_t own_prm, uint64_t own_bnd)
 		if ((e = must(r, RCALL(r, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)cap, 0, 0, 0), what)) < 0)
 			return e;
 	}
-	if ((e = must(r, RCALL(r, SYS_prctl, PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0),
+	if ((e = must(r, RCALL(r, SYS_prctl, PR_SET_SECUREBITS, own_bits | SECBIT_NO_SETUID_FIXUP, 0, 0, 0),
 		      "PR_SET_SECUREBITS (keep the capabilities across the uid change)")) < 0)
 		return e;
 	if ((e = must(r, RCALL(r, SYS_setresuid, c->uid[0], c->uid[1], c->uid[2]), "setresuid")) < 0)
@@ -406,7 +406,8 @@ static int pdeathsig(struct rst *r, size_t idx)
  */
 int rst_creds(struct rst *r)
 {
-	uint64_t own_prm, own_bnd;
+	uint64_t own_prm, own_bnd, own_bits = (uint64_t)MAX(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), 0);
+	int dumpable = r->s->process.dumpable;
 	int e = 0;
 
 	own_caps(&own_prm, &own_bnd);
@@ -416,14 +417,23 @@ int rst_creds(struct rst *r)
 				"bounding set lacks it", cap, r->s->process.pid);
 	for (size_t i = r->s->nr_threads; i-- > 0 && e == 0;) {
 		rst_use_thread(r, i);
-		if ((e = creds(r, own_prm, own_bnd)) == 0)
+		if ((e = creds(r, own_prm, own_bnd, own_bits)) == 0)
 			e = pdeathsig(r, i);
 	}
 	rst_use_thread(r, 0);
-	/* After them: a change of uid makes the mm non-dumpable (suid_dumpable). */
-	if (e == 0)
-		e = must(r, RCALL(r, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)r->s->process.dumpable, 0, 0, 0),
-			 "PR_SET_DUMPABLE");
+	/*
+	 * After them: a change of uid makes the mm non-dumpable, or what
+	 * fs.suid_dumpable says. 2 (root-only core dumps) is only ever set by
+	 * the kernel that way, never by prctl: kept if the uid change gave it.
+	 */
+	if (e == 0 && dumpable == 2) {
+		if (RCALL(r, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0) != 2)
+			pr_warn("pid %d was dumpable 2 (suid_dumpable): prctl cannot set that, the "
+				"restored process has what this machine's fs.suid_dumpable gives it",
+				r->s->process.pid);
+	} else if (e == 0) {
+		e = must(r, RCALL(r, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)dumpable, 0, 0, 0), "PR_SET_DUMPABLE");
+	}
 	return e;
 }
 
