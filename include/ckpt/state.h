@@ -116,6 +116,13 @@ struct ckpt_state_thread {
 	int ioprio;                          /* ioprio_get(IOPRIO_WHO_PROCESS, tid) */
 	bool has_pdeathsig;
 	int pdeathsig;                       /* PR_GET_PDEATHSIG: 0 or a signal */
+	/*
+	 * Stopped in restart_syscall(2) (a sleep interrupted before, by a
+	 * stop or an earlier dump): the call it continues, read from the code
+	 * before the syscall instruction (mov $NR, %eax); false: not known.
+	 */
+	bool has_restart_nr;
+	int restart_nr;
 	bool has_seccomp;
 	int seccomp_mode;                    /* CKPT_STATE_SECCOMP_*, of this thread */
 	size_t nr_seccomp_filters;           /* filter mode: its filters, the oldest first */

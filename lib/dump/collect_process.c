@@ -262,6 +262,31 @@ static int thread_seccomp_filters(struct collect *c, struct ckpt_state_thread *t
 }
 
 /*
+ * A thread stopped in restart_syscall(2) continues a call whose number the
+ * kernel no longer shows (rax became __NR_restart_syscall when the call
+ * was first interrupted); its restart block, which says what to continue,
+ * dies with the process. The call's number is in the code: glibc (and
+ * any inline `syscall`) loads it with `mov $NR, %eax` right before the
+ * instruction. Not found: restore says so.
+ */
+static void restart_nr(struct collect *c, struct ckpt_state_thread *t)
+{
+	uint8_t code[7];
+	uint32_t nr;
+
+	if (t->regs.orig_rax != SYS_restart_syscall || t->regs.rip < sizeof(code) ||
+	    ckpt_inject_read(c->inj, t->regs.rip - sizeof(code), code, sizeof(code)) < 0)
+		return;
+	if (code[0] != 0xb8 || code[5] != 0x0f || code[6] != 0x05)
+		return;
+	memcpy(&nr, code + 1, sizeof(nr));
+	if (nr >= 1024 || nr == SYS_restart_syscall)
+		return;
+	t->restart_nr = (int)nr;
+	t->has_restart_nr = true;
+}
+
+/*
  * Per thread: io priority (from here: ioprio_get on the thread id), the
  * parent-death signal (only the thread can ask for its own) and seccomp.
  */
@@ -287,6 +312,7 @@ static int thread_attrs(struct collect *c, size_t idx, struct ckpt_state_thread 
 		return r;
 	t->pdeathsig = sig;
 	t->has_pdeathsig = true;
+	restart_nr(c, t);
 	r = ckpt_proc_open_task(c->proc, t->tid, &tp);
 	if (r == 0)
 		r = ckpt_proc_read_status(tp, &st);

@@ -527,15 +527,15 @@ int rst_seccomp(struct rst *r)
  * absolute sleep is restarted as it was (-ERESTARTNOHAND) and keeps its
  * deadline.
  */
-static void sleep_resume(struct rst *r, size_t idx, struct user_regs_struct *regs)
+static void sleep_resume(struct rst *r, size_t idx, uint64_t nr, struct user_regs_struct *regs)
 {
-	bool rel_clock = regs->orig_rax == SYS_clock_nanosleep && !(regs->rsi & TIMER_ABSTIME);
+	bool rel_clock = nr == SYS_clock_nanosleep && !(regs->rsi & TIMER_ABSTIME);
 
-	if (regs->orig_rax == SYS_nanosleep && regs->rsi)
+	if (nr == SYS_nanosleep && regs->rsi)
 		regs->rdi = regs->rsi;
 	else if (rel_clock && regs->r10)
 		regs->rdx = regs->r10;
-	else if (regs->orig_rax == SYS_nanosleep || rel_clock)
+	else if (nr == SYS_nanosleep || rel_clock)
 		pr_warn("thread %d slept in %s without a remaining-time argument: it sleeps its whole "
 			"duration again", r->s->threads[idx].tid,
 			rel_clock ? "clock_nanosleep" : "nanosleep");
@@ -555,8 +555,21 @@ static int thread_regs(struct rst *r, size_t idx)
 	 * than failing with EINTR).
 	 */
 	if ((int64_t)regs.orig_rax >= 0 && (int64_t)regs.rax == -ERESTART_RESTARTBLOCK_) {
-		sleep_resume(r, idx, &regs);
-		regs.rax = regs.orig_rax;
+		uint64_t nr = regs.orig_rax;
+
+		/*
+		 * restart_syscall(2) itself (the sleep was interrupted before):
+		 * in the new process it has no restart block and fails with
+		 * EINTR, so the call it continued runs again, its arguments
+		 * still in the registers.
+		 */
+		if (nr == SYS_restart_syscall && t->has_restart_nr)
+			nr = (uint64_t)t->restart_nr;
+		else if (nr == SYS_restart_syscall)
+			pr_warn("thread %d was in restart_syscall(2) and the call it continued is not known: "
+				"it fails with EINTR", t->tid);
+		sleep_resume(r, idx, nr, &regs);
+		regs.rax = nr;
 		regs.rip -= 2;
 		regs.orig_rax = (unsigned long long)-1;
 	}

@@ -66,6 +66,8 @@ static void attrs_to_json(struct jw *w, json_object *o, const struct ckpt_state_
 		jw_int(w, o, "ioprio", t->ioprio);
 	if (t->has_pdeathsig)
 		jw_int(w, o, "pdeathsig", t->pdeathsig);
+	if (t->has_restart_nr)
+		jw_int(w, o, "restart_nr", t->restart_nr);
 	if (!t->has_seccomp)
 		return;
 	x = jw_obj(w, o, "seccomp");
@@ -315,6 +317,11 @@ static int attrs_from_json(struct jr *r, json_object *o, struct ckpt_state_threa
 	k = jr_opt(r, o, "pdeathsig", json_type_int, &x);
 	if (k > 0 && (k = jr_int(r, o, "pdeathsig", 0, 64, &t->pdeathsig)) == 0)
 		t->has_pdeathsig = true;
+	if (k < 0)
+		return k;
+	k = jr_opt(r, o, "restart_nr", json_type_int, &x);
+	if (k > 0 && (k = jr_int(r, o, "restart_nr", 0, 1023, &t->restart_nr)) == 0)
+		t->has_restart_nr = true;
 	if (k < 0)
 		return k;
 	return seccomp_from_json(r, o, t);

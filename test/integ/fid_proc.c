@@ -74,7 +74,7 @@ static pid_t start(struct prog *p, const char *mode)
 	return pid;
 }
 
-static void round_trip(const char *mode, bool lazy)
+static void round_trip(const char *mode, bool lazy, bool twice)
 {
 	const char *argv[] = { ckpt_bin(), "restore", "-D", NULL, "--stdio", "inherit", NULL, NULL };
 	struct run_result r;
@@ -91,9 +91,19 @@ static void round_trip(const char *mode, bool lazy)
 		usleep(100000);
 	snprintf(dir, sizeof(dir), "%s/%s%s", tmp, mode, lazy ? "-lazy" : "");
 	{
-		char pid_s[16];
+		char pid_s[16], first[160];
 
 		snprintf(pid_s, sizeof(pid_s), "%d", pid);
+		/*
+		 * A dump that leaves it running first: its sleep goes on through
+		 * restart_syscall(2), and that is what the second one finds.
+		 */
+		if (twice) {
+			snprintf(first, sizeof(first), "%s-first", dir);
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid_s, "-D", first, "--leave-running", NULL), 0);
+			cr_assert_eq(r.status, 0, "dump --leave-running: %s", r.err);
+			run_result_done(&r);
+		}
 		cr_assert_eq(run_ckpt(&r, "dump", "-t", pid_s, "-D", dir, NULL), 0);
 	}
 	cr_assert_eq(r.status, 0, "dump: %s", r.err);
@@ -113,22 +123,27 @@ static void round_trip(const char *mode, bool lazy)
 
 Test(fid_proc, root_eager)
 {
-	round_trip("root", false);
+	round_trip("root", false, false);
 }
 
 Test(fid_proc, root_lazy)
 {
-	round_trip("root", true);
+	round_trip("root", true, false);
 }
 
 Test(fid_proc, user_eager)
 {
-	round_trip("user", false);
+	round_trip("user", false, false);
+}
+
+Test(fid_proc, root_eager_after_a_leave_running_dump)
+{
+	round_trip("root", false, true);
 }
 
 Test(fid_proc, user_lazy)
 {
-	round_trip("user", true);
+	round_trip("user", true, false);
 }
 
 /*

@@ -160,6 +160,8 @@ static struct ckpt_state *full_state(void)
 		th->ioprio = t ? 0 : (1 << 13) | 7;
 		th->has_pdeathsig = true;
 		th->pdeathsig = t ? 64 : 9;
+		th->has_restart_nr = t == 0;
+		th->restart_nr = t ? 0 : 230; /* clock_nanosleep */
 		th->has_seccomp = true;
 		th->seccomp_mode = t ? CKPT_STATE_SECCOMP_STRICT : CKPT_STATE_SECCOMP_FILTER;
 		if (!t) {
