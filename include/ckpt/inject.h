@@ -54,6 +54,12 @@ enum {
 	 * for a process ckpt is building, never for a target.
 	 */
 	CKPT_INJECT_EXITKILL = 1u << 1,
+	/*
+	 * Not for callers: set by seize when ckpt may (CAP_SYS_ADMIN), or by
+	 * ckpt_inject_suspend_seccomp(): seccomp does not apply to the
+	 * threads until release (PTRACE_O_SUSPEND_SECCOMP).
+	 */
+	CKPT_INJECT_SUSPEND_SECCOMP = 1u << 2,
 };
 
 /* How long a seize waits for every thread to stop, as CRIU's --timeout. */
@@ -200,6 +206,13 @@ int ckpt_inject_set_thread_state(struct ckpt_inject *inj, size_t idx,
  */
 int ckpt_inject_clone_thread(struct ckpt_inject *inj, size_t thread, uint64_t args, size_t args_len,
 			     int64_t *ret_result, size_t *ret_idx) __must_check;
+/*
+ * In a process ckpt is building (CKPT_INJECT_EXITKILL only): seccomp does
+ * not apply to any of its threads (PTRACE_O_SUSPEND_SECCOMP) until release,
+ * so that filters can be installed before the calls that follow them.
+ * Needs CAP_SYS_ADMIN and CONFIG_CHECKPOINT_RESTORE.
+ */
+int ckpt_inject_suspend_seccomp(struct ckpt_inject *inj) __must_check;
 
 struct ckpt_rseq {
 	uint64_t ptr;

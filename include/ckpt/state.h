@@ -81,6 +81,13 @@ struct ckpt_state_sched {
 
 #define CKPT_STATE_NR_SCHED_POLICIES 8       /* SCHED_* < 8 */
 
+/* One seccomp BPF filter (PTRACE_SECCOMP_GET_FILTER): classic BPF, 8 bytes an instruction. */
+struct ckpt_state_seccomp_filter {
+	size_t len;                          /* instructions, 1..4096 (BPF_MAXINSNS) */
+	uint64_t *insns;                     /* struct sock_filter[len] */
+	uint32_t flags;                      /* SECCOMP_FILTER_FLAG_LOG (PTRACE_SECCOMP_GET_METADATA) */
+};
+
 struct ckpt_state_thread {
 	pid_t tid;
 	char comm[CKPT_STATE_COMM_LEN];      /* the thread's own name */
@@ -90,13 +97,6 @@ struct ckpt_state_thread {
 	uint64_t sigmask;                    /* blocked signals, bit n-1 = signal n */
 	uint64_t sigpending;                 /* private pending set (SigPnd), incl. info-less ones */
 	bool in_syscall;                     /* stopped inside a system call */
-	/*
-	 * Stopped inside restart_syscall(2) (orig_rax 219), the kernel's
-	 * continuation of an interrupted sleep (nanosleep, clock_nanosleep,
-	 * futex, poll): the call it continues, read from the `mov $NR, %eax`
-	 * before the `syscall` instruction; 0 when not so or not known.
-	 */
-	int restart_nr;
 	struct ckpt_state_rseq rseq;
 	uint64_t robust_list_head, robust_list_len;
 	uint64_t clear_child_tid;            /* set_tid_address() / CLONE_CHILD_CLEARTID */
@@ -109,6 +109,25 @@ struct ckpt_state_thread {
 	struct ckpt_state_sched sched;
 	bool has_timerslack;                 /* also false when the dump could not read it */
 	uint64_t timerslack_ns;              /* timer slack; 0 for realtime and deadline threads */
+	/*
+	 * Per thread in Linux too; absent (has_* false) from older images:
+	 * restore then leaves them as the new thread has them.
+	 */
+	bool has_ioprio;
+	int ioprio;                          /* ioprio_get(IOPRIO_WHO_PROCESS, tid) */
+	bool has_pdeathsig;
+	int pdeathsig;                       /* PR_GET_PDEATHSIG: 0 or a signal */
+	/*
+	 * Stopped in restart_syscall(2) (a sleep interrupted before, by a
+	 * stop or an earlier dump): the call it continues, read from the code
+	 * before the syscall instruction (mov $NR, %eax); false: not known.
+	 */
+	bool has_restart_nr;
+	int restart_nr;
+	bool has_seccomp;
+	int seccomp_mode;                    /* CKPT_STATE_SECCOMP_*, of this thread */
+	size_t nr_seccomp_filters;           /* filter mode: its filters, the oldest first */
+	struct ckpt_state_seccomp_filter *seccomp_filters;
 };
 
 /* ---- the process (process.json) ---- */
@@ -159,7 +178,8 @@ struct ckpt_state_process {
 	struct ckpt_state_creds creds;
 	bool no_new_privs;
 	int dumpable;                        /* PR_GET_DUMPABLE: 0, 1, 2 */
-	int seccomp;                         /* CKPT_STATE_SECCOMP_* */
+	int seccomp;                         /* CKPT_STATE_SECCOMP_* of the thread collected first */
+	bool child_subreaper;                /* PR_GET_CHILD_SUBREAPER (false in older images) */
 	bool job_stopped;                    /* stopped by job control when collected */
 	struct ckpt_state_sigaction sigactions[CKPT_STATE_NSIG]; /* [n-1] is signal n */
 	uint64_t shared_sigpending;          /* ShdPnd: shared pending set */

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* The process: identity, credentials, limits, signal handlers, timers. */
+/*
+ * The process: identity, credentials, limits, signal handlers, timers; and
+ * the attributes Linux keeps per thread that belong with them: io
+ * priority, parent-death signal, seccomp mode and filters.
+ */
 #define LOG_AREA "dump"
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -133,6 +138,7 @@ static int process_rlimits(struct collect *c, struct ckpt_state_process *p)
 
 static int process_prctl(struct collect *c, struct ckpt_state_process *p)
 {
+	int sub = 0;
 	int64_t res;
 	int r;
 
@@ -146,6 +152,11 @@ static int process_prctl(struct collect *c, struct ckpt_state_process *p)
 	if (r < 0)
 		return r;
 	p->creds.securebits = (uint32_t)res;
+	r = collect_query(c, 0, SYS_prctl, COLLECT_ARGS(PR_GET_CHILD_SUBREAPER, c->scratch), &res,
+			  "read the child subreaper flag");
+	if (r < 0 || (r = collect_read_scratch(c, &sub, sizeof(sub))) < 0)
+		return r;
+	p->child_subreaper = sub != 0;
 	return 0;
 }
 
@@ -194,6 +205,129 @@ static int process_itimers(struct collect *c, struct ckpt_state_process *p)
 	return 0;
 }
 
+/* PTRACE_SECCOMP_GET_METADATA's argument (Linux 4.16). */
+struct seccomp_md {
+	uint64_t filter_off, flags;
+};
+
+/*
+ * The filters of a thread in filter mode, the oldest first. The kernel
+ * numbers them from the newest (0) and says ENOENT past the oldest. Filters
+ * that threads share (installed before a clone, or with TSYNC) are read in
+ * each: restore tells them by their content and place.
+ */
+static int thread_seccomp_filters(struct collect *c, struct ckpt_state_thread *t)
+{
+	size_t n = 0;
+
+	for (;; n++) {
+		long len = ptrace(PTRACE_SECCOMP_GET_FILTER, t->tid, (void *)n, NULL);
+
+		if (len < 0 && errno == ENOENT)
+			break;
+		if (len < 0) {
+			int r = neg_errno();
+
+			pr_err("cannot read seccomp filter %zu of thread %d of pid %d: %s%s", n, t->tid,
+			       c->pid, errstr(r),
+			       r == -EINVAL ? " (needs CONFIG_CHECKPOINT_RESTORE, Linux 4.4)" : "");
+			return r;
+		}
+		if (n >= 512) {
+			pr_err("thread %d of pid %d has more than 512 seccomp filters", t->tid, c->pid);
+			return -E2BIG;
+		}
+	}
+	t->seccomp_filters = n ? calloc(n, sizeof(*t->seccomp_filters)) : NULL;
+	if (n && !t->seccomp_filters)
+		return -ENOMEM;
+	t->nr_seccomp_filters = n;
+	for (size_t i = 0; i < n; i++) {
+		struct ckpt_state_seccomp_filter *f = &t->seccomp_filters[n - 1 - i];
+		struct seccomp_md md = { .filter_off = i };
+		long len = ptrace(PTRACE_SECCOMP_GET_FILTER, t->tid, (void *)i, NULL);
+
+		if (len <= 0 || len > 4096)
+			return len < 0 ? neg_errno() : -EPROTO;
+		f->insns = calloc((size_t)len, 8);
+		if (!f->insns)
+			return -ENOMEM;
+		if (ptrace(PTRACE_SECCOMP_GET_FILTER, t->tid, (void *)i, f->insns) != len)
+			return -EPROTO; /* it cannot change while the thread is stopped */
+		f->len = (size_t)len;
+		if (ptrace(PTRACE_SECCOMP_GET_METADATA, t->tid, (void *)sizeof(md), &md) == 0)
+			f->flags = (uint32_t)md.flags;
+	}
+	return 0;
+}
+
+/*
+ * A thread stopped in restart_syscall(2) continues a call whose number the
+ * kernel no longer shows (rax became __NR_restart_syscall when the call
+ * was first interrupted); its restart block, which says what to continue,
+ * dies with the process. The call's number is in the code: glibc (and
+ * any inline `syscall`) loads it with `mov $NR, %eax` right before the
+ * instruction. Not found: restore says so.
+ */
+static void restart_nr(struct collect *c, struct ckpt_state_thread *t)
+{
+	uint8_t code[7];
+	uint32_t nr;
+
+	if (t->regs.orig_rax != SYS_restart_syscall || t->regs.rip < sizeof(code) ||
+	    ckpt_inject_read(c->inj, t->regs.rip - sizeof(code), code, sizeof(code)) < 0)
+		return;
+	if (code[0] != 0xb8 || code[5] != 0x0f || code[6] != 0x05)
+		return;
+	memcpy(&nr, code + 1, sizeof(nr));
+	if (nr >= 1024 || nr == SYS_restart_syscall)
+		return;
+	t->restart_nr = (int)nr;
+	t->has_restart_nr = true;
+}
+
+/*
+ * Per thread: io priority (from here: ioprio_get on the thread id), the
+ * parent-death signal (only the thread can ask for its own) and seccomp.
+ */
+static int thread_attrs(struct collect *c, size_t idx, struct ckpt_state_thread *t)
+{
+	_cleanup_proc_ struct ckpt_proc *tp = NULL;
+	struct ckpt_proc_status st;
+	int64_t res;
+	long prio;
+	int sig = 0, r;
+
+	prio = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, t->tid);
+	if (prio < 0) {
+		r = neg_errno();
+		pr_err("cannot read the io priority of thread %d of pid %d: %s", t->tid, c->pid, errstr(r));
+		return r;
+	}
+	t->ioprio = (int)prio;
+	t->has_ioprio = true;
+	r = collect_query(c, idx, SYS_prctl, COLLECT_ARGS(PR_GET_PDEATHSIG, c->scratch), &res,
+			  "read the parent-death signal");
+	if (r < 0 || (r = collect_read_scratch(c, &sig, sizeof(sig))) < 0)
+		return r;
+	t->pdeathsig = sig;
+	t->has_pdeathsig = true;
+	restart_nr(c, t);
+	r = ckpt_proc_open_task(c->proc, t->tid, &tp);
+	if (r == 0)
+		r = ckpt_proc_read_status(tp, &st);
+	if (r < 0) {
+		pr_err("cannot read the status of thread %d of pid %d: %s", t->tid, c->pid, errstr(r));
+		return r;
+	}
+	t->seccomp_mode = st.seccomp;
+	ckpt_proc_status_done(&st);
+	if (t->seccomp_mode == CKPT_STATE_SECCOMP_FILTER && (r = thread_seccomp_filters(c, t)) < 0)
+		return r;
+	t->has_seccomp = true;
+	return 0;
+}
+
 int collect_process(struct collect *c)
 {
 	struct ckpt_state_process *p = &c->s->process;
@@ -205,5 +339,8 @@ int collect_process(struct collect *c)
 	    (r = process_prctl(c, p)) < 0 || (r = process_sigactions(c, p)) < 0 ||
 	    (r = process_itimers(c, p)) < 0)
 		return r;
+	for (size_t i = 0; i < c->s->nr_threads; i++)
+		if ((r = thread_attrs(c, i, &c->s->threads[i])) < 0)
+			return r;
 	return collect_peek_siginfo(c, t0->tid, true, &p->shared_pending, &p->nr_shared_pending);
 }

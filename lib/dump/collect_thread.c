@@ -153,38 +153,6 @@ static int thread_queries(struct collect *c, size_t idx, struct ckpt_state_threa
 	return 0;
 }
 
-#define NR_RESTART_SYSCALL 219
-#define ERESTART_RESTARTBLOCK_ 516
-
-/*
- * A thread stopped in restart_syscall(2): the kernel's continuation of a
- * sleep that was interrupted before (by an earlier checkpoint, say). Its
- * restart block dies with the process; restore can only run the original
- * call again, and that call's number is gone from the registers (its
- * arguments are not). Compilers and libcs load it right before the
- * instruction: `mov $NR, %eax` (b8 imm32) then `syscall` (0f 05). Only the
- * calls that the kernel continues this way are taken.
- */
-static void restart_call(struct collect *c, struct ckpt_state_thread *t)
-{
-	static const int known[] = { 7 /* poll */, 35 /* nanosleep */, 202 /* futex */,
-				     230 /* clock_nanosleep */ };
-	unsigned char code[7];
-	int32_t nr;
-
-	if ((int64_t)t->regs.orig_rax != NR_RESTART_SYSCALL ||
-	    (int64_t)t->regs.rax != -ERESTART_RESTARTBLOCK_ ||
-	    ckpt_inject_read(c->inj, t->regs.rip - sizeof(code), code, sizeof(code)) < 0 ||
-	    code[0] != 0xb8 || code[5] != 0x0f || code[6] != 0x05)
-		return;
-	memcpy(&nr, code + 1, sizeof(nr));
-	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
-		if (nr == known[i])
-			t->restart_nr = nr;
-	if (!t->restart_nr)
-		pr_debug("thread %d of pid %d: restart_syscall of an unknown call (%d)", t->tid, c->pid, nr);
-}
-
 static int collect_thread(struct collect *c, size_t idx, struct ckpt_state_thread *t)
 {
 	const struct ckpt_thread_state *in = ckpt_inject_thread(c->inj, idx);
@@ -195,7 +163,6 @@ static int collect_thread(struct collect *c, size_t idx, struct ckpt_state_threa
 	t->regs = in->regs;
 	t->sigmask = in->sigmask;
 	t->in_syscall = in->in_syscall;
-	restart_call(c, t);
 	if (in->xstate) {
 		t->xstate = malloc(in->xstate_len);
 		if (!t->xstate)

@@ -14,7 +14,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,15 +239,34 @@ int inj_save_state(struct ckpt_inject *inj, struct inj_thread *t)
 	return 0;
 }
 
+/*
+ * Syscall stops say so (SIGTRAP | 0x80); EXITKILL when asked; and seccomp
+ * suspended when ckpt may (CAP_SYS_ADMIN, itself not under seccomp): the
+ * remote calls are system calls of the target, which its filters would
+ * judge and strict mode would answer with SIGKILL of the thread. The
+ * kernel ends the suspension at detach, also when ckpt is killed.
+ */
+static long seize_options(const struct ckpt_inject *inj)
+{
+	return PTRACE_O_TRACESYSGOOD | (inj->flags & CKPT_INJECT_EXITKILL ? PTRACE_O_EXITKILL : 0) |
+	       (inj->flags & CKPT_INJECT_SUSPEND_SECCOMP ? PTRACE_O_SUSPEND_SECCOMP : 0);
+}
+
+static bool may_suspend_seccomp(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	return syscall(SYS_capget, &h, d) == 0 && (d[0].effective & (1u << CAP_SYS_ADMIN)) &&
+	       prctl(PR_GET_SECCOMP, 0, 0, 0, 0) == 0;
+}
+
 /* The thread stopped: save what release puts back. */
 static int first_stop(struct ckpt_inject *inj, struct inj_thread *t)
 {
 	int r;
 
-	if (t->taken_over &&
-	    ptrace(PTRACE_SETOPTIONS, t->st.tid, 0,
-		   (void *)(long)(PTRACE_O_TRACESYSGOOD |
-				  (inj->flags & CKPT_INJECT_EXITKILL ? PTRACE_O_EXITKILL : 0))) < 0 &&
+	if (t->taken_over && ptrace(PTRACE_SETOPTIONS, t->st.tid, 0, (void *)seize_options(inj)) < 0 &&
 	    errno != ESRCH) {
 		r = neg_errno();
 		pr_err("cannot set the ptrace options of thread %d of pid %d: %s", t->st.tid, inj->pid,
@@ -420,6 +442,7 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 	for (size_t i = 0; i < n; i++) {
 		struct inj_thread *t;
 		bool take_over = false;
+		long rc;
 
 		if (find_thread(inj, tids[i]) || is_zombie(inj, tids[i]))
 			continue;
@@ -430,9 +453,13 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 		 * freeze): a zombie refuses with EPERM, and only then is it
 		 * told from a tracer.
 		 */
-		if (ptrace(PTRACE_SEIZE, tids[i], 0,
-			   (void *)(long)(PTRACE_O_TRACESYSGOOD |
-					  (inj->flags & CKPT_INJECT_EXITKILL ? PTRACE_O_EXITKILL : 0))) < 0) {
+		rc = ptrace(PTRACE_SEIZE, tids[i], 0, (void *)seize_options(inj));
+		if (rc < 0 && errno == EINVAL && (inj->flags & CKPT_INJECT_SUSPEND_SECCOMP)) {
+			/* No CONFIG_CHECKPOINT_RESTORE: without the suspension. */
+			inj->flags &= ~CKPT_INJECT_SUSPEND_SECCOMP;
+			rc = ptrace(PTRACE_SEIZE, tids[i], 0, (void *)seize_options(inj));
+		}
+		if (rc < 0) {
 			char st;
 
 			if (errno == ESRCH)
@@ -575,7 +602,7 @@ int ckpt_inject_seize_timeout(pid_t pid, unsigned int flags, unsigned int timeou
 	inj->thread_pidfd = -1;
 	inj->mem_fd = -1;
 	inj->call_cpu = -1;
-	inj->flags = flags;
+	inj->flags = flags | (may_suspend_seccomp() ? CKPT_INJECT_SUSPEND_SECCOMP : 0);
 	inj->timeout_ms = timeout_ms ?: CKPT_INJECT_TIMEOUT_MS;
 	deadline = now_ns() + (uint64_t)inj->timeout_ms * 1000000ULL;
 	defer_signals(inj);

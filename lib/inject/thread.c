@@ -24,7 +24,19 @@
 
 static long trace_options(const struct ckpt_inject *inj)
 {
-	return PTRACE_O_TRACESYSGOOD | (inj->flags & CKPT_INJECT_EXITKILL ? PTRACE_O_EXITKILL : 0);
+	return PTRACE_O_TRACESYSGOOD | (inj->flags & CKPT_INJECT_EXITKILL ? PTRACE_O_EXITKILL : 0) |
+	       (inj->flags & CKPT_INJECT_SUSPEND_SECCOMP ? PTRACE_O_SUSPEND_SECCOMP : 0);
+}
+
+int ckpt_inject_suspend_seccomp(struct ckpt_inject *inj)
+{
+	if (!(inj->flags & CKPT_INJECT_EXITKILL))
+		return -EINVAL;
+	inj->flags |= CKPT_INJECT_SUSPEND_SECCOMP;
+	for (size_t i = 0; i < inj->nr_threads; i++)
+		if (ptrace(PTRACE_SETOPTIONS, inj->threads[i].st.tid, 0, (void *)trace_options(inj)) < 0)
+			return neg_errno();
+	return 0;
 }
 
 /* The new thread's first stop: the PTRACE_EVENT_STOP of an auto-attached task. */

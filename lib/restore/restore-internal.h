@@ -35,6 +35,8 @@ struct rst {
 	 * thread ids in memory: struct pthread, mutex owners).
 	 */
 	bool same_ids;
+	/* Else the same pid when it is free, a new one (with a warning) when not. */
+	bool pid_if_free;
 	struct ckpt_inject *inj;
 	size_t thread;              /* the thread remote calls run in: index of inj and of s->threads */
 	uint64_t area;              /* scratch area in the child (code, data) */
@@ -111,7 +113,9 @@ bool rst_dir_deleted(const char *path, size_t *ret_len);
 int rst_task(struct rst *r) __must_check;       /* signals, timers, limits: the process's */
 /* Of thread @idx, in it: name, altstack, its pending signals, rseq, robust list, tid address. */
 int rst_thread(struct rst *r, size_t idx) __must_check;
-int rst_creds(struct rst *r) __must_check;      /* every thread's */
+int rst_session(struct rst *r) __must_check;    /* setsid/setpgid in the leader, first */
+int rst_seccomp(struct rst *r) __must_check;    /* every thread's, suspended until release */
+int rst_creds(struct rst *r) __must_check;      /* every thread's, and its parent-death signal */
 int rst_regs(struct rst *r) __must_check;       /* every thread's */
 
 /* thread.c: the threads after the leader, made with their ids, each set up. */

@@ -7,13 +7,18 @@
  *             pipes of fds 0-2 with no way to reconnect them refused
  *   spawn     fork (or clone3 with set_tid) a child that waits, seize it
  *   prepare   scratch area and code page, the child emptied
+ *   session   its own session or process group when it had one (--detach:
+ *             a session of its own), before the files (a terminal)
  *   mm        vDSO moved, mappings made, pages written, PR_SET_MM_MAP
  *   files     fds, cwd, root
  *   task      the process's signals, timers, limits
  *   threads   the leader's own state (rseq, robust list, tid address, ...);
  *             every other thread made with its id (clone3 set_tid) from
  *             the leader, and its own state set in it
- *   creds     groups, gids, uids, capabilities: in every thread
+ *   seccomp   filters and strict mode of every thread, suspended (ptrace)
+ *             until release so they cannot block what follows
+ *   creds     groups, gids, capabilities, securebits, uids, no_new_privs,
+ *             then the parent-death signal: in every thread
  *   regs      registers, xstate, mask of every thread: applied by release,
  *             which lets them run
  *   sched     policy, priority, nice, timer slack of every thread, from ckpt,
@@ -105,24 +110,38 @@ static void __attribute__((noreturn)) child_wait(pid_t parent)
 		pause();
 }
 
+static pid_t clone_with_pid(pid_t want)
+{
+	struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&want, .set_tid_size = 1 };
+
+	return (pid_t)sys_clone3(&args, sizeof(args));
+}
+
+/*
+ * The same pid when it is asked for (--restore-pid, or threads), else
+ * when it is free: glibc keeps the main thread's tid, which is the pid, in
+ * struct pthread (pthread_self()), and uses it for calls on the thread
+ * itself (pthread_sigqueue, pthread_getschedparam/setschedparam,
+ * pthread_setaffinity_np: ESRCH, or worse another process with that id)
+ * and in mutex owner words (PI and robust mutexes, which the kernel reads);
+ * nothing in userspace can rewrite them all. A single-threaded process
+ * whose pid is taken (still running, --leave-running) gets a new one, with
+ * a warning that says what of glibc is then stale.
+ */
 static int spawn(struct rst *r)
 {
-	pid_t parent = getpid(), pid;
+	pid_t parent = getpid(), pid, want = r->s->process.pid;
+	char who[128];
 
-	if (r->same_ids) {
-		pid_t want = r->s->process.pid;
-		struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&want,
-					   .set_tid_size = 1 };
-
-		pid = (pid_t)sys_clone3(&args, sizeof(args));
+	if (r->same_ids || r->pid_if_free) {
+		pid = clone_with_pid(want);
 		for (int tries = 0; pid < 0 && errno == EEXIST && tries < RST_LIMBO_TRIES && rst_id_in_limbo(want);
 		     tries++) {
 			usleep(10000);
-			pid = (pid_t)sys_clone3(&args, sizeof(args));
+			pid = clone_with_pid(want);
 		}
-		if (pid < 0) {
+		if (pid < 0 && r->same_ids) {
 			int e = neg_errno();
-			char who[128];
 
 			if (e == -EEXIST) {
 				rst_id_holder(want, who, sizeof(who));
@@ -132,11 +151,26 @@ static int spawn(struct rst *r)
 			}
 			return e;
 		}
+		if (pid < 0) {
+			int e = neg_errno();
+
+			if (e == -EEXIST)
+				rst_id_holder(want, who, sizeof(who));
+			else
+				snprintf(who, sizeof(who), "%s", errstr(e));
+			pr_warn("pid %d is taken (%s%s): the process gets a new pid, and glibc's cached "
+				"thread id of its main thread (pthread_self()) is then stale: "
+				"pthread_sigqueue, pthread_*schedparam, pthread_setaffinity_np on itself "
+				"fail, robust and PI mutexes it holds name the old id",
+				want, e == -EEXIST ? "by " : "", who);
+		}
 	} else {
-		pid = fork();
-		if (pid < 0)
-			return neg_errno();
+		pid = -1;
 	}
+	if (pid < 0)
+		pid = fork();
+	if (pid < 0)
+		return neg_errno();
 	if (pid == 0)
 		child_wait(parent);
 	r->pid = pid;
@@ -181,7 +215,7 @@ static int build(struct rst *r)
 		rl.rlim_cur = rl.rlim_max;
 		(void)prlimit(r->pid, RLIMIT_NOFILE, &rl, NULL);
 	}
-	if ((e = rst_prepare(r)) < 0 || (e = rst_mm(r)) < 0)
+	if ((e = rst_prepare(r)) < 0 || (e = rst_session(r)) < 0 || (e = rst_mm(r)) < 0)
 		return e;
 	{
 		uint64_t t0 = now_ns();
@@ -195,22 +229,10 @@ static int build(struct rst *r)
 		return e;
 	/* The threads once the process's own state is there; credentials drop last. */
 	if ((e = rst_mm_finish(r)) < 0 || (e = rst_files(r)) < 0 || (e = rst_task(r)) < 0 ||
-	    (e = rst_thread(r, 0)) < 0 || (e = rst_threads(r)) < 0 || (e = rst_creds(r)) < 0 ||
+	    (e = rst_thread(r, 0)) < 0 || (e = rst_threads(r)) < 0 || (e = rst_seccomp(r)) < 0 ||
+	    (e = rst_creds(r)) < 0 ||
 	    (e = rst_regs(r)) < 0)
 		return e;
-	/*
-	 * Detached: the leader of a session of its own, as a daemon. In ckpt's
-	 * process group, a process left stopped (--leave-stopped, or stopped
-	 * when dumped) was killed the moment ckpt exited: the group is then
-	 * orphaned with a stopped member, and the kernel sends it SIGHUP and
-	 * SIGCONT. A group of its own in ckpt's session is orphaned the same
-	 * way; another session is not. A remote call: the child's own code
-	 * may never run before ckpt seizes it.
-	 */
-	if (r->o->detach && (res = RCALL(r, SYS_setsid)) < 0) {
-		pr_err("cannot give the restored process a session of its own: %s", errstr((int)res));
-		return (int)res;
-	}
 	/* A process that was stopped by job control is restored stopped. */
 	if (r->s->process.job_stopped || r->o->leave_stopped) {
 		res = RCALL(r, SYS_kill, (uint64_t)r->pid, SIGSTOP);
@@ -266,6 +288,7 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	if ((e = open_images(&r)) < 0)
 		goto out;
 	r.same_ids = o->restore_pid || r.s->nr_threads > 1;
+	r.pid_if_free = true;
 	if ((e = rst_check(&r)) < 0 || (e = rst_files_prepare(&r)) < 0)
 		goto out;
 	st->check_ns = now_ns() - t0;

@@ -90,6 +90,7 @@ int process_to_json(const struct ckpt_state *s, json_object **ret)
 	jw_bool(&w, root, "no_new_privs", p->no_new_privs);
 	jw_int(&w, root, "dumpable", p->dumpable);
 	jw_int(&w, root, "seccomp", p->seccomp);
+	jw_bool(&w, root, "child_subreaper", p->child_subreaper);
 	jw_bool(&w, root, "job_stopped", p->job_stopped);
 	signals_to_json(&w, root, p);
 	x = jw_obj(&w, root, "itimers");
@@ -270,6 +271,17 @@ static int itimers_from_json(struct jr *r, json_object *root, struct ckpt_state_
 	return 0;
 }
 
+/* A member added later: absent from older images, then false. */
+static int opt_bool(struct jr *r, json_object *o, const char *key, bool *ret)
+{
+	json_object *x;
+	int k = jr_opt(r, o, key, json_type_boolean, &x);
+
+	if (k > 0)
+		*ret = json_object_get_boolean(x);
+	return k < 0 ? k : 0;
+}
+
 int process_from_json(struct jr *r, json_object *doc, struct ckpt_state *s)
 {
 	struct ckpt_state_process *p = &s->process;
@@ -290,6 +302,7 @@ int process_from_json(struct jr *r, json_object *doc, struct ckpt_state *s)
 	    (k = jr_bool(r, doc, "no_new_privs", &p->no_new_privs)) < 0 ||
 	    (k = jr_int(r, doc, "dumpable", 0, 2, &p->dumpable)) < 0 ||
 	    (k = jr_int(r, doc, "seccomp", 0, 2, &p->seccomp)) < 0 ||
+	    (k = opt_bool(r, doc, "child_subreaper", &p->child_subreaper)) < 0 ||
 	    (k = jr_bool(r, doc, "job_stopped", &p->job_stopped)) < 0 ||
 	    (k = sigactions_from_json(r, doc, p)) < 0 ||
 	    (k = jr_u64(r, doc, "shared_sigpending", &p->shared_sigpending)) < 0 ||

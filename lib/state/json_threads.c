@@ -57,6 +57,30 @@ static void sched_to_json(struct jw *w, json_object *o, const struct ckpt_state_
 	jw_int(w, d, "flags", s->dl_flags);
 }
 
+/* "ioprio", "pdeathsig", "seccomp": optional, absent from images made before them. */
+static void attrs_to_json(struct jw *w, json_object *o, const struct ckpt_state_thread *t)
+{
+	json_object *x, *a;
+
+	if (t->has_ioprio)
+		jw_int(w, o, "ioprio", t->ioprio);
+	if (t->has_pdeathsig)
+		jw_int(w, o, "pdeathsig", t->pdeathsig);
+	if (t->has_restart_nr)
+		jw_int(w, o, "restart_nr", t->restart_nr);
+	if (!t->has_seccomp)
+		return;
+	x = jw_obj(w, o, "seccomp");
+	jw_int(w, x, "mode", t->seccomp_mode);
+	a = jw_arr(w, x, "filters");
+	for (size_t i = 0; i < t->nr_seccomp_filters; i++) {
+		json_object *f = jw_arr_obj(w, a);
+
+		jw_blob(w, f, "insns", t->seccomp_filters[i].insns, t->seccomp_filters[i].len * 8);
+		jw_int(w, f, "flags", t->seccomp_filters[i].flags);
+	}
+}
+
 static void thread_to_json(struct jw *w, json_object *o, const struct ckpt_state_thread *t)
 {
 	json_object *x;
@@ -71,8 +95,6 @@ static void thread_to_json(struct jw *w, json_object *o, const struct ckpt_state
 	jw_u64(w, o, "sigmask", t->sigmask);
 	jw_u64(w, o, "sigpending", t->sigpending);
 	jw_bool(w, o, "in_syscall", t->in_syscall);
-	if (t->restart_nr)
-		jw_int(w, o, "restart_nr", t->restart_nr);
 	x = jw_obj(w, o, "rseq");
 	jw_u64(w, x, "ptr", t->rseq.ptr);
 	jw_int(w, x, "len", t->rseq.len);
@@ -88,6 +110,7 @@ static void thread_to_json(struct jw *w, json_object *o, const struct ckpt_state
 	jw_int(w, x, "flags", t->altstack_flags);
 	jw_siginfos(w, o, "pending", t->pending, t->nr_pending);
 	sched_to_json(w, o, t);
+	attrs_to_json(w, o, t);
 }
 
 int threads_to_json(const struct ckpt_state *s, json_object **ret)
@@ -236,6 +259,74 @@ static int sched_from_json(struct jr *r, json_object *o, struct ckpt_state_threa
 	return 0;
 }
 
+#define SECCOMP_MAX_FILTERS 512u /* the kernel's total of 32768 instructions, at 64 a filter */
+
+static int seccomp_from_json(struct jr *r, json_object *o, struct ckpt_state_thread *t)
+{
+	json_object *x, *a;
+	size_t mark, nr;
+	int k = jr_opt(r, o, "seccomp", json_type_object, &x);
+
+	if (k <= 0)
+		return k;
+	mark = jr_enter(r, "seccomp");
+	if ((k = jr_int(r, x, "mode", 0, 2, &t->seccomp_mode)) < 0 ||
+	    (k = jr_arr(r, x, "filters", SECCOMP_MAX_FILTERS, &a, &nr)) < 0)
+		return k;
+	if ((nr > 0) != (t->seccomp_mode == 2))
+		return jr_fail(r, "filters", "%zu filters in mode %d: filters belong to mode 2, which has some",
+			       nr, t->seccomp_mode);
+	t->seccomp_filters = nr ? calloc(nr, sizeof(*t->seccomp_filters)) : NULL;
+	if (nr && !t->seccomp_filters)
+		return -ENOMEM;
+	t->nr_seccomp_filters = nr;
+	for (size_t i = 0; i < nr; i++) {
+		struct ckpt_state_seccomp_filter *f = &t->seccomp_filters[i];
+		json_object *e = json_object_array_get_idx(a, i);
+		size_t m2 = jr_enter(r, "filters"), len = 0;
+		void *buf = NULL;
+
+		jr_enter_idx(r, i);
+		if (!json_object_is_type(e, json_type_object))
+			return jr_fail(r, NULL, "not an object");
+		k = jr_blob(r, e, "insns", 4096 * 8, &buf, &len);
+		f->insns = buf;
+		if (k < 0)
+			return k;
+		if (!len || len % 8)
+			return jr_fail(r, "insns", "%zu bytes: not 1 to 4096 instructions of 8 bytes", len);
+		f->len = len / 8;
+		if ((k = jr_u32(r, e, "flags", UINT32_MAX, &f->flags)) < 0)
+			return k;
+		jr_leave(r, m2);
+	}
+	jr_leave(r, mark);
+	t->has_seccomp = true;
+	return 0;
+}
+
+static int attrs_from_json(struct jr *r, json_object *o, struct ckpt_state_thread *t)
+{
+	json_object *x;
+	int k = jr_opt(r, o, "ioprio", json_type_int, &x);
+
+	if (k > 0 && (k = jr_int(r, o, "ioprio", 0, 0xffff, &t->ioprio)) == 0)
+		t->has_ioprio = true;
+	if (k < 0)
+		return k;
+	k = jr_opt(r, o, "pdeathsig", json_type_int, &x);
+	if (k > 0 && (k = jr_int(r, o, "pdeathsig", 0, 64, &t->pdeathsig)) == 0)
+		t->has_pdeathsig = true;
+	if (k < 0)
+		return k;
+	k = jr_opt(r, o, "restart_nr", json_type_int, &x);
+	if (k > 0 && (k = jr_int(r, o, "restart_nr", 0, 1023, &t->restart_nr)) == 0)
+		t->has_restart_nr = true;
+	if (k < 0)
+		return k;
+	return seccomp_from_json(r, o, t);
+}
+
 static int thread_from_json(struct jr *r, json_object *o, struct ckpt_state_thread *t)
 {
 	json_object *x;
@@ -261,13 +352,9 @@ static int thread_from_json(struct jr *r, json_object *o, struct ckpt_state_thre
 	    (k = jr_u64(r, o, "clear_child_tid", &t->clear_child_tid)) < 0 ||
 	    (k = altstack_from_json(r, o, t)) < 0 ||
 	    (k = jr_siginfos(r, o, "pending", &t->pending, &t->nr_pending)) < 0 ||
-	    (k = sched_from_json(r, o, t)) < 0)
+	    (k = sched_from_json(r, o, t)) < 0 || (k = attrs_from_json(r, o, t)) < 0)
 		return k;
-	/* Optional: absent when 0, and from images made before it. */
-	k = jr_opt(r, o, "restart_nr", json_type_int, &x);
-	if (k > 0)
-		k = jr_int(r, o, "restart_nr", 1, 1023, &t->restart_nr);
-	return k < 0 ? k : 0;
+	return 0;
 }
 
 int threads_from_json(struct jr *r, json_object *doc, struct ckpt_state *s)

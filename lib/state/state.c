@@ -102,6 +102,9 @@ void ckpt_state_free(struct ckpt_state *s)
 	for (size_t i = 0; i < s->nr_threads; i++) {
 		free(s->threads[i].xstate);
 		free(s->threads[i].pending);
+		for (size_t j = 0; j < s->threads[i].nr_seccomp_filters; j++)
+			free(s->threads[i].seccomp_filters[j].insns);
+		free(s->threads[i].seccomp_filters);
 	}
 	free(s->threads);
 	free(s->mm.auxv);
@@ -444,10 +447,11 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 
 	if (!l)
 		return -ENOMEM;
-	if (s->process.seccomp == CKPT_STATE_SECCOMP_FILTER) {
+	/* Filters are restored from what the dump saved: an older image has none. */
+	if (s->process.seccomp == CKPT_STATE_SECCOMP_FILTER && !(s->nr_threads && s->threads[0].has_seccomp)) {
 		struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_PROCESS, .fd = -1 };
 
-		k = add_issue(l, &cap, &is, "not restorable yet: seccomp filters",
+		k = add_issue(l, &cap, &is, "seccomp filters not saved (a checkpoint older than ckpt's saving them)",
 			      "process %d (seccomp filter mode)", s->process.pid);
 		if (k < 0)
 			return k;

@@ -90,6 +90,7 @@ static struct ckpt_state *full_state(void)
 	p->no_new_privs = true;
 	p->dumpable = 2;
 	p->seccomp = CKPT_STATE_SECCOMP_STRICT;
+	p->child_subreaper = true;
 	p->job_stopped = true;
 	for (int i = 0; i < CKPT_STATE_NSIG; i++) {
 		p->sigactions[i].handler = 0x555555550000ULL + (uint64_t)i;
@@ -154,6 +155,26 @@ static struct ckpt_state *full_state(void)
 		th->sched.dl_flags = t ? 0x6 : 0;
 		th->has_timerslack = true;
 		th->timerslack_ns = 0;
+		/* Thread 0: two filters (one with the LOG flag), rt io priority; thread 1 strict. */
+		th->has_ioprio = true;
+		th->ioprio = t ? 0 : (1 << 13) | 7;
+		th->has_pdeathsig = true;
+		th->pdeathsig = t ? 64 : 9;
+		th->has_restart_nr = t == 0;
+		th->restart_nr = t ? 0 : 230; /* clock_nanosleep */
+		th->has_seccomp = true;
+		th->seccomp_mode = t ? CKPT_STATE_SECCOMP_STRICT : CKPT_STATE_SECCOMP_FILTER;
+		if (!t) {
+			th->nr_seccomp_filters = 2;
+			th->seccomp_filters = calloc(2, sizeof(*th->seccomp_filters));
+			for (size_t f = 0; f < 2; f++) {
+				th->seccomp_filters[f].len = 1 + f * 4095;
+				th->seccomp_filters[f].insns = calloc(th->seccomp_filters[f].len, 8);
+				for (size_t i = 0; i < th->seccomp_filters[f].len; i++)
+					th->seccomp_filters[f].insns[i] = 0x7fff000000000006ULL ^ (i * 0x9e3779b97f4a7c15ULL);
+				th->seccomp_filters[f].flags = f ? 2 : 0;
+			}
+		}
 	}
 	/* A third thread: no policy saved (an old image), a timer slack that needs 64 bits. */
 	s->nr_threads = 3;
@@ -165,6 +186,8 @@ static struct ckpt_state *full_state(void)
 	s->threads[2].pending = memdup_(s->threads[1].pending, 2 * sizeof(*s->threads[1].pending));
 	memset(&s->threads[2].sched, 0, sizeof(s->threads[2].sched));
 	s->threads[2].has_sched = false;
+	s->threads[2].has_ioprio = s->threads[2].has_pdeathsig = s->threads[2].has_seccomp = false;
+	s->threads[2].ioprio = s->threads[2].pdeathsig = s->threads[2].seccomp_mode = 0;
 	s->threads[2].timerslack_ns = 0x123456789abcdefULL;
 
 	s->mm.start_code = 0x555555554000ULL;
@@ -318,8 +341,16 @@ static void expect_same_state(const struct ckpt_state *a, const struct ckpt_stat
 		if (ta.xstate && tb.xstate)
 			expect_same_bytes(ta.xstate, tb.xstate, ta.xstate_len, "thread %zu xstate", i);
 		expect_same_siginfos(ta.pending, ta.nr_pending, tb.pending, tb.nr_pending, "pending");
+		cr_assert_eq(ta.nr_seccomp_filters, tb.nr_seccomp_filters);
+		for (size_t f = 0; f < ta.nr_seccomp_filters; f++) {
+			cr_assert_eq(ta.seccomp_filters[f].len, tb.seccomp_filters[f].len);
+			cr_expect_eq(ta.seccomp_filters[f].flags, tb.seccomp_filters[f].flags);
+			expect_same_bytes(ta.seccomp_filters[f].insns, tb.seccomp_filters[f].insns,
+					  ta.seccomp_filters[f].len * 8, "thread %zu filter %zu", i, f);
+		}
 		ta.xstate = tb.xstate = NULL;
 		ta.pending = tb.pending = NULL;
+		ta.seccomp_filters = tb.seccomp_filters = NULL;
 		expect_same_bytes(&ta, &tb, sizeof(ta), "thread %zu", i);
 	}
 
@@ -952,6 +983,33 @@ Test(state_policy, unrestorable_lists_fds_mappings_seccomp)
 	cr_expect_eq(l->v[5].fd, 6);
 	cr_expect_str_eq(l->v[5].reason, "not restorable yet: an epoll instance whose registrations are "
 					 "not in the checkpoint (made by an older ckpt)");
+}
+
+/* Filter mode is restorable when the filters were saved (and a bad filter list is refused). */
+Test(state_policy, seccomp_filters_saved_are_restorable)
+{
+	_cleanup_state_ struct ckpt_state *s = full_state(), *back = NULL;
+	_cleanup_(ckpt_state_issues_freep) struct ckpt_state_issues *l = NULL;
+	json_object *o;
+	char why[WHY] = "";
+
+	s->process.seccomp = CKPT_STATE_SECCOMP_FILTER;
+	cr_assert_eq(ckpt_state_unrestorable(s, &l), 0);
+	for (size_t i = 0; i < l->nr; i++)
+		cr_expect_null(strstr(l->v[i].reason, "seccomp"), "%s", l->v[i].reason);
+	ckpt_state_issues_free(l);
+	l = NULL;
+	s->threads[0].has_seccomp = false; /* an image from before the filters were saved */
+	cr_assert_eq(ckpt_state_unrestorable(s, &l), 0);
+	cr_assert_geq(l->nr, 1);
+	cr_expect(strstr(l->v[0].reason, "seccomp filters not saved"), "%s", l->v[0].reason);
+	s->threads[0].has_seccomp = true;
+	/* Filters in strict mode: refused by the reader. */
+	cr_assert_eq(ckpt_state_to_json(s, &o), 0);
+	mutate(o, "threads/threads/0/seccomp/mode", "1");
+	cr_expect_eq(ckpt_state_from_json(o, why, sizeof(why), &back), -EBADMSG);
+	cr_expect(strstr(why, "filters"), "%s", why);
+	json_object_put(o);
 }
 
 Test(state_policy, same_object)
