@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Issue 14, memory: after dump (kill) and restore, eager and lazy, a process
+ * cannot tell it was restored by its mappings' madvise flags, locked
+ * memory, guard regions, a shared file mapping's right to be made writable,
+ * its per-mm prctls and its membarrier registrations (test/progs/fid_mem
+ * checks each itself). A feature this kernel lacks is a skip, never a pass.
+ */
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers/testutil.h"
+
+#define NR_ITEMS 19 /* the lines fid_mem prints on "check" */
+
+static char tmp[64];
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-fidmem-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmp));
+	setenv("CKPT_RUNDIR", tmp, 1);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	prog_kill_all();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		cr_log_warn("cannot remove %s", tmp);
+}
+
+TestSuite(fid_mem, .init = setup, .fini = teardown, .timeout = 90);
+
+/* The next line of the process (ckpt's JSON lines skipped; a lazy end noted). */
+static int next_line(struct prog *p, char *buf, size_t len, const char **ret_lazy_end)
+{
+	for (;;) {
+		int r = prog_read_line(p, buf, len, 20000);
+		json_object *j, *e;
+
+		if (r < 0 || buf[0] != '{')
+			return r;
+		j = json_tokener_parse(buf);
+		if (j && ret_lazy_end && json_object_object_get_ex(j, "end", &e))
+			*ret_lazy_end = !strcmp(json_object_get_string(e), "complete") ? "complete" : "not complete";
+		json_object_put(j);
+	}
+}
+
+/*
+ * "check": every line "ITEM ok" (or "ITEM skip (why)": noted in @skips),
+ * NR_ITEMS of them, then "done NR_ITEMS".
+ */
+static void expect_all_ok(struct prog *p, const char *what, char *skips, size_t len)
+{
+	char line[512];
+	int n = 0, done = -1;
+
+	cr_assert_eq(write(p->in_fd, "check\n", 6), 6);
+	while (done < 0) {
+		char item[64], word[16];
+
+		cr_assert_geq(next_line(p, line, sizeof(line), NULL), 0, "%s: no answer after %d lines", what, n);
+		if (sscanf(line, "done %d", &done) == 1)
+			break;
+		n++;
+		cr_assert_eq(sscanf(line, "%63s %15s", item, word), 2, "%s: '%s'", what, line);
+		if (!strcmp(word, "skip")) {
+			if (!strstr(skips, item))
+				snprintf(skips + strlen(skips), len - strlen(skips), "%s; ", line);
+			continue;
+		}
+		cr_expect_str_eq(word, "ok", "%s: %s", what, line);
+	}
+	cr_expect_eq(n, NR_ITEMS, "%s: %d lines", what, n);
+	cr_expect_eq(done, n, "%s: done %d after %d lines", what, done, n);
+}
+
+static void round_trip(bool lazy)
+{
+	const char *argv[] = { ckpt_bin(), "restore", "-D", NULL, "--stdio", "inherit", "--json",
+			       lazy ? "--lazy" : NULL, NULL };
+	const char *lazy_end = NULL;
+	char dir[128], pid_s[16], skips[1024] = "", line[512];
+	struct run_result r;
+	struct prog p, rp;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "fid_mem", tmp, NULL), 0);
+	expect_all_ok(&p, "the original", skips, sizeof(skips));
+	snprintf(pid_s, sizeof(pid_s), "%d", p.pid);
+	snprintf(dir, sizeof(dir), "%s/img", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid_s, "-D", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "dump: %s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 5000);
+	prog_kill(&p);
+
+	argv[3] = dir;
+	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
+	if (lazy) {
+		/* Locked memory is locked for good once every page is in: wait for the end. */
+		while (!lazy_end) {
+			int k = prog_read_line(&rp, line, sizeof(line), 30000);
+			json_object *j, *e;
+
+			cr_assert_geq(k, 0, "the lazy restore did not end");
+			cr_assert_eq(line[0], '{', "unexpected output before check: %s", line);
+			j = json_tokener_parse(line);
+			if (j && json_object_object_get_ex(j, "end", &e))
+				lazy_end = json_object_get_string(e) && !strcmp(json_object_get_string(e), "complete")
+						   ? "complete" : "not complete";
+			json_object_put(j);
+		}
+		cr_assert_str_eq(lazy_end, "complete");
+	}
+	expect_all_ok(&rp, lazy ? "lazily restored" : "restored", skips, sizeof(skips));
+	cr_assert_eq(write(rp.in_fd, "quit\n", 5), 5);
+	prog_wait(&rp, 10000);
+	prog_kill(&rp);
+	if (skips[0])
+		cr_skip_test("this kernel lacks: %s", skips);
+}
+
+Test(fid_mem, eager_restore_keeps_every_memory_setting)
+{
+	round_trip(false);
+}
+
+Test(fid_mem, lazy_restore_keeps_every_memory_setting)
+{
+	round_trip(true);
+}
