@@ -7,6 +7,8 @@
  * checks each itself). A feature this kernel lacks is a skip, never a pass.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,10 +31,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[128];
+	char cmd[256];
 
 	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	snprintf(cmd, sizeof(cmd), "chattr -i %s/file 2>/dev/null; rm -rf %s", tmp, tmp);
 	if (system(cmd) != 0)
 		cr_log_warn("cannot remove %s", tmp);
 }
@@ -137,4 +139,64 @@ Test(fid_mem, eager_restore_keeps_every_memory_setting)
 Test(fid_mem, lazy_restore_keeps_every_memory_setting)
 {
 	round_trip(true);
+}
+
+/* Is a process running "fid_mem @dir" (the original, or one restore left)? */
+static bool fid_mem_alive(const char *dir)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	bool found = false;
+
+	cr_assert_not_null(d);
+	while (!found && (e = readdir(d))) {
+		char path[300], buf[512] = "";
+		ssize_t n;
+		int fd;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0 && strstr(buf, "fid_mem") && (size_t)n > strlen(buf) + 1 &&
+		    !strcmp(buf + strlen(buf) + 1, dir))
+			found = true;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The shared mapping's file can no longer be opened for writing (immutable):
+ * restore must refuse, naming it, rather than map it without the right to
+ * be made writable; and leave no process behind.
+ */
+Test(fid_mem, a_file_that_cannot_be_reopened_writable_fails_the_restore)
+{
+	char dir[128], pid_s[16], cmd[256];
+	struct run_result r;
+	struct prog p;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "fid_mem", tmp, NULL), 0);
+	snprintf(pid_s, sizeof(pid_s), "%d", p.pid);
+	snprintf(dir, sizeof(dir), "%s/img", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid_s, "-D", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "dump: %s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 5000);
+	prog_kill(&p);
+	cr_assert(!fid_mem_alive(tmp), "the original still runs");
+
+	snprintf(cmd, sizeof(cmd), "chattr +i %s/file", tmp);
+	if (system(cmd) != 0)
+		cr_skip_test("cannot make %s/file immutable (chattr +i) on this file system", tmp);
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--stdio", "null", NULL), 0);
+	cr_expect_neq(r.status, 0, "restore succeeded with the file immutable");
+	cr_expect(strstr(r.err, "/file'") && strstr(r.err, "Operation not permitted"), "restore said: %s", r.err);
+	run_result_done(&r);
+	cr_expect(!fid_mem_alive(tmp), "a failed restore left a process behind");
 }
