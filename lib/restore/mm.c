@@ -595,20 +595,27 @@ static int mm_settings(struct rst *r)
 	const struct ckpt_state_mm *mm = &r->s->mm;
 	int64_t res = 0;
 
-	if (mm->has_thp_disable && mm->thp_disable) {
-		res = RCALL(r, SYS_prctl, PR_SET_THP_DISABLE, 1,
+	/*
+	 * Set even when off: the new process is a fork of ckpt and inherits
+	 * ckpt's own (THP disable and KSM merge-any survive fork and exec).
+	 */
+	if (mm->has_thp_disable) {
+		res = RCALL(r, SYS_prctl, PR_SET_THP_DISABLE, mm->thp_disable ? 1 : 0,
 			    mm->thp_disable & 2 ? PR_THP_DISABLE_EXCEPT_ADVISED : 0, 0, 0);
 		if (res < 0) {
-			pr_err("cannot disable transparent huge pages again (PR_SET_THP_DISABLE %d): %s",
-			       mm->thp_disable, errstr((int)res));
+			pr_err("cannot set transparent huge pages %s again (PR_SET_THP_DISABLE %d): %s",
+			       mm->thp_disable ? "off" : "on", mm->thp_disable, errstr((int)res));
 			return (int)res;
 		}
 	}
-	if (mm->has_memory_merge && mm->memory_merge &&
-	    (res = RCALL(r, SYS_prctl, PR_SET_MEMORY_MERGE, 1, 0, 0, 0)) < 0) {
-		pr_err("cannot enable KSM for the whole process again (PR_SET_MEMORY_MERGE): %s",
-		       errstr((int)res));
-		return (int)res;
+	if (mm->has_memory_merge) {
+		res = RCALL(r, SYS_prctl, PR_SET_MEMORY_MERGE, mm->memory_merge ? 1 : 0, 0, 0, 0);
+		/* Off on a kernel without KSM (EINVAL): nothing to turn off. */
+		if (res < 0 && (mm->memory_merge || res != -EINVAL)) {
+			pr_err("cannot %s KSM for the whole process again (PR_SET_MEMORY_MERGE): %s",
+			       mm->memory_merge ? "enable" : "disable", errstr((int)res));
+			return (int)res;
+		}
 	}
 	for (size_t i = 0; mm->has_membarrier && i < ARRAY_SIZE(mb); i++) {
 		if (!(mm->membarrier & mb[i].bit))
