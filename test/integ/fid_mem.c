@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "helpers/testutil.h"
@@ -199,4 +200,65 @@ Test(fid_mem, a_file_that_cannot_be_reopened_writable_fails_the_restore)
 	cr_expect(strstr(r.err, "/file'") && strstr(r.err, "Operation not permitted"), "restore said: %s", r.err);
 	run_result_done(&r);
 	cr_expect(!fid_mem_alive(tmp), "a failed restore left a process behind");
+}
+
+/* The value after "@key" in /proc/@pid/@file ("" if none). */
+static void proc_value(pid_t pid, const char *file, const char *key, char *buf, size_t len)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "no %s", path);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			snprintf(buf, len, "%s", line + strlen(key) + strspn(line + strlen(key), " \t:"));
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/*
+ * The new process is a fork of ckpt: THP disable and KSM merge-any of ckpt
+ * itself (both survive fork and exec) must not reach a process that had
+ * neither.
+ */
+Test(fid_mem, ckpts_own_thp_and_ksm_settings_do_not_leak_into_the_restored_process)
+{
+	const char *argv[] = { "/bin/sleep", "1000", NULL };
+	char dir[128], pid_s[16], thp[32], ksm[32];
+	struct run_result r;
+	struct prog p;
+	pid_t pid;
+
+	cr_assert_eq(prog_spawn(&p, false, NULL, argv), 0);
+	for (int i = 0; i < 500 && proc_state(p.pid) != 'S'; i++)
+		usleep(10000);
+	cr_assert_eq(proc_state(p.pid), 'S', "sleep did not start");
+	proc_value(p.pid, "status", "THP_enabled", thp, sizeof(thp));
+	cr_assert_str_eq(thp, "1", "THP is off for sleep before ckpt touched it");
+	snprintf(pid_s, sizeof(pid_s), "%d", p.pid);
+	snprintf(dir, sizeof(dir), "%s/img", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid_s, "-D", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "dump: %s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 5000);
+	prog_kill(&p);
+
+	/* This test process is ckpt's parent: ckpt inherits both. */
+	cr_assert_eq(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), 0);
+	if (prctl(67 /* PR_SET_MEMORY_MERGE */, 1, 0, 0, 0) != 0)
+		cr_log_warn("no KSM here: only THP is checked");
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--detach", "--stdio", "null", NULL), 0);
+	cr_assert_eq(r.status, 0, "restore: %s", r.err);
+	pid = atoi(r.out);
+	run_result_done(&r);
+	cr_assert_gt(pid, 0);
+	prog_track_pid(pid);
+	proc_value(pid, "status", "THP_enabled", thp, sizeof(thp));
+	cr_expect_str_eq(thp, "1", "the restored process has THP off: ckpt's own setting leaked");
+	proc_value(pid, "ksm_stat", "ksm_merge_any", ksm, sizeof(ksm));
+	cr_expect(!strcmp(ksm, "no") || !strcmp(ksm, ""), "the restored process has KSM merge-any: '%s'", ksm);
+	kill(pid, SIGKILL);
 }
