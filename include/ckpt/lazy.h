@@ -30,6 +30,7 @@
 struct ckpt_lazy_range {
 	uint64_t start, end;
 	uint64_t src;
+	bool lock;              /* mlock'ed (on fault meanwhile): mlock it once complete */
 };
 
 /* Where the pages come from: a checkpoint directory, or a page server. */

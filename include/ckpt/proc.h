@@ -69,6 +69,11 @@ enum {
 	CKPT_VMF_MAYSHARE = 1u << 17, /* ms */
 	CKPT_VMF_SOFTDIRTY = 1u << 18, /* sd */
 	CKPT_VMF_MIXEDMAP = 1u << 19, /* mm */
+	CKPT_VMF_SEQ_READ = 1u << 20, /* sr: MADV_SEQUENTIAL */
+	CKPT_VMF_RAND_READ = 1u << 21, /* rr: MADV_RANDOM */
+	CKPT_VMF_MAYWRITE = 1u << 22, /* mw: VM_MAYWRITE */
+	CKPT_VMF_LOCKONFAULT = 1u << 23, /* lf: mlock2(MLOCK_ONFAULT) */
+	CKPT_VMF_GUARD = 1u << 24,    /* gu: may hold guard regions (Linux 6.18) */
 };
 
 struct ckpt_vma {

@@ -226,7 +226,12 @@ enum {
 	CKPT_STATE_VMF_MIXEDMAP = 1u << 15,
 	CKPT_STATE_VMF_SEALED = 1u << 16,      /* mseal(2) */
 	CKPT_STATE_VMF_SHADOW_STACK = 1u << 17,
-	CKPT_STATE_NR_VMF = 18,
+	CKPT_STATE_VMF_SEQ_READ = 1u << 18,    /* MADV_SEQUENTIAL */
+	CKPT_STATE_VMF_RAND_READ = 1u << 19,   /* MADV_RANDOM */
+	CKPT_STATE_VMF_MAYWRITE = 1u << 20,    /* VM_MAYWRITE: a shared file map whose fd was writable */
+	CKPT_STATE_VMF_LOCKONFAULT = 1u << 21, /* mlock2(MLOCK_ONFAULT), mlockall(MCL_ONFAULT) */
+	CKPT_STATE_VMF_GUARD = 1u << 22,       /* MADV_GUARD_INSTALL was used in it (mm.guards) */
+	CKPT_STATE_NR_VMF = 23,
 };
 
 struct ckpt_state_vma {
@@ -256,6 +261,26 @@ struct ckpt_state_mm {
 	uint64_t (*auxv)[2];
 	size_t nr_vmas;                      /* ascending, not overlapping */
 	struct ckpt_state_vma *vmas;
+	/* Guard regions (MADV_GUARD_INSTALL): [start, end) pairs, ascending. */
+	size_t nr_guards;
+	uint64_t (*guards)[2];
+	/*
+	 * Per-mm settings; each has_* false when the image does not say
+	 * (older images): restore then leaves the kernel's default.
+	 */
+	bool has_thp_disable, has_memory_merge, has_mdwe, has_membarrier;
+	int thp_disable;                     /* PR_GET_THP_DISABLE: 0, 1, or 1|2 (except advised) */
+	bool memory_merge;                   /* PR_GET_MEMORY_MERGE: KSM for every mapping */
+	int mdwe;                            /* PR_GET_MDWE: PR_MDWE_* */
+	uint32_t membarrier;                 /* CKPT_STATE_MEMBARRIER_* registrations */
+};
+
+/* membarrier(2) registrations of the mm (probed: they cannot be read). */
+enum {
+	CKPT_STATE_MEMBARRIER_PRIVATE_EXPEDITED = 1u << 0,
+	CKPT_STATE_MEMBARRIER_PRIVATE_EXPEDITED_SYNC_CORE = 1u << 1,
+	CKPT_STATE_MEMBARRIER_PRIVATE_EXPEDITED_RSEQ = 1u << 2,
+	CKPT_STATE_NR_MEMBARRIER = 3,
 };
 
 /* ---- file descriptors (files.json) ---- */

@@ -8,10 +8,16 @@
  */
 #define LOG_AREA "dump"
 #include <errno.h>
+#include <linux/membarrier.h>
+#include <linux/prctl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
+#include "compat/pagemap.h"
+#include "compat/syscalls.h"
 #include "dump/collect-internal.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -38,6 +44,11 @@ static const struct {
 	{ CKPT_VMF_MIXEDMAP, CKPT_STATE_VMF_MIXEDMAP },
 	{ CKPT_VMF_SEALED, CKPT_STATE_VMF_SEALED },
 	{ CKPT_VMF_SHADOW_STACK, CKPT_STATE_VMF_SHADOW_STACK },
+	{ CKPT_VMF_SEQ_READ, CKPT_STATE_VMF_SEQ_READ },
+	{ CKPT_VMF_RAND_READ, CKPT_STATE_VMF_RAND_READ },
+	{ CKPT_VMF_MAYWRITE, CKPT_STATE_VMF_MAYWRITE },
+	{ CKPT_VMF_LOCKONFAULT, CKPT_STATE_VMF_LOCKONFAULT },
+	{ CKPT_VMF_GUARD, CKPT_STATE_VMF_GUARD },
 };
 
 struct mm_builder {
@@ -145,6 +156,9 @@ uint32_t collect_vma_flags(const struct ckpt_vma *v)
 	for (size_t i = 0; i < ARRAY_SIZE(vmflag_map); i++)
 		if (v->vmflags & vmflag_map[i].proc)
 			f |= vmflag_map[i].state;
+	/* Every private mapping may be written: it only tells of a shared one. */
+	if (!v->shared)
+		f &= ~(uint32_t)CKPT_STATE_VMF_MAYWRITE;
 	return f;
 }
 
@@ -303,6 +317,66 @@ static int read_vmas(struct collect *c, struct ckpt_vma_list **ret)
 	return 0;
 }
 
+/* The guard regions of @v (Linux 6.13+; a mapping that has some says "gu", 6.18+). */
+static int vma_guards(struct collect *c, int pm, const struct ckpt_vma *v, size_t *cap)
+{
+	struct ckpt_state_mm *mm = &c->s->mm;
+	struct page_region vec[64];
+	uint64_t at = v->start;
+
+	while (at < v->end) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a), .start = at, .end = v->end, .vec = (uintptr_t)vec,
+			.vec_len = ARRAY_SIZE(vec), .category_mask = PAGE_IS_GUARD,
+			.return_mask = PAGE_IS_GUARD,
+		};
+		long n = ioctl(pm, PAGEMAP_SCAN, &a);
+
+		if (n < 0) {
+			int r = neg_errno();
+
+			pr_err("cannot find the guard regions of %#llx-%#llx of pid %d: %s",
+			       (unsigned long long)v->start, (unsigned long long)v->end, c->pid, errstr(r));
+			return r;
+		}
+		for (long k = 0; k < n; k++) {
+			uint64_t(*g)[2] = mm->nr_guards ? &mm->guards[mm->nr_guards - 1] : NULL;
+
+			if (g && (*g)[1] == vec[k].start) {
+				(*g)[1] = vec[k].end; /* a scan that stopped in the middle of one */
+				continue;
+			}
+			if (GROW(mm->guards, *cap, mm->nr_guards + 1) < 0)
+				return -ENOMEM;
+			mm->guards[mm->nr_guards][0] = vec[k].start;
+			mm->guards[mm->nr_guards++][1] = vec[k].end;
+		}
+		if (a.walk_end <= at)
+			break;
+		at = a.walk_end;
+	}
+	return 0;
+}
+
+static int mm_guards(struct collect *c, const struct ckpt_vma_list *l)
+{
+	_cleanup_close_ int pm = -1;
+	size_t cap = 0;
+	int r;
+
+	for (size_t i = 0; i < l->nr; i++) {
+		if (!(l->v[i].vmflags & CKPT_VMF_GUARD))
+			continue;
+		if (pm < 0 && (pm = ckpt_proc_open_pagemap(c->mm_proc)) < 0) {
+			pr_err("cannot open the pagemap of pid %d: %s", c->pid, errstr(pm));
+			return pm;
+		}
+		if ((r = vma_guards(c, pm, &l->v[i], &cap)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int mm_vmas(struct collect *c)
 {
 	_cleanup_vma_list_ struct ckpt_vma_list *l = NULL;
@@ -325,6 +399,48 @@ static int mm_vmas(struct collect *c)
 		if (r < 0)
 			return r;
 	}
+	return mm_guards(c, l);
+}
+
+/*
+ * The per-mm settings, in one batch in the leader: three prctls that read
+ * them, and the membarrier commands that fail with EPERM unless the mm is
+ * registered for them (a registration cannot be read otherwise; the
+ * process is frozen, so the barrier itself costs next to nothing).
+ */
+static int mm_settings(struct collect *c, struct ckpt_state_mm *mm)
+{
+	static const struct ckpt_inject_call calls[] = {
+		{ SYS_prctl, { PR_GET_THP_DISABLE } },
+		{ SYS_prctl, { PR_GET_MEMORY_MERGE } },
+		{ SYS_prctl, { PR_GET_MDWE } },
+		{ SYS_membarrier, { MEMBARRIER_CMD_PRIVATE_EXPEDITED } },
+		{ SYS_membarrier, { MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE } },
+		{ SYS_membarrier, { MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ } },
+	};
+	int64_t res[ARRAY_SIZE(calls)];
+	int r = ckpt_inject_syscalls(c->inj, 0, calls, ARRAY_SIZE(calls), res);
+
+	if (r < 0) {
+		pr_err("cannot read the mm settings (prctl, membarrier) of pid %d: %s", c->pid, errstr(r));
+		return r;
+	}
+	/* EINVAL: a kernel without the prctl (KSM, MDWE): nothing to restore. */
+	mm->has_thp_disable = res[0] >= 0;
+	mm->thp_disable = res[0] >= 0 ? (int)res[0] : 0;
+	mm->has_memory_merge = res[1] >= 0;
+	mm->memory_merge = res[1] > 0;
+	mm->has_mdwe = res[2] >= 0;
+	mm->mdwe = res[2] >= 0 ? (int)res[2] : 0;
+	mm->has_membarrier = true;
+	for (int b = 0; b < CKPT_STATE_NR_MEMBARRIER; b++) {
+		int64_t v = res[3 + b];
+
+		if (v == 0)
+			mm->membarrier |= 1u << b;
+		else if (v != -EPERM && v != -EINVAL)
+			pr_warn("membarrier probe %d of pid %d: %s", b, c->pid, errstr((int)v));
+	}
 	return 0;
 }
 
@@ -332,7 +448,8 @@ int collect_mm(struct collect *c)
 {
 	int r;
 
-	if ((r = mm_fields(c, &c->s->mm)) < 0 || (r = mm_auxv(c, &c->s->mm)) < 0)
+	if ((r = mm_fields(c, &c->s->mm)) < 0 || (r = mm_auxv(c, &c->s->mm)) < 0 ||
+	    (r = mm_settings(c, &c->s->mm)) < 0)
 		return r;
 	return mm_vmas(c);
 }

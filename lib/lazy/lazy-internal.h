@@ -23,6 +23,8 @@ struct lz_proc {
 	uint64_t uffd_ino;
 	struct lz_vma *v;
 	size_t nr, cap;
+	uint64_t (*lock)[2];   /* images-address ranges to mlock once every page is in */
+	size_t nr_lock;
 	uint64_t left;
 	uint64_t gen;          /* bumped by every change of the table */
 	uint64_t last_fault;   /* where the fill starts */
@@ -69,6 +71,7 @@ int lz_remap(struct lz_proc *p, uint64_t from, uint64_t to, uint64_t len);
 int lz_remove(struct lz_proc *p, uint64_t start, uint64_t end, bool unmap);
 int lz_copy_table(struct lz_proc *dst, const struct lz_proc *src);
 void lz_free_table(struct lz_proc *p);
+int lz_add_lock(struct lz_proc *p, uint64_t src_start, uint64_t src_end);
 
 /* handover.c: accept one process handed over at the listening socket @lfd */
 void lz_accept_handover(struct ckpt_lazy_server *s, int lfd);

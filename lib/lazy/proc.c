@@ -186,6 +186,12 @@ int lz_remove(struct lz_proc *p, uint64_t start, uint64_t end, bool unmap)
 
 int lz_copy_table(struct lz_proc *dst, const struct lz_proc *src)
 {
+	for (size_t i = 0; i < src->nr_lock; i++) {
+		int r = lz_add_lock(dst, src->lock[i][0], src->lock[i][1]);
+
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < src->nr; i++) {
 		const struct lz_vma *v = &src->v[i];
 		struct lz_vma *n;
@@ -201,8 +207,23 @@ int lz_copy_table(struct lz_proc *dst, const struct lz_proc *src)
 	return 0;
 }
 
+int lz_add_lock(struct lz_proc *p, uint64_t src_start, uint64_t src_end)
+{
+	uint64_t(*n)[2] = realloc(p->lock, (p->nr_lock + 1) * sizeof(*p->lock));
+
+	if (!n)
+		return -ENOMEM;
+	p->lock = n;
+	p->lock[p->nr_lock][0] = src_start;
+	p->lock[p->nr_lock++][1] = src_end;
+	return 0;
+}
+
 void lz_free_table(struct lz_proc *p)
 {
+	free(p->lock);
+	p->lock = NULL;
+	p->nr_lock = 0;
 	for (size_t i = 0; i < p->nr; i++)
 		free(p->v[i].done);
 	free(p->v);

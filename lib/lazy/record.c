@@ -78,6 +78,15 @@ int lz_record_save(struct ckpt_lazy_server *s, struct lz_proc *p)
 		json_object_array_add(ranges, e);
 	}
 	json_object_object_add(o, "ranges", ranges);
+	if (p->nr_lock) {
+		json_object *lk = json_object_new_array();
+
+		for (size_t i = 0; i < p->nr_lock; i++) {
+			json_object_array_add(lk, json_object_new_uint64(p->lock[i][0]));
+			json_object_array_add(lk, json_object_new_uint64(p->lock[i][1]));
+		}
+		json_object_object_add(o, "lock", lk);
+	}
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	path_of(s, p->pid, "", path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -164,6 +173,14 @@ int lz_record_load(struct ckpt_lazy_server *s, pid_t pid, struct lz_proc *p)
 				goto bad;
 			lz_mark(p, lv, at, n);
 		}
+	}
+	/* Optional: records of older servers have none. */
+	if (json_object_object_get_ex(o, "lock", &v)) {
+		if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) % 2)
+			goto bad;
+		for (size_t k = 0; k < json_object_array_length(v); k += 2)
+			if ((r = lz_add_lock(p, u64_at(v, k), u64_at(v, k + 1))) < 0)
+				return r;
 	}
 	return 0;
 bad:

@@ -613,6 +613,36 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The locked mappings, mlock'ed on fault since restore, locked for good now
+ * that every page is in: what is left of them in the table, where they are
+ * now (mremap moves them, munmap takes them out).
+ */
+static void lock_complete(struct lz_proc *p, struct ckpt_inject *inj)
+{
+	for (size_t i = 0; i < p->nr; i++) {
+		const struct lz_vma *v = &p->v[i];
+
+		for (size_t k = 0; k < p->nr_lock; k++) {
+			uint64_t a = MAX(v->src, p->lock[k][0]);
+			uint64_t b = MIN(v->src + (v->end - v->start), p->lock[k][1]);
+			int64_t res = 0;
+			int r;
+
+			if (a >= b)
+				continue;
+			a = v->start + (a - v->src);
+			b = v->start + (b - v->src);
+			r = ckpt_inject_call(inj, &res, SYS_mlock, a, b - a);
+			if (r == 0 && res < 0)
+				r = (int)res;
+			if (r < 0)
+				pr_warn("pid %d: %#" PRIx64 "-%#" PRIx64 " stays locked on fault only "
+					"(mlock once complete failed): %s", p->pid, a, b, errstr(r));
+		}
+	}
+}
+
 /* Close the process's parked reference, if it is still our uffd. */
 static void unpark(struct lz_proc *p)
 {
@@ -622,6 +652,8 @@ static void unpark(struct lz_proc *p)
 	if (p->parked_fd < 0 || p->pid <= 0)
 		return;
 	r = ckpt_inject_seize(p->pid, CKPT_INJECT_NO_XSTATE, &inj);
+	if (r == 0)
+		lock_complete(p, inj);
 	if (r == 0 && (r = ckpt_inject_take_fd(inj, p->parked_fd, &fd)) == 0) {
 		struct stat st;
 
@@ -793,6 +825,8 @@ int ckpt_lazy_server_add(struct ckpt_lazy_server *s, const struct ckpt_lazy_targ
 			r = -EINVAL;
 		else
 			r = lz_add_range(p, g->start, g->end, g->src);
+		if (r == 0 && g->lock)
+			r = lz_add_lock(p, g->src, g->src + (g->end - g->start));
 	}
 	if (r == 0)
 		r = open_sources(p);

@@ -45,6 +45,9 @@ static const struct {
 	{ "mg", CKPT_VMF_MERGEABLE },  { "ss", CKPT_VMF_SHADOW_STACK },
 	{ "sl", CKPT_VMF_SEALED },     { "ms", CKPT_VMF_MAYSHARE },
 	{ "sd", CKPT_VMF_SOFTDIRTY },  { "mm", CKPT_VMF_MIXEDMAP },
+	{ "sr", CKPT_VMF_SEQ_READ },   { "rr", CKPT_VMF_RAND_READ },
+	{ "mw", CKPT_VMF_MAYWRITE },   { "lf", CKPT_VMF_LOCKONFAULT },
+	{ "gu", CKPT_VMF_GUARD },
 };
 
 const char *ckpt_vma_kind_name(enum ckpt_vma_kind kind)

@@ -60,6 +60,34 @@ static int pick_park_fd(struct rst *r)
 	return -EMFILE;
 }
 
+/*
+ * The server's ranges of mapping @v: all of it but its guard regions (a
+ * copy must never replace a guard marker, and no fault comes from there).
+ * A locked one (not on fault) is locked once complete.
+ */
+static int add_ranges(struct rst *r, const struct ckpt_state_vma *v, size_t *cap)
+{
+	struct ckpt_restore_lazy *l = r->lazy;
+	const struct ckpt_state_mm *mm = &r->s->mm;
+	bool lock = (v->vmflags & CKPT_STATE_VMF_LOCKED) && !(v->vmflags & CKPT_STATE_VMF_LOCKONFAULT);
+	uint64_t at = v->start;
+
+	for (size_t g = 0; at < v->end; g++) {
+		uint64_t gs = g < mm->nr_guards ? MAX(mm->guards[g][0], at) : v->end;
+		uint64_t ge = g < mm->nr_guards ? MIN(mm->guards[g][1], v->end) : v->end;
+
+		if (g < mm->nr_guards && (mm->guards[g][1] <= at || mm->guards[g][0] >= v->end))
+			continue;
+		if (gs > at) {
+			if (GROW(l->ranges, *cap, l->nr_ranges + 1) < 0)
+				return -ENOMEM;
+			l->ranges[l->nr_ranges++] = (struct ckpt_lazy_range){ at, gs, at, lock };
+		}
+		at = ge;
+	}
+	return 0;
+}
+
 int rst_lazy_register(struct rst *r)
 {
 	struct ckpt_restore_lazy *l = r->lazy;
@@ -95,9 +123,8 @@ int rst_lazy_register(struct rst *r)
 			       v->end, errstr(e));
 			return e;
 		}
-		if (GROW(l->ranges, cap, l->nr_ranges + 1) < 0)
-			return -ENOMEM;
-		l->ranges[l->nr_ranges++] = (struct ckpt_lazy_range){ v->start, v->end, v->start };
+		if ((e = add_ranges(r, v, &cap)) < 0)
+			return e;
 	}
 	park = pick_park_fd(r);
 	if (park < 0)

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/membarrier.h>
 #include <linux/prctl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -24,6 +25,7 @@
 
 #include <ckpt/proc.h>
 
+#include "compat/syscalls.h"
 #include "restore/restore-internal.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -282,7 +284,9 @@ static int map_one(struct rst *r, const struct ckpt_state_vma *v)
 		fd = o->rfd;
 		off = v->offset;
 	} else if (v->kind == CKPT_STATE_VMA_FILE) {
-		int oflags = v->shared && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+		/* VM_MAYWRITE: the fd was writable, mprotect(PROT_WRITE) must work again. */
+		int oflags = v->shared && ((v->prot & PROT_WRITE) || (v->vmflags & CKPT_STATE_VMF_MAYWRITE))
+				     ? O_RDWR : O_RDONLY;
 
 		fd = open_checked(r, v->path, oflags, &v->id);
 		if (fd < 0)
@@ -519,6 +523,7 @@ static int advise(struct rst *r, const struct ckpt_state_vma *v)
 		{ CKPT_STATE_VMF_DONTDUMP, MADV_DONTDUMP },   { CKPT_STATE_VMF_DONTCOPY, MADV_DONTFORK },
 		{ CKPT_STATE_VMF_WIPEONFORK, MADV_WIPEONFORK }, { CKPT_STATE_VMF_HUGEPAGE, MADV_HUGEPAGE },
 		{ CKPT_STATE_VMF_NOHUGEPAGE, MADV_NOHUGEPAGE }, { CKPT_STATE_VMF_MERGEABLE, MADV_MERGEABLE },
+		{ CKPT_STATE_VMF_SEQ_READ, MADV_SEQUENTIAL },  { CKPT_STATE_VMF_RAND_READ, MADV_RANDOM },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
@@ -527,20 +532,106 @@ static int advise(struct rst *r, const struct ckpt_state_vma *v)
 		if (!(v->vmflags & map[i].flag))
 			continue;
 		res = RCALL(r, SYS_madvise, v->start, v->end - v->start, (uint64_t)map[i].advice);
-		if (res < 0)
-			pr_warn("madvise(%d) of %#" PRIx64 "-%#" PRIx64 " failed: %s", map[i].advice, v->start,
-				v->end, errstr((int)res));
+		if (res < 0) {
+			pr_err("madvise(%d) of %#" PRIx64 "-%#" PRIx64 " failed: %s", map[i].advice, v->start,
+			       v->end, errstr((int)res));
+			return (int)res;
+		}
 	}
-	if ((v->vmflags & CKPT_STATE_VMF_LOCKED) && rst_vma_lazy(r, v)) {
-		/* mlock would fault every page in before any server runs. */
-		pr_warn("%#" PRIx64 "-%#" PRIx64 " is not locked in memory again (lazy restore)", v->start,
-			v->end);
-	} else if (v->vmflags & CKPT_STATE_VMF_LOCKED) {
-		int64_t res = RCALL(r, SYS_mlock, v->start, v->end - v->start);
+	return 0;
+}
 
-		if (res < 0)
-			pr_warn("cannot lock %#" PRIx64 "-%#" PRIx64 " in memory: %s", v->start, v->end,
-				errstr((int)res));
+/*
+ * mlock again. A lazy mapping is locked on fault: mlock would fault every
+ * page in before any server runs; its pages are locked as they come in,
+ * and the server locks the whole range once it is complete (the range
+ * tells it), which clears the on-fault mode the original did not have.
+ */
+static int lock(struct rst *r, const struct ckpt_state_vma *v)
+{
+	bool onfault = (v->vmflags & CKPT_STATE_VMF_LOCKONFAULT) || rst_vma_lazy(r, v);
+	int64_t res;
+
+	if (!(v->vmflags & CKPT_STATE_VMF_LOCKED))
+		return 0;
+	res = RCALL(r, SYS_mlock2, v->start, v->end - v->start, onfault ? MLOCK_ONFAULT : 0);
+	if (res < 0) {
+		pr_err("cannot lock %#" PRIx64 "-%#" PRIx64 " in memory again (%" PRIu64 " KiB): %s%s",
+		       v->start, v->end, (v->end - v->start) / 1024, errstr((int)res),
+		       res == -ENOMEM || res == -EPERM ? " (RLIMIT_MEMLOCK, or no CAP_IPC_LOCK)" : "");
+		return (int)res;
+	}
+	return 0;
+}
+
+static int guards(struct rst *r)
+{
+	const struct ckpt_state_mm *mm = &r->s->mm;
+
+	for (size_t i = 0; i < mm->nr_guards; i++) {
+		uint64_t s = mm->guards[i][0], e = mm->guards[i][1];
+		int64_t res = RCALL(r, SYS_madvise, s, e - s, MADV_GUARD_INSTALL);
+
+		if (res < 0) {
+			pr_err("cannot install the guard region %#" PRIx64 "-%#" PRIx64 ": %s", s, e,
+			       errstr((int)res));
+			return (int)res;
+		}
+	}
+	return 0;
+}
+
+/* The per-mm settings the image records; MDWE last: it refuses later PROT_EXEC gains. */
+static int mm_settings(struct rst *r)
+{
+	static const struct {
+		uint32_t bit;
+		int cmd;
+	} mb[] = {
+		{ CKPT_STATE_MEMBARRIER_PRIVATE_EXPEDITED, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED },
+		{ CKPT_STATE_MEMBARRIER_PRIVATE_EXPEDITED_SYNC_CORE,
+		  MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE },
+		{ CKPT_STATE_MEMBARRIER_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ },
+	};
+	const struct ckpt_state_mm *mm = &r->s->mm;
+	int64_t res = 0;
+
+	/*
+	 * Set even when off: the new process is a fork of ckpt and inherits
+	 * ckpt's own (THP disable and KSM merge-any survive fork and exec).
+	 */
+	if (mm->has_thp_disable) {
+		res = RCALL(r, SYS_prctl, PR_SET_THP_DISABLE, mm->thp_disable ? 1 : 0,
+			    mm->thp_disable & 2 ? PR_THP_DISABLE_EXCEPT_ADVISED : 0, 0, 0);
+		if (res < 0) {
+			pr_err("cannot set transparent huge pages %s again (PR_SET_THP_DISABLE %d): %s",
+			       mm->thp_disable ? "off" : "on", mm->thp_disable, errstr((int)res));
+			return (int)res;
+		}
+	}
+	if (mm->has_memory_merge) {
+		res = RCALL(r, SYS_prctl, PR_SET_MEMORY_MERGE, mm->memory_merge ? 1 : 0, 0, 0, 0);
+		/* Off on a kernel without KSM (EINVAL): nothing to turn off. */
+		if (res < 0 && (mm->memory_merge || res != -EINVAL)) {
+			pr_err("cannot %s KSM for the whole process again (PR_SET_MEMORY_MERGE): %s",
+			       mm->memory_merge ? "enable" : "disable", errstr((int)res));
+			return (int)res;
+		}
+	}
+	for (size_t i = 0; mm->has_membarrier && i < ARRAY_SIZE(mb); i++) {
+		if (!(mm->membarrier & mb[i].bit))
+			continue;
+		res = RCALL(r, SYS_membarrier, (uint64_t)mb[i].cmd, 0, 0);
+		if (res < 0) {
+			pr_err("cannot register for membarrier (command %#x) again: %s", mb[i].cmd,
+			       errstr((int)res));
+			return (int)res;
+		}
+	}
+	if (mm->has_mdwe && mm->mdwe && (res = RCALL(r, SYS_prctl, PR_SET_MDWE, (uint64_t)mm->mdwe, 0, 0, 0)) < 0) {
+		pr_err("cannot set memory-deny-write-execute again (PR_SET_MDWE %#x): %s", mm->mdwe,
+		       errstr((int)res));
+		return (int)res;
 	}
 	return 0;
 }
@@ -554,8 +645,11 @@ int rst_mm_finish(struct rst *r)
 	int e;
 
 	for (size_t i = 0; i < mm->nr_vmas; i++)
-		if (!is_vdso_trio(mm->vmas[i].kind) && (e = advise(r, &mm->vmas[i])) < 0)
+		if (!is_vdso_trio(mm->vmas[i].kind) &&
+		    ((e = advise(r, &mm->vmas[i])) < 0 || (e = lock(r, &mm->vmas[i])) < 0))
 			return e;
+	if ((e = guards(r)) < 0)
+		return e;
 	rst_reset(r);
 	if (p->exe && !p->exe_deleted) {
 		exe_fd = RCALL(r, SYS_openat, (uint64_t)AT_FDCWD, rst_put_str(r, p->exe),
@@ -587,5 +681,5 @@ int rst_mm_finish(struct rst *r)
 		pr_err("PR_SET_MM_MAP (brk, arguments, environment, auxv, exe) failed: %s", errstr((int)res));
 		return (int)res;
 	}
-	return 0;
+	return mm_settings(r);
 }

@@ -56,6 +56,39 @@ static void vma_to_json(struct jw *w, json_object *o, const struct ckpt_state_vm
 			jw_append(w, fl, json_object_new_string(state_vmf_names[b]));
 }
 
+static const char *const membarrier_names[CKPT_STATE_NR_MEMBARRIER] = {
+	"private_expedited", "private_expedited_sync_core", "private_expedited_rseq",
+};
+
+/* The optional per-mm members: guard regions, prctls, membarrier. */
+static void per_mm_to_json(struct jw *w, json_object *root, const struct ckpt_state_mm *mm)
+{
+	json_object *arr;
+
+	if (mm->nr_guards) {
+		arr = jw_arr(w, root, "guards");
+		for (size_t i = 0; i < mm->nr_guards; i++) {
+			json_object *pair = json_object_new_array();
+
+			jw_append(w, arr, pair);
+			jw_append(w, w->err ? NULL : pair, jw_new_u64(mm->guards[i][0]));
+			jw_append(w, w->err ? NULL : pair, jw_new_u64(mm->guards[i][1]));
+		}
+	}
+	if (mm->has_thp_disable)
+		jw_int(w, root, "thp_disable", mm->thp_disable);
+	if (mm->has_memory_merge)
+		jw_bool(w, root, "memory_merge", mm->memory_merge);
+	if (mm->has_mdwe)
+		jw_int(w, root, "mdwe", mm->mdwe);
+	if (mm->has_membarrier) {
+		arr = jw_arr(w, root, "membarrier");
+		for (int b = 0; b < CKPT_STATE_NR_MEMBARRIER; b++)
+			if (mm->membarrier & (1u << b))
+				jw_append(w, arr, json_object_new_string(membarrier_names[b]));
+	}
+}
+
 int mm_to_json(const struct ckpt_state *s, json_object **ret)
 {
 	struct jw w = { 0 };
@@ -75,6 +108,7 @@ int mm_to_json(const struct ckpt_state *s, json_object **ret)
 	arr = jw_arr(&w, root, "vmas");
 	for (size_t i = 0; i < s->mm.nr_vmas; i++)
 		vma_to_json(&w, jw_arr_obj(&w, arr), &s->mm.vmas[i]);
+	per_mm_to_json(&w, root, &s->mm);
 	return jw_finish(&w, root, ret);
 }
 
@@ -188,6 +222,100 @@ static int vma_from_json(struct jr *r, json_object *o, struct ckpt_state_vma *v)
 	return 0;
 }
 
+static int guards_from_json(struct jr *r, json_object *doc, struct ckpt_state_mm *mm)
+{
+	json_object *arr;
+	size_t nr;
+	int k = jr_opt(r, doc, "guards", json_type_array, &arr);
+
+	if (k <= 0)
+		return k;
+	if ((k = jr_arr(r, doc, "guards", JR_MAX_VMAS, &arr, &nr)) < 0)
+		return k;
+	mm->guards = nr ? calloc(nr, sizeof(*mm->guards)) : NULL;
+	if (nr && !mm->guards)
+		return -ENOMEM;
+	mm->nr_guards = nr;
+	for (size_t i = 0; i < nr; i++) {
+		json_object *pair = json_object_array_get_idx(arr, i);
+		size_t mark = jr_enter(r, "guards");
+
+		jr_enter_idx(r, i);
+		if (!json_object_is_type(pair, json_type_array) || json_object_array_length(pair) != 2)
+			return jr_fail(r, NULL, "not an array [start, end]");
+		for (size_t j = 0; j < 2; j++)
+			if ((k = jr_u64_val(r, json_object_array_get_idx(pair, j), j ? "end" : "start",
+					    &mm->guards[i][j])) < 0)
+				return k;
+		if (mm->guards[i][0] >= mm->guards[i][1] || (mm->guards[i][0] | mm->guards[i][1]) & 4095 ||
+		    (i && mm->guards[i][0] < mm->guards[i - 1][1]))
+			return jr_fail(r, NULL, "empty, not page-aligned, or not ascending");
+		jr_leave(r, mark);
+	}
+	return 0;
+}
+
+static int membarrier_from_json(struct jr *r, json_object *doc, struct ckpt_state_mm *mm)
+{
+	json_object *arr;
+	size_t nr;
+	int k = jr_opt(r, doc, "membarrier", json_type_array, &arr);
+
+	if (k <= 0)
+		return k;
+	if ((k = jr_arr(r, doc, "membarrier", CKPT_STATE_NR_MEMBARRIER, &arr, &nr)) < 0)
+		return k;
+	mm->has_membarrier = true;
+	for (size_t i = 0; i < nr; i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+		int b;
+
+		for (b = 0; b < CKPT_STATE_NR_MEMBARRIER; b++)
+			if (json_object_is_type(v, json_type_string) &&
+			    !strcmp(json_object_get_string(v), membarrier_names[b]))
+				break;
+		if (b == CKPT_STATE_NR_MEMBARRIER || (mm->membarrier & (1u << b))) {
+			size_t mark = jr_enter(r, "membarrier");
+
+			jr_enter_idx(r, i);
+			k = jr_fail(r, NULL, "not a known registration, or a repeated one");
+			jr_leave(r, mark);
+			return k;
+		}
+		mm->membarrier |= 1u << b;
+	}
+	return 0;
+}
+
+/* Optional members: absent in older images, then left as the kernel makes them. */
+static int per_mm_from_json(struct jr *r, json_object *doc, struct ckpt_state_mm *mm)
+{
+	json_object *x;
+	int k;
+
+	if ((k = guards_from_json(r, doc, mm)) < 0 || (k = membarrier_from_json(r, doc, mm)) < 0)
+		return k;
+	if ((k = jr_opt(r, doc, "thp_disable", json_type_int, &x)) > 0) {
+		mm->has_thp_disable = true;
+		k = jr_int(r, doc, "thp_disable", 0, 3, &mm->thp_disable);
+	}
+	if (k < 0)
+		return k;
+	if ((k = jr_opt(r, doc, "memory_merge", json_type_boolean, &x)) > 0) {
+		mm->has_memory_merge = true;
+		k = jr_bool(r, doc, "memory_merge", &mm->memory_merge);
+	}
+	if (k < 0)
+		return k;
+	if ((k = jr_opt(r, doc, "mdwe", json_type_int, &x)) > 0) {
+		mm->has_mdwe = true;
+		k = jr_int(r, doc, "mdwe", 0, 3, &mm->mdwe);
+	}
+	if (k < 0)
+		return k;
+	return 0;
+}
+
 int mm_from_json(struct jr *r, json_object *doc, struct ckpt_state *s)
 {
 	struct ckpt_state_mm *mm = &s->mm;
@@ -218,5 +346,5 @@ int mm_from_json(struct jr *r, json_object *doc, struct ckpt_state *s)
 			return jr_fail(r, "start", "overlaps or precedes the mapping before");
 		jr_leave(r, mark);
 	}
-	return 0;
+	return per_mm_from_json(r, doc, mm);
 }

@@ -55,6 +55,7 @@ const char *const state_vmf_names[CKPT_STATE_NR_VMF] = {
 	"dontdump", "dontcopy", "dontexpand", "wipeonfork", "hugepage", "nohugepage",
 	"hugetlb", "locked", "mergeable", "growsdown", "uffd_missing", "uffd_wp",
 	"uffd_minor", "io", "pfnmap", "mixedmap", "sealed", "shadow_stack",
+	"seq_read", "rand_read", "maywrite", "lockonfault", "guard",
 };
 
 static const char *const rlimit_names[CKPT_STATE_NR_RLIMITS] = {
@@ -113,6 +114,7 @@ void ckpt_state_free(struct ckpt_state *s)
 		free(s->mm.vmas[i].name);
 	}
 	free(s->mm.vmas);
+	free(s->mm.guards);
 	for (size_t i = 0; i < s->nr_fds; i++)
 		fd_done(&s->fds[i]);
 	free(s->fds);

@@ -148,3 +148,17 @@ Test(compat, sched_attr)
 	cr_expect_eq(offsetof(struct ckpt_sched_attr, sched_util_max),
 		     offsetof(struct sched_attr, sched_util_max));
 }
+
+Test(compat, mm_prctls)
+{
+	cr_expect_eq(PR_SET_MDWE, 65);
+	cr_expect_eq(PR_GET_MDWE, 66);
+	cr_expect_eq(PR_MDWE_REFUSE_EXEC_GAIN, 1);
+	cr_expect_eq(PR_MDWE_NO_INHERIT, 2);
+	cr_expect_eq(PR_SET_MEMORY_MERGE, 67);
+	cr_expect_eq(PR_GET_MEMORY_MERGE, 68);
+	cr_expect_eq(PR_THP_DISABLE_EXCEPT_ADVISED, 2);
+	cr_expect_eq(MADV_GUARD_INSTALL, 102);
+	cr_expect_eq(MADV_GUARD_REMOVE, 103);
+	cr_expect_eq(PAGE_IS_GUARD, 1 << 8);
+}

@@ -236,6 +236,12 @@ static struct ckpt_state *full_state(void)
 	}
 	s->mm.vmas[s->mm.nr_vmas - 1].end = 0xffffffffff601000ULL; /* vsyscall-high */
 	s->mm.vmas[s->mm.nr_vmas - 1].start = 0xffffffffff600000ULL;
+	s->mm.nr_guards = 2;
+	s->mm.guards = calloc(2, sizeof(*s->mm.guards));
+	s->mm.guards[0][0] = 0x20000, s->mm.guards[0][1] = 0x22000;
+	s->mm.guards[1][0] = 0x30000, s->mm.guards[1][1] = 0x31000;
+	s->mm.has_thp_disable = s->mm.has_memory_merge = s->mm.has_mdwe = s->mm.has_membarrier = true;
+	s->mm.thp_disable = 3, s->mm.memory_merge = true, s->mm.mdwe = 1, s->mm.membarrier = 5;
 
 	s->nr_fds = CKPT_STATE_NR_FD_KINDS;
 	s->fds = calloc(s->nr_fds, sizeof(*s->fds));
@@ -371,8 +377,12 @@ static void expect_same_state(const struct ckpt_state *a, const struct ckpt_stat
 			va.path = vb.path = va.name = vb.name = NULL;
 			expect_same_bytes(&va, &vb, sizeof(va), "vma %zu", i);
 		}
+		cr_assert_eq(ma.nr_guards, mb.nr_guards);
+		if (ma.nr_guards)
+			expect_same_bytes(ma.guards, mb.guards, ma.nr_guards * sizeof(*ma.guards), "guards");
 		ma.auxv = mb.auxv = NULL;
 		ma.vmas = mb.vmas = NULL;
+		ma.guards = mb.guards = NULL;
 		expect_same_bytes(&ma, &mb, sizeof(ma), "mm");
 	}
 
@@ -634,6 +644,9 @@ static const struct hostile {
 	{ "mm/vmas/11/name", NULL, -EBADMSG, "mm.json: vmas[11].name: missing" },
 	{ "mm/vmas/1/prot", "8", -EBADMSG, "mm.json: vmas[1].prot: out of range" },
 	{ "mm/vmas/1/offset", "\"0x10\"", -EBADMSG, "mm.json: vmas[1].offset: not page-aligned" },
+	{ "mm/guards/1", "[\"0x21000\", \"0x22000\"]", -EBADMSG, "mm.json: guards[1]: empty, not page-aligned, or not ascending" },
+	{ "mm/membarrier", "[\"global\"]", -EBADMSG, "mm.json: membarrier[0]: not a known registration" },
+	{ "mm/thp_disable", "4", -EBADMSG, "mm.json: thp_disable: out of range" },
 	{ "files/fds/1/fd", "0", -EBADMSG, "files.json: fds[1].fd: 0 after 0" },
 	{ "files/fds/1/fd", "-1", -EBADMSG, "files.json: fds[1].fd: out of range" },
 	{ "files/fds/0/flags", "524288", -EBADMSG, "files.json: fds[0].flags: holds O_CLOEXEC" },
