@@ -1082,8 +1082,8 @@ static void print_tables(const struct result *res, int nr, int reps)
 	       "of the process:",
 	       reps, TRACK_PER_REP * reps);
 	for (int i = 0; i < nr; i++)
-		printf(" %" PRIu64 " (%u threads)%s", res[i].mappings, res[i].nthreads,
-		       i + 1 < nr ? "," : ".");
+		printf(" %" PRIu64 " (%u thread%s)%s", res[i].mappings, res[i].nthreads,
+		       res[i].nthreads > 1 ? "s" : "", i + 1 < nr ? "," : ".");
 	printf("\n\n");
 	print_section(res, nr, S_FREEZE, "ms");
 	printf("### Parts of a delta's freezes (-vv runs, %d each)\n\n", reps);
