@@ -11,7 +11,10 @@
  * voluntarily during it (a stop: ptrace) or only preempted; this driver is
  * its parent and reads the log through /proc/PID/mem. "Target's clock" is
  * the largest stop in the log within the time a ckpt command ran: the
- * freeze as the working thread lived it, preemption and steal left out.
+ * freeze as the working thread lived it, preemption and steal left out;
+ * "less its wait for a CPU" takes from it the time the thread was
+ * runnable again but waited on a run queue (its schedstat), as after its
+ * release while ckpt still runs on its CPU.
  *
  * For each thread count, one process serves, in this order:
  *
@@ -30,11 +33,15 @@
  *          number of remote calls of the checkpoint's freeze, from ckpt's
  *          debug messages (these runs do not count in the figures above).
  *  track   `ckpt track -t PID -D DIR --interval 1s --count 3*REPS+2
- *          --json`: a full checkpoint, then deltas; the first delta (its
- *          stops may come before the full one's line) is left out, the
- *          other 3*REPS count. Per checkpoint: freeze_ms and prefreeze_ms
- *          of its NDJSON line, and the target's largest stop and stops
- *          summed between the line before and its own.
+ *          --json`: a full checkpoint, then deltas; the first delta is
+ *          left out, the other 3*REPS count. Per checkpoint: freeze_ms and
+ *          prefreeze_ms of its NDJSON line, and the target's largest stop
+ *          and stops summed from its prefreeze to the end of its freeze.
+ *          To find those on the target's clock, the time_s of the lines
+ *          (when each freeze began, on ckpt's clock of the run) is placed
+ *          on it where a stop of the target begins with the most freezes
+ *          (the main thread is seized first: it stops within a fraction of
+ *          a millisecond of the freeze's start).
  *  restore `ckpt dump -t PID -D DIR --json` (kill mode; the process is
  *          reaped), then a warm-up round that is not counted (it checks
  *          the restored process: its pid, NTHREADS threads, its main
@@ -96,7 +103,7 @@
 #define RING 65536
 
 struct stall {
-	uint64_t start_ns, len_ns, stopped;
+	uint64_t start_ns, len_ns, stopped, runq_ns;
 };
 
 struct stall_log {
@@ -109,12 +116,14 @@ struct stall_log {
 enum fig {
 	F_IDLE,
 	F_FULL_TGT,
+	F_FULL_NET,
 	F_FULL_FREEZE,
 	F_FULL_COLLECT,
 	F_FULL_TRACK,
 	F_FULL_COPY,
 	F_FULL_REST,
 	F_DELTA_TGT,
+	F_DELTA_NET,
 	F_DELTA_TGT_SUM,
 	F_DELTA_PRE,
 	F_DELTA_FREEZE,
@@ -124,6 +133,7 @@ enum fig {
 	F_DELTA_COPY,
 	F_DELTA_REST,
 	F_TRACK_TGT,
+	F_TRACK_NET,
 	F_TRACK_TGT_SUM,
 	F_TRACK_PRE,
 	F_TRACK_FREEZE,
@@ -152,12 +162,14 @@ static const struct {
 } figs[NR_FIG] = {
 	[F_IDLE] = {S_FREEZE, false, "no ckpt, 1 s: largest gap of any kind, target's clock"},
 	[F_FULL_TGT] = {S_FREEZE, false, "**full dump: largest stop, target's clock**"},
+	[F_FULL_NET] = {S_FREEZE, false, "full dump: the same, less its wait for a CPU"},
 	[F_FULL_FREEZE] = {S_FREEZE, false, "**full dump: freeze_ms (ckpt)**"},
 	[F_FULL_COLLECT] = {S_FREEZE, false, "full dump: collect_ms"},
 	[F_FULL_TRACK] = {S_FREEZE, false, "full dump: track_ms"},
 	[F_FULL_COPY] = {S_FREEZE, false, "full dump: copy_ms"},
 	[F_FULL_REST] = {S_FREEZE, false, "full dump: rest (seize, maps, release)"},
 	[F_DELTA_TGT] = {S_FREEZE, false, "**delta: largest stop, target's clock**"},
+	[F_DELTA_NET] = {S_FREEZE, false, "delta: the same, less its wait for a CPU"},
 	[F_DELTA_TGT_SUM] = {S_FREEZE, false, "delta: stops summed, target's clock"},
 	[F_DELTA_PRE] = {S_FREEZE, false, "**delta: prefreeze_ms (ckpt; harvest only)**"},
 	[F_DELTA_FREEZE] = {S_FREEZE, false, "**delta: freeze_ms (ckpt)**"},
@@ -168,6 +180,7 @@ static const struct {
 	[F_DELTA_REST] = {S_FREEZE, false, "delta: rest (seize, maps, release)"},
 	[F_TRACK_TGT] = {S_FREEZE, false,
 			 "**track -D, per checkpoint: largest stop, target's clock**"},
+	[F_TRACK_NET] = {S_FREEZE, false, "track -D: the same, less its wait for a CPU"},
 	[F_TRACK_TGT_SUM] = {S_FREEZE, false, "track -D: stops summed, target's clock"},
 	[F_TRACK_PRE] = {S_FREEZE, false, "**track -D: prefreeze_ms (ckpt)**"},
 	[F_TRACK_FREEZE] = {S_FREEZE, false, "**track -D: freeze_ms (ckpt)**"},
@@ -587,17 +600,13 @@ static void target_start(struct target *t, unsigned int nthreads)
 
 struct stops {
 	double max_stop, sum_stop, max_any; /* ms */
+	double max_net;			    /* the largest stop less its wait for a CPU */
 	unsigned int nr_stops;
 };
 
-/*
- * The stalls of the target that began in [@from, @to): the largest stop,
- * the stops summed, the largest of any kind. A stall is logged once the
- * thread runs again: wait for that first.
- */
-static struct stops target_stops(struct target *t, uint64_t from, uint64_t to)
+/* Read the log once the main thread runs again: a stall is logged when it ends. */
+static void target_snapshot(struct target *t)
 {
-	struct stops s = {0};
 	uint64_t loops;
 
 	target_read(t, offsetof(struct stall_log, ring));
@@ -609,8 +618,25 @@ static struct stops target_stops(struct target *t, uint64_t from, uint64_t to)
 			break;
 	}
 	target_read(t, sizeof(*t->log));
-	for (uint64_t i = t->log->n > RING ? t->log->n - RING : 0; i < t->log->n; i++) {
-		const struct stall *st = &t->log->ring[i % RING];
+}
+
+/* The first entry of the ring still there. */
+static uint64_t log_first(const struct stall_log *log)
+{
+	return log->n > RING ? log->n - RING : 0;
+}
+
+/*
+ * The stalls of the snapshot that began in [@from, @to): the largest stop,
+ * the stops summed, the largest of any kind, and the largest stop less
+ * the time it waited for a CPU once runnable again.
+ */
+static struct stops stops_in(const struct stall_log *log, uint64_t from, uint64_t to)
+{
+	struct stops s = {0};
+
+	for (uint64_t i = log_first(log); i < log->n; i++) {
+		const struct stall *st = &log->ring[i % RING];
 		double len = (double)st->len_ns / 1e6;
 
 		if (st->start_ns < from || st->start_ns >= to)
@@ -623,8 +649,20 @@ static struct stops target_stops(struct target *t, uint64_t from, uint64_t to)
 		s.sum_stop += len;
 		if (len > s.max_stop)
 			s.max_stop = len;
+		len -= (double)st->runq_ns / 1e6;
+		if (len > s.max_net)
+			s.max_net = len;
 	}
 	return s;
+}
+
+static struct stops target_stops(struct target *t, uint64_t from, uint64_t to)
+{
+	target_snapshot(t);
+	if (log_first(t->log) && t->log->ring[log_first(t->log) % RING].start_ns > from)
+		die("the stall log of pid %d wrapped: a window of %.0f ms is too long", (int)t->pid,
+		    (double)(to - from) / 1e6);
+	return stops_in(t->log, from, to);
 }
 
 /* ---- ckpt commands ---- */
@@ -707,20 +745,24 @@ static void run_dumps(struct result *res, struct target *t, int reps)
 		if (strcmp(js(jdl, "kind"), "delta"))
 			die("the dump with --parent was '%s', not a delta", js(jdl, "kind"));
 		fprintf(stderr,
-			"%u threads, %s: idle gap %.3f | full: stop %.3f (%u stops, any %.3f) "
-			"freeze %.3f "
-			"collect %.3f copy %.3f | delta: stop %.3f sum %.3f (%u) prefreeze %.3f "
-			"freeze %.3f "
-			"collect %.3f track %.3f copy %.3f ms | load %s\n",
+			"%u threads, %s: idle gap %.3f | full: stop %.3f net %.3f (%u stops, any "
+			"%.3f) "
+			"freeze %.3f collect %.3f copy %.3f | delta: stop %.3f net %.3f sum %.3f "
+			"(%u) "
+			"prefreeze %.3f freeze %.3f collect %.3f track %.3f copy %.3f ms | load "
+			"%s\n",
 			res->nthreads, r < 0 ? "warm-up" : "dump", idle.max_any, sf.max_stop,
-			sf.nr_stops, sf.max_any, jd(jf, "freeze_ms"), jd(jf, "collect_ms"),
-			jd(jf, "copy_ms"), sd.max_stop, sd.sum_stop, sd.nr_stops,
-			jd(jdl, "prefreeze_ms"), jd(jdl, "freeze_ms"), jd(jdl, "collect_ms"),
-			jd(jdl, "track_ms"), jd(jdl, "copy_ms"), loadavg(load, sizeof(load)));
+			sf.max_net, sf.nr_stops, sf.max_any, jd(jf, "freeze_ms"),
+			jd(jf, "collect_ms"), jd(jf, "copy_ms"), sd.max_stop, sd.max_net,
+			sd.sum_stop, sd.nr_stops, jd(jdl, "prefreeze_ms"), jd(jdl, "freeze_ms"),
+			jd(jdl, "collect_ms"), jd(jdl, "track_ms"), jd(jdl, "copy_ms"),
+			loadavg(load, sizeof(load)));
 		if (r >= 0) {
 			add(&res->f[F_IDLE], idle.max_any);
 			add(&res->f[F_FULL_TGT], sf.max_stop);
+			add(&res->f[F_FULL_NET], sf.max_net);
 			add(&res->f[F_DELTA_TGT], sd.max_stop);
+			add(&res->f[F_DELTA_NET], sd.max_net);
 			add(&res->f[F_DELTA_TGT_SUM], sd.sum_stop);
 			dump_parts(res, jf, false);
 			dump_parts(res, jdl, true);
@@ -796,21 +838,72 @@ static void run_parts(struct result *res, struct target *t, int reps)
 	unlink(err);
 }
 
+struct track_ck {
+	char name[16];
+	double time_s, prefreeze, precopy, freeze; /* s; ms */
+};
+
+/* Is there a stop of the target starting within [@at - 1.5 ms, @at + 3 ms]? */
+static bool stop_near(const struct stall_log *log, uint64_t at)
+{
+	for (uint64_t i = log_first(log); i < log->n; i++) {
+		const struct stall *st = &log->ring[i % RING];
+
+		if (st->stopped && st->start_ns + 1500000 >= at && st->start_ns <= at + 3000000)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Where ckpt's clock of the run (time_s: the checkpoint's freeze began that
+ * long after its start, in ms) sits on ours: the offset that puts a stop of
+ * the target at the start of the most freezes. The main thread, seized
+ * first, stops within a fraction of a ms of it.
+ */
+static uint64_t track_offset(const struct stall_log *log, const struct track_ck *ck, int n,
+			     int *ret_matched)
+{
+	uint64_t best = 0;
+	int best_n = -1;
+
+	for (uint64_t i = log_first(log); i < log->n; i++) {
+		const struct stall *st = &log->ring[i % RING];
+
+		for (int k = 1; st->stopped && k < n; k++) {
+			uint64_t off = st->start_ns - (uint64_t)(ck[k].time_s * 1e9);
+			int m = 0;
+
+			for (int q = 1; q < n; q++)
+				m += stop_near(log, off + (uint64_t)(ck[q].time_s * 1e9));
+			if (m > best_n) {
+				best_n = m;
+				best = off;
+			}
+		}
+	}
+	*ret_matched = best_n;
+	return best;
+}
+
 static void run_track(struct result *res, struct target *t, int reps)
 {
-	int count = TRACK_PER_REP * reps + 2, fd, st, seen = 0;
+	int count = TRACK_PER_REP * reps + 2, fd, st, n = 0, matched;
 	char pid[16], dir[PATH_MAX], cnt[16], line[8192], load[16];
 	char *argv[] = {(char *)ckpt_bin(), "track", "-t",	pid, "-D",     dir,
 			"--interval",	    "1s",    "--count", cnt, "--json", NULL};
-	uint64_t prev = 0;
+	struct track_ck *ck = calloc((size_t)count, sizeof(*ck));
+	uint64_t t0, off;
 	pid_t cmd;
 
+	if (!ck)
+		die("out of memory");
 	snprintf(pid, sizeof(pid), "%d", (int)t->pid);
 	snprintf(dir, sizeof(dir), "%s/track", g_tmp);
 	snprintf(cnt, sizeof(cnt), "%d", count);
+	t0 = now_ns();
 	cmd = spawn(argv, true, NULL, &fd);
 	while (read_line(fd, line, sizeof(line))) {
-		uint64_t at = now_ns();
 		json_object *j = json_tokener_parse(line), *v;
 
 		if (!j)
@@ -818,46 +911,58 @@ static void run_track(struct result *res, struct target *t, int reps)
 		if (json_object_object_get_ex(j, "event", &v)) {
 			if (!strcmp(json_object_get_string(v), "error"))
 				die("ckpt track: %s", line);
-			json_object_put(j);
-			continue;
+		} else if (n < count) {
+			snprintf(ck[n].name, sizeof(ck[n].name), "%s", js(j, "name"));
+			ck[n].time_s = jd(j, "time_s");
+			ck[n].prefreeze = jd(j, "prefreeze_ms");
+			ck[n].precopy = jd(j, "precopy_ms");
+			ck[n].freeze = jd(j, "freeze_ms");
+			n++;
 		}
-		/* Checkpoint 0 is the full one, 1 the first delta: left out. */
-		if (seen >= 2) {
-			struct stops s = target_stops(t, prev, at);
-
-			if (!s.nr_stops)
-				fprintf(stderr,
-					"bench-threads: no stop of the target seen for checkpoint "
-					"%s\n",
-					js(j, "name"));
-			add(&res->f[F_TRACK_TGT], s.max_stop);
-			add(&res->f[F_TRACK_TGT_SUM], s.sum_stop);
-			add(&res->f[F_TRACK_PRE], jd(j, "prefreeze_ms"));
-			add(&res->f[F_TRACK_FREEZE], jd(j, "freeze_ms"));
-			add(&res->f[F_TRACK_SUM], jd(j, "prefreeze_ms") + jd(j, "freeze_ms"));
-			fprintf(stderr,
-				"%u threads, track %s: stop %.3f sum %.3f (%u stops) | prefreeze "
-				"%.3f "
-				"freeze %.3f ms | load %s\n",
-				res->nthreads, js(j, "name"), s.max_stop, s.sum_stop, s.nr_stops,
-				jd(j, "prefreeze_ms"), jd(j, "freeze_ms"),
-				loadavg(load, sizeof(load)));
-		} else {
-			fprintf(stderr,
-				"%u threads, track %s (%s, not counted): prefreeze %.3f freeze "
-				"%.3f ms\n",
-				res->nthreads, js(j, "name"), js(j, "kind"), jd(j, "prefreeze_ms"),
-				jd(j, "freeze_ms"));
-		}
-		prev = now_ns(); /* after reading the log: stops from here on are the next one's */
-		seen++;
 		json_object_put(j);
 	}
 	close(fd);
 	st = wait_status(cmd);
 	check_stop();
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || seen != count)
-		die("ckpt track ended with status %#x after %d of %d checkpoints", st, seen, count);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || n != count)
+		die("ckpt track ended with status %#x after %d of %d checkpoints", st, n, count);
+	target_snapshot(t);
+	if (log_first(t->log) && t->log->ring[log_first(t->log) % RING].start_ns > t0)
+		die("the stall log of pid %d wrapped during ckpt track", (int)t->pid);
+	off = track_offset(t->log, ck, n, &matched);
+	if (matched < (n - 1) / 2)
+		die("cannot place the checkpoints of ckpt track on the clock of pid %d: %d of %d "
+		    "freezes met a stop",
+		    (int)t->pid, matched, n - 1);
+	fprintf(stderr, "%u threads, track: a stop of the target at the start of %d of %d deltas\n",
+		res->nthreads, matched, n - 1);
+	/* Checkpoint 0 is the full one (copied while it ran), 1 the first delta: left out. */
+	for (int k = 2; k < n; k++) {
+		uint64_t at = off + (uint64_t)(ck[k].time_s * 1e9);
+		uint64_t before = (uint64_t)((ck[k].prefreeze + ck[k].precopy + 100) * 1e6);
+		struct stops s =
+			stops_in(t->log, at - before, at + (uint64_t)((ck[k].freeze + 100) * 1e6));
+
+		if (!stop_near(t->log, at))
+			fprintf(stderr,
+				"bench-threads: no stop of the target at the freeze of %s\n",
+				ck[k].name);
+		add(&res->f[F_TRACK_TGT], s.max_stop);
+		add(&res->f[F_TRACK_NET], s.max_net);
+		add(&res->f[F_TRACK_TGT_SUM], s.sum_stop);
+		add(&res->f[F_TRACK_PRE], ck[k].prefreeze);
+		add(&res->f[F_TRACK_FREEZE], ck[k].freeze);
+		add(&res->f[F_TRACK_SUM], ck[k].prefreeze + ck[k].freeze);
+		fprintf(stderr,
+			"%u threads, track %s: stop %.3f net %.3f sum %.3f (%u stops) | prefreeze "
+			"%.3f "
+			"freeze %.3f ms\n",
+			res->nthreads, ck[k].name, s.max_stop, s.max_net, s.sum_stop, s.nr_stops,
+			ck[k].prefreeze, ck[k].freeze);
+	}
+	fprintf(stderr, "%u threads, track done | load %s\n", res->nthreads,
+		loadavg(load, sizeof(load)));
+	free(ck);
 	rm_tree(dir);
 }
 
