@@ -12,9 +12,10 @@
  * its parent and reads the log through /proc/PID/mem. "Target's clock" is
  * the largest stop in the log within the time a ckpt command ran: the
  * freeze as the working thread lived it, preemption and steal left out;
- * "less its wait for a CPU" takes from it the time the thread was
- * runnable again but waited on a run queue (its schedstat), as after its
- * release while ckpt still runs on its CPU.
+ * "less the wait for a CPU" takes from a dump's stops the time the thread
+ * was runnable again but waited on a run queue (from its schedstat, read
+ * by this driver: see dump_stops()), as after its release while ckpt
+ * still runs on its CPU.
  *
  * For each thread count, one process serves, in this order:
  *
@@ -103,7 +104,7 @@
 #define RING 65536
 
 struct stall {
-	uint64_t start_ns, len_ns, stopped, runq_ns;
+	uint64_t start_ns, len_ns, stopped;
 };
 
 struct stall_log {
@@ -123,8 +124,8 @@ enum fig {
 	F_FULL_COPY,
 	F_FULL_REST,
 	F_DELTA_TGT,
-	F_DELTA_NET,
 	F_DELTA_TGT_SUM,
+	F_DELTA_NET,
 	F_DELTA_PRE,
 	F_DELTA_FREEZE,
 	F_DELTA_SUM,
@@ -133,7 +134,6 @@ enum fig {
 	F_DELTA_COPY,
 	F_DELTA_REST,
 	F_TRACK_TGT,
-	F_TRACK_NET,
 	F_TRACK_TGT_SUM,
 	F_TRACK_PRE,
 	F_TRACK_FREEZE,
@@ -162,15 +162,15 @@ static const struct {
 } figs[NR_FIG] = {
 	[F_IDLE] = {S_FREEZE, false, "no ckpt, 1 s: largest gap of any kind, target's clock"},
 	[F_FULL_TGT] = {S_FREEZE, false, "**full dump: largest stop, target's clock**"},
-	[F_FULL_NET] = {S_FREEZE, false, "full dump: the same, less its wait for a CPU"},
+	[F_FULL_NET] = {S_FREEZE, false, "full dump: the same, less the wait for a CPU in it"},
 	[F_FULL_FREEZE] = {S_FREEZE, false, "**full dump: freeze_ms (ckpt)**"},
 	[F_FULL_COLLECT] = {S_FREEZE, false, "full dump: collect_ms"},
 	[F_FULL_TRACK] = {S_FREEZE, false, "full dump: track_ms"},
 	[F_FULL_COPY] = {S_FREEZE, false, "full dump: copy_ms"},
 	[F_FULL_REST] = {S_FREEZE, false, "full dump: rest (seize, maps, release)"},
 	[F_DELTA_TGT] = {S_FREEZE, false, "**delta: largest stop, target's clock**"},
-	[F_DELTA_NET] = {S_FREEZE, false, "delta: the same, less its wait for a CPU"},
 	[F_DELTA_TGT_SUM] = {S_FREEZE, false, "delta: stops summed, target's clock"},
+	[F_DELTA_NET] = {S_FREEZE, false, "delta: the same, less the wait for a CPU in them"},
 	[F_DELTA_PRE] = {S_FREEZE, false, "**delta: prefreeze_ms (ckpt; harvest only)**"},
 	[F_DELTA_FREEZE] = {S_FREEZE, false, "**delta: freeze_ms (ckpt)**"},
 	[F_DELTA_SUM] = {S_FREEZE, false, "delta: prefreeze_ms + freeze_ms"},
@@ -180,7 +180,6 @@ static const struct {
 	[F_DELTA_REST] = {S_FREEZE, false, "delta: rest (seize, maps, release)"},
 	[F_TRACK_TGT] = {S_FREEZE, false,
 			 "**track -D, per checkpoint: largest stop, target's clock**"},
-	[F_TRACK_NET] = {S_FREEZE, false, "track -D: the same, less its wait for a CPU"},
 	[F_TRACK_TGT_SUM] = {S_FREEZE, false, "track -D: stops summed, target's clock"},
 	[F_TRACK_PRE] = {S_FREEZE, false, "**track -D: prefreeze_ms (ckpt)**"},
 	[F_TRACK_FREEZE] = {S_FREEZE, false, "**track -D: freeze_ms (ckpt)**"},
@@ -600,7 +599,8 @@ static void target_start(struct target *t, unsigned int nthreads)
 
 struct stops {
 	double max_stop, sum_stop, max_any; /* ms */
-	double max_net;			    /* the largest stop less its wait for a CPU */
+	double sum_other;		    /* the gaps that were not stops, summed */
+	double wait; /* of the stops, the time spent waiting for a CPU (dump_stops()) */
 	unsigned int nr_stops;
 };
 
@@ -628,8 +628,7 @@ static uint64_t log_first(const struct stall_log *log)
 
 /*
  * The stalls of the snapshot that began in [@from, @to): the largest stop,
- * the stops summed, the largest of any kind, and the largest stop less
- * the time it waited for a CPU once runnable again.
+ * the stops summed, the largest of any kind, the other gaps summed.
  */
 static struct stops stops_in(const struct stall_log *log, uint64_t from, uint64_t to)
 {
@@ -643,15 +642,14 @@ static struct stops stops_in(const struct stall_log *log, uint64_t from, uint64_
 			continue;
 		if (len > s.max_any)
 			s.max_any = len;
-		if (!st->stopped)
+		if (!st->stopped) {
+			s.sum_other += len;
 			continue;
+		}
 		s.nr_stops++;
 		s.sum_stop += len;
 		if (len > s.max_stop)
 			s.max_stop = len;
-		len -= (double)st->runq_ns / 1e6;
-		if (len > s.max_net)
-			s.max_net = len;
 	}
 	return s;
 }
@@ -663,6 +661,38 @@ static struct stops target_stops(struct target *t, uint64_t from, uint64_t to)
 		die("the stall log of pid %d wrapped: a window of %.0f ms is too long", (int)t->pid,
 		    (double)(to - from) / 1e6);
 	return stops_in(t->log, from, to);
+}
+
+/* The main thread's wait on a run queue so far, in ms (its schedstat, read from here). */
+static double target_runq(const struct target *t)
+{
+	char path[96];
+	unsigned long long run, wait = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)t->pid, (int)t->pid);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%llu %llu", &run, &wait) != 2)
+		die("cannot read '%s'", path);
+	fclose(f);
+	return (double)wait / 1e6;
+}
+
+/*
+ * The stops of a ckpt command that ran in [@t0, @t1), and how long the main
+ * thread waited for a CPU in them: its run-queue wait since @w0 (read just
+ * before @t0) less the gaps that were no stops (a preempted thread does
+ * nothing but wait). A stop can end in such a wait: released, the thread
+ * is runnable, but ckpt still runs on its CPU. The thread logs no such
+ * thing itself: it opens no file (see threadsbench.c).
+ */
+static struct stops dump_stops(struct target *t, uint64_t t0, uint64_t t1, double w0)
+{
+	struct stops s = target_stops(t, t0, t1);
+	double w = target_runq(t) - w0 - stops_in(t->log, t0, now_ns()).sum_other;
+
+	s.wait = w < 0 ? 0 : w > s.sum_stop ? s.sum_stop : w;
+	return s;
 }
 
 /* ---- ckpt commands ---- */
@@ -731,38 +761,40 @@ static void run_dumps(struct result *res, struct target *t, int reps)
 		uint64_t t0, t1;
 		struct stops idle, sf, sd;
 		json_object *jf, *jdl;
+		double w0;
 
 		t0 = now_ns();
 		sleep_ms(1000);
 		idle = target_stops(t, t0, now_ns());
+		w0 = target_runq(t);
 		jf = ckpt_json(NULL, &t0, &t1, "dump", "-t", pid, "-D", full, "--leave-running",
 			       "--json", NULL);
-		sf = target_stops(t, t0, t1);
+		sf = dump_stops(t, t0, t1, w0);
 		sleep_ms(1000);
+		w0 = target_runq(t);
 		jdl = ckpt_json(NULL, &t0, &t1, "dump", "-t", pid, "-D", delta, "--parent", full,
 				"--leave-running", "--json", NULL);
-		sd = target_stops(t, t0, t1);
+		sd = dump_stops(t, t0, t1, w0);
 		if (strcmp(js(jdl, "kind"), "delta"))
 			die("the dump with --parent was '%s', not a delta", js(jdl, "kind"));
 		fprintf(stderr,
-			"%u threads, %s: idle gap %.3f | full: stop %.3f net %.3f (%u stops, any "
+			"%u threads, %s: idle gap %.3f | full: stop %.3f wait %.3f (%u stops, any "
 			"%.3f) "
-			"freeze %.3f collect %.3f copy %.3f | delta: stop %.3f net %.3f sum %.3f "
+			"freeze %.3f collect %.3f copy %.3f | delta: stop %.3f wait %.3f sum %.3f "
 			"(%u) "
 			"prefreeze %.3f freeze %.3f collect %.3f track %.3f copy %.3f ms | load "
 			"%s\n",
 			res->nthreads, r < 0 ? "warm-up" : "dump", idle.max_any, sf.max_stop,
-			sf.max_net, sf.nr_stops, sf.max_any, jd(jf, "freeze_ms"),
-			jd(jf, "collect_ms"), jd(jf, "copy_ms"), sd.max_stop, sd.max_net,
-			sd.sum_stop, sd.nr_stops, jd(jdl, "prefreeze_ms"), jd(jdl, "freeze_ms"),
-			jd(jdl, "collect_ms"), jd(jdl, "track_ms"), jd(jdl, "copy_ms"),
-			loadavg(load, sizeof(load)));
+			sf.wait, sf.nr_stops, sf.max_any, jd(jf, "freeze_ms"), jd(jf, "collect_ms"),
+			jd(jf, "copy_ms"), sd.max_stop, sd.wait, sd.sum_stop, sd.nr_stops,
+			jd(jdl, "prefreeze_ms"), jd(jdl, "freeze_ms"), jd(jdl, "collect_ms"),
+			jd(jdl, "track_ms"), jd(jdl, "copy_ms"), loadavg(load, sizeof(load)));
 		if (r >= 0) {
 			add(&res->f[F_IDLE], idle.max_any);
 			add(&res->f[F_FULL_TGT], sf.max_stop);
-			add(&res->f[F_FULL_NET], sf.max_net);
+			add(&res->f[F_FULL_NET], sf.max_stop - sf.wait);
 			add(&res->f[F_DELTA_TGT], sd.max_stop);
-			add(&res->f[F_DELTA_NET], sd.max_net);
+			add(&res->f[F_DELTA_NET], sd.sum_stop - sd.wait);
 			add(&res->f[F_DELTA_TGT_SUM], sd.sum_stop);
 			dump_parts(res, jf, false);
 			dump_parts(res, jdl, true);
@@ -908,9 +940,10 @@ static void run_track(struct result *res, struct target *t, int reps)
 
 		if (!j)
 			die("ckpt track printed no JSON: '%s'", line);
+		if (json_object_object_get_ex(j, "error", &v))
+			die("ckpt track: %s", line);
 		if (json_object_object_get_ex(j, "event", &v)) {
-			if (!strcmp(json_object_get_string(v), "error"))
-				die("ckpt track: %s", line);
+			/* armed, end */
 		} else if (n < count) {
 			snprintf(ck[n].name, sizeof(ck[n].name), "%s", js(j, "name"));
 			ck[n].time_s = jd(j, "time_s");
@@ -948,16 +981,15 @@ static void run_track(struct result *res, struct target *t, int reps)
 				"bench-threads: no stop of the target at the freeze of %s\n",
 				ck[k].name);
 		add(&res->f[F_TRACK_TGT], s.max_stop);
-		add(&res->f[F_TRACK_NET], s.max_net);
 		add(&res->f[F_TRACK_TGT_SUM], s.sum_stop);
 		add(&res->f[F_TRACK_PRE], ck[k].prefreeze);
 		add(&res->f[F_TRACK_FREEZE], ck[k].freeze);
 		add(&res->f[F_TRACK_SUM], ck[k].prefreeze + ck[k].freeze);
 		fprintf(stderr,
-			"%u threads, track %s: stop %.3f net %.3f sum %.3f (%u stops) | prefreeze "
+			"%u threads, track %s: stop %.3f sum %.3f (%u stops) | prefreeze "
 			"%.3f "
 			"freeze %.3f ms\n",
-			res->nthreads, ck[k].name, s.max_stop, s.max_net, s.sum_stop, s.nr_stops,
+			res->nthreads, ck[k].name, s.max_stop, s.sum_stop, s.nr_stops,
 			ck[k].prefreeze, ck[k].freeze);
 	}
 	fprintf(stderr, "%u threads, track done | load %s\n", res->nthreads,

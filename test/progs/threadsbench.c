@@ -12,14 +12,13 @@
  * page PERCENT_PER_S percent of the heap's pages a second, paced by that
  * clock. Every gap of GAP_MIN_NS or more between two readings of the clock
  * is a stall: it is logged in a ring the driver reads through
- * /proc/PID/mem, with when it started, how long it was, whether the thread
- * was switched out voluntarily during it (getrusage(RUSAGE_THREAD)): a stop,
- * as by ptrace, or only preempted; and how much of it the thread spent
- * runnable but waiting for a CPU (/proc/thread-self/schedstat, opened and
- * closed each time: an fd kept open would be in the checkpoint), such as
- * after its release while ckpt still runs on its CPU. The other NTHREADS - 1 threads wait for good:
- * the even ones in pthread_cond_wait (a futex), the odd ones in nanosleep of a second, again and
- * again. Each has glibc's default stack.
+ * /proc/PID/mem, with when it started, how long it was, and whether the
+ * thread was switched out voluntarily during it (getrusage(RUSAGE_THREAD)):
+ * a stop, as by ptrace, or only preempted. It opens no file after start: a
+ * checkpoint may catch it at any instruction, and a /proc file open then
+ * (its schedstat, say) would make ckpt refuse the process. The other NTHREADS - 1 threads wait for
+ * good: the even ones in pthread_cond_wait (a futex), the odd ones in nanosleep of a second, again
+ * and again. Each has glibc's default stack.
  *
  * It prints "ready log=ADDR" once every thread runs and the heap is filled.
  * The log (struct below) is the same after a restore: the driver of a
@@ -45,7 +44,6 @@ struct stall {
 	uint64_t start_ns; /* CLOCK_MONOTONIC, the last reading before the gap */
 	uint64_t len_ns;
 	uint64_t stopped; /* 1: switched out voluntarily during the gap */
-	uint64_t runq_ns; /* of the gap, runnable but waiting for a CPU */
 };
 
 struct stall_log {
@@ -110,20 +108,6 @@ static void *parked(void *arg)
 	return NULL;
 }
 
-/* Nanoseconds this thread has waited on a run queue so far. */
-static uint64_t runq_wait(void)
-{
-	unsigned long long run = 0, wait = 0;
-	FILE *f = fopen("/proc/thread-self/schedstat", "r");
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
-		wait = 0;
-	fclose(f);
-	return wait;
-}
-
 static uint64_t voluntary_switches(void)
 {
 	struct rusage ru;
@@ -137,7 +121,7 @@ int main(int argc, char **argv)
 	unsigned int nthreads = argc > 1 ? (unsigned int)atoi(argv[1]) : 1;
 	size_t pages = (argc > 2 ? strtoul(argv[2], NULL, 10) : 256) * (1 << 20) / PS;
 	double percent = argc > 3 ? atof(argv[3]) : 1;
-	uint64_t period_ns, next_write, last, nvcsw, runq, rng = 12345;
+	uint64_t period_ns, next_write, last, nvcsw, rng = 12345;
 	unsigned char *heap;
 
 	if (nthreads < 1 || nthreads > 4096 || !pages || percent <= 0) {
@@ -174,23 +158,20 @@ int main(int argc, char **argv)
 	if (!period_ns)
 		period_ns = 1;
 	nvcsw = voluntary_switches();
-	runq = runq_wait();
 	last = now_ns();
 	next_write = last + period_ns;
 	for (;;) {
 		uint64_t t = now_ns();
 
 		if (t - last >= GAP_MIN_NS) {
-			uint64_t v = voluntary_switches(), w = runq_wait(),
+			uint64_t v = voluntary_switches(),
 				 n = atomic_load_explicit(&g_log->n, memory_order_relaxed);
 			struct stall *s = &g_log->ring[n % RING];
 
 			s->start_ns = last;
 			s->len_ns = t - last;
 			s->stopped = v != nvcsw;
-			s->runq_ns = w - runq;
 			nvcsw = v;
-			runq = w;
 			atomic_store_explicit(&g_log->n, n + 1, memory_order_release);
 			t = now_ns(); /* the bookkeeping is not a stall */
 		}
