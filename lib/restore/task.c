@@ -536,7 +536,7 @@ static void sleep_resume(struct rst *r, size_t idx, uint64_t nr, struct user_reg
 	else if (rel_clock && regs->r10)
 		regs->rdx = regs->r10;
 	else if (nr == SYS_nanosleep || rel_clock)
-		pr_warn("thread %d slept in %s without a remaining-time argument: it sleeps its whole "
+		pr_info("thread %d slept in %s without a remaining-time argument: it sleeps its whole "
 			"duration again", r->s->threads[idx].tid,
 			rel_clock ? "clock_nanosleep" : "nanosleep");
 }
