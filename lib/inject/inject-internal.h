@@ -85,6 +85,12 @@ int inj_unplant_stub(struct ckpt_inject *inj);
 void inj_stub_forget(struct ckpt_inject *inj, pid_t tid);
 
 /* mem.c */
+/*
+ * Write into code the target cannot write (the vDSO's tail: the stub):
+ * /proc/PID/mem at once, not process_vm_writev first, which always fails
+ * there (once per thread in a freeze).
+ */
+int inj_write_code(struct ckpt_inject *inj, uint64_t addr, const void *buf, size_t len);
 int inj_unmap_scratch(struct ckpt_inject *inj);
 /* One scratch page for the arguments of the calls lib/inject makes itself. */
 int inj_arg_page(struct ckpt_inject *inj, uint64_t *ret_addr);

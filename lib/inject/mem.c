@@ -81,6 +81,11 @@ int ckpt_inject_write(struct ckpt_inject *inj, uint64_t addr, const void *buf, s
 	return vm_rw(inj, addr, (void *)buf, len, true);
 }
 
+int inj_write_code(struct ckpt_inject *inj, uint64_t addr, const void *buf, size_t len)
+{
+	return via_mem(inj, addr, (void *)buf, len, true);
+}
+
 int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr)
 {
 	int64_t res;

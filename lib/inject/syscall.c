@@ -322,7 +322,7 @@ static int load_stub(struct ckpt_inject *inj, struct inj_thread *t)
 		return 0;
 	read_affinity(t);
 	build_stub(&t->st, t->aff_known ? &t->aff : NULL, code);
-	r = ckpt_inject_write(inj, inj->stub, code, sizeof(code));
+	r = inj_write_code(inj, inj->stub, code, sizeof(code));
 	if (r < 0) {
 		pr_debug("cannot write the syscall stub into pid %d: %s", inj->pid, errstr(r));
 		return r;
@@ -337,7 +337,7 @@ int inj_unplant_stub(struct ckpt_inject *inj)
 	int r = 0;
 
 	if (inj->stub && inj->stub_tid) {
-		r = ckpt_inject_write(inj, inj->stub, zeros, sizeof(zeros));
+		r = inj_write_code(inj, inj->stub, zeros, sizeof(zeros));
 		if (r < 0 && r != -ESRCH) /* ESRCH: it is gone (kill mode), and so is the stub */
 			pr_err("cannot clear the syscall stub in pid %d: %s", inj->pid, errstr(r));
 	}
