@@ -31,19 +31,15 @@ static char tmp[64];
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-cont-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmp));
-	setenv("CKPT_RUNDIR", tmp, 1);
+	suite_dir_make(tmp, sizeof(tmp), "cont-test");
 }
 
 static void teardown(void)
 {
-	char cmd[256];
+	char first[200];
 
-	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "umount -q %s/small %s/slow 2>/dev/null; rm -rf %s", tmp, tmp, tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot clean %s", tmp);
+	snprintf(first, sizeof(first), "umount -q %s/small %s/slow 2>/dev/null", tmp, tmp);
+	suite_dir_remove(tmp, first);
 }
 
 TestSuite(continuous, .init = setup, .fini = teardown);

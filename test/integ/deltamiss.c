@@ -23,19 +23,12 @@ static unsigned long long rseq_at;
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-deltamiss-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmp));
-	setenv("CKPT_RUNDIR", tmp, 1);
+	suite_dir_make(tmp, sizeof(tmp), "deltamiss");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot clean %s", tmp);
+	suite_dir_remove(tmp, NULL);
 }
 
 TestSuite(deltamiss, .init = setup, .fini = teardown, .timeout = 120);

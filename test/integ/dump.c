@@ -35,19 +35,15 @@ static char tmp[64];
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-dump-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmp));
-	setenv("CKPT_RUNDIR", tmp, 1);
+	suite_dir_make(tmp, sizeof(tmp), "dump-test");
 }
 
 static void teardown(void)
 {
-	prog_kill_all();
-	char cmd[256];
+	char first[200];
 
-	snprintf(cmd, sizeof(cmd), "umount -q %s/small 2>/dev/null; rm -rf %s", tmp, tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot clean %s", tmp);
+	snprintf(first, sizeof(first), "umount -q %s/small 2>/dev/null", tmp);
+	suite_dir_remove(tmp, first);
 }
 
 TestSuite(dump, .init = setup, .fini = teardown);

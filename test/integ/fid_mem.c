@@ -25,19 +25,15 @@ static char tmp[64];
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-fidmem-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmp));
-	setenv("CKPT_RUNDIR", tmp, 1);
+	suite_dir_make(tmp, sizeof(tmp), "fidmem-test");
 }
 
 static void teardown(void)
 {
-	char cmd[256];
+	char first[200];
 
-	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "chattr -i %s/file 2>/dev/null; rm -rf %s", tmp, tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot remove %s", tmp);
+	snprintf(first, sizeof(first), "chattr -i %s/file 2>/dev/null", tmp);
+	suite_dir_remove(tmp, first);
 }
 
 TestSuite(fid_mem, .init = setup, .fini = teardown, .timeout = 90);

@@ -27,19 +27,12 @@ static char tmp[64];
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-judge-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmp));
-	setenv("CKPT_RUNDIR", tmp, 1);
+	suite_dir_make(tmp, sizeof(tmp), "judge-test");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot remove %s", tmp);
+	suite_dir_remove(tmp, NULL);
 }
 
 TestSuite(judge, .init = setup, .fini = teardown);

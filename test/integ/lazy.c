@@ -34,19 +34,12 @@ static char tmp[64];
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-lazy-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmp));
-	setenv("CKPT_RUNDIR", tmp, 1);
+	suite_dir_make(tmp, sizeof(tmp), "lazy-test");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot remove %s", tmp);
+	suite_dir_remove(tmp, NULL);
 }
 
 TestSuite(lazy, .init = setup, .fini = teardown, .timeout = 180);

@@ -54,12 +54,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot clean %s", tmp);
+	suite_dir_remove(tmp, NULL);
 }
 
 TestSuite(robust, .init = setup, .fini = teardown);

@@ -36,12 +36,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot remove %s", tmp);
+	suite_dir_remove(tmp, NULL);
 }
 
 TestSuite(stdio, .init = setup, .fini = teardown, .timeout = 120);

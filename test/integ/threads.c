@@ -44,34 +44,15 @@
 #define MAX_TIDS 256
 
 static char tmp[64];
-static pid_t load[16];
-static int nload;
-
-static void stop_load(void)
-{
-	for (int i = 0; i < nload; i++) {
-		kill(load[i], SIGKILL);
-		waitpid(load[i], NULL, 0);
-	}
-	nload = 0;
-}
-
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-threads-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmp));
-	setenv("CKPT_RUNDIR", tmp, 1);
+	suite_dir_make(tmp, sizeof(tmp), "threads-test");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	stop_load();
-	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot remove %s", tmp);
+	load_stop();
+	suite_dir_remove(tmp, NULL);
 }
 
 /* A JVM is big and slow to start: generous. */
@@ -81,24 +62,6 @@ static char *path_in(const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", tmp, name);
 	return buf;
-}
-
-/* Two busy loops on every CPU (as torture.c). */
-static void start_load(void)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-	for (long i = 0; i < 2 * cpus && nload < (int)(sizeof(load) / sizeof(load[0])); i++) {
-		pid_t p = fork();
-
-		cr_assert_geq(p, 0);
-		if (p == 0) {
-			alarm(900);
-			for (volatile unsigned long x = 0;; x++)
-				;
-		}
-		load[nload++] = p;
-	}
 }
 
 /* ---- running ckpt under a watchdog ---- */
@@ -523,7 +486,7 @@ static void continue_run(const char *name, const char *const *argv, enum how how
 	pid = p.pid;
 	wait_lines(out, 20);
 	if (flags & F_LOAD)
-		start_load();
+		load_start();
 	if (flags & F_STABLE)
 		norig = task_tids(pid, orig);
 
@@ -596,7 +559,7 @@ static void continue_run(const char *name, const char *const *argv, enum how how
 	if (how == HOW_LAZY)
 		expect_lazy_complete(log);
 	kill(rpid, SIGKILL);
-	stop_load();
+	load_stop();
 	/* A loaded machine may have slowed the reference down: let it catch up. */
 	wait_lines(ref, count_lines(out));
 	prog_kill(&r);

@@ -27,8 +27,6 @@
 #include "helpers/testutil.h"
 
 static char tmp[64];
-static pid_t load[16];
-static int nload;
 static unsigned long long seed;
 static unsigned long long rng;
 
@@ -49,53 +47,19 @@ static unsigned rnd(unsigned n)
 
 static void setup(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/ckpt-torture-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmp));
-	setenv("CKPT_RUNDIR", tmp, 1);
+	suite_dir_make(tmp, sizeof(tmp), "torture");
 	seed = env_ull("CKPT_TORTURE_SEED", (unsigned long long)time(NULL) ^ (unsigned long long)getpid() << 16);
 	rng = seed * 2654435761ULL + 1;
 	cr_log_info("seed %llu (CKPT_TORTURE_SEED replays it)", seed);
 }
 
-static void stop_load(void)
-{
-	for (int i = 0; i < nload; i++) {
-		kill(load[i], SIGKILL);
-		waitpid(load[i], NULL, 0);
-	}
-	nload = 0;
-}
-
 static void teardown(void)
 {
-	char cmd[128];
-
-	stop_load();
-	prog_kill_all();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	if (system(cmd) != 0)
-		cr_log_warn("cannot clean %s", tmp);
+	load_stop();
+	suite_dir_remove(tmp, NULL);
 }
 
 TestSuite(torture, .init = setup, .fini = teardown, .timeout = 600);
-
-/* Two busy loops on every CPU. */
-static void start_load(void)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-	for (long i = 0; i < 2 * cpus && nload < (int)(sizeof(load) / sizeof(load[0])); i++) {
-		pid_t p = fork();
-
-		cr_assert_geq(p, 0);
-		if (p == 0) {
-			alarm(900);
-			for (volatile unsigned long x = 0;; x++)
-				;
-		}
-		load[nload++] = p;
-	}
-}
 
 static void pin(pid_t pid, int cpu)
 {
@@ -186,7 +150,7 @@ static void dump_chain(bool under_load, bool lazy_too)
 	start_target(&p, "dump");
 	snprintf(pid, sizeof(pid), "%d", p.pid);
 	if (under_load)
-		start_load();
+		load_start();
 	for (unsigned i = 0; i < rounds; i++) {
 		bool lazy = lazy_too && i % 3 == 2;
 
@@ -228,7 +192,7 @@ static void track_chain(bool under_load, bool lazy, const char *keep)
 	snprintf(latest, sizeof(latest), "%s/latest", dir);
 	snprintf(count, sizeof(count), "%u", rounds);
 	if (under_load)
-		start_load();
+		load_start();
 	pick_cpus(p.pid);
 	if (keep)
 		cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, "--interval", "100ms", "--count", count,

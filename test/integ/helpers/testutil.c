@@ -12,6 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
 #include "testutil.h"
 
 static pid_t tracked[256];
@@ -447,4 +450,50 @@ int page_server_argv(const char **argv, const char *netns, const char *dir, cons
 	argv[n++] = listen;
 	argv[n++] = "--json";
 	return n;
+}
+
+void suite_dir_make(char *dir, size_t len, const char *name)
+{
+	snprintf(dir, len, "/tmp/ckpt-%s-XXXXXX", name);
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	setenv("CKPT_RUNDIR", dir, 1);
+}
+
+void suite_dir_remove(const char *dir, const char *first)
+{
+	char cmd[512];
+
+	prog_kill_all();
+	snprintf(cmd, sizeof(cmd), "%s%s rm -rf %s", first ? first : "", first ? ";" : "", dir);
+	if (system(cmd) != 0)
+		cr_log_warn("cannot remove %s", dir);
+}
+
+static pid_t load[16];
+static int nload;
+
+void load_start(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	for (long i = 0; i < 2 * cpus && nload < (int)(sizeof(load) / sizeof(load[0])); i++) {
+		pid_t p = fork();
+
+		cr_assert_geq(p, 0);
+		if (p == 0) {
+			alarm(900);
+			for (volatile unsigned long x = 0;; x++)
+				;
+		}
+		load[nload++] = p;
+	}
+}
+
+void load_stop(void)
+{
+	for (int i = 0; i < nload; i++) {
+		kill(load[i], SIGKILL);
+		waitpid(load[i], NULL, 0);
+	}
+	nload = 0;
 }

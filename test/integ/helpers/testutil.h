@@ -56,6 +56,18 @@ int prog_wait(struct prog *p, int timeout_ms);
  */
 void prog_track_pid(pid_t pid);
 void prog_kill_all(void);
+/*
+ * A suite's scratch directory: /tmp/ckpt-NAME-XXXXXX made in @dir (a
+ * Criterion assertion) and made $CKPT_RUNDIR, so that tests never touch
+ * /run/ckpt. suite_dir_remove() kills what the tests started
+ * (prog_kill_all), runs the shell command @first if not NULL (an umount),
+ * and removes the directory.
+ */
+void suite_dir_make(char *dir, size_t len, const char *name);
+void suite_dir_remove(const char *dir, const char *first);
+/* Two busy loops on every CPU, until load_stop() (or 15 minutes). */
+void load_start(void);
+void load_stop(void);
 /* Seconds since an arbitrary start, monotonic. */
 double mono_s(void);
 /* Read /proc/PID/status "State:" letter; 0 if gone. */
