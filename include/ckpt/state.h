@@ -424,6 +424,8 @@ const struct ckpt_state_fd *ckpt_state_pipe_peer(const struct ckpt_state *s,
  */
 bool ckpt_state_vma_anon_backed(const struct ckpt_state_vma *v);
 bool ckpt_state_vma_shm(const struct ckpt_state_vma *v);
+/* A shared memory mapping (ckpt_state_vma_shm) of the object @id exists in @s. */
+bool ckpt_state_shm_mapped(const struct ckpt_state *s, const struct ckpt_state_identity *id);
 
 /* ---- JSON ---- */
 

@@ -250,16 +250,6 @@ int collect_files(struct collect *c)
 
 /* ---- contents: ghost files, memfds ---- */
 
-/* A shared mapping of the same object holds the contents (lib/dump saves its pages). */
-static bool shm_mapped(const struct ckpt_state *s, const struct ckpt_state_fd *f)
-{
-	for (size_t i = 0; i < s->mm.nr_vmas; i++)
-		if (ckpt_state_vma_shm(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
-		    ckpt_state_same_object(&s->mm.vmas[i].id, &f->id))
-			return true;
-	return false;
-}
-
 /* An earlier fd of the same object whose contents are saved: one blob for both. */
 static const struct ckpt_state_fd *blob_owner(const struct ckpt_state *s, const struct ckpt_state_fd *f)
 {
@@ -368,7 +358,7 @@ static int memfd_contents(struct collect *c, struct ckpt_state_fd *f)
 		pr_err("cannot read the seals of memfd %d of pid %d: %s", f->fd, c->pid, errstr(r));
 		return r;
 	}
-	if (!f->id.size || shm_mapped(c->s, f))
+	if (!f->id.size || ckpt_state_shm_mapped(c->s, &f->id))
 		return 0;
 	return save_contents(c, f, local);
 }

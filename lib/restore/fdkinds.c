@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * eventfd, signalfd, timerfd, inotify and epoll fds, made again by remote
- * calls in the child and put at their numbers (files.c's place()), with
+ * calls in the child and put at their numbers (files.c's rst_place_fd()), with
  * O_NONBLOCK and close-on-exec as they were:
  * - eventfd: eventfd2, and its count written (eventfd2 takes 32 bits only);
  * - signalfd: signalfd4 with its mask (the signals themselves are the
@@ -58,24 +58,6 @@ bool rst_fdkind_known(enum ckpt_state_fd_kind kind)
 	return kind == CKPT_STATE_FD_EVENTFD || kind == CKPT_STATE_FD_SIGNALFD ||
 	       kind == CKPT_STATE_FD_TIMERFD || kind == CKPT_STATE_FD_INOTIFY ||
 	       kind == CKPT_STATE_FD_EPOLL;
-}
-
-/* Put remote @rfd at number f->fd with its close-on-exec flag (as files.c does). */
-static int place(struct rst *r, int rfd, const struct ckpt_state_fd *f)
-{
-	int64_t res;
-
-	if (rfd != f->fd) {
-		res = RCALL(r, SYS_dup3, (uint64_t)rfd, (uint64_t)f->fd, f->cloexec ? O_CLOEXEC : 0);
-		RCALL(r, SYS_close, (uint64_t)rfd);
-		if (res < 0)
-			return (int)res;
-	} else if (!f->cloexec) {
-		res = RCALL(r, SYS_fcntl, (uint64_t)rfd, F_SETFD, 0);
-		if (res < 0)
-			return (int)res;
-	}
-	return 0;
 }
 
 /* O_NONBLOCK as it was, plus close-on-exec until placed. */
@@ -344,7 +326,7 @@ int rst_fdkind_fd(struct rst *r, const struct ckpt_state_fd *f)
 	}
 	if (rfd < 0)
 		return (int)rfd;
-	return place(r, (int)rfd, f);
+	return rst_place_fd(r, (int)rfd, f);
 }
 
 static const struct ckpt_state_fd *find_fd(const struct ckpt_state *s, int fd)

@@ -58,8 +58,7 @@
 #define REOPEN_FLAGS (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_DSYNC | O_SYNC | \
 		      O_DIRECTORY | O_LARGEFILE | O_PATH | O_NOFOLLOW)
 
-/* Put remote @rfd at number @fd with the fd's close-on-exec flag. */
-static int place(struct rst *r, int rfd, const struct ckpt_state_fd *f)
+int rst_place_fd(struct rst *r, int rfd, const struct ckpt_state_fd *f)
 {
 	int64_t res;
 
@@ -86,7 +85,7 @@ static int open_null(struct rst *r, const struct ckpt_state_fd *f)
 {
 	int64_t rfd = ropen(r, "/dev/null", (int)(f->flags & O_ACCMODE));
 
-	return rfd < 0 ? (int)rfd : place(r, (int)rfd, f);
+	return rfd < 0 ? (int)rfd : rst_place_fd(r, (int)rfd, f);
 }
 
 /*
@@ -111,7 +110,7 @@ static int open_proc(struct rst *r, const struct ckpt_state_fd *f, const char *r
 			pr_warn("fd %d ('%s'): cannot seek to %" PRIu64 ": %s", f->fd, path, f->pos,
 				errstr((int)res));
 	}
-	return place(r, (int)rfd, f);
+	return rst_place_fd(r, (int)rfd, f);
 }
 
 /* A regular file, directory or harmless device, by path. */
@@ -142,7 +141,7 @@ static int open_path(struct rst *r, const struct ckpt_state_fd *f)
 		RCALL(r, SYS_close, (uint64_t)rfd);
 		return e;
 	}
-	return place(r, (int)rfd, f);
+	return rst_place_fd(r, (int)rfd, f);
 }
 
 static bool is_pipe(int fd)
@@ -239,7 +238,7 @@ static int pipe_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 	/* Out of the way of numbers still to be placed, then into place. */
 	if ((fds[0] = rst_park_fd(r, fds[0])) < 0 || (fds[1] = rst_park_fd(r, fds[1])) < 0)
 		return -EMFILE;
-	if ((e = place(r, fds[0], rd)) < 0 || (e = place(r, fds[1], wr)) < 0)
+	if ((e = rst_place_fd(r, fds[0], rd)) < 0 || (e = rst_place_fd(r, fds[1], wr)) < 0)
 		return e;
 	for (int k = 0; k < 2; k++) {
 		const struct ckpt_state_fd *x = k ? wr : rd;
@@ -297,7 +296,7 @@ static int memfd_fd(struct rst *r, const struct ckpt_state_fd *f)
 	memfd_seals(r, rfd, f);
 	if (f->pos)
 		RCALL(r, SYS_lseek, (uint64_t)rfd, f->pos, SEEK_SET);
-	return place(r, (int)rfd, f);
+	return rst_place_fd(r, (int)rfd, f);
 }
 
 /* Ours (inherited, or a fifo opened again) into place; the flags the fd had. */
@@ -348,7 +347,7 @@ static int one_fd(struct rst *r, const struct ckpt_state_fd *f, bool *done)
 				if (!(f->flags & O_NONBLOCK))
 					RCALL(r, SYS_fcntl, (uint64_t)rfd, F_SETFL,
 					      (uint64_t)(f->flags & (O_APPEND | O_NONBLOCK)));
-				return place(r, (int)rfd, f);
+				return rst_place_fd(r, (int)rfd, f);
 			}
 		}
 		pr_warn("fd %d ('%s') cannot be opened again: it is /dev/null now", f->fd,
@@ -656,13 +655,7 @@ bool rst_fd_made_again(const struct rst *r, const struct ckpt_state_fd *f)
 /* A memfd that no shared mapping of the checkpoint holds: restore makes it here. */
 static bool memfd_alone(const struct ckpt_state *s, const struct ckpt_state_fd *f)
 {
-	if (f->kind != CKPT_STATE_FD_MEMFD)
-		return false;
-	for (size_t i = 0; i < s->mm.nr_vmas; i++)
-		if (ckpt_state_vma_shm(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
-		    ckpt_state_same_object(&s->mm.vmas[i].id, &f->id))
-			return false;
-	return true;
+	return f->kind == CKPT_STATE_FD_MEMFD && !ckpt_state_shm_mapped(s, &f->id);
 }
 
 /*

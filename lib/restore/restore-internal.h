@@ -104,6 +104,8 @@ bool rst_is_shm_vma(const struct ckpt_state_vma *v);
 int rst_files_prepare(struct rst *r) __must_check;
 void rst_files_done(struct rst *r);
 int rst_files(struct rst *r) __must_check;
+/* Put remote @rfd at number f->fd with its close-on-exec flag (@rfd is closed). */
+int rst_place_fd(struct rst *r, int rfd, const struct ckpt_state_fd *f) __must_check;
 /* An fd that restore makes again, not the file at its path (a ghost file, own /proc file). */
 bool rst_fd_made_again(const struct rst *r, const struct ckpt_state_fd *f);
 /* A working or root directory that was deleted ("PATH (deleted)"): its PATH's length. */

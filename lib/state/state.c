@@ -399,16 +399,19 @@ static const char *vma_problem(const struct ckpt_state_vma *v)
 	return "not restorable yet: a mapping of this kind and sharing";
 }
 
+bool ckpt_state_shm_mapped(const struct ckpt_state *s, const struct ckpt_state_identity *id)
+{
+	for (size_t i = 0; i < s->mm.nr_vmas; i++)
+		if (ckpt_state_vma_shm(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
+		    ckpt_state_same_object(&s->mm.vmas[i].id, id))
+			return true;
+	return false;
+}
+
 /* A memfd with contents that neither a shared mapping nor a blob holds: they are not saved. */
 static bool memfd_unsaved(const struct ckpt_state *s, const struct ckpt_state_fd *f)
 {
-	if (f->kind != CKPT_STATE_FD_MEMFD || !f->id.size || f->blob)
-		return false;
-	for (size_t i = 0; i < s->mm.nr_vmas; i++)
-		if (ckpt_state_vma_shm(&s->mm.vmas[i]) && s->mm.vmas[i].has_identity &&
-		    ckpt_state_same_object(&s->mm.vmas[i].id, &f->id))
-			return false;
-	return true;
+	return f->kind == CKPT_STATE_FD_MEMFD && f->id.size && !f->blob && !ckpt_state_shm_mapped(s, &f->id);
 }
 
 #define DELETED_SUFFIX " (deleted)"
