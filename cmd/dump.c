@@ -20,21 +20,19 @@
 static const char usage[] =
 	"Usage: ckpt dump -t PID -D DIR [--parent DIR] [--leave-running | --leave-stopped]\n"
 	"                 [--compress-level N] [--auto-full] [--allow-unrestorable]\n"
-	"                 [--allow-orphans] [--ghost-limit SIZE] [--timeout SECONDS]\n"
-	"                 [--json]\n"
+	"                 [--ghost-limit SIZE] [--timeout SECONDS] [--json]\n"
 	"\n"
-	"Checkpoint process PID into the new directory DIR. The process is frozen while\n"
-	"its state and the pages to save are copied out; compression and writing come\n"
-	"after. As in CRIU, the process is killed once the checkpoint is safely on disk,\n"
-	"unless --leave-running or --leave-stopped; those keep its writes tracked, so\n"
-	"that a later dump with --parent saves only what changed. A failed dump never\n"
-	"kills the process and leaves nothing at DIR. A process that holds what\n"
-	"restore cannot recreate is not dumped (exit status 4), and neither is, in\n"
-	"kill mode, one with children: only the process itself is dumped, and its\n"
-	"children would be orphaned.\n"
+	"Checkpoint process PID and all its descendants (its process tree) into the new\n"
+	"directory DIR. They are frozen together while their state and the pages to\n"
+	"save are copied out; compression and writing come after. As in CRIU, they are\n"
+	"killed once the checkpoint is safely on disk, unless --leave-running or\n"
+	"--leave-stopped; those keep their writes tracked, so that a later dump with\n"
+	"--parent saves only what changed. A failed dump never kills a process and\n"
+	"leaves nothing at DIR. A tree that holds what restore cannot recreate is not\n"
+	"dumped (exit status 4).\n"
 	"\n"
 	"Options:\n"
-	"  -t, --tree PID             the process to checkpoint\n"
+	"  -t, --tree PID             the root of the process tree to checkpoint\n"
 	"  -D, --images-dir DIR       the checkpoint to create (must not exist)\n"
 	"      --parent DIR           an earlier checkpoint of the same process: save only\n"
 	"                             the pages written since (a delta)\n"
@@ -43,8 +41,6 @@ static const char usage[] =
 	"      --compress-level N     zstd level (-7..22, default 1) or \"none\"\n"
 	"      --auto-full            if a delta is impossible, take a full dump\n"
 	"      --allow-unrestorable   dump even what restore cannot recreate (listed)\n"
-	"      --allow-orphans        kill the process although its children are not\n"
-	"                             in the checkpoint (they are orphaned)\n"
 	"      --ghost-limit SIZE     save the contents of deleted files still open up\n"
 	"                             to SIZE bytes each (K, M, G; default 1M); a\n"
 	"                             larger one is refused\n"
@@ -92,6 +88,7 @@ static json_object *pipes_json(const struct ckpt_dump_stats *st)
 		char key[64];
 
 		snprintf(key, sizeof(key), "pipe:[%" PRIu64 "]", p->ino);
+		json_object_object_add(e, "pid", json_object_new_int(p->pid));
 		json_object_object_add(e, "fd", json_object_new_int(p->fd));
 		json_object_object_add(e, "kind", json_object_new_string(p->fifo ? "fifo" : "pipe"));
 		json_object_object_add(e, "key", json_object_new_string(p->fifo && p->path ? p->path : key));
@@ -101,6 +98,7 @@ static json_object *pipes_json(const struct ckpt_dump_stats *st)
 			json_object_object_add(e, "path", p->path ? json_object_new_string(p->path) : NULL);
 		json_object_object_add(e, "peer_inside", json_object_new_boolean(p->peer_inside));
 		json_object_object_add(e, "queued_bytes", json_object_new_uint64(p->queued));
+		json_object_object_add(e, "saved", json_object_new_boolean(p->saved));
 		json_object_object_add(e, "restore", json_object_new_string(pipe_restore(p)));
 		json_object_array_add(a, e);
 	}
@@ -121,42 +119,50 @@ static json_object *unrestorable_json(const struct ckpt_dump_stats *st)
 	return u;
 }
 
-static json_object *children_json(const struct ckpt_dump_stats *st)
+static json_object *processes_json(const struct ckpt_dump_stats *st)
 {
 	json_object *a = json_object_new_array();
 
-	for (size_t i = 0; i < st->nr_children; i++) {
+	for (size_t i = 0; i < st->nr_processes; i++) {
+		const struct ckpt_dump_process *p = &st->processes[i];
 		json_object *e = json_object_new_object();
 
-		json_object_object_add(e, "pid", json_object_new_int(st->children[i].pid));
-		json_object_object_add(e, "comm", json_object_new_string(st->children[i].comm));
-		json_object_object_add(e, "zombie", json_object_new_boolean(st->children[i].zombie));
+		json_object_object_add(e, "pid", json_object_new_int(p->pid));
+		json_object_object_add(e, "ppid", json_object_new_int(p->ppid));
+		json_object_object_add(e, "comm", json_object_new_string(p->comm));
+		json_object_object_add(e, "zombie", json_object_new_boolean(p->zombie));
+		json_object_object_add(e, "threads", json_object_new_uint64(p->threads));
+		json_object_object_add(e, "kind", json_object_new_string(p->zombie ? "zombie" : p->delta ? "delta" : "full"));
 		json_object_array_add(a, e);
 	}
 	return a;
 }
 
 /* One line per pipe or fifo: what it is and what restore will need. */
-static void print_pipe(const struct ckpt_dump_pipe *p)
+static void print_pipe(const struct ckpt_dump_pipe *p, bool tree)
 {
 	const char *end = p->accmode == O_RDONLY ? "read end" : p->accmode == O_WRONLY ? "write end"
 											: "read-write";
+	char who[32] = "";
 
+	if (tree)
+		snprintf(who, sizeof(who), " of pid %d", p->pid);
 	if (p->fifo)
-		printf("  fd %d is fifo '%s' (%s): restore opens it again by that path, waiting for "
-		       "the other side", p->fd, p->path ? p->path : "?", end);
+		printf("  fd %d%s is fifo '%s' (%s): restore opens it again by that path, waiting for "
+		       "the other side", p->fd, who, p->path ? p->path : "?", end);
 	else if (p->peer_inside)
-		printf("  fd %d is pipe:[%" PRIu64 "] (%s) with both ends in the process: restore "
-		       "makes it again", p->fd, p->ino, end);
+		printf("  fd %d%s is pipe:[%" PRIu64 "] (%s) with both ends in the checkpoint: restore "
+		       "makes it again", p->fd, who, p->ino, end);
 	else if (p->fd <= 2)
-		printf("  fd %d is pipe:[%" PRIu64 "] (%s): restore needs --inherit-fd "
+		printf("  fd %d%s is pipe:[%" PRIu64 "] (%s): restore needs --inherit-fd "
 		       "fd[N]:pipe:[%" PRIu64 "] (N: an fd of ckpt restore), or --stdio "
-		       "inherit|null|FILE; else it refuses", p->fd, p->ino, end, p->ino);
+		       "inherit|null|FILE; else it refuses", p->fd, who, p->ino, end, p->ino);
 	else
-		printf("  fd %d is pipe:[%" PRIu64 "] (%s): restore needs --inherit-fd "
-		       "fd[N]:pipe:[%" PRIu64 "], or it gets /dev/null", p->fd, p->ino, end, p->ino);
+		printf("  fd %d%s is pipe:[%" PRIu64 "] (%s): restore needs --inherit-fd "
+		       "fd[N]:pipe:[%" PRIu64 "], or it gets /dev/null", p->fd, who, p->ino, end, p->ino);
 	if (p->queued)
-		printf("; the %" PRIu64 " byte%s in it are not saved", p->queued, p->queued > 1 ? "s" : "");
+		printf("; the %" PRIu64 " byte%s in it %s", p->queued, p->queued > 1 ? "s" : "",
+		       p->saved ? "are saved" : "are not saved");
 	printf("\n");
 }
 
@@ -192,7 +198,7 @@ static json_object *stats_json(const struct ckpt_dump_opts *o, const struct ckpt
 	json_object_object_add(j, "write_ms", out_json_double(ms(st->write_ns), 3));
 	json_object_object_add(j, "total_ms", out_json_double(ms(st->total_ns), 3));
 	json_object_object_add(j, "unrestorable", unrestorable_json(st));
-	json_object_object_add(j, "children", children_json(st));
+	json_object_object_add(j, "processes", processes_json(st));
 	json_object_object_add(j, "pipes", pipes_json(st));
 	return j;
 }
@@ -212,7 +218,11 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 	printf("\n");
 	if (st->fallback[0])
 		printf("  full, not a delta: %s\n", st->fallback);
-	printf("  %zu thread%s, %zu mappings, %zu files\n", st->nr_threads, st->nr_threads > 1 ? "s" : "",
+	if (st->nr_processes > 1)
+		printf("  %zu processes, ", st->nr_processes);
+	else
+		printf("  ");
+	printf("%zu thread%s, %zu mappings, %zu files\n", st->nr_threads, st->nr_threads > 1 ? "s" : "",
 	       st->nr_vmas, st->nr_fds);
 	printf("  pages: %" PRIu64 " scanned, %" PRIu64 " data, %" PRIu64 " zero, %" PRIu64 " hole\n",
 	       st->pages_scanned, st->pages_data, st->pages_zero, st->pages_hole);
@@ -229,10 +239,10 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 	for (size_t i = 0; st->unrestorable && i < st->unrestorable->nr; i++)
 		printf("  not restorable: %s: %s\n", st->unrestorable->v[i].what, st->unrestorable->v[i].reason);
 	for (size_t i = 0; i < st->nr_pipes; i++)
-		print_pipe(&st->pipes[i]);
-	for (size_t i = 0; i < st->nr_children; i++)
-		printf("  not in the checkpoint: child %d (%s%s)\n", st->children[i].pid, st->children[i].comm,
-		       st->children[i].zombie ? ", zombie" : "");
+		print_pipe(&st->pipes[i], st->nr_processes > 1);
+	for (size_t i = 1; i < st->nr_processes; i++)
+		printf("  with pid %d (%s), child of %d%s\n", st->processes[i].pid, st->processes[i].comm,
+		       st->processes[i].ppid, st->processes[i].zombie ? ", a zombie" : "");
 	printf("  %s\n", after[o->after]);
 }
 
@@ -287,7 +297,6 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "compress-level", required_argument, NULL, 'L' },
 		{ "auto-full", no_argument, NULL, 'A' },
 		{ "allow-unrestorable", no_argument, NULL, 'U' },
-		{ "allow-orphans", no_argument, NULL, 'O' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "ghost-limit", required_argument, NULL, 'G' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -328,9 +337,6 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'U':
 			o.allow_unrestorable = true;
-			break;
-		case 'O':
-			o.allow_orphans = true;
 			break;
 		case 'G':
 			if (parse_size(optarg, &o.ghost_limit) < 0 || !o.ghost_limit)
@@ -381,7 +387,6 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			json_object_object_add(ctx->error_extra, "pid", json_object_new_int(o.pid));
 			json_object_object_add(ctx->error_extra, "process", json_object_new_string("running"));
 			json_object_object_add(ctx->error_extra, "unrestorable", unrestorable_json(&st));
-			json_object_object_add(ctx->error_extra, "children", children_json(&st));
 		}
 		if (r == -ETIMEDOUT) {
 			r = out_error(ctx, EXIT_FAIL, "cannot dump pid %d to '%s': a thread did not stop "

@@ -88,13 +88,6 @@ struct ckpt_dump_opts {
 	bool auto_full;           /* a delta is impossible: take a full dump instead of failing */
 	bool allow_unrestorable;  /* dump even what restore cannot recreate */
 	uint64_t ghost_limit;     /* see ckpt_dump_collect_opts; 0: the default (1 MiB) */
-	/*
-	 * Kill mode: kill a process that has children although they are not in
-	 * the checkpoint (only the leader is dumped): they are orphaned. Without
-	 * it such a dump refuses (zombie children do not count); the other
-	 * modes only warn.
-	 */
-	bool allow_orphans;
 	const char *rundir;       /* tracking records; NULL: default */
 	/*
 	 * How long each freeze waits for every thread to stop (0:
@@ -114,24 +107,28 @@ struct ckpt_dump_opts {
 };
 
 /*
- * A pipe or fifo among the fds (any fd), as dump reports it: what restore
- * needs to reconnect it, and the bytes waiting in it that are not saved.
+ * A pipe or fifo among the fds (any fd of any process), as dump reports
+ * it: what restore needs to reconnect it, and the bytes waiting in it.
  */
 struct ckpt_dump_pipe {
+	pid_t pid;                /* whose fd */
 	int fd;
 	bool fifo;                /* a named pipe, reopened by path; else pipe:[ino] */
 	uint64_t ino;             /* of the pipe (a fifo: of the file) */
 	int accmode;              /* O_RDONLY, O_WRONLY or O_RDWR */
-	bool peer_inside;         /* a pipe with both ends in the process: made again */
-	uint64_t queued;          /* bytes in its buffer at the dump, not saved */
+	bool peer_inside;         /* a pipe with both ends in the tree: made again */
+	bool saved;               /* its bytes are in the checkpoint (a pipe with both ends in the tree) */
+	uint64_t queued;          /* bytes in its buffer at the dump */
 	char *path;               /* fifo: its path; else NULL */
 };
 
-/* A child of the dumped process: not in the checkpoint (process trees are not dumped yet). */
-struct ckpt_dump_child {
-	pid_t pid;
-	char comm[64];            /* "?" if it could not be read */
-	bool zombie;              /* exited, not waited for: a kill orphans nothing that runs */
+/* A process of the checkpointed tree. */
+struct ckpt_dump_process {
+	pid_t pid, ppid;
+	char comm[64];
+	bool zombie;              /* exited, not waited for: restored as a zombie */
+	size_t threads;
+	bool delta;               /* a delta of its checkpoint in the parent (else full) */
 };
 
 struct ckpt_dump_stats {
@@ -154,13 +151,12 @@ struct ckpt_dump_stats {
 	struct ckpt_state_issues *unrestorable; /* what restore cannot recreate (owned) */
 	size_t nr_pipes;          /* pipes and fifos, ascending fd (owned) */
 	struct ckpt_dump_pipe *pipes;
-	size_t nr_children;       /* children of the process when it was frozen */
-	struct ckpt_dump_child *children; /* (owned) */
+	size_t nr_processes;      /* of the tree, root first, parents before children (owned) */
+	struct ckpt_dump_process *processes;
 	/*
-	 * The dump refused, in the freeze, to protect the process: it holds
-	 * what restore cannot recreate (no allow_unrestorable), or a kill would
-	 * orphan its children (no allow_orphans). The process was released as
-	 * it was; the lists above say why.
+	 * The dump refused, in the freeze, to protect the processes: they hold
+	 * what restore cannot recreate (no allow_unrestorable). They were
+	 * released as they were; the lists above say why.
 	 */
 	bool refused;
 };

@@ -200,6 +200,16 @@ struct ckpt_image_writer_stats {
 int ckpt_image_writer_new(const char *path, const struct ckpt_image_writer_opts *opts,
 			  struct ckpt_image_writer **ret) __must_check;
 /*
+ * A checkpoint inside the checkpoint @top is writing, at @name (a plain
+ * file name): the checkpoint of another process of a tree. It is committed
+ * (ckpt_image_writer_commit) into @top's temporary directory, so it
+ * appears with @top, atomically, when @top commits; commit it before @top.
+ * Its parent, if any, is relative to it: "../../PARENT/NAME".
+ */
+int ckpt_image_writer_new_sub(struct ckpt_image_writer *top, const char *name,
+			      const struct ckpt_image_writer_opts *opts,
+			      struct ckpt_image_writer **ret) __must_check;
+/*
  * Pages, in any order, never twice the same address. add_data() stores
  * @nr_pages pages from @pages; a page of zero bytes becomes a ZERO entry.
  * nr_pages 0 does nothing. -EINVAL for an address that is not page-aligned

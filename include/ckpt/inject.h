@@ -93,6 +93,8 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret) _
  * error met, after having tried every step.
  */
 int ckpt_inject_release(struct ckpt_inject *inj);
+/* SIGKILL the process (kill mode, once its checkpoint is safe): release then leaves its memory alone. */
+void ckpt_inject_kill(struct ckpt_inject *inj);
 CKPT_DEFINE_CLEANUP(struct ckpt_inject, ckpt_inject_release)
 #define _cleanup_inject_ _cleanup_(ckpt_inject_releasep)
 
@@ -164,6 +166,11 @@ int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr)
  * other in [addr, addr + len), MAP_FIXED_NOREPLACE. Restore uses it to keep
  * them out of the address range of the process it builds.
  */
+/*
+ * Forget the scratch mappings made so far without unmapping them: the
+ * caller unmaps them itself (restore empties a new process).
+ */
+void ckpt_inject_forget_scratch(struct ckpt_inject *inj);
 void ckpt_inject_set_scratch_area(struct ckpt_inject *inj, uint64_t addr, uint64_t len);
 /* True if [start, end) overlaps a scratch mapping of this context. */
 bool ckpt_inject_is_scratch(const struct ckpt_inject *inj, uint64_t start, uint64_t end);
@@ -206,6 +213,22 @@ int ckpt_inject_set_thread_state(struct ckpt_inject *inj, size_t idx,
  */
 int ckpt_inject_clone_thread(struct ckpt_inject *inj, size_t thread, uint64_t args, size_t args_len,
 			     int64_t *ret_result, size_t *ret_idx) __must_check;
+/*
+ * A new process made by the leader of @inj (EXITKILL only: a process being
+ * built): clone3 with the struct clone_args at @args in the target (no
+ * CLONE_VM/CLONE_THREAD), attached by the kernel before it runs (ptrace
+ * fork events for that call). It is a copy of its creator, stopped, every
+ * signal blocked; @ret_child its own context. @ret_result: clone3's result
+ * in the leader (the child's pid, or -errno with no child).
+ */
+int ckpt_inject_clone_process(struct ckpt_inject *inj, uint64_t args, size_t args_len, int64_t *ret_result,
+			      struct ckpt_inject **ret_child) __must_check;
+/*
+ * End the one-thread process of @inj (EXITKILL) so that its parent finds a
+ * zombie with @wait_status (an exit code, or a signal without a core dump).
+ * Frees @inj, whatever the result.
+ */
+int ckpt_inject_end(struct ckpt_inject *inj, int wait_status);
 /*
  * In a process ckpt is building (CKPT_INJECT_EXITKILL only): seccomp does
  * not apply to any of its threads (PTRACE_O_SUSPEND_SECCOMP) until release,

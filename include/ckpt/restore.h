@@ -84,7 +84,8 @@ struct ckpt_restore_stats {
 	uint64_t total_ns;           /* command start to process running */
 	uint64_t pages_data, pages_zero, bytes_written;
 	size_t nr_vmas, nr_fds, chain_length;
-	size_t threads;              /* of the restored process */
+	size_t threads;              /* of the restored processes */
+	size_t processes;            /* of the tree, zombies included (1: a single process) */
 };
 
 /*

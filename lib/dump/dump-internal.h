@@ -66,4 +66,25 @@ int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t
 		      const struct dump_cpu *cpu, struct ckpt_range_set *ret,
 		      uint64_t *ret_ns) __must_check;
 
+/* tree.c: the process tree (see there) */
+struct ckpt_tree;
+struct ckpt_state_issues;
+/* @root and its descendants now, not frozen (parents first): a guess for the stages before the freeze. */
+int dump_tree_list(pid_t root, pid_t **ret, size_t *ret_nr) __must_check;
+/*
+ * Freeze @root and every descendant: the tree (nodes without state) and an
+ * injector per node (NULL for zombies), or an error with every process
+ * released as it was.
+ */
+int dump_tree_freeze(pid_t root, unsigned int timeout_ms, struct ckpt_tree **ret_tree,
+		     struct ckpt_inject ***ret_injs) __must_check;
+/* Release every process of the tree, children first (@injs entries become NULL). */
+void dump_tree_release(struct ckpt_tree *t, struct ckpt_inject **injs);
+/* Kill mode, after the commit: every process killed and collected, children first. */
+void dump_tree_kill(struct ckpt_tree *t, struct ckpt_inject **injs);
+/* Once every node's state is collected: the pipes (with their bytes) and descriptions they share. */
+int dump_tree_shared(struct ckpt_tree *t, struct ckpt_inject **injs) __must_check;
+/* Add what restore cannot make of the tree itself (groups and sessions) to @issues. */
+int dump_tree_judge(const struct ckpt_tree *t, struct ckpt_state_issues *issues) __must_check;
+
 #endif

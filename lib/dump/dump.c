@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The dump pipeline, stage by stage:
- *   check_parent  the parent is of this process and its tracking is intact
+ * The dump pipeline of a process tree (the root and every descendant),
+ * stage by stage; each per-process stage runs for every process of the
+ * tree (struct dump_proc), the tree stages once:
+ *   check_parent  per process: its parent checkpoint is of it, its tracking intact
+ *                 (a process born since the parent is dumped in full)
  *   reserve       room for the pages, populated before the freeze
- *   freeze        seize every thread
- *   collect       the state (ckpt_dump_collect)
- *   judge         refuse what restore cannot recreate; children a kill would orphan
+ *   freeze        seize every thread of every process of the tree (lib/dump/tree.c)
+ *   collect       each process's state (ckpt_dump_collect)
+ *   shared        pipes inside the tree (with their bytes), shared descriptions
+ *   judge         refuse what restore cannot recreate, per process and of the tree
  *   track         arm (full) or harvest (delta) in the same freeze
  *   copy          the pages to save, into ckpt's memory
  *   resume        leave running / stopped (kill mode: stays frozen)
- *   write         compress and commit the checkpoint atomically
+ *   write         compress; each process's checkpoint in its own directory
+ *                 (proc-PID/, the root's at the top with tree.json); commit
+ *                 the whole atomically
  *   finish        kill mode: kill, now that the images are safe
  *
  * The commit is the point of no return: until then an interruption
@@ -36,6 +42,7 @@
 #include <ckpt/proc.h>
 #include <ckpt/state.h>
 #include <ckpt/track.h>
+#include <ckpt/tree.h>
 
 #include "dump/collect-internal.h"
 #include "dump/dump-internal.h"
@@ -45,21 +52,22 @@
 #include "util/log.h"
 #include "util/util.h"
 
-struct dump {
-	const struct ckpt_dump_opts *o;
-	struct ckpt_dump_stats *st;
+/* One process of the tree. */
+struct dump_proc {
+	struct dump *d;
+	pid_t pid;
+	ssize_t node;                /* in d->tree; -1 before the freeze */
 	struct ckpt_image_identity id;
 	char *exe;
+	char *parent_path;           /* its checkpoint in the parent; NULL: full */
 	struct ckpt_image *parent;
-	char *parent_rel;          /* parent path relative to the new checkpoint */
+	char *parent_rel;            /* parent path relative to its new checkpoint */
 	uint64_t parent_generation;
 	struct ckpt_tracker *tracker;
-	struct ckpt_inject *inj;
-	struct ckpt_state *state;
+	struct ckpt_inject *inj;     /* borrowed from d->injs */
+	struct ckpt_state *state;    /* borrowed from its tree node */
 	struct ckpt_vma_list *maps;
 	struct ckpt_vma_list *hint;  /* smaps, read just before the freeze; NULL: none */
-	struct dump_cpu cpu;         /* the caller's affinity, given back after the freeze */
-	bool near;                   /* we run on the target's CPU */
 	struct ckpt_range_set dirty;
 	struct ckpt_range_set parent_ranges; /* where the parent chain holds pages */
 	bool delta;
@@ -68,6 +76,22 @@ struct dump {
 	/* A delta's pages copied before the freeze: what, what failed, the copy. */
 	struct ckpt_range_set pre, pre_failed;
 	struct page_copy pre_pages;
+	char fallback[256];          /* why its delta became full, or "" */
+};
+
+struct dump {
+	const struct ckpt_dump_opts *o;
+	struct ckpt_dump_stats *st;
+	struct dump_cpu cpu;         /* the caller's affinity, given back after the freeze */
+	bool near;                   /* we run on the target's CPU */
+	struct dump_proc *procs;     /* before the freeze: a guess; then one per live node, in tree order */
+	size_t nr_procs;
+	struct ckpt_tree *tree;
+	struct ckpt_inject **injs;   /* per node of the tree (NULL: a zombie, or released) */
+	bool delta;                  /* a delta of o->parent (some processes may be full) */
+	char *abs_parent;            /* realpath of o->parent */
+	char *new_path;              /* absolute path of the new checkpoint */
+	struct ckpt_image_writer *top; /* the root's writer: the tree's checkpoint */
 };
 
 /* ---- helpers ---- */
@@ -81,10 +105,6 @@ static int check_interrupted(const struct dump *d, const char *where)
 	return -EINTR;
 }
 
-static int identity_of(struct dump *d)
-{
-	return dump_identity(d->o->pid, &d->id, &d->exe);
-}
 
 /* @to relative to directory @from_dir (both absolute, normalized). */
 static char *relative_path(const char *from_dir, const char *to)
@@ -119,24 +139,24 @@ static int new_dir_parent(const char *dir, char *out, size_t len)
 	return 0;
 }
 
-static int read_parent_generation(struct dump *d)
+static int read_parent_generation(struct dump_proc *p)
 {
 	_cleanup_json_ json_object *o = NULL;
 	json_object *v;
-	int r = ckpt_image_get_json(d->parent, TRACK_DOC, &o);
+	int r = ckpt_image_get_json(p->parent, TRACK_DOC, &o);
 
 	if (r == -ENOENT) {
 		pr_err("'%s' records no dirty tracking: it was not taken with --leave-running "
-		       "or --leave-stopped, so nothing tells what changed since", d->o->parent);
+		       "or --leave-stopped, so nothing tells what changed since", p->parent_path);
 		return -ESTALE;
 	}
 	if (r < 0)
 		return r;
 	if (!json_object_object_get_ex(o, "generation", &v) || !json_object_is_type(v, json_type_int)) {
-		pr_err("'%s/%s' is corrupt: no generation", d->o->parent, TRACK_DOC);
+		pr_err("'%s/%s' is corrupt: no generation", p->parent_path, TRACK_DOC);
 		return -EBADMSG;
 	}
-	d->parent_generation = json_object_get_uint64(v);
+	p->parent_generation = json_object_get_uint64(v);
 	return 0;
 }
 
@@ -199,33 +219,69 @@ int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t
 
 /* ---- stages ---- */
 
-static int check_parent(struct dump *d)
+/* The checkpoint of process @p in the parent tree: the parent itself for the root. */
+static int parent_of(struct dump_proc *p, bool root)
 {
-	char abs_parent[PATH_MAX], new_parent[PATH_MAX];
-	_cleanup_free_ char *base_copy = NULL;
+	struct stat sb;
+
+	if (root)
+		p->parent_path = strdup(p->d->o->parent);
+	else if (asprintf(&p->parent_path, "%s/proc-%d", p->d->o->parent, (int)p->pid) < 0)
+		p->parent_path = NULL;
+	if (!p->parent_path)
+		return -ENOMEM;
+	if (root || stat(p->parent_path, &sb) == 0)
+		return 1;
+	/* Born since the parent: a full checkpoint of its own. */
+	free(p->parent_path);
+	p->parent_path = NULL;
+	return 0;
+}
+
+/* Where @p's checkpoint goes, relative path to its parent checkpoint. */
+static int parent_rel_of(struct dump_proc *p, bool root)
+{
+	_cleanup_free_ char *abs_parent = NULL, *full_new = NULL;
+
+	if (!(abs_parent = realpath(p->parent_path, NULL)))
+		return neg_errno();
+	if (root)
+		full_new = strdup(p->d->new_path);
+	else if (asprintf(&full_new, "%s/proc-%d", p->d->new_path, (int)p->pid) < 0)
+		full_new = NULL;
+	if (!full_new)
+		return -ENOMEM;
+	p->parent_rel = relative_path(full_new, abs_parent);
+	return p->parent_rel ? 0 : -ENOMEM;
+}
+
+static int check_parent(struct dump_proc *p, bool root)
+{
 	const struct ckpt_image_inventory *inv;
 	int r;
 
-	if (!d->o->parent)
+	if (!p->d->o->parent || (r = parent_of(p, root)) == 0)
 		return 0;
-	r = ckpt_image_open(d->o->parent, NULL, &d->parent);
-	if (r < 0)
-		return r; /* logged by lib/image, naming the file */
-	inv = ckpt_image_inventory(d->parent);
-	if (!ckpt_image_identity_equal(&inv->identity, &d->id)) {
-		pr_err("the parent '%s' is a checkpoint of pid %d started at %" PRIu64
-		       " (boot %s), not of pid %d started at %" PRIu64 " (boot %s)",
-		       d->o->parent, inv->identity.pid, inv->identity.start_time, inv->identity.boot_id,
-		       d->id.pid, d->id.start_time, d->id.boot_id);
-		return -EXDEV;
-	}
-	r = read_parent_generation(d);
 	if (r < 0)
 		return r;
-	r = ckpt_track_attach(d->o->pid, &(struct ckpt_track_opts){ .rundir = d->o->rundir }, &d->tracker);
+	r = ckpt_image_open(p->parent_path, NULL, &p->parent);
+	if (r < 0)
+		return r; /* logged by lib/image, naming the file */
+	inv = ckpt_image_inventory(p->parent);
+	if (!ckpt_image_identity_equal(&inv->identity, &p->id)) {
+		pr_err("the parent '%s' is a checkpoint of pid %d started at %" PRIu64
+		       " (boot %s), not of pid %d started at %" PRIu64 " (boot %s)",
+		       p->parent_path, inv->identity.pid, inv->identity.start_time, inv->identity.boot_id,
+		       p->id.pid, p->id.start_time, p->id.boot_id);
+		return -EXDEV;
+	}
+	r = read_parent_generation(p);
+	if (r < 0)
+		return r;
+	r = ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &p->tracker);
 	if (r == -ENOENT) {
 		pr_err("pid %d is not tracked any more: the pages written since '%s' are unknown",
-		       d->o->pid, d->o->parent);
+		       p->pid, p->parent_path);
 		return -ESTALE;
 	}
 	if (r < 0)
@@ -233,78 +289,66 @@ static int check_parent(struct dump *d)
 	{
 		struct ckpt_chain *c;
 
-		r = ckpt_chain_open(d->o->parent, NULL, &c);
+		r = ckpt_chain_open(p->parent_path, NULL, &c);
 		if (r < 0)
 			return r;
-		r = ckpt_chain_ranges(c, &d->parent_ranges);
+		r = ckpt_chain_ranges(c, &p->parent_ranges);
 		ckpt_chain_close(c);
 		if (r < 0)
 			return r;
 	}
-	if (ckpt_track_generation(d->tracker) != d->parent_generation) {
+	if (ckpt_track_generation(p->tracker) != p->parent_generation) {
 		pr_err("the tracking of pid %d was harvested since '%s' was taken (generation %" PRIu64
 		       ", the parent has %" PRIu64 "): another command used it, so the pages written "
-		       "since the parent are unknown", d->o->pid, d->o->parent,
-		       ckpt_track_generation(d->tracker), d->parent_generation);
+		       "since the parent are unknown", p->pid, p->parent_path,
+		       ckpt_track_generation(p->tracker), p->parent_generation);
 		return -ESTALE;
 	}
-	if (!realpath(d->o->parent, abs_parent) ||
-	    new_dir_parent(d->o->dir, new_parent, sizeof(new_parent)) < 0)
-		return neg_errno();
-	base_copy = strdup(d->o->dir);
-	if (!base_copy)
-		return -ENOMEM;
-	{
-		char full_new[PATH_MAX * 2];
-
-		snprintf(full_new, sizeof(full_new), "%s/%s", new_parent, basename(base_copy));
-		d->parent_rel = relative_path(full_new, abs_parent);
-	}
-	if (!d->parent_rel)
-		return -ENOMEM;
-	d->delta = true;
+	if ((r = parent_rel_of(p, root)) < 0)
+		return r;
+	p->delta = true;
 	return 0;
 }
 
 /* A delta that cannot be made: fail, or take a full dump with --auto-full. */
-static int parent_or_full(struct dump *d)
+static int parent_or_full(struct dump_proc *p, bool root)
 {
-	int r = check_parent(d);
+	int r = check_parent(p, root);
 
-	if (r == -ESTALE && d->o->auto_full) {
-		snprintf(d->st->fallback, sizeof(d->st->fallback),
-			 "the pages written since '%s' are unknown", d->o->parent);
-		pr_warn("%s: taking a full dump (--auto-full)", d->st->fallback);
-		ckpt_image_close(d->parent);
-		d->parent = NULL;
-		free(d->parent_rel);
-		d->parent_rel = NULL;
-		if (d->tracker) {
-			ckpt_track_close(d->tracker);
-			d->tracker = NULL;
+	if (r == -ESTALE && p->d->o->auto_full) {
+		snprintf(p->fallback, sizeof(p->fallback), "the pages written since '%s' are unknown",
+			 p->parent_path);
+		pr_warn("%s: taking a full dump of pid %d (--auto-full)", p->fallback, p->pid);
+		ckpt_image_close(p->parent);
+		p->parent = NULL;
+		free(p->parent_rel);
+		p->parent_rel = NULL;
+		if (p->tracker) {
+			ckpt_track_close(p->tracker);
+			p->tracker = NULL;
 		}
-		d->delta = false;
+		p->delta = false;
 		return 0;
 	}
 	return r;
 }
 
-static int reserve(struct dump *d)
+static int reserve(struct dump_proc *p)
 {
-	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_proc_ struct ckpt_proc *pr = NULL;
 	struct ckpt_proc_status s;
 	uint64_t bytes = 64 << 20;
 
 	/* Kill mode streams the pages into the writer in chunks: no buffer for them all. */
-	if (d->o->after == CKPT_DUMP_KILL)
+	if (p->d->o->after == CKPT_DUMP_KILL)
 		return 0;
 	/* A full dump saves about the anonymous and shared RSS: populate that much now. */
-	if (!d->delta && ckpt_proc_open(NULL, d->o->pid, &p) == 0 && ckpt_proc_read_status(p, &s) == 0) {
+	if (!p->delta && ckpt_proc_open(NULL, p->pid, &pr) == 0 && ckpt_proc_read_status(pr, &s) == 0) {
 		bytes = (s.rss_anon_kb + s.rss_shmem_kb + s.vm_swap_kb) * 1024;
 		bytes += bytes / 8 + (16 << 20);
 		ckpt_proc_status_done(&s);
 	}
-	return page_copy_reserve(&d->pages, bytes);
+	return page_copy_reserve(&p->pages, bytes);
 }
 
 /*
@@ -314,15 +358,15 @@ static int reserve(struct dump *d)
  * smaps itself if one is not. In kill mode the freeze lasts until the
  * images are written anyway: collect reads smaps in it, exactly.
  */
-static void read_hint(struct dump *d)
+static void read_hint(struct dump_proc *p)
 {
-	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_proc_ struct ckpt_proc *pr = NULL;
 
-	if (d->o->after == CKPT_DUMP_KILL)
+	if (p->d->o->after == CKPT_DUMP_KILL)
 		return;
-	if (ckpt_proc_open_live(NULL, d->o->pid, &p) < 0 ||
-	    ckpt_proc_read_maps(p, CKPT_MAPS_VMFLAGS, &d->hint) < 0)
-		d->hint = NULL; /* collect reads smaps in the freeze */
+	if (ckpt_proc_open_live(NULL, p->pid, &pr) < 0 ||
+	    ckpt_proc_read_maps(pr, CKPT_MAPS_VMFLAGS, &p->hint) < 0)
+		p->hint = NULL; /* collect reads smaps in the freeze */
 }
 
 /*
@@ -334,19 +378,19 @@ static void read_hint(struct dump *d)
  * uffd-wp flag is left out: the harvest registers new mappings after
  * collect.)
  */
-static void check_hint(struct dump *d)
+static void check_hint(struct dump_proc *p)
 {
-	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_proc_ struct ckpt_proc *pr = NULL;
 	_cleanup_vma_list_ struct ckpt_vma_list *now = NULL;
-	const struct ckpt_state_mm *mm = &d->state->mm;
+	const struct ckpt_state_mm *mm = &p->state->mm;
 	const uint32_t mask = ~(uint32_t)CKPT_STATE_VMF_UFFD_WP;
 	size_t k = 0;
 
-	if (!d->hint)
+	if (!p->hint)
 		return;
-	if (ckpt_proc_open_live(NULL, d->o->pid, &p) < 0 || ckpt_proc_read_maps(p, CKPT_MAPS_VMFLAGS, &now) < 0) {
+	if (ckpt_proc_open_live(NULL, p->pid, &pr) < 0 || ckpt_proc_read_maps(pr, CKPT_MAPS_VMFLAGS, &now) < 0) {
 		pr_warn("cannot read the mappings of pid %d again after the freeze: a flag of a "
-			"mapping (madvise, mlock) changed just before it would not be noticed", d->o->pid);
+			"mapping (madvise, mlock) changed just before it would not be noticed", p->pid);
 		return;
 	}
 	for (size_t i = 0; i < mm->nr_vmas; i++) {
@@ -362,16 +406,18 @@ static void check_hint(struct dump *d)
 			pr_warn("the flags of mapping %#llx-%#llx of pid %d changed around the freeze "
 				"(madvise, mlock): the checkpoint records %#x, the mapping has %#x now; "
 				"dump again if the change came before it", (unsigned long long)v->start,
-				(unsigned long long)v->end, d->o->pid, v->vmflags & mask,
+				(unsigned long long)v->end, p->pid, v->vmflags & mask,
 				collect_vma_flags(&now->v[k]) & mask);
 	}
 }
 
-/* Once frozen: run next to the target, and its remote calls next to us. */
+/* Once frozen: run next to the root, and every process's remote calls next to us. */
 static void place_near(struct dump *d)
 {
-	dump_cpu_near(&d->cpu, ckpt_inject_task_proc(d->inj));
-	ckpt_inject_set_call_cpu(d->inj, sched_getcpu());
+	dump_cpu_near(&d->cpu, ckpt_inject_task_proc(d->injs[0]));
+	for (size_t i = 0; i < d->tree->nr_nodes; i++)
+		if (d->injs[i])
+			ckpt_inject_set_call_cpu(d->injs[i], sched_getcpu());
 	d->near = true;
 }
 
@@ -385,169 +431,165 @@ static void place_back(struct dump *d)
 }
 
 /*
- * The pipes and fifos of the process, for the report: restore needs a way
- * to reconnect those of fds 0-2 (ckpt-restore(1)), and what waited in
- * their buffers is lost. That loss is said here, once per pipe, as a warning.
+ * The pipes and fifos of every process, for the report: restore needs a way
+ * to reconnect those whose other end is outside the tree (ckpt-restore(1)),
+ * and what waited in their buffers is lost; pipes with both ends in the
+ * tree are made again with their bytes.
  */
-static int list_pipes(const struct ckpt_state *s, struct ckpt_dump_stats *st)
+static int list_pipes(const struct ckpt_tree *t, struct ckpt_dump_stats *st)
 {
-	for (size_t i = 0; i < s->nr_fds; i++) {
-		const struct ckpt_state_fd *f = &s->fds[i];
-		struct ckpt_dump_pipe *p;
-		bool peer;
+	for (size_t n = 0; n < t->nr_nodes; n++) {
+		const struct ckpt_state *s = t->nodes[n].state;
 
-		if (f->kind != CKPT_STATE_FD_PIPE && f->kind != CKPT_STATE_FD_FIFO)
-			continue;
-		peer = f->kind == CKPT_STATE_FD_PIPE && ckpt_state_pipe_peer(s, f);
-		p = reallocarray(st->pipes, st->nr_pipes + 1, sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		st->pipes = p;
-		p = &st->pipes[st->nr_pipes];
-		*p = (struct ckpt_dump_pipe){ .fd = f->fd, .fifo = f->kind == CKPT_STATE_FD_FIFO,
-					      .ino = f->id.ino, .accmode = (int)(f->flags & O_ACCMODE),
-					      .peer_inside = peer, .queued = f->pipe_queued };
-		if (p->fifo && f->path && !(p->path = strdup(f->path)))
-			return -ENOMEM;
-		st->nr_pipes++;
-		if (f->pipe_queued && p->fifo)
-			pr_warn("%" PRIu64 " byte%s in fifo '%s' on fd %d of pid %d will not be restored "
-				"(the data in a pipe is not saved)", f->pipe_queued,
-				f->pipe_queued > 1 ? "s" : "", f->path ? f->path : "?", f->fd, s->process.pid);
-		else if (f->pipe_queued)
-			pr_warn("%" PRIu64 " byte%s in pipe:[%" PRIu64 "] on fd %d of pid %d will not be "
-				"restored (the data in a pipe is not saved)", f->pipe_queued,
-				f->pipe_queued > 1 ? "s" : "", f->id.ino, f->fd, s->process.pid);
-	}
-	return 0;
-}
+		for (size_t i = 0; s && i < s->nr_fds; i++) {
+			const struct ckpt_state_fd *f = &s->fds[i];
+			const struct ckpt_tree_pipe *tp;
+			struct ckpt_dump_pipe *p;
 
-/* The children of the frozen process (it cannot fork now), with their names. */
-static int find_children(struct dump *d)
-{
-	_cleanup_proc_ struct ckpt_proc *p = NULL;
-	_cleanup_free_ pid_t *kids = NULL;
-	size_t nr = 0;
-	int r;
-
-	r = ckpt_proc_open(NULL, d->o->pid, &p);
-	if (r == 0)
-		r = ckpt_proc_list_children(p, &kids, &nr);
-	if (r < 0) {
-		pr_err("cannot list the children of pid %d: %s", d->o->pid, errstr(r));
-		return r;
-	}
-	if (!nr)
-		return 0;
-	d->st->children = calloc(nr, sizeof(*d->st->children));
-	if (!d->st->children)
-		return -ENOMEM;
-	for (size_t i = 0; i < nr; i++) {
-		_cleanup_proc_ struct ckpt_proc *k = NULL;
-		struct ckpt_dump_child *c = &d->st->children[i];
-		struct ckpt_proc_stat st;
-
-		c->pid = kids[i];
-		if (ckpt_proc_open(NULL, kids[i], &k) == 0 && ckpt_proc_read_stat(k, &st) == 0) {
-			snprintf(c->comm, sizeof(c->comm), "%s", st.comm);
-			c->zombie = st.state == 'Z';
-		} else {
-			strcpy(c->comm, "?");
+			if (f->kind != CKPT_STATE_FD_PIPE && f->kind != CKPT_STATE_FD_FIFO)
+				continue;
+			tp = f->kind == CKPT_STATE_FD_PIPE ? ckpt_tree_find_pipe(t, f->id.ino) : NULL;
+			p = reallocarray(st->pipes, st->nr_pipes + 1, sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			st->pipes = p;
+			p = &st->pipes[st->nr_pipes];
+			*p = (struct ckpt_dump_pipe){ .pid = s->process.pid, .fd = f->fd,
+						      .fifo = f->kind == CKPT_STATE_FD_FIFO, .ino = f->id.ino,
+						      .accmode = (int)(f->flags & O_ACCMODE),
+						      .peer_inside = tp != NULL, .saved = tp != NULL,
+						      .queued = tp ? tp->len : f->pipe_queued };
+			if (p->fifo && f->path && !(p->path = strdup(f->path)))
+				return -ENOMEM;
+			st->nr_pipes++;
+			if (tp || !f->pipe_queued)
+				continue;
+			if (p->fifo)
+				pr_warn("%" PRIu64 " byte%s in fifo '%s' on fd %d of pid %d will not be restored "
+					"(the data in a fifo is not saved)", f->pipe_queued,
+					f->pipe_queued > 1 ? "s" : "", f->path ? f->path : "?", f->fd, s->process.pid);
+			else
+				pr_warn("%" PRIu64 " byte%s in pipe:[%" PRIu64 "] on fd %d of pid %d will not be "
+					"restored (its other end is outside the checkpoint)", f->pipe_queued,
+					f->pipe_queued > 1 ? "s" : "", f->id.ino, f->fd, s->process.pid);
 		}
 	}
-	d->st->nr_children = nr;
 	return 0;
 }
 
-static void children_text(const struct ckpt_dump_stats *st, char *buf, size_t len)
+static int list_processes(struct dump *d)
 {
-	size_t n = 0;
+	const struct ckpt_tree *t = d->tree;
+	struct ckpt_dump_stats *st = d->st;
 
-	buf[0] = '\0';
-	for (size_t i = 0; i < st->nr_children && n + 32 < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%d (%s%s)", i ? ", " : "", st->children[i].pid,
-				      st->children[i].comm, st->children[i].zombie ? ", zombie" : "");
-	if (n + 32 >= len)
-		snprintf(buf + n, len - n, ", ...");
+	st->processes = calloc(t->nr_nodes, sizeof(*st->processes));
+	if (!st->processes)
+		return -ENOMEM;
+	st->nr_processes = t->nr_nodes;
+	for (size_t i = 0; i < t->nr_nodes; i++) {
+		struct ckpt_dump_process *p = &st->processes[i];
+
+		p->pid = t->nodes[i].pid;
+		p->ppid = t->nodes[i].ppid;
+		snprintf(p->comm, sizeof(p->comm), "%s", t->nodes[i].comm);
+		p->zombie = t->nodes[i].zombie;
+		p->threads = t->nodes[i].state ? t->nodes[i].state->nr_threads : 0;
+	}
+	for (size_t i = 0; i < d->nr_procs; i++)
+		st->processes[d->procs[i].node].delta = d->procs[i].delta;
+	return 0;
+}
+
+/* Move the issues of @from to the end of @to. */
+static int add_issues(struct ckpt_state_issues *to, struct ckpt_state_issues *from, pid_t pid, bool tree)
+{
+	struct ckpt_state_issue *v = reallocarray(to->v, to->nr + from->nr + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	to->v = v;
+	for (size_t i = 0; i < from->nr; i++) {
+		struct ckpt_state_issue *e = &to->v[to->nr++];
+		char *what;
+
+		*e = from->v[i];
+		/* In a tree, say whose. */
+		if (tree && asprintf(&what, "pid %d: %s", (int)pid, e->what) >= 0) {
+			free(e->what);
+			e->what = what;
+		}
+	}
+	from->nr = 0;
+	return 0;
 }
 
 /*
  * In the freeze, before anything is armed or copied: what restore would
- * refuse (the judge of lib/state, the same restore applies), and children
- * that are not in the checkpoint. Refused: the process is released as it
- * was, whatever the mode.
+ * refuse (the judge of lib/state, the same restore applies, for each
+ * process; the tree's own). Refused: every process is released as it was,
+ * whatever the mode.
  */
 static int judge(struct dump *d)
 {
 	struct ckpt_dump_stats *st = d->st;
-	bool orphans, unrestorable;
-	size_t live = 0;
-	char kids[1024];
-	int r = ckpt_state_unrestorable(d->state, &st->unrestorable);
+	bool tree = d->tree->nr_nodes > 1;
+	int r;
 
-	if (r < 0 || (r = find_children(d)) < 0)
-		return r;
-	unrestorable = st->unrestorable->nr && !d->o->allow_unrestorable;
-	for (size_t i = 0; i < st->nr_children; i++)
-		live += !st->children[i].zombie;
-	/* A zombie is reaped by whoever inherits it: nothing that runs is orphaned. */
-	orphans = live && d->o->after == CKPT_DUMP_KILL && !d->o->allow_orphans;
-	children_text(st, kids, sizeof(kids));
-	if (st->nr_children && !orphans)
-		pr_warn("pid %d has %zu child%s that %s not in the checkpoint (only the process itself "
-			"is dumped; a restore brings it back without them): %s", d->o->pid,
-			st->nr_children, st->nr_children > 1 ? "ren" : "", st->nr_children > 1 ? "are" : "is",
-			kids);
-	if (unrestorable) {
-		pr_err("pid %d holds %zu object%s that restore cannot recreate (--allow-unrestorable "
-		       "dumps anyway):", d->o->pid, st->unrestorable->nr, st->unrestorable->nr > 1 ? "s" : "");
-		for (size_t i = 0; i < st->unrestorable->nr; i++)
-			pr_err("  %s: %s", st->unrestorable->v[i].what, st->unrestorable->v[i].reason);
+	st->unrestorable = calloc(1, sizeof(*st->unrestorable));
+	if (!st->unrestorable)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		_cleanup_(ckpt_state_issues_freep) struct ckpt_state_issues *l = NULL;
+
+		r = ckpt_state_unrestorable(d->procs[i].state, &l);
+		if (r == 0)
+			r = add_issues(st->unrestorable, l, d->procs[i].pid, tree);
+		if (r < 0)
+			return r;
 	}
-	if (orphans)
-		pr_err("pid %d has %zu child%s that the checkpoint does not hold and killing it would "
-		       "orphan (only the process itself is dumped; --allow-orphans kills it anyway, "
-		       "--leave-running keeps it): %s", d->o->pid, st->nr_children,
-		       st->nr_children > 1 ? "ren" : "", kids);
-	if (!unrestorable && !orphans)
+	if ((r = dump_tree_judge(d->tree, st->unrestorable)) < 0)
+		return r;
+	if (!st->unrestorable->nr || d->o->allow_unrestorable)
 		return 0;
+	pr_err("pid %d%s holds %zu object%s that restore cannot recreate (--allow-unrestorable "
+	       "dumps anyway):", d->o->pid, tree ? " and its descendants" : "", st->unrestorable->nr,
+	       st->unrestorable->nr > 1 ? "s" : "");
+	for (size_t i = 0; i < st->unrestorable->nr; i++)
+		pr_err("  %s: %s", st->unrestorable->v[i].what, st->unrestorable->v[i].reason);
 	st->refused = true;
 	return -EPERM;
 }
 
-static int track(struct dump *d)
+static int track(struct dump_proc *p)
 {
 	struct ckpt_track_stats ts;
-	uint64_t t0 = now_ns();
 	int r;
 
-	ckpt_range_set_init(&d->dirty);
-	if (d->delta) {
-		r = ckpt_track_harvest(d->tracker, d->inj, &d->dirty, &ts);
+	ckpt_range_set_init(&p->dirty);
+	if (p->delta) {
+		r = ckpt_track_harvest(p->tracker, p->inj, &p->dirty, &ts);
 		/* What the copy before the freeze could not read: copied now. */
-		for (size_t i = 0; r == 0 && i < d->pre_failed.nr; i++)
-			r = ckpt_range_set_add(&d->dirty, d->pre_failed.v[i].start, d->pre_failed.v[i].end);
+		for (size_t i = 0; r == 0 && i < p->pre_failed.nr; i++)
+			r = ckpt_range_set_add(&p->dirty, p->pre_failed.v[i].start, p->pre_failed.v[i].end);
 		if (r < 0)
 			return r;
-		ckpt_range_set_normalize(&d->dirty);
-	} else if (d->o->after != CKPT_DUMP_KILL) {
+		ckpt_range_set_normalize(&p->dirty);
+	} else if (p->d->o->after != CKPT_DUMP_KILL) {
 		/* The next dump will be a delta of this one: arm, or re-arm what is armed. */
-		r = ckpt_track_attach(d->o->pid, &(struct ckpt_track_opts){ .rundir = d->o->rundir },
-				      &d->tracker);
+		r = ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir },
+				      &p->tracker);
 		if (r == 0) {
 			struct ckpt_range_set unused;
 
-			r = ckpt_track_harvest(d->tracker, d->inj, &unused, &ts);
+			r = ckpt_track_harvest(p->tracker, p->inj, &unused, &ts);
 			ckpt_range_set_done(&unused);
 		} else if (r == -ENOENT || r == -ESTALE) {
-			r = ckpt_track_arm(d->inj, &(struct ckpt_track_opts){ .rundir = d->o->rundir },
-					   &d->tracker);
+			r = ckpt_track_arm(p->inj, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir },
+					   &p->tracker);
 		}
 		if (r < 0)
 			return r;
 	}
-	d->st->generation = d->tracker ? ckpt_track_generation(d->tracker) : 0;
-	d->st->track_ns = now_ns() - t0;
 	return 0;
 }
 
@@ -559,46 +601,45 @@ static int track(struct dump *d)
  * this one: the process is stopped twice, each time briefly, instead of
  * once for the whole copy.
  */
-static int precopy(struct dump *d)
+static int precopy(struct dump_proc *p)
 {
-	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_proc_ struct ckpt_proc *pr = NULL;
 	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
-	struct page_stream stream = { .failed = &d->pre_failed };
-	uint64_t t0;
+	struct page_stream stream = { .failed = &p->pre_failed };
+	uint64_t t0, ns = 0;
 	int r;
 
-	r = dump_harvest_only(d->o->pid, d->o->timeout_ms, d->tracker, &d->cpu, &d->pre,
-			      &d->st->prefreeze_ns);
+	r = dump_harvest_only(p->pid, p->d->o->timeout_ms, p->tracker, &p->d->cpu, &p->pre, &ns);
+	p->d->st->prefreeze_ns += ns;
 	if (r < 0)
 		return r;
 	t0 = now_ns();
-	r = ckpt_proc_open_live(NULL, d->o->pid, &p);
+	r = ckpt_proc_open_live(NULL, p->pid, &pr);
 	if (r == 0)
-		r = ckpt_proc_read_maps(p, 0, &maps);
+		r = ckpt_proc_read_maps(pr, 0, &maps);
 	if (r == 0) {
-		stream.proc = p;
-		r = page_copy_stream(&d->pre_pages, &stream, maps, &d->pre);
+		stream.proc = pr;
+		r = page_copy_stream(&p->pre_pages, &stream, maps, &p->pre);
 	}
-	d->st->precopy_ns = now_ns() - t0;
-	d->st->pages_precopied = d->pre_pages.pages_data;
+	p->d->st->precopy_ns += now_ns() - t0;
+	p->d->st->pages_precopied += p->pre_pages.pages_data;
 	if (r < 0)
-		pr_err("cannot copy the written pages of pid %d while it runs: %s", d->o->pid, errstr(r));
+		pr_err("cannot copy the written pages of pid %d while it runs: %s", p->pid, errstr(r));
 	return r;
 }
 
-static int collect(struct dump *d)
+static int collect(struct dump_proc *p)
 {
 	struct ckpt_dump_collect_opts co = { 0 };
-	int parked = -1, r;
-	uint64_t t0 = now_ns();
+	int parked = -1;
 
 	/* The fd the tracker parks is ckpt's, not the program's. */
-	if (d->tracker) {
-		parked = ckpt_track_parked_fd(d->tracker);
+	if (p->tracker) {
+		parked = ckpt_track_parked_fd(p->tracker);
 	} else {
 		struct ckpt_tracker *t = NULL;
 
-		if (ckpt_track_attach(d->o->pid, &(struct ckpt_track_opts){ .rundir = d->o->rundir }, &t) == 0) {
+		if (ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &t) == 0) {
 			parked = ckpt_track_parked_fd(t);
 			ckpt_track_close(t);
 		}
@@ -607,29 +648,37 @@ static int collect(struct dump *d)
 		co.ignore_fds = &parked;
 		co.nr_ignore_fds = 1;
 	}
-	co.vmflags_hint = d->hint;
-	co.ghost_limit = d->o->ghost_limit;
-	r = ckpt_dump_collect(d->inj, &co, &d->state);
-	d->st->collect_ns = now_ns() - t0;
-	return r;
+	co.vmflags_hint = p->hint;
+	co.ghost_limit = p->d->o->ghost_limit;
+	return ckpt_dump_collect(p->inj, &co, &p->state);
 }
 
-static int write_track_doc(struct dump *d, struct ckpt_image_writer *w)
+static int write_track_doc(struct dump_proc *p, struct ckpt_image_writer *w)
 {
-	if (!d->tracker)
+	if (!p->tracker)
 		return 0;
-	return dump_put_track_doc(w, ckpt_track_generation(d->tracker), ckpt_track_parked_fd(d->tracker));
+	return dump_put_track_doc(w, ckpt_track_generation(p->tracker), ckpt_track_parked_fd(p->tracker));
 }
 
-static int open_writer(struct dump *d, struct ckpt_image_writer **ret)
+static bool is_root(const struct dump_proc *p)
+{
+	return p->node == 0;
+}
+
+/* The root's writer is the tree's checkpoint; every other process's is inside it. */
+static int open_writer(struct dump_proc *p, struct ckpt_image_writer **ret)
 {
 	struct ckpt_image_writer_opts wo = {
-		.identity = d->id,
-		.parent = d->parent_rel,
-		.level = d->o->level,
+		.identity = p->id,
+		.parent = p->parent_rel,
+		.level = p->d->o->level,
 	};
+	char name[32];
 
-	return ckpt_image_writer_new(d->o->dir, &wo, ret);
+	if (is_root(p))
+		return ckpt_image_writer_new(p->d->o->dir, &wo, ret);
+	snprintf(name, sizeof(name), "proc-%d", (int)p->pid);
+	return ckpt_image_writer_new_sub(p->d->top, name, &wo, ret);
 }
 
 /* Bytes copied from a frozen process before the writer takes them. */
@@ -654,82 +703,369 @@ static int stream_sink(struct page_copy *pc, void *userdata)
  * time: no buffer the size of its memory to populate, and the copy overlaps
  * the compression.
  */
-static int stream_frozen(struct dump *d)
+static int stream_frozen(struct dump_proc *p)
 {
 	struct page_stream stream = {
-		.proc = ckpt_inject_task_proc(d->inj),
-		.inj = d->inj, /* frozen: a read that fails is an error, not a range to retry */
+		.proc = ckpt_inject_task_proc(p->inj),
+		.inj = p->inj, /* frozen: a read that fails is an error, not a range to retry */
 		.chunk = STREAM_CHUNK,
 		.sink = stream_sink,
 	};
-	struct stream_ctx sc = { .d = d };
+	struct stream_ctx sc = { .d = p->d };
 	int r;
 
-	r = open_writer(d, &d->w);
+	r = open_writer(p, &p->w);
 	if (r < 0)
 		return r;
-	sc.w = d->w;
+	if (is_root(p))
+		p->d->top = p->w;
+	sc.w = p->w;
 	stream.userdata = &sc;
-	return page_copy_stream(&d->pages, &stream, d->maps, d->delta ? &d->dirty : NULL);
+	return page_copy_stream(&p->pages, &stream, p->maps, p->delta ? &p->dirty : NULL);
 }
 
-static int write_images(struct dump *d)
+/* Copy the pages of process @p, frozen. */
+static int copy(struct dump_proc *p)
 {
-	_cleanup_image_writer_ struct ckpt_image_writer *w = TAKE_PTR(d->w);
+	struct ckpt_dump_stats *st = p->d->st;
+	int r;
+
+	r = ckpt_proc_read_maps(ckpt_inject_task_proc(p->inj), 0, &p->maps);
+	if (r < 0) {
+		pr_err("cannot read the mappings of pid %d: %s", p->pid, errstr(r));
+		return r;
+	}
+	if (p->d->o->after == CKPT_DUMP_KILL)
+		r = stream_frozen(p);
+	else
+		r = page_copy_collect(&p->pages, p->inj, p->maps, p->delta ? &p->dirty : NULL);
+	if (r == 0 && p->delta) {
+		struct ckpt_range_set now;
+
+		ckpt_range_set_init(&now);
+		r = page_saved_ranges(p->inj, p->maps, &now);
+		/* Where the parent has pages, and where the copy before the freeze put some. */
+		for (size_t i = 0; r == 0 && i < p->pre.nr; i++)
+			r = ckpt_range_set_add(&p->parent_ranges, p->pre.v[i].start, p->pre.v[i].end);
+		if (r == 0) {
+			ckpt_range_set_normalize(&p->parent_ranges);
+			r = page_copy_gone_holes(&p->pages, &p->parent_ranges, &now);
+		}
+		ckpt_range_set_done(&now);
+	}
+	st->copy_ns += p->pages.copy_ns;
+	st->pages_scanned += p->pages.pages_scanned;
+	st->bytes_raw += (p->pages.pages_data + p->pre_pages.pages_data) * CKPT_IMAGE_PAGE_SIZE;
+	st->nr_threads += p->state->nr_threads;
+	st->nr_vmas += p->state->mm.nr_vmas;
+	st->nr_fds += p->state->nr_fds;
+	return r;
+}
+
+/* The bytes of the pipes inside the tree, as blobs of the root's checkpoint. */
+static int write_tree_doc(struct dump *d)
+{
+	_cleanup_json_ json_object *o = NULL;
+	int r;
+
+	for (size_t i = 0; i < d->tree->nr_pipes; i++) {
+		struct ckpt_tree_pipe *tp = &d->tree->pipes[i];
+
+		if (tp->blob && (r = ckpt_image_writer_put_blob(d->top, tp->blob, tp->data, tp->len)) < 0)
+			return r;
+	}
+	if ((r = ckpt_tree_to_json(d->tree, &o)) < 0)
+		return r;
+	return ckpt_image_writer_put_json(d->top, CKPT_TREE_DOC, o);
+}
+
+/* One process's checkpoint: the root's stays open (the tree's, committed last). */
+static int write_proc(struct dump_proc *p)
+{
+	_cleanup_image_writer_ struct ckpt_image_writer *w = TAKE_PTR(p->w);
 	struct ckpt_image_writer_stats ws;
-	uint64_t t0 = now_ns();
+	char id[CKPT_IMAGE_ID_STR_LEN + 1];
 	int r = 0;
 
 	if (!w)
-		r = open_writer(d, &w);
+		r = open_writer(p, &w);
 	if (r < 0)
 		return r;
-	r = dump_put_state(w, d->state);
+	if (is_root(p))
+		p->d->top = w;
+	r = dump_put_state(w, p->state);
 	if (r == 0)
-		r = write_track_doc(d, w);
-	if (r == 0 && d->pre.nr) {
+		r = write_track_doc(p, w);
+	if (r == 0 && p->pre.nr) {
 		/* The copy made while it ran, then what the freeze copied, over it. */
-		r = dump_add_pages(w, &d->pre_pages);
+		r = dump_add_pages(w, &p->pre_pages);
 		if (r == 0)
 			r = ckpt_image_writer_new_layer(w);
 	}
 	if (r == 0)
-		r = dump_add_pages(w, &d->pages);
+		r = dump_add_pages(w, &p->pages);
+	if (r < 0)
+		return r;
+	snprintf(p->d->tree->nodes[p->node].id, sizeof(p->d->tree->nodes[p->node].id), "%s",
+		 ckpt_image_id_format(ckpt_image_writer_id(w), id));
+	if (is_root(p)) {
+		p->w = TAKE_PTR(w); /* committed by write_images */
+		return 0;
+	}
+	if ((r = ckpt_image_writer_commit(w)) < 0)
+		return r;
+	ckpt_image_writer_get_stats(w, &ws);
+	p->d->st->pages_data += ws.data_pages;
+	p->d->st->pages_zero += ws.zero_pages;
+	p->d->st->bytes_written += ws.pages_bytes;
+	return 0;
+}
+
+static int write_images(struct dump *d)
+{
+	struct ckpt_dump_stats *st = d->st;
+	struct ckpt_image_writer_stats ws;
+	struct dump_proc *root = &d->procs[0];
+	uint64_t t0 = now_ns();
+	int r = 0;
+
+	/* The root's first: the others are written inside it. */
+	for (size_t i = 0; r == 0 && i < d->nr_procs; i++)
+		r = write_proc(&d->procs[i]);
+	if (r == 0)
+		r = write_tree_doc(d); /* a tree of one too: its pipes' bytes */
 	if (r == 0)
 		r = check_interrupted(d, "before the commit"); /* the last chance */
 	if (r < 0)
 		return r;
-	r = ckpt_image_writer_commit(w);
+	r = ckpt_image_writer_commit(root->w);
 	if (r < 0)
 		return r;
-	ckpt_image_writer_get_stats(w, &ws);
-	d->st->pages_data = ws.data_pages;
-	d->st->bytes_raw = ws.data_pages * CKPT_IMAGE_PAGE_SIZE; /* what was compressed: no zero page */
-	d->st->pages_zero = ws.zero_pages;
-	d->st->pages_hole = d->pages.pages_hole + d->pre_pages.pages_hole; /* of the mappings */
-	d->st->bytes_written = ws.pages_bytes;
-	d->st->write_ns = now_ns() - t0;
+	ckpt_image_writer_get_stats(root->w, &ws);
+	st->pages_data += ws.data_pages;
+	st->bytes_raw = st->pages_data * CKPT_IMAGE_PAGE_SIZE; /* what was compressed: no zero page */
+	st->pages_zero += ws.zero_pages;
+	for (size_t i = 0; i < d->nr_procs; i++)
+		st->pages_hole += d->procs[i].pages.pages_hole + d->procs[i].pre_pages.pages_hole;
+	st->bytes_written += ws.pages_bytes;
+	st->write_ns = now_ns() - t0;
 	return 0;
+}
+
+static void proc_init(struct dump_proc *p, struct dump *d, pid_t pid)
+{
+	memset(p, 0, sizeof(*p));
+	p->d = d;
+	p->pid = pid;
+	p->node = -1;
+	page_copy_init(&p->pages);
+	page_copy_init(&p->pre_pages);
+	ckpt_range_set_init(&p->pre);
+	ckpt_range_set_init(&p->pre_failed);
+	ckpt_range_set_init(&p->dirty);
+	ckpt_range_set_init(&p->parent_ranges);
+}
+
+static void proc_done(struct dump_proc *p)
+{
+	ckpt_track_close(p->tracker);
+	ckpt_vma_list_free(p->maps);
+	ckpt_vma_list_free(p->hint);
+	ckpt_range_set_done(&p->dirty);
+	ckpt_range_set_done(&p->parent_ranges);
+	ckpt_range_set_done(&p->pre);
+	ckpt_range_set_done(&p->pre_failed);
+	page_copy_done(&p->pages);
+	page_copy_done(&p->pre_pages);
+	if (p->w != p->d->top)
+		ckpt_image_writer_free(p->w);
+	ckpt_image_close(p->parent);
+	free(p->parent_rel);
+	free(p->parent_path);
+	free(p->exe);
+}
+
+/* Before the freeze, for one process: its parent checkpoint, room for its pages. */
+static int proc_prepare(struct dump_proc *p, bool root)
+{
+	int r = dump_identity(p->pid, &p->id, &p->exe);
+
+	if (r == -ESRCH && !root)
+		return 0; /* it ended: the freeze will not find it */
+	if (r < 0 || (r = parent_or_full(p, root)) < 0 || (r = reserve(p)) < 0)
+		return r;
+	if (p->fallback[0] && !p->d->st->fallback[0])
+		snprintf(p->d->st->fallback, sizeof(p->d->st->fallback), "%s", p->fallback);
+	return 0;
+}
+
+/* The stages before the freeze, for every process of the tree as it is now. */
+static int prepare(struct dump *d)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	char dir[PATH_MAX];
+	size_t nr = 0;
+	int r;
+
+	if ((r = new_dir_parent(d->o->dir, dir, sizeof(dir))) < 0)
+		return r;
+	{
+		_cleanup_free_ char *copy = strdup(d->o->dir);
+
+		if (!copy || asprintf(&d->new_path, "%s/%s", dir, basename(copy)) < 0) {
+			d->new_path = NULL;
+			return -ENOMEM;
+		}
+	}
+	if ((r = dump_tree_list(d->o->pid, &pids, &nr)) < 0)
+		return r;
+	d->procs = calloc(nr, sizeof(*d->procs));
+	if (!d->procs)
+		return -ENOMEM;
+	for (size_t i = 0; i < nr; i++) {
+		proc_init(&d->procs[i], d, pids[i]);
+		d->nr_procs++;
+		if ((r = proc_prepare(&d->procs[i], i == 0)) < 0)
+			return r;
+		d->delta |= d->procs[i].delta;
+	}
+	return 0;
+}
+
+/*
+ * Once frozen: one context per live process of the tree, in tree order,
+ * those prepared before the freeze reused; a process born since gets a
+ * fresh one (a full checkpoint), one that ended is dropped.
+ */
+static int adopt_tree(struct dump *d)
+{
+	size_t live = ckpt_tree_nr_live(d->tree), n = 0;
+	struct dump_proc *v = calloc(live ? live : 1, sizeof(*v));
+	int r = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->tree->nr_nodes; i++) {
+		struct ckpt_tree_node *node = &d->tree->nodes[i];
+		struct dump_proc *p = &v[n];
+		size_t k;
+
+		if (node->zombie)
+			continue;
+		for (k = 0; k < d->nr_procs && d->procs[k].pid != node->pid; k++)
+			;
+		if (k < d->nr_procs && d->procs[k].id.pid) {
+			*p = d->procs[k];
+			d->procs[k].pid = 0; /* moved */
+		} else {
+			proc_init(p, d, node->pid);
+			if (r == 0)
+				r = proc_prepare(p, i == 0);
+		}
+		p->node = (ssize_t)i;
+		p->inj = d->injs[i];
+		n++;
+	}
+	for (size_t k = 0; k < d->nr_procs; k++)
+		if (d->procs[k].pid)
+			proc_done(&d->procs[k]);
+	free(d->procs);
+	d->procs = v;
+	d->nr_procs = n;
+	return r;
+}
+
+/* In the freeze: each process's state, then what they share. */
+static int collect_all(struct dump *d)
+{
+	uint64_t t0 = now_ns();
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < d->nr_procs; i++) {
+		struct dump_proc *p = &d->procs[i];
+
+		r = collect(p);
+		if (r == 0)
+			d->tree->nodes[p->node].state = p->state;
+	}
+	if (r == 0)
+		r = dump_tree_shared(d->tree, d->injs);
+	d->st->collect_ns = now_ns() - t0;
+	return r;
+}
+
+static int track_all(struct dump *d)
+{
+	uint64_t t0 = now_ns();
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < d->nr_procs; i++)
+		r = track(&d->procs[i]);
+	d->st->generation = d->procs[0].tracker ? ckpt_track_generation(d->procs[0].tracker) : 0;
+	d->st->track_ns = now_ns() - t0;
+	return r;
+}
+
+static int copy_all(struct dump *d)
+{
+	int r = 0;
+
+	/* Kill mode: no more remote syscalls, the writer's threads must not inherit one CPU. */
+	if (d->o->after == CKPT_DUMP_KILL)
+		place_back(d);
+	for (size_t i = 0; r == 0 && i < d->nr_procs; i++)
+		r = copy(&d->procs[i]);
+	return r;
+}
+
+static void consumed(const struct dump *d)
+{
+	if (d->delta)
+		pr_err("the dirty pages since '%s' were consumed by this failed dump: "
+		       "the next dump of pid %d must be full (or use --auto-full)", d->o->parent, d->o->pid);
 }
 
 static void dump_done(struct dump *d)
 {
-	if (d->inj)
-		(void)ckpt_inject_release(d->inj);
-	ckpt_track_close(d->tracker);
-	ckpt_state_free(d->state);
-	ckpt_vma_list_free(d->maps);
-	ckpt_vma_list_free(d->hint);
-	ckpt_range_set_done(&d->dirty);
-	ckpt_range_set_done(&d->parent_ranges);
-	ckpt_range_set_done(&d->pre);
-	ckpt_range_set_done(&d->pre_failed);
-	page_copy_done(&d->pages);
-	page_copy_done(&d->pre_pages);
-	ckpt_image_writer_free(d->w);
-	ckpt_image_close(d->parent);
-	free(d->parent_rel);
-	free(d->exe);
+	dump_tree_release(d->tree, d->injs);
+	for (size_t i = 0; i < d->nr_procs; i++)
+		proc_done(&d->procs[i]);
+	free(d->procs);
+	ckpt_image_writer_free(d->top);
+	free(d->injs);
+	ckpt_tree_free(d->tree);
+	free(d->new_path);
+}
+
+/* Resume now (in kill mode they stay frozen until the images are safe). */
+static int resume(struct dump *d, uint64_t t_freeze)
+{
+	int r;
+
+	if (d->o->after == CKPT_DUMP_LEAVE_STOPPED)
+		for (size_t i = 0; i < d->nr_procs; i++)
+			kill(d->procs[i].pid, SIGSTOP);
+	if (d->o->after == CKPT_DUMP_KILL)
+		return 0;
+	dump_tree_release(d->tree, d->injs);
+	for (size_t i = 0; i < d->nr_procs; i++)
+		d->procs[i].inj = NULL;
+	d->st->freeze_ns = now_ns() - t_freeze;
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		struct dump_proc *p = &d->procs[i];
+
+		if (p->tracker && (r = ckpt_track_sync(p->tracker)) < 0)
+			pr_warn("the tracking record of pid %d lags behind", p->pid);
+		check_hint(p);
+	}
+	return 0;
+}
+
+/* Kill mode, once the checkpoint is safe: every process of the tree, at once. */
+static void kill_tree(struct dump *d, uint64_t t_freeze)
+{
+	dump_tree_kill(d->tree, d->injs);
+	d->st->freeze_ns = now_ns() - t_freeze;
 }
 
 int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
@@ -741,112 +1077,49 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 
 	memset(st, 0, sizeof(*st));
 	dump_cpu_init(&d.cpu);
-	page_copy_init(&d.pages);
-	page_copy_init(&d.pre_pages);
-	ckpt_range_set_init(&d.pre);
-	ckpt_range_set_init(&d.pre_failed);
-	ckpt_range_set_init(&d.dirty);
-	ckpt_range_set_init(&d.parent_ranges);
 	if (lstat(o->dir, &sb) == 0) {
 		pr_err("'%s' exists: a checkpoint is written to a new directory", o->dir);
 		return -EEXIST;
 	}
-	if ((r = identity_of(&d)) < 0 || (r = parent_or_full(&d)) < 0 || (r = reserve(&d)) < 0 ||
-	    (r = check_interrupted(&d, "before the freeze")) < 0)
+	if ((r = prepare(&d)) < 0 || (r = check_interrupted(&d, "before the freeze")) < 0)
 		goto out;
+	for (size_t i = 0; i < d.nr_procs; i++) {
+		struct dump_proc *p = &d.procs[i];
 
-	if (d.delta && o->after != CKPT_DUMP_KILL && (r = precopy(&d)) < 0) {
-		if (ckpt_track_generation(d.tracker) != d.parent_generation)
-			pr_err("the dirty pages since '%s' were consumed by this failed dump: "
-			       "the next dump of pid %d must be full (or use --auto-full)", o->parent, o->pid);
-		goto out;
+		if (p->delta && o->after != CKPT_DUMP_KILL && (r = precopy(p)) < 0) {
+			if (ckpt_track_generation(p->tracker) != p->parent_generation)
+				pr_err("the dirty pages of pid %d since '%s' were consumed by this failed dump: "
+				       "the next dump must be full (or use --auto-full)", p->pid, p->parent_path);
+			goto out;
+		}
+		read_hint(p);
 	}
-	read_hint(&d);
 	if ((r = check_interrupted(&d, "before the freeze")) < 0)
 		goto out;
 	t_freeze = now_ns();
-	r = ckpt_inject_seize_timeout(o->pid, 0, o->timeout_ms, &d.inj);
+	r = dump_tree_freeze(o->pid, o->timeout_ms, &d.tree, &d.injs);
 	if (r < 0)
 		goto out;
 	place_near(&d);
-	if ((r = collect(&d)) < 0 || (r = judge(&d)) < 0 ||
-	    (r = check_interrupted(&d, "in the freeze")) < 0 || (r = track(&d)) < 0)
+	if ((r = adopt_tree(&d)) < 0 || (r = collect_all(&d)) < 0 || (r = judge(&d)) < 0 ||
+	    (r = check_interrupted(&d, "in the freeze")) < 0 || (r = track_all(&d)) < 0 ||
+	    (r = copy_all(&d)) < 0)
 		goto out;
-	r = ckpt_proc_read_maps(ckpt_inject_task_proc(d.inj), 0, &d.maps);
-	if (r < 0) {
-		pr_err("cannot read the mappings of pid %d: %s", o->pid, errstr(r));
-		goto out;
-	}
-	if (o->after == CKPT_DUMP_KILL) {
-		/* No more remote syscalls: the writer's threads must not inherit one CPU. */
-		place_back(&d);
-		r = stream_frozen(&d);
-	} else
-		r = page_copy_collect(&d.pages, d.inj, d.maps, d.delta ? &d.dirty : NULL);
-	if (r == 0 && d.delta) {
-		struct ckpt_range_set now;
-
-		ckpt_range_set_init(&now);
-		r = page_saved_ranges(d.inj, d.maps, &now);
-		/* Where the parent has pages, and where the copy before the freeze put some. */
-		for (size_t i = 0; r == 0 && i < d.pre.nr; i++)
-			r = ckpt_range_set_add(&d.parent_ranges, d.pre.v[i].start, d.pre.v[i].end);
-		if (r == 0) {
-			ckpt_range_set_normalize(&d.parent_ranges);
-			r = page_copy_gone_holes(&d.pages, &d.parent_ranges, &now);
-		}
-		ckpt_range_set_done(&now);
-	}
 	place_back(&d);
-	if (r < 0)
+	st->delta = d.procs[0].delta;
+	if ((r = list_pipes(d.tree, st)) < 0 || (r = list_processes(&d)) < 0 ||
+	    (r = resume(&d, t_freeze)) < 0)
 		goto out;
-	st->delta = d.delta;
-	st->copy_ns = d.pages.copy_ns;
-	st->pages_scanned = d.pages.pages_scanned;
-	st->bytes_raw = (d.pages.pages_data + d.pre_pages.pages_data) * CKPT_IMAGE_PAGE_SIZE;
-	st->nr_threads = d.state->nr_threads;
-	st->nr_vmas = d.state->mm.nr_vmas;
-	st->nr_fds = d.state->nr_fds;
-	if ((r = list_pipes(d.state, st)) < 0)
-		goto out;
-
-	/* Resume now; in kill mode it stays frozen until the images are safe. */
-	if (o->after == CKPT_DUMP_LEAVE_STOPPED)
-		kill(o->pid, SIGSTOP);
-	if (o->after != CKPT_DUMP_KILL) {
-		r = ckpt_inject_release(d.inj);
-		d.inj = NULL;
-		st->freeze_ns = now_ns() - t_freeze;
-		if (r < 0)
-			goto out;
-		if (d.tracker && ckpt_track_sync(d.tracker) < 0)
-			pr_warn("the tracking record of pid %d lags behind", o->pid);
-		check_hint(&d);
-	}
 	r = write_images(&d);
 	if (r < 0) {
-		if (d.delta)
-			pr_err("the dirty pages since '%s' were consumed by this failed dump: "
-			       "the next dump of pid %d must be full (or use --auto-full)",
-			       o->parent, o->pid);
+		consumed(&d);
 		goto out;
 	}
-	if (o->after == CKPT_DUMP_KILL) {
-		kill(o->pid, SIGKILL);
-		st->freeze_ns = now_ns() - t_freeze;
-		(void)ckpt_inject_release(d.inj);
-		d.inj = NULL;
-	}
+	if (o->after == CKPT_DUMP_KILL)
+		kill_tree(&d, t_freeze);
 out:
 	place_back(&d); /* before the release: the threads run with their own affinity */
-	if (r < 0 && d.inj) {
-		/* Never kill a process whose dump failed: let it run as it was. */
-		int e = ckpt_inject_release(d.inj);
-
-		if (e < 0)
-			pr_err("pid %d could not be released cleanly: %s", o->pid, errstr(e));
-		d.inj = NULL;
-	}
+	/* Never kill a process whose dump failed: let them run as they were (dump_done). */
 	dump_done(&d);
 	st->total_ns = now_ns() - t0;
 	return r;
@@ -861,7 +1134,7 @@ void ckpt_dump_stats_done(struct ckpt_dump_stats *st)
 	st->nr_pipes = 0;
 	ckpt_state_issues_free(st->unrestorable);
 	st->unrestorable = NULL;
-	free(st->children);
-	st->children = NULL;
-	st->nr_children = 0;
+	free(st->processes);
+	st->processes = NULL;
+	st->nr_processes = 0;
 }

@@ -324,7 +324,8 @@ static int read_parent(struct ckpt_image_writer *w, const char *parent, char *wh
 	return 0;
 }
 
-static int writer_setup(struct ckpt_image_writer *w, const struct ckpt_image_writer_opts *o,
+/* @dirfd: the directory that receives it (a sub-checkpoint's), or -1: the one of its path. */
+static int writer_setup(struct ckpt_image_writer *w, const struct ckpt_image_writer_opts *o, int dirfd,
 			char *why, size_t whylen)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -337,7 +338,10 @@ static int writer_setup(struct ckpt_image_writer *w, const struct ckpt_image_wri
 			       w->path);
 	if (r < 0)
 		return r;
-	w->parent_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd >= 0)
+		w->parent_fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	else
+		w->parent_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (w->parent_fd < 0) {
 		r = neg_errno();
 		return why_set(why, whylen, r, "cannot create checkpoint '%s': %s", w->path,
@@ -389,8 +393,8 @@ static int writer_setup(struct ckpt_image_writer *w, const struct ckpt_image_wri
 	return 0;
 }
 
-int ckpt_image_writer_new(const char *path, const struct ckpt_image_writer_opts *opts,
-			  struct ckpt_image_writer **ret)
+static int writer_new(const char *path, const struct ckpt_image_writer_opts *opts, int dirfd,
+		      struct ckpt_image_writer **ret)
 {
 	struct ckpt_image_writer *w;
 	char why[WHY_LEN] = "";
@@ -415,7 +419,7 @@ int ckpt_image_writer_new(const char *path, const struct ckpt_image_writer_opts 
 	w->flags = opts->flags;
 	w->state = W_OPEN;
 	w->inv.kind = CKPT_IMAGE_FULL;
-	r = writer_setup(w, opts, why, sizeof(why));
+	r = writer_setup(w, opts, dirfd, why, sizeof(why));
 	if (r < 0) {
 		if (!why[0])
 			snprintf(why, sizeof(why), "cannot create checkpoint '%s': %s", path,
@@ -427,6 +431,29 @@ int ckpt_image_writer_new(const char *path, const struct ckpt_image_writer_opts 
 	pr_debug("writing '%s' in '%s'", path, w->tmp_name);
 	*ret = w;
 	return 0;
+}
+
+int ckpt_image_writer_new(const char *path, const struct ckpt_image_writer_opts *opts,
+			  struct ckpt_image_writer **ret)
+{
+	return writer_new(path, opts, -1, ret);
+}
+
+int ckpt_image_writer_new_sub(struct ckpt_image_writer *top, const char *name,
+			      const struct ckpt_image_writer_opts *opts, struct ckpt_image_writer **ret)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = check_open(top);
+
+	if (r < 0)
+		return r;
+	if (!file_name_valid(name) || file_name_reserved(name) || ckpt_image_is_temp_name(name)) {
+		pr_err("cannot create checkpoint '%s/%s': bad name", top->path, name);
+		return -EINVAL;
+	}
+	if (asprintf(&path, "%s/%s", top->path, name) < 0)
+		return -ENOMEM;
+	return writer_new(path, opts, top->tmp_fd, ret);
 }
 
 /* ---- pages ---- */

@@ -53,6 +53,7 @@ struct ckpt_inject {
 	pid_t stub_tid;               /* whose state the stub holds now, 0: nobody's */
 	bool stub_tried;
 	bool no_stub;
+	bool killed;                  /* ckpt_inject_kill(): release leaves its memory alone */
 	unsigned int nr_calls;        /* remote calls made, for the debug log */
 	int call_cpu;                 /* -1, or where a thread runs while it makes a call */
 	struct scratch_map *scratch;

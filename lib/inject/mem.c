@@ -139,6 +139,12 @@ int ckpt_inject_scratch(struct ckpt_inject *inj, size_t len, uint64_t *ret_addr)
 	return 0;
 }
 
+void ckpt_inject_forget_scratch(struct ckpt_inject *inj)
+{
+	inj->nr_scratch = 0;
+	inj->arg_page = 0;
+}
+
 void ckpt_inject_set_scratch_area(struct ckpt_inject *inj, uint64_t addr, uint64_t len)
 {
 	inj->area_next = addr;

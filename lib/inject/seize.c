@@ -819,6 +819,12 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 
 	if (!inj)
 		return 0;
+	if (inj->killed) {
+		/* Dying: its memory goes with it, and may already be gone. */
+		inj->nr_scratch = 0;
+		inj->stub_tid = 0;
+		inj->stub = 0;
+	}
 	if (inj->nr_scratch) {
 		e = inj_unmap_scratch(inj);
 		if (e < 0 && !r)
@@ -860,6 +866,12 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 	undefer_signals(inj);
 	free(inj);
 	return r;
+}
+
+void ckpt_inject_kill(struct ckpt_inject *inj)
+{
+	inj->killed = true;
+	kill(inj->pid, SIGKILL);
 }
 
 pid_t ckpt_inject_pid(const struct ckpt_inject *inj)

@@ -11,12 +11,15 @@
  */
 #define LOG_AREA "inject"
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "compat/syscalls.h"
 #include "inject/inject-internal.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -113,4 +116,145 @@ int ckpt_inject_clone_thread(struct ckpt_inject *inj, size_t thread, uint64_t ar
 	}
 	*ret_result = res;
 	return 0;
+}
+
+/*
+ * Processes made the same way: a remote clone3 without CLONE_VM in a
+ * thread of a process being built, with PTRACE_O_TRACEFORK/CLONE/VFORK for
+ * that call, so the child is attached before it runs. It is a copy of its
+ * creator (its memory, its fds), stopped in a PTRACE_EVENT_STOP, every
+ * signal blocked: a process of its own context from then on.
+ */
+static int new_context(const struct ckpt_inject *parent, pid_t pid, struct ckpt_inject **ret)
+{
+	struct ckpt_inject *c = calloc(1, sizeof(*c));
+	struct inj_thread *t;
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->pid = c->mm_tid = pid;
+	c->thread_pidfd = c->mem_fd = -1;
+	c->call_cpu = parent->call_cpu;
+	c->flags = parent->flags;
+	c->timeout_ms = parent->timeout_ms;
+	c->no_stub = true;
+	/* Nested in the parent's: ckpt's own termination signals stay deferred. */
+	if (pthread_sigmask(SIG_BLOCK, NULL, &c->saved_sigmask) < 0)
+		sigemptyset(&c->saved_sigmask);
+	c->pidfd = sys_pidfd_open(pid, 0);
+	if (c->pidfd < 0 || ckpt_proc_open(NULL, pid, &c->proc) < 0 ||
+	    ckpt_proc_open(NULL, pid, &c->task_proc) < 0) {
+		r = c->pidfd < 0 ? neg_errno() : -ESRCH;
+		goto fail;
+	}
+	if (GROW(c->threads, c->cap_threads, 1) < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	t = &c->threads[0];
+	memset(t, 0, sizeof(*t));
+	t->st.tid = pid;
+	if ((r = wait_new_thread(pid)) < 0)
+		goto fail;
+	c->nr_threads = 1;
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)trace_options(c)) < 0) {
+		r = neg_errno();
+		goto fail;
+	}
+	if ((r = inj_save_state(c, t)) < 0)
+		goto fail;
+	t->saved = true;
+	t->blocked = true;
+	*ret = c;
+	return 0;
+fail:
+	ckpt_inject_release(c);
+	return r;
+}
+
+int ckpt_inject_clone_process(struct ckpt_inject *inj, uint64_t args, size_t args_len, int64_t *ret_result,
+			      struct ckpt_inject **ret_child)
+{
+	pid_t tid;
+	int64_t res;
+	int r, e;
+
+	if (!(inj->flags & CKPT_INJECT_EXITKILL) || !inj->nr_threads)
+		return -EINVAL;
+	tid = inj->threads[0].st.tid;
+	if (ptrace(PTRACE_SETOPTIONS, tid, 0,
+		   (void *)(trace_options(inj) | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEVFORK)) < 0)
+		return neg_errno();
+	r = ckpt_inject_syscall(inj, 0, SYS_clone3, (const uint64_t[6]){ args, args_len }, &res);
+	e = ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)trace_options(inj)) < 0 ? neg_errno() : 0;
+	if (r < 0 || (r = e) < 0)
+		return r;
+	*ret_child = NULL;
+	if (res > 0) {
+		r = new_context(inj, (pid_t)res, ret_child);
+		if (r < 0) {
+			pr_err("cannot take hold of process %lld, made by pid %d: %s", (long long)res, inj->pid,
+			       errstr(r));
+			kill((pid_t)res, SIGKILL);
+			return r;
+		}
+	}
+	*ret_result = res;
+	return 0;
+}
+
+/*
+ * End the process of @inj (made by ckpt_inject_clone_process, one thread)
+ * so that its parent finds it a zombie with @wait_status: exit_group(code)
+ * or death by the signal, run in it; ckpt, its tracer, collects the exit
+ * first, which hands the zombie to its parent. Frees @inj.
+ */
+int ckpt_inject_end(struct ckpt_inject *inj, int wait_status)
+{
+	pid_t pid = inj->pid;
+	int sig = wait_status & 0x7f, status, r = 0;
+	int64_t res;
+
+	if (!(inj->flags & CKPT_INJECT_EXITKILL) || inj->nr_threads != 1)
+		return -EINVAL;
+	if (sig) {
+		/* No core file, whatever the signal: what it would hold is not its own anyway. */
+		struct rlimit rl = { 0, 0 };
+		uint64_t act = 0;
+		static const uint64_t dfl[4] = { 0 }; /* SIG_DFL, no flags, no mask */
+
+		(void)prlimit(pid, RLIMIT_CORE, &rl, NULL);
+		r = ckpt_inject_scratch(inj, sizeof(dfl), &act);
+		if (r == 0)
+			r = ckpt_inject_write(inj, act, dfl, sizeof(dfl));
+		if (r == 0)
+			r = ckpt_inject_syscall(inj, 0, SYS_rt_sigaction, (const uint64_t[6]){ (uint64_t)sig, act, 0, 8 },
+						&res);
+		if (r == 0 && res < 0)
+			r = (int)res;
+		if (r == 0 && ptrace(PTRACE_SETSIGMASK, pid, sizeof(uint64_t), &(uint64_t){ 0 }) < 0)
+			r = neg_errno();
+		if (r == 0 && kill(pid, sig) < 0)
+			r = neg_errno();
+		if (r == 0 && ptrace(PTRACE_CONT, pid, 0, 0) < 0)
+			r = neg_errno();
+		/* Its signal-delivery stop: let the signal through. */
+		while (r == 0 && waitpid(pid, &status, __WALL) == pid && WIFSTOPPED(status))
+			if (ptrace(PTRACE_CONT, pid, 0, (status >> 16) ? 0 : WSTOPSIG(status)) < 0)
+				break;
+	} else {
+		/* Never returns: the call sees the process end (-ESRCH), and collects it. */
+		int e = ckpt_inject_syscall(inj, 0, SYS_exit_group,
+					    (const uint64_t[6]){ (uint64_t)((wait_status >> 8) & 0xff) }, &res);
+
+		if (e != -ESRCH)
+			r = e < 0 ? e : -EIO;
+	}
+	inj->threads[0].dead = true;
+	inj->nr_scratch = 0; /* gone with it */
+	(void)ckpt_inject_release(inj);
+	if (r < 0)
+		pr_err("cannot end pid %d as it had ended (wait status %#x): %s", pid, wait_status, errstr(r));
+	return r;
 }

@@ -174,6 +174,36 @@ void rst_id_holder(pid_t id, char *buf, size_t len)
 	ckpt_proc_status_done(&st);
 }
 
+/*
+ * Is @id held by a process that will let go of it soon: a zombie whose
+ * parent is init or a subreaper (an orphan of a dump that killed a tree:
+ * reaped in a moment), or an id whose process is gone (rst_id_in_limbo)?
+ * Wait up to a second for it.
+ */
+static bool id_freed_soon(pid_t id)
+{
+	for (int tries = 0; tries < RST_LIMBO_TRIES; tries++) {
+		_cleanup_proc_ struct ckpt_proc *p = NULL;
+		struct ckpt_proc_stat st;
+
+		if (ckpt_proc_open(NULL, id, &p) < 0)
+			return true;
+		if (ckpt_proc_read_stat(p, &st) < 0)
+			return true;
+		if (st.state != 'Z' && st.state != 'X')
+			return false;
+		usleep(10000);
+	}
+	return false;
+}
+
+bool rst_id_taken(pid_t id)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+
+	return ckpt_proc_open(NULL, id, &p) == 0 && !id_freed_soon(id);
+}
+
 bool rst_id_in_limbo(pid_t id)
 {
 	_cleanup_proc_ struct ckpt_proc *p = NULL;
@@ -193,10 +223,12 @@ static int check_ids(struct rst *r)
 		_cleanup_proc_ struct ckpt_proc *p = NULL;
 		char who[128];
 
-		if (ckpt_proc_open(NULL, id, &p) < 0 || ++taken > 3)
+		if (ckpt_proc_open(NULL, id, &p) < 0 || id_freed_soon(id) || ++taken > 3)
 			continue;
 		rst_id_holder(id, who, sizeof(who));
-		if (r->s->nr_threads == 1)
+		if (r->tree && r->tree->nr > 1 && i == 0)
+			pr_err("pid %d is taken (by %s): a process tree is restored with the pids it had", id, who);
+		else if (r->s->nr_threads == 1)
 			pr_err("pid %d is taken (by %s): cannot restore with the same pid", id, who);
 		else
 			pr_err("thread id %d of pid %d is taken (by %s): a process with threads is restored "

@@ -846,17 +846,26 @@ static int make_files(struct rst *r)
 	return e;
 }
 
+int rst_files_alloc(struct rst *r)
+{
+	if (r->local_fds)
+		return 0;
+	r->local_fds = malloc((r->s->nr_fds + 1) * sizeof(int));
+	if (!r->local_fds)
+		return -ENOMEM;
+	for (size_t i = 0; i <= r->s->nr_fds; i++)
+		r->local_fds[i] = -1;
+	return 0;
+}
+
 int rst_files_prepare(struct rst *r)
 {
 	const struct ckpt_state *s = r->s;
 	char key[64];
 	int e, refused = 0;
 
-	r->local_fds = malloc((s->nr_fds + 1) * sizeof(int));
-	if (!r->local_fds)
-		return -ENOMEM;
-	for (size_t i = 0; i <= s->nr_fds; i++)
-		r->local_fds[i] = -1;
+	if ((e = rst_files_alloc(r)) < 0)
+		return e;
 	for (size_t k = 0; k < r->o->nr_inherit_fds; k++)
 		if ((e = inherit_one(r, &r->o->inherit_fds[k])) < 0)
 			return e;
@@ -919,7 +928,7 @@ int rst_files(struct rst *r)
 		RCALL(r, SYS_close, (uint64_t)r->shm[i].rfd);
 		r->shm[i].rfd = -1;
 	}
-	r->st->nr_fds = s->nr_fds;
+	r->st->nr_fds += s->nr_fds;
 
 	if (s->process.root && strcmp(s->process.root, "/") &&
 	    (e = enter_dir(r, SYS_chroot, s->process.root, "")) < 0)

@@ -90,6 +90,8 @@ int rst_prepare(struct rst *r)
 		return e;
 	if ((e = pick_area(r, maps)) < 0)
 		return e;
+	/* What was mapped before (clone arguments of a parent in a tree) goes with the rest below. */
+	ckpt_inject_forget_scratch(r->inj);
 	ckpt_inject_set_scratch_area(r->inj, r->area, RST_AREA_LEN / 2);
 	/* Our own syscall instruction: the child's vDSO is about to move. */
 	if ((e = ckpt_inject_scratch(r->inj, PS, &page)) < 0)
@@ -223,6 +225,17 @@ static int make_shm(struct rst *r)
 		struct rst_shm *o = &r->shm[i];
 		int64_t fd;
 
+		int local = rst_tree_shm_fd(r, &o->id), rfd = -1, e;
+
+		if (local >= 0) {
+			/* Made by a process before it in the tree: that very object. */
+			if ((e = ckpt_inject_put_fd(r->inj, local, -1, O_CLOEXEC, &rfd)) < 0)
+				return e;
+			if ((fd = rst_park_fd(r, rfd)) < 0)
+				return (int)fd;
+			o->rfd = (int)fd;
+			continue;
+		}
 		rst_reset(r);
 		/* Sealable: rst_files gives a memfd fd its seals (F_SEAL_SEAL too) */
 		fd = RCALL(r, SYS_memfd_create, rst_put_str(r, o->name), MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -328,7 +341,7 @@ int rst_mm(struct rst *r)
 		if ((e = map_one(r, v)) < 0)
 			return e;
 	}
-	r->st->nr_vmas = r->s->mm.nr_vmas;
+	r->st->nr_vmas += r->s->mm.nr_vmas;
 	return 0;
 }
 

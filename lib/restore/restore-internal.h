@@ -11,6 +11,7 @@
 #include <ckpt/pagesrc.h>
 #include <ckpt/restore.h>
 #include <ckpt/state.h>
+#include <ckpt/tree.h>
 
 /* A shared memory object (shmem or memfd) made once, shared by its mappings and fds. */
 struct rst_shm {
@@ -20,8 +21,13 @@ struct rst_shm {
 	const char *name;
 };
 
+struct rst_tree;
+
+/* One process being restored. */
 struct rst {
 	const struct ckpt_restore_opts *o;
+	struct rst_tree *tree;          /* the restore it is part of */
+	size_t node;                    /* its index in tree->procs (and tree->tree's nodes) */
 	struct ckpt_restore_stats *st;
 	struct ckpt_chain *chain;       /* local eager restore: the fast iterator */
 	struct ckpt_page_source *src;   /* remote, or lazy: documents and pages */
@@ -50,8 +56,43 @@ struct rst {
 				       fifo opened again), or -1 */
 };
 
+/* A shared memory object made by one process of the tree, for the others. */
+struct rst_tree_shm {
+	struct ckpt_state_identity id;
+	int fd;                         /* ours */
+};
+
+/* The restore of a tree of processes (tree.c); one process: a tree of one. */
+struct rst_tree {
+	const struct ckpt_restore_opts *o;
+	struct ckpt_restore_stats *st;
+	struct ckpt_tree *tree;         /* NULL: a checkpoint without tree.json (one process) */
+	struct rst *procs;              /* per node; [0] the root; a zombie has no state */
+	size_t nr;
+	struct rst_tree_shm *shm;
+	size_t nr_shm;
+};
+
 #define RST_DATA_LEN (64 * 1024)
 #define RST_AREA_LEN (4ULL << 20)
+
+/* restore.c */
+void rst_init(struct rst *r, struct rst_tree *rt, size_t node);
+/* Open the chain at @dir and its state documents into @r (local, eager). */
+int rst_open_chain(struct rst *r, const char *dir) __must_check;
+
+/* tree.c */
+/* tree.json of the root's checkpoint, and every other process's checkpoint. */
+int rst_tree_open(struct rst_tree *rt) __must_check;
+/* After every rst_files_prepare: the pipes inside the tree, as local fds of their holders. */
+int rst_tree_pipes(struct rst_tree *rt) __must_check;
+/* Once the root exists (seized, its session set): every other process, groups, zombies. */
+int rst_tree_create(struct rst_tree *rt) __must_check;
+/* A shared memory object an earlier process made (ours), or -1. */
+int rst_tree_shm_fd(const struct rst *r, const struct ckpt_state_identity *id);
+int rst_tree_mm_done(struct rst *r) __must_check;
+int rst_tree_files_done(struct rst *r) __must_check;
+void rst_tree_done(struct rst_tree *rt);
 
 /* remote.c */
 /* A remote system call in the child: its result, or -errno (of the call, or of ptrace). */
@@ -84,6 +125,8 @@ void rst_id_holder(pid_t id, char *buf, size_t len);
  * returns. Worth another try.
  */
 bool rst_id_in_limbo(pid_t id);
+/* @id is held by a process, other than a zombie about to be reaped (waited for a moment). */
+bool rst_id_taken(pid_t id);
 #define RST_LIMBO_TRIES 100 /* 10 ms apart */
 
 /* mm.c */
@@ -100,6 +143,8 @@ int rst_lazy_register(struct rst *r) __must_check;
 bool rst_is_shm_vma(const struct ckpt_state_vma *v);
 
 /* files.c */
+/* The per-fd table of ours to hand in (local_fds), all -1. */
+int rst_files_alloc(struct rst *r) __must_check;
 /* Before the process exists: --inherit-fd, fifos opened again, pipes of stdio. */
 int rst_files_prepare(struct rst *r) __must_check;
 void rst_files_done(struct rst *r);

@@ -49,10 +49,52 @@
 #include "util/log.h"
 #include "util/util.h"
 
-static int open_images(struct rst *r)
+void rst_init(struct rst *r, struct rst_tree *rt, size_t node)
+{
+	memset(r, 0, sizeof(*r));
+	r->o = rt->o;
+	r->st = rt->st;
+	r->tree = rt;
+	r->node = node;
+	r->lazy_remote_fd = -1;
+}
+
+/* The four state documents, from the chain or the page source. */
+static int load_state(struct rst *r, const char *where)
 {
 	json_object *docs[CKPT_STATE_NR_DOCS] = { 0 };
 	char why[256] = "";
+	int e = 0;
+
+	for (int d = 0; d < CKPT_STATE_NR_DOCS && e == 0; d++)
+		e = r->src ? ckpt_page_source_get_json(r->src, ckpt_state_doc_name(d), &docs[d])
+			   : ckpt_image_get_json(ckpt_chain_image(r->chain, 0), ckpt_state_doc_name(d), &docs[d]);
+	if (e == 0) {
+		e = ckpt_state_from_docs(docs, why, sizeof(why), &r->s);
+		if (e < 0)
+			pr_err("'%s' is corrupt: %s", where, why);
+	}
+	for (int d = 0; d < CKPT_STATE_NR_DOCS; d++)
+		if (docs[d])
+			json_object_put(docs[d]);
+	if (e < 0)
+		return e;
+	r->max_fd = 2;
+	for (size_t i = 0; i < r->s->nr_fds; i++)
+		r->max_fd = MAX(r->max_fd, r->s->fds[i].fd);
+	r->next_high_fd = r->max_fd + 1;
+	return 0;
+}
+
+int rst_open_chain(struct rst *r, const char *dir)
+{
+	int e = ckpt_chain_open(dir, NULL, &r->chain);
+
+	return e < 0 ? e : load_state(r, dir); /* lib/image said what and why */
+}
+
+static int open_images(struct rst *r)
+{
 	int e;
 
 	/* Lazy or remote: a page source. Local eager: the chain's fast iterator. */
@@ -61,39 +103,26 @@ static int open_images(struct rst *r)
 	else if (r->o->lazy)
 		e = ckpt_page_source_open_local(r->o->dir, NULL, &r->src);
 	else
-		e = ckpt_chain_open(r->o->dir, NULL, &r->chain);
+		return rst_open_chain(r, r->o->dir);
 	if (e < 0)
 		return e; /* lib/image or lib/net said what and why */
-	for (int d = 0; d < CKPT_STATE_NR_DOCS && e == 0; d++)
-		e = r->src ? ckpt_page_source_get_json(r->src, ckpt_state_doc_name(d), &docs[d])
-			   : ckpt_image_get_json(ckpt_chain_image(r->chain, 0), ckpt_state_doc_name(d), &docs[d]);
-	if (e == 0) {
-		e = ckpt_state_from_docs(docs, why, sizeof(why), &r->s);
-		if (e < 0)
-			pr_err("'%s' is corrupt: %s", r->o->dir ? r->o->dir : r->o->from, why);
-	}
-	for (int d = 0; d < CKPT_STATE_NR_DOCS; d++)
-		if (docs[d])
-			json_object_put(docs[d]);
-	if (e < 0)
-		return e;
-	if (r->chain) {
-		r->st->chain_length = ckpt_chain_length(r->chain);
-	} else {
-		json_object *sum = NULL, *chain;
+	return load_state(r, r->o->dir ? r->o->dir : r->o->from);
+}
 
-		/* The source's summary lists the chain. */
-		if (ckpt_page_source_get_json(r->src, CKPT_PAGE_SOURCE_SUMMARY, &sum) == 0 &&
-		    json_object_object_get_ex(sum, "chain", &chain))
-			r->st->chain_length = json_object_array_length(chain);
-		if (sum)
-			json_object_put(sum);
-	}
-	r->max_fd = 2;
-	for (size_t i = 0; i < r->s->nr_fds; i++)
-		r->max_fd = MAX(r->max_fd, r->s->fds[i].fd);
-	r->next_high_fd = r->max_fd + 1;
-	return 0;
+static size_t chain_length(struct rst *r)
+{
+	json_object *sum = NULL, *chain;
+	size_t n = 0;
+
+	if (r->chain)
+		return ckpt_chain_length(r->chain);
+	/* The source's summary lists the chain. */
+	if (ckpt_page_source_get_json(r->src, CKPT_PAGE_SOURCE_SUMMARY, &sum) == 0 &&
+	    json_object_object_get_ex(sum, "chain", &chain))
+		n = json_object_array_length(chain);
+	if (sum)
+		json_object_put(sum);
+	return n;
 }
 
 /* The child: nothing runs in it but this, until ckpt has rebuilt it. */
@@ -177,19 +206,25 @@ static int spawn(struct rst *r)
 	return 0;
 }
 
-static void kill_child(struct rst *r)
+/* Every process made so far, killed (a zombie goes with its parent): nothing half-restored runs. */
+static void kill_tree(struct rst_tree *rt)
 {
-	if (r->inj) {
-		kill(r->pid, SIGKILL);
-		(void)ckpt_inject_release(r->inj);
-		r->inj = NULL;
-	} else if (r->pid > 0) {
-		kill(r->pid, SIGKILL);
+	for (size_t i = rt->nr; i-- > 0;) {
+		struct rst *r = &rt->procs[i];
+
+		if (r->pid > 0)
+			kill(r->pid, SIGKILL);
+		if (r->inj) {
+			(void)ckpt_inject_release(r->inj);
+			r->inj = NULL;
+		}
 	}
-	if (r->pid > 0)
-		while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+	/* Only the root is our child: the others are reaped by their parents' ends. */
+	if (rt->procs[0].pid > 0)
+		while (waitpid(rt->procs[0].pid, NULL, 0) < 0 && errno == EINTR)
 			;
-	r->pid = 0;
+	for (size_t i = 0; i < rt->nr; i++)
+		rt->procs[i].pid = 0;
 }
 
 static void rst_done(struct rst *r)
@@ -201,13 +236,12 @@ static void rst_done(struct rst *r)
 	free(r->shm);
 }
 
-static int build(struct rst *r)
+/* The root: ckpt's child, seized, in its session or group, before anything is made in it. */
+static int seize_root(struct rst *r)
 {
-	int64_t res;
+	int e = ckpt_inject_seize(r->pid, CKPT_INJECT_NO_XSTATE | CKPT_INJECT_EXITKILL, &r->inj);
 	struct rlimit rl;
-	int e;
 
-	e = ckpt_inject_seize(r->pid, CKPT_INJECT_NO_XSTATE | CKPT_INJECT_EXITKILL, &r->inj);
 	if (e < 0)
 		return e;
 	/* Room for the fds the checkpoint uses, above which ckpt parks its own. */
@@ -215,29 +249,36 @@ static int build(struct rst *r)
 		rl.rlim_cur = rl.rlim_max;
 		(void)prlimit(r->pid, RLIMIT_NOFILE, &rl, NULL);
 	}
-	if ((e = rst_prepare(r)) < 0 || (e = rst_session(r)) < 0 || (e = rst_mm(r)) < 0)
+	return rst_session(r);
+}
+
+static int build(struct rst *r)
+{
+	int64_t res;
+	int e;
+
+	if ((e = rst_prepare(r)) < 0 || (e = rst_mm(r)) < 0 || (e = rst_tree_mm_done(r)) < 0)
 		return e;
 	{
 		uint64_t t0 = now_ns();
 
 		e = rst_pages(r);
-		r->st->pages_ns = now_ns() - t0;
+		r->st->pages_ns += now_ns() - t0;
 		if (e < 0)
 			return e;
 	}
 	if (r->o->lazy && (e = rst_lazy_register(r)) < 0)
 		return e;
 	/* The threads once the process's own state is there; credentials drop last. */
-	if ((e = rst_mm_finish(r)) < 0 || (e = rst_files(r)) < 0 || (e = rst_task(r)) < 0 ||
-	    (e = rst_thread(r, 0)) < 0 || (e = rst_threads(r)) < 0 || (e = rst_seccomp(r)) < 0 ||
-	    (e = rst_creds(r)) < 0 ||
-	    (e = rst_regs(r)) < 0)
+	if ((e = rst_mm_finish(r)) < 0 || (e = rst_files(r)) < 0 || (e = rst_tree_files_done(r)) < 0 ||
+	    (e = rst_task(r)) < 0 || (e = rst_thread(r, 0)) < 0 || (e = rst_threads(r)) < 0 ||
+	    (e = rst_seccomp(r)) < 0 || (e = rst_creds(r)) < 0 || (e = rst_regs(r)) < 0)
 		return e;
 	/* A process that was stopped by job control is restored stopped. */
 	if (r->s->process.job_stopped || r->o->leave_stopped) {
 		res = RCALL(r, SYS_kill, (uint64_t)r->pid, SIGSTOP);
 		if (res < 0)
-			pr_warn("cannot stop the restored process again: %s", errstr((int)res));
+			pr_warn("cannot stop pid %d again: %s", r->pid, errstr((int)res));
 	}
 	return 0;
 }
@@ -267,10 +308,94 @@ fail:
 	return e;
 }
 
+/* Everything that can be refused before a process exists, for each process. */
+static int check_all(struct rst_tree *rt)
+{
+	bool tree = rt->nr > 1;
+	int e;
+
+	for (size_t i = 0; i < rt->nr; i++) {
+		struct rst *r = &rt->procs[i];
+
+		if (!r->s)
+			continue;
+		r->same_ids = rt->o->restore_pid || r->s->nr_threads > 1 || tree;
+		r->pid_if_free = true;
+		if ((e = rst_check(r)) < 0)
+			return e;
+	}
+	/* The zombies' pids too: they come back as they were. */
+	for (size_t i = 1; i < rt->nr; i++) {
+		char who[128];
+
+		if (rt->procs[i].s || !rst_id_taken(rt->tree->nodes[i].pid))
+			continue;
+		rst_id_holder(rt->tree->nodes[i].pid, who, sizeof(who));
+		pr_err("pid %d (a zombie of the tree) is taken (by %s): a process tree is restored with "
+		       "the pids it had", rt->tree->nodes[i].pid, who);
+		return -EEXIST;
+	}
+	/* The pipes inside the tree first: theirs are no pipes to the outside. */
+	for (size_t i = 0; i < rt->nr; i++)
+		if (rt->procs[i].s && (e = rst_files_alloc(&rt->procs[i])) < 0)
+			return e;
+	if ((e = rst_tree_pipes(rt)) < 0)
+		return e;
+	for (size_t i = 0; i < rt->nr; i++)
+		if (rt->procs[i].s && (e = rst_files_prepare(&rt->procs[i])) < 0)
+			return e;
+	return 0;
+}
+
+/* Every live process as a single one is built, in tree order (parents first). */
+static int build_all(struct rst_tree *rt)
+{
+	int e = 0;
+
+	for (size_t i = 0; e == 0 && i < rt->nr; i++) {
+		struct rst *r = &rt->procs[i];
+		struct rst_cpu *cpu;
+
+		if (!r->s)
+			continue;
+		cpu = rst_cpu_together(r->pid);
+		e = build(r);
+		rst_cpu_apart(cpu, r);
+		if (e < 0 && rt->nr > 1)
+			pr_err("cannot restore pid %d (%s) of the tree", r->s->process.pid, r->s->process.comm);
+	}
+	for (size_t i = 0; e == 0 && i < rt->nr; i++)
+		if (rt->procs[i].s)
+			e = rst_sched(&rt->procs[i]);
+	return e;
+}
+
+/* All of them run: the last made first, the root last. */
+static int release_all(struct rst_tree *rt)
+{
+	int e = 0;
+
+	for (size_t i = rt->nr; i-- > 0;) {
+		struct rst *r = &rt->procs[i];
+		int k;
+
+		if (!r->inj)
+			continue;
+		k = ckpt_inject_release(r->inj);
+		r->inj = NULL;
+		if (k < 0 && e == 0) {
+			pr_err("cannot let pid %d run: %s", r->pid, errstr(k));
+			e = k;
+		}
+	}
+	return e;
+}
+
 int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stats *st,
 		     struct ckpt_restore_lazy *lazy)
 {
-	struct rst r = { .o = o, .st = st, .pid = 0, .lazy = lazy, .lazy_remote_fd = -1 };
+	struct rst_tree rt = { .o = o, .st = st };
+	struct rst *root;
 	uint64_t t0 = now_ns();
 	int e;
 
@@ -285,42 +410,47 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		pr_err("restore needs a checkpoint directory or a page server, one of them");
 		return -EINVAL;
 	}
-	if ((e = open_images(&r)) < 0)
+	rt.procs = calloc(1, sizeof(*rt.procs));
+	if (!rt.procs)
+		return -ENOMEM;
+	rt.nr = 1;
+	rst_init(&rt.procs[0], &rt, 0);
+	rt.procs[0].lazy = lazy;
+	if ((e = open_images(&rt.procs[0])) < 0 || (e = rst_tree_open(&rt)) < 0)
 		goto out;
-	r.same_ids = o->restore_pid || r.s->nr_threads > 1;
-	r.pid_if_free = true;
-	if ((e = rst_check(&r)) < 0 || (e = rst_files_prepare(&r)) < 0)
+	root = &rt.procs[0];
+	st->chain_length = chain_length(root);
+	if ((e = check_all(&rt)) < 0)
 		goto out;
 	st->check_ns = now_ns() - t0;
-	if ((e = spawn(&r)) < 0)
+	if ((e = spawn(root)) < 0)
 		goto out;
-	{
-		struct rst_cpu *cpu = rst_cpu_together(r.pid);
-
-		e = build(&r);
-		rst_cpu_apart(cpu, &r);
-	}
+	e = seize_root(root);
 	if (e == 0)
-		e = rst_sched(&r);
+		e = rst_tree_create(&rt);
+	if (e == 0)
+		e = build_all(&rt);
 	if (e < 0) {
-		pr_err("the restore of '%s' failed: the new process (pid %d) was killed",
-		       o->dir ? o->dir : o->from, r.pid);
-		kill_child(&r);
+		pr_err("the restore of '%s' failed: the new process%s (pid %d%s) %s killed",
+		       o->dir ? o->dir : o->from, rt.nr > 1 ? "es" : "", root->pid,
+		       rt.nr > 1 ? " and its descendants" : "", rt.nr > 1 ? "were" : "was");
+		kill_tree(&rt);
 		goto out;
 	}
-	if (o->pidfile && (e = write_pidfile(o->pidfile, r.pid)) < 0) {
-		kill_child(&r);
+	if (o->pidfile && (e = write_pidfile(o->pidfile, root->pid)) < 0) {
+		kill_tree(&rt);
 		goto out;
 	}
-	e = ckpt_inject_release(r.inj);
-	r.inj = NULL;
+	e = release_all(&rt);
 	if (e < 0) {
-		pr_err("cannot let the restored process run: %s", errstr(e));
-		kill_child(&r);
+		kill_tree(&rt);
 		goto out;
 	}
-	st->pid = r.pid;
-	st->threads = r.s->nr_threads;
+	st->pid = root->pid;
+	for (size_t i = 0; i < rt.nr; i++) {
+		st->threads += rt.procs[i].s ? rt.procs[i].s->nr_threads : 0;
+		st->processes++;
+	}
 	st->build_ns = now_ns() - t0 - st->check_ns;
 	st->total_ns = now_ns() - t0;
 	if (lazy)
@@ -328,6 +458,9 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 out:
 	if (e < 0 && lazy)
 		ckpt_restore_lazy_done(lazy);
-	rst_done(&r);
+	for (size_t i = 0; i < rt.nr; i++)
+		rst_done(&rt.procs[i]);
+	rst_tree_done(&rt);
+	free(rt.procs);
 	return e;
 }

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The process tree of a restore (tree.json, ckpt/tree.h): every process
+ * created by its own parent, so that parent links, getppid() and waitpid()
+ * hold, with the pids it had; sessions and groups; zombies; what the
+ * processes share made once.
+ *
+ *   open     tree.json and each process's checkpoint (proc-PID/, the root's
+ *            at the top), each bound to the tree by its id
+ *   pipes    the pipes inside the tree made by ckpt, their bytes written
+ *            back, each end handed to the fds that held it
+ *   create   in tree order, each process by a remote clone3 (set_tid) in
+ *            its parent, while the parent is still a copy of ckpt; a
+ *            session leader calls setsid at once (its children inherit
+ *            the session); then process groups, leaders first
+ *   zombies  a zombie ends (exit code or signal) as it had, collected by
+ *            ckpt as its tracer, which leaves it to its parent; the
+ *            parent's exit signal from it is taken back
+ *   build    each live process as a single one is built (restore.c);
+ *            shared memory objects and open file descriptions made by
+ *            the first process that has them are handed to the others
+ *   release  together, the last created first
+ */
+#define LOG_AREA "restore"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <ckpt/proc.h>
+
+#include "restore/restore-internal.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define PS 4096UL
+
+/* ---- open ---- */
+
+/* Process @i's checkpoint: its chain, bound to the tree by its id. */
+static int open_node(struct rst_tree *rt, size_t i)
+{
+	const struct ckpt_tree_node *n = &rt->tree->nodes[i];
+	struct rst *r = &rt->procs[i];
+	_cleanup_free_ char *dir = NULL;
+	char id[CKPT_IMAGE_ID_STR_LEN + 1];
+	int e;
+
+	if (asprintf(&dir, "%s/%s", rt->o->dir, n->dir) < 0)
+		return -ENOMEM;
+	if ((e = rst_open_chain(r, dir)) < 0)
+		return e;
+	ckpt_image_id_format(&ckpt_image_inventory(ckpt_chain_image(r->chain, 0))->id, id);
+	if (strcmp(id, n->id)) {
+		pr_err("'%s' is not the checkpoint of pid %d that '%s/%s' names (id %s, not %s)", dir, n->pid,
+		       rt->o->dir, CKPT_TREE_DOC, id, n->id);
+		return -EBADMSG;
+	}
+	if (r->s->process.pid != n->pid) {
+		pr_err("'%s' holds pid %d, not pid %d", dir, r->s->process.pid, n->pid);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int rst_tree_open(struct rst_tree *rt)
+{
+	_cleanup_json_ json_object *o = NULL;
+	struct rst *root = &rt->procs[0];
+	char why[256] = "";
+	int e;
+
+	e = root->src ? ckpt_page_source_get_json(root->src, CKPT_TREE_DOC, &o)
+		      : ckpt_image_get_json(ckpt_chain_image(root->chain, 0), CKPT_TREE_DOC, &o);
+	if (e == -ENOENT)
+		return 0; /* a checkpoint of one process, written before trees */
+	if (e < 0)
+		return e;
+	e = ckpt_tree_from_json(o, why, sizeof(why), &rt->tree);
+	if (e < 0) {
+		pr_err("'%s' is corrupt: %s", rt->o->dir ? rt->o->dir : rt->o->from, why);
+		return e;
+	}
+	if (rt->tree->nodes[0].pid != root->s->process.pid) {
+		pr_err("'%s': %s names pid %d as its root, the checkpoint holds pid %d",
+		       rt->o->dir ? rt->o->dir : rt->o->from, CKPT_TREE_DOC, rt->tree->nodes[0].pid,
+		       root->s->process.pid);
+		return -EBADMSG;
+	}
+	if (rt->tree->nr_nodes > 1 && (rt->o->lazy || rt->o->from)) {
+		pr_err("'%s' holds a tree of %zu processes: a %s restore of a process tree is not "
+		       "supported yet (restore it from its directory, without --lazy)",
+		       rt->o->dir ? rt->o->dir : rt->o->from, rt->tree->nr_nodes, rt->o->lazy ? "lazy" : "remote");
+		return -ENOTSUP;
+	}
+	{
+		struct rst *v = reallocarray(rt->procs, rt->tree->nr_nodes, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rt->procs = v;
+	}
+	for (size_t i = 1; i < rt->tree->nr_nodes; i++) {
+		rst_init(&rt->procs[i], rt, i);
+		rt->nr = i + 1;
+		if (!rt->tree->nodes[i].zombie && (e = open_node(rt, i)) < 0)
+			return e;
+	}
+	rt->procs[0].tree = rt;
+	return 0;
+}
+
+/* ---- pipes ---- */
+
+/* An end of @p for an fd opened with @accmode: ours, to be handed in. */
+static int pipe_end(const int fds[2], int accmode)
+{
+	char path[64];
+
+	if (accmode == O_RDONLY)
+		return fcntl(fds[0], F_DUPFD_CLOEXEC, 3);
+	if (accmode == O_WRONLY)
+		return fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
+	/* Read-write (a pipe reopened through /proc): one more description of it. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+static int make_pipe(struct rst_tree *rt, const struct ckpt_tree_pipe *tp)
+{
+	_cleanup_free_ void *data = NULL;
+	int fds[2], e = 0;
+
+	if (tp->len && (e = ckpt_image_read_blob(ckpt_chain_image(rt->procs[0].chain, 0), tp->blob, tp->len,
+						 &data)) < 0)
+		return e;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return neg_errno();
+	if (fcntl(fds[1], F_SETPIPE_SZ, (int)tp->size) < 0 && tp->len) {
+		e = neg_errno();
+		pr_err("cannot make pipe:[%" PRIu64 "] as large as it was (%u bytes): %s", tp->ino, tp->size,
+		       errstr(e));
+	}
+	if (e == 0 && tp->len)
+		e = write_all(fds[1], data, tp->len);
+	for (size_t i = 0; e == 0 && i < rt->nr; i++) {
+		struct rst *r = &rt->procs[i];
+
+		for (size_t k = 0; r->s && k < r->s->nr_fds && e == 0; k++) {
+			const struct ckpt_state_fd *f = &r->s->fds[k];
+
+			if (f->kind != CKPT_STATE_FD_PIPE || f->id.ino != tp->ino || r->local_fds[k] >= 0)
+				continue;
+			r->local_fds[k] = pipe_end(fds, (int)(f->flags & O_ACCMODE));
+			if (r->local_fds[k] < 0)
+				e = neg_errno();
+		}
+	}
+	close(fds[0]);
+	close(fds[1]);
+	if (e < 0)
+		pr_err("cannot make pipe:[%" PRIu64 "] again: %s", tp->ino, errstr(e));
+	return e;
+}
+
+int rst_tree_pipes(struct rst_tree *rt)
+{
+	int e = 0;
+
+	for (size_t i = 0; rt->tree && e == 0 && i < rt->tree->nr_pipes; i++)
+		e = make_pipe(rt, &rt->tree->pipes[i]);
+	return e;
+}
+
+/* ---- create ---- */
+
+/* clone3 in @parent: a child with pid @pid and @exit_signal. */
+static int clone_child(struct rst *parent, struct rst *child, pid_t pid, int exit_signal)
+{
+	struct clone_args args = { .exit_signal = (uint64_t)exit_signal, .set_tid_size = 1 };
+	uint64_t at;
+	int64_t res = -EEXIST;
+	char who[128];
+	int e;
+
+	if ((e = ckpt_inject_scratch(parent->inj, PS, &at)) < 0)
+		return e;
+	args.set_tid = at + sizeof(args);
+	if ((e = ckpt_inject_write(parent->inj, at, &args, sizeof(args))) < 0 ||
+	    (e = ckpt_inject_write(parent->inj, at + sizeof(args), &pid, sizeof(pid))) < 0)
+		return e;
+	for (int tries = 0; res == -EEXIST && tries < RST_LIMBO_TRIES; tries++) {
+		if (tries && !rst_id_in_limbo(pid))
+			break;
+		if (tries)
+			usleep(10000);
+		if ((e = ckpt_inject_clone_process(parent->inj, at, sizeof(args), &res, &child->inj)) < 0)
+			return e;
+	}
+	if (res == -EEXIST) {
+		rst_id_holder(pid, who, sizeof(who));
+		pr_err("cannot create pid %d, a child of pid %d: it is taken (by %s); a process tree is "
+		       "restored with the pids it had", pid, parent->pid, who);
+		return -EEXIST;
+	}
+	if (res < 0) {
+		pr_err("cannot create pid %d, a child of pid %d: %s", pid, parent->pid, errstr((int)res));
+		return (int)res;
+	}
+	child->pid = (pid_t)res;
+	return 0;
+}
+
+static int create_node(struct rst_tree *rt, size_t i)
+{
+	const struct ckpt_tree_node *n = &rt->tree->nodes[i];
+	struct rst *r = &rt->procs[i];
+	struct rlimit rl;
+	int64_t res;
+	int e;
+
+	if ((e = clone_child(&rt->procs[n->parent], r, n->pid, n->exit_signal)) < 0)
+		return e;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)prlimit(r->pid, RLIMIT_NOFILE, &rl, NULL);
+	}
+	/* Before its own children are made: they inherit the session. */
+	if (n->sid == n->pid) {
+		res = RCALL(r, SYS_setsid);
+		if (res < 0) {
+			pr_err("cannot give pid %d its own session again: %s", n->pid, errstr((int)res));
+			return (int)res;
+		}
+	}
+	return 0;
+}
+
+/* The process group of every process but the root (rst_session's), leaders first. */
+static int set_groups(struct rst_tree *rt)
+{
+	pid_t root_pgid = getpgid(rt->procs[0].pid);
+
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 1; i < rt->nr; i++) {
+			const struct ckpt_tree_node *n = &rt->tree->nodes[i];
+			ssize_t l = ckpt_tree_leader(rt->tree, i, false);
+			pid_t want = l == -1 ? root_pgid : n->pgid;
+			int64_t res;
+
+			if (l == -2) {
+				pr_err("pid %d: its process group %d has no leader in the tree", n->pid, n->pgid);
+				return -ENOTSUP;
+			}
+			if ((pass == 0) != (want == n->pid) || getpgid(n->pid) == want)
+				continue;
+			res = RCALL(&rt->procs[i], SYS_setpgid, 0, (uint64_t)want);
+			if (res < 0) {
+				pr_err("cannot put pid %d in process group %d again: %s", n->pid, want,
+				       errstr((int)res));
+				return (int)res;
+			}
+		}
+	return 0;
+}
+
+/* Take back the exit signals the zombies just sent to @parent (it had them already, or not). */
+static void flush_exit_signals(struct rst *parent, uint64_t mask)
+{
+	uint64_t at;
+	int64_t res;
+	static const struct timespec zero = { 0, 0 };
+
+	if (ckpt_inject_scratch(parent->inj, PS, &at) < 0 || ckpt_inject_write(parent->inj, at, &mask, 8) < 0 ||
+	    ckpt_inject_write(parent->inj, at + 8, &zero, sizeof(zero)) < 0)
+		return;
+	do
+		res = RCALL(parent, SYS_rt_sigtimedwait, at, at + 64, at + 8, 8);
+	while (res > 0);
+}
+
+static int end_zombies(struct rst_tree *rt)
+{
+	for (size_t i = 1; i < rt->nr; i++) {
+		const struct ckpt_tree_node *n = &rt->tree->nodes[i];
+		struct rst *r = &rt->procs[i];
+		int e;
+
+		if (!n->zombie)
+			continue;
+		e = ckpt_inject_end(TAKE_PTR(r->inj), n->wait_status);
+		if (e < 0)
+			return e;
+		if (n->exit_signal > 0 && n->exit_signal <= 64)
+			flush_exit_signals(&rt->procs[n->parent], 1ULL << (n->exit_signal - 1));
+	}
+	return 0;
+}
+
+int rst_tree_create(struct rst_tree *rt)
+{
+	int e = 0;
+
+	if (!rt->tree)
+		return 0;
+	for (size_t i = 1; e == 0 && i < rt->nr; i++)
+		e = create_node(rt, i);
+	if (e == 0)
+		e = set_groups(rt);
+	if (e == 0)
+		e = end_zombies(rt);
+	return e;
+}
+
+/* ---- what the processes share ---- */
+
+int rst_tree_shm_fd(const struct rst *r, const struct ckpt_state_identity *id)
+{
+	const struct rst_tree *rt = r->tree;
+
+	for (size_t i = 0; rt && i < rt->nr_shm; i++)
+		if (ckpt_state_same_object(&rt->shm[i].id, id))
+			return rt->shm[i].fd;
+	return -1;
+}
+
+/* After @r's mappings: the shared memory objects it made, for the processes after it. */
+int rst_tree_mm_done(struct rst *r)
+{
+	struct rst_tree *rt = r->tree;
+
+	if (!rt || !rt->tree || rt->nr < 2)
+		return 0;
+	for (size_t i = 0; i < r->nr_shm; i++) {
+		struct rst_tree_shm *v;
+		int fd, e;
+
+		if (rst_tree_shm_fd(r, &r->shm[i].id) >= 0)
+			continue;
+		if ((e = ckpt_inject_take_fd(r->inj, r->shm[i].rfd, &fd)) < 0)
+			return e;
+		v = reallocarray(rt->shm, rt->nr_shm + 1, sizeof(*v));
+		if (!v) {
+			close(fd);
+			return -ENOMEM;
+		}
+		rt->shm = v;
+		rt->shm[rt->nr_shm++] = (struct rst_tree_shm){ .id = r->shm[i].id, .fd = fd };
+	}
+	return 0;
+}
+
+/* The index of fd @fd in @s, or -1. */
+static ssize_t fd_index(const struct ckpt_state *s, int fd)
+{
+	for (size_t k = 0; s && k < s->nr_fds; k++)
+		if (s->fds[k].fd == fd)
+			return (ssize_t)k;
+	return -1;
+}
+
+/* After @r's fds: the descriptions it made first, handed to their other users. */
+int rst_tree_files_done(struct rst *r)
+{
+	struct rst_tree *rt = r->tree;
+	const struct ckpt_tree *t = rt ? rt->tree : NULL;
+
+	for (size_t i = 0; t && i < t->nr_files; i++) {
+		const struct ckpt_tree_file *f = &t->files[i];
+		int local, e;
+
+		if (f->users[0].pid != r->s->process.pid)
+			continue;
+		if ((e = ckpt_inject_take_fd(r->inj, f->users[0].fd, &local)) < 0)
+			return e;
+		for (size_t u = 1; u < f->nr_users; u++) {
+			ssize_t n = ckpt_tree_find(t, f->users[u].pid), k;
+			struct rst *q;
+
+			if (n <= (ssize_t)r->node || !rt->procs[n].s || (k = fd_index(rt->procs[n].s, f->users[u].fd)) < 0)
+				continue; /* checked by the parser: an earlier or unknown user makes nothing */
+			q = &rt->procs[n];
+			if (q->local_fds[k] >= 0)
+				close(q->local_fds[k]);
+			q->local_fds[k] = fcntl(local, F_DUPFD_CLOEXEC, 3);
+			if (q->local_fds[k] < 0) {
+				e = neg_errno();
+				close(local);
+				return e;
+			}
+		}
+		close(local);
+	}
+	return 0;
+}
+
+void rst_tree_done(struct rst_tree *rt)
+{
+	for (size_t i = 0; i < rt->nr_shm; i++)
+		close(rt->shm[i].fd);
+	free(rt->shm);
+	ckpt_tree_free(rt->tree);
+}
