@@ -717,9 +717,9 @@ static int stream_frozen(struct dump_proc *p)
 	r = open_writer(p, &p->w);
 	if (r < 0)
 		return r;
-	if (is_root(p))
-		p->d->top = p->w;
 	sc.w = p->w;
+	if (is_root(p))
+		p->d->top = TAKE_PTR(p->w); /* the tree's: owned by the dump */
 	stream.userdata = &sc;
 	return page_copy_stream(&p->pages, &stream, p->maps, p->delta ? &p->dirty : NULL);
 }
@@ -782,17 +782,19 @@ static int write_tree_doc(struct dump *d)
 /* One process's checkpoint: the root's stays open (the tree's, committed last). */
 static int write_proc(struct dump_proc *p)
 {
-	_cleanup_image_writer_ struct ckpt_image_writer *w = TAKE_PTR(p->w);
+	_cleanup_image_writer_ struct ckpt_image_writer *own = TAKE_PTR(p->w);
 	struct ckpt_image_writer_stats ws;
+	struct ckpt_image_writer *w;
 	char id[CKPT_IMAGE_ID_STR_LEN + 1];
 	int r = 0;
 
-	if (!w)
-		r = open_writer(p, &w);
+	if (is_root(p) && !p->d->top)
+		r = open_writer(p, &p->d->top); /* the tree's: owned by the dump */
+	else if (!is_root(p) && !own)
+		r = open_writer(p, &own);
 	if (r < 0)
 		return r;
-	if (is_root(p))
-		p->d->top = w;
+	w = is_root(p) ? p->d->top : own;
 	r = dump_put_state(w, p->state);
 	if (r == 0)
 		r = write_track_doc(p, w);
@@ -808,10 +810,8 @@ static int write_proc(struct dump_proc *p)
 		return r;
 	snprintf(p->d->tree->nodes[p->node].id, sizeof(p->d->tree->nodes[p->node].id), "%s",
 		 ckpt_image_id_format(ckpt_image_writer_id(w), id));
-	if (is_root(p)) {
-		p->w = TAKE_PTR(w); /* committed by write_images */
-		return 0;
-	}
+	if (is_root(p))
+		return 0; /* committed by write_images, last */
 	if ((r = ckpt_image_writer_commit(w)) < 0)
 		return r;
 	ckpt_image_writer_get_stats(w, &ws);
@@ -825,7 +825,6 @@ static int write_images(struct dump *d)
 {
 	struct ckpt_dump_stats *st = d->st;
 	struct ckpt_image_writer_stats ws;
-	struct dump_proc *root = &d->procs[0];
 	uint64_t t0 = now_ns();
 	int r = 0;
 
@@ -838,10 +837,10 @@ static int write_images(struct dump *d)
 		r = check_interrupted(d, "before the commit"); /* the last chance */
 	if (r < 0)
 		return r;
-	r = ckpt_image_writer_commit(root->w);
+	r = ckpt_image_writer_commit(d->top);
 	if (r < 0)
 		return r;
-	ckpt_image_writer_get_stats(root->w, &ws);
+	ckpt_image_writer_get_stats(d->top, &ws);
 	st->pages_data += ws.data_pages;
 	st->bytes_raw = st->pages_data * CKPT_IMAGE_PAGE_SIZE; /* what was compressed: no zero page */
 	st->pages_zero += ws.zero_pages;
@@ -877,8 +876,7 @@ static void proc_done(struct dump_proc *p)
 	ckpt_range_set_done(&p->pre_failed);
 	page_copy_done(&p->pages);
 	page_copy_done(&p->pre_pages);
-	if (p->w != p->d->top)
-		ckpt_image_writer_free(p->w);
+	ckpt_image_writer_free(p->w);
 	ckpt_image_close(p->parent);
 	free(p->parent_rel);
 	free(p->parent_path);
@@ -890,8 +888,11 @@ static int proc_prepare(struct dump_proc *p, bool root)
 {
 	int r = dump_identity(p->pid, &p->id, &p->exe);
 
-	if (r == -ESRCH && !root)
-		return 0; /* it ended: the freeze will not find it */
+	if (r < 0 && !root) {
+		/* A zombie, or it ended: the freeze will tell. */
+		memset(&p->id, 0, sizeof(p->id));
+		return 0;
+	}
 	if (r < 0 || (r = parent_or_full(p, root)) < 0 || (r = reserve(p)) < 0)
 		return r;
 	if (p->fallback[0] && !p->d->st->fallback[0])

@@ -58,13 +58,31 @@ static int zombie_node(struct ckpt_tree_node *n, const struct ckpt_proc_stat *st
 	return 0;
 }
 
+/*
+ * A zombie process: its leader is one and it has no other thread (a
+ * leader that exited before its threads shows 'Z' too, yet the process
+ * lives).
+ */
+static bool is_zombie(pid_t pid, const struct ckpt_proc_stat *st)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_free_ pid_t *tasks = NULL;
+	size_t nr = 0;
+
+	if (st->state != 'Z' && st->state != 'X')
+		return false;
+	if (ckpt_proc_open(NULL, pid, &p) < 0 || ckpt_proc_list_tasks(p, &tasks, &nr) < 0)
+		return true;
+	return nr <= 1;
+}
+
 static int fill_node(struct ckpt_tree_node *n, const struct ckpt_proc_stat *st)
 {
 	n->pgid = st->pgrp;
 	n->sid = st->session;
 	n->exit_signal = st->exit_signal;
 	snprintf(n->comm, sizeof(n->comm), "%s", st->comm);
-	return st->state == 'Z' ? zombie_node(n, st) : 0;
+	return is_zombie(n->pid, st) ? zombie_node(n, st) : 0;
 }
 
 int dump_tree_list(pid_t root, pid_t **ret, size_t *ret_nr)
@@ -128,7 +146,7 @@ static int seize_node(struct ckpt_tree *t, struct ckpt_inject ***injs, pid_t pid
 		return r;
 	}
 	r = ckpt_inject_seize_timeout(pid, 0, timeout_ms, &v[idx]);
-	if (r == -ESRCH && parent >= 0 && stat_of(pid, &st) == 0 && st.state == 'Z')
+	if (r == -ESRCH && parent >= 0 && stat_of(pid, &st) == 0 && is_zombie(pid, &st))
 		return zombie_node(&t->nodes[idx], &st); /* it exited meanwhile */
 	if (r < 0)
 		return r;
@@ -214,11 +232,19 @@ void dump_tree_kill(struct ckpt_tree *t, struct ckpt_inject **injs)
 
 		for (size_t k = i + 1; k < t->nr_nodes && !parent; k++)
 			parent = t->nodes[k].parent == (ssize_t)i && !t->nodes[k].zombie;
-		if (!injs[i] || !parent || ckpt_inject_scratch(injs[i], sizeof(ign), &at) < 0 ||
-		    ckpt_inject_write(injs[i], at, ign, sizeof(ign)) < 0 ||
-		    ckpt_inject_syscall(injs[i], 0, SYS_rt_sigaction, (const uint64_t[6]){ SIGCHLD, at, 0, 8 },
-					&res) < 0)
-			continue;
+		if (injs[i] && parent &&
+		    (ckpt_inject_scratch(injs[i], sizeof(ign), &at) < 0 || ckpt_inject_write(injs[i], at, ign, sizeof(ign)) < 0 ||
+		     ckpt_inject_syscall(injs[i], 0, SYS_rt_sigaction, (const uint64_t[6]){ SIGCHLD, at, 0, 8 }, &res) < 0))
+			pr_debug("pid %d will not reap its children itself", t->nodes[i].pid);
+	}
+	/* Zombies of the tree: reaped by their parents now, before init gets them. */
+	for (size_t i = 1; i < t->nr_nodes; i++) {
+		int64_t res;
+
+		if (t->nodes[i].zombie && injs[t->nodes[i].parent] &&
+		    ckpt_inject_syscall(injs[t->nodes[i].parent], 0, SYS_wait4,
+					(const uint64_t[6]){ (uint64_t)t->nodes[i].pid, 0, WNOHANG | __WALL, 0 }, &res) < 0)
+			pr_debug("cannot reap zombie %d in its parent", t->nodes[i].pid);
 	}
 	for (size_t i = t->nr_nodes; i-- > 0;) {
 		if (!injs[i])

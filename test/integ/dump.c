@@ -485,7 +485,7 @@ Test(dump, full_disk_fails_cleanly_and_keeps_the_process)
 	snprintf(dir, sizeof(dir), "%s/ckpt", small);
 	for (int mode = 0; mode < 2; mode++) {
 		cr_assert_eq(dump(&d, dir, NULL, mode ? "--leave-running" : NULL, &r), 0);
-		cr_expect_eq(r.status, 1);
+		cr_expect_eq(r.status, 1, "status %d: %s", r.status, r.err);
 		cr_expect(strstr(r.err, "No space left on device"), "%s", r.err);
 		cr_expect(strstr(r.err, small), "the error does not name the file: %s", r.err);
 		run_result_done(&r);

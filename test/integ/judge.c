@@ -7,7 +7,7 @@
  * was; `--json` lists it under "unrestorable"; `track -D` says it once and
  * stops with status 4; with --allow-unrestorable the dump goes through,
  * and `ckpt restore` refuses the checkpoint with exactly the same list.
- * Children: named, and never orphaned by a kill unless --allow-orphans.
+ * Children: in the checkpoint with their parent (-t is the tree), zombies too.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -249,7 +249,7 @@ static void dump_and_restore(const char *mode)
 	cr_assert_not_null(doc, "%s", r.out);
 	cr_expect(json_object_object_get_ex(doc, "unrestorable", &v) && json_object_array_length(v) == 0,
 		  "%s", r.out);
-	cr_expect(json_object_object_get_ex(doc, "children", &v) && json_object_array_length(v) == 0, "%s",
+	cr_expect(json_object_object_get_ex(doc, "processes", &v) && json_object_array_length(v) == 1, "%s",
 		  r.out);
 	json_object_put(doc);
 	run_result_done(&r);
@@ -275,105 +275,114 @@ Test(judge, seccomp_filter_is_dumped_and_restored, .timeout = 60)
 	dump_and_restore("seccomp");
 }
 
-/* Children: named; a kill never orphans them unless --allow-orphans. */
-Test(judge, children_are_named_and_never_orphaned_unasked, .timeout = 60)
+static pid_t ppid_of(pid_t pid)
 {
-	struct prog p;
-	struct run_result r;
-	char line[128], pid[16], kid_s[16], dir[128], named[64];
-	json_object *doc, *v, *k;
-	int kid, status;
+	char path[64], buf[512], *p;
+	int ppid = -1;
+	FILE *f;
 
-	cr_assert_eq(prog_spawn(&p, true, NULL, (const char *[]){ prog_path("judged", dir, sizeof(dir)), "child",
-								    NULL }), 0);
-	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
-	cr_assert_eq(sscanf(line, "kid %d", &kid), 1, "%s", line);
-	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
-	cr_assert_str_eq(line, "ready");
-	prog_track_pid(kid);
-	snprintf(pid, sizeof(pid), "%d", p.pid);
-	snprintf(kid_s, sizeof(kid_s), "%d", kid);
-	snprintf(named, sizeof(named), "%d (judged)", kid);
-	snprintf(dir, sizeof(dir), "%s/kids", tmp);
-
-	/* Kill mode: refused, the child named, both alive. */
-	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
-	cr_expect_eq(r.status, 4, "%s", r.err);
-	cr_expect(strstr(r.err, named) && strstr(r.err, "orphan") && strstr(r.err, "--allow-orphans"), "%s",
-		  r.err);
-	cr_expect(strstr(r.err, "not killed"), "%s", r.err);
-	run_result_done(&r);
-	cr_expect(alive(kid));
-	expect_unharmed(&p, "child");
-	{
-		struct stat st;
-
-		cr_expect_neq(stat(dir, &st), 0, "a refused dump wrote '%s'", dir);
-	}
-
-	/* --json: the children in the error object. */
-	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--json", NULL), 0);
-	cr_expect_eq(r.status, 4, "%s", r.err);
-	doc = json_tokener_parse(r.out);
-	cr_assert_not_null(doc, "%s", r.out);
-	cr_assert(json_object_object_get_ex(doc, "children", &v) && json_object_array_length(v) == 1, "%s",
-		  r.out);
-	k = json_object_array_get_idx(v, 0);
-	cr_expect_eq(json_object_get_int(json_object_object_get(k, "pid")), kid, "%s", r.out);
-	cr_expect_str_eq(json_object_get_string(json_object_object_get(k, "comm")), "judged");
-	json_object_put(doc);
-	run_result_done(&r);
-	expect_unharmed(&p, "child");
-
-	/* --allow-unrestorable is about the checkpoint, not about orphans. */
-	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--allow-unrestorable", NULL), 0);
-	cr_expect_eq(r.status, 4, "%s", r.err);
-	run_result_done(&r);
-	expect_unharmed(&p, "child");
-
-	/* --leave-running: a warning naming the child; it goes through. */
-	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--leave-running", NULL), 0);
-	cr_expect_eq(r.status, 0, "%s", r.err);
-	cr_expect(strstr(r.err, "warning") && strstr(r.err, named), "%s", r.err);
-	cr_expect(strstr(r.out, kid_s), "%s", r.out);
-	run_result_done(&r);
-	expect_unharmed(&p, "child");
-	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", pid, NULL), 0);
-	run_result_done(&r);
-
-	/* --allow-orphans: killed as asked; the child lives on. */
-	snprintf(dir, sizeof(dir), "%s/kids-orphaned", tmp);
-	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--allow-orphans", NULL), 0);
-	cr_expect_eq(r.status, 0, "%s", r.err);
-	run_result_done(&r);
-	status = prog_wait(&p, 5000);
-	cr_expect(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
-	cr_expect(alive(kid), "the child died with its parent");
-	kill(kid, SIGKILL);
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 2, "%*c %d", &ppid);
+	fclose(f);
+	return ppid;
 }
 
-/* A zombie child orphans nothing that runs: named, but the kill goes on. */
-Test(judge, a_zombie_child_does_not_stop_a_kill, .timeout = 60)
+/* Start judged @mode, which makes a child first: its pid in @ret_kid. */
+static void start_with_kid(struct prog *p, const char *mode, int *ret_kid)
 {
-	struct prog p;
-	struct run_result r;
-	char line[128], pid[16], dir[128], named[64];
-	int kid, status;
+	char line[128], path[256];
 
-	cr_assert_eq(prog_spawn(&p, true, NULL, (const char *[]){ prog_path("judged", dir, sizeof(dir)), "zombie",
-								    NULL }), 0);
-	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
-	cr_assert_eq(sscanf(line, "kid %d", &kid), 1, "%s", line);
-	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	cr_assert_eq(prog_spawn(p, true, NULL, (const char *[]){ prog_path("judged", path, sizeof(path)), mode,
+								   NULL }), 0);
+	cr_assert_geq(prog_read_line(p, line, sizeof(line), 5000), 0);
+	cr_assert_eq(sscanf(line, "kid %d", ret_kid), 1, "%s", line);
+	cr_assert_geq(prog_read_line(p, line, sizeof(line), 5000), 0);
 	cr_assert_str_eq(line, "ready");
-	cr_assert_eq(proc_state(kid), 'Z');
+	prog_track_pid(*ret_kid);
+}
+
+/* The processes of a dump's --json, and whether @kid is one with @zombie. */
+static void expect_processes(const char *out, pid_t kid, bool zombie)
+{
+	json_object *doc = json_tokener_parse(out), *v, *k;
+
+	cr_assert_not_null(doc, "%s", out);
+	cr_assert(json_object_object_get_ex(doc, "processes", &v) && json_object_array_length(v) == 2, "%s", out);
+	k = json_object_array_get_idx(v, 1);
+	cr_expect_eq(json_object_get_int(json_object_object_get(k, "pid")), kid, "%s", out);
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(k, "comm")), "judged");
+	cr_expect_eq(json_object_get_boolean(json_object_object_get(k, "zombie")), zombie, "%s", out);
+	json_object_put(doc);
+}
+
+/* Restore @dir, detached, our pipe its stdin (it waits on it); ckpt has exited. */
+static void restore_inherit(const char *dir, struct prog *rp)
+{
+	const char *argv[] = { ckpt_bin(), "restore", "-D", dir, "--detach", "--stdio", "inherit", NULL };
+	int status;
+
+	cr_assert_eq(prog_spawn(rp, true, NULL, argv), 0);
+	status = prog_wait(rp, 10000);
+	cr_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "restore: status %#x", status);
+}
+
+/* A child is in the checkpoint with its parent (-t is the tree): killed with it, back with it. */
+Test(judge, a_child_is_dumped_and_restored_with_its_parent, .timeout = 60)
+{
+	struct prog p, rp;
+	struct run_result r;
+	char pid[16], dir[128];
+	int kid, status;
+	pid_t parent;
+
+	start_with_kid(&p, "child", &kid);
+	parent = p.pid;
 	snprintf(pid, sizeof(pid), "%d", p.pid);
-	snprintf(named, sizeof(named), "%d (judged, zombie)", kid);
-	snprintf(dir, sizeof(dir), "%s/zombie", tmp);
-	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
-	cr_expect_eq(r.status, 0, "%s", r.err);
-	cr_expect(strstr(r.err, "warning") && strstr(r.err, named), "%s", r.err);
+	snprintf(dir, sizeof(dir), "%s/kids", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--json", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	expect_processes(r.out, kid, false);
 	run_result_done(&r);
 	status = prog_wait(&p, 5000);
 	cr_expect(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+	cr_expect(!alive(kid), "the child outlived the kill");
+
+	restore_inherit(dir, &rp);
+	prog_track_pid(parent);
+	cr_expect(alive(parent) && alive(kid), "not both back");
+	cr_expect_eq(ppid_of(kid), parent, "the child's parent is %d, not %d", ppid_of(kid), parent);
+	kill(kid, SIGKILL);
+	kill(parent, SIGKILL);
+}
+
+/* A zombie child comes back a zombie of its restored parent. */
+Test(judge, a_zombie_child_is_restored_a_zombie, .timeout = 60)
+{
+	struct prog p, rp;
+	struct run_result r;
+	char pid[16], dir[128];
+	int kid, status;
+	pid_t parent;
+
+	start_with_kid(&p, "zombie", &kid);
+	parent = p.pid;
+	cr_assert_eq(proc_state(kid), 'Z');
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	snprintf(dir, sizeof(dir), "%s/zombie", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--json", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	expect_processes(r.out, kid, true);
+	run_result_done(&r);
+	status = prog_wait(&p, 5000);
+	cr_expect(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+
+	restore_inherit(dir, &rp);
+	prog_track_pid(parent);
+	cr_expect_eq(proc_state(kid), 'Z', "pid %d is '%c', not a zombie", kid, proc_state(kid));
+	cr_expect_eq(ppid_of(kid), parent, "the zombie's parent is %d, not %d", ppid_of(kid), parent);
+	kill(parent, SIGKILL);
 }

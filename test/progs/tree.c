@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A process tree for the tree tests: a parent and its children sharing
+ * what fork shares, set up before the dump, checked by the processes
+ * themselves after restore.
+ *
+ *   tree FILE     (FILE: a scratch file, opened before the forks)
+ *
+ * Before "ready": shared anonymous memory every child touches; FILE open
+ * once, its offset shared by all (each writes a line); a pipe to worker A
+ * with 3000 bytes in flight; worker B with a pipe back; a zombie Z that
+ * exited with status 7; worker C leading its own process group; worker D
+ * leading its own session. On "check" (stdin) the parent lets the workers
+ * go and prints one line per item ("NAME ok" or "NAME FAIL: why"), then
+ * "done".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define FLIGHT 3000
+#define ADDS 100000
+
+struct shared {
+	atomic_long counter;
+	atomic_int touched;
+};
+
+static struct shared *sh;
+static int go[2];   /* parent -> workers: one byte each */
+static int toa[2];  /* parent -> A: bytes in flight */
+static int fromb[2];/* B -> parent */
+static int filefd;
+static pid_t parent;
+
+static void wait_go(void)
+{
+	char c;
+
+	while (read(go[0], &c, 1) < 0 && errno == EINTR)
+		;
+}
+
+static void add(void)
+{
+	for (int i = 0; i < ADDS; i++)
+		atomic_fetch_add(&sh->counter, 1);
+}
+
+/* Each worker writes its line before the dump: the shared offset moves. */
+static void hello(char name)
+{
+	char line[3] = { name, '\n', 0 };
+
+	if (write(filefd, line, 2) != 2)
+		_exit(20);
+	atomic_fetch_add(&sh->touched, 1);
+}
+
+static int worker_a(void)
+{
+	char buf[FLIGHT];
+	size_t got = 0;
+
+	hello('A');
+	wait_go();
+	while (got < FLIGHT) {
+		ssize_t n = read(toa[0], buf + got, FLIGHT - got);
+
+		if (n <= 0)
+			return 2;
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < FLIGHT; i++)
+		if (buf[i] != (char)('a' + i % 26))
+			return 3;
+	add();
+	return getppid() == parent ? 0 : 4;
+}
+
+static int worker_b(void)
+{
+	hello('B');
+	wait_go();
+	add();
+	if (write(fromb[1], "B-result 12345", 14) != 14)
+		return 2;
+	return getppid() == parent ? 0 : 4;
+}
+
+static int worker_c(void)
+{
+	hello('C');
+	wait_go();
+	if (getpgid(0) != getpid())
+		return 2;
+	if (getsid(0) != getsid(parent))
+		return 3;
+	return getppid() == parent ? 0 : 4;
+}
+
+static int worker_d(void)
+{
+	hello('D');
+	wait_go();
+	if (getsid(0) != getpid())
+		return 2;
+	return getppid() == parent ? 0 : 4;
+}
+
+static pid_t spawn(int (*fn)(void), int how)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (how == 1)
+			setpgid(0, 0);
+		else if (how == 2)
+			setsid();
+		_exit(fn());
+	}
+	return pid;
+}
+
+static void item(const char *name, int ok, const char *fmt, long a, long b)
+{
+	if (ok) {
+		printf("%s ok\n", name);
+	} else {
+		printf("%s FAIL: ", name);
+		printf(fmt, a, b);
+		printf("\n");
+	}
+}
+
+static void check_child(const char *name, pid_t pid)
+{
+	int st = -1;
+	pid_t w = waitpid(pid, &st, 0);
+
+	item(name, w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "waitpid %ld, status %#lx", (long)w,
+	     (long)st);
+}
+
+int main(int argc, char **argv)
+{
+	pid_t a, b, c, d, z;
+	char line[64], buf[32];
+	int st;
+
+	if (argc < 2)
+		return 2;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	parent = getpid();
+	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	filefd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (sh == MAP_FAILED || filefd < 0 || pipe(go) < 0 || pipe(toa) < 0 || pipe(fromb) < 0) {
+		printf("FAIL setup: %s\n", strerror(errno));
+		return 1;
+	}
+	z = fork();
+	if (z == 0)
+		_exit(7);
+	a = spawn(worker_a, 0);
+	b = spawn(worker_b, 0);
+	c = spawn(worker_c, 1);
+	d = spawn(worker_d, 2);
+	for (int i = 0; i < FLIGHT; i++) {
+		char ch = (char)('a' + i % 26);
+
+		if (write(toa[1], &ch, 1) != 1)
+			return 1;
+	}
+	/* Every worker said hello, and the zombie is one. */
+	while (atomic_load(&sh->touched) < 4)
+		usleep(1000);
+	{
+		siginfo_t si = { 0 };
+
+		while (waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+			;
+	}
+	printf("pid %d\n", (int)parent);
+	printf("ready\n");
+	if (!fgets(line, sizeof(line), stdin) || strncmp(line, "check", 5))
+		return 1;
+	for (int i = 0; i < 4; i++)
+		if (write(go[1], "g", 1) != 1)
+			return 1;
+	check_child("worker_a", a);
+	check_child("worker_b", b);
+	check_child("worker_c", c);
+	check_child("worker_d", d);
+	memset(buf, 0, sizeof(buf));
+	item("pipe_back", read(fromb[0], buf, 14) == 14 && !strcmp(buf, "B-result 12345"), "read '%.0ld%.0ld'", 0,
+	     0);
+	item("shared_memory", atomic_load(&sh->counter) == 2L * ADDS, "counter %ld, want %ld",
+	     atomic_load(&sh->counter), 2L * ADDS);
+	/* Four workers wrote 2 bytes each at the shared offset; the parent's view moved with them. */
+	item("shared_offset", lseek(filefd, 0, SEEK_CUR) == 8, "offset %ld, want %ld", (long)lseek(filefd, 0, SEEK_CUR),
+	     8);
+	st = -1;
+	item("zombie", waitpid(z, &st, WNOHANG) == z && WIFEXITED(st) && WEXITSTATUS(st) == 7,
+	     "status %#lx%.0ld", (long)st, 0);
+	item("no_children_left", waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "errno %ld%.0ld", (long)errno, 0);
+	printf("done\n");
+	return 0;
+}
