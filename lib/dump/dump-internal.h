@@ -69,6 +69,9 @@ int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t
 /* tree.c: the process tree (see there) */
 struct ckpt_tree;
 struct ckpt_state_issues;
+struct ckpt_proc_stat;
+/* A zombie process (not a live one whose leader thread exited), by its stat. */
+bool dump_is_zombie(pid_t pid, const struct ckpt_proc_stat *st);
 /* @root and its descendants now, not frozen (parents first): a guess for the stages before the freeze. */
 int dump_tree_list(pid_t root, pid_t **ret, size_t *ret_nr) __must_check;
 /*

@@ -886,8 +886,18 @@ static void proc_done(struct dump_proc *p)
 /* Before the freeze, for one process: its parent checkpoint, room for its pages. */
 static int proc_prepare(struct dump_proc *p, bool root)
 {
-	int r = dump_identity(p->pid, &p->id, &p->exe);
+	int r;
 
+	if (!root) {
+		_cleanup_proc_ struct ckpt_proc *pr = NULL;
+		struct ckpt_proc_stat st;
+
+		/* A zombie has no identity to take: the freeze records it. */
+		if (ckpt_proc_open(NULL, p->pid, &pr) < 0 || ckpt_proc_read_stat(pr, &st) < 0 ||
+		    dump_is_zombie(p->pid, &st))
+			return 0;
+	}
+	r = dump_identity(p->pid, &p->id, &p->exe);
 	if (r < 0 && !root) {
 		/* A zombie, or it ended: the freeze will tell. */
 		memset(&p->id, 0, sizeof(p->id));

@@ -63,7 +63,7 @@ static int zombie_node(struct ckpt_tree_node *n, const struct ckpt_proc_stat *st
  * leader that exited before its threads shows 'Z' too, yet the process
  * lives).
  */
-static bool is_zombie(pid_t pid, const struct ckpt_proc_stat *st)
+bool dump_is_zombie(pid_t pid, const struct ckpt_proc_stat *st)
 {
 	_cleanup_proc_ struct ckpt_proc *p = NULL;
 	_cleanup_free_ pid_t *tasks = NULL;
@@ -82,7 +82,7 @@ static int fill_node(struct ckpt_tree_node *n, const struct ckpt_proc_stat *st)
 	n->sid = st->session;
 	n->exit_signal = st->exit_signal;
 	snprintf(n->comm, sizeof(n->comm), "%s", st->comm);
-	return is_zombie(n->pid, st) ? zombie_node(n, st) : 0;
+	return dump_is_zombie(n->pid, st) ? zombie_node(n, st) : 0;
 }
 
 int dump_tree_list(pid_t root, pid_t **ret, size_t *ret_nr)
@@ -146,7 +146,7 @@ static int seize_node(struct ckpt_tree *t, struct ckpt_inject ***injs, pid_t pid
 		return r;
 	}
 	r = ckpt_inject_seize_timeout(pid, 0, timeout_ms, &v[idx]);
-	if (r == -ESRCH && parent >= 0 && stat_of(pid, &st) == 0 && is_zombie(pid, &st))
+	if (r == -ESRCH && parent >= 0 && stat_of(pid, &st) == 0 && dump_is_zombie(pid, &st))
 		return zombie_node(&t->nodes[idx], &st); /* it exited meanwhile */
 	if (r < 0)
 		return r;
