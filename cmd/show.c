@@ -10,6 +10,7 @@
 #include <ckpt/image.h>
 #include <ckpt/log.h>
 #include <ckpt/state.h>
+#include <ckpt/tree.h>
 
 #include "cmd.h"
 
@@ -118,6 +119,31 @@ static void sched_text(const struct ckpt_state_thread *t, char *buf, size_t len)
 		snprintf(buf + n, len - (size_t)n, ", slack %" PRIu64 " ns", t->timerslack_ns);
 }
 
+/* The process tree (tree.json), when the checkpoint holds more than its root. */
+static void tree_text(const struct ckpt_tree *t)
+{
+	if (!t || t->nr_nodes < 2) {
+		if (t && t->nr_pipes)
+			printf("\npipes saved with their bytes: %zu\n", t->nr_pipes);
+		return;
+	}
+	printf("\nprocess tree (%zu processes; each in its own checkpoint: show DIR/proc-PID):\n", t->nr_nodes);
+	for (size_t i = 0; i < t->nr_nodes; i++) {
+		const struct ckpt_tree_node *n = &t->nodes[i];
+		int depth = 0;
+
+		for (ssize_t p = n->parent; p >= 0; p = t->nodes[p].parent)
+			depth++;
+		printf("  %*s%-7d %-16s ppid %-7d pgid %-7d sid %-7d %s", depth * 2, "", n->pid, n->comm, n->ppid,
+		       n->pgid, n->sid, n->zombie ? "zombie" : n->dir);
+		if (n->zombie)
+			printf(", wait status %#x", n->wait_status);
+		printf("\n");
+	}
+	printf("  pipes inside the tree, with their bytes: %zu; open files shared by several: %zu\n",
+	       t->nr_pipes, t->nr_files);
+}
+
 static void show_text(struct ckpt_chain *chain, const struct ckpt_state *s, bool pages)
 {
 	struct ckpt_image *img = ckpt_chain_image(chain, 0);
@@ -223,6 +249,27 @@ static json_object *show_json(struct ckpt_chain *chain, const struct ckpt_state 
 	return o;
 }
 
+/* tree.json of @img: NULL for a checkpoint of one process written before trees. */
+static int load_tree(struct cmd_ctx *ctx, struct ckpt_image *img, struct ckpt_tree **ret, json_object **ret_json)
+{
+	json_object *o = NULL;
+	char why[256] = "";
+	int r = ckpt_image_get_json(img, CKPT_TREE_DOC, &o);
+
+	*ret = NULL;
+	*ret_json = NULL;
+	if (r == -ENOENT)
+		return 0;
+	if (r == 0 && (r = ckpt_tree_from_json(o, why, sizeof(why), ret)) < 0)
+		out_error(ctx, EXIT_FAIL, "'%s/%s' is corrupt: %s", ckpt_image_path(img), CKPT_TREE_DOC, why);
+	if (r < 0) {
+		json_object_put(o);
+		return r;
+	}
+	*ret_json = o;
+	return 0;
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -232,6 +279,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	};
 	_cleanup_chain_ struct ckpt_chain *chain = NULL;
 	_cleanup_state_ struct ckpt_state *s = NULL;
+	_cleanup_tree_ struct ckpt_tree *tree = NULL;
+	json_object *tree_json = NULL;
 	bool pages = false;
 	const char *dir;
 	int c, r;
@@ -259,17 +308,24 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot read the checkpoint '%s'", dir);
 	r = load_state(ctx, ckpt_chain_image(chain, 0), &s);
+	if (r == 0)
+		r = load_tree(ctx, ckpt_chain_image(chain, 0), &tree, &tree_json);
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot read the checkpoint '%s'", dir);
 	if (ctx->json) {
 		json_object *o = show_json(chain, s, pages);
 
-		if (!o)
+		if (!o) {
+			json_object_put(tree_json);
 			return out_error(ctx, EXIT_FAIL, "out of memory");
+		}
+		json_object_object_add(o, "tree", tree_json);
 		out_json(o, false);
 		json_object_put(o);
 	} else {
+		json_object_put(tree_json);
 		show_text(chain, s, pages);
+		tree_text(tree);
 	}
 	return EXIT_OK;
 }

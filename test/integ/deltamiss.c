@@ -96,7 +96,7 @@ Test(deltamiss, memfd_mapped_twice)
 	full_step_delta("memfd_twice");
 }
 
-/* Shared anonymous memory written by a forked child (not checkpointed). */
+/* Shared anonymous memory written by a forked child that has exited by the delta. */
 Test(deltamiss, shared_anon_written_by_child)
 {
 	full_step_delta("shanon_child");

@@ -28,7 +28,8 @@
  *       (0x33); R shows them too, and R was never written.
  *   deltamiss shanon_child
  *       16 pages MAP_SHARED|MAP_ANONYMOUS (0x11) and a forked child that
- *       shares them. go: the child writes 4 pages (0x44).
+ *       shares them (in the first checkpoint with it). go: the child writes
+ *       4 pages (0x44) and exits, reaped: the delta is of the parent alone.
  *   deltamiss memfd_private
  *       A memfd of 16 pages (0x11), mapped shared (W) and private, read
  *       only (P, "at"), P's pages read; the fd closed. go: 4 pages written
@@ -235,8 +236,7 @@ int main(int argc, char **argv)
 			close(go[1]);
 			if (read(go[0], &c, 1) == 1)
 				memset(p, 0x44, 4 * 4096);
-			for (;;)
-				pause();
+			_exit(0); /* and reaped: the delta is of the parent alone */
 		}
 		close(go[0]);
 		say_rseq();
@@ -244,7 +244,7 @@ int main(int argc, char **argv)
 		wait_go();
 		if (write(go[1], "x", 1) != 1)
 			return 3;
-		usleep(100000);
+		waitpid(child, NULL, 0);
 		printf("done\n");
 	} else {
 		fprintf(stderr, "unknown mode '%s'\n", mode);
