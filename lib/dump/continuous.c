@@ -104,6 +104,7 @@ struct cont {
 	bool can_nice;                  /* and it can be taken back after background work */
 	bool created_dir;               /* removed again if nothing was written */
 	bool refused;                   /* the judge refused: the run ends (-EPERM) */
+	bool children_said;             /* the warning about children, once */
 	uint64_t reserve;               /* bytes to have ready before a freeze */
 	uint64_t captured;
 	/* the first full checkpoint, copied while the process runs */
@@ -481,6 +482,23 @@ static int judge(struct cont *c, const struct ckpt_state *st)
 	return -EPERM;
 }
 
+/*
+ * Continuous checkpoints follow one process: its children are not in them
+ * (ckpt dump -t takes the whole tree). Said once, when there are some.
+ */
+static void say_children(struct cont *c, struct ckpt_inject *inj)
+{
+	_cleanup_free_ pid_t *kids = NULL;
+	size_t nr = 0;
+
+	if (ckpt_proc_list_children(ckpt_inject_task_proc(inj), &kids, &nr) < 0 || !nr)
+		return;
+	c->children_said = true;
+	pr_warn("pid %d has %zu child%s (the first: pid %d): continuous checkpoints hold the process "
+		"alone, not its children (ckpt dump -t checkpoints the whole tree)", c->o->pid, nr,
+		nr > 1 ? "ren" : "", kids[0]);
+}
+
 /* A freeze for the harvest alone: the pages written since the last one, in @ret. */
 static int harvest_only(struct cont *c, struct ckpt_range_set *ret, uint64_t *ret_ns)
 {
@@ -588,6 +606,8 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	r = ckpt_dump_collect(inj, &co, &j->state);
 	if (r == 0)
 		r = judge(c, j->state);
+	if (r == 0 && !c->children_said)
+		say_children(c, inj);
 	if (r < 0)
 		goto release;
 	t2 = now_ns();
