@@ -264,6 +264,33 @@ static int open_checked(struct rst *r, const char *path, int flags, const struct
 	return (int)fd;
 }
 
+/*
+ * A deleted file made again from its blob (rst_files_prepare): the same
+ * file as its fds, handed in with the access mode the mapping needs.
+ */
+static int put_ghost(struct rst *r, const struct ckpt_state_vma *v, int oflags)
+{
+	int local = rst_ghost_fd(r, &v->id), l, rfd = -1, e;
+
+	if (local < 0) {
+		pr_err("the deleted file '%s' mapped at %#" PRIx64 " was not made again", v->path, v->start);
+		return -EBADF;
+	}
+	l = ckpt_proc_reopen_self_fd(local, oflags);
+	if (l < 0) {
+		pr_err("cannot open the deleted file '%s' made again (for %#" PRIx64 "): %s", v->path,
+		       v->start, errstr(l));
+		return l;
+	}
+	e = ckpt_inject_put_fd(r->inj, l, -1, O_CLOEXEC, &rfd);
+	close(l);
+	if (e < 0) {
+		pr_err("cannot hand the deleted file '%s' to the new process: %s", v->path, errstr(e));
+		return e;
+	}
+	return rfd;
+}
+
 static int map_one(struct rst *r, const struct ckpt_state_vma *v)
 {
 	uint64_t len = v->end - v->start;
@@ -288,7 +315,7 @@ static int map_one(struct rst *r, const struct ckpt_state_vma *v)
 		int oflags = v->shared && ((v->prot & PROT_WRITE) || (v->vmflags & CKPT_STATE_VMF_MAYWRITE))
 				     ? O_RDWR : O_RDONLY;
 
-		fd = open_checked(r, v->path, oflags, &v->id);
+		fd = v->deleted ? put_ghost(r, v, oflags) : open_checked(r, v->path, oflags, &v->id);
 		if (fd < 0)
 			return fd;
 		flags |= v->shared ? MAP_SHARED : MAP_PRIVATE;
@@ -359,6 +386,48 @@ bool rst_vma_lazy(const struct rst *r, const struct ckpt_state_vma *v)
 	return r->o->lazy && rst_vma_anon_backed(v);
 }
 
+/*
+ * A private mapping of a deleted file made again: is the page at @at
+ * (@page, or zeros) what the file holds there? Then it is left to the
+ * file, not copied on write, so that it follows the file as it did (the
+ * dump saves such a mapping in full: it cannot tell which pages were
+ * copied; one copied and never changed comes back uncopied).
+ */
+static bool ghost_page_same(struct rst *r, const struct ckpt_state_vma *v, uint64_t at, const void *page)
+{
+	static const unsigned char zero[PS];
+	unsigned char buf[PS];
+	int fd = rst_ghost_fd(r, &v->id);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = pread(fd, buf, PS, (off_t)(v->offset + (at - v->start)));
+	if (n < 0)
+		return false;
+	memset(buf + n, 0, PS - (size_t)n);
+	return !memcmp(buf, page ? page : zero, PS);
+}
+
+/* The pages of [@at, @to) in ghost-backed @v that differ from the file; the rest left to it. */
+static int write_ghost_pages(struct rst *r, const struct ckpt_state_vma *v, uint64_t at, uint64_t to,
+			     const char *buf)
+{
+	static const unsigned char zero[PS];
+
+	for (uint64_t p = at; p < to; p += PS) {
+		const void *page = buf ? buf + (p - at) : NULL;
+		int e;
+
+		if (ghost_page_same(r, v, p, page))
+			continue;
+		if ((e = ckpt_inject_write(r->inj, p, page ? page : zero, PS)) < 0)
+			return e;
+		r->st->bytes_written += PS;
+	}
+	return 0;
+}
+
 /* Write @nr pages of one kind at @at: DATA from @data, ZERO where it matters. */
 static int write_run(struct rst *r, uint64_t at, uint64_t nr, bool data, const void *buf)
 {
@@ -375,7 +444,21 @@ static int write_run(struct rst *r, uint64_t at, uint64_t nr, bool data, const v
 			return -EBADMSG;
 		}
 		to = MIN(end, v->end);
-		if (data) {
+		if (v->kind == CKPT_STATE_VMA_FILE && v->shared) {
+			/*
+			 * Never through a shared file mapping: the file holds its
+			 * pages (a deleted one's blob was read through the page
+			 * cache, dirty pages included), and the dump saves none.
+			 */
+			pr_debug("pages at %#" PRIx64 "-%#" PRIx64 " of the shared mapping of '%s' left to the file",
+				 at, to, v->path);
+		} else if (v->kind == CKPT_STATE_VMA_FILE && v->deleted && !rst_vma_anon_backed(v)) {
+			e = write_ghost_pages(r, v, at, to, data ? (const char *)buf + (at - (end - nr * PS)) : NULL);
+			if (data)
+				r->st->pages_data += (to - at) / PS;
+			else
+				r->st->pages_zero += (to - at) / PS;
+		} else if (data) {
 			e = ckpt_inject_write(r->inj, at, (const char *)buf + (at - (end - nr * PS)), to - at);
 			r->st->pages_data += (to - at) / PS;
 			r->st->bytes_written += to - at;

@@ -7,8 +7,11 @@
  * (contents, size, mode, mtime, positions, access modes, one object), a
  * deleted working directory and files of its own /proc directory; on
  * "check" it checks each itself and prints "ITEM ok" or "ITEM BAD (why)".
- * Refused: a deleted file over --ghost-limit (at dump, naming it and its
- * size, the process untouched), and a blob of the checkpoint corrupted or
+ * The target also maps deleted files: open and mapped shared and privately,
+ * and mapped shared twice without an fd (one file each, the private
+ * mapping's pages not copied on write still following it).
+ * Refused: a deleted file over --ghost-limit, open or mapped shared (at
+ * dump, naming it, its size and the limit, the process untouched), and a blob of the checkpoint corrupted or
  * cut (at restore, before any process or file is made).
  */
 #include <criterion/criterion.h>
@@ -47,7 +50,8 @@ static const char *path_in(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-static const char *const items[] = { "memfd", "memfd-plain", "memfd-mapped", "ghost", "cwd", "proc" };
+static const char *const items[] = { "memfd", "memfd-plain", "memfd-mapped", "ghost", "ghost-map",
+				     "ghost-maponly", "cwd", "proc" };
 
 /* An empty scratch directory for the target. */
 static const char *scratch(char *buf, size_t len)
@@ -83,7 +87,7 @@ static int nr_entries(const char *dir, char *names, size_t len)
  */
 static void expect_checks(struct prog *p, const char *const *want, size_t nr_want, const char *when)
 {
-	bool seen[8] = { false };
+	bool seen[16] = { false };
 	char line[1024];
 
 	cr_assert_eq(write(p->in_fd, "check\n", 6), 6, "cannot ask the process (%s)", when);
@@ -183,7 +187,8 @@ Test(fid_files, lazy, .timeout = 120) { round_trip(true); }
 
 /* ---- a ghost file over the limit ---- */
 
-static void over_limit(const char *size, const char *limit, const char *says)
+/* @mode "big": open, not mapped; "bigmap": mapped shared and written, not open. */
+static void over_limit(const char *mode, const char *size, const char *limit, const char *says)
 {
 	static const char *const big[] = { "ghost-big" };
 	struct prog p, rp;
@@ -192,12 +197,13 @@ static void over_limit(const char *size, const char *limit, const char *says)
 	struct stat st;
 
 	scratch(sdir, sizeof(sdir));
-	cr_assert_eq(prog_start(&p, true, 10000, "fid_files", "big", sdir, size, NULL), 0);
+	cr_assert_eq(prog_start(&p, true, 10000, "fid_files", mode, sdir, size, NULL), 0);
+	expect_checks(&p, big, 1, "before the dump");
 	cr_assert_eq(dump(&p, path_in("c", dir, sizeof(dir)), limit, &r), 4, "dump of a ghost file of %s "
 		     "bytes, limit %s: status %d: %s", size, limit ? limit : "default", r.status, r.err);
 	snprintf(bigpath, sizeof(bigpath), "%s/big", sdir);
-	snprintf(want, sizeof(want), "(%s): not restorable: a deleted file of %s bytes, over the ghost limit of %s "
-		 "bytes (--ghost-limit)", bigpath, size, says);
+	snprintf(want, sizeof(want), "(%s): not restorable: a %sdeleted file of %s bytes, over the ghost limit of %s "
+		 "bytes (--ghost-limit)", bigpath, strcmp(mode, "big") ? "shared mapping of a " : "", size, says);
 	cr_expect(strstr(r.err, want), "no '%s' in: %s", want, r.err);
 	run_result_done(&r);
 	cr_expect_neq(stat(dir, &st), 0, "the refused dump left '%s'", dir);
@@ -213,8 +219,13 @@ static void over_limit(const char *size, const char *limit, const char *says)
 	prog_kill(&rp);
 }
 
-Test(fid_files, ghost_over_the_default_limit, .timeout = 120) { over_limit("1048577", NULL, "1048576"); }
-Test(fid_files, ghost_over_a_given_limit, .timeout = 120) { over_limit("5000", "4K", "4096"); }
+Test(fid_files, ghost_over_the_default_limit, .timeout = 120) { over_limit("big", "1048577", NULL, "1048576"); }
+Test(fid_files, ghost_over_a_given_limit, .timeout = 120) { over_limit("big", "5000", "4K", "4096"); }
+/* Mapped shared, not open: refused the same way; with room, the mapping shows the file again. */
+Test(fid_files, ghost_mapped_over_a_given_limit, .timeout = 120)
+{
+	over_limit("bigmap", "20000", "16K", "16384");
+}
 
 /* ---- a damaged blob ---- */
 
