@@ -896,11 +896,34 @@ static int make_files(struct rst *r)
 	return e;
 }
 
+/*
+ * From a page server, blobs cannot be read: a private mapping of a deleted
+ * file has every page in the images all the same (the dump saves them in
+ * full), so it comes back as anonymous memory, as before ghost mappings.
+ */
+static void private_ghosts_anonymous(struct rst *r)
+{
+	if (r->chain || (r->o->dir && !r->o->from))
+		return;
+	for (size_t i = 0; i < r->s->mm.nr_vmas; i++) {
+		struct ckpt_state_vma *v = &r->s->mm.vmas[i];
+
+		if (v->kind == CKPT_STATE_VMA_FILE && v->deleted && !v->shared && v->blob) {
+			pr_debug("the private mapping at %#" PRIx64 " of the deleted file '%s' is anonymous "
+				 "memory: its contents cannot come from a page server", v->start, v->path);
+			free(v->blob);
+			v->blob = NULL;
+		}
+	}
+}
+
 int rst_files_prepare(struct rst *r)
 {
 	const struct ckpt_state *s = r->s;
 	char key[64];
 	int e, refused = 0;
+
+	private_ghosts_anonymous(r);
 
 	r->local_fds = malloc((s->nr_fds + 1) * sizeof(int));
 	if (!r->local_fds)
