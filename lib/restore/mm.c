@@ -719,6 +719,44 @@ static int mm_settings(struct rst *r)
 	return 0;
 }
 
+/*
+ * The deleted executable made again (files.c), in the child: its fd there,
+ * or -1 with a warning. PR_SET_MM_MAP denies writes to the new exe file,
+ * and fails (EACCES) while it is open for writing: our own handle of the
+ * file made again becomes read-only first (fds and mappings of it reopen
+ * it through /proc/self/fd, which does not need it writable).
+ */
+static int64_t exe_ghost(struct rst *r, const struct ckpt_state_process *p)
+{
+	int local = -1, rfd = -1, e;
+
+	for (size_t i = 0; i < r->nr_ghosts; i++) {
+		int ro;
+
+		if (!ckpt_state_same_object(&r->ghosts[i].id, &p->exe_id))
+			continue;
+		ro = ckpt_proc_reopen_self_fd(r->ghosts[i].fd, O_RDONLY | O_CLOEXEC);
+		if (ro >= 0) {
+			close(r->ghosts[i].fd);
+			r->ghosts[i].fd = ro;
+			local = ckpt_proc_reopen_self_fd(ro, O_RDONLY);
+		}
+	}
+	if (local < 0)
+		e = -EBADF;
+
+	else
+		e = ckpt_inject_put_fd(r->inj, local, -1, O_CLOEXEC, &rfd);
+	if (local >= 0)
+		close(local);
+	if (e < 0) {
+		pr_warn("cannot hand the deleted executable '%s' made again to the new process: "
+			"/proc/PID/exe is not restored: %s", p->exe, errstr(e));
+		return -1;
+	}
+	return rfd;
+}
+
 int rst_mm_finish(struct rst *r)
 {
 	const struct ckpt_state_mm *mm = &r->s->mm;
@@ -739,6 +777,9 @@ int rst_mm_finish(struct rst *r)
 			       O_RDONLY | O_CLOEXEC, 0);
 		if (exe_fd < 0)
 			pr_warn("cannot open the executable '%s': /proc/PID/exe is not restored", p->exe);
+	} else if (p->exe && rst_ghost_fd(r, &p->exe_id) >= 0) {
+		/* Deleted, and made again from its blob for its mappings: the same file. */
+		exe_fd = exe_ghost(r, p);
 	} else {
 		pr_warn("the executable was deleted: /proc/PID/exe is not restored");
 	}
@@ -758,6 +799,13 @@ int rst_mm_finish(struct rst *r)
 			return -E2BIG;
 	}
 	res = RCALL(r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, rst_put(r, &map, sizeof(map)), sizeof(map), 0);
+	if (res < 0 && exe_fd >= 0 && p->exe_deleted) {
+		/* The file made again may not be executable here (a noexec mount): without it. */
+		pr_warn("the deleted executable '%s' made again cannot be the process's: /proc/PID/exe is "
+			"not restored: %s", p->exe, errstr((int)res));
+		map.exe_fd = (uint32_t)-1;
+		res = RCALL(r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, rst_put(r, &map, sizeof(map)), sizeof(map), 0);
+	}
 	if (exe_fd >= 0)
 		RCALL(r, SYS_close, (uint64_t)exe_fd);
 	if (res < 0) {

@@ -51,7 +51,7 @@ static const char *path_in(const char *name, char *buf, size_t len)
 }
 
 static const char *const items[] = { "memfd", "memfd-plain", "memfd-mapped", "ghost", "ghost-map",
-				     "ghost-maponly", "cwd", "proc" };
+				     "ghost-maponly", "exe", "cwd", "proc" };
 
 /* An empty scratch directory for the target. */
 static const char *scratch(char *buf, size_t len)

@@ -26,6 +26,9 @@
  *                following the file
  *   ghost-maponly DIR/gonly: 2 pages mapped shared twice (read-write, and
  *                read-only), written, its fd closed, unlinked: one file
+ *   exe          it runs from DIR/exe, a copy of itself that it removes
+ *                (re-executed at start): /proc/self/exe is that deleted file,
+ *                the same file its code is mapped from
  *   cwd          DIR/cwd made, entered, removed
  *   proc         /proc/self/status open and read 10 bytes, /proc/PID/stat
  *                open (PID: its own, by number)
@@ -529,6 +532,54 @@ static void check_big(void)
 	report("ghost-big");
 }
 
+/* ---- a deleted executable ---- */
+
+/* Run from DIR/exe, a copy of this program, and remove it: a deleted executable. */
+static void exec_copy(char **argv)
+{
+	const char *done = getenv("FID_FILES_EXE");
+	char path[4200], buf[65536];
+	int in, out;
+	ssize_t n;
+
+	if (done) {
+		if (unlink(done) < 0)
+			die("unlink exe");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/exe", dir);
+	in = open("/proc/self/exe", O_RDONLY);
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL, 0755);
+	if (in < 0 || out < 0)
+		die("exe copy");
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			die("exe write");
+	if (n < 0 || close(out) < 0 || setenv("FID_FILES_EXE", path, 1) < 0)
+		die("exe copy");
+	close(in);
+	execv(path, argv);
+	die("execv");
+}
+
+static void check_exe(void)
+{
+	char want[4300], got[4300], name[4400];
+	ssize_t n = readlink("/proc/self/exe", got, sizeof(got) - 1);
+	struct stat st;
+	ino_t ino;
+
+	snprintf(want, sizeof(want), "%s/exe (deleted)", dir);
+	if (n < 0)
+		bad("readlink /proc/self/exe: %s", strerror(errno));
+	else if ((got[n] = '\0', strcmp(got, want)))
+		bad("/proc/self/exe is '%s', not '%s'", got, want);
+	ino = mapped_ino((const void *)check_exe, name, sizeof(name));
+	if (stat("/proc/self/exe", &st) < 0 || st.st_ino != ino)
+		bad("/proc/self/exe is not the file its code is mapped from ('%s')", name);
+	report("exe");
+}
+
 static unsigned char *bigmap;
 
 static void check_bigmap(void)
@@ -569,6 +620,7 @@ int main(int argc, char **argv)
 		if ((!bigm && lseek(ghost, GHOST_POS, SEEK_SET) < 0) || unlink(path) < 0)
 			die("big");
 	} else {
+		exec_copy(argv);
 		setup_memfd();
 		setup_memfd_mapped();
 		setup_ghost();
@@ -590,6 +642,7 @@ int main(int argc, char **argv)
 			check_memfd_mapped();
 			check_ghost();
 			check_ghost_map();
+			check_exe();
 			check_cwd();
 			check_proc();
 		}
