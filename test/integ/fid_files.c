@@ -175,6 +175,15 @@ Test(fid_files, delta, .timeout = 120)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	run_result_done(&r);
 	expect_checks(&p, items, ARRAY_SIZE(items), "after a dump that left it running");
+	/* Changed through the mappings of its deleted files: the delta must have it. */
+	{
+		char line[256];
+
+		cr_assert_eq(write(p.in_fd, "bump\n", 5), 5);
+		cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0);
+		cr_assert_str_eq(line, "bumped");
+	}
+	expect_checks(&p, items, ARRAY_SIZE(items), "after the change");
 	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", path_in("c1", c1, sizeof(c1)), "--parent", c0, NULL), 0);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	run_result_done(&r);

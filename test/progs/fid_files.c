@@ -3,7 +3,9 @@
  * Target of the files fidelity tests (test/integ/fid_files.c): it sets up
  * each item, prints "ready", and on each stdin line "check" checks every
  * item itself and prints "ITEM ok" or "ITEM BAD (why)", then "done".
- * Anything else on stdin ends it.
+ * On "bump" it changes its deleted files through their mappings (item
+ * ghost-map checks the change) and prints "bumped". Anything else on stdin
+ * ends it.
  *
  *   fid_files DIR          every item below (DIR: an empty scratch directory)
  *   fid_files big DIR SIZE only a ghost file of SIZE bytes, open (item ghost-big)
@@ -402,11 +404,31 @@ static void setup_ghost_map(void)
 		die("unlink gonly");
 }
 
+/*
+ * "bump": change the deleted files through their mappings after a dump
+ * (a delta must carry it): generation @gen at gmap byte 8300 (shared),
+ * gmap's private page 2 byte 300 (copied on write now), gonly byte 500.
+ */
+static unsigned char gen;
+
+static void bump(void)
+{
+	gen++;
+	gmap_sh[8300] = gen;
+	gmap_pr[8192 + 300] = gen;
+	gonly_rw[500] = gen;
+}
+
 static void check_ghost_map(void)
 {
 	char want[4300];
 	unsigned char b[100], x = 0;
 	struct stat st;
+
+	if (gmap_sh[8300] != (gen ? gen : pat(8300, 3)) ||
+	    gmap_pr[8192 + 300] != (gen ? gen : pat(8192 + 300, 3)) ||
+	    gonly_ro[500] != (gen ? gen : pat(500, 3)))
+		bad("the changes of generation %u are not all there", gen);
 
 	snprintf(want, sizeof(want), "%s/gmap (deleted)", dir);
 	if (fstat(gmap_fd, &st) < 0 || st.st_size != GMAP_LEN || st.st_nlink != 0)
@@ -631,6 +653,12 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
+		if (!strcmp(line, "bump\n") && !big && !bigm) {
+			bump();
+			printf("bumped\n");
+			fflush(stdout);
+			continue;
+		}
 		if (strcmp(line, "check\n"))
 			break;
 		if (big) {
