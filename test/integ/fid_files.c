@@ -269,13 +269,30 @@ static int count_procs(const char *needle)
 	return n;
 }
 
-enum damage { FLIP, CUT };
+enum damage { FLIP, CUT, FLIP_MAP };
+
+/* The name of the first blob-map-ADDR file of @dir (a deleted file only mapped). */
+static void map_blob(const char *dir, char *buf, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	cr_assert_not_null(d);
+	buf[0] = '\0';
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "blob-map-", 9)) {
+			snprintf(buf, len, "%s", de->d_name);
+			break;
+		}
+	closedir(d);
+	cr_assert(buf[0], "no blob-map-* in '%s'", dir);
+}
 
 static void damaged(enum damage how, bool lazy)
 {
 	struct prog p;
 	struct run_result r;
-	char sdir[128], dir[128], blob[256], names[1024];
+	char sdir[128], dir[128], blob[512], names[1024], name[256];
 	const char *argv_lazy[] = { "--lazy", NULL };
 	struct stat st;
 	int fd;
@@ -286,12 +303,15 @@ static void damaged(enum damage how, bool lazy)
 	run_result_done(&r);
 	prog_wait(&p, 10000);
 
-	/* The ghost file's blob: fd 8 of the target is its first fd. */
-	snprintf(blob, sizeof(blob), "%s/blob-fd-8", dir);
+	/* The ghost file's blob: fd 8 of the target is its first fd; or the mapping-only one's. */
+	snprintf(name, sizeof(name), "blob-fd-8");
+	if (how == FLIP_MAP)
+		map_blob(dir, name, sizeof(name));
+	snprintf(blob, sizeof(blob), "%s/%s", dir, name);
 	cr_assert_eq(stat(blob, &st), 0, "no blob '%s'", blob);
 	fd = open(blob, O_RDWR);
 	cr_assert_geq(fd, 0);
-	if (how == FLIP)
+	if (how != CUT)
 		cr_assert_eq(pwrite(fd, "\xff", 1, st.st_size / 2), 1);
 	else
 		cr_assert_eq(ftruncate(fd, st.st_size - 1), 0);
@@ -302,7 +322,7 @@ static void damaged(enum damage how, bool lazy)
 	else
 		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--stdio", "null", NULL), 0);
 	cr_expect_eq(r.status, 1, "restore of a damaged blob: status %d: %s", r.status, r.err);
-	cr_expect(strstr(r.err, "blob-fd-8") && strstr(r.err, "corrupt"), "%s", r.err);
+	cr_expect(strstr(r.err, name) && strstr(r.err, "corrupt"), "%s", r.err);
 	if (how == CUT)
 		cr_expect(strstr(r.err, "9999 bytes, the checkpoint says 10000"), "%s", r.err);
 	run_result_done(&r);
@@ -314,3 +334,4 @@ static void damaged(enum damage how, bool lazy)
 Test(fid_files, corrupt_blob, .timeout = 120) { damaged(FLIP, false); }
 Test(fid_files, truncated_blob, .timeout = 120) { damaged(CUT, false); }
 Test(fid_files, truncated_blob_lazy, .timeout = 120) { damaged(CUT, true); }
+Test(fid_files, corrupt_blob_of_a_mapped_file, .timeout = 120) { damaged(FLIP_MAP, false); }
