@@ -432,9 +432,9 @@ const struct ckpt_state_fd *ckpt_state_pipe_peer(const struct ckpt_state *s,
  * How restore makes a mapping again. Anon-backed: private anonymous memory
  * with all its contents in the images (anon, heap, stack, private mappings
  * of memfds, and of deleted files whose contents are not saved: with a
- * blob, a deleted file is mapped from the file made again). Shm: one shared memory object made again
- * for every mapping (and fd) of it (shared anonymous memory, shared memfd
- * mappings). Other file mappings are mapped from their file; the vDSO trio
+ * blob, a deleted file is mapped from the file made again). Shm: one
+ * shared memory object made again for every mapping (and fd) of it (shared
+ * anonymous memory, shared memfd mappings). Other file mappings are mapped from their file; the vDSO trio
  * and vsyscall are the kernel's. Anything else restore cannot make.
  */
 bool ckpt_state_vma_anon_backed(const struct ckpt_state_vma *v);

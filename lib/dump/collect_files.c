@@ -422,6 +422,16 @@ static int ghost_mapping(struct collect *c, struct ckpt_state_vma *v, uint64_t l
 	char what[PATH_MAX + 96];
 	int r;
 
+	/*
+	 * A private one past the end of the file (truncated since it was
+	 * mapped): its pages there are copies the file cannot give a mapping
+	 * of it again (SIGBUS). Anonymous memory with every page, as before.
+	 */
+	if (!v->shared && v->offset + (v->end - v->start) > ALIGN_UP(v->id.size, 4096ULL)) {
+		pr_debug("pid %d: the mapping at %#" PRIx64 " goes past the end of the deleted file '%s': "
+			 "saved as anonymous memory", c->pid, v->start, v->path);
+		return 0;
+	}
 	if (blob) {
 		v->blob = strdup(blob);
 		return v->blob ? 0 : -ENOMEM;
