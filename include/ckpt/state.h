@@ -251,6 +251,20 @@ struct ckpt_state_vma {
 	bool has_identity;
 	struct ckpt_state_identity id;
 	uint32_t vmflags;                    /* CKPT_STATE_VMF_* */
+	/*
+	 * FILE that was deleted (a ghost file): the checkpoint file that holds
+	 * its contents, exactly id.size bytes, the same blob as every fd and
+	 * mapping of the same object; NULL when not saved (over --ghost-limit,
+	 * an older image: a private one is then saved in full as anonymous
+	 * memory, a shared one is not restorable).
+	 */
+	char *blob;
+	void *blob_data;                     /* dump only, never in JSON: as ckpt_state_fd's */
+	/*
+	 * Why the dump refused it, in its words (a size, a limit), or NULL:
+	 * ckpt_state_unrestorable() says it instead of its own, as for fds.
+	 */
+	char *reason;
 };
 
 struct ckpt_state_mm {
@@ -417,9 +431,10 @@ const struct ckpt_state_fd *ckpt_state_pipe_peer(const struct ckpt_state *s,
 /*
  * How restore makes a mapping again. Anon-backed: private anonymous memory
  * with all its contents in the images (anon, heap, stack, private mappings
- * of deleted files and memfds). Shm: one shared memory object made again
- * for every mapping (and fd) of it (shared anonymous memory, shared memfd
- * mappings). Other file mappings are mapped from their file; the vDSO trio
+ * of memfds, and of deleted files whose contents are not saved: with a
+ * blob, a deleted file is mapped from the file made again). Shm: one
+ * shared memory object made again for every mapping (and fd) of it (shared
+ * anonymous memory, shared memfd mappings). Other file mappings are mapped from their file; the vDSO trio
  * and vsyscall are the kernel's. Anything else restore cannot make.
  */
 bool ckpt_state_vma_anon_backed(const struct ckpt_state_vma *v);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,21 +260,12 @@ static const struct ckpt_state_fd *blob_owner(const struct ckpt_state *s, const 
 	return NULL;
 }
 
-/*
- * The whole file behind our @local copy of fd @f: exactly id.size bytes,
- * read through a new read-only open (the fd may be write-only), without
- * moving the process's position.
- */
-static int read_contents(struct collect *c, const struct ckpt_state_fd *f, int local, void **ret)
+/* Exactly @size bytes of @rd from offset 0, for @what ("fd 5 of pid 42 ('/x')"). */
+static int read_whole(int rd, uint64_t size, const char *what, void **ret)
 {
-	_cleanup_close_ int rd = ckpt_proc_reopen_self_fd(local, O_RDONLY);
 	_cleanup_free_ char *buf = NULL;
-	uint64_t size = f->id.size, done = 0;
+	uint64_t done = 0;
 
-	if (rd < 0) {
-		pr_err("cannot read fd %d of pid %d ('%s'): %s", f->fd, c->pid, f->path, errstr(rd));
-		return rd;
-	}
 	if (size > SIZE_MAX - 1 || !(buf = malloc(size ? size : 1)))
 		return -ENOMEM;
 	while (done < size) {
@@ -284,14 +276,32 @@ static int read_contents(struct collect *c, const struct ckpt_state_fd *f, int l
 		if (n <= 0) {
 			int e = n < 0 ? neg_errno() : -EAGAIN;
 
-			pr_err("cannot read the %" PRIu64 " bytes of fd %d of pid %d ('%s'): %s", size,
-			       f->fd, c->pid, f->path, n < 0 ? errstr(e) : "it shrank meanwhile");
+			pr_err("cannot read the %" PRIu64 " bytes of %s: %s", size, what,
+			       n < 0 ? errstr(e) : "it shrank meanwhile");
 			return e;
 		}
 		done += (uint64_t)n;
 	}
 	*ret = TAKE_PTR(buf);
 	return 0;
+}
+
+/*
+ * The whole file behind our @local copy of fd @f: exactly id.size bytes,
+ * read through a new read-only open (the fd may be write-only), without
+ * moving the process's position.
+ */
+static int read_contents(struct collect *c, const struct ckpt_state_fd *f, int local, void **ret)
+{
+	_cleanup_close_ int rd = ckpt_proc_reopen_self_fd(local, O_RDONLY);
+	char what[PATH_MAX + 64];
+
+	if (rd < 0) {
+		pr_err("cannot read fd %d of pid %d ('%s'): %s", f->fd, c->pid, f->path, errstr(rd));
+		return rd;
+	}
+	snprintf(what, sizeof(what), "fd %d of pid %d ('%s')", f->fd, c->pid, f->path);
+	return read_whole(rd, f->id.size, what, ret);
 }
 
 static int save_contents(struct collect *c, struct ckpt_state_fd *f, int local)
@@ -363,6 +373,102 @@ static int memfd_contents(struct collect *c, struct ckpt_state_fd *f)
 	return save_contents(c, f, local);
 }
 
+/* The blob of an fd, or of an earlier mapping, of the same deleted file as @v. */
+static const char *ghost_blob_of(const struct ckpt_state *s, const struct ckpt_state_vma *v)
+{
+	for (size_t i = 0; i < s->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &s->fds[i];
+
+		if (f->blob && f->kind == CKPT_STATE_FD_REGULAR && f->deleted &&
+		    ckpt_state_same_object(&f->id, &v->id))
+			return f->blob;
+	}
+	for (const struct ckpt_state_vma *w = s->mm.vmas; w < v; w++)
+		if (w->blob && ckpt_state_same_object(&w->id, &v->id))
+			return w->blob;
+	return NULL;
+}
+
+/*
+ * The object behind the kernel's mapping that holds [@v->start, @v->end)
+ * (a mapping cut around ckpt's scratch pages is a piece of it), opened
+ * read-only through map_files.
+ */
+static int open_mapped(struct collect *c, const struct ckpt_state_vma *v)
+{
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	int r = ckpt_proc_open_map_file(c->mm_proc, v->start, v->end, O_RDONLY);
+
+	if (r != -ENOENT || ckpt_proc_read_maps(c->mm_proc, 0, &maps) < 0)
+		return r;
+	for (size_t i = 0; i < maps->nr; i++)
+		if (maps->v[i].start <= v->start && v->end <= maps->v[i].end)
+			return ckpt_proc_open_map_file(c->mm_proc, maps->v[i].start, maps->v[i].end, O_RDONLY);
+	return r;
+}
+
+/*
+ * A mapping of a deleted file: its contents saved once per file (dev +
+ * ino), in the blob of an fd of it if it has one. Shared: the blob is what
+ * the mapping shows (its dirty pages are the page cache the read goes
+ * through), and its pages are not saved. Private over the limit: saved in
+ * full as anonymous memory, as before ghost mappings; shared over the
+ * limit: refused, with the file's size and the limit.
+ */
+static int ghost_mapping(struct collect *c, struct ckpt_state_vma *v, uint64_t limit)
+{
+	const char *blob = ghost_blob_of(c->s, v);
+	_cleanup_close_ int rd = -1;
+	char what[PATH_MAX + 96];
+	int r;
+
+	/*
+	 * A private one past the end of the file (truncated since it was
+	 * mapped): its pages there are copies the file cannot give a mapping
+	 * of it again (SIGBUS). Anonymous memory with every page, as before.
+	 */
+	if (!v->shared && v->offset + (v->end - v->start) > ALIGN_UP(v->id.size, 4096ULL)) {
+		pr_debug("pid %d: the mapping at %#" PRIx64 " goes past the end of the deleted file '%s': "
+			 "saved as anonymous memory", c->pid, v->start, v->path);
+		return 0;
+	}
+	if (blob) {
+		v->blob = strdup(blob);
+		return v->blob ? 0 : -ENOMEM;
+	}
+	if (v->id.size > limit) {
+		if (!v->shared) {
+			pr_debug("pid %d: the deleted file '%s' mapped at %#" PRIx64 " has %" PRIu64 " bytes, over "
+				 "the ghost limit: its private mapping is saved as anonymous memory",
+				 c->pid, v->path, v->start, v->id.size);
+			return 0;
+		}
+		free(v->reason);
+		if (asprintf(&v->reason, "not restorable: a shared mapping of a deleted file of %" PRIu64
+			     " bytes, over the ghost limit of %" PRIu64 " bytes (--ghost-limit)",
+			     v->id.size, limit) < 0) {
+			v->reason = NULL;
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	rd = open_mapped(c, v);
+	if (rd < 0) {
+		pr_err("cannot open the deleted file '%s' mapped at %#" PRIx64 " in pid %d: %s", v->path,
+		       v->start, c->pid, errstr(rd));
+		return rd;
+	}
+	snprintf(what, sizeof(what), "the deleted file '%s' mapped at %#" PRIx64 " in pid %d", v->path,
+		 v->start, c->pid);
+	if ((r = read_whole(rd, v->id.size, what, &v->blob_data)) < 0)
+		return r;
+	if (asprintf(&v->blob, "blob-map-%" PRIx64, v->start) < 0) {
+		v->blob = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int collect_file_contents(struct collect *c)
 {
 	uint64_t limit = c->opts.ghost_limit ? c->opts.ghost_limit : CKPT_DUMP_GHOST_LIMIT_DEFAULT;
@@ -376,6 +482,13 @@ int collect_file_contents(struct collect *c)
 			r = ghost_contents(c, f, limit);
 		else if (f->kind == CKPT_STATE_FD_MEMFD)
 			r = memfd_contents(c, f);
+	}
+	/* After the fds: a file both open and mapped has the blob of its first fd. */
+	for (size_t i = 0; r >= 0 && i < s->mm.nr_vmas; i++) {
+		struct ckpt_state_vma *v = &s->mm.vmas[i];
+
+		if (v->kind == CKPT_STATE_VMA_FILE && v->deleted && v->has_identity)
+			r = ghost_mapping(c, v, limit);
 	}
 	return r;
 }

@@ -63,6 +63,15 @@ int dump_put_state(struct ckpt_image_writer *w, const struct ckpt_state *st)
 		    (r = ckpt_image_writer_put_blob(w, f->blob, f->blob_data, f->id.size)) < 0)
 			return r;
 	}
+	/* ... and of deleted files mapped but not open (collect_files.c, ghost_mapping) */
+	for (size_t i = 0; i < st->mm.nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &st->mm.vmas[i];
+		int r;
+
+		if (v->blob && v->blob_data &&
+		    (r = ckpt_image_writer_put_blob(w, v->blob, v->blob_data, v->id.size)) < 0)
+			return r;
+	}
 	return 0;
 }
 

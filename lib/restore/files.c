@@ -659,24 +659,25 @@ static bool memfd_alone(const struct ckpt_state *s, const struct ckpt_state_fd *
 }
 
 /*
- * The saved contents of @f: exactly id.size bytes, checksum verified, from
- * the newest checkpoint of the chain (lazy: opened here; a page server
- * does not serve them).
+ * The saved contents @blob of an object of @id: exactly id.size bytes,
+ * checksum verified, from the newest checkpoint of the chain (lazy: opened
+ * here; a page server does not serve them). @what names its user.
  */
-static int read_blob(struct rst *r, const struct ckpt_state_fd *f, void **ret)
+static int read_blob(struct rst *r, const char *blob, const struct ckpt_state_identity *id,
+		     const char *what, void **ret)
 {
 	_cleanup_image_ struct ckpt_image *img = NULL;
 	int e;
 
 	if (r->chain)
-		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), f->blob, f->id.size, ret);
+		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), blob, id->size, ret);
 	if (!r->o->dir || r->o->from) {
-		pr_err("fd %d ('%s'): its saved contents cannot come from a page server yet: restore "
-		       "from the checkpoint directory", f->fd, f->path);
+		pr_err("%s: its saved contents cannot come from a page server yet: restore "
+		       "from the checkpoint directory", what);
 		return -ENOTSUP;
 	}
 	e = ckpt_image_open(r->o->dir, NULL, &img);
-	return e < 0 ? e : ckpt_image_read_blob(img, f->blob, f->id.size, ret);
+	return e < 0 ? e : ckpt_image_read_blob(img, blob, id->size, ret);
 }
 
 static int write_full(int fd, const void *buf, uint64_t len)
@@ -694,53 +695,90 @@ static int write_full(int fd, const void *buf, uint64_t len)
 }
 
 /*
- * A deleted file again, from its contents: at its path when the name is
+ * A deleted file again, from its contents: at its @path when the name is
  * free (O_EXCL|O_NOFOLLOW: never another file), else an O_TMPFILE of its
  * directory; unlinked at once, so nothing stays behind. Ours, read-write.
+ * @what names its first user in messages ("fd 5", "the mapping at 0x...").
  */
-static int make_ghost(const struct ckpt_state_fd *f, const void *data, int *ret)
+static int make_ghost(const char *path, const struct ckpt_state_identity *id, const char *what,
+		      const void *data, int *ret)
 {
-	_cleanup_free_ char *dir = strdup(f->path);
+	_cleanup_free_ char *dir = strdup(path);
 	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT },
-				     { .tv_sec = f->id.mtime_sec, .tv_nsec = f->id.mtime_nsec } };
+				     { .tv_sec = id->mtime_sec, .tv_nsec = id->mtime_nsec } };
 	char *slash = dir ? strrchr(dir, '/') : NULL;
 	_cleanup_close_ int fd = -1;
 	int e;
 
 	if (!dir)
 		return -ENOMEM;
-	if (f->path[0] != '/' || !slash) {
-		pr_err("fd %d: the deleted file '%s' has no absolute path", f->fd, f->path);
+	if (path[0] != '/' || !slash) {
+		pr_err("%s: the deleted file '%s' has no absolute path", what, path);
 		return -EINVAL;
 	}
 	slash[slash == dir] = '\0';
-	fd = open(f->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && unlink(f->path) < 0) {
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && unlink(path) < 0) {
 		e = neg_errno();
-		pr_err("cannot unlink '%s' (made again for fd %d): %s", f->path, f->fd, errstr(e));
+		pr_err("cannot unlink '%s' (made again for %s): %s", path, what, errstr(e));
 		return e;
 	}
 	if (fd < 0)
 		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		e = neg_errno();
-		pr_err("cannot make the deleted file '%s' (fd %d) again, at its path or in '%s': %s",
-		       f->path, f->fd, dir, errstr(e));
+		pr_err("cannot make the deleted file '%s' (%s) again, at its path or in '%s': %s",
+		       path, what, dir, errstr(e));
 		return e;
 	}
-	e = write_full(fd, data, f->id.size);
-	if (e == 0 && ftruncate(fd, (off_t)f->id.size) < 0)
+	e = write_full(fd, data, id->size);
+	if (e == 0 && ftruncate(fd, (off_t)id->size) < 0)
 		e = neg_errno();
-	if (e == 0 && fchmod(fd, f->id.mode & 07777) < 0)
+	if (e == 0 && fchmod(fd, id->mode & 07777) < 0)
 		e = neg_errno();
 	if (e == 0 && futimens(fd, times) < 0)
 		e = neg_errno();
 	if (e < 0) {
-		pr_err("cannot fill the deleted file '%s' (fd %d) made again: %s", f->path, f->fd,
-		       errstr(e));
+		pr_err("cannot fill the deleted file '%s' (%s) made again: %s", path, what, errstr(e));
 		return e;
 	}
 	*ret = TAKE_FD(fd);
+	return 0;
+}
+
+int rst_ghost_fd(const struct rst *r, const struct ckpt_state_identity *id)
+{
+	for (size_t i = 0; i < r->nr_ghosts; i++)
+		if (ckpt_state_same_object(&r->ghosts[i].id, id))
+			return r->ghosts[i].fd;
+	return -1;
+}
+
+/*
+ * The deleted file @id made again from @blob, once: every fd and mapping
+ * of it gets the same file (a write through a shared mapping is read
+ * through the fd, as before). Ours in @ret, owned by r->ghosts.
+ */
+static int ghost_object(struct rst *r, const char *path, const struct ckpt_state_identity *id,
+			const char *blob, const char *what, int *ret)
+{
+	_cleanup_free_ void *data = NULL;
+	int fd = rst_ghost_fd(r, id), e;
+
+	if (fd >= 0) {
+		*ret = fd;
+		return 0;
+	}
+	if (!blob) {
+		pr_err("%s: the contents of the deleted file '%s' are not saved", what, path);
+		return -ENOTSUP;
+	}
+	if (GROW(r->ghosts, r->cap_ghosts, r->nr_ghosts + 1) < 0)
+		return -ENOMEM;
+	if ((e = read_blob(r, blob, id, what, &data)) < 0 || (e = make_ghost(path, id, what, data, &fd)) < 0)
+		return e;
+	r->ghosts[r->nr_ghosts++] = (struct rst_ghost){ .id = *id, .fd = fd };
+	*ret = fd;
 	return 0;
 }
 
@@ -788,13 +826,15 @@ static int make_memfd(const struct ckpt_state_fd *f, const void *data, int *ret)
 }
 
 /*
- * Every ghost file and lone memfd, made once per object (fds of the same
- * object open it again), each fd opened with its own flags and position.
+ * Every ghost file (open, mapped, or both) and lone memfd, made once per
+ * object (fds of the same object open it again), each fd opened with its
+ * own flags and position. Ghost files stay open for rst_mm to map.
  */
 static int make_files(struct rst *r)
 {
 	const struct ckpt_state *s = r->s;
 	_cleanup_free_ int *obj = malloc((s->nr_fds + 1) * sizeof(int));
+	char what[64];
 	int e = 0;
 
 	if (!obj)
@@ -805,27 +845,27 @@ static int make_files(struct rst *r)
 		const struct ckpt_state_fd *f = &s->fds[i];
 		bool ghost = f->kind == CKPT_STATE_FD_REGULAR && f->deleted;
 		_cleanup_free_ void *data = NULL;
-		int fd;
+		int fd, from = -1;
 
 		if (r->local_fds[i] >= 0 || (!ghost && !memfd_alone(s, f)))
 			continue;
-		for (size_t j = 0; j < i && obj[i] < 0; j++)
-			if (obj[j] >= 0 && s->fds[j].kind == f->kind &&
-			    ckpt_state_same_object(&s->fds[j].id, &f->id))
-				obj[i] = fcntl(obj[j], F_DUPFD_CLOEXEC, 3);
-		if (obj[i] < 0) {
-			if (ghost && !f->blob) {
-				pr_err("fd %d: the contents of the deleted file '%s' are not saved", f->fd, f->path);
-				e = -ENOTSUP;
+		snprintf(what, sizeof(what), "fd %d", f->fd);
+		if (ghost) {
+			if ((e = ghost_object(r, f->path, &f->id, f->blob, what, &from)) < 0)
 				break;
+		} else {
+			for (size_t j = 0; j < i && obj[i] < 0; j++)
+				if (obj[j] >= 0 && ckpt_state_same_object(&s->fds[j].id, &f->id))
+					obj[i] = fcntl(obj[j], F_DUPFD_CLOEXEC, 3);
+			if (obj[i] < 0) {
+				if (f->blob && (e = read_blob(r, f->blob, &f->id, what, &data)) < 0)
+					break;
+				if ((e = make_memfd(f, data, &obj[i])) < 0)
+					break;
 			}
-			if (f->blob && (e = read_blob(r, f, &data)) < 0)
-				break;
-			e = ghost ? make_ghost(f, data, &obj[i]) : make_memfd(f, data, &obj[i]);
-			if (e < 0)
-				break;
+			from = obj[i];
 		}
-		fd = ckpt_proc_reopen_self_fd(obj[i], (int)(f->flags & REOPEN_FLAGS & ~O_DIRECTORY));
+		fd = ckpt_proc_reopen_self_fd(from, (int)(f->flags & REOPEN_FLAGS & ~O_DIRECTORY));
 		if (fd < 0) {
 			e = fd;
 			pr_err("cannot open '%s' made again as fd %d (flags %#o): %s", f->path, f->fd,
@@ -843,7 +883,38 @@ static int make_files(struct rst *r)
 	for (size_t i = 0; i < s->nr_fds; i++)
 		if (obj[i] >= 0)
 			close(obj[i]);
+	/* Deleted files mapped and not open (a private one without a blob is anonymous memory). */
+	for (size_t i = 0; e == 0 && i < s->mm.nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &s->mm.vmas[i];
+		int fd;
+
+		if (v->kind != CKPT_STATE_VMA_FILE || !v->deleted || rst_vma_anon_backed(v))
+			continue;
+		snprintf(what, sizeof(what), "the mapping at %#" PRIx64, v->start);
+		e = ghost_object(r, v->path, &v->id, v->blob, what, &fd);
+	}
 	return e;
+}
+
+/*
+ * From a page server, blobs cannot be read: a private mapping of a deleted
+ * file has every page in the images all the same (the dump saves them in
+ * full), so it comes back as anonymous memory, as before ghost mappings.
+ */
+static void private_ghosts_anonymous(struct rst *r)
+{
+	if (r->chain || (r->o->dir && !r->o->from))
+		return;
+	for (size_t i = 0; i < r->s->mm.nr_vmas; i++) {
+		struct ckpt_state_vma *v = &r->s->mm.vmas[i];
+
+		if (v->kind == CKPT_STATE_VMA_FILE && v->deleted && !v->shared && v->blob) {
+			pr_debug("the private mapping at %#" PRIx64 " of the deleted file '%s' is anonymous "
+				 "memory: its contents cannot come from a page server", v->start, v->path);
+			free(v->blob);
+			v->blob = NULL;
+		}
+	}
 }
 
 int rst_files_alloc(struct rst *r)
@@ -864,6 +935,7 @@ int rst_files_prepare(struct rst *r)
 	char key[64];
 	int e, refused = 0;
 
+	private_ghosts_anonymous(r);
 	if ((e = rst_files_alloc(r)) < 0)
 		return e;
 	for (size_t k = 0; k < r->o->nr_inherit_fds; k++)
@@ -902,6 +974,11 @@ void rst_files_done(struct rst *r)
 			close(r->local_fds[i]);
 	free(r->local_fds);
 	r->local_fds = NULL;
+	for (size_t i = 0; i < r->nr_ghosts; i++)
+		close(r->ghosts[i].fd);
+	free(r->ghosts);
+	r->ghosts = NULL;
+	r->nr_ghosts = r->cap_ghosts = 0;
 }
 
 int rst_files(struct rst *r)

@@ -277,6 +277,33 @@ static int open_checked(struct rst *r, const char *path, int flags, const struct
 	return (int)fd;
 }
 
+/*
+ * A deleted file made again from its blob (rst_files_prepare): the same
+ * file as its fds, handed in with the access mode the mapping needs.
+ */
+static int put_ghost(struct rst *r, const struct ckpt_state_vma *v, int oflags)
+{
+	int local = rst_ghost_fd(r, &v->id), l, rfd = -1, e;
+
+	if (local < 0) {
+		pr_err("the deleted file '%s' mapped at %#" PRIx64 " was not made again", v->path, v->start);
+		return -EBADF;
+	}
+	l = ckpt_proc_reopen_self_fd(local, oflags);
+	if (l < 0) {
+		pr_err("cannot open the deleted file '%s' made again (for %#" PRIx64 "): %s", v->path,
+		       v->start, errstr(l));
+		return l;
+	}
+	e = ckpt_inject_put_fd(r->inj, l, -1, O_CLOEXEC, &rfd);
+	close(l);
+	if (e < 0) {
+		pr_err("cannot hand the deleted file '%s' to the new process: %s", v->path, errstr(e));
+		return e;
+	}
+	return rfd;
+}
+
 static int map_one(struct rst *r, const struct ckpt_state_vma *v)
 {
 	uint64_t len = v->end - v->start;
@@ -301,7 +328,7 @@ static int map_one(struct rst *r, const struct ckpt_state_vma *v)
 		int oflags = v->shared && ((v->prot & PROT_WRITE) || (v->vmflags & CKPT_STATE_VMF_MAYWRITE))
 				     ? O_RDWR : O_RDONLY;
 
-		fd = open_checked(r, v->path, oflags, &v->id);
+		fd = v->deleted ? put_ghost(r, v, oflags) : open_checked(r, v->path, oflags, &v->id);
 		if (fd < 0)
 			return fd;
 		flags |= v->shared ? MAP_SHARED : MAP_PRIVATE;
@@ -372,6 +399,48 @@ bool rst_vma_lazy(const struct rst *r, const struct ckpt_state_vma *v)
 	return r->o->lazy && rst_vma_anon_backed(v);
 }
 
+/*
+ * A private mapping of a deleted file made again: is the page at @at
+ * (@page, or zeros) what the file holds there? Then it is left to the
+ * file, not copied on write, so that it follows the file as it did (the
+ * dump saves such a mapping in full: it cannot tell which pages were
+ * copied; one copied and never changed comes back uncopied).
+ */
+static bool ghost_page_same(struct rst *r, const struct ckpt_state_vma *v, uint64_t at, const void *page)
+{
+	static const unsigned char zero[PS];
+	unsigned char buf[PS];
+	int fd = rst_ghost_fd(r, &v->id);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = pread(fd, buf, PS, (off_t)(v->offset + (at - v->start)));
+	if (n < 0)
+		return false;
+	memset(buf + n, 0, PS - (size_t)n);
+	return !memcmp(buf, page ? page : zero, PS);
+}
+
+/* The pages of [@at, @to) in ghost-backed @v that differ from the file; the rest left to it. */
+static int write_ghost_pages(struct rst *r, const struct ckpt_state_vma *v, uint64_t at, uint64_t to,
+			     const char *buf)
+{
+	static const unsigned char zero[PS];
+
+	for (uint64_t p = at; p < to; p += PS) {
+		const void *page = buf ? buf + (p - at) : NULL;
+		int e;
+
+		if (ghost_page_same(r, v, p, page))
+			continue;
+		if ((e = ckpt_inject_write(r->inj, p, page ? page : zero, PS)) < 0)
+			return e;
+		r->st->bytes_written += PS;
+	}
+	return 0;
+}
+
 /* Write @nr pages of one kind at @at: DATA from @data, ZERO where it matters. */
 static int write_run(struct rst *r, uint64_t at, uint64_t nr, bool data, const void *buf)
 {
@@ -388,7 +457,21 @@ static int write_run(struct rst *r, uint64_t at, uint64_t nr, bool data, const v
 			return -EBADMSG;
 		}
 		to = MIN(end, v->end);
-		if (data) {
+		if (v->kind == CKPT_STATE_VMA_FILE && v->shared) {
+			/*
+			 * Never through a shared file mapping: the file holds its
+			 * pages (a deleted one's blob was read through the page
+			 * cache, dirty pages included), and the dump saves none.
+			 */
+			pr_debug("pages at %#" PRIx64 "-%#" PRIx64 " of the shared mapping of '%s' left to the file",
+				 at, to, v->path);
+		} else if (v->kind == CKPT_STATE_VMA_FILE && v->deleted && !rst_vma_anon_backed(v)) {
+			e = write_ghost_pages(r, v, at, to, data ? (const char *)buf + (at - (end - nr * PS)) : NULL);
+			if (data)
+				r->st->pages_data += (to - at) / PS;
+			else
+				r->st->pages_zero += (to - at) / PS;
+		} else if (data) {
 			e = ckpt_inject_write(r->inj, at, (const char *)buf + (at - (end - nr * PS)), to - at);
 			r->st->pages_data += (to - at) / PS;
 			r->st->bytes_written += to - at;
@@ -649,6 +732,44 @@ static int mm_settings(struct rst *r)
 	return 0;
 }
 
+/*
+ * The deleted executable made again (files.c), in the child: its fd there,
+ * or -1 with a warning. PR_SET_MM_MAP denies writes to the new exe file,
+ * and fails (EACCES) while it is open for writing: our own handle of the
+ * file made again becomes read-only first (fds and mappings of it reopen
+ * it through /proc/self/fd, which does not need it writable).
+ */
+static int64_t exe_ghost(struct rst *r, const struct ckpt_state_process *p)
+{
+	int local = -1, rfd = -1, e;
+
+	for (size_t i = 0; i < r->nr_ghosts; i++) {
+		int ro;
+
+		if (!ckpt_state_same_object(&r->ghosts[i].id, &p->exe_id))
+			continue;
+		ro = ckpt_proc_reopen_self_fd(r->ghosts[i].fd, O_RDONLY | O_CLOEXEC);
+		if (ro >= 0) {
+			close(r->ghosts[i].fd);
+			r->ghosts[i].fd = ro;
+			local = ckpt_proc_reopen_self_fd(ro, O_RDONLY);
+		}
+	}
+	if (local < 0)
+		e = -EBADF;
+
+	else
+		e = ckpt_inject_put_fd(r->inj, local, -1, O_CLOEXEC, &rfd);
+	if (local >= 0)
+		close(local);
+	if (e < 0) {
+		pr_warn("cannot hand the deleted executable '%s' made again to the new process: "
+			"/proc/PID/exe is not restored: %s", p->exe, errstr(e));
+		return -1;
+	}
+	return rfd;
+}
+
 int rst_mm_finish(struct rst *r)
 {
 	const struct ckpt_state_mm *mm = &r->s->mm;
@@ -669,6 +790,9 @@ int rst_mm_finish(struct rst *r)
 			       O_RDONLY | O_CLOEXEC, 0);
 		if (exe_fd < 0)
 			pr_warn("cannot open the executable '%s': /proc/PID/exe is not restored", p->exe);
+	} else if (p->exe && rst_ghost_fd(r, &p->exe_id) >= 0) {
+		/* Deleted, and made again from its blob for its mappings: the same file. */
+		exe_fd = exe_ghost(r, p);
 	} else {
 		pr_warn("the executable was deleted: /proc/PID/exe is not restored");
 	}
@@ -688,6 +812,13 @@ int rst_mm_finish(struct rst *r)
 			return -E2BIG;
 	}
 	res = RCALL(r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, rst_put(r, &map, sizeof(map)), sizeof(map), 0);
+	if (res < 0 && exe_fd >= 0 && p->exe_deleted) {
+		/* The file made again may not be executable here (a noexec mount): without it. */
+		pr_warn("the deleted executable '%s' made again cannot be the process's: /proc/PID/exe is "
+			"not restored: %s", p->exe, errstr((int)res));
+		map.exe_fd = (uint32_t)-1;
+		res = RCALL(r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, rst_put(r, &map, sizeof(map)), sizeof(map), 0);
+	}
 	if (exe_fd >= 0)
 		RCALL(r, SYS_close, (uint64_t)exe_fd);
 	if (res < 0) {

@@ -54,6 +54,14 @@ struct rst {
 	int max_fd;                 /* highest fd number of the checkpoint */
 	int *local_fds;             /* per fd of the checkpoint: ours to hand in (inherited,
 				       fifo opened again), or -1 */
+	struct rst_ghost *ghosts;   /* deleted files made again (files.c), until rst_files_done */
+	size_t nr_ghosts, cap_ghosts;
+};
+
+/* A deleted file made again from its blob: one per object, for all its fds and mappings. */
+struct rst_ghost {
+	struct ckpt_state_identity id;
+	int fd;                     /* ours, read-write, close-on-exec */
 };
 
 /* A shared memory object made by one process of the tree, for the others. */
@@ -151,6 +159,8 @@ void rst_files_done(struct rst *r);
 int rst_files(struct rst *r) __must_check;
 /* Put remote @rfd at number f->fd with its close-on-exec flag (@rfd is closed). */
 int rst_place_fd(struct rst *r, int rfd, const struct ckpt_state_fd *f) __must_check;
+/* files.c: our fd of the deleted file @id made again (rst_files_prepare), or -1. */
+int rst_ghost_fd(const struct rst *r, const struct ckpt_state_identity *id);
 /* An fd that restore makes again, not the file at its path (a ghost file, own /proc file). */
 bool rst_fd_made_again(const struct rst *r, const struct ckpt_state_fd *f);
 /* A working or root directory that was deleted ("PATH (deleted)"): its PATH's length. */

@@ -160,7 +160,7 @@ static int kind_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
 }
 
 /* A checkpoint file name: [A-Za-z0-9._-], not starting with '.', at most 255 bytes. */
-static bool blob_name_valid(const char *name)
+bool state_blob_name_valid(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -183,7 +183,7 @@ static int contents_from_json(struct jr *r, json_object *o, struct ckpt_state_fd
 				       ckpt_state_fd_kind_name(f->kind), f->deleted ? "" : " not deleted");
 		if ((k = jr_str(r, o, "blob", 256, &f->blob)) < 0)
 			return k;
-		if (!blob_name_valid(f->blob))
+		if (!state_blob_name_valid(f->blob))
 			return jr_fail(r, "blob", "not a file name of a checkpoint");
 	}
 	k = jr_opt(r, o, "seals", json_type_int, &x);

@@ -50,6 +50,10 @@ static void vma_to_json(struct jw *w, json_object *o, const struct ckpt_state_vm
 	jw_bool(w, o, "deleted", v->deleted);
 	if (v->has_identity)
 		jw_identity(w, o, "identity", &v->id);
+	if (v->blob)
+		jw_str(w, o, "blob", v->blob);
+	if (v->reason)
+		jw_str(w, o, "reason", v->reason);
 	fl = jw_arr(w, o, "vmflags");
 	for (int b = 0; b < CKPT_STATE_NR_VMF; b++)
 		if (v->vmflags & (1u << b))
@@ -219,6 +223,22 @@ static int vma_from_json(struct jr *r, json_object *o, struct ckpt_state_vma *v)
 	v->has_identity = k > 0;
 	if (k > 0 && (k = jr_identity(r, o, "identity", &v->id)) < 0)
 		return k;
+	/* "reason": the dump's refusal (--allow-unrestorable wrote it anyway). Optional. */
+	k = jr_opt(r, o, "reason", json_type_string, &x);
+	if (k > 0 && (k = jr_str(r, o, "reason", JR_MAX_STR, &v->reason)) < 0)
+		return k;
+	if (k < 0)
+		return k;
+	/* "blob": a deleted file's contents, saved once for its fds and mappings. Optional. */
+	k = jr_opt(r, o, "blob", json_type_string, &x);
+	if (k <= 0)
+		return k;
+	if (v->kind != CKPT_STATE_VMA_FILE || !v->deleted || !v->has_identity)
+		return jr_fail(r, "blob", "only for a mapping of a deleted file with an identity");
+	if ((k = jr_str(r, o, "blob", 256, &v->blob)) < 0)
+		return k;
+	if (!state_blob_name_valid(v->blob))
+		return jr_fail(r, "blob", "not a file name of a checkpoint");
 	return 0;
 }
 

@@ -122,4 +122,7 @@ extern const char *const state_fd_kind_names[CKPT_STATE_NR_FD_KINDS];
 extern const char *const state_vmf_names[CKPT_STATE_NR_VMF];
 extern const char *const state_sched_policy_names[CKPT_STATE_NR_SCHED_POLICIES];
 
+/* json_files.c: a checkpoint file name of a blob: [A-Za-z0-9._-], not starting with '.', <= 255 bytes. */
+bool state_blob_name_valid(const char *name);
+
 #endif

@@ -112,6 +112,9 @@ void ckpt_state_free(struct ckpt_state *s)
 	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
 		free(s->mm.vmas[i].path);
 		free(s->mm.vmas[i].name);
+		free(s->mm.vmas[i].blob);
+		free(s->mm.vmas[i].blob_data);
+		free(s->mm.vmas[i].reason);
 	}
 	free(s->mm.vmas);
 	free(s->mm.guards);
@@ -367,7 +370,8 @@ bool ckpt_state_vma_anon_backed(const struct ckpt_state_vma *v)
 		return true;
 	case CKPT_STATE_VMA_FILE:
 	case CKPT_STATE_VMA_MEMFD:
-		return !v->shared && v->deleted; /* dumped in full */
+		/* dumped in full; a ghost file (blob) is mapped from the file made again */
+		return !v->shared && v->deleted && !(v->kind == CKPT_STATE_VMA_FILE && v->blob);
 	default:
 		return false;
 	}
@@ -388,9 +392,14 @@ static const char *vma_problem(const struct ckpt_state_vma *v)
 		return "not restorable: a device mapping (VM_IO/VM_PFNMAP)";
 	if (v->kind == CKPT_STATE_VMA_SPECIAL)
 		return "not restorable yet: a special mapping of the kernel";
-	/* A private one is saved in full and comes back as anonymous memory. */
-	if (v->kind == CKPT_STATE_VMA_FILE && v->deleted && v->shared)
-		return "not restorable yet: a shared mapping of a deleted file";
+	/*
+	 * A private one is saved in full and comes back as anonymous memory,
+	 * or mapped from the file made again from its blob; a shared one needs
+	 * the blob.
+	 */
+	if (v->kind == CKPT_STATE_VMA_FILE && v->deleted && v->shared && !v->blob)
+		return "not restorable: a shared mapping of a deleted file whose contents are not saved "
+		       "(over --ghost-limit)";
 	/* Restore makes a mapping as anonymous memory, shared memory, or from its file. */
 	if (ckpt_state_vma_anon_backed(v) || ckpt_state_vma_shm(v))
 		return NULL;
@@ -480,7 +489,7 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 	}
 	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
 		const struct ckpt_state_vma *v = &s->mm.vmas[i];
-		const char *why = vma_problem(v);
+		const char *why = v->reason ? v->reason : vma_problem(v); /* the dump's own words first */
 		struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_VMA, .fd = -1,
 					       .start = v->start, .end = v->end };
 

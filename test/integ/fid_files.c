@@ -7,8 +7,11 @@
  * (contents, size, mode, mtime, positions, access modes, one object), a
  * deleted working directory and files of its own /proc directory; on
  * "check" it checks each itself and prints "ITEM ok" or "ITEM BAD (why)".
- * Refused: a deleted file over --ghost-limit (at dump, naming it and its
- * size, the process untouched), and a blob of the checkpoint corrupted or
+ * The target also maps deleted files: open and mapped shared and privately,
+ * and mapped shared twice without an fd (one file each, the private
+ * mapping's pages not copied on write still following it).
+ * Refused: a deleted file over --ghost-limit, open or mapped shared (at
+ * dump, naming it, its size and the limit, the process untouched), and a blob of the checkpoint corrupted or
  * cut (at restore, before any process or file is made).
  */
 #include <criterion/criterion.h>
@@ -47,7 +50,8 @@ static const char *path_in(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-static const char *const items[] = { "memfd", "memfd-plain", "memfd-mapped", "ghost", "cwd", "proc" };
+static const char *const items[] = { "memfd", "memfd-plain", "memfd-mapped", "ghost", "ghost-map",
+				     "ghost-maponly", "exe", "cwd", "proc" };
 
 /* An empty scratch directory for the target. */
 static const char *scratch(char *buf, size_t len)
@@ -83,7 +87,7 @@ static int nr_entries(const char *dir, char *names, size_t len)
  */
 static void expect_checks(struct prog *p, const char *const *want, size_t nr_want, const char *when)
 {
-	bool seen[8] = { false };
+	bool seen[16] = { false };
 	char line[1024];
 
 	cr_assert_eq(write(p->in_fd, "check\n", 6), 6, "cannot ask the process (%s)", when);
@@ -171,6 +175,15 @@ Test(fid_files, delta, .timeout = 120)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	run_result_done(&r);
 	expect_checks(&p, items, ARRAY_SIZE(items), "after a dump that left it running");
+	/* Changed through the mappings of its deleted files: the delta must have it. */
+	{
+		char line[256];
+
+		cr_assert_eq(write(p.in_fd, "bump\n", 5), 5);
+		cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0);
+		cr_assert_str_eq(line, "bumped");
+	}
+	expect_checks(&p, items, ARRAY_SIZE(items), "after the change");
 	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", path_in("c1", c1, sizeof(c1)), "--parent", c0, NULL), 0);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	run_result_done(&r);
@@ -183,7 +196,8 @@ Test(fid_files, lazy, .timeout = 120) { round_trip(true); }
 
 /* ---- a ghost file over the limit ---- */
 
-static void over_limit(const char *size, const char *limit, const char *says)
+/* @mode "big": open, not mapped; "bigmap": mapped shared and written, not open. */
+static void over_limit(const char *mode, const char *size, const char *limit, const char *says)
 {
 	static const char *const big[] = { "ghost-big" };
 	struct prog p, rp;
@@ -192,12 +206,13 @@ static void over_limit(const char *size, const char *limit, const char *says)
 	struct stat st;
 
 	scratch(sdir, sizeof(sdir));
-	cr_assert_eq(prog_start(&p, true, 10000, "fid_files", "big", sdir, size, NULL), 0);
+	cr_assert_eq(prog_start(&p, true, 10000, "fid_files", mode, sdir, size, NULL), 0);
+	expect_checks(&p, big, 1, "before the dump");
 	cr_assert_eq(dump(&p, path_in("c", dir, sizeof(dir)), limit, &r), 4, "dump of a ghost file of %s "
 		     "bytes, limit %s: status %d: %s", size, limit ? limit : "default", r.status, r.err);
 	snprintf(bigpath, sizeof(bigpath), "%s/big", sdir);
-	snprintf(want, sizeof(want), "(%s): not restorable: a deleted file of %s bytes, over the ghost limit of %s "
-		 "bytes (--ghost-limit)", bigpath, size, says);
+	snprintf(want, sizeof(want), "(%s): not restorable: a %sdeleted file of %s bytes, over the ghost limit of %s "
+		 "bytes (--ghost-limit)", bigpath, strcmp(mode, "big") ? "shared mapping of a " : "", size, says);
 	cr_expect(strstr(r.err, want), "no '%s' in: %s", want, r.err);
 	run_result_done(&r);
 	cr_expect_neq(stat(dir, &st), 0, "the refused dump left '%s'", dir);
@@ -213,8 +228,13 @@ static void over_limit(const char *size, const char *limit, const char *says)
 	prog_kill(&rp);
 }
 
-Test(fid_files, ghost_over_the_default_limit, .timeout = 120) { over_limit("1048577", NULL, "1048576"); }
-Test(fid_files, ghost_over_a_given_limit, .timeout = 120) { over_limit("5000", "4K", "4096"); }
+Test(fid_files, ghost_over_the_default_limit, .timeout = 120) { over_limit("big", "1048577", NULL, "1048576"); }
+Test(fid_files, ghost_over_a_given_limit, .timeout = 120) { over_limit("big", "5000", "4K", "4096"); }
+/* Mapped shared, not open: refused the same way; with room, the mapping shows the file again. */
+Test(fid_files, ghost_mapped_over_a_given_limit, .timeout = 120)
+{
+	over_limit("bigmap", "20000", "16K", "16384");
+}
 
 /* ---- a damaged blob ---- */
 
@@ -249,13 +269,30 @@ static int count_procs(const char *needle)
 	return n;
 }
 
-enum damage { FLIP, CUT };
+enum damage { FLIP, CUT, FLIP_MAP };
+
+/* The name of the first blob-map-ADDR file of @dir (a deleted file only mapped). */
+static void map_blob(const char *dir, char *buf, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	cr_assert_not_null(d);
+	buf[0] = '\0';
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "blob-map-", 9)) {
+			snprintf(buf, len, "%s", de->d_name);
+			break;
+		}
+	closedir(d);
+	cr_assert(buf[0], "no blob-map-* in '%s'", dir);
+}
 
 static void damaged(enum damage how, bool lazy)
 {
 	struct prog p;
 	struct run_result r;
-	char sdir[128], dir[128], blob[256], names[1024];
+	char sdir[128], dir[128], blob[512], names[1024], name[256];
 	const char *argv_lazy[] = { "--lazy", NULL };
 	struct stat st;
 	int fd;
@@ -266,12 +303,15 @@ static void damaged(enum damage how, bool lazy)
 	run_result_done(&r);
 	prog_wait(&p, 10000);
 
-	/* The ghost file's blob: fd 8 of the target is its first fd. */
-	snprintf(blob, sizeof(blob), "%s/blob-fd-8", dir);
+	/* The ghost file's blob: fd 8 of the target is its first fd; or the mapping-only one's. */
+	snprintf(name, sizeof(name), "blob-fd-8");
+	if (how == FLIP_MAP)
+		map_blob(dir, name, sizeof(name));
+	snprintf(blob, sizeof(blob), "%s/%s", dir, name);
 	cr_assert_eq(stat(blob, &st), 0, "no blob '%s'", blob);
 	fd = open(blob, O_RDWR);
 	cr_assert_geq(fd, 0);
-	if (how == FLIP)
+	if (how != CUT)
 		cr_assert_eq(pwrite(fd, "\xff", 1, st.st_size / 2), 1);
 	else
 		cr_assert_eq(ftruncate(fd, st.st_size - 1), 0);
@@ -282,7 +322,7 @@ static void damaged(enum damage how, bool lazy)
 	else
 		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--stdio", "null", NULL), 0);
 	cr_expect_eq(r.status, 1, "restore of a damaged blob: status %d: %s", r.status, r.err);
-	cr_expect(strstr(r.err, "blob-fd-8") && strstr(r.err, "corrupt"), "%s", r.err);
+	cr_expect(strstr(r.err, name) && strstr(r.err, "corrupt"), "%s", r.err);
 	if (how == CUT)
 		cr_expect(strstr(r.err, "9999 bytes, the checkpoint says 10000"), "%s", r.err);
 	run_result_done(&r);
@@ -294,3 +334,4 @@ static void damaged(enum damage how, bool lazy)
 Test(fid_files, corrupt_blob, .timeout = 120) { damaged(FLIP, false); }
 Test(fid_files, truncated_blob, .timeout = 120) { damaged(CUT, false); }
 Test(fid_files, truncated_blob_lazy, .timeout = 120) { damaged(CUT, true); }
+Test(fid_files, corrupt_blob_of_a_mapped_file, .timeout = 120) { damaged(FLIP_MAP, false); }

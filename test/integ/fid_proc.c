@@ -108,7 +108,7 @@ static void round_trip(const char *mode, bool lazy, bool twice)
 	if (lazy)
 		argv[6] = "--lazy";
 	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
-	expect_all_ok(&rp, lazy ? "lazy restore" : "restore", 17);
+	expect_all_ok(&rp, lazy ? "lazy restore" : "restore", 18);
 	kill(pid, SIGKILL);
 	prog_wait(&rp, 5000);
 	prog_kill(&rp);

@@ -128,7 +128,8 @@ static const struct jcase cases[] = {
 	{ "deleted-dir", true, "fd 3 (@)", ARG_PATH, "deleted" },
 	{ "socket", false, "fd 3 (socket:[", ARG_NONE, "a socket" },
 	{ "sysv-shm", false, "(/SYSV", ARG_NONE, "System V" },
-	{ "shared-deleted", true, "(@)", ARG_PATH, "shared mapping of a deleted file" },
+	{ "shared-deleted", true, "(@)", ARG_PATH,
+	  "a shared mapping of a deleted file of 1052672 bytes, over the ghost limit of 1048576 bytes" },
 };
 
 static void run_case(const struct jcase *c)

@@ -3,10 +3,14 @@
  * Target of the files fidelity tests (test/integ/fid_files.c): it sets up
  * each item, prints "ready", and on each stdin line "check" checks every
  * item itself and prints "ITEM ok" or "ITEM BAD (why)", then "done".
- * Anything else on stdin ends it.
+ * On "bump" it changes its deleted files through their mappings (item
+ * ghost-map checks the change) and prints "bumped". Anything else on stdin
+ * ends it.
  *
  *   fid_files DIR          every item below (DIR: an empty scratch directory)
  *   fid_files big DIR SIZE only a ghost file of SIZE bytes, open (item ghost-big)
+ *   fid_files bigmap DIR SIZE  only a ghost file of SIZE bytes, mapped shared
+ *                          and written, not open (item ghost-big)
  *
  * Items:
  *   memfd        a memfd "fid-data", not mapped: 3 pages and 100 bytes of a
@@ -17,6 +21,16 @@
  *                sealed SHRINK|GROW, open O_RDWR at 100 and O_RDONLY at 7
  *   ghost        DIR/ghost: 10000 bytes, mode 0640, open O_RDWR at 1234 and
  *                O_RDONLY|O_APPEND... (read-only at 77), then unlinked
+ *   ghost-map    DIR/gmap: 3 pages, open O_RDWR, mapped shared (written
+ *                through the mapping: dirty in the page cache) and privately
+ *                (page 1 copied on write), then unlinked: one file for the fd
+ *                and both mappings, the private mapping's other pages still
+ *                following the file
+ *   ghost-maponly DIR/gonly: 2 pages mapped shared twice (read-write, and
+ *                read-only), written, its fd closed, unlinked: one file
+ *   exe          it runs from DIR/exe, a copy of itself that it removes
+ *                (re-executed at start): /proc/self/exe is that deleted file,
+ *                the same file its code is mapped from
  *   cwd          DIR/cwd made, entered, removed
  *   proc         /proc/self/status open and read 10 bytes, /proc/PID/stat
  *                open (PID: its own, by number)
@@ -312,6 +326,164 @@ static void check_ghost(void)
 	report("ghost");
 }
 
+/* ---- deleted files mapped ---- */
+
+#define GMAP_LEN (3 * 4096)
+static int gmap_fd = -1;
+static unsigned char *gmap_sh, *gmap_pr, *gonly_rw;
+static const unsigned char *gonly_ro;
+
+/* The inode of the object mapped at @addr (/proc/self/map_files), 0 if unknown. */
+static ino_t mapped_ino(const void *addr, char *name, size_t len)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[4400];
+	ino_t ino = 0;
+
+	name[0] = '\0';
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		int off = 0;
+		char p[128];
+		struct stat st;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &s, &e, &off) < 2 || !off)
+			continue;
+		if ((unsigned long)addr < s || (unsigned long)addr >= e)
+			continue;
+		snprintf(name, len, "%s", line + off);
+		name[strcspn(name, "\n")] = '\0';
+		snprintf(p, sizeof(p), "/proc/self/map_files/%lx-%lx", s, e);
+		if (stat(p, &st) == 0)
+			ino = st.st_ino;
+		break;
+	}
+	fclose(f);
+	return ino;
+}
+
+/* The mapping at @addr maps the object of inode @ino, named @want in maps. */
+static void check_mapped(const void *addr, ino_t ino, const char *want)
+{
+	char name[4400];
+	ino_t got = mapped_ino(addr, name, sizeof(name));
+
+	if (strcmp(name, want))
+		bad("%p maps '%s', not '%s'", addr, name, want);
+	else if (got != ino)
+		bad("%p maps inode %lu, not the file's %lu", addr, (unsigned long)got, (unsigned long)ino);
+}
+
+static void setup_ghost_map(void)
+{
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/gmap", dir);
+	gmap_fd = make_ghost(path, GMAP_LEN, 0600);
+	gmap_sh = mmap(NULL, GMAP_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, gmap_fd, 0);
+	gmap_pr = mmap(NULL, GMAP_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE, gmap_fd, 0);
+	if (gmap_sh == MAP_FAILED || gmap_pr == MAP_FAILED)
+		die("mmap gmap");
+	/* Through the shared mapping only: the file has it in its page cache. */
+	memset(gmap_sh + 8192, 0x5a, 100);
+	gmap_pr[4096 + 10] = 0xa5; /* page 1 copied on write */
+	if (unlink(path) < 0)
+		die("unlink gmap");
+
+	snprintf(path, sizeof(path), "%s/gonly", dir);
+	fd = make_ghost(path, 2 * 4096, 0600);
+	gonly_rw = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	gonly_ro = mmap(NULL, 2 * 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (gonly_rw == MAP_FAILED || gonly_ro == MAP_FAILED)
+		die("mmap gonly");
+	gonly_rw[4096 + 1] = 0x77;
+	if (close(fd) < 0 || unlink(path) < 0)
+		die("unlink gonly");
+}
+
+/*
+ * "bump": change the deleted files through their mappings after a dump
+ * (a delta must carry it): generation @gen at gmap byte 8300 (shared),
+ * gmap's private page 2 byte 300 (copied on write now), gonly byte 500.
+ */
+static unsigned char gen;
+
+static void bump(void)
+{
+	gen++;
+	gmap_sh[8300] = gen;
+	gmap_pr[8192 + 300] = gen;
+	gonly_rw[500] = gen;
+}
+
+static void check_ghost_map(void)
+{
+	char want[4300];
+	unsigned char b[100], x = 0;
+	struct stat st;
+
+	if (gmap_sh[8300] != (gen ? gen : pat(8300, 3)) ||
+	    gmap_pr[8192 + 300] != (gen ? gen : pat(8192 + 300, 3)) ||
+	    gonly_ro[500] != (gen ? gen : pat(500, 3)))
+		bad("the changes of generation %u are not all there", gen);
+
+	snprintf(want, sizeof(want), "%s/gmap (deleted)", dir);
+	if (fstat(gmap_fd, &st) < 0 || st.st_size != GMAP_LEN || st.st_nlink != 0)
+		bad("fd %d is not a deleted file of %d bytes", gmap_fd, GMAP_LEN);
+	check_link(gmap_fd, want);
+	check_mapped(gmap_sh, st.st_ino, want);
+	check_mapped(gmap_pr, st.st_ino, want);
+	/* The write through the shared mapping is the file's (the blob has it). */
+	if (pread(gmap_fd, b, sizeof(b), 8192) != (ssize_t)sizeof(b) || b[0] != 0x5a || b[99] != 0x5a)
+		bad("the file does not hold what the shared mapping wrote");
+	if (gmap_sh[8192 + 50] != 0x5a || gmap_sh[0] != pat(0, 3) || gmap_sh[4097] != pat(4097, 3))
+		bad("the shared mapping does not show the file");
+	/* One object: through the mapping, read through the fd, and back. */
+	gmap_sh[5] ^= 0xff;
+	if (pread(gmap_fd, &x, 1, 5) != 1 || x != (unsigned char)(pat(5, 3) ^ 0xff))
+		bad("a write through the shared mapping is not read through the fd");
+	gmap_sh[5] ^= 0xff;
+	x = (unsigned char)~gmap_sh[6];
+	if (pwrite(gmap_fd, &x, 1, 6) != 1 || gmap_sh[6] != x)
+		bad("a write through the fd is not seen in the shared mapping");
+	x = (unsigned char)~x;
+	if (pwrite(gmap_fd, &x, 1, 6) != 1)
+		bad("pwrite: %s", strerror(errno));
+	/* Private: its own copy of page 1, the file's pages elsewhere. */
+	if (gmap_pr[4096 + 10] != 0xa5 || gmap_pr[4096 + 11] != pat(4096 + 11, 3))
+		bad("the page copied on write lost its contents");
+	if (gmap_pr[8192 + 50] != 0x5a || gmap_pr[7] != pat(7, 3))
+		bad("the private mapping does not show the file");
+	x = 0x3c;
+	if (pwrite(gmap_fd, &x, 1, 100) != 1 || gmap_pr[100] != 0x3c)
+		bad("a page of the private mapping not copied on write does not follow the file");
+	x = pat(100, 3);
+	if (pwrite(gmap_fd, &x, 1, 100) != 1)
+		bad("pwrite: %s", strerror(errno));
+	report("ghost-map");
+
+	snprintf(want, sizeof(want), "%s/gonly (deleted)", dir);
+	{
+		char name[4400];
+		ino_t ino = mapped_ino(gonly_rw, name, sizeof(name));
+
+		if (!ino)
+			bad("no inode for the mapping at %p", (void *)gonly_rw);
+		check_mapped(gonly_rw, ino, want);
+		check_mapped(gonly_ro, ino, want);
+	}
+	if (gonly_ro[4097] != 0x77 || gonly_ro[4098] != pat(4098, 3) || gonly_rw[0] != pat(0, 3))
+		bad("the mappings do not show the file's contents");
+	gonly_rw[3] ^= 0xff;
+	if (gonly_ro[3] != (unsigned char)(pat(3, 3) ^ 0xff))
+		bad("the two mappings are not one file any more");
+	gonly_rw[3] ^= 0xff;
+	report("ghost-maponly");
+}
+
 static void setup_cwd(void)
 {
 	char path[4200];
@@ -382,42 +554,123 @@ static void check_big(void)
 	report("ghost-big");
 }
 
+/* ---- a deleted executable ---- */
+
+/* Run from DIR/exe, a copy of this program, and remove it: a deleted executable. */
+static void exec_copy(char **argv)
+{
+	const char *done = getenv("FID_FILES_EXE");
+	char path[4200], buf[65536];
+	int in, out;
+	ssize_t n;
+
+	if (done) {
+		if (unlink(done) < 0)
+			die("unlink exe");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/exe", dir);
+	in = open("/proc/self/exe", O_RDONLY);
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL, 0755);
+	if (in < 0 || out < 0)
+		die("exe copy");
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			die("exe write");
+	if (n < 0 || close(out) < 0 || setenv("FID_FILES_EXE", path, 1) < 0)
+		die("exe copy");
+	close(in);
+	execv(path, argv);
+	die("execv");
+}
+
+static void check_exe(void)
+{
+	char want[4300], got[4300], name[4400];
+	ssize_t n = readlink("/proc/self/exe", got, sizeof(got) - 1);
+	struct stat st;
+	ino_t ino;
+
+	snprintf(want, sizeof(want), "%s/exe (deleted)", dir);
+	if (n < 0)
+		bad("readlink /proc/self/exe: %s", strerror(errno));
+	else if ((got[n] = '\0', strcmp(got, want)))
+		bad("/proc/self/exe is '%s', not '%s'", got, want);
+	ino = mapped_ino((const void *)check_exe, name, sizeof(name));
+	if (stat("/proc/self/exe", &st) < 0 || st.st_ino != ino)
+		bad("/proc/self/exe is not the file its code is mapped from ('%s')", name);
+	report("exe");
+}
+
+static unsigned char *bigmap;
+
+static void check_bigmap(void)
+{
+	char name[4400], want[4300];
+
+	snprintf(want, sizeof(want), "%s/big (deleted)", dir);
+	if (!mapped_ino(bigmap, name, sizeof(name)) || strcmp(name, want))
+		bad("%p maps '%s', not '%s'", (void *)bigmap, name, want);
+	if (bigmap[0] != 0x42 || bigmap[big_size - 1] != pat(big_size - 1, 3))
+		bad("the mapping does not hold the file's contents");
+	report("ghost-big");
+}
+
 int main(int argc, char **argv)
 {
 	char line[64];
 	bool big = argc == 4 && !strcmp(argv[1], "big");
+	bool bigm = argc == 4 && !strcmp(argv[1], "bigmap");
 
-	if (argc != 2 && !big) {
-		fprintf(stderr, "usage: fid_files DIR | fid_files big DIR SIZE\n");
+	if (argc != 2 && !big && !bigm) {
+		fprintf(stderr, "usage: fid_files DIR | fid_files big|bigmap DIR SIZE\n");
 		return 2;
 	}
-	snprintf(dir, sizeof(dir), "%s", argv[big ? 2 : 1]);
-	if (big) {
+	snprintf(dir, sizeof(dir), "%s", argv[argc == 2 ? 1 : 2]);
+	if (big || bigm) {
 		char path[4200];
 
 		big_size = strtoull(argv[3], NULL, 0);
 		snprintf(path, sizeof(path), "%s/big", dir);
 		ghost = make_ghost(path, big_size, 0600);
-		if (lseek(ghost, GHOST_POS, SEEK_SET) < 0 || unlink(path) < 0)
+		if (bigm) {
+			bigmap = mmap(NULL, big_size, PROT_READ | PROT_WRITE, MAP_SHARED, ghost, 0);
+			if (bigmap == MAP_FAILED || close(ghost) < 0)
+				die("bigmap");
+			bigmap[0] = 0x42;
+		}
+		if ((!bigm && lseek(ghost, GHOST_POS, SEEK_SET) < 0) || unlink(path) < 0)
 			die("big");
 	} else {
+		exec_copy(argv);
 		setup_memfd();
 		setup_memfd_mapped();
 		setup_ghost();
+		setup_ghost_map();
 		setup_proc();
 		setup_cwd(); /* last: the paths above are absolute anyway */
 	}
 	printf("ready\n");
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
+		if (!strcmp(line, "bump\n") && !big && !bigm) {
+			bump();
+			printf("bumped\n");
+			fflush(stdout);
+			continue;
+		}
 		if (strcmp(line, "check\n"))
 			break;
 		if (big) {
 			check_big();
+		} else if (bigm) {
+			check_bigmap();
 		} else {
 			check_memfd();
 			check_memfd_mapped();
 			check_ghost();
+			check_ghost_map();
+			check_exe();
 			check_cwd();
 			check_proc();
 		}

@@ -17,7 +17,8 @@
  * parent-death signal SIGUSR1, a seccomp filter that makes sysinfo(2) fail
  * with EPERM; a second thread with io priority idle, parent-death signal
  * SIGUSR2, one more filter of its own (times(2) fails with EACCES), asleep
- * in nanosleep(10 s); a third thread in strict mode, blocked in read(2).
+ * in nanosleep(10 s); a third thread in strict mode, blocked in read(2); a
+ * fourth in usleep(10 s), without a remaining-time argument.
  *
  *   fid_proc single  one thread, nothing else: checks only that its pid and
  *                    glibc's idea of its thread id (pthread_self()'s tid,
@@ -207,6 +208,38 @@ static void *sleeper(void *arg)
 	return NULL;
 }
 
+/*
+ * usleep(3): a sleep without a remaining-time argument. After a restore it
+ * sleeps its whole duration again (ckpt-restore(1), "Sleeps and
+ * timeouts"): never less than asked in all, and all of it after the restore.
+ */
+static double usleep_start, usleep_end;
+static char usleeper_report[256];
+
+static void *usleeper(void *arg)
+{
+	int e;
+	(void)arg;
+
+	usleep_start = mono();
+	e = usleep(SLEEP_S * 1000000);
+	usleep_end = mono();
+	if (e < 0)
+		REPORT(usleeper_report, "usleep BAD (%s)\n", strerror(errno));
+	else if (!check_at)
+		REPORT(usleeper_report, "usleep BAD (ended before any check)\n");
+	else if (usleep_end - usleep_start < SLEEP_S)
+		REPORT(usleeper_report, "usleep BAD (slept %.2f s in all, less than the %d s asked)\n",
+		       usleep_end - usleep_start, SLEEP_S);
+	else if (usleep_end - check_at < SLEEP_S - 2)
+		REPORT(usleeper_report, "usleep BAD (%.1f s after the restore: not the whole %d s again, "
+		       "as ckpt-restore(1) says)\n", usleep_end - check_at, SLEEP_S);
+	else
+		REPORT(usleeper_report, "usleep ok (%.1f s in all, %.1f s after the check)\n",
+		       usleep_end - usleep_start, usleep_end - check_at);
+	return NULL;
+}
+
 /* Strict mode: read(2), write(2), exit(2), sigreturn(2) only. Blocks for good. */
 static void *strict(void *arg)
 {
@@ -376,7 +409,7 @@ static void check(void)
 
 int main(int argc, char **argv)
 {
-	pthread_t t;
+	pthread_t t, ut;
 	char line[64];
 	pid_t child;
 	int status;
@@ -410,7 +443,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	setup();
-	if (pthread_create(&t, NULL, sleeper, NULL))
+	if (pthread_create(&t, NULL, sleeper, NULL) || pthread_create(&ut, NULL, usleeper, NULL))
 		die("pthread_create");
 	while (!__atomic_load_n(&sleeping, __ATOMIC_SEQ_CST))
 		usleep(1000);
@@ -421,7 +454,9 @@ int main(int argc, char **argv)
 			continue;
 		check();
 		pthread_join(t, NULL);
+		pthread_join(ut, NULL);
 		fputs(sleeper_report, stdout);
+		fputs(usleeper_report, stdout);
 		printf("done\n");
 	}
 	return 0;

@@ -14,7 +14,8 @@
  *   zombie            a child that exited, never waited for (prints "kid <pid>" first)
  *   socket            a socket pair
  *   sysv-shm          a System V shared memory segment attached (removed at once)
- *   shared-deleted PATH  PATH created, 2 pages mapped shared and written, unlinked
+ *   shared-deleted PATH  PATH created (1 MiB + 4 KiB), 2 pages mapped shared and
+ *                     written, unlinked: over the default --ghost-limit
  *   seccomp           a seccomp filter that allows everything
  *
  * A heap buffer holds a pattern; each stdin line "c" checks it and prints
@@ -144,7 +145,8 @@ int main(int argc, char **argv)
 		int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		char *p;
 
-		if (fd < 0 || ftruncate(fd, 8192) < 0)
+		/* Over the default --ghost-limit (1 MiB): its contents cannot be saved. */
+		if (fd < 0 || ftruncate(fd, (1 << 20) + 4096) < 0)
 			die(argv[2]);
 		p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (p == MAP_FAILED)

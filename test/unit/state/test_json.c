@@ -232,6 +232,12 @@ static struct ckpt_state *full_state(void)
 		v->has_identity = v->path || v->kind == CKPT_STATE_VMA_SHMEM_ANON;
 		if (v->has_identity)
 			fill_id(&v->id, (unsigned)i);
+		if (v->kind == CKPT_STATE_VMA_FILE) {
+			/* A deleted file whose contents are saved, with the dump's refusal (--allow-unrestorable) */
+			v->deleted = true;
+			v->blob = strdup("blob-map-20000");
+			v->reason = strdup("not restorable: a shared mapping of a deleted file of 9 bytes, over ...");
+		}
 		v->vmflags = (1u << CKPT_STATE_NR_VMF) - 1 - (1u << (i % CKPT_STATE_NR_VMF));
 	}
 	s->mm.vmas[s->mm.nr_vmas - 1].end = 0xffffffffff601000ULL; /* vsyscall-high */
@@ -374,7 +380,10 @@ static void expect_same_state(const struct ckpt_state *a, const struct ckpt_stat
 			memcpy(&vb, &mb.vmas[i], sizeof(vb));
 			expect_same_str(va.path, vb.path, "vma path");
 			expect_same_str(va.name, vb.name, "vma name");
+			expect_same_str(va.blob, vb.blob, "vma blob");
+			expect_same_str(va.reason, vb.reason, "vma reason");
 			va.path = vb.path = va.name = vb.name = NULL;
+			va.blob = vb.blob = va.reason = vb.reason = NULL;
 			expect_same_bytes(&va, &vb, sizeof(va), "vma %zu", i);
 		}
 		cr_assert_eq(ma.nr_guards, mb.nr_guards);
@@ -644,6 +653,11 @@ static const struct hostile {
 	{ "mm/vmas/11/name", NULL, -EBADMSG, "mm.json: vmas[11].name: missing" },
 	{ "mm/vmas/1/prot", "8", -EBADMSG, "mm.json: vmas[1].prot: out of range" },
 	{ "mm/vmas/1/offset", "\"0x10\"", -EBADMSG, "mm.json: vmas[1].offset: not page-aligned" },
+	{ "mm/vmas/1/blob", "\"../pages.zst\"", -EBADMSG, "mm.json: vmas[1].blob: not a file name" },
+	{ "mm/vmas/1/blob", "\".x\"", -EBADMSG, "mm.json: vmas[1].blob: not a file name" },
+	{ "mm/vmas/1/deleted", "false", -EBADMSG, "mm.json: vmas[1].blob: only for a mapping of a deleted file" },
+	{ "mm/vmas/2/blob", "\"blob-map-30000\"", -EBADMSG, "mm.json: vmas[2].blob: only for a mapping of a deleted file" },
+	{ "mm/vmas/1/reason", "7", -EBADMSG, "mm.json: vmas[1].reason: is an integer" },
 	{ "mm/guards/1", "[\"0x21000\", \"0x22000\"]", -EBADMSG, "mm.json: guards[1]: empty, not page-aligned, or not ascending" },
 	{ "mm/membarrier", "[\"global\"]", -EBADMSG, "mm.json: membarrier[0]: not a known registration" },
 	{ "mm/thp_disable", "4", -EBADMSG, "mm.json: thp_disable: out of range" },

@@ -276,6 +276,29 @@ Test(state_judge, fds_are_judged_again)
 }
 
 /* Every mapping restore has no way to make. */
+/* A mapping of a deleted file with its blob is the file made again; the dump's refusal keeps its words. */
+Test(state_judge, ghost_mappings)
+{
+	_cleanup_state_ struct ckpt_state *s = base();
+	struct ckpt_state_vma *v = add_vma(s, CKPT_STATE_VMA_FILE, true, true, "/tmp/gone");
+
+	v->has_identity = true;
+	v->blob = strdup("blob-map-100000");
+	expect_none(s);
+	cr_expect(!ckpt_state_vma_anon_backed(v), "a shared ghost mapping is not anonymous memory");
+	v->shared = false;
+	cr_expect(!ckpt_state_vma_anon_backed(v), "a private one with a blob is mapped from the file");
+	free(v->blob);
+	v->blob = NULL;
+	cr_expect(ckpt_state_vma_anon_backed(v), "a private one without is anonymous memory");
+	expect_none(s);
+	v->shared = true;
+	v->reason = strdup("not restorable: a shared mapping of a deleted file of 5 bytes, over the "
+			   "ghost limit of 4 bytes (--ghost-limit)");
+	expect_one(s, CKPT_STATE_ISSUE_VMA, "mapping 0x100000-0x104000 (/tmp/gone)",
+		   "of 5 bytes, over the ghost limit of 4 bytes");
+}
+
 Test(state_judge, mappings_restore_cannot_make)
 {
 	static const struct {
@@ -287,7 +310,7 @@ Test(state_judge, mappings_restore_cannot_make)
 		{ CKPT_STATE_VMA_STACK, false, false, false, NULL },
 		{ CKPT_STATE_VMA_FILE, false, true, true, NULL },   /* saved in full */
 		{ CKPT_STATE_VMA_FILE, true, false, true, NULL },   /* mapped from the file */
-		{ CKPT_STATE_VMA_FILE, true, true, true, "deleted file" },
+		{ CKPT_STATE_VMA_FILE, true, true, true, "deleted file whose contents are not saved" },
 		{ CKPT_STATE_VMA_FILE, false, false, false, "without a path" },
 		{ CKPT_STATE_VMA_MEMFD, true, true, true, NULL },   /* shared object */
 		{ CKPT_STATE_VMA_MEMFD, false, true, true, NULL },  /* saved in full */
