@@ -93,6 +93,13 @@ int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret) _
  * error met, after having tried every step.
  */
 int ckpt_inject_release(struct ckpt_inject *inj);
+/*
+ * From now on, if the calling thread dies the kernel kills the process
+ * (PTRACE_O_EXITKILL on every thread): what a kill mode arms before the
+ * first kill of a tree, so that a ckpt killed midway never leaves part of
+ * it running.
+ */
+int ckpt_inject_exitkill(struct ckpt_inject *inj) __must_check;
 /* SIGKILL the process (kill mode, once its checkpoint is safe): release then leaves its memory alone. */
 void ckpt_inject_kill(struct ckpt_inject *inj);
 CKPT_DEFINE_CLEANUP(struct ckpt_inject, ckpt_inject_release)

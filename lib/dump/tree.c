@@ -215,8 +215,8 @@ fail:
 }
 
 /*
- * Kill mode, once the checkpoint is safe: kill every process, children
- * first, so that none is left a zombie whose pid a restore right after
+ * Kill mode, once the checkpoint is safe: kill every process, all or
+ * none (PTRACE_O_EXITKILL first), children first, so that none is left a zombie whose pid a restore right after
  * would find taken. A parent about to die ignores SIGCHLD first, so the
  * kernel reaps each child as soon as ckpt, its tracer, has collected it
  * (init would, but only when it gets to it).
@@ -224,6 +224,11 @@ fail:
 void dump_tree_kill(struct ckpt_tree *t, struct ckpt_inject **injs)
 {
 	static const uint64_t ign[4] = { 1 /* SIG_IGN */, 0, 0, 0 };
+
+	/* All or none: if ckpt dies from here on, the kernel kills the rest. */
+	for (size_t i = 0; i < t->nr_nodes; i++)
+		if (injs[i] && ckpt_inject_exitkill(injs[i]) < 0)
+			pr_warn("pid %d: a ckpt killed now would leave it running", t->nodes[i].pid);
 
 	for (size_t i = 0; i < t->nr_nodes; i++) {
 		bool parent = false;

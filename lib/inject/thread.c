@@ -42,6 +42,16 @@ int ckpt_inject_suspend_seccomp(struct ckpt_inject *inj)
 	return 0;
 }
 
+int ckpt_inject_exitkill(struct ckpt_inject *inj)
+{
+	for (size_t i = 0; i < inj->nr_threads; i++)
+		if (!inj->threads[i].dead &&
+		    ptrace(PTRACE_SETOPTIONS, inj->threads[i].st.tid, 0, (void *)(trace_options(inj) | PTRACE_O_EXITKILL)) < 0 &&
+		    errno != ESRCH)
+			return neg_errno();
+	return 0;
+}
+
 /* The new thread's first stop: the PTRACE_EVENT_STOP of an auto-attached task. */
 static int wait_new_thread(pid_t tid)
 {

@@ -438,6 +438,102 @@ static void random_kills(enum mode m)
 		     TRIALS);
 }
 
+/* The child of selfcheck tree @pid (0 if none yet). */
+static pid_t child_of(pid_t pid)
+{
+	char path[64];
+	int kid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%d", &kid) != 1)
+			kid = 0;
+		fclose(f);
+	}
+	return kid;
+}
+
+/*
+ * A process tree (selfcheck tree: a parent and a child, each checking
+ * itself): ckpt dump of it SIGKILLed at random moments never harms either;
+ * in kill mode, a complete checkpoint may have taken both.
+ */
+static void random_kills_tree(bool leave)
+{
+	char status[200], why[400], path[256], spid[16];
+	const char *argv[] = { ckpt_bin(), "dump", "-t", spid, "-D", path, leave ? "--leave-running" : NULL, NULL };
+	int harmed = 0, killed = 0;
+	struct prog t, c;
+	double dur = 0;
+
+	snprintf(status, sizeof(status), "%s/status", dir);
+	snprintf(path, sizeof(path), "%s/img", dir);
+	srand((unsigned)getpid() + leave);
+	for (int i = -1; i < TRIALS; i++) {
+		useconds_t delay = i < 0 ? 0 : (useconds_t)((double)rand() / RAND_MAX * dur * 1e6);
+		pid_t kid;
+		int st;
+
+		clean_images();
+		unlink(status);
+		cr_assert_eq(prog_start(&t, false, 5000, "selfcheck", status, "tree", NULL), 0);
+		for (int k = 0; k < 100 && !(kid = child_of(t.pid)); k++)
+			usleep(10000);
+		cr_assert_gt(kid, 0, "selfcheck made no child");
+		prog_track_pid(kid);
+		usleep(60000);
+		snprintf(spid, sizeof(spid), "%d", t.pid);
+		if (i < 0) {
+			/* How long the dump takes when left alone: kills land in it. */
+			dur = now_s();
+			cr_assert_eq(prog_spawn(&c, false, NULL, argv), 0);
+			cr_assert_eq(prog_wait(&c, 30000), 0, "the tree dump does not work at all");
+			dur = now_s() - dur;
+			kill(kid, SIGKILL);
+			prog_kill(&t);
+			continue;
+		}
+		cr_assert_eq(prog_spawn(&c, false, NULL, argv), 0);
+		usleep(delay);
+		if (kill(c.pid, SIGKILL) == 0)
+			killed++;
+		st = prog_wait(&c, 30000);
+		cr_assert_geq(st, 0);
+		usleep(200000);
+		why[0] = '\0';
+		if (proc_state(t.pid) && proc_state(t.pid) != 'Z') {
+			check_healthy(status, t.pid, why, sizeof(why));
+			if (!why[0])
+				check_healthy(status, kid, why, sizeof(why));
+		} else if (leave || access(path, F_OK) != 0) {
+			snprintf(why, sizeof(why), "the root died without a complete checkpoint");
+		} else if (proc_state(kid) && proc_state(kid) != 'Z') {
+			snprintf(why, sizeof(why), "kill mode took the root, not its child");
+		}
+		if (why[0]) {
+			harmed++;
+			cr_log_error("tree %s, kill after %u us: %s", leave ? "leave-running" : "kill mode", delay, why);
+		}
+		kill(kid, SIGKILL);
+		prog_kill(&t);
+	}
+	cr_log_info("tree dump%s: %d trials, %d kills, %d harmed (delays up to %.0f ms)",
+		    leave ? " --leave-running" : "", TRIALS, killed, harmed, dur * 1e3);
+	cr_expect_eq(harmed, 0, "%d of %d trees harmed by SIGKILL of ckpt", harmed, TRIALS);
+}
+
+Test(killsafe, sigkill_during_tree_dump)
+{
+	random_kills_tree(false);
+}
+
+Test(killsafe, sigkill_during_tree_dump_leave_running)
+{
+	random_kills_tree(true);
+}
+
 Test(killsafe, sigkill_during_dump)
 {
 	random_kills(DUMP);

@@ -2,7 +2,7 @@
 /*
  * A process that checks itself all the time, for the SIGKILL-of-ckpt tests.
  *
- *   selfcheck STATUSFILE [single]
+ *   selfcheck STATUSFILE [single|tree]
  *
  * The main thread runs rounds of a loop that keeps its values in registers
  * only (rcx, rbx, r12-r15, xmm8, xmm9: a register set to the wrong value
@@ -12,7 +12,9 @@
  * A second thread blocks in read(2) on that pipe (a read must return that
  * byte, never an error), a third in nanosleep(2) of 100 ms (it must return 0
  * after at least 100 ms). SIGUSR1 is counted. With "single", the main
- * thread alone and no pipe (restore takes one thread).
+ * thread alone and no pipe (restore takes one thread). With "tree", it
+ * forks first and the child does all the same (a process tree of two, each
+ * writing its own status lines).
  *
  * Every 50 ms it appends "pid <pid> tick <n> usr1 <count> pinned <0|1>" to
  * STATUSFILE (opened and closed each time: no file stays open). Anything
@@ -172,11 +174,15 @@ int main(int argc, char **argv)
 	pthread_t th;
 	uint64_t sum, next_tick, tick = 0, round = 0;
 	bool single = argc == 3 && strcmp(argv[2], "single") == 0;
+	bool tree = argc == 3 && strcmp(argv[2], "tree") == 0;
+	pid_t child = 0;
 
-	if (argc != 2 && !single) {
-		fprintf(stderr, "usage: selfcheck STATUSFILE [single]\n");
+	if (argc != 2 && !single && !tree) {
+		fprintf(stderr, "usage: selfcheck STATUSFILE [single|tree]\n");
 		return 2;
 	}
+	if (tree && (child = fork()) < 0)
+		return 2;
 	status_path = argv[1];
 	sigaction(SIGUSR1, &sa, NULL);
 	pthread_sigmask(SIG_SETMASK, NULL, &mask0);
@@ -190,8 +196,10 @@ int main(int argc, char **argv)
 	sum = checksum();
 	if (!single && (pthread_create(&th, NULL, reader, NULL) || pthread_create(&th, NULL, sleeper, NULL)))
 		return 2;
-	printf("ready\n");
-	fflush(stdout);
+	if (!tree || child) {
+		printf("ready\n");
+		fflush(stdout);
+	}
 	next_tick = now_ns();
 	for (;;) {
 		size_t at = (size_t)(round * 4099) % (BUF_WORDS - 512);
