@@ -271,6 +271,21 @@ int ckpt_proc_open_pagemap(const struct ckpt_proc *p) __must_check;
 int ckpt_proc_clear_soft_dirty(const struct ckpt_proc *p) __must_check;
 /* /proc/sys/... value of the host, e.g. "kernel/pid_max". */
 int ckpt_proc_read_sysctl(const char *root, const char *name, char **ret) __must_check;
+/* Write a /proc/sys value of the host ("kernel/shm_next_id"). */
+int ckpt_proc_write_sysctl(const char *root, const char *name, const char *value) __must_check;
+
+/* One System V shared memory segment of the caller's IPC namespace (/proc/sysvipc/shm). */
+struct ckpt_sysv_shm {
+	int32_t key;
+	int shmid;
+	uint32_t perms;          /* mode bits, SHM_DEST (01000) when removed but still attached */
+	uint64_t size;
+	uint32_t uid, gid, cuid, cgid;
+	uint64_t nattch;
+};
+/* Every segment; @ret (owned by the caller, free()) may be NULL when there is none. */
+int ckpt_proc_read_sysv_shm(const char *root, struct ckpt_sysv_shm **ret, size_t *ret_nr) __must_check;
+int ckpt_proc_parse_sysv_shm(const char *text, struct ckpt_sysv_shm **ret, size_t *ret_nr) __must_check;
 
 /*
  * Open the object mapped at [start, end) (a file, memfd or shared anonymous

@@ -267,6 +267,16 @@ struct ckpt_state_vma {
 	char *reason;
 };
 
+/* A System V shared memory segment the process has attached (shmat). */
+struct ckpt_state_sysv_shm {
+	int shmid;                           /* the inode of its mappings; made again with this id */
+	int32_t key;                         /* 0: IPC_PRIVATE */
+	uint32_t mode;                       /* permission bits (0777) */
+	uint64_t size;                       /* bytes, as shmget was given */
+	uint32_t uid, gid, cuid, cgid;
+	bool removed;                        /* IPC_RMID done (SHM_DEST): gone once nobody has it attached */
+};
+
 struct ckpt_state_mm {
 	uint64_t start_code, end_code, start_data, end_data;
 	uint64_t start_brk, brk, start_stack;
@@ -275,6 +285,13 @@ struct ckpt_state_mm {
 	uint64_t (*auxv)[2];
 	size_t nr_vmas;                      /* ascending, not overlapping */
 	struct ckpt_state_vma *vmas;
+	/*
+	 * System V segments its mappings attach (kind SYSV_SHM, id.ino the
+	 * shmid), ascending shmid; none in older images: such mappings are not
+	 * restorable there.
+	 */
+	size_t nr_sysv_shm;
+	struct ckpt_state_sysv_shm *sysv_shm;
 	/* Guard regions (MADV_GUARD_INSTALL): [start, end) pairs, ascending. */
 	size_t nr_guards;
 	uint64_t (*guards)[2];
@@ -441,6 +458,8 @@ bool ckpt_state_vma_anon_backed(const struct ckpt_state_vma *v);
 bool ckpt_state_vma_shm(const struct ckpt_state_vma *v);
 /* A shared memory mapping (ckpt_state_vma_shm) of the object @id exists in @s. */
 bool ckpt_state_shm_mapped(const struct ckpt_state *s, const struct ckpt_state_identity *id);
+/* The record of the System V segment @shmid in @mm, or NULL. */
+const struct ckpt_state_sysv_shm *ckpt_state_sysv_shm_find(const struct ckpt_state_mm *mm, int shmid);
 
 /* ---- JSON ---- */
 

@@ -444,12 +444,92 @@ static int mm_settings(struct collect *c, struct ckpt_state_mm *mm)
 	return 0;
 }
 
+/* Why the mappings of segment @shmid cannot be attached again as they are, or NULL. */
+static const char *sysv_coverage(const struct ckpt_state_mm *mm, int shmid, uint64_t size)
+{
+	uint64_t base = 0, next = 0;
+	bool first = true;
+
+	for (size_t i = 0; i < mm->nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &mm->vmas[i];
+
+		if (v->kind != CKPT_STATE_VMA_SYSV_SHM || (int)v->id.ino != shmid)
+			continue;
+		if (first) {
+			if (v->offset)
+				return "not restorable yet: a System V segment whose start is not mapped";
+			base = next = v->start;
+			first = false;
+		}
+		if (v->start != next || v->offset != v->start - base)
+			return "not restorable yet: a System V segment attached twice or partly unmapped";
+		next = v->end;
+	}
+	if (next - base < size)
+		return "not restorable yet: a System V segment partly unmapped";
+	return NULL;
+}
+
+/*
+ * The System V segments the mappings attach, from /proc/sysvipc/shm (of
+ * ckpt's IPC namespace: a segment not found there is not recorded, and
+ * its mappings are refused by the judge).
+ */
+static int mm_sysv(struct collect *c, struct ckpt_state_mm *mm)
+{
+	_cleanup_free_ struct ckpt_sysv_shm *all = NULL;
+	size_t nr = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < mm->nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &mm->vmas[i];
+		struct ckpt_state_sysv_shm *g;
+		size_t k, at;
+
+		if (v->kind != CKPT_STATE_VMA_SYSV_SHM || !v->has_identity ||
+		    ckpt_state_sysv_shm_find(mm, (int)v->id.ino))
+			continue;
+		if (!all && (r = ckpt_proc_read_sysv_shm(NULL, &all, &nr)) < 0) {
+			pr_err("cannot read /proc/sysvipc/shm for pid %d: %s", c->pid, errstr(r));
+			return r;
+		}
+		for (k = 0; k < nr && all[k].shmid != (int)v->id.ino; k++)
+			;
+		if (k == nr)
+			continue; /* another IPC namespace's */
+		g = reallocarray(mm->sysv_shm, mm->nr_sysv_shm + 1, sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		mm->sysv_shm = g;
+		/* Ascending shmid. */
+		for (at = mm->nr_sysv_shm; at > 0 && g[at - 1].shmid > all[k].shmid; at--)
+			g[at] = g[at - 1];
+		g[at] = (struct ckpt_state_sysv_shm){ .shmid = all[k].shmid, .key = all[k].key,
+						      .mode = all[k].perms & 0777, .size = all[k].size,
+						      .uid = all[k].uid, .gid = all[k].gid, .cuid = all[k].cuid,
+						      .cgid = all[k].cgid, .removed = (all[k].perms & 01000) != 0 };
+		mm->nr_sysv_shm++;
+	}
+	for (size_t i = 0; i < mm->nr_vmas; i++) {
+		struct ckpt_state_vma *v = &mm->vmas[i];
+		const struct ckpt_state_sysv_shm *g;
+		const char *why;
+
+		if (v->kind != CKPT_STATE_VMA_SYSV_SHM || v->reason ||
+		    !(g = ckpt_state_sysv_shm_find(mm, (int)v->id.ino)) || !(why = sysv_coverage(mm, g->shmid, g->size)))
+			continue;
+		if (!(v->reason = strdup(why)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int collect_mm(struct collect *c)
 {
 	int r;
 
 	if ((r = mm_fields(c, &c->s->mm)) < 0 || (r = mm_auxv(c, &c->s->mm)) < 0 ||
-	    (r = mm_settings(c, &c->s->mm)) < 0)
+	    (r = mm_settings(c, &c->s->mm)) < 0 || (r = mm_vmas(c)) < 0)
 		return r;
-	return mm_vmas(c);
+	return mm_sysv(c, &c->s->mm);
 }

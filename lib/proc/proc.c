@@ -271,3 +271,70 @@ int ckpt_proc_read_sysctl(const char *root, const char *name, char **ret)
 	*ret = buf;
 	return 0;
 }
+
+int ckpt_proc_write_sysctl(const char *root, const char *name, const char *value)
+{
+	char path[PATH_MAX];
+	int fd, r = 0;
+
+	snprintf(path, sizeof(path), "%s/sys/%s", root ? root : "/proc", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return neg_errno();
+	if (write(fd, value, strlen(value)) != (ssize_t)strlen(value))
+		r = -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = neg_errno();
+	return r;
+}
+
+int ckpt_proc_parse_sysv_shm(const char *text, struct ckpt_sysv_shm **ret, size_t *ret_nr)
+{
+	struct ckpt_sysv_shm *v = NULL;
+	size_t nr = 0;
+	const char *line = strchr(text, '\n'); /* the header */
+
+	while (line && *++line) {
+		struct ckpt_sysv_shm s = { 0 };
+		unsigned long long size, nattch;
+		unsigned int perms;
+		int n = sscanf(line, "%d %d %o %llu %*d %*d %llu %u %u %u %u", &s.key, &s.shmid, &perms, &size, &nattch,
+			       &s.uid, &s.gid, &s.cuid, &s.cgid);
+		struct ckpt_sysv_shm *g;
+
+		if (n != 9) {
+			free(v);
+			return -EBADMSG;
+		}
+		s.perms = perms;
+		s.size = size;
+		s.nattch = nattch;
+		g = reallocarray(v, nr + 1, sizeof(*v));
+		if (!g) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = g;
+		v[nr++] = s;
+		line = strchr(line, '\n');
+	}
+	*ret = v;
+	*ret_nr = nr;
+	return 0;
+}
+
+int ckpt_proc_read_sysv_shm(const char *root, struct ckpt_sysv_shm **ret, size_t *ret_nr)
+{
+	char path[PATH_MAX];
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/sysvipc/shm", root ? root : "/proc");
+	r = read_file_at(AT_FDCWD, path, &buf, &len);
+	if (r < 0)
+		return r;
+	r = ckpt_proc_parse_sysv_shm(buf, ret, ret_nr);
+	free(buf);
+	return r;
+}

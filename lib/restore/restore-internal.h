@@ -79,6 +79,8 @@ struct rst_tree {
 	size_t nr;
 	struct rst_tree_shm *shm;
 	size_t nr_shm;
+	int *sysv_made;                 /* System V segments this restore made (removed if it fails) */
+	size_t nr_sysv_made;
 };
 
 #define RST_DATA_LEN (64 * 1024)
@@ -101,6 +103,14 @@ int rst_tree_shm_fd(const struct rst *r, const struct ckpt_state_identity *id);
 int rst_tree_mm_done(struct rst *r) __must_check;
 int rst_tree_files_done(struct rst *r) __must_check;
 void rst_tree_done(struct rst_tree *rt);
+/* System V segment @shmid was made by this restore. */
+int rst_tree_sysv_made(struct rst *r, int shmid) __must_check;
+/*
+ * Every process attached its segments: those that were removed (IPC_RMID)
+ * at the dump are removed again (@ok), or the restore failed and the ones
+ * it made go (!@ok).
+ */
+void rst_tree_sysv_finish(struct rst_tree *rt, bool ok);
 
 /* remote.c */
 /* A remote system call in the child: its result, or -errno (of the call, or of ptrace). */

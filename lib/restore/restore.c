@@ -430,6 +430,7 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		e = rst_tree_create(&rt);
 	if (e == 0)
 		e = build_all(&rt);
+	rst_tree_sysv_finish(&rt, e == 0);
 	if (e < 0) {
 		pr_err("the restore of '%s' failed: the new process%s (pid %d%s) %s killed",
 		       o->dir ? o->dir : o->from, rt.nr > 1 ? "es" : "", root->pid,

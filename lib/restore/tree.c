@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -403,8 +404,39 @@ int rst_tree_files_done(struct rst *r)
 	return 0;
 }
 
+int rst_tree_sysv_made(struct rst *r, int shmid)
+{
+	struct rst_tree *rt = r->tree;
+	int *v = reallocarray(rt->sysv_made, rt->nr_sysv_made + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	rt->sysv_made = v;
+	v[rt->nr_sysv_made++] = shmid;
+	return 0;
+}
+
+void rst_tree_sysv_finish(struct rst_tree *rt, bool ok)
+{
+	if (!ok) {
+		for (size_t i = 0; i < rt->nr_sysv_made; i++)
+			(void)shmctl(rt->sysv_made[i], IPC_RMID, NULL);
+		return;
+	}
+	for (size_t i = 0; i < rt->nr; i++) {
+		const struct ckpt_state *s = rt->procs[i].s;
+
+		for (size_t k = 0; s && k < s->mm.nr_sysv_shm; k++)
+			if (s->mm.sysv_shm[k].removed && shmctl(s->mm.sysv_shm[k].shmid, IPC_RMID, NULL) < 0 &&
+			    errno != EINVAL && errno != EIDRM)
+				pr_warn("cannot remove System V segment %d again (it was removed, still "
+					"attached): %s", s->mm.sysv_shm[k].shmid, strerror(errno));
+	}
+}
+
 void rst_tree_done(struct rst_tree *rt)
 {
+	free(rt->sysv_made);
 	for (size_t i = 0; i < rt->nr_shm; i++)
 		close(rt->shm[i].fd);
 	free(rt->shm);

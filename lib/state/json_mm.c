@@ -79,6 +79,23 @@ static void per_mm_to_json(struct jw *w, json_object *root, const struct ckpt_st
 			jw_append(w, w->err ? NULL : pair, jw_new_u64(mm->guards[i][1]));
 		}
 	}
+	if (mm->nr_sysv_shm) {
+		arr = jw_arr(w, root, "sysv_shm");
+		for (size_t i = 0; i < mm->nr_sysv_shm; i++) {
+			const struct ckpt_state_sysv_shm *g = &mm->sysv_shm[i];
+			json_object *o = jw_arr_obj(w, arr);
+
+			jw_int(w, o, "shmid", g->shmid);
+			jw_int(w, o, "key", g->key);
+			jw_int(w, o, "mode", g->mode);
+			jw_u64(w, o, "size", g->size);
+			jw_int(w, o, "uid", g->uid);
+			jw_int(w, o, "gid", g->gid);
+			jw_int(w, o, "cuid", g->cuid);
+			jw_int(w, o, "cgid", g->cgid);
+			jw_bool(w, o, "removed", g->removed);
+		}
+	}
 	if (mm->has_thp_disable)
 		jw_int(w, root, "thp_disable", mm->thp_disable);
 	if (mm->has_memory_merge)
@@ -275,6 +292,54 @@ static int guards_from_json(struct jr *r, json_object *doc, struct ckpt_state_mm
 	return 0;
 }
 
+static int sysv_one(struct jr *r, json_object *o, struct ckpt_state_sysv_shm *g)
+{
+	int k, mode = 0, ids[4];
+
+	if ((k = jr_int(r, o, "shmid", 0, INT32_MAX, &g->shmid)) < 0 ||
+	    (k = jr_int(r, o, "key", INT32_MIN, INT32_MAX, &g->key)) < 0 ||
+	    (k = jr_int(r, o, "mode", 0, 0777, &mode)) < 0 || (k = jr_u64(r, o, "size", &g->size)) < 0 ||
+	    (k = jr_int(r, o, "uid", 0, INT32_MAX, &ids[0])) < 0 || (k = jr_int(r, o, "gid", 0, INT32_MAX, &ids[1])) < 0 ||
+	    (k = jr_int(r, o, "cuid", 0, INT32_MAX, &ids[2])) < 0 ||
+	    (k = jr_int(r, o, "cgid", 0, INT32_MAX, &ids[3])) < 0 || (k = jr_bool(r, o, "removed", &g->removed)) < 0)
+		return k;
+	if (!g->size || g->size > (1ULL << 46))
+		return jr_fail(r, "size", "out of range");
+	g->mode = (uint32_t)mode;
+	g->uid = (uint32_t)ids[0];
+	g->gid = (uint32_t)ids[1];
+	g->cuid = (uint32_t)ids[2];
+	g->cgid = (uint32_t)ids[3];
+	return 0;
+}
+
+static int sysv_from_json(struct jr *r, json_object *doc, struct ckpt_state_mm *mm)
+{
+	json_object *arr;
+	size_t nr;
+	int k = jr_opt(r, doc, "sysv_shm", json_type_array, &arr);
+
+	if (k <= 0)
+		return k;
+	if ((k = jr_arr(r, doc, "sysv_shm", JR_MAX_VMAS, &arr, &nr)) < 0)
+		return k;
+	mm->sysv_shm = nr ? calloc(nr, sizeof(*mm->sysv_shm)) : NULL;
+	if (nr && !mm->sysv_shm)
+		return -ENOMEM;
+	mm->nr_sysv_shm = nr;
+	for (size_t i = 0; i < nr; i++) {
+		size_t mark = jr_enter(r, "sysv_shm");
+
+		jr_enter_idx(r, i);
+		if ((k = sysv_one(r, json_object_array_get_idx(arr, i), &mm->sysv_shm[i])) < 0)
+			return k;
+		if (i && mm->sysv_shm[i].shmid <= mm->sysv_shm[i - 1].shmid)
+			return jr_fail(r, "shmid", "not ascending");
+		jr_leave(r, mark);
+	}
+	return 0;
+}
+
 static int membarrier_from_json(struct jr *r, json_object *doc, struct ckpt_state_mm *mm)
 {
 	json_object *arr;
@@ -313,7 +378,8 @@ static int per_mm_from_json(struct jr *r, json_object *doc, struct ckpt_state_mm
 	json_object *x;
 	int k;
 
-	if ((k = guards_from_json(r, doc, mm)) < 0 || (k = membarrier_from_json(r, doc, mm)) < 0)
+	if ((k = guards_from_json(r, doc, mm)) < 0 || (k = membarrier_from_json(r, doc, mm)) < 0 ||
+	    (k = sysv_from_json(r, doc, mm)) < 0)
 		return k;
 	if ((k = jr_opt(r, doc, "thp_disable", json_type_int, &x)) > 0) {
 		mm->has_thp_disable = true;

@@ -118,6 +118,7 @@ void ckpt_state_free(struct ckpt_state *s)
 	}
 	free(s->mm.vmas);
 	free(s->mm.guards);
+	free(s->mm.sysv_shm);
 	for (size_t i = 0; i < s->nr_fds; i++)
 		fd_done(&s->fds[i]);
 	free(s->fds);
@@ -382,10 +383,20 @@ bool ckpt_state_vma_shm(const struct ckpt_state_vma *v)
 	return v->shared && (v->kind == CKPT_STATE_VMA_SHMEM_ANON || v->kind == CKPT_STATE_VMA_MEMFD);
 }
 
-static const char *vma_problem(const struct ckpt_state_vma *v)
+const struct ckpt_state_sysv_shm *ckpt_state_sysv_shm_find(const struct ckpt_state_mm *mm, int shmid)
 {
+	for (size_t i = 0; i < mm->nr_sysv_shm; i++)
+		if (mm->sysv_shm[i].shmid == shmid)
+			return &mm->sysv_shm[i];
+	return NULL;
+}
+
+static const char *vma_problem(const struct ckpt_state_mm *mm, const struct ckpt_state_vma *v)
+{
+	if (v->kind == CKPT_STATE_VMA_SYSV_SHM && (!v->has_identity || !ckpt_state_sysv_shm_find(mm, (int)v->id.ino)))
+		return "not restorable: System V shared memory without a record of its segment";
 	if (v->kind == CKPT_STATE_VMA_SYSV_SHM)
-		return "not restorable yet: System V shared memory";
+		return v->shared ? NULL : "not restorable: a private mapping of System V shared memory";
 	if (is_kernel_special(v->kind))
 		return NULL;
 	if (v->vmflags & (CKPT_STATE_VMF_IO | CKPT_STATE_VMF_PFNMAP))
@@ -489,7 +500,7 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 	}
 	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
 		const struct ckpt_state_vma *v = &s->mm.vmas[i];
-		const char *why = v->reason ? v->reason : vma_problem(v); /* the dump's own words first */
+		const char *why = v->reason ? v->reason : vma_problem(&s->mm, v); /* the dump's own words first */
 		struct ckpt_state_issue is = { .kind = CKPT_STATE_ISSUE_VMA, .fd = -1,
 					       .start = v->start, .end = v->end };
 

@@ -127,7 +127,7 @@ static const struct jcase cases[] = {
 	{ "proc-cwd", false, "working directory '/proc/@/fd' of process", ARG_PID, "/proc" },
 	{ "deleted-dir", true, "fd 3 (@)", ARG_PATH, "deleted" },
 	{ "socket", false, "fd 3 (socket:[", ARG_NONE, "a socket" },
-	{ "sysv-shm", false, "(/SYSV", ARG_NONE, "System V" },
+	{ "sysv-partial", false, "(/SYSV", ARG_NONE, "a System V segment partly unmapped" },
 	{ "shared-deleted", true, "(@)", ARG_PATH,
 	  "a shared mapping of a deleted file of 1052672 bytes, over the ghost limit of 1048576 bytes" },
 };
@@ -230,7 +230,7 @@ Test(judge, file_of_another_process_proc, .timeout = 60) { run_case(&cases[2]); 
 Test(judge, cwd_in_proc, .timeout = 60) { run_case(&cases[3]); }
 Test(judge, deleted_directory_fd, .timeout = 60) { run_case(&cases[4]); }
 Test(judge, socket, .timeout = 60) { run_case(&cases[5]); }
-Test(judge, sysv_shm, .timeout = 60) { run_case(&cases[6]); }
+Test(judge, sysv_shm_partly_unmapped, .timeout = 60) { run_case(&cases[6]); }
 Test(judge, shared_mapping_of_deleted_file, .timeout = 60) { run_case(&cases[7]); }
 
 /* Nothing to refuse, so a kill-mode dump of judged @mode goes through and restores. */
@@ -274,6 +274,12 @@ Test(judge, plain_process_is_dumped_and_restored, .timeout = 60)
 Test(judge, seccomp_filter_is_dumped_and_restored, .timeout = 60)
 {
 	dump_and_restore("seccomp");
+}
+
+/* A System V segment (removed while attached) is restorable. */
+Test(judge, sysv_shm_is_dumped_and_restored, .timeout = 60)
+{
+	dump_and_restore("sysv-shm");
 }
 
 static pid_t ppid_of(pid_t pid)

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -214,4 +216,54 @@ Test(tree, a_taken_pid_is_named)
 	run_result_done(&r);
 	cr_expect(alive(pid));
 	kill_tree(pid, &p);
+}
+
+/* ---- System V shared memory (postgres keeps its shared state in a segment) ---- */
+
+static void sysv_round_trip(bool ipcrm)
+{
+	const char *argv[] = { ckpt_bin(), "restore", "-D", NULL, "--stdio", "inherit", NULL };
+	struct prog p, rp;
+	char line[512], dir[128];
+	int pid = 0, aid = -1, bid = -1, n = 0;
+
+	cr_assert_eq(prog_start(&p, true, 0, "sysvshm", NULL), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0);
+	cr_assert_eq(sscanf(line, "pid %d", &pid), 1, "got '%s'", line);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0);
+	cr_assert_eq(sscanf(line, "shmid %d %d", &aid, &bid), 2, "got '%s'", line);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0);
+	cr_assert_str_eq(line, "ready");
+	snprintf(dir, sizeof(dir), "%s/sysv%s", tmp, ipcrm ? "-ipcrm" : "");
+	dump_ok(pid, dir, NULL, NULL);
+	prog_wait(&p, 5000);
+	if (ipcrm) {
+		/* Gone between dump and restore: made again, with its id and its contents. */
+		cr_assert_eq(shmctl(aid, IPC_RMID, NULL), 0, "ipcrm -m %d: %s", aid, strerror(errno));
+	}
+	argv[3] = dir;
+	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
+	cr_assert_eq(write(rp.in_fd, "check\n", 6), 6);
+	for (;;) {
+		cr_assert_geq(prog_read_line(&rp, line, sizeof(line), 30000), 0, "no answer after %d lines", n);
+		if (!strcmp(line, "done"))
+			break;
+		n++;
+		cr_log_info("sysv: %s", line);
+		cr_expect_not_null(strstr(line, " ok"), "%s", line);
+	}
+	cr_expect_eq(n, 5, "%d items, not 5", n);
+	prog_wait(&rp, 10000);
+	prog_kill(&rp);
+	shmctl(aid, IPC_RMID, NULL);
+}
+
+Test(tree, sysv_shm_segments_come_back_shared)
+{
+	sysv_round_trip(false);
+}
+
+Test(tree, a_sysv_segment_removed_before_the_restore_is_made_again)
+{
+	sysv_round_trip(true);
 }

@@ -14,6 +14,7 @@
  *   zombie            a child that exited, never waited for (prints "kid <pid>" first)
  *   socket            a socket pair
  *   sysv-shm          a System V shared memory segment attached (removed at once)
+ *   sysv-partial      a System V segment of two pages, one of them unmapped
  *   shared-deleted PATH  PATH created (1 MiB + 4 KiB), 2 pages mapped shared and
  *                     written, unlinked: over the default --ghost-limit
  *   seccomp           a seccomp filter that allows everything
@@ -141,6 +142,13 @@ int main(int argc, char **argv)
 			die("shmget/shmat");
 		strcpy(p, "shared");
 		shmctl(id, IPC_RMID, NULL); /* gone with the last detach */
+	} else if (!strcmp(mode, "sysv-partial")) {
+		int id = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+		char *p = id < 0 ? (char *)-1 : shmat(id, NULL, 0);
+
+		if (p == (char *)-1 || munmap(p + 4096, 4096) < 0)
+			die("shmget/shmat/munmap");
+		shmctl(id, IPC_RMID, NULL);
 	} else if (!strcmp(mode, "shared-deleted") && argc > 2) {
 		int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		char *p;
