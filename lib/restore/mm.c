@@ -335,8 +335,9 @@ static int sysv_ensure(struct rst *r, const struct ckpt_state_sysv_shm *g)
 	}
 	made = shmget(g->removed ? IPC_PRIVATE : g->key, g->size, IPC_CREAT | IPC_EXCL | (int)g->mode);
 	e = made < 0 ? neg_errno() : 0;
-	if (ckpt_proc_write_sysctl(NULL, "kernel/shm_next_id", "-1") < 0)
-		pr_warn("cannot reset kernel/shm_next_id: the next shmget(2) gets id %d + 1", g->shmid);
+	/* The kernel forgets the id once it used it; not when shmget failed. */
+	if (made < 0 && ckpt_proc_write_sysctl(NULL, "kernel/shm_next_id", "-1") < 0)
+		pr_warn("cannot reset kernel/shm_next_id: the next shmget(2) gets id %d", g->shmid);
 	if (e == 0 && made != g->shmid) {
 		shmctl(made, IPC_RMID, NULL);
 		e = -EEXIST;
