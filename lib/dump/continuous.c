@@ -494,9 +494,9 @@ static void say_children(struct cont *c, struct ckpt_inject *inj)
 	if (ckpt_proc_list_children(ckpt_inject_task_proc(inj), &kids, &nr) < 0 || !nr)
 		return;
 	c->children_said = true;
-	pr_warn("pid %d has %zu child%s (the first: pid %d): continuous checkpoints hold the process "
-		"alone, not its children (ckpt dump -t checkpoints the whole tree)", c->o->pid, nr,
-		nr > 1 ? "ren" : "", kids[0]);
+	pr_warn("pid %d has %zu child%s now (the first: pid %d), born since this run began: its "
+		"checkpoints hold the process alone (start ckpt track -D again to checkpoint its tree)",
+		c->o->pid, nr, nr > 1 ? "ren" : "", kids[0]);
 }
 
 /* A freeze for the harvest alone: the pages written since the last one, in @ret. */
@@ -1138,6 +1138,9 @@ int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_conti
 	enum ckpt_continuous_end end = CKPT_CONTINUOUS_FAILED;
 	int r, e;
 
+	/* A process with children: its tree, a dump per interval (continuous_tree.c). */
+	if (dump_has_children(o->pid))
+		return dump_continuous_tree(o, ret);
 	memset(ret, 0, sizeof(*ret));
 	pthread_mutex_init(&c.lock, NULL);
 	pthread_cond_init(&c.cond, NULL);

@@ -72,6 +72,13 @@ struct ckpt_state_issues;
 struct ckpt_proc_stat;
 /* A zombie process (not a live one whose leader thread exited), by its stat. */
 bool dump_is_zombie(pid_t pid, const struct ckpt_proc_stat *st);
+/* continuous_tree.c */
+struct ckpt_continuous_opts;
+struct ckpt_continuous_result;
+/* @pid has a child that is not a zombie. */
+bool dump_has_children(pid_t pid);
+/* ckpt_dump_continuous of a process with children: a tree dump per interval. */
+int dump_continuous_tree(const struct ckpt_continuous_opts *o, struct ckpt_continuous_result *ret) __must_check;
 /* @root and its descendants now, not frozen (parents first): a guess for the stages before the freeze. */
 int dump_tree_list(pid_t root, pid_t **ret, size_t *ret_nr) __must_check;
 /*

@@ -198,6 +198,33 @@ Test(tree, delta_of_a_tree)
 	restore_and_check(d1, "restore of the delta");
 }
 
+/* ckpt track -D of a tree: a tree dump per interval; DIR/latest restores the tree of its moment. */
+Test(tree, continuous_checkpoints_of_a_tree)
+{
+	struct run_result r;
+	struct prog p;
+	char dir[128], latest[160], pid_s[16];
+	pid_t pid;
+
+	pid = start_tree(&p, "track");
+	snprintf(dir, sizeof(dir), "%s/track", tmp);
+	snprintf(pid_s, sizeof(pid_s), "%d", pid);
+	cr_assert_eq(run_ckpt(&r, "track", "-t", pid_s, "-D", dir, "--interval", "200ms", "--count", "3", NULL), 0);
+	cr_assert_eq(r.status, 0, "track -D: %s", r.err);
+	cr_expect(strstr(r.err, "whole process tree"), "%s", r.err);
+	cr_expect(strstr(r.out, "0002 delta"), "%s", r.out);
+	run_result_done(&r);
+	/* --keep needs folds, which a tree's checkpoints cannot have yet: refused, clearly. */
+	cr_assert_eq(run_ckpt(&r, "track", "-t", pid_s, "-D", dir, "--interval", "200ms", "--count", "1", "--keep", "2",
+			      NULL), 0);
+	cr_expect_neq(r.status, 0);
+	cr_expect(strstr(r.err, "--keep"), "%s", r.err);
+	run_result_done(&r);
+	kill_tree(pid, &p);
+	snprintf(latest, sizeof(latest), "%s/latest", dir);
+	restore_and_check(latest, "restore of track -D's latest");
+}
+
 /* A pid of the tree taken: refused before anything is made, the holder named. */
 Test(tree, a_taken_pid_is_named)
 {
