@@ -32,24 +32,6 @@ static void teardown(void)
 
 TestSuite(fid_proc, .init = setup, .fini = teardown, .timeout = 120);
 
-/* Send "check", read every line up to "done"; each of the @items must end in "ok". */
-static void expect_all_ok(struct prog *p, const char *what, int items)
-{
-	char line[512];
-	int n = 0;
-
-	cr_assert_eq(write(p->in_fd, "check\n", 6), 6);
-	for (;;) {
-		cr_assert_geq(prog_read_line(p, line, sizeof(line), 30000), 0, "%s: no answer", what);
-		if (strcmp(line, "done") == 0)
-			break;
-		n++;
-		cr_log_info("%s: %s", what, line);
-		cr_expect_not_null(strstr(line, " ok"), "%s: %s", what, line);
-	}
-	cr_expect_eq(n, items, "%s: %d items, not %d", what, n, items);
-}
-
 /* Start fid_proc @mode; the pid of the process under test. */
 static pid_t start(struct prog *p, const char *mode)
 {
@@ -108,7 +90,7 @@ static void round_trip(const char *mode, bool lazy, bool twice)
 	if (lazy)
 		argv[6] = "--lazy";
 	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
-	expect_all_ok(&rp, lazy ? "lazy restore" : "restore", 18);
+	prog_expect_checks_ok(&rp, lazy ? "lazy restore" : "restore", 18);
 	kill(pid, SIGKILL);
 	prog_wait(&rp, 5000);
 	prog_kill(&rp);
@@ -163,7 +145,7 @@ Test(fid_proc, single_thread_keeps_its_free_pid)
 		usleep(20000);
 	argv[3] = dir;
 	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
-	expect_all_ok(&rp, "restore", 3);
+	prog_expect_checks_ok(&rp, "restore", 3);
 	kill(pid, SIGKILL);
 	prog_wait(&rp, 5000);
 	prog_kill(&rp);

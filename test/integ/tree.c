@@ -45,24 +45,6 @@ static bool alive(pid_t pid)
 	return kill(pid, 0) == 0 && proc_state(pid) != 'Z';
 }
 
-/* Send "check" and read every line up to "done"; each must end in "ok". */
-static void expect_all_ok(struct prog *p, const char *what)
-{
-	char line[512];
-	int n = 0;
-
-	cr_assert_eq(write(p->in_fd, "check\n", 6), 6);
-	for (;;) {
-		cr_assert_geq(prog_read_line(p, line, sizeof(line), 30000), 0, "%s: no answer after %d lines", what, n);
-		if (strcmp(line, "done") == 0)
-			break;
-		n++;
-		cr_log_info("%s: %s", what, line);
-		cr_expect_not_null(strstr(line, " ok"), "%s: %s", what, line);
-	}
-	cr_expect_eq(n, TREE_ITEMS, "%s: %d items, not %d", what, n, TREE_ITEMS);
-}
-
 /* Start test/progs/tree; its pid once it is ready. */
 static pid_t start_tree(struct prog *p, const char *name)
 {
@@ -143,7 +125,7 @@ static void restore_and_check(const char *dir, const char *what)
 	struct prog rp;
 
 	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
-	expect_all_ok(&rp, what);
+	prog_expect_checks_ok(&rp, what, TREE_ITEMS);
 	prog_wait(&rp, 10000);
 	prog_kill(&rp);
 }
@@ -252,7 +234,7 @@ static void sysv_round_trip(bool ipcrm)
 	const char *argv[] = { ckpt_bin(), "restore", "-D", NULL, "--stdio", "inherit", NULL };
 	struct prog p, rp;
 	char line[512], dir[128];
-	int pid = 0, aid = -1, bid = -1, n = 0;
+	int pid = 0, aid = -1, bid = -1;
 
 	cr_assert_eq(prog_start(&p, true, 0, "sysvshm", NULL), 0);
 	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0);
@@ -270,16 +252,7 @@ static void sysv_round_trip(bool ipcrm)
 	}
 	argv[3] = dir;
 	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
-	cr_assert_eq(write(rp.in_fd, "check\n", 6), 6);
-	for (;;) {
-		cr_assert_geq(prog_read_line(&rp, line, sizeof(line), 30000), 0, "no answer after %d lines", n);
-		if (!strcmp(line, "done"))
-			break;
-		n++;
-		cr_log_info("sysv: %s", line);
-		cr_expect_not_null(strstr(line, " ok"), "%s", line);
-	}
-	cr_expect_eq(n, 5, "%d items, not 5", n);
+	prog_expect_checks_ok(&rp, "sysv", 5);
 	prog_wait(&rp, 10000);
 	prog_kill(&rp);
 	shmctl(aid, IPC_RMID, NULL);

@@ -497,3 +497,20 @@ void load_stop(void)
 	}
 	nload = 0;
 }
+
+void prog_expect_checks_ok(struct prog *p, const char *what, int items)
+{
+	char line[512];
+	int n = 0;
+
+	cr_assert_eq(write(p->in_fd, "check\n", 6), 6);
+	for (;;) {
+		cr_assert_geq(prog_read_line(p, line, sizeof(line), 30000), 0, "%s: no answer after %d lines", what, n);
+		if (strcmp(line, "done") == 0)
+			break;
+		n++;
+		cr_log_info("%s: %s", what, line);
+		cr_expect_not_null(strstr(line, " ok"), "%s: %s", what, line);
+	}
+	cr_expect_eq(n, items, "%s: %d items, not %d", what, n, items);
+}

@@ -48,6 +48,12 @@ int prog_read_line(struct prog *p, char *buf, size_t len, int timeout_ms);
 int prog_kill(struct prog *p);
 /* Wait for exit within @timeout_ms; returns the wait status or -ETIMEDOUT. */
 int prog_wait(struct prog *p, int timeout_ms);
+/*
+ * A program that checks itself: send "check", read every line up to "done";
+ * each must end in "ok" (Criterion expectations, logged), and there must be
+ * @items of them.
+ */
+void prog_expect_checks_ok(struct prog *p, const char *what, int items);
 
 /*
  * Every process prog_start/prog_spawn started, and any pid given to
