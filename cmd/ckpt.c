@@ -2,6 +2,7 @@
 /* ckpt: command dispatch. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +97,22 @@ static void keep_std_fds(void)
 	}
 }
 
+/*
+ * Every checkpoint of a chain holds two files open while it is read (and a
+ * tree one chain per process): take the hard limit of open files, so that a
+ * chain the dump accepted also restores under the same soft limit. The
+ * restored process gets its own limits from the checkpoint.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 /* An interrupted command dies of its signal once it has cleaned up and said so. */
 static int finish(struct cmd_ctx *ctx, int code)
 {
@@ -128,6 +145,7 @@ int main(int argc, char **argv)
 	int c, code;
 
 	keep_std_fds();
+	raise_nofile();
 	setup_signals();
 	out_init(&ctx);
 	if (dbg && *dbg && ckpt_log_set_debug_areas(dbg) < 0)

@@ -15,13 +15,18 @@
 #include "cmd.h"
 
 static const char usage[] =
-	"Usage: ckpt show DIR [--pages] [--json]\n"
+	"Usage: ckpt show DIR [--pages] [--verify] [--json]\n"
 	"\n"
 	"Decode the checkpoint DIR and its chain of parents: summary, chain, threads,\n"
-	"mappings with their page counts, files. Every file's checksum is verified.\n"
+	"mappings with their page counts, files, and the process tree. What it reads\n"
+	"is checked (inventories, page indexes, the documents shown); --verify checks\n"
+	"everything: every file's checksum and every compressed frame of every\n"
+	"checkpoint of the chain, and of every process of a tree (exit status 1 and\n"
+	"the file named on the first fault).\n"
 	"\n"
 	"Options:\n"
 	"      --pages     also list the page index of DIR (address, pages, kind)\n"
+	"      --verify    read and check every file and frame\n"
 	"      --json      one JSON document (the state documents as written)\n"
 	"  -h, --help      this help\n";
 
@@ -249,6 +254,27 @@ static json_object *show_json(struct ckpt_chain *chain, const struct ckpt_state 
 	return o;
 }
 
+/* Every file and frame of @chain, and of the chain of every other process of @tree. */
+static int verify_all(struct ckpt_chain *chain, const struct ckpt_tree *tree, const char *dir)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < ckpt_chain_length(chain); i++)
+		r = ckpt_image_verify(ckpt_chain_image(chain, i)); /* logs the file and the fault */
+	for (size_t i = 1; r == 0 && tree && i < tree->nr_nodes; i++) {
+		_cleanup_chain_ struct ckpt_chain *c = NULL;
+		char sub[4096];
+
+		if (tree->nodes[i].zombie)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, tree->nodes[i].dir);
+		r = ckpt_chain_open(sub, NULL, &c);
+		for (size_t k = 0; r == 0 && k < ckpt_chain_length(c); k++)
+			r = ckpt_image_verify(ckpt_chain_image(c, k));
+	}
+	return r;
+}
+
 /* tree.json of @img: NULL for a checkpoint of one process written before trees. */
 static int load_tree(struct cmd_ctx *ctx, struct ckpt_image *img, struct ckpt_tree **ret, json_object **ret_json)
 {
@@ -275,13 +301,14 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	static const struct option longopts[] = {
 		CMD_COMMON_LONGOPTS,
 		{ "pages", no_argument, NULL, 'p' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	_cleanup_chain_ struct ckpt_chain *chain = NULL;
 	_cleanup_state_ struct ckpt_state *s = NULL;
 	_cleanup_tree_ struct ckpt_tree *tree = NULL;
 	json_object *tree_json = NULL;
-	bool pages = false;
+	bool pages = false, verify = false;
 	const char *dir;
 	int c, r;
 
@@ -295,6 +322,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'p':
 			pages = true;
+			break;
+		case 'V':
+			verify = true;
 			break;
 		default:
 			return out_usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
@@ -312,6 +342,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		r = load_tree(ctx, ckpt_chain_image(chain, 0), &tree, &tree_json);
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot read the checkpoint '%s'", dir);
+	if (verify && (r = verify_all(chain, tree, dir)) < 0) {
+		json_object_put(tree_json);
+		return out_error(ctx, EXIT_FAIL, "the checkpoint '%s' is corrupt", dir);
+	}
 	if (ctx->json) {
 		json_object *o = show_json(chain, s, pages);
 

@@ -205,7 +205,7 @@ int read_file_max(int dirfd, const char *name, size_t max, void **ret, size_t *r
 	ssize_t n;
 	int r;
 
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO must not hang us */
 	if (fd < 0)
 		return neg_errno();
 	if (fstat(fd, &st) < 0)

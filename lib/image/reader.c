@@ -94,7 +94,7 @@ static int open_pages(struct ckpt_image *img, char *why, size_t whylen)
 		why_prefix(why, whylen, "bad '%s/%s': ", img->path, INDEX_NAME);
 		return r;
 	}
-	img->pages_fd = openat(img->dirfd, PAGES_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	img->pages_fd = openat(img->dirfd, PAGES_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (img->pages_fd < 0) {
 		r = neg_errno();
 		if (r == -ENOENT)
@@ -108,7 +108,9 @@ static int open_pages(struct ckpt_image *img, char *why, size_t whylen)
 		return why_set(why, whylen, r, "cannot open '%s/%s': %s", img->path, PAGES_NAME,
 			       strerror(-r));
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != img->idx->pages_size)
+	if (!S_ISREG(st.st_mode))
+		return why_set(why, whylen, -EBADMSG, "'%s/%s' is not a regular file", img->path, PAGES_NAME);
+	if ((uint64_t)st.st_size != img->idx->pages_size)
 		return why_set(why, whylen, -EBADMSG,
 			       "'%s/%s' is %s: %" PRIu64 " bytes, %s says %" PRIu64, img->path,
 			       PAGES_NAME,
@@ -229,7 +231,7 @@ static int read_blob(struct ckpt_image *img, const char *name, uint64_t size, vo
 	if (!f)
 		return why_set(why, whylen, -ENOENT, "checkpoint '%s' has no file '%s'", img->path,
 			       name);
-	fd = openat(img->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(img->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		r = neg_errno();
 		return why_set(why, whylen, r, "cannot open '%s/%s': %s", img->path, name,

@@ -36,7 +36,7 @@ int net_key_load(const char *path, struct net_key **ret, char *why, size_t whyle
 	struct stat st;
 	ssize_t n;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return net_why(why, whylen, neg_errno(), "cannot open token file '%s': %s", path,
 			       strerror(errno));

@@ -68,7 +68,7 @@ static int lock_path(const char *path, bool create, int busy_tries, int *ret_fd)
 {
 	for (int tries = 0; tries < 200; tries++) {
 		struct stat a, b;
-		int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+		int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0600);
 
 		if (fd < 0)
 			return neg_errno();
@@ -80,6 +80,10 @@ static int lock_path(const char *path, bool create, int busy_tries, int *ret_fd)
 				return r;
 			usleep(1000);
 			continue;
+		}
+		if (fstat(fd, &a) == 0 && !S_ISREG(a.st_mode)) {
+			close(fd); /* a FIFO or device put in its place: never ours */
+			return -EBADMSG;
 		}
 		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
 			*ret_fd = fd;
@@ -144,7 +148,7 @@ int track_gen_save(struct ckpt_tracker *t)
 		char path[PATH_MAX];
 
 		record_path(t, "gen", path, sizeof(path));
-		t->gen_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		t->gen_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 		if (t->gen_fd < 0) {
 			int r = neg_errno();
 

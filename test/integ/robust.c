@@ -623,6 +623,68 @@ Test(robust, a_file_size_limit_fails_the_dump_cleanly)
 	}
 }
 
+static void kill_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int pid = 0;
+
+	if (f && fscanf(f, "%d", &pid) == 1 && pid > 0)
+		kill(pid, SIGKILL);
+	if (f)
+		fclose(f);
+}
+
+/*
+ * A FIFO in place of a file of a checkpoint (issue 18): every command that
+ * reads it says so at once, never hangs in open(2) waiting for a writer.
+ */
+Test(robust, a_fifo_in_place_of_an_image_file_is_refused_at_once, .timeout = 120)
+{
+	static const char *const files[] = { "process.json", "inventory.json", "pages.zst", "pages.idx", "track.json" };
+	struct counter c;
+	struct run_result r;
+	char base[128], path[256], cmd[512], pidfile[200];
+
+	counter_start(&c);
+	snprintf(base, sizeof(base), "%s/fifo-base", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", c.pid, "-D", base, "--leave-running", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char img[160], next[200];
+		double t0;
+
+		snprintf(img, sizeof(img), "%s/fifo-%zu", tmp, i);
+		snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", base, img);
+		cr_assert_eq(system(cmd), 0);
+		snprintf(path, sizeof(path), "%s/%s", img, files[i]);
+		cr_assert_eq(unlink(path), 0);
+		cr_assert_eq(mkfifo(path, 0600), 0);
+		t0 = mono_s();
+		cr_assert_eq(run_ckpt(&r, "show", "--verify", img, NULL), 0);
+		cr_expect_eq(r.status, 1, "show with a FIFO for %s: status %d", files[i], r.status);
+		run_result_done(&r);
+		/* The others read it or not (restore needs no track.json): refused naming it, or through. */
+		snprintf(pidfile, sizeof(pidfile), "%s.pid", img);
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", img, "--detach", "--stdio", "null", "--pidfile", pidfile,
+				      NULL), 0);
+		cr_expect(r.status == 0 || strstr(r.err, files[i]), "restore, FIFO for %s: %s", files[i], r.err);
+		if (r.status == 0)
+			kill_pidfile(pidfile);
+		run_result_done(&r);
+		snprintf(next, sizeof(next), "%s-delta", img);
+		cr_assert_eq(run_ckpt(&r, "dump", "-t", c.pid, "-D", next, "--parent", img, "--leave-running", NULL), 0);
+		cr_expect(r.status == 0 || strstr(r.err, files[i]), "delta, FIFO for %s: %s", files[i], r.err);
+		run_result_done(&r);
+		/* A delta goes on from the newest: this one, or the base again. */
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", next);
+		cr_assert_eq(system(cmd), 0);
+		cr_expect_lt(mono_s() - t0, 20, "a FIFO for %s made them wait", files[i]);
+		counter_intact(&c, files[i]);
+	}
+	prog_kill(&c.p);
+}
+
 /* stdout on a full disk: the checkpoint is committed, exit 5, and stderr says so. */
 Test(robust, a_full_stdout_is_reported_after_the_work)
 {
