@@ -60,6 +60,12 @@ enum {
 	 * threads until release (PTRACE_O_SUSPEND_SECCOMP).
 	 */
 	CKPT_INJECT_SUSPEND_SECCOMP = 1u << 2,
+	/*
+	 * A process that is gone (or exits) before it is seized is no error
+	 * of the caller's: -ESRCH without an error message (the children of
+	 * a tree come and go).
+	 */
+	CKPT_INJECT_GONE_OK = 1u << 3,
 };
 
 /* How long a seize waits for every thread to stop, as CRIU's --timeout. */

@@ -44,6 +44,7 @@
 #include <ckpt/track.h>
 #include <ckpt/tree.h>
 
+#include "compat/syscalls.h"
 #include "dump/collect-internal.h"
 #include "dump/dump-internal.h"
 #include "dump/pages.h"
@@ -77,6 +78,7 @@ struct dump_proc {
 	struct ckpt_range_set pre, pre_failed;
 	struct page_copy pre_pages;
 	char fallback[256];          /* why its delta became full, or "" */
+	int parked;                  /* its tracking's parked userfaultfd, or -1 */
 };
 
 struct dump {
@@ -628,26 +630,47 @@ static int precopy(struct dump_proc *p)
 	return r;
 }
 
+/* The fd where the tracking of @p parks its userfaultfd, or -1 (not tracked). */
+static int parked_fd_of(struct dump_proc *p)
+{
+	struct ckpt_tracker *t = NULL;
+	int parked = -1;
+
+	if (p->tracker)
+		return ckpt_track_parked_fd(p->tracker);
+	if (ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &t) == 0) {
+		parked = ckpt_track_parked_fd(t);
+		ckpt_track_close(t);
+	}
+	return parked;
+}
+
 static int collect(struct dump_proc *p)
 {
 	struct ckpt_dump_collect_opts co = { 0 };
-	int parked = -1;
+	struct dump *d = p->d;
+	int ignore[8], n = 0;
 
-	/* The fd the tracker parks is ckpt's, not the program's. */
-	if (p->tracker) {
-		parked = ckpt_track_parked_fd(p->tracker);
-	} else {
-		struct ckpt_tracker *t = NULL;
+	/*
+	 * The fd the tracker parks is ckpt's, not the program's; so is a
+	 * copy of another tracked process's that a child inherited when it
+	 * forked (the same number, the same file: kcmp).
+	 */
+	if (p->parked >= 0)
+		ignore[n++] = p->parked;
+	for (size_t i = 0; i < d->nr_procs && n < (int)ARRAY_SIZE(ignore); i++) {
+		const struct dump_proc *q = &d->procs[i];
+		bool dup = false;
 
-		if (ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &t) == 0) {
-			parked = ckpt_track_parked_fd(t);
-			ckpt_track_close(t);
-		}
+		if (q == p || q->parked < 0)
+			continue;
+		for (int k = 0; k < n; k++)
+			dup |= ignore[k] == q->parked;
+		if (!dup && sys_kcmp(q->pid, p->pid, KCMP_FILE, (unsigned long)q->parked, (unsigned long)q->parked) == 0)
+			ignore[n++] = q->parked;
 	}
-	if (parked >= 0) {
-		co.ignore_fds = &parked;
-		co.nr_ignore_fds = 1;
-	}
+	co.ignore_fds = ignore;
+	co.nr_ignore_fds = (size_t)n;
 	co.vmflags_hint = p->hint;
 	co.ghost_limit = p->d->o->ghost_limit;
 	return ckpt_dump_collect(p->inj, &co, &p->state);
@@ -992,6 +1015,8 @@ static int collect_all(struct dump *d)
 	uint64_t t0 = now_ns();
 	int r = 0;
 
+	for (size_t i = 0; i < d->nr_procs; i++)
+		d->procs[i].parked = parked_fd_of(&d->procs[i]);
 	for (size_t i = 0; r == 0 && i < d->nr_procs; i++) {
 		struct dump_proc *p = &d->procs[i];
 

@@ -133,6 +133,10 @@ static int seize_node(struct ckpt_tree *t, struct ckpt_inject ***injs, pid_t pid
 	*injs = v;
 	v[idx] = NULL;
 	if ((r = stat_of(pid, &st)) < 0) {
+		if (r == -ESRCH && parent >= 0) {
+			t->nr_nodes--; /* gone (reaped at once: its parent ignores SIGCHLD): not in the tree */
+			return 0;
+		}
 		pr_err("cannot read the state of pid %d: %s", pid, errstr(r));
 		return r;
 	}
@@ -145,9 +149,17 @@ static int seize_node(struct ckpt_tree *t, struct ckpt_inject ***injs, pid_t pid
 		}
 		return r;
 	}
-	r = ckpt_inject_seize_timeout(pid, 0, timeout_ms, &v[idx]);
-	if (r == -ESRCH && parent >= 0 && stat_of(pid, &st) == 0 && dump_is_zombie(pid, &st))
-		return zombie_node(&t->nodes[idx], &st); /* it exited meanwhile */
+	r = ckpt_inject_seize_timeout(pid, parent < 0 ? 0 : CKPT_INJECT_GONE_OK, timeout_ms, &v[idx]);
+	if (r == -ESRCH && parent >= 0) {
+		int e = stat_of(pid, &st);
+
+		if (e == 0 && dump_is_zombie(pid, &st))
+			return zombie_node(&t->nodes[idx], &st); /* it exited meanwhile */
+		if (e == -ESRCH) {
+			t->nr_nodes--; /* and was reaped at once */
+			return 0;
+		}
+	}
 	if (r < 0)
 		return r;
 	/* Read again, frozen: a setsid or setpgid before the stop counts. */

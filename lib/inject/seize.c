@@ -512,7 +512,10 @@ static int check_target(struct ckpt_inject *inj)
 	}
 	r = ckpt_proc_open(NULL, inj->pid, &inj->proc);
 	if (r < 0) {
-		pr_err("cannot open /proc/%d: %s", inj->pid, r == -ESRCH ? "no such process" : errstr(r));
+		if (r == -ESRCH && (inj->flags & CKPT_INJECT_GONE_OK))
+			pr_debug("pid %d is gone", inj->pid);
+		else
+			pr_err("cannot open /proc/%d: %s", inj->pid, r == -ESRCH ? "no such process" : errstr(r));
 		return r;
 	}
 	r = ckpt_proc_read_stat(inj->proc, &st);
@@ -632,7 +635,10 @@ int ckpt_inject_seize_timeout(pid_t pid, unsigned int flags, unsigned int timeou
 	if (r < 0)
 		goto fail;
 	if (!inj->nr_threads) {
-		pr_err("pid %d exited while being seized", pid);
+		if (inj->flags & CKPT_INJECT_GONE_OK)
+			pr_debug("pid %d exited while being seized", pid);
+		else
+			pr_err("pid %d exited while being seized", pid);
 		r = -ESRCH;
 		goto fail;
 	}
@@ -667,7 +673,10 @@ fail:
 	 * if it has ended, that is the cause.
 	 */
 	if (r != -ESRCH && inj->pidfd >= 0 && process_ended(inj->pidfd)) {
-		pr_err("pid %d exited while being seized", pid);
+		if (inj->flags & CKPT_INJECT_GONE_OK)
+			pr_debug("pid %d exited while being seized", pid);
+		else
+			pr_err("pid %d exited while being seized", pid);
 		r = -ESRCH;
 	}
 	ckpt_inject_release(inj);

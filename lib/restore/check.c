@@ -7,7 +7,9 @@
  * vanished since, a pid that is taken, a vDSO of another shape.
  */
 #define LOG_AREA "restore"
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -157,13 +159,46 @@ static int check_vdso(struct rst *r)
 	return 0;
 }
 
+/* A process whose process group or session is @id (@ret_sid: the session), if any. */
+static bool id_group_member(pid_t id, pid_t *ret_pid, char *comm, size_t len, bool *ret_sid)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		_cleanup_proc_ struct ckpt_proc *p = NULL;
+		struct ckpt_proc_stat st;
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (*end || pid <= 0 || ckpt_proc_open(NULL, (pid_t)pid, &p) < 0 || ckpt_proc_read_stat(p, &st) < 0)
+			continue;
+		if (st.pgrp != id && st.session != id)
+			continue;
+		*ret_pid = (pid_t)pid;
+		*ret_sid = st.pgrp != id;
+		snprintf(comm, len, "%.40s%s", st.comm, st.state == 'Z' ? ", a zombie" : "");
+		return true;
+	}
+	return false;
+}
+
 void rst_id_holder(pid_t id, char *buf, size_t len)
 {
 	_cleanup_proc_ struct ckpt_proc *p = NULL;
 	struct ckpt_proc_status st;
 
 	if (ckpt_proc_open(NULL, id, &p) < 0 || ckpt_proc_read_status(p, &st) < 0) {
-		snprintf(buf, len, "a process that is gone now");
+		pid_t member = 0;
+		char comm[80] = "?";
+		bool sid = false;
+
+		/* No such process: the id may still name a process group or session. */
+		if (id_group_member(id, &member, comm, sizeof(comm), &sid))
+			snprintf(buf, len, "the %s of pid %d (%s), still in it", sid ? "session" : "process group",
+				 member, comm);
+		else
+			snprintf(buf, len, "a process that is gone now");
 		return;
 	}
 	if (st.tgid != id)

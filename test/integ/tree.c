@@ -267,3 +267,72 @@ Test(tree, a_sysv_segment_removed_before_the_restore_is_made_again)
 {
 	sysv_round_trip(true);
 }
+
+/* ---- processes that come and go during the freeze ---- */
+
+static void wait_group_empty(pid_t pgid)
+{
+	for (int i = 0; i < 1000; i++) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "pgrep -g %d >/dev/null", pgid);
+		if (system(cmd) != 0)
+			return;
+		usleep(10000);
+	}
+}
+
+/* forkchurn's next tick line within @ms, or -1; a BAD line fails the test. */
+static long churn_tick(struct prog *p, int ms)
+{
+	char line[256];
+	long tick = -1, reaped;
+
+	while (prog_read_line(p, line, sizeof(line), ms) >= 0) {
+		cr_assert_null(strstr(line, "BAD"), "%s", line);
+		if (sscanf(line, "tick %ld reaped %ld", &tick, &reaped) == 2)
+			return tick;
+	}
+	return -1;
+}
+
+/*
+ * A parent that forks a child every millisecond, children and grandchildren
+ * exiting all the time (leaving the tree, reparented, zombies): ten dumps
+ * that leave it running each go through with it unharmed, and the tree of a
+ * kill-mode dump comes back reaping every child with the status it exited
+ * with (a zombie's, or a live one's when it finishes).
+ */
+Test(tree, processes_that_come_and_go_during_the_freeze)
+{
+	const char *argv[] = { ckpt_bin(), "restore", "-D", NULL, "--stdio", "inherit", NULL };
+	struct prog p, rp;
+	char dir[128];
+	long t;
+
+	load_start();
+	cr_assert_eq(prog_start(&p, false, 5000, "forkchurn", NULL), 0);
+	cr_assert_geq(churn_tick(&p, 2000), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(dir, sizeof(dir), "%s/churn-%d", tmp, i);
+		dump_ok(p.pid, dir, NULL, "--leave-running");
+		cr_assert_geq(churn_tick(&p, 2000), 0, "round %d: it stopped ticking", i);
+	}
+	snprintf(dir, sizeof(dir), "%s/churn-kill", tmp);
+	dump_ok(p.pid, dir, NULL, NULL);
+	prog_wait(&p, 5000);
+	/*
+	 * Grandchildren that left the tree (their parent exited: reparented)
+	 * live on a few ms in the root's process group, whose id is the root's
+	 * pid: restore waits a second for it, init may take longer to reap them.
+	 */
+	wait_group_empty(p.pid);
+	argv[3] = dir;
+	cr_assert_eq(prog_spawn(&rp, false, NULL, argv), 0);
+	t = churn_tick(&rp, 5000);
+	cr_assert_geq(t, 0, "the restored tree does not tick");
+	for (int i = 0; i < 10; i++)
+		cr_assert_gt(churn_tick(&rp, 2000), t + i, "the restored tree stopped ticking");
+	load_stop();
+	kill_tree(rp.pid, &rp);
+}
