@@ -20,8 +20,8 @@
 static const char usage[] =
 	"Usage: ckpt dump -t PID -D DIR [--parent DIR] [--leave-running | --leave-stopped]\n"
 	"                 [--compress-level N] [--auto-full] [--allow-unrestorable]\n"
-	"                 [--allow-orphans] [--ghost-limit SIZE] [--timeout SECONDS]\n"
-	"                 [--json]\n"
+	"                 [--allow-orphans] [--ghost-limit SIZE] [--ext-unix-sk]\n"
+	"                 [--timeout SECONDS] [--json]\n"
 	"\n"
 	"Checkpoint process PID into the new directory DIR. The process is frozen while\n"
 	"its state and the pages to save are copied out; compression and writing come\n"
@@ -48,6 +48,9 @@ static const char usage[] =
 	"      --ghost-limit SIZE     save the contents of deleted files still open up\n"
 	"                             to SIZE bytes each (K, M, G; default 1M); a\n"
 	"                             larger one is refused\n"
+	"      --ext-unix-sk          accept unix sockets connected to a peer outside\n"
+	"                             the process: restore connects them again to the\n"
+	"                             peer's address (without it they are refused)\n"
 	"      --timeout SECONDS      how long to wait for every thread to stop (default\n"
 	"                             10); a thread in uninterruptible sleep (D) fails\n"
 	"                             the dump then, and the process runs on as it was\n"
@@ -290,6 +293,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "allow-orphans", no_argument, NULL, 'O' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "ghost-limit", required_argument, NULL, 'G' },
+		{ "ext-unix-sk", no_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
@@ -331,6 +335,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'O':
 			o.allow_orphans = true;
+			break;
+		case 'X':
+			o.ext_unix_sk = true;
 			break;
 		case 'G':
 			if (parse_size(optarg, &o.ghost_limit) < 0 || !o.ghost_limit)

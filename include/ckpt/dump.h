@@ -29,6 +29,12 @@ struct ckpt_vma_list;
 enum {
 	/* Do not ask sock_diag about sockets (no netlink): only their inode is known. */
 	CKPT_COLLECT_NO_SOCK_DIAG = 1u << 0,
+	/*
+	 * A unix socket connected to a peer outside the process is accepted:
+	 * restore connects it again to the peer's address (CRIU's
+	 * --ext-unix-sk). Without it such a socket is refused.
+	 */
+	CKPT_COLLECT_EXT_UNIX_SK = 1u << 1,
 };
 
 struct ckpt_dump_collect_opts {
@@ -87,6 +93,7 @@ struct ckpt_dump_opts {
 	int level;                /* zstd level or CKPT_IMAGE_LEVEL_NONE; 0: default */
 	bool auto_full;           /* a delta is impossible: take a full dump instead of failing */
 	bool allow_unrestorable;  /* dump even what restore cannot recreate */
+	bool ext_unix_sk;         /* CKPT_COLLECT_EXT_UNIX_SK */
 	uint64_t ghost_limit;     /* see ckpt_dump_collect_opts; 0: the default (1 MiB) */
 	/*
 	 * Kill mode: kill a process that has children although they are not in

@@ -23,6 +23,16 @@ struct ckpt_sock_info {
 	char local[160];     /* "1.2.3.4:80", "[::1]:22", "/path", "@abstract", "" */
 	char remote[160];
 	uint64_t peer_ino;   /* unix: the inode of the peer, 0 if none */
+	/*
+	 * Bytes to read and not yet sent; listening: connections waiting to
+	 * be accepted, and the backlog of listen(2).
+	 */
+	uint32_t rqueue, wqueue;
+	int shutdown;        /* sk_shutdown: 1 no more reads, 2 no more writes */
+	uint64_t vfs_ino;    /* unix bound to a path: the socket file's inode and device */
+	uint32_t vfs_dev;    /* (kernel encoding, new_encode_dev) */
+	uint32_t nl_portid, nl_dst_portid, nl_dst_group;
+	uint32_t nl_groups;  /* netlink: the first 32 groups it is a member of */
 	bool found;          /* false: sock_diag did not report this inode */
 };
 

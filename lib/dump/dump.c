@@ -609,6 +609,8 @@ static int collect(struct dump *d)
 	}
 	co.vmflags_hint = d->hint;
 	co.ghost_limit = d->o->ghost_limit;
+	if (d->o->ext_unix_sk)
+		co.flags |= CKPT_COLLECT_EXT_UNIX_SK;
 	r = ckpt_dump_collect(d->inj, &co, &d->state);
 	d->st->collect_ns = now_ns() - t0;
 	return r;
