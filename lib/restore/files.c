@@ -50,6 +50,7 @@
 
 #include "restore/restore-internal.h"
 #include "restore/fdkinds.h"
+#include "restore/sockets.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -663,20 +664,28 @@ static bool memfd_alone(const struct ckpt_state *s, const struct ckpt_state_fd *
  * the newest checkpoint of the chain (lazy: opened here; a page server
  * does not serve them).
  */
-static int read_blob(struct rst *r, const struct ckpt_state_fd *f, void **ret)
+int rst_read_blob(struct rst *r, const char *name, uint64_t size, const char *what, void **ret)
 {
 	_cleanup_image_ struct ckpt_image *img = NULL;
 	int e;
 
 	if (r->chain)
-		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), f->blob, f->id.size, ret);
+		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), name, size, ret);
 	if (!r->o->dir || r->o->from) {
-		pr_err("fd %d ('%s'): its saved contents cannot come from a page server yet: restore "
-		       "from the checkpoint directory", f->fd, f->path);
+		pr_err("%s: its saved contents cannot come from a page server yet: restore from the "
+		       "checkpoint directory", what);
 		return -ENOTSUP;
 	}
 	e = ckpt_image_open(r->o->dir, NULL, &img);
-	return e < 0 ? e : ckpt_image_read_blob(img, f->blob, f->id.size, ret);
+	return e < 0 ? e : ckpt_image_read_blob(img, name, size, ret);
+}
+
+static int read_blob(struct rst *r, const struct ckpt_state_fd *f, void **ret)
+{
+	char what[PATH_MAX + 32];
+
+	snprintf(what, sizeof(what), "fd %d ('%s')", f->fd, f->path);
+	return rst_read_blob(r, f->blob, f->id.size, what, ret);
 }
 
 static int write_full(int fd, const void *buf, uint64_t len)
@@ -860,6 +869,9 @@ int rst_files_prepare(struct rst *r)
 	for (size_t k = 0; k < r->o->nr_inherit_fds; k++)
 		if ((e = inherit_one(r, &r->o->inherit_fds[k])) < 0)
 			return e;
+	/* Every socket, made by ckpt: a port or path taken fails here, before any process. */
+	if ((e = rst_sockets_prepare(r)) < 0) /* sockets.c */
+		return e;
 	for (size_t i = 0; i < s->nr_fds; i++) {
 		const struct ckpt_state_fd *f = &s->fds[i];
 
