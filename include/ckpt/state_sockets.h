@@ -125,6 +125,12 @@ struct ckpt_state_socket {
 	uint32_t nl_portid, nl_groups, nl_dst_portid, nl_dst_group;
 };
 
+/*
+ * A unix socket whose peer lives outside the process: connected to a socket
+ * of another process, or to a listener that has not accepted it yet (its
+ * peer has no inode then, but it was not shut down as a closed peer's is).
+ */
+bool ckpt_state_socket_peer_outside(const struct ckpt_state_socket *s);
 /* Free what @s holds (not @s). */
 void ckpt_state_socket_done(struct ckpt_state_socket *s);
 /*

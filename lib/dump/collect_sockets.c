@@ -260,6 +260,7 @@ static int peek_queue(struct collect *c, struct ckpt_state_fd *f, int sk)
 		return -ENOMEM;
 	}
 	d->queue_len = used;
+	d->rqueue = (uint32_t)used; /* SIOCINQ of a datagram socket: its first message only */
 	d->nr_msgs = nr;
 	d->msg_lens = TAKE_PTR(lens);
 	d->queue_data = TAKE_PTR(buf);
@@ -293,6 +294,12 @@ static void socket_file(struct collect *c, const struct ckpt_sock_info *si,
 	d->file_mode = st.st_mode & 07777;
 	d->file_uid = st.st_uid;
 	d->file_gid = st.st_gid;
+}
+
+/* An outside peer is accepted with --ext-unix-sk. */
+static void mark_external(struct collect *c, struct ckpt_state_socket *d)
+{
+	d->external = (c->opts.flags & CKPT_COLLECT_EXT_UNIX_SK) && ckpt_state_socket_peer_outside(d);
 }
 
 static int collect_one(struct collect *c, struct ckpt_state_fd *f, const struct ckpt_sock_info *si)
@@ -348,6 +355,7 @@ static int collect_one(struct collect *c, struct ckpt_state_fd *f, const struct 
 		if (!d->listening && (r = peek_queue(c, f, sk)) < 0)
 			return r;
 	}
+	mark_external(c, d);
 	/* The policy, unless the queue was refused already (a recorded refusal stays). */
 	return f->restorable || !f->reason ? ckpt_state_fd_judge_for(f, c->pid) : 0;
 }
@@ -365,9 +373,9 @@ static void find_peers(struct collect *c)
 		for (size_t j = 0; j < s->nr_fds && d->peer_fd < 0; j++)
 			if (j != i && s->fds[j].kind == CKPT_STATE_FD_SOCKET && s->fds[j].id.ino == d->peer_ino)
 				d->peer_fd = s->fds[j].fd;
-		d->external = d->peer_fd < 0 && (c->opts.flags & CKPT_COLLECT_EXT_UNIX_SK);
 	}
 }
+
 
 static void warn_lost(struct collect *c, const struct ckpt_state_fd *f)
 {

@@ -69,8 +69,8 @@ static void copy_unix_name(char *dst, size_t dlen, const char *name, size_t len)
 		len--;
 	}
 	for (size_t i = 0; i < len && o + 1 < dlen; i++) {
-		if (name[i] == '\0' && o == 0)
-			break;
+		if (name[i] == '\0' && (o == 0 || dst[0] != '@'))
+			break; /* a path ends at its NUL; an abstract name shows its NULs as '@' */
 		dst[o++] = name[i] ? name[i] : '@';
 	}
 	dst[o] = '\0';

@@ -458,7 +458,8 @@ static int unix_alone(struct sk_ctx *c, const struct ckpt_state_fd *f, int *ret)
 	_cleanup_close_ int sk = -1;
 	int e;
 
-	if (!d->listening && !d->external && d->type != SOCK_DGRAM && d->state == TCP_ESTABLISHED)
+	if (!d->listening && !d->external && d->type != SOCK_DGRAM && d->state == TCP_ESTABLISHED &&
+	    !ckpt_state_socket_peer_outside(d))
 		return unix_pair(c, f, NULL); /* connected once, the peer closed since */
 	if ((e = new_socket(f, &sk)) < 0 || (e = set_options(f, sk)) < 0)
 		return e;
@@ -466,7 +467,7 @@ static int unix_alone(struct sk_ctx *c, const struct ckpt_state_fd *f, int *ret)
 		return e;
 	if ((e = do_listen(f, sk)) < 0)
 		return e;
-	if (d->external && d->peer_ino && (e = do_connect(f, sk)) < 0)
+	if (d->external && (e = do_connect(f, sk)) < 0)
 		return e;
 	if (d->queue_blob && d->type == SOCK_DGRAM && unix_named(d)) {
 		/* Datagrams sent to its name: sent again from a socket of ckpt. */

@@ -202,14 +202,22 @@ const char *ckpt_state_socket_name(const struct ckpt_state_socket *s, uint64_t i
 	return buf;
 }
 
+bool ckpt_state_socket_peer_outside(const struct ckpt_state_socket *s)
+{
+	if (s->family != AF_UNIX || s->listening || s->peer_fd >= 0)
+		return false;
+	if (s->peer_ino)
+		return true;
+	/* A closed peer shut it down both ways (unix_release_sock); a listener's embryo did not. */
+	return s->type != SOCK_DGRAM && s->state == TCP_ESTABLISHED && s->shutdown != 3;
+}
+
 static const char *unix_problem(const struct ckpt_state_socket *s)
 {
 	if (s->type != SOCK_STREAM && s->type != SOCK_DGRAM && s->type != SOCK_SEQPACKET)
 		return "a unix socket of a type other than stream, dgram and seqpacket";
-	if (s->listening || s->peer_fd >= 0)
-		return NULL;
-	if (!s->peer_ino) {
-		/* Not connected, or its peer closed: the queue came from a peer that is gone. */
+	if (!ckpt_state_socket_peer_outside(s)) {
+		/* Not connected, a peer in the process, or a peer that closed. */
 		return NULL;
 	}
 	if (!s->external)

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sockets (issue 16). test/progs/fid_socks sets up unix socket pairs of
+ * each type with queued data both ways, listeners on paths and abstract
+ * names, an accepted connection, a peer that is gone, a shut down pair, TCP
+ * and UDP sockets over IPv4 and IPv6 with options, a netlink socket; it is
+ * dumped in kill mode, restored eagerly and lazily, and checks each itself.
+ * A listener's backlog is compared with what a dump of the restored process
+ * says. Real servers: python3's http.server and a node HTTP server answer on
+ * the same port after a restore. Refused, the process unharmed: fds in
+ * flight, an established TCP connection, a packet socket, a unix peer
+ * outside (accepted and connected again with --ext-unix-sk); a port still
+ * taken at restore is named, and nothing is restored.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "helpers/testutil.h"
+
+static char tmp[64];
+
+static void setup(void)
+{
+	suite_dir_make(tmp, sizeof(tmp), "sockets-test");
+}
+
+static void teardown(void)
+{
+	suite_dir_remove(tmp, NULL);
+}
+
+TestSuite(sockets, .init = setup, .fini = teardown, .timeout = 120);
+
+static void send_line(struct prog *p, const char *line)
+{
+	cr_assert_eq(write(p->in_fd, line, strlen(line)), (ssize_t)strlen(line));
+}
+
+/* The lines of `ckpt show DIR` with " listen " in them, without the fd column, sorted. */
+static void listen_lines(const char *dir, char *buf, size_t len)
+{
+	struct run_result r;
+	char *save = NULL, *lines[64];
+	size_t n = 0, o = 0;
+
+	cr_assert_eq(run_ckpt(&r, "show", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "show: %s", r.err);
+	for (char *l = strtok_r(r.out, "\n", &save); l && n < 64; l = strtok_r(NULL, "\n", &save))
+		if (strstr(l, " socket ") && strstr(l, " listen "))
+			lines[n++] = strstr(l, " listen ") - 5; /* "u_str listen ...", "tcp listen ..." */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (strcmp(lines[j], lines[i]) < 0) {
+				char *t = lines[i];
+
+				lines[i] = lines[j];
+				lines[j] = t;
+			}
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s\n", lines[i]);
+	run_result_done(&r);
+}
+
+/* Restore DIR (with @extra, or NULL) with stdio inherited; the restored pid. */
+static pid_t restore_bg(struct prog *rp, const char *dir, const char *extra)
+{
+	char pidf[128];
+	const char *argv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", "--pidfile", pidf, extra, NULL };
+	FILE *f;
+	int rpid = 0;
+
+	snprintf(pidf, sizeof(pidf), "%s/restored-%d.pid", tmp, rand());
+	cr_assert_eq(prog_spawn(rp, true, NULL, argv), 0);
+	for (int i = 0; i < 500 && access(pidf, F_OK) < 0; i++)
+		usleep(20000);
+	f = fopen(pidf, "r");
+	if (f && fscanf(f, "%d", &rpid) == 1 && rpid > 0)
+		prog_track_pid(rpid);
+	if (f)
+		fclose(f);
+	cr_assert_gt(rpid, 0, "no restored process");
+	return rpid;
+}
+
+static void dump_restore_check(const char *lazy)
+{
+	static const char *const items[] = { "u_str_pair", "u_dgr_pair", "u_seq_pair", "u_listen",
+					     "u_abstract", "u_dgr_bound", "u_gone", "u_shut",
+					     "tcp_listen", "tcp6_listen", "udp", "udp6", "netlink" };
+	char dir[128], dir2[128], work[128], line[512], pid[16], before[2048], after[2048];
+	struct prog p, rp;
+	struct run_result r;
+	pid_t rpid;
+
+	snprintf(dir, sizeof(dir), "%s/img", tmp);
+	snprintf(dir2, sizeof(dir2), "%s/img-again", tmp);
+	snprintf(work, sizeof(work), "%s/socks", tmp);
+	cr_assert_eq(mkdir(work, 0700), 0);
+	cr_assert_eq(prog_start(&p, true, 5000, "fid_socks", "all", work, NULL), 0);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "dump failed: %s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 5000);
+	prog_kill(&p);
+	listen_lines(dir, before, sizeof(before));
+	cr_expect(strstr(before, "u_str listen ") && strstr(before, "send-q 7\n"), "backlog 7 not shown: %s", before);
+	cr_expect(strstr(before, "tcp listen 127.0.0.1:") && strstr(before, "send-q 11\n"), "backlog 11 not shown: %s", before);
+
+	rpid = restore_bg(&rp, dir, lazy);
+	/* The listeners as a dump of the restored process sees them: same addresses and backlogs. */
+	snprintf(pid, sizeof(pid), "%d", rpid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir2, "--leave-running", NULL), 0);
+	cr_assert_eq(r.status, 0, "dump of the restored process failed: %s", r.err);
+	run_result_done(&r);
+	listen_lines(dir2, after, sizeof(after));
+	cr_expect_str_eq(after, before, "listeners differ after the restore");
+
+	send_line(&rp, "check\n");
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+		int k = prog_read_line(&rp, line, sizeof(line), 20000);
+		size_t n = strlen(items[i]);
+
+		cr_assert_geq(k, 0, "no line for %s (%s)", items[i], strerror(-k));
+		cr_expect(!strncmp(line, items[i], n) && !strcmp(line + n, " ok"), "%s: '%s'", items[i], line);
+	}
+	cr_assert_geq(prog_read_line(&rp, line, sizeof(line), 10000), 0);
+	cr_expect_str_eq(line, "done");
+	kill(rpid, SIGTERM);
+	prog_wait(&rp, 5000);
+	prog_kill(&rp);
+}
+
+Test(sockets, every_kind_comes_back_eagerly)
+{
+	dump_restore_check(NULL);
+}
+
+Test(sockets, every_kind_comes_back_lazily)
+{
+	dump_restore_check("--lazy");
+}
+
+/* Dump refused (status 4) saying @why and naming the socket as @name; the process answers. */
+static void refused(const char *mode, const char *arg, const char *why, const char *name)
+{
+	char dir[128], line[64], pid[16];
+	struct prog p;
+	struct run_result r;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/%s", tmp, mode);
+	cr_assert_eq(prog_start(&p, true, 5000, "fid_socks", mode, arg, NULL), 0);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	cr_expect_eq(r.status, 4, "%s: status %d: %s", mode, r.status, r.err);
+	cr_expect(strstr(r.err, why), "%s: '%s' not said in: %s", mode, why, r.err);
+	cr_expect(strstr(r.err, name), "%s: the socket not named '%s' in: %s", mode, name, r.err);
+	cr_expect_neq(stat(dir, &st), 0, "%s: a refused dump left '%s'", mode, dir);
+	run_result_done(&r);
+	send_line(&p, "ping\n");
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0, "%s: the process does not answer", mode);
+	cr_expect_str_eq(line, "pong");
+	prog_kill(&p);
+}
+
+Test(sockets, fds_in_flight_are_refused)
+{
+	refused("scm", NULL, "file descriptors in flight (SCM_RIGHTS)", "u_str estab * peer socket:[");
+}
+
+Test(sockets, established_tcp_is_refused)
+{
+	refused("estab", NULL, "an established TCP connection", "tcp established 127.0.0.1:");
+}
+
+Test(sockets, packet_socket_is_refused)
+{
+	int s = socket(AF_PACKET, SOCK_DGRAM, 0);
+
+	if (s < 0)
+		cr_skip_test("no packet socket here: %s", strerror(errno));
+	close(s);
+	refused("packet", NULL, "a packet socket", "(p_dgr ");
+}
+
+/* A listener of the test's own at @path. */
+static int listen_at(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(s, 0);
+	cr_assert_lt(strlen(path), sizeof(a.sun_path));
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0, "bind '%s': %s", path, strerror(errno));
+	cr_assert_eq(listen(s, 4), 0);
+	return s;
+}
+
+Test(sockets, outside_unix_peer_needs_ext_unix_sk_then_is_connected_again)
+{
+	char path[128], dir[128], line[64], pid[16], buf[8];
+	struct prog p, rp;
+	struct run_result r;
+	int l, a, a2;
+	pid_t rpid;
+
+	snprintf(path, sizeof(path), "%s/outside.sock", tmp);
+	l = listen_at(path);
+	refused("outside", path, "connected to a peer outside the process (give ckpt dump --ext-unix-sk",
+		"u_str estab * peer ");
+	a = accept(l, NULL, NULL);
+	cr_assert_geq(a, 0);
+	close(a); /* the first client, refused and killed */
+
+	snprintf(dir, sizeof(dir), "%s/ext", tmp);
+	cr_assert_eq(prog_start(&p, true, 5000, "fid_socks", "outside", path, NULL), 0);
+	a = accept(l, NULL, NULL);
+	cr_assert_geq(a, 0);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--ext-unix-sk", NULL), 0);
+	cr_assert_eq(r.status, 0, "dump --ext-unix-sk failed: %s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 5000);
+	prog_kill(&p);
+	close(a);
+
+	rpid = restore_bg(&rp, dir, NULL);
+	a2 = accept(l, NULL, NULL);
+	cr_assert_geq(a2, 0, "the restored process did not connect again");
+	send_line(&rp, "check\n");
+	cr_assert_geq(prog_read_line(&rp, line, sizeof(line), 10000), 0);
+	cr_expect_str_eq(line, "outside ok");
+	cr_expect_eq(recv(a2, buf, sizeof(buf), 0), 2);
+	cr_expect(!memcmp(buf, "hi", 2), "the listener did not get what the restored process sent");
+	close(a2);
+	close(l);
+	kill(rpid, SIGTERM);
+	prog_kill(&rp);
+}
+
+/* ---- real servers ---- */
+
+/* A free TCP port of 127.0.0.1 (bound, read, closed). */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(s);
+	return port;
+}
+
+/* GET / on 127.0.0.1:@port; true when the status line says 200 and the body holds @want. */
+static bool http_get(int port, const char *want, int tries)
+{
+	for (int i = 0; i < tries; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct timeval tv = { 5, 0 };
+		char buf[8192];
+		size_t got = 0;
+		ssize_t n;
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		    write(s, "GET / HTTP/1.0\r\n\r\n", 18) == 18) {
+			while (got < sizeof(buf) - 1 && (n = read(s, buf + got, sizeof(buf) - 1 - got)) > 0)
+				got += (size_t)n;
+			buf[got] = '\0';
+			close(s);
+			if (strstr(buf, " 200 ") && strstr(buf, want))
+				return true;
+		} else {
+			close(s);
+		}
+		usleep(100000);
+	}
+	return false;
+}
+
+/*
+ * Server @argv, answering on @port with a body holding @want: dumped with
+ * --leave-running, a restore while it still listens fails naming the port
+ * and leaves it answering (when @taken: a process with threads is refused
+ * earlier, for its thread ids); dumped in kill mode, it answers from the
+ * restored process on the same port (eagerly, or @lazy).
+ */
+static void server_round_trip(const char *const *argv, int port, const char *want, const char *lazy,
+			      bool taken)
+{
+	char dir[128], dir2[128], pid[16], name[64];
+	struct prog p, rp;
+	struct run_result r;
+	pid_t rpid;
+
+	snprintf(dir, sizeof(dir), "%s/srv-running", tmp);
+	snprintf(dir2, sizeof(dir2), "%s/srv", tmp);
+	cr_assert_eq(prog_spawn(&p, true, NULL, argv), 0);
+	cr_assert(http_get(port, want, 100), "the server does not answer on port %d", port);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	if (!taken)
+		goto kill_mode;
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--leave-running", NULL), 0);
+	cr_assert_eq(r.status, 0, "dump --leave-running failed: %s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--stdio", "null", "--detach", NULL), 0);
+	cr_expect_neq(r.status, 0, "restored while the original listens: %s", r.out);
+	snprintf(name, sizeof(name), "(tcp listen 127.0.0.1:%d ", port);
+	cr_expect(strstr(r.err, name) && strstr(r.err, "the port is taken"),
+		  "the taken port not named ('%s'): %s", name, r.err);
+	run_result_done(&r);
+	cr_expect(http_get(port, want, 3), "the original stopped answering after the failed restore");
+kill_mode:
+
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir2, NULL), 0);
+	cr_assert_eq(r.status, 0, "dump failed: %s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 5000);
+	prog_kill(&p);
+	rpid = restore_bg(&rp, dir2, lazy);
+	cr_expect(http_get(port, want, 50), "the restored server does not answer on port %d", port);
+	cr_expect(http_get(port, want, 50), "the restored server does not answer twice");
+	kill(rpid, SIGTERM);
+	prog_wait(&rp, 5000);
+	prog_kill(&rp);
+}
+
+static void python_server(const char *lazy)
+{
+	char port_s[16], file[128];
+	int port = free_port();
+	const char *argv[] = { "/usr/bin/python3", "-m", "http.server", port_s, "--bind", "127.0.0.1",
+			       "--directory", tmp, NULL };
+	FILE *f;
+
+	if (access("/usr/bin/python3", X_OK) < 0)
+		cr_skip_test("no /usr/bin/python3");
+	snprintf(port_s, sizeof(port_s), "%d", port);
+	snprintf(file, sizeof(file), "%s/marker-file-ckpt", tmp);
+	f = fopen(file, "w");
+	cr_assert(f);
+	fclose(f);
+	server_round_trip(argv, port, "marker-file-ckpt", lazy, true);
+}
+
+Test(sockets, python_http_server_answers_on_its_port_after_restore)
+{
+	python_server(NULL);
+}
+
+Test(sockets, python_http_server_answers_after_lazy_restore)
+{
+	python_server("--lazy");
+}
+
+Test(sockets, node_http_server_answers_on_its_port_after_restore)
+{
+	char script[256];
+	int port = free_port();
+	const char *argv[] = { "/usr/bin/node", "-e", script, NULL };
+	struct run_result r;
+	const char *v[] = { "/usr/bin/node", "-e", "process.exit(0)", NULL };
+
+	if (access("/usr/bin/node", X_OK) < 0)
+		cr_skip_test("no /usr/bin/node");
+	cr_assert_eq(run_argv(v, &r), 0);
+	if (r.status != 0)
+		cr_skip_test("/usr/bin/node does not run: %s", r.err);
+	run_result_done(&r);
+	snprintf(script, sizeof(script),
+		 "require('http').createServer((q,s)=>s.end('node-served-ckpt')).listen(%d,'127.0.0.1')", port);
+	server_round_trip(argv, port, "node-served-ckpt", NULL, false);
+}
