@@ -201,7 +201,6 @@ int socket_from_json(struct jr *r, json_object *o, struct ckpt_state_socket *s)
 	json_object *x;
 	int shut, k;
 
-	s->peer_fd = -1;
 	if ((k = jr_bool(r, o, "found", &s->found)) < 0 ||
 	    (k = jr_int(r, o, "family", 0, INT32_MAX, &s->family)) < 0 ||
 	    (k = jr_int(r, o, "type", 0, INT32_MAX, &s->type)) < 0 ||

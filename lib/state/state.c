@@ -514,7 +514,7 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 			why = f->reason;
 		else if (reason)
 			why = reason;
-		if (f->kind == CKPT_STATE_FD_SOCKET) {
+		if (f->kind == CKPT_STATE_FD_SOCKET && (f->sock.found || f->sock.known)) {
 			char name[512];
 
 			k = add_issue(l, &cap, &is, why, "fd %d (%s)", f->fd,
