@@ -255,7 +255,7 @@ static int peek_queue(struct collect *c, struct ckpt_state_fd *f, int sk)
 			      "socket");
 	if (!nr)
 		return 0;
-	if (asprintf(&d->queue_blob, "sock-queue-fd-%d", f->fd) < 0) {
+	if (asprintf(&d->queue_blob, "blob-sock-queue-fd-%d", f->fd) < 0) {
 		d->queue_blob = NULL;
 		return -ENOMEM;
 	}
