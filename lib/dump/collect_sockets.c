@@ -386,7 +386,7 @@ static void warn_lost(struct collect *c, const struct ckpt_state_fd *f)
 		return;
 	ckpt_state_socket_name(d, f->id.ino, name, sizeof(name));
 	if (d->listening && d->pending)
-		pr_warn("fd %d (%s) of pid %d: %u connections wait to be accepted; they cannot be "
+		pr_warn("fd %d (%s) of pid %d: %u connection(s) wait to be accepted; they cannot be "
 			"moved, and their clients are reset when the process ends", f->fd, name,
 			c->pid, d->pending);
 	else if (d->family != AF_UNIX && !d->listening && d->rqueue)
