@@ -21,7 +21,7 @@ static const char usage[] =
 	"Usage: ckpt dump -t PID -D DIR [--parent DIR] [--leave-running | --leave-stopped]\n"
 	"                 [--compress-level N] [--auto-full] [--allow-unrestorable]\n"
 	"                 [--allow-orphans] [--ghost-limit SIZE] [--ext-unix-sk]\n"
-	"                 [--timeout SECONDS] [--json]\n"
+	"                 [--tcp-established] [--timeout SECONDS] [--json]\n"
 	"\n"
 	"Checkpoint process PID into the new directory DIR. The process is frozen while\n"
 	"its state and the pages to save are copied out; compression and writing come\n"
@@ -51,6 +51,9 @@ static const char usage[] =
 	"      --ext-unix-sk          accept unix sockets connected to a peer outside\n"
 	"                             the process: restore connects them again to the\n"
 	"                             peer's address (without it they are refused)\n"
+	"      --tcp-established      save established TCP connections (TCP_REPAIR);\n"
+	"                             each is blocked with nft(8) until restore, so\n"
+	"                             that its peer sees a delay, not a reset\n"
 	"      --timeout SECONDS      how long to wait for every thread to stop (default\n"
 	"                             10); a thread in uninterruptible sleep (D) fails\n"
 	"                             the dump then, and the process runs on as it was\n"
@@ -294,6 +297,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "ghost-limit", required_argument, NULL, 'G' },
 		{ "ext-unix-sk", no_argument, NULL, 'X' },
+		{ "tcp-established", no_argument, NULL, 'E' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
@@ -338,6 +342,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'X':
 			o.ext_unix_sk = true;
+			break;
+		case 'E':
+			o.tcp_established = true;
 			break;
 		case 'G':
 			if (parse_size(optarg, &o.ghost_limit) < 0 || !o.ghost_limit)

@@ -35,6 +35,13 @@ enum {
 	 * --ext-unix-sk). Without it such a socket is refused.
 	 */
 	CKPT_COLLECT_EXT_UNIX_SK = 1u << 1,
+	/*
+	 * Established TCP connections are saved with TCP_REPAIR (CRIU's
+	 * --tcp-established): blocked with nftables and left in repair mode,
+	 * which the caller must end (the dump pipeline does) unless the
+	 * process is killed. Without it they are refused.
+	 */
+	CKPT_COLLECT_TCP_ESTABLISHED = 1u << 2,
 };
 
 struct ckpt_dump_collect_opts {
@@ -94,6 +101,7 @@ struct ckpt_dump_opts {
 	bool auto_full;           /* a delta is impossible: take a full dump instead of failing */
 	bool allow_unrestorable;  /* dump even what restore cannot recreate */
 	bool ext_unix_sk;         /* CKPT_COLLECT_EXT_UNIX_SK */
+	bool tcp_established;     /* CKPT_COLLECT_TCP_ESTABLISHED */
 	uint64_t ghost_limit;     /* see ckpt_dump_collect_opts; 0: the default (1 MiB) */
 	/*
 	 * Kill mode: kill a process that has children although they are not in

@@ -3,6 +3,7 @@
  * lib/nl: the one place that talks netlink (through libnl).
  *  - sock_diag: describe sockets by inode (family, type, state, addresses).
  *  - proc connector: fork/exec/exit events of processes.
+ *  - locks of TCP connections while they are checkpointed (nftables, netlock.c).
  */
 #ifndef CKPT_NL_H
 #define CKPT_NL_H
@@ -45,6 +46,18 @@ int ckpt_nl_sock_describe(struct ckpt_sock_info *socks, size_t nr) __must_check;
 const char *ckpt_sock_family_name(int family);
 const char *ckpt_sock_type_name(int type);
 const char *ckpt_sock_state_name(int state);
+
+/*
+ * Block TCP connection @local <-> @peer (struct sockaddr_in or _in6): every
+ * packet of it dropped both ways by nftables rules in table "inet
+ * ckpt_@key", made with nft(8). -ENOENT: nft is not installed; -EIO: it
+ * failed, its message in @err.
+ */
+struct sockaddr;
+int ckpt_net_lock_tcp(unsigned int key, const struct sockaddr *local, const struct sockaddr *peer,
+		      char *err, size_t errlen) __must_check;
+/* Remove table "inet ckpt_@key" and so every lock of @key; 0 when there is none. */
+int ckpt_net_unlock(unsigned int key, char *err, size_t errlen) __must_check;
 
 enum ckpt_proc_event_kind {
 	CKPT_PROC_EV_FORK = 1,

@@ -80,6 +80,29 @@ extern const struct ckpt_state_sockopt_desc ckpt_state_sockopts[CKPT_STATE_NR_SO
 /* Does option @o apply to a socket of @family, @type and @protocol? */
 bool ckpt_state_sockopt_applies(enum ckpt_state_sockopt o, int family, int type, int protocol);
 
+/*
+ * An established TCP connection saved with TCP_REPAIR (dump
+ * --tcp-established): sequence numbers, queues, window, options. Restore
+ * makes it again in repair mode: no handshake, nothing sent until the
+ * queues are back.
+ */
+struct ckpt_state_tcp {
+	bool saved;                          /* false: not saved (refused unless listening or closed) */
+	uint32_t inq_seq;                    /* rcv_nxt (TCP_QUEUE_SEQ of the receive queue) */
+	uint32_t outq_seq;                   /* write_seq (TCP_QUEUE_SEQ of the send queue) */
+	uint32_t inq_len;                    /* bytes received, not read by the program */
+	uint32_t outq_len;                   /* bytes written, not acknowledged by the peer */
+	uint32_t unsq_len;                   /* of those, not sent yet (SIOCOUTQNSD) */
+	uint32_t mss;                        /* TCP_MAXSEG */
+	uint32_t opts;                       /* TCPI_OPT_TIMESTAMPS 1, SACK 2, WSCALE 4 of tcp_info */
+	uint32_t snd_wscale, rcv_wscale;
+	uint32_t timestamp;                  /* TCP_TIMESTAMP, when TCPI_OPT_TIMESTAMPS */
+	bool has_window;                     /* TCP_REPAIR_WINDOW (Linux 4.8) */
+	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+	char *recv_blob, *send_blob;         /* the queues' checkpoint files; NULL: empty */
+	void *recv_data, *send_data;         /* dump only, until written; never in JSON */
+};
+
 struct ckpt_state_socket {
 	/* What lib/nl's sock_diag reported (struct ckpt_sock_info). */
 	bool found;                          /* false: sock_diag did not know it */
@@ -123,6 +146,7 @@ struct ckpt_state_socket {
 	uint32_t file_mode, file_uid, file_gid;
 	/* netlink: the port id and groups it is bound to, where it sends */
 	uint32_t nl_portid, nl_groups, nl_dst_portid, nl_dst_group;
+	struct ckpt_state_tcp tcp;           /* TCP, established */
 };
 
 /*

@@ -350,6 +350,8 @@ static int collect_one(struct collect *c, struct ckpt_state_fd *f, const struct 
 		d->state = d->peer_addr_len ? TCP_ESTABLISHED : d->listening ? TCP_LISTEN : TCP_CLOSE;
 	read_options(sk, d);
 	d->known = true;
+	if ((d->family == AF_INET || d->family == AF_INET6) && (r = collect_tcp(c, f, sk)) < 0)
+		return r;
 	if (d->family == AF_UNIX) {
 		socket_file(c, si, d);
 		if (!d->listening && (r = peek_queue(c, f, sk)) < 0)
@@ -389,7 +391,7 @@ static void warn_lost(struct collect *c, const struct ckpt_state_fd *f)
 		pr_warn("fd %d (%s) of pid %d: %u connection(s) wait to be accepted; they cannot be "
 			"moved, and their clients are reset when the process ends", f->fd, name,
 			c->pid, d->pending);
-	else if (d->family != AF_UNIX && !d->listening && d->rqueue)
+	else if (d->family != AF_UNIX && !d->listening && d->rqueue && !d->tcp.saved)
 		pr_warn("fd %d (%s) of pid %d: the %u bytes waiting in its queue are not saved", f->fd,
 			name, c->pid, d->rqueue);
 }

@@ -10,5 +10,17 @@
  * of it, judged again; a unix socket's queue kept in sock.queue_data.
  */
 int collect_sockets(struct collect *c);
+/*
+ * collect_tcp.c: with CKPT_COLLECT_TCP_ESTABLISHED, an established TCP
+ * connection @f (our copy @sk) blocked and read in repair mode, where it
+ * stays; logs its errors.
+ */
+int collect_tcp(struct collect *c, struct ckpt_state_fd *f, int sk);
+/*
+ * Every connection of @s read in repair mode taken out of it (through
+ * @inj), and the block of pid @pid's connections lifted: before a process
+ * whose dump failed, or that runs on, runs again.
+ */
+void collect_tcp_undo(struct ckpt_inject *inj, struct ckpt_state *s, pid_t pid);
 
 #endif

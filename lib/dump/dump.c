@@ -38,6 +38,7 @@
 #include <ckpt/track.h>
 
 #include "dump/collect-internal.h"
+#include "dump/collect_sockets.h"
 #include "dump/dump-internal.h"
 #include "dump/pages.h"
 #include "util/err.h"
@@ -611,6 +612,8 @@ static int collect(struct dump *d)
 	co.ghost_limit = d->o->ghost_limit;
 	if (d->o->ext_unix_sk)
 		co.flags |= CKPT_COLLECT_EXT_UNIX_SK;
+	if (d->o->tcp_established)
+		co.flags |= CKPT_COLLECT_TCP_ESTABLISHED;
 	r = ckpt_dump_collect(d->inj, &co, &d->state);
 	d->st->collect_ns = now_ns() - t0;
 	return r;
@@ -816,6 +819,8 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	if (o->after == CKPT_DUMP_LEAVE_STOPPED)
 		kill(o->pid, SIGSTOP);
 	if (o->after != CKPT_DUMP_KILL) {
+		if (o->tcp_established) /* its connections run on: out of repair mode, unblocked */
+			collect_tcp_undo(d.inj, d.state, o->pid);
 		r = ckpt_inject_release(d.inj);
 		d.inj = NULL;
 		st->freeze_ns = now_ns() - t_freeze;
@@ -843,7 +848,11 @@ out:
 	place_back(&d); /* before the release: the threads run with their own affinity */
 	if (r < 0 && d.inj) {
 		/* Never kill a process whose dump failed: let it run as it was. */
-		int e = ckpt_inject_release(d.inj);
+		int e;
+
+		if (o->tcp_established && d.state)
+			collect_tcp_undo(d.inj, d.state, o->pid);
+		e = ckpt_inject_release(d.inj);
 
 		if (e < 0)
 			pr_err("pid %d could not be released cleanly: %s", o->pid, errstr(e));

@@ -67,6 +67,15 @@ int dump_put_state(struct ckpt_image_writer *w, const struct ckpt_state *st)
 		    (r = ckpt_image_writer_put_blob(w, f->sock.queue_blob, f->sock.queue_data,
 						    f->sock.queue_len)) < 0)
 			return r;
+		/* An established TCP connection's queues (collect_tcp.c) */
+		if (f->sock.tcp.recv_blob && f->sock.tcp.recv_data &&
+		    (r = ckpt_image_writer_put_blob(w, f->sock.tcp.recv_blob, f->sock.tcp.recv_data,
+						    f->sock.tcp.inq_len)) < 0)
+			return r;
+		if (f->sock.tcp.send_blob && f->sock.tcp.send_data &&
+		    (r = ckpt_image_writer_put_blob(w, f->sock.tcp.send_blob, f->sock.tcp.send_data,
+						    f->sock.tcp.outq_len)) < 0)
+			return r;
 	}
 	return 0;
 }

@@ -24,7 +24,9 @@
  *   bytes, then end of file). A peer outside (--ext-unix-sk): connected
  *   again to the peer's address;
  * - netlink: bound to its port id and first 32 groups, connected to its
- *   destination when it had one.
+ *   destination when it had one;
+ * - TCP established (dump --tcp-established): tcp.c, with TCP_REPAIR; the
+ *   block the dump put on the connections is lifted once all are made.
  * The sockets belong to ckpt's credentials (SO_PEERCRED of a pair made
  * here names ckpt), and to its network namespace, which the process is
  * created in.
@@ -43,6 +45,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <ckpt/nl.h>
+
 #include "restore/sockets.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -52,6 +56,7 @@ struct sk_ctx {
 	struct rst *r;
 	char **bound;           /* paths bound here: removed again on failure */
 	size_t nr_bound, cap_bound;
+	bool tcp;               /* an established TCP connection was made again */
 };
 
 static const char *sk_name(const struct ckpt_state_fd *f, char *buf, size_t len)
@@ -490,12 +495,20 @@ static int unix_alone(struct sk_ctx *c, const struct ckpt_state_fd *f, int *ret)
 	return 0;
 }
 
-static int inet_socket(const struct ckpt_state_fd *f, int *ret)
+static int inet_socket(struct sk_ctx *c, const struct ckpt_state_fd *f, int *ret)
 {
 	const struct ckpt_state_socket *d = &f->sock;
 	_cleanup_close_ int sk = -1;
 	int e;
 
+	if (d->tcp.saved) {
+		if ((e = new_socket(f, &sk)) < 0 || (e = set_options(f, sk)) < 0 ||
+		    (e = rst_tcp_socket(c->r, f, sk)) < 0) /* tcp.c */
+			return e;
+		c->tcp = true;
+		*ret = TAKE_FD(sk);
+		return 0;
+	}
 	if ((e = new_socket(f, &sk)) < 0 || (e = set_options(f, sk)) < 0 || (e = bind_inet(f, sk)) < 0 ||
 	    (e = do_listen(f, sk)) < 0)
 		return e;
@@ -560,7 +573,7 @@ static int one_socket(struct sk_ctx *c, size_t i)
 		return unix_alone(c, f, &local[i]);
 	case AF_INET:
 	case AF_INET6:
-		return inet_socket(f, &local[i]);
+		return inet_socket(c, f, &local[i]);
 	case AF_NETLINK:
 		return netlink_socket(f, &local[i]);
 	default:
@@ -585,6 +598,16 @@ int rst_sockets_prepare(struct rst *r)
 				continue;
 			e = one_socket(&c, i);
 		}
+	if (e == 0 && c.tcp) {
+		/* Every connection exists again: lift the block the dump put on them. */
+		char err[512];
+		int k = ckpt_net_unlock((unsigned int)s->process.pid, err, sizeof(err));
+
+		if (k < 0)
+			pr_warn("cannot lift the block of the TCP connections (nft delete table inet "
+				"ckpt_%d): %s; they stay silent until it is removed", s->process.pid,
+				k == -EIO ? err : errstr(k));
+	}
 	if (e < 0) {
 		for (size_t i = 0; i < s->nr_fds; i++)
 			if (s->fds[i].kind == CKPT_STATE_FD_SOCKET && r->local_fds[i] >= 0) {

@@ -12,5 +12,10 @@
  * the socket as ss(8) would; nothing is left bound on failure.
  */
 int rst_sockets_prepare(struct rst *r) __must_check;
+/*
+ * tcp.c: the established connection @f (saved with --tcp-established) made
+ * again on the new socket @sk (options already set); logs its errors.
+ */
+int rst_tcp_socket(struct rst *r, const struct ckpt_state_fd *f, int sk) __must_check;
 
 #endif

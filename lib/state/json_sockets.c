@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "state/state_sockets.h"
@@ -58,6 +59,34 @@ void socket_to_json(struct jw *w, json_object *o, const struct ckpt_state_socket
 		jw_int(w, x, "uid", s->file_uid);
 		jw_int(w, x, "gid", s->file_gid);
 		jw_bool(w, x, "gone", s->file_gone);
+	}
+	if (s->tcp.saved) {
+		const struct ckpt_state_tcp *t = &s->tcp;
+
+		x = jw_obj(w, o, "tcp");
+		jw_int(w, x, "inq_seq", t->inq_seq);
+		jw_int(w, x, "outq_seq", t->outq_seq);
+		jw_int(w, x, "inq_len", t->inq_len);
+		jw_int(w, x, "outq_len", t->outq_len);
+		jw_int(w, x, "unsq_len", t->unsq_len);
+		jw_int(w, x, "mss", t->mss);
+		jw_int(w, x, "opts", t->opts);
+		jw_int(w, x, "snd_wscale", t->snd_wscale);
+		jw_int(w, x, "rcv_wscale", t->rcv_wscale);
+		jw_int(w, x, "timestamp", t->timestamp);
+		if (t->has_window) {
+			json_object *wo = jw_obj(w, x, "window");
+
+			jw_int(w, wo, "snd_wl1", t->snd_wl1);
+			jw_int(w, wo, "snd_wnd", t->snd_wnd);
+			jw_int(w, wo, "max_window", t->max_window);
+			jw_int(w, wo, "rcv_wnd", t->rcv_wnd);
+			jw_int(w, wo, "rcv_wup", t->rcv_wup);
+		}
+		if (t->recv_blob)
+			jw_str(w, x, "recv_blob", t->recv_blob);
+		if (t->send_blob)
+			jw_str(w, x, "send_blob", t->send_blob);
 	}
 	if (s->family == AF_NETLINK) {
 		x = jw_obj(w, o, "netlink");
@@ -196,6 +225,67 @@ static int netlink_from_json(struct jr *r, json_object *o, struct ckpt_state_soc
 	return 0;
 }
 
+/* A queue's blob: present exactly when the queue holds bytes. */
+static int tcp_blob(struct jr *r, json_object *x, const char *key, uint32_t len, char **ret)
+{
+	json_object *v;
+	int k = jr_opt(r, x, key, json_type_string, &v);
+
+	if (k < 0)
+		return k;
+	if (!k != !len)
+		return jr_fail(r, key, len ? "missing for a queue of %u bytes" : "given for an empty queue",
+			       len);
+	if (!k)
+		return 0;
+	if ((k = jr_str(r, x, key, BLOB_NAME_MAX + 1, ret)) < 0)
+		return k;
+	return blob_name_ok(*ret) ? 0 : jr_fail(r, key, "not a file name of a checkpoint");
+}
+
+static int tcp_from_json(struct jr *r, json_object *o, struct ckpt_state_socket *s)
+{
+	struct ckpt_state_tcp *t = &s->tcp;
+	json_object *x, *wo;
+	size_t mark;
+	int k = jr_opt(r, o, "tcp", json_type_object, &x);
+
+	if (k <= 0)
+		return k;
+	if (s->protocol != IPPROTO_TCP || (s->family != AF_INET && s->family != AF_INET6))
+		return jr_fail(r, "tcp", "given for a socket not of TCP");
+	mark = jr_enter(r, "tcp");
+	if ((k = jr_u32(r, x, "inq_seq", UINT32_MAX, &t->inq_seq)) < 0 ||
+	    (k = jr_u32(r, x, "outq_seq", UINT32_MAX, &t->outq_seq)) < 0 ||
+	    (k = jr_u32(r, x, "inq_len", CKPT_STATE_SOCK_QUEUE_MAX, &t->inq_len)) < 0 ||
+	    (k = jr_u32(r, x, "outq_len", CKPT_STATE_SOCK_QUEUE_MAX, &t->outq_len)) < 0 ||
+	    (k = jr_u32(r, x, "unsq_len", t->outq_len, &t->unsq_len)) < 0 ||
+	    (k = jr_u32(r, x, "mss", 65535, &t->mss)) < 0 ||
+	    (k = jr_u32(r, x, "opts", 255, &t->opts)) < 0 ||
+	    (k = jr_u32(r, x, "snd_wscale", 14, &t->snd_wscale)) < 0 ||
+	    (k = jr_u32(r, x, "rcv_wscale", 14, &t->rcv_wscale)) < 0 ||
+	    (k = jr_u32(r, x, "timestamp", UINT32_MAX, &t->timestamp)) < 0 ||
+	    (k = tcp_blob(r, x, "recv_blob", t->inq_len, &t->recv_blob)) < 0 ||
+	    (k = tcp_blob(r, x, "send_blob", t->outq_len, &t->send_blob)) < 0 ||
+	    (k = jr_opt(r, x, "window", json_type_object, &wo)) < 0)
+		return k;
+	if (k) {
+		size_t m2 = jr_enter(r, "window");
+
+		if ((k = jr_u32(r, wo, "snd_wl1", UINT32_MAX, &t->snd_wl1)) < 0 ||
+		    (k = jr_u32(r, wo, "snd_wnd", UINT32_MAX, &t->snd_wnd)) < 0 ||
+		    (k = jr_u32(r, wo, "max_window", UINT32_MAX, &t->max_window)) < 0 ||
+		    (k = jr_u32(r, wo, "rcv_wnd", UINT32_MAX, &t->rcv_wnd)) < 0 ||
+		    (k = jr_u32(r, wo, "rcv_wup", UINT32_MAX, &t->rcv_wup)) < 0)
+			return k;
+		t->has_window = true;
+		jr_leave(r, m2);
+	}
+	t->saved = true;
+	jr_leave(r, mark);
+	return 0;
+}
+
 int socket_from_json(struct jr *r, json_object *o, struct ckpt_state_socket *s)
 {
 	json_object *x;
@@ -228,7 +318,8 @@ int socket_from_json(struct jr *r, json_object *o, struct ckpt_state_socket *s)
 	    (k = jr_int(r, o, "peer_fd", -1, INT32_MAX, &s->peer_fd)) < 0 ||
 	    (k = jr_bool(r, o, "external", &s->external)) < 0 ||
 	    (k = options_from_json(r, o, s)) < 0 || (k = queue_from_json(r, o, s)) < 0 ||
-	    (k = file_from_json(r, o, s)) < 0 || (k = netlink_from_json(r, o, s)) < 0)
+	    (k = file_from_json(r, o, s)) < 0 || (k = netlink_from_json(r, o, s)) < 0 ||
+	    (k = tcp_from_json(r, o, s)) < 0)
 		return k;
 	s->shutdown = (unsigned int)shut;
 	if (s->family != AF_UNIX && (s->queue_blob || s->has_file))

@@ -103,6 +103,12 @@ void ckpt_state_socket_done(struct ckpt_state_socket *s)
 	free(s->queue_blob);
 	free(s->msg_lens);
 	free(s->queue_data);
+	free(s->tcp.recv_blob);
+	free(s->tcp.send_blob);
+	free(s->tcp.recv_data);
+	free(s->tcp.send_data);
+	s->tcp.recv_blob = s->tcp.send_blob = NULL;
+	s->tcp.recv_data = s->tcp.send_data = NULL;
 	s->queue_blob = NULL;
 	s->msg_lens = NULL;
 	s->queue_data = NULL;
@@ -238,8 +244,10 @@ static const char *tcp_problem(const struct ckpt_state_socket *s)
 		return NULL;
 	switch (s->state) {
 	case TCP_ESTABLISHED:
-		return "an established TCP connection (restoring one needs TCP_REPAIR: "
-		       "--tcp-established is not done yet)";
+		if (s->tcp.saved)
+			return NULL;
+		return "an established TCP connection (give ckpt dump --tcp-established to save it "
+		       "with TCP_REPAIR)";
 	case TCP_SYN_SENT:
 	case TCP_SYN_RECV:
 		return "a TCP connection being set up";

@@ -9,6 +9,11 @@
  *                           that is not in the process
  *   fid_socks estab         an established TCP connection (to itself)
  *   fid_socks packet        a packet socket
+ *   fid_socks tcpecho PORT  a TCP server on 127.0.0.1:PORT for one client:
+ *                           echoes what it reads; on stdin "pause" stops
+ *                           reading (says "paused"), "resume" reads again,
+ *                           "burst N" writes up to N bytes (byte i is i % 251)
+ *                           without blocking and says "burst W" (W written)
  *
  * Prints "ready" once set up, then obeys lines on stdin:
  *   "check"  checks each item, one line each, "ITEM ok" or "ITEM BAD (why)",
@@ -539,6 +544,92 @@ static void setup_estab(void)
 	must(accept(tl, NULL, NULL), "accept estab");
 }
 
+#include <poll.h>
+
+static void tcpecho(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int l, conn = -1, one = 1;
+	bool paused = false;
+	uint64_t burst_off = 0;
+	char buf[65536], line[64];
+	size_t ll = 0;
+
+	must(l = socket(AF_INET, SOCK_STREAM, 0), "socket tcpecho");
+	setint(l, SOL_SOCKET, SO_REUSEADDR, one, "SO_REUSEADDR");
+	must(bind(l, (struct sockaddr *)&a, sizeof(a)), "bind tcpecho");
+	must(listen(l, 1), "listen tcpecho");
+	say("ready");
+	for (;;) {
+		struct pollfd p[2] = { { 0, POLLIN, 0 }, { conn >= 0 ? conn : l, paused ? 0 : POLLIN, 0 } };
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		if (p[0].revents) {
+			ssize_t n = read(0, line + ll, sizeof(line) - 1 - ll);
+
+			if (n <= 0)
+				exit(0);
+			ll += (size_t)n;
+			line[ll] = '\0';
+			while (strchr(line, '\n')) {
+				char *nl = strchr(line, '\n');
+				unsigned long want;
+
+				*nl = '\0';
+				if (!strcmp(line, "pause")) {
+					paused = true;
+					say("paused");
+				} else if (!strcmp(line, "resume")) {
+					paused = false;
+					say("resumed");
+				} else if (sscanf(line, "burst %lu", &want) == 1 && conn >= 0) {
+					uint64_t done = 0;
+
+					while (done < want) {
+						size_t k = want - done < sizeof(buf) ? want - done : sizeof(buf);
+						ssize_t w;
+
+						for (size_t i = 0; i < k; i++)
+							buf[i] = (char)((burst_off + done + i) % 251);
+						w = send(conn, buf, k, MSG_DONTWAIT | MSG_NOSIGNAL);
+						if (w <= 0)
+							break;
+						done += (uint64_t)w;
+					}
+					burst_off += done;
+					say("burst %llu", (unsigned long long)done);
+				} else if (!strcmp(line, "ping")) {
+					say("pong");
+				}
+				ll -= (size_t)(nl + 1 - line);
+				memmove(line, nl + 1, ll + 1);
+			}
+		}
+		if (p[1].revents && conn < 0) {
+			must(conn = accept(l, NULL, NULL), "accept tcpecho");
+		} else if (p[1].revents) {
+			ssize_t n = recv(conn, buf, sizeof(buf), 0);
+
+			if (n <= 0) {
+				say("connection %s", n < 0 ? strerror(errno) : "closed");
+				exit(n < 0);
+			}
+			for (ssize_t done = 0; done < n;) {
+				ssize_t w = send(conn, buf + done, (size_t)(n - done), MSG_NOSIGNAL);
+
+				if (w < 0)
+					die("echo");
+				done += w;
+			}
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char line[64];
@@ -554,10 +645,12 @@ int main(int argc, char **argv)
 		setup_outside(argv[2]);
 	} else if (argc == 2 && !strcmp(argv[1], "estab")) {
 		setup_estab();
+	} else if (argc == 3 && !strcmp(argv[1], "tcpecho")) {
+		tcpecho(atoi(argv[2]));
 	} else if (argc == 2 && !strcmp(argv[1], "packet")) {
 		must(socket(AF_PACKET, SOCK_DGRAM, 0), "socket packet");
 	} else {
-		fprintf(stderr, "usage: fid_socks all DIR | scm | outside PATH | estab | packet\n");
+		fprintf(stderr, "usage: fid_socks all DIR | scm | outside PATH | estab | packet | tcpecho PORT\n");
 		return 2;
 	}
 	say("ready");
