@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers/testutil.h"
@@ -388,4 +389,198 @@ Test(sockets, node_http_server_answers_on_its_port_after_restore)
 	snprintf(script, sizeof(script),
 		 "require('http').createServer((q,s)=>s.end('node-served-ckpt')).listen(%d,'127.0.0.1')", port);
 	server_round_trip(argv, port, "node-served-ckpt", NULL, false);
+}
+
+/* ---- established TCP connections (--tcp-established) ---- */
+
+static void need_nft(void)
+{
+	const char *v[] = { "/bin/sh", "-c", "command -v nft", NULL };
+	struct run_result r;
+
+	cr_assert_eq(run_argv(v, &r), 0);
+	if (r.status != 0)
+		cr_skip_test("nft(8) is not installed (scripts/install-deps installs nftables)");
+	run_result_done(&r);
+}
+
+static int tcp_connect(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { 20, 0 };
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(s, 0);
+	cr_assert_eq(connect(s, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s", strerror(errno));
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return s;
+}
+
+static void send_all(int s, const void *buf, size_t len)
+{
+	cr_assert_eq(send(s, buf, len, MSG_NOSIGNAL), (ssize_t)len, "send: %s", strerror(errno));
+}
+
+/* Read exactly @len bytes; they must be @want. No reset, no end of file. */
+static void expect_stream(int s, const char *want, size_t len, const char *what)
+{
+	char *got = malloc(len + 1);
+	size_t n = 0;
+
+	cr_assert_not_null(got);
+	while (n < len) {
+		ssize_t k = recv(s, got + n, len - n, 0);
+
+		cr_assert_gt(k, 0, "%s: after %zu of %zu bytes: %s", what, n, len,
+			     k < 0 ? strerror(errno) : "end of file");
+		n += (size_t)k;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (got[i] != want[i])
+			cr_assert_fail("%s: byte %zu of %zu differs (a gap or a duplicate)", what, i, len);
+	free(got);
+}
+
+static void ask(struct prog *p, const char *cmd, char *line, size_t len)
+{
+	send_line(p, cmd);
+	cr_assert_geq(prog_read_line(p, line, len, 10000), 0, "no answer to '%s'", cmd);
+}
+
+/*
+ * A client of ours talks to fid_socks tcpecho; at the dump the server's
+ * receive queue holds 20 lines it has not read and its send queue most of
+ * a 3 MB burst; while it is frozen the client sends 20 more lines. After
+ * the restore (eager or @lazy) the client reads the whole burst and every
+ * line echoed, in order, nothing missing or doubled, and no reset.
+ */
+static void tcp_round_trip(const char *lazy)
+{
+	char dir[128], pid[16], line[128], lines[512];
+	struct prog p, rp, dp;
+	struct run_result r;
+	size_t nl = 0, burst;
+	int port = free_port(), c, status;
+	pid_t rpid;
+	char port_s[16];
+	char *want;
+
+	need_nft();
+	snprintf(port_s, sizeof(port_s), "%d", port);
+	snprintf(dir, sizeof(dir), "%s/tcp", tmp);
+	cr_assert_eq(prog_start(&p, true, 5000, "fid_socks", "tcpecho", port_s, NULL), 0);
+	c = tcp_connect(port);
+	send_all(c, "hello\n", 6);
+	expect_stream(c, "hello\n", 6, "the echo before the dump");
+	ask(&p, "pause\n", line, sizeof(line));
+	cr_assert_str_eq(line, "paused");
+	for (int i = 0; i < 20; i++)
+		nl += (size_t)snprintf(lines + nl, sizeof(lines) - nl, "q%d\n", i);
+	send_all(c, lines, nl);
+	usleep(100000);
+	ask(&p, "burst 3000000\n", line, sizeof(line));
+	cr_assert_eq(sscanf(line, "burst %zu", &burst), 1, "%s", line);
+	cr_assert_gt(burst, 0);
+
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	{
+		const char *argv[] = { ckpt_bin(), "dump", "-t", pid, "-D", dir, "--tcp-established", NULL };
+
+		cr_assert_eq(prog_spawn(&dp, false, NULL, argv), 0);
+	}
+	for (int i = 0; i < 20; i++) { /* while it is frozen, or already gone */
+		char m[16];
+		int k = snprintf(m, sizeof(m), "f%d\n", i);
+
+		send_all(c, m, (size_t)k);
+		nl += (size_t)snprintf(lines + nl, sizeof(lines) - nl, "%s", m);
+	}
+	status = prog_wait(&dp, 30000);
+	cr_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "dump --tcp-established failed");
+	prog_wait(&p, 5000);
+	prog_kill(&p);
+	cr_assert_eq(run_ckpt(&r, "show", dir, NULL), 0);
+	cr_expect(strstr(r.out, "tcp established 127.0.0.1:"), "%s", r.out);
+	run_result_done(&r);
+
+	rpid = restore_bg(&rp, dir, lazy);
+	ask(&rp, "resume\n", line, sizeof(line));
+	cr_assert_str_eq(line, "resumed");
+	want = malloc(burst + nl);
+	cr_assert_not_null(want);
+	for (size_t i = 0; i < burst; i++)
+		want[i] = (char)(i % 251);
+	memcpy(want + burst, lines, nl);
+	expect_stream(c, want, burst + nl, "the stream through the checkpoint");
+	free(want);
+	send_all(c, "after\n", 6);
+	expect_stream(c, "after\n", 6, "the echo after the restore");
+	{
+		const char *v[] = { "/bin/sh", "-c", "nft list tables | grep -c ckpt_ || true", NULL };
+
+		cr_assert_eq(run_argv(v, &r), 0);
+		cr_expect_str_eq(r.out, "0\n", "a block was left behind: %s", r.out);
+		run_result_done(&r);
+	}
+	close(c);
+	kill(rpid, SIGTERM);
+	prog_wait(&rp, 5000);
+	prog_kill(&rp);
+}
+
+Test(sockets, established_tcp_survives_with_tcp_established)
+{
+	tcp_round_trip(NULL);
+}
+
+Test(sockets, established_tcp_survives_lazy_restore)
+{
+	tcp_round_trip("--lazy");
+}
+
+/*
+ * --tcp-established with --leave-running, and a dump refused for another
+ * socket: either way the connection goes on at once (out of repair mode,
+ * unblocked), and no block is left.
+ */
+Test(sockets, tcp_established_leaves_a_running_connection_working)
+{
+	char dir[128], pid[16], port_s[16], line[64];
+	struct prog p;
+	struct run_result r;
+	int port = free_port(), c;
+
+	need_nft();
+	snprintf(port_s, sizeof(port_s), "%d", port);
+	cr_assert_eq(prog_start(&p, true, 5000, "fid_socks", "tcpecho", port_s, NULL), 0);
+	c = tcp_connect(port);
+	send_all(c, "one\n", 4);
+	expect_stream(c, "one\n", 4, "before");
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	snprintf(dir, sizeof(dir), "%s/tcp-running", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--tcp-established", "--leave-running", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	send_all(c, "two\n", 4);
+	expect_stream(c, "two\n", 4, "after a dump --leave-running");
+	/* Without the option: refused, and the connection never noticed. */
+	snprintf(dir, sizeof(dir), "%s/tcp-refused", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	cr_expect(strstr(r.err, "give ckpt dump --tcp-established"), "%s", r.err);
+	run_result_done(&r);
+	send_all(c, "three\n", 6);
+	expect_stream(c, "three\n", 6, "after a refused dump");
+	{
+		const char *v[] = { "/bin/sh", "-c", "nft list tables | grep -c ckpt_ || true", NULL };
+
+		cr_assert_eq(run_argv(v, &r), 0);
+		cr_expect_str_eq(r.out, "0\n", "a block was left behind: %s", r.out);
+		run_result_done(&r);
+	}
+	ask(&p, "ping\n", line, sizeof(line));
+	cr_expect_str_eq(line, "pong");
+	close(c);
+	prog_kill(&p);
 }

@@ -17,7 +17,7 @@
 #include <ckpt/state.h>
 
 #define WHY 512
-#define NR 3
+#define NR 4
 
 static struct ckpt_state *socks_state(void)
 {
@@ -85,6 +85,23 @@ static struct ckpt_state *socks_state(void)
 	k->nl_portid = 42;
 	k->nl_groups = 1;
 	k->nl_dst_group = 3;
+	k = &s->fds[3].sock; /* an established TCP connection saved with TCP_REPAIR */
+	k->family = AF_INET;
+	k->type = SOCK_STREAM;
+	k->protocol = IPPROTO_TCP;
+	k->state = TCP_ESTABLISHED;
+	k->addr_len = sizeof(in);
+	memcpy(k->addr, &in, sizeof(in));
+	in.sin_port = htons(40000);
+	k->peer_addr_len = sizeof(in);
+	memcpy(k->peer_addr, &in, sizeof(in));
+	k->tcp = (struct ckpt_state_tcp){ .saved = true, .inq_seq = 0xfffffff0u, .outq_seq = 7,
+					  .inq_len = 5, .outq_len = 100, .unsq_len = 40, .mss = 65483,
+					  .opts = 7, .snd_wscale = 7, .rcv_wscale = 9, .timestamp = 123456,
+					  .has_window = true, .snd_wl1 = 1, .snd_wnd = 2, .max_window = 3,
+					  .rcv_wnd = 4, .rcv_wup = 5 };
+	k->tcp.recv_blob = strdup("blob-tcp-recv-fd-6");
+	k->tcp.send_blob = strdup("blob-tcp-send-fd-6");
 	for (int i = 0; i < NR; i++)
 		cr_assert_eq(ckpt_state_fd_judge(&s->fds[i]), 0);
 	return s;
@@ -120,8 +137,11 @@ Test(state_sockets, round_trip)
 		cr_assert_eq(y.nr_msgs, x.nr_msgs);
 		if (x.nr_msgs)
 			cr_expect_eq(memcmp(x.msg_lens, y.msg_lens, x.nr_msgs * sizeof(uint32_t)), 0);
+		cr_expect_str_eq(y.tcp.recv_blob ? y.tcp.recv_blob : "-", x.tcp.recv_blob ? x.tcp.recv_blob : "-");
+		cr_expect_str_eq(y.tcp.send_blob ? y.tcp.send_blob : "-", x.tcp.send_blob ? x.tcp.send_blob : "-");
 		x.queue_blob = y.queue_blob = NULL;
 		x.msg_lens = y.msg_lens = NULL;
+		x.tcp.recv_blob = y.tcp.recv_blob = x.tcp.send_blob = y.tcp.send_blob = NULL;
 		cr_expect_eq(memcmp(&x, &y, sizeof(x)), 0, "socket %d differs", i);
 	}
 }
@@ -135,6 +155,8 @@ Test(state_sockets, named_as_ss_lists_them)
 			 "u_dgr unconn /run/x.sock peer * recv-q 7 send-q 0");
 	cr_expect_str_eq(ckpt_state_socket_name(&s->fds[1].sock, 101, buf, sizeof(buf)),
 			 "tcp listen 127.0.0.1:8080 recv-q 2 send-q 11");
+	cr_expect_str_eq(ckpt_state_socket_name(&s->fds[3].sock, 103, buf, sizeof(buf)),
+			 "tcp established 127.0.0.1:8080 peer 127.0.0.1:40000 recv-q 0 send-q 0");
 	s->fds[1].sock.found = s->fds[1].sock.known = false;
 	cr_expect_str_eq(ckpt_state_socket_name(&s->fds[1].sock, 101, buf, sizeof(buf)), "socket:[101]");
 }
@@ -192,6 +214,16 @@ Test(state_sockets, judge)
 		cr_expect(!f->restorable && f->reason && strstr(f->reason, cases[i].why), "case %zu: '%s'",
 			  i, f->reason ? f->reason : "(restorable)");
 	}
+	/* An established connection saved with TCP_REPAIR is restorable; without, refused. */
+	{
+		_cleanup_state_ struct ckpt_state *s = socks_state();
+		struct ckpt_state_fd *f = &s->fds[3];
+
+		cr_expect(f->restorable, "%s", f->reason);
+		f->sock.tcp.saved = false;
+		cr_assert_eq(ckpt_state_fd_judge(f), 0);
+		cr_expect(!f->restorable && strstr(f->reason, "--tcp-established"), "%s", f->reason);
+	}
 	/* A peer that closed (shut down both ways) is not an outside one. */
 	{
 		_cleanup_state_ struct ckpt_state *s = socks_state();
@@ -248,6 +280,10 @@ Test(state_sockets, hostile)
 		  "QUFBQUFBQUE=\"}", "addr" },
 		{ 1, NULL, "queue", "{\"blob\": \"x\", \"len\": \"0x0\", \"msgs\": []}", "not of AF_UNIX" },
 		{ 0, NULL, "peer_fd", NULL, "peer_fd" },
+		{ 3, "tcp", "recv_blob", NULL, "missing for a queue of 5 bytes" },
+		{ 3, "tcp", "unsq_len", "101", "unsq_len" },
+		{ 3, "tcp", "snd_wscale", "15", "snd_wscale" },
+		{ 0, NULL, "tcp", "{}", "given for a socket not of TCP" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
