@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helpers/realprog.h"
 #include "helpers/testutil.h"
 
 static char tmp[64];
@@ -583,4 +584,89 @@ Test(sockets, tcp_established_leaves_a_running_connection_working)
 	cr_expect_str_eq(line, "pong");
 	close(c);
 	prog_kill(&p);
+}
+
+/*
+ * A keep-alive HTTP client (python3's http.client, one connection, a
+ * request every 50 ms, printing its count, the status and its local port)
+ * to a python3 HTTP/1.1 server that is not checkpointed: dumped with
+ * --tcp-established and restored, it goes on with the same connection (the
+ * same local port), its count without a gap or a repeat, every answer 200.
+ */
+Test(sockets, keep_alive_http_client_keeps_its_connection)
+{
+	char dir[128], out[128], pid[16], port_s[16], srv_script[512], cli_script[512], line[256];
+	struct prog srv, cli;
+	struct run_result r;
+	int port = free_port(), last = -1, lport = 0, n_lines = 0;
+	FILE *f;
+
+	need_nft();
+	if (access("/usr/bin/python3", X_OK) < 0)
+		cr_skip_test("no /usr/bin/python3");
+	snprintf(port_s, sizeof(port_s), "%d", port);
+	snprintf(srv_script, sizeof(srv_script),
+		 "import http.server as h\n"
+		 "class H(h.SimpleHTTPRequestHandler):\n"
+		 "    protocol_version = 'HTTP/1.1'\n"
+		 "    def log_message(self, *a): pass\n"
+		 "h.HTTPServer(('127.0.0.1', %d), lambda *a: H(*a, directory='%s')).serve_forever()\n",
+		 port, tmp);
+	snprintf(cli_script, sizeof(cli_script),
+		 "import http.client, time\n"
+		 "c = http.client.HTTPConnection('127.0.0.1', %d, timeout=30)\n"
+		 "i = 0\n"
+		 "while True:\n"
+		 "    c.request('GET', '/')\n"
+		 "    r = c.getresponse(); r.read()\n"
+		 "    print(i, r.status, c.sock.getsockname()[1], flush=True)\n"
+		 "    i += 1\n"
+		 "    time.sleep(0.05)\n",
+		 port);
+	{
+		const char *argv[] = { "/usr/bin/python3", "-c", srv_script, NULL };
+
+		cr_assert_eq(prog_spawn(&srv, false, NULL, argv), 0);
+	}
+	cr_assert(http_get(port, "", 100), "the server does not answer");
+	snprintf(out, sizeof(out), "%s/client.out", tmp);
+	{
+		const char *argv[] = { "/usr/bin/python3", "-c", cli_script, NULL };
+
+		cr_assert_eq(prog_spawn(&cli, false, out, argv), 0);
+	}
+	wait_lines(out, 10);
+	snprintf(pid, sizeof(pid), "%d", cli.pid);
+	snprintf(dir, sizeof(dir), "%s/client", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--tcp-established", NULL), 0);
+	cr_assert_eq(r.status, 0, "dump failed: %s", r.err);
+	run_result_done(&r);
+	prog_wait(&cli, 5000);
+	prog_kill(&cli);
+	{
+		size_t before = count_lines(out);
+
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--detach", "--stdio", "null", NULL), 0);
+		cr_assert_eq(r.status, 0, "restore failed: %s", r.err);
+		prog_track_pid(atoi(r.out));
+		run_result_done(&r);
+		wait_lines(out, before + 10);
+	}
+	f = fopen(out, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		int i, st, lp;
+
+		cr_assert_eq(sscanf(line, "%d %d %d", &i, &st, &lp), 3, "not a line of the client: '%s'", line);
+		cr_expect_eq(i, last + 1, "request %d after %d: a gap or a repeat", i, last);
+		cr_expect_eq(st, 200, "request %d: status %d", i, st);
+		if (!lport)
+			lport = lp;
+		cr_expect_eq(lp, lport, "request %d went over another connection (port %d, was %d)", i, lp, lport);
+		last = i;
+		n_lines++;
+	}
+	fclose(f);
+	cr_expect_gt(n_lines, 20);
+	prog_kill(&srv);
 }
