@@ -31,6 +31,8 @@
  *   u_dgr_bound  dgram socket bound to DIR/d.sock, two datagrams waiting
  *   u_gone       stream pair whose other end wrote "bye" and closed
  *   u_shut       stream pair, one end shut down for writing: the other reads EOF
+ *   u_unlinked   dgram socket bound to DIR/gone.sock, whose file was removed:
+ *                it keeps the name, and no file comes back
  *   tcp_listen   127.0.0.1 ephemeral port, backlog 11, SO_REUSEADDR,
  *                SO_KEEPALIVE, TCP_NODELAY, SO_RCVBUF 65536, SO_RCVTIMEO 1.5 s,
  *                TCP_KEEPIDLE 77, non-blocking; accepts a connection after
@@ -65,7 +67,8 @@
 #define SOCK_PACKET 10
 #endif
 
-static int ua[2], ud[2], us[2], ul, ucli, uacc, uabs, udb, ugone, ushut[2];
+static int ua[2], ud[2], us[2], ul, ucli, uacc, uabs, udb, ugone, ushut[2], uunl;
+static struct sockaddr_un gpath;
 static int tl, tl6, ud4, ud6, nl;
 static struct sockaddr_un lpath, dpath, apath;
 static socklen_t apath_len;
@@ -173,6 +176,11 @@ static void setup_unix(const char *dir)
 	}
 	must(socketpair(AF_UNIX, SOCK_STREAM, 0, ushut), "socketpair shut");
 	must(shutdown(ushut[0], SHUT_WR), "shutdown");
+	gpath.sun_family = AF_UNIX;
+	snprintf(gpath.sun_path, sizeof(gpath.sun_path), "%s/gone.sock", dir);
+	must(uunl = socket(AF_UNIX, SOCK_DGRAM, 0), "socket unlinked");
+	must(bind(uunl, (struct sockaddr *)&gpath, sizeof(gpath)), "bind gone.sock");
+	must(unlink(gpath.sun_path), "unlink gone.sock");
 }
 
 static void setup_inet(void)
@@ -393,6 +401,18 @@ static bool check_u_shut(void)
 	return true;
 }
 
+static bool check_u_unlinked(void)
+{
+	struct sockaddr_un a;
+	socklen_t len = sizeof(a);
+
+	if (getsockname(uunl, (struct sockaddr *)&a, &len) < 0 || strcmp(a.sun_path, gpath.sun_path))
+		return fail("its name is not '%s'", gpath.sun_path);
+	if (access(gpath.sun_path, F_OK) == 0)
+		return fail("'%s' exists again", gpath.sun_path);
+	return true;
+}
+
 static bool check_tcp_listen(void)
 {
 	struct timeval tv;
@@ -484,6 +504,7 @@ static void check_all(void)
 		{ "u_seq_pair", check_u_seq_pair }, { "u_listen", check_u_listen },
 		{ "u_abstract", check_u_abstract }, { "u_dgr_bound", check_u_dgr_bound },
 		{ "u_gone", check_u_gone },         { "u_shut", check_u_shut },
+		{ "u_unlinked", check_u_unlinked },
 		{ "tcp_listen", check_tcp_listen }, { "tcp6_listen", check_tcp6_listen },
 		{ "udp", check_udp },               { "udp6", check_udp6 },
 		{ "netlink", check_netlink },
