@@ -55,6 +55,11 @@ static int describe(struct collect *c, struct ckpt_sock_info **ret)
 			for (size_t i = 0; i < n; i++)
 				socks[i].found = false;
 		}
+		/* sock_diag reports a socket once: its dup'ed fds get the same description. */
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < i && !socks[i].found; j++)
+				if (socks[j].found && socks[j].ino == socks[i].ino)
+					socks[i] = socks[j];
 	}
 	n = 0;
 	for (size_t i = 0; i < s->nr_fds; i++) {

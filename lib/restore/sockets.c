@@ -27,12 +27,14 @@
  *   destination when it had one;
  * - TCP established (dump --tcp-established): tcp.c, with TCP_REPAIR; the
  *   block the dump put on the connections is lifted once all are made.
+ * An fd dup'ed from another (the same socket inode) is a duplicate of it.
  * The sockets belong to ckpt's credentials (SO_PEERCRED of a pair made
  * here names ckpt), and to its network namespace, which the process is
  * created in.
  */
 #define LOG_AREA "restore"
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
@@ -582,6 +584,16 @@ static int one_socket(struct sk_ctx *c, size_t i)
 	}
 }
 
+/* The first fd of the checkpoint that holds the same socket as @f (dup'ed): @f itself if none. */
+static const struct ckpt_state_fd *first_of(const struct ckpt_state *s, const struct ckpt_state_fd *f)
+{
+	for (const struct ckpt_state_fd *g = s->fds; g < f; g++)
+		if (g->kind == CKPT_STATE_FD_SOCKET && g->id.ino == f->id.ino &&
+		    g->id.dev_major == f->id.dev_major && g->id.dev_minor == f->id.dev_minor)
+			return g;
+	return f;
+}
+
 int rst_sockets_prepare(struct rst *r)
 {
 	const struct ckpt_state *s = r->s;
@@ -594,10 +606,23 @@ int rst_sockets_prepare(struct rst *r)
 			const struct ckpt_state_fd *f = &s->fds[i];
 
 			if (f->kind != CKPT_STATE_FD_SOCKET || r->local_fds[i] >= 0 ||
-			    f->sock.listening != !pass)
+			    f->sock.listening != !pass || first_of(s, f) != f)
 				continue;
 			e = one_socket(&c, i);
 		}
+	/* An fd dup'ed from another holds the same socket: a duplicate of it. */
+	for (size_t i = 0; i < s->nr_fds && e == 0; i++) {
+		const struct ckpt_state_fd *f = &s->fds[i], *g = first_of(s, f);
+
+		if (f->kind != CKPT_STATE_FD_SOCKET || g == f || r->local_fds[i] >= 0)
+			continue;
+		if (r->local_fds[g - s->fds] < 0) {
+			pr_err("fd %d: the socket it shares with fd %d was not made", f->fd, g->fd);
+			e = -EINVAL;
+		} else if ((r->local_fds[i] = fcntl(r->local_fds[g - s->fds], F_DUPFD_CLOEXEC, 3)) < 0) {
+			e = neg_errno();
+		}
+	}
 	if (e == 0 && c.tcp) {
 		/* Every connection exists again: lift the block the dump put on them. */
 		char err[512];

@@ -20,7 +20,8 @@
  *            then "done";
  *   "ping"   prints "pong".
  * Items of "all":
- *   u_str_pair   stream socket pair, "hello-from-a" waiting at b, "from-b" at a
+ *   u_str_pair   stream socket pair, "hello-from-a" waiting at b, "from-b" at a;
+ *                a's fd dup'ed: what the dup sends, b reads
  *   u_dgr_pair   dgram pair, "one", "two", "three" waiting at b (boundaries kept)
  *   u_seq_pair   seqpacket pair, "seq-1" and "seq-22" at a
  *   u_listen     stream listener DIR/l.sock, backlog 7, mode 0640; a client
@@ -67,7 +68,7 @@
 #define SOCK_PACKET 10
 #endif
 
-static int ua[2], ud[2], us[2], ul, ucli, uacc, uabs, udb, ugone, ushut[2], uunl;
+static int uadup, ua[2], ud[2], us[2], ul, ucli, uacc, uabs, udb, ugone, ushut[2], uunl;
 static struct sockaddr_un gpath;
 static int tl, tl6, ud4, ud6, nl;
 static struct sockaddr_un lpath, dpath, apath;
@@ -123,6 +124,7 @@ static void setup_unix(const char *dir)
 	must(socketpair(AF_UNIX, SOCK_STREAM, 0, ua), "socketpair stream");
 	send_str(ua[0], "hello-from-a");
 	send_str(ua[1], "from-b");
+	must(uadup = dup(ua[0]), "dup");
 	must(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, ud), "socketpair dgram");
 	send_str(ud[0], "one");
 	send_str(ud[0], "two");
@@ -313,8 +315,12 @@ static bool backlog_is(int sk, int want)
 
 static bool check_u_str_pair(void)
 {
-	return recv_is(ua[1], "hello-from-a", 0) && recv_is(ua[0], "from-b", 0) && nothing_more(ua[0]) &&
-	       nothing_more(ua[1]) && intopt_is(ua[0], SOL_SOCKET, SO_TYPE, SOCK_STREAM, "SO_TYPE");
+	if (!(recv_is(ua[1], "hello-from-a", 0) && recv_is(ua[0], "from-b", 0) && nothing_more(ua[0]) &&
+	      nothing_more(ua[1]) && intopt_is(ua[0], SOL_SOCKET, SO_TYPE, SOCK_STREAM, "SO_TYPE")))
+		return false;
+	/* a dup of a's fd is a: what it sends, b reads */
+	send_str(uadup, "via-dup");
+	return recv_is(ua[1], "via-dup", 0);
 }
 
 static bool check_u_dgr_pair(void)
