@@ -300,5 +300,6 @@ Test(state_sockets, hostile)
 		else
 			json_object_object_del(o, cases[i].key);
 		expect_refused(files, cases[i].want);
+		json_object_put(files);
 	}
 }
