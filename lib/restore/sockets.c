@@ -372,10 +372,13 @@ static int do_shutdown(const struct ckpt_state_fd *f, int sk)
 	unsigned int s = f->sock.shutdown & 3;
 	int how = s == 3 ? SHUT_RDWR : s == 1 ? SHUT_RD : SHUT_WR;
 
+	int e;
+
 	if (!s || shutdown(sk, how) == 0)
 		return 0;
-	SK_ERR(f, "cannot shut it down again: %s", strerror(errno));
-	return -errno;
+	e = neg_errno();
+	SK_ERR(f, "cannot shut it down again: %s", errstr(e));
+	return e;
 }
 
 /* The listener of the process whose name an accepted end @f shares, or NULL. */
