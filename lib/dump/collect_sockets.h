@@ -12,10 +12,16 @@
 int collect_sockets(struct collect *c);
 /*
  * collect_tcp.c: with CKPT_COLLECT_TCP_ESTABLISHED, an established TCP
- * connection @f (our copy @sk) blocked and read in repair mode, where it
- * stays; logs its errors.
+ * connection @f (our copy @sk) blocked and read in repair mode (left at
+ * once: the block keeps it as it was); logs its errors.
  */
 int collect_tcp(struct collect *c, struct ckpt_state_fd *f, int sk);
+/*
+ * Kill mode, once the checkpoint is committed: every connection of @s
+ * saved with TCP_REPAIR put in repair mode again, so that the kill closes
+ * it without a FIN or a reset. Logs its errors.
+ */
+int collect_tcp_silence(struct ckpt_inject *inj, const struct ckpt_state *s, pid_t pid);
 /*
  * Every connection of @s read in repair mode taken out of it (through
  * @inj), and the block of pid @pid's connections lifted: before a process

@@ -7,12 +7,15 @@
  * TCP_TIMESTAMP), the window (TCP_REPAIR_WINDOW), and each queue with its
  * sequence number (TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, MSG_PEEK).
  *
- * The socket stays in repair mode while the process is frozen: a killed
- * process's socket in repair mode closes without a FIN or a reset, and the
- * block stays until restore lifts it, so the peer sees a delay and
- * retransmits. A dump that fails, or lets the process run on, takes every
- * socket out of repair mode (without a window probe) and lifts the block
- * before the process runs again (collect_tcp_undo).
+ * Repair mode ends as soon as the socket is read (without a window probe):
+ * the block keeps it as it is while the process is frozen, and a ckpt that
+ * is killed meanwhile leaves a socket the program can use (blocked until
+ * the table is removed by hand). In kill mode, just before the kill, the
+ * sockets go into repair mode again (collect_tcp_silence): a socket in
+ * repair mode closes without a FIN or a reset, and the block stays until
+ * restore lifts it, so the peer sees a delay and retransmits. A dump that
+ * fails, or lets the process run on, lifts the block before the process
+ * runs again (collect_tcp_undo).
  */
 #define LOG_AREA "dump"
 #include <errno.h>
@@ -138,6 +141,17 @@ static int read_repair(int sk, struct ckpt_state_tcp *t)
 	return 0;
 }
 
+/* Out of repair mode, without the window probe where the kernel knows how. */
+static int repair_off(int sk)
+{
+	int off = TCP_REPAIR_OFF_NO_WP, zero = 0;
+
+	if (setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) == 0 ||
+	    setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &zero, sizeof(zero)) == 0)
+		return 0;
+	return neg_errno();
+}
+
 int collect_tcp(struct collect *c, struct ckpt_state_fd *f, int sk)
 {
 	struct ckpt_state_socket *d = &f->sock;
@@ -166,8 +180,10 @@ int collect_tcp(struct collect *c, struct ckpt_state_fd *f, int sk)
 		     errstr(r));
 		return r;
 	}
-	t->saved = true; /* in repair mode from here: collect_tcp_undo takes it out */
+	t->saved = true;
 	r = read_repair(sk, t);
+	if (repair_off(sk) < 0)
+		TERR(c, f, "cannot take the connection out of repair mode: %s", strerror(errno));
 	if (r == -EINPROGRESS || r == -EFBIG || r == -EAGAIN) {
 		TERR(c, f, "cannot save the connection: %s", r == -EINPROGRESS ? "it is closing" :
 		     r == -EFBIG ? "a queue is over 16 MiB" : "a queue changed while it was read");
@@ -188,6 +204,30 @@ int collect_tcp(struct collect *c, struct ckpt_state_fd *f, int sk)
 	return 0;
 }
 
+int collect_tcp_silence(struct ckpt_inject *inj, const struct ckpt_state *s, pid_t pid)
+{
+	int on = 1, e = 0;
+
+	for (size_t i = 0; i < s->nr_fds; i++) {
+		const struct ckpt_state_fd *f = &s->fds[i];
+		int sk = -1, r;
+
+		if (f->kind != CKPT_STATE_FD_SOCKET || !f->sock.tcp.saved)
+			continue;
+		r = ckpt_inject_take_fd(inj, f->fd, &sk);
+		if (r == 0 && setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
+			r = neg_errno();
+		if (sk >= 0)
+			close(sk);
+		if (r < 0) {
+			pr_err("cannot put fd %d of pid %d in TCP repair mode before the kill: %s (its "
+			       "peer would see the connection closed)", f->fd, pid, errstr(r));
+			e = r;
+		}
+	}
+	return e;
+}
+
 void collect_tcp_undo(struct ckpt_inject *inj, struct ckpt_state *s, pid_t pid)
 {
 	char err[512];
@@ -195,13 +235,12 @@ void collect_tcp_undo(struct ckpt_inject *inj, struct ckpt_state *s, pid_t pid)
 
 	for (size_t i = 0; s && i < s->nr_fds; i++) {
 		struct ckpt_state_fd *f = &s->fds[i];
-		int off = TCP_REPAIR_OFF_NO_WP, zero = 0, sk = -1;
+		int sk = -1;
 
 		if (f->kind != CKPT_STATE_FD_SOCKET || !f->sock.tcp.saved)
 			continue;
-		if (ckpt_inject_take_fd(inj, f->fd, &sk) < 0 ||
-		    (setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0 &&
-		     setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &zero, sizeof(zero)) < 0))
+		/* Out of repair mode already, unless collect failed in between. */
+		if (ckpt_inject_take_fd(inj, f->fd, &sk) < 0 || repair_off(sk) < 0)
 			pr_err("cannot take fd %d of pid %d out of TCP repair mode: %s", f->fd, pid,
 			       strerror(errno));
 		if (sk >= 0)

@@ -839,6 +839,13 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 		goto out;
 	}
 	if (o->after == CKPT_DUMP_KILL) {
+		/*
+		 * Connections saved with TCP_REPAIR close silently: no FIN, and no
+		 * orphan socket left to hold the connection's ports (the block stays
+		 * for restore).
+		 */
+		if (o->tcp_established)
+			(void)collect_tcp_silence(d.inj, d.state, o->pid);
 		kill(o->pid, SIGKILL);
 		st->freeze_ns = now_ns() - t_freeze;
 		(void)ckpt_inject_release(d.inj);
