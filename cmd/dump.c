@@ -20,7 +20,8 @@
 static const char usage[] =
 	"Usage: ckpt dump -t PID -D DIR [--parent DIR] [--leave-running | --leave-stopped]\n"
 	"                 [--compress-level N] [--auto-full] [--allow-unrestorable]\n"
-	"                 [--ghost-limit SIZE] [--timeout SECONDS] [--json]\n"
+	"                 [--ghost-limit SIZE] [--ext-unix-sk] [--tcp-established]\n"
+	"                 [--timeout SECONDS] [--json]\n"
 	"\n"
 	"Checkpoint process PID and all its descendants (its process tree) into the new\n"
 	"directory DIR. They are frozen together while their state and the pages to\n"
@@ -44,6 +45,12 @@ static const char usage[] =
 	"      --ghost-limit SIZE     save the contents of deleted files still open or\n"
 	"                             mapped up to SIZE bytes each (K, M, G; default\n"
 	"                             1M); a larger one is refused\n"
+	"      --ext-unix-sk          accept unix sockets connected to a peer outside\n"
+	"                             the process: restore connects them again to the\n"
+	"                             peer's address (without it they are refused)\n"
+	"      --tcp-established      save established TCP connections (TCP_REPAIR);\n"
+	"                             each is blocked with nft(8) until restore, so\n"
+	"                             that its peer sees a delay, not a reset\n"
 	"      --timeout SECONDS      how long to wait for every thread to stop (default\n"
 	"                             10); a thread in uninterruptible sleep (D) fails\n"
 	"                             the dump then, and the process runs on as it was\n"
@@ -299,6 +306,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "allow-unrestorable", no_argument, NULL, 'U' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "ghost-limit", required_argument, NULL, 'G' },
+		{ "ext-unix-sk", no_argument, NULL, 'X' },
+		{ "tcp-established", no_argument, NULL, 'E' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
@@ -337,6 +346,12 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'U':
 			o.allow_unrestorable = true;
+			break;
+		case 'X':
+			o.ext_unix_sk = true;
+			break;
+		case 'E':
+			o.tcp_established = true;
 			break;
 		case 'G':
 			if (parse_size(optarg, &o.ghost_limit) < 0 || !o.ghost_limit)

@@ -197,9 +197,12 @@ static void show_text(struct ckpt_chain *chain, const struct ckpt_state *s, bool
 	printf("\nfiles (%zu):\n", s->nr_fds);
 	for (size_t i = 0; i < s->nr_fds; i++) {
 		const struct ckpt_state_fd *f = &s->fds[i];
+		char name[512];
+		const char *what = f->kind == CKPT_STATE_FD_SOCKET ?
+			ckpt_state_socket_name(&f->sock, f->id.ino, name, sizeof(name)) : f->path;
 
 		printf("  %4d %-10s flags %#o pos %-8" PRIu64 " %s%s%s%s\n", f->fd,
-		       ckpt_state_fd_kind_name(f->kind), f->flags, f->pos, f->path ? f->path : "",
+		       ckpt_state_fd_kind_name(f->kind), f->flags, f->pos, what ? what : "",
 		       f->deleted ? " (deleted)" : "", f->restorable ? "" : "  NOT RESTORABLE: ",
 		       f->restorable ? "" : f->reason);
 	}

@@ -29,6 +29,19 @@ struct ckpt_vma_list;
 enum {
 	/* Do not ask sock_diag about sockets (no netlink): only their inode is known. */
 	CKPT_COLLECT_NO_SOCK_DIAG = 1u << 0,
+	/*
+	 * A unix socket connected to a peer outside the process is accepted:
+	 * restore connects it again to the peer's address (CRIU's
+	 * --ext-unix-sk). Without it such a socket is refused.
+	 */
+	CKPT_COLLECT_EXT_UNIX_SK = 1u << 1,
+	/*
+	 * Established TCP connections are saved with TCP_REPAIR (CRIU's
+	 * --tcp-established): blocked with nftables and left in repair mode,
+	 * which the caller must end (the dump pipeline does) unless the
+	 * process is killed. Without it they are refused.
+	 */
+	CKPT_COLLECT_TCP_ESTABLISHED = 1u << 2,
 };
 
 struct ckpt_dump_collect_opts {
@@ -87,6 +100,8 @@ struct ckpt_dump_opts {
 	int level;                /* zstd level or CKPT_IMAGE_LEVEL_NONE; 0: default */
 	bool auto_full;           /* a delta is impossible: take a full dump instead of failing */
 	bool allow_unrestorable;  /* dump even what restore cannot recreate */
+	bool ext_unix_sk;         /* CKPT_COLLECT_EXT_UNIX_SK */
+	bool tcp_established;     /* CKPT_COLLECT_TCP_ESTABLISHED */
 	uint64_t ghost_limit;     /* see ckpt_dump_collect_opts; 0: the default (1 MiB) */
 	const char *rundir;       /* tracking records; NULL: default */
 	/*

@@ -3,6 +3,7 @@
  * lib/nl: the one place that talks netlink (through libnl).
  *  - sock_diag: describe sockets by inode (family, type, state, addresses).
  *  - proc connector: fork/exec/exit events of processes.
+ *  - locks of TCP connections while they are checkpointed (nftables, netlock.c).
  */
 #ifndef CKPT_NL_H
 #define CKPT_NL_H
@@ -23,6 +24,16 @@ struct ckpt_sock_info {
 	char local[160];     /* "1.2.3.4:80", "[::1]:22", "/path", "@abstract", "" */
 	char remote[160];
 	uint64_t peer_ino;   /* unix: the inode of the peer, 0 if none */
+	/*
+	 * Bytes to read and not yet sent; listening: connections waiting to
+	 * be accepted, and the backlog of listen(2).
+	 */
+	uint32_t rqueue, wqueue;
+	int shutdown;        /* sk_shutdown: 1 no more reads, 2 no more writes */
+	uint64_t vfs_ino;    /* unix bound to a path: the socket file's inode and device */
+	uint32_t vfs_dev;    /* (kernel encoding, new_encode_dev) */
+	uint32_t nl_portid, nl_dst_portid, nl_dst_group;
+	uint32_t nl_groups;  /* netlink: the first 32 groups it is a member of */
 	bool found;          /* false: sock_diag did not report this inode */
 };
 
@@ -35,6 +46,18 @@ int ckpt_nl_sock_describe(struct ckpt_sock_info *socks, size_t nr) __must_check;
 const char *ckpt_sock_family_name(int family);
 const char *ckpt_sock_type_name(int type);
 const char *ckpt_sock_state_name(int state);
+
+/*
+ * Block TCP connection @local <-> @peer (struct sockaddr_in or _in6): every
+ * packet of it dropped both ways by nftables rules in table "inet
+ * ckpt_@key", made with nft(8). -ENOENT: nft is not installed; -EIO: it
+ * failed, its message in @err.
+ */
+struct sockaddr;
+int ckpt_net_lock_tcp(unsigned int key, const struct sockaddr *local, const struct sockaddr *peer,
+		      char *err, size_t errlen) __must_check;
+/* Remove table "inet ckpt_@key" and so every lock of @key; 0 when there is none. */
+int ckpt_net_unlock(unsigned int key, char *err, size_t errlen) __must_check;
 
 enum ckpt_proc_event_kind {
 	CKPT_PROC_EV_FORK = 1,

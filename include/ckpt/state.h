@@ -27,6 +27,7 @@
 #include <sys/user.h>
 
 #include <ckpt/state_fdkinds.h>
+#include <ckpt/state_sockets.h>
 #include <ckpt/util.h>
 
 struct json_object;
@@ -339,14 +340,6 @@ enum ckpt_state_fd_kind {
 	CKPT_STATE_NR_FD_KINDS,
 };
 
-/* What lib/nl's sock_diag reported (struct ckpt_sock_info). */
-struct ckpt_state_socket {
-	bool found;                          /* false: sock_diag did not know it */
-	int family, type, protocol, state;
-	char local[160], remote[160];
-	uint64_t peer_ino;
-};
-
 struct ckpt_state_fd {
 	int fd;
 	bool cloexec;
@@ -364,7 +357,7 @@ struct ckpt_state_fd {
 	bool ctty;                           /* TTY: it is the controlling terminal */
 	uint64_t eventfd_count;              /* EVENTFD */
 	bool eventfd_semaphore;
-	struct ckpt_state_socket sock;       /* SOCKET */
+	struct ckpt_state_socket sock;       /* SOCKET (state_sockets.h) */
 	/*
 	 * PIPE, FIFO: bytes that waited in the pipe's buffer at the dump
 	 * (FIONREAD). They are not saved; 0 in images older than this field.

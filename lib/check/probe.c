@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -755,6 +756,64 @@ static void probe_sock_diag(struct ckpt_probe_result *r)
 	pass(r, "described a unix socket pair (inode %" PRIu64 ", peer %" PRIu64 ")", si.ino, si.peer_ino);
 }
 
+/* The peek offset that walks a unix socket's queue without taking it (dump). */
+static void probe_peek_off(struct ckpt_probe_result *r)
+{
+	int sv[2], zero = 0, e = 0;
+	char c = 0;
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return fail(r, "socketpair: %s", strerror(errno));
+	errno = 0;
+	if (send(sv[0], "a", 1, 0) != 1 || send(sv[0], "b", 1, 0) != 1 ||
+	    setsockopt(sv[1], SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0 ||
+	    recv(sv[1], &c, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || c != 'a' ||
+	    recv(sv[1], &c, 1, MSG_PEEK | MSG_DONTWAIT) != 1)
+		e = errno ? -errno : -EIO;
+	close(sv[0]);
+	close(sv[1]);
+	if (e < 0 || c != 'b')
+		return fail(r, "SO_PEEK_OFF did not walk a unix datagram queue: %s",
+			    e < 0 ? errstr(e) : "the second peek read the first message again");
+	pass(r, "peeked two queued datagrams in turn");
+}
+
+/* TCP_REPAIR (CAP_NET_ADMIN) and TCP_REPAIR_WINDOW on a fresh socket (dump --tcp-established). */
+static void probe_tcp_repair(struct ckpt_probe_result *r)
+{
+	int sk = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1, off = 0;
+	uint32_t w[5];
+	socklen_t len = sizeof(w);
+	int e = 0;
+
+	if (sk < 0)
+		return fail(r, "socket: %s", strerror(errno));
+	if (setsockopt(sk, IPPROTO_TCP, 19 /* TCP_REPAIR */, &on, sizeof(on)) < 0)
+		e = neg_errno();
+	else if (getsockopt(sk, IPPROTO_TCP, 29 /* TCP_REPAIR_WINDOW */, w, &len) < 0 && errno == ENOPROTOOPT)
+		e = -ENOPROTOOPT;
+	setsockopt(sk, IPPROTO_TCP, 19, &off, sizeof(off));
+	close(sk);
+	if (e == -EPERM)
+		return fail(r, "TCP_REPAIR: %s (needs CAP_NET_ADMIN)", errstr(e));
+	if (e < 0)
+		return fail(r, "%s: %s", e == -ENOPROTOOPT ? "TCP_REPAIR_WINDOW" : "TCP_REPAIR", errstr(e));
+	pass(r, "a TCP socket went into repair mode and out");
+}
+
+/* nft(8) with the kernel's nf_tables: what blocks a connection while it is checkpointed. */
+static void probe_nftables(struct ckpt_probe_result *r)
+{
+	char err[256];
+	int e = ckpt_net_unlock(0xfffffffeu, err, sizeof(err)); /* a table nobody has */
+
+	if (e == -ENOENT)
+		return fail(r, "nft(8) is not installed (the nftables package)");
+	if (e < 0)
+		return fail(r, "nft: %s", e == -EIO ? err : errstr(e));
+	pass(r, "nft runs and answers");
+}
+
 static void probe_proc_connector(struct ckpt_probe_result *r)
 {
 	_cleanup_(ckpt_proc_events_closep) struct ckpt_proc_events *ev = NULL;
@@ -824,6 +883,9 @@ static const struct {
 	{ "cap-checkpoint-restore", "restore (exe link)", "Linux 5.9", true, probe_cap_cr },
 	{ "clone3-set-tid", "restore --restore-pid", "Linux 5.5", false, probe_clone3_set_tid },
 	{ "netlink-sock-diag", "dump (sockets)", "Linux 3.3", true, probe_sock_diag },
+	{ "so-peek-off", "dump (unix socket queues)", "Linux 3.4", false, probe_peek_off },
+	{ "tcp-repair", "dump --tcp-established, its restore", "Linux 4.8", false, probe_tcp_repair },
+	{ "nftables", "dump --tcp-established, its restore", "Linux 3.13 (nf_tables) and nft(8)", false, probe_nftables },
 	{ "netlink-proc-connector", "track (exit/exec notice)", "Linux 2.6.15", false, probe_proc_connector },
 	{ "soft-dirty", "nothing (CRIU's pre-dump; ckpt uses uffd-wp)", "Linux 3.11 with CONFIG_MEM_SOFT_DIRTY", false, probe_soft_dirty },
 };

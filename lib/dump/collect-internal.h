@@ -21,6 +21,7 @@ struct collect {
 	struct ckpt_proc *mm_proc;      /* /proc/TID of that thread: map_files */
 	uint64_t scratch;               /* a page of the target for the results of queries */
 	bool timerslack_warned;         /* said once that timer slacks cannot be read */
+	bool tcp_locked;                /* a TCP connection was blocked (collect_tcp.c) */
 };
 
 /*

@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 
 #include "dump/collect-internal.h"
+#include "dump/collect_sockets.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -171,6 +172,8 @@ int ckpt_dump_collect(struct ckpt_inject *inj, const struct ckpt_dump_collect_op
 	r = collect_open(&c);
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(stages); i++)
 		r = stages[i](&c);
+	if (r < 0 && c.tcp_locked)
+		collect_tcp_undo(inj, s, c.pid); /* collect_tcp.c: the process runs on as it was */
 	ckpt_proc_close(c.proc);
 	ckpt_proc_close(c.mm_proc);
 	if (r == -ENOMEM)

@@ -13,11 +13,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <ckpt/nl.h>
 #include <ckpt/proc.h>
 
 #include "dump/collect-internal.h"
 #include "dump/collect_fdkinds.h"
+#include "dump/collect_sockets.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -163,50 +163,6 @@ static int describe_fd(struct collect *c, const struct ckpt_fd_info *in, unsigne
 	return ckpt_state_fd_judge_for(f, c->pid);
 }
 
-/* One sock_diag round for every socket; a failure leaves them "not found". */
-static void describe_sockets(struct collect *c)
-{
-	struct ckpt_state *s = c->s;
-	_cleanup_free_ struct ckpt_sock_info *socks = NULL;
-	size_t n = 0;
-	int r;
-
-	for (size_t i = 0; i < s->nr_fds; i++)
-		n += s->fds[i].kind == CKPT_STATE_FD_SOCKET;
-	if (!n || (c->opts.flags & CKPT_COLLECT_NO_SOCK_DIAG))
-		return;
-	socks = calloc(n, sizeof(*socks));
-	if (!socks)
-		return;
-	n = 0;
-	for (size_t i = 0; i < s->nr_fds; i++)
-		if (s->fds[i].kind == CKPT_STATE_FD_SOCKET)
-			socks[n++].ino = s->fds[i].id.ino;
-	r = ckpt_nl_sock_describe(socks, n);
-	if (r < 0) {
-		pr_warn("cannot describe the sockets of pid %d: %s", c->pid, errstr(r));
-		return;
-	}
-	n = 0;
-	for (size_t i = 0; i < s->nr_fds; i++) {
-		struct ckpt_state_socket *d = &s->fds[i].sock;
-		const struct ckpt_sock_info *si;
-
-		if (s->fds[i].kind != CKPT_STATE_FD_SOCKET)
-			continue;
-		si = &socks[n++];
-		d->found = si->found;
-		d->family = si->family;
-		d->type = si->type;
-		d->protocol = si->protocol;
-		d->state = si->state;
-		_Static_assert(sizeof(d->local) == sizeof(si->local), "same address buffers");
-		memcpy(d->local, si->local, sizeof(d->local));
-		memcpy(d->remote, si->remote, sizeof(d->remote));
-		d->peer_ino = si->peer_ino;
-	}
-}
-
 int collect_files(struct collect *c)
 {
 	_cleanup_fd_list_ struct ckpt_fd_list *l = NULL;
@@ -245,7 +201,8 @@ int collect_files(struct collect *c)
 		if (r < 0)
 			return r;
 	}
-	describe_sockets(c);
+	if ((r = collect_sockets(c)) < 0) /* collect_sockets.c */
+		return r;
 	return collect_fdkinds_finish(c); /* collect_fdkinds.c: epoll targets */
 }
 

@@ -46,6 +46,7 @@
 
 #include "compat/syscalls.h"
 #include "dump/collect-internal.h"
+#include "dump/collect_sockets.h"
 #include "dump/dump-internal.h"
 #include "dump/pages.h"
 #include "util/err.h"
@@ -673,6 +674,10 @@ static int collect(struct dump_proc *p)
 	co.nr_ignore_fds = (size_t)n;
 	co.vmflags_hint = p->hint;
 	co.ghost_limit = p->d->o->ghost_limit;
+	if (d->o->ext_unix_sk)
+		co.flags |= CKPT_COLLECT_EXT_UNIX_SK;
+	if (d->o->tcp_established)
+		co.flags |= CKPT_COLLECT_TCP_ESTABLISHED;
 	return ckpt_dump_collect(p->inj, &co, &p->state);
 }
 
@@ -1073,6 +1078,20 @@ static void dump_done(struct dump *d)
 	free(d->new_path);
 }
 
+/*
+ * --tcp-established: every connection read in repair mode taken out of it,
+ * the block lifted, in every process still held (one that runs on, or
+ * whose dump failed).
+ */
+static void tcp_undo(struct dump *d)
+{
+	if (!d->o->tcp_established)
+		return;
+	for (size_t i = 0; i < d->nr_procs; i++)
+		if (d->procs[i].inj && d->procs[i].state)
+			collect_tcp_undo(d->procs[i].inj, d->procs[i].state, d->procs[i].pid);
+}
+
 /* Resume now (in kill mode they stay frozen until the images are safe). */
 static int resume(struct dump *d, uint64_t t_freeze)
 {
@@ -1083,6 +1102,7 @@ static int resume(struct dump *d, uint64_t t_freeze)
 			kill(d->procs[i].pid, SIGSTOP);
 	if (d->o->after == CKPT_DUMP_KILL)
 		return 0;
+	tcp_undo(d); /* its connections run on: out of repair mode, unblocked */
 	dump_tree_release(d->tree, d->injs);
 	for (size_t i = 0; i < d->nr_procs; i++)
 		d->procs[i].inj = NULL;
@@ -1100,6 +1120,13 @@ static int resume(struct dump *d, uint64_t t_freeze)
 /* Kill mode, once the checkpoint is safe: every process of the tree, at once. */
 static void kill_tree(struct dump *d, uint64_t t_freeze)
 {
+	/*
+	 * Connections saved with TCP_REPAIR close silently: no FIN, and no
+	 * orphan socket left to hold their ports (the block stays for restore).
+	 */
+	for (size_t i = 0; d->o->tcp_established && i < d->nr_procs; i++)
+		if (d->procs[i].inj && d->procs[i].state)
+			(void)collect_tcp_silence(d->procs[i].inj, d->procs[i].state, d->procs[i].pid);
 	dump_tree_kill(d->tree, d->injs);
 	d->st->freeze_ns = now_ns() - t_freeze;
 }
@@ -1156,6 +1183,8 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 out:
 	place_back(&d); /* before the release: the threads run with their own affinity */
 	/* Never kill a process whose dump failed: let them run as they were (dump_done). */
+	if (r < 0)
+		tcp_undo(&d);
 	dump_done(&d);
 	st->total_ns = now_ns() - t0;
 	return r;

@@ -54,13 +54,27 @@ int dump_put_state(struct ckpt_image_writer *w, const struct ckpt_state *st)
 		if (r < 0)
 			return r;
 	}
-	/* The contents of ghost files and memfds (collect_file_contents) */
+	/* The contents of ghost files and memfds (collect_file_contents), socket queues */
 	for (size_t i = 0; i < st->nr_fds; i++) {
 		const struct ckpt_state_fd *f = &st->fds[i];
 		int r;
 
 		if (f->blob && f->blob_data &&
 		    (r = ckpt_image_writer_put_blob(w, f->blob, f->blob_data, f->id.size)) < 0)
+			return r;
+		/* A unix socket's queue (collect_sockets.c) */
+		if (f->sock.queue_blob && f->sock.queue_data &&
+		    (r = ckpt_image_writer_put_blob(w, f->sock.queue_blob, f->sock.queue_data,
+						    f->sock.queue_len)) < 0)
+			return r;
+		/* An established TCP connection's queues (collect_tcp.c) */
+		if (f->sock.tcp.recv_blob && f->sock.tcp.recv_data &&
+		    (r = ckpt_image_writer_put_blob(w, f->sock.tcp.recv_blob, f->sock.tcp.recv_data,
+						    f->sock.tcp.inq_len)) < 0)
+			return r;
+		if (f->sock.tcp.send_blob && f->sock.tcp.send_data &&
+		    (r = ckpt_image_writer_put_blob(w, f->sock.tcp.send_blob, f->sock.tcp.send_data,
+						    f->sock.tcp.outq_len)) < 0)
 			return r;
 	}
 	/* ... and of deleted files mapped but not open (collect_files.c, ghost_mapping) */

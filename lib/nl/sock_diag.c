@@ -69,8 +69,8 @@ static void copy_unix_name(char *dst, size_t dlen, const char *name, size_t len)
 		len--;
 	}
 	for (size_t i = 0; i < len && o + 1 < dlen; i++) {
-		if (name[i] == '\0' && o == 0)
-			break;
+		if (name[i] == '\0' && (o == 0 || dst[0] != '@'))
+			break; /* a path ends at its NUL; an abstract name shows its NULs as '@' */
 		dst[o++] = name[i] ? name[i] : '@';
 	}
 	dst[o] = '\0';
@@ -98,6 +98,20 @@ static int unix_cb(struct nl_msg *msg, void *arg)
 				       (size_t)nla_len(tb[UNIX_DIAG_NAME]));
 		if (tb[UNIX_DIAG_PEER])
 			s->peer_ino = nla_get_u32(tb[UNIX_DIAG_PEER]);
+		if (tb[UNIX_DIAG_RQLEN] && nla_len(tb[UNIX_DIAG_RQLEN]) >= (int)sizeof(struct unix_diag_rqlen)) {
+			const struct unix_diag_rqlen *q = nla_data(tb[UNIX_DIAG_RQLEN]);
+
+			s->rqueue = q->udiag_rqueue;
+			s->wqueue = q->udiag_wqueue;
+		}
+		if (tb[UNIX_DIAG_VFS] && nla_len(tb[UNIX_DIAG_VFS]) >= (int)sizeof(struct unix_diag_vfs)) {
+			const struct unix_diag_vfs *v = nla_data(tb[UNIX_DIAG_VFS]);
+
+			s->vfs_ino = v->udiag_vfs_ino;
+			s->vfs_dev = v->udiag_vfs_dev;
+		}
+		if (tb[UNIX_DIAG_SHUTDOWN])
+			s->shutdown = nla_get_u8(tb[UNIX_DIAG_SHUTDOWN]);
 	}
 	mark_found(c, s);
 	return NL_OK;
@@ -109,6 +123,7 @@ static int inet_cb(struct nl_msg *msg, void *arg)
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	struct inet_diag_msg *m = nlmsg_data(nlh);
 	struct ckpt_sock_info *s;
+	struct nlattr *tb[INET_DIAG_MAX + 1];
 
 	if (nlmsg_datalen(nlh) < (int)sizeof(*m))
 		return NL_SKIP;
@@ -120,6 +135,10 @@ static int inet_cb(struct nl_msg *msg, void *arg)
 	s->type = c->protocol == IPPROTO_TCP ? SOCK_STREAM :
 		  c->protocol == IPPROTO_UDP ? SOCK_DGRAM : SOCK_RAW;
 	s->state = m->idiag_state;
+	s->rqueue = m->idiag_rqueue;
+	s->wqueue = m->idiag_wqueue;
+	if (nlmsg_parse(nlh, sizeof(*m), tb, INET_DIAG_MAX, NULL) == 0 && tb[INET_DIAG_SHUTDOWN])
+		s->shutdown = nla_get_u8(tb[INET_DIAG_SHUTDOWN]);
 	fmt_inet(s->local, sizeof(s->local), m->idiag_family, m->id.idiag_src, m->id.idiag_sport);
 	fmt_inet(s->remote, sizeof(s->remote), m->idiag_family, m->id.idiag_dst, m->id.idiag_dport);
 	mark_found(c, s);
@@ -132,6 +151,7 @@ static int netlink_cb(struct nl_msg *msg, void *arg)
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	struct netlink_diag_msg *m = nlmsg_data(nlh);
 	struct ckpt_sock_info *s;
+	struct nlattr *tb[NETLINK_DIAG_MAX + 1];
 
 	if (nlmsg_datalen(nlh) < (int)sizeof(*m))
 		return NL_SKIP;
@@ -142,6 +162,12 @@ static int netlink_cb(struct nl_msg *msg, void *arg)
 	s->type = m->ndiag_type;
 	s->protocol = m->ndiag_protocol;
 	s->state = m->ndiag_state;
+	s->nl_portid = m->ndiag_portid;
+	s->nl_dst_portid = m->ndiag_dst_portid;
+	s->nl_dst_group = m->ndiag_dst_group;
+	if (nlmsg_parse(nlh, sizeof(*m), tb, NETLINK_DIAG_MAX, NULL) == 0 && tb[NETLINK_DIAG_GROUPS] &&
+	    nla_len(tb[NETLINK_DIAG_GROUPS]) >= (int)sizeof(uint32_t))
+		s->nl_groups = *(const uint32_t *)nla_data(tb[NETLINK_DIAG_GROUPS]);
 	snprintf(s->local, sizeof(s->local), "portid %u", m->ndiag_portid);
 	snprintf(s->remote, sizeof(s->remote), "portid %u group %u", m->ndiag_dst_portid,
 		 m->ndiag_dst_group);
@@ -215,7 +241,7 @@ int ckpt_nl_sock_describe(struct ckpt_sock_info *socks, size_t nr)
 	struct unix_diag_req ureq = {
 		.sdiag_family = AF_UNIX,
 		.udiag_states = ~0u,
-		.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER,
+		.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_VFS,
 	};
 	r = dump(&c, &ureq, sizeof(ureq), unix_cb);
 	if (r < 0)
@@ -238,7 +264,7 @@ int ckpt_nl_sock_describe(struct ckpt_sock_info *socks, size_t nr)
 		struct netlink_diag_req nreq = {
 			.sdiag_family = AF_NETLINK,
 			.sdiag_protocol = NDIAG_PROTO_ALL,
-			.ndiag_show = 0,
+			.ndiag_show = NDIAG_SHOW_GROUPS,
 		};
 		r = dump(&c, &nreq, sizeof(nreq), netlink_cb);
 		if (r < 0)

@@ -50,6 +50,7 @@
 
 #include "restore/restore-internal.h"
 #include "restore/fdkinds.h"
+#include "restore/sockets.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -659,25 +660,30 @@ static bool memfd_alone(const struct ckpt_state *s, const struct ckpt_state_fd *
 }
 
 /*
- * The saved contents @blob of an object of @id: exactly id.size bytes,
+ * The saved contents @name of an object: exactly @size bytes,
  * checksum verified, from the newest checkpoint of the chain (lazy: opened
  * here; a page server does not serve them). @what names its user.
  */
-static int read_blob(struct rst *r, const char *blob, const struct ckpt_state_identity *id,
-		     const char *what, void **ret)
+int rst_read_blob(struct rst *r, const char *name, uint64_t size, const char *what, void **ret)
 {
 	_cleanup_image_ struct ckpt_image *img = NULL;
 	int e;
 
 	if (r->chain)
-		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), blob, id->size, ret);
+		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), name, size, ret);
 	if (!r->o->dir || r->o->from) {
-		pr_err("%s: its saved contents cannot come from a page server yet: restore "
-		       "from the checkpoint directory", what);
+		pr_err("%s: its saved contents cannot come from a page server yet: restore from the "
+		       "checkpoint directory", what);
 		return -ENOTSUP;
 	}
 	e = ckpt_image_open(r->o->dir, NULL, &img);
-	return e < 0 ? e : ckpt_image_read_blob(img, blob, id->size, ret);
+	return e < 0 ? e : ckpt_image_read_blob(img, name, size, ret);
+}
+
+static int read_blob(struct rst *r, const char *blob, const struct ckpt_state_identity *id, const char *what,
+		     void **ret)
+{
+	return rst_read_blob(r, blob, id->size, what, ret);
 }
 
 static int write_full(int fd, const void *buf, uint64_t len)
@@ -941,6 +947,9 @@ int rst_files_prepare(struct rst *r)
 	for (size_t k = 0; k < r->o->nr_inherit_fds; k++)
 		if ((e = inherit_one(r, &r->o->inherit_fds[k])) < 0)
 			return e;
+	/* Every socket, made by ckpt: a port or path taken fails here, before any process. */
+	if ((e = rst_sockets_prepare(r)) < 0) /* sockets.c */
+		return e;
 	for (size_t i = 0; i < s->nr_fds; i++) {
 		const struct ckpt_state_fd *f = &s->fds[i];
 

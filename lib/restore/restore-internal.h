@@ -173,6 +173,12 @@ int rst_place_fd(struct rst *r, int rfd, const struct ckpt_state_fd *f) __must_c
 int rst_ghost_fd(const struct rst *r, const struct ckpt_state_identity *id);
 /* An fd that restore makes again, not the file at its path (a ghost file, own /proc file). */
 bool rst_fd_made_again(const struct rst *r, const struct ckpt_state_fd *f);
+/*
+ * The checkpoint file @name of exactly @size bytes (checksum verified), from
+ * the newest checkpoint of the chain; @what names its owner in errors.
+ */
+int rst_read_blob(struct rst *r, const char *name, uint64_t size, const char *what, void **ret)
+	__must_check;
 /* A working or root directory that was deleted ("PATH (deleted)"): its PATH's length. */
 bool rst_dir_deleted(const char *path, size_t *ret_len);
 

@@ -6,19 +6,8 @@
 
 #include "state/state-internal.h"
 #include "state/state_fdkinds.h"
+#include "state/state_sockets.h"
 #include "util/util.h"
-
-static void socket_to_json(struct jw *w, json_object *o, const struct ckpt_state_socket *s)
-{
-	jw_bool(w, o, "found", s->found);
-	jw_int(w, o, "family", s->family);
-	jw_int(w, o, "type", s->type);
-	jw_int(w, o, "protocol", s->protocol);
-	jw_int(w, o, "state", s->state);
-	jw_str(w, o, "local", s->local);
-	jw_str(w, o, "remote", s->remote);
-	jw_u64(w, o, "peer_ino", s->peer_ino);
-}
 
 static void fd_to_json(struct jw *w, json_object *o, const struct ckpt_state_fd *f)
 {
@@ -53,7 +42,7 @@ static void fd_to_json(struct jw *w, json_object *o, const struct ckpt_state_fd 
 		jw_bool(w, x, "semaphore", f->eventfd_semaphore);
 		break;
 	case CKPT_STATE_FD_SOCKET:
-		socket_to_json(w, jw_obj(w, o, "socket"), &f->sock);
+		socket_to_json(w, jw_obj(w, o, "socket"), &f->sock); /* json_sockets.c */
 		break;
 	case CKPT_STATE_FD_PIPE:
 	case CKPT_STATE_FD_FIFO:
@@ -79,22 +68,6 @@ int files_to_json(const struct ckpt_state *s, json_object **ret)
 }
 
 /* ---- reading ---- */
-
-static int socket_from_json(struct jr *r, json_object *o, struct ckpt_state_socket *s)
-{
-	int k;
-
-	if ((k = jr_bool(r, o, "found", &s->found)) < 0 ||
-	    (k = jr_int(r, o, "family", 0, INT32_MAX, &s->family)) < 0 ||
-	    (k = jr_int(r, o, "type", 0, INT32_MAX, &s->type)) < 0 ||
-	    (k = jr_int(r, o, "protocol", 0, INT32_MAX, &s->protocol)) < 0 ||
-	    (k = jr_int(r, o, "state", 0, INT32_MAX, &s->state)) < 0 ||
-	    (k = jr_strbuf(r, o, "local", s->local, sizeof(s->local))) < 0 ||
-	    (k = jr_strbuf(r, o, "remote", s->remote, sizeof(s->remote))) < 0 ||
-	    (k = jr_u64(r, o, "peer_ino", &s->peer_ino)) < 0)
-		return k;
-	return 0;
-}
 
 /* "pipe" of a pipe or fifo: optional (images before it have none), else not expected. */
 static int pipe_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
@@ -151,7 +124,7 @@ static int kind_from_json(struct jr *r, json_object *o, struct ckpt_state_fd *f)
 			k = jr_u64(r, x, "count", &f->eventfd_count) ?:
 			    jr_bool(r, x, "semaphore", &f->eventfd_semaphore);
 		else
-			k = socket_from_json(r, x, &f->sock);
+			k = socket_from_json(r, x, &f->sock); /* json_sockets.c */
 		if (k < 0)
 			return k;
 		jr_leave(r, mark);

@@ -12,6 +12,7 @@
 
 #include "state/state-internal.h"
 #include "state/state_fdkinds.h"
+#include "state/state_sockets.h"
 #include "util/util.h"
 
 const char *const state_vma_kind_names[CKPT_STATE_NR_VMA_KINDS] = {
@@ -89,6 +90,7 @@ static void fd_done(struct ckpt_state_fd *f)
 	free(f->blob);
 	free(f->blob_data);
 	ckpt_state_fdkind_done(&f->k);
+	ckpt_state_socket_done(&f->sock);
 }
 
 void ckpt_state_free(struct ckpt_state *s)
@@ -270,7 +272,7 @@ static const char *fd_problem(const struct ckpt_state_fd *f, int pid)
 	case CKPT_STATE_FD_BLK:
 		return "a block device";
 	case CKPT_STATE_FD_SOCKET:
-		return "a socket";
+		return state_socket_problem(f); /* state_sockets.c */
 	case CKPT_STATE_FD_EVENTFD:
 	case CKPT_STATE_FD_EPOLL:
 	case CKPT_STATE_FD_SIGNALFD:
@@ -532,8 +534,14 @@ int ckpt_state_unrestorable(const struct ckpt_state *s, struct ckpt_state_issues
 			why = f->reason;
 		else if (reason)
 			why = reason;
-		k = add_issue(l, &cap, &is, why, "fd %d (%s)", f->fd,
-			      f->path ? f->path : "?");
+		if (f->kind == CKPT_STATE_FD_SOCKET && (f->sock.found || f->sock.known)) {
+			char name[512];
+
+			k = add_issue(l, &cap, &is, why, "fd %d (%s)", f->fd,
+				      ckpt_state_socket_name(&f->sock, f->id.ino, name, sizeof(name)));
+		} else {
+			k = add_issue(l, &cap, &is, why, "fd %d (%s)", f->fd, f->path ? f->path : "?");
+		}
 		if (k < 0)
 			return k;
 	}

@@ -15,7 +15,7 @@ static const char *const required[] = {
 	"uffd-register-wp-file", "pagemap-scan", "pagemap-scan-control", "pidfd",
 	"process-vm-readv", "ptrace-seize", "ptrace-xstate", "ptrace-rseq-config",
 	"prctl-set-mm-map", "cap-checkpoint-restore", "clone3-set-tid", "netlink-sock-diag",
-	"netlink-proc-connector",
+	"so-peek-off", "tcp-repair", "nftables", "netlink-proc-connector",
 };
 
 /* "Linux 6.7" (possibly followed by more words) -> 6007 */

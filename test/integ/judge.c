@@ -126,7 +126,7 @@ static const struct jcase cases[] = {
 	{ "proc-other", false, "fd 3 (/proc/1/stat)", ARG_NONE, "another process's (or thread's) /proc" },
 	{ "proc-cwd", false, "working directory '/proc/@/fd' of process", ARG_PID, "/proc" },
 	{ "deleted-dir", true, "fd 3 (@)", ARG_PATH, "deleted" },
-	{ "socket", false, "fd 3 (socket:[", ARG_NONE, "a socket" },
+	{ "socket", false, "fd 3 (tcp established 127.0.0.1:", ARG_NONE, "an established TCP connection" },
 	{ "sysv-partial", false, "(/SYSV", ARG_NONE, "a System V segment partly unmapped" },
 	{ "shared-deleted", true, "(@)", ARG_PATH,
 	  "a shared mapping of a deleted file of 1052672 bytes, over the ghost limit of 1048576 bytes" },

@@ -28,7 +28,7 @@
  *   sums FILE          write the FNV-1a 64 of every page of every region to FILE:
  *                      for each region, its base, its page count, then one
  *                      hash per page (all u64, host order)        -> ok
- *   socket             open a unix socket pair                    -> socket FD FD
+ *   socket             open a unix socket pair with an fd in flight -> socket FD FD
  *   fillr REGION A N   fill pages A..A+N-1 as fill does            -> ok
  *   touch REGION A N   read (only) pages A..A+N-1                  -> ok
  *   move REGION        mremap the whole region to a new address    -> moved ADDR
@@ -229,6 +229,31 @@ static void *map_thp(void)
 	return a;
 }
 
+/* An fd in flight: sent with SCM_RIGHTS on @sk (to @to, or its peer), never received. */
+static int send_fd_in_flight(int sk, const struct sockaddr *to, socklen_t tolen)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), r;
+	char c = 'x';
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { &c, 1 };
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+	if (fd < 0)
+		return -1;
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	r = sendmsg(sk, &m, 0) < 0 ? -1 : 0;
+	close(fd);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	char stack_area[REGION_PAGES * PS] __attribute__((aligned(4096)));
@@ -327,7 +352,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(cmd, "socket")) {
 			int sv[2];
 
-			if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+			/* With an fd in flight, which restore refuses. */
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || send_fd_in_flight(sv[0], NULL, 0) < 0)
 				answer("fail");
 			else
 				answer("socket %d %d", sv[0], sv[1]);

@@ -23,7 +23,9 @@
  * "alive <mode> ok" (or "alive <mode> BAD"), proving the process runs on
  * with its memory as it was. Anything else ends it.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -130,10 +132,16 @@ int main(int argc, char **argv)
 			_exit(0);
 		usleep(100000); /* it has exited by now; never waited for */
 	} else if (!strcmp(mode, "socket")) {
-		int sv[2];
+		/* An established TCP connection (fd 3, the client), which restore cannot make yet. */
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(a);
+		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-			die("socketpair");
+		if (c < 0 || l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+		    getsockname(l, (struct sockaddr *)&a, &len) < 0 ||
+		    connect(c, (struct sockaddr *)&a, sizeof(a)) < 0 || accept4(l, NULL, NULL, SOCK_CLOEXEC) < 0)
+			die("tcp connection");
 	} else if (!strcmp(mode, "sysv-shm")) {
 		int id = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
 		char *p = id < 0 ? (char *)-1 : shmat(id, NULL, 0);

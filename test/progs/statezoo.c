@@ -389,6 +389,31 @@ static void report_fd(const char *name, int fd)
 	    !!(fcntl(fd, F_GETFD) & FD_CLOEXEC), (unsigned int)fcntl(fd, F_GETFL));
 }
 
+/* An fd in flight: sent with SCM_RIGHTS on @sk (to @to, or its peer), never received. */
+static int send_fd_in_flight(int sk, const struct sockaddr *to, socklen_t tolen)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), r;
+	char c = 'x';
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { &c, 1 };
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+	if (fd < 0)
+		return -1;
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	r = sendmsg(sk, &m, 0) < 0 ? -1 : 0;
+	close(fd);
+	return r;
+}
+
 static void setup_fds(const char *dir)
 {
 	int fd, p[2], ptm, pts, sock, efd, ep;
@@ -424,8 +449,10 @@ static void setup_fds(const char *dir)
 	snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "statezoo-%d", getpid());
 	if (sock < 0 || bind(sock, (struct sockaddr *)&sun,
 			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-					 strlen(sun.sun_path + 1))) < 0)
-		die("socket");
+					 strlen(sun.sun_path + 1))) < 0 ||
+	    send_fd_in_flight(sock, (struct sockaddr *)&sun,
+			      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sun.sun_path + 1))) < 0)
+		die("socket"); /* with an fd in flight to itself, which restore refuses */
 	report_fd("socket", sock);
 	efd = eventfd(5, EFD_SEMAPHORE);
 	report_fd("eventfd", efd);
