@@ -125,6 +125,11 @@ struct ckpt_state_socket {
 	int64_t opts[CKPT_STATE_NR_SOCKOPTS];
 	int peer_fd;                         /* unix: an fd of the process with the peer; -1: none */
 	/*
+	 * unix: the peer is fd @peer_fd of another process of the tree, this
+	 * pid (0: none, or in the process itself); absent from older images.
+	 */
+	int peer_pid;
+	/*
 	 * unix, peer outside the process: the dump was told to accept it
 	 * (--ext-unix-sk); restore connects again to the peer's address.
 	 */

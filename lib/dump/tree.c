@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -398,6 +399,7 @@ static bool shareable(const struct ckpt_state_fd *f)
 	case CKPT_STATE_FD_TIMERFD:
 	case CKPT_STATE_FD_INOTIFY:
 	case CKPT_STATE_FD_EPOLL:
+	case CKPT_STATE_FD_SOCKET:
 		return f->restorable;
 	default:
 		return false;
@@ -452,10 +454,56 @@ static int find_files(struct ckpt_tree *t)
 	return 0;
 }
 
+/*
+ * Unix sockets whose peer is in another process of the tree (a socket pair
+ * made before a fork, a connection between two of them): that process and
+ * fd named in the socket (peer_pid), no longer "a peer outside", judged
+ * again. Restore makes the pair once.
+ */
+static int find_socket_pairs(struct ckpt_tree *t)
+{
+	for (size_t i = 0; i < t->nr_nodes; i++) {
+		struct ckpt_state *s = t->nodes[i].state;
+
+		for (size_t k = 0; s && k < s->nr_fds; k++) {
+			struct ckpt_state_fd *f = &s->fds[k];
+			struct ckpt_state_socket *d = &f->sock;
+
+			if (f->kind != CKPT_STATE_FD_SOCKET || d->family != AF_UNIX || !d->peer_ino || d->peer_fd >= 0)
+				continue;
+			for (size_t j = 0; j < t->nr_nodes && !d->peer_pid; j++) {
+				const struct ckpt_state *o = t->nodes[j].state;
+
+				for (size_t m = 0; j != i && o && m < o->nr_fds; m++)
+					if (o->fds[m].kind == CKPT_STATE_FD_SOCKET && o->fds[m].id.ino == d->peer_ino) {
+						d->peer_pid = t->nodes[j].pid;
+						d->peer_fd = o->fds[m].fd;
+						break;
+					}
+			}
+			if (!d->peer_pid)
+				continue;
+			/* Refused as "a peer outside the process" at collect (only that): judged again. */
+			if (!f->restorable && f->reason && strstr(f->reason, "peer outside the process")) {
+				int r;
+
+				free(f->reason);
+				f->reason = NULL;
+				f->restorable = true;
+				if ((r = ckpt_state_fd_judge_for(f, s->process.pid)) < 0)
+					return r;
+			}
+		}
+	}
+	return 0;
+}
+
 int dump_tree_shared(struct ckpt_tree *t, struct ckpt_inject **injs)
 {
 	int r = find_pipes(t, injs);
 
+	if (r == 0)
+		r = find_socket_pairs(t);
 	return r < 0 ? r : find_files(t);
 }
 

@@ -96,6 +96,12 @@ int rst_open_chain(struct rst *r, const char *dir) __must_check;
 int rst_tree_open(struct rst_tree *rt) __must_check;
 /* After every rst_files_prepare: the pipes inside the tree, as local fds of their holders. */
 int rst_tree_pipes(struct rst_tree *rt) __must_check;
+/*
+ * After node @node's rst_files_prepare: what ckpt made for the first user of
+ * a shared description (a socket, a fifo, a ghost file) handed to the
+ * later users too, before theirs.
+ */
+void rst_tree_share_local(struct rst_tree *rt, size_t node);
 /* Once the root exists (seized, its session set): every other process, groups, zombies. */
 int rst_tree_create(struct rst_tree *rt) __must_check;
 /* A shared memory object an earlier process made (ours), or -1. */

@@ -341,9 +341,13 @@ static int check_all(struct rst_tree *rt)
 			return e;
 	if ((e = rst_tree_pipes(rt)) < 0)
 		return e;
-	for (size_t i = 0; i < rt->nr; i++)
-		if (rt->procs[i].s && (e = rst_files_prepare(&rt->procs[i])) < 0)
+	for (size_t i = 0; i < rt->nr; i++) {
+		if (!rt->procs[i].s)
+			continue;
+		if ((e = rst_files_prepare(&rt->procs[i])) < 0)
 			return e;
+		rst_tree_share_local(rt, i);
+	}
 	return 0;
 }
 

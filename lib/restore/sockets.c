@@ -563,6 +563,11 @@ static int one_socket(struct sk_ctx *c, size_t i)
 	const struct ckpt_state_fd *f = &s->fds[i], *peer;
 	int *local = c->r->local_fds;
 
+	if (f->sock.peer_pid) {
+		/* Made with its peer by the restore of the tree (rst_tree_socket_pairs). */
+		SK_ERR(f, "its peer is fd %d of pid %d: restore the whole tree", f->sock.peer_fd, f->sock.peer_pid);
+		return -EINVAL;
+	}
 	switch (f->sock.family) {
 	case AF_UNIX:
 		peer = f->sock.peer_fd >= 0 ? fd_of(s, f->sock.peer_fd) : NULL;
@@ -585,6 +590,47 @@ static int one_socket(struct sk_ctx *c, size_t i)
 		SK_ERR(f, "cannot be restored: a socket of family %d", f->sock.family);
 		return -ENOTSUP;
 	}
+}
+
+int rst_socket_pair(struct rst *ra, const struct ckpt_state_fd *a, struct rst *rb, const struct ckpt_state_fd *b)
+{
+	struct sk_ctx ca = { .r = ra }, cb = { .r = rb };
+	int sv[2] = { -1, -1 }, e;
+
+	if (a->sock.type != b->sock.type) {
+		SK_ERR(a, "its peer fd %d of pid %d is of another type", b->fd, rb->s->process.pid);
+		return -EBADMSG;
+	}
+	if (socketpair(AF_UNIX, a->sock.type | SOCK_CLOEXEC, 0, sv) < 0) {
+		e = neg_errno();
+		SK_ERR(a, "cannot make a socket pair: %s", errstr(e));
+		return e;
+	}
+	/* Each end's name, options, queue and shutdown, from its own process's checkpoint. */
+	if ((unix_named(&a->sock) && (e = bind_unix(&ca, a, sv[0])) < 0) ||
+	    (unix_named(&b->sock) && (e = bind_unix(&cb, b, sv[1])) < 0) || (e = set_options(a, sv[0])) < 0 ||
+	    (e = set_options(b, sv[1])) < 0 || (e = put_queue(&ca, a, sv[1], NULL, 0)) < 0 ||
+	    (e = put_queue(&cb, b, sv[0], NULL, 0)) < 0 || (e = do_shutdown(a, sv[0])) < 0 ||
+	    (e = do_shutdown(b, sv[1])) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+	} else {
+		ra->local_fds[a - ra->s->fds] = sv[0];
+		rb->local_fds[b - rb->s->fds] = sv[1];
+	}
+	for (size_t i = 0; i < ca.nr_bound; i++) {
+		if (e < 0)
+			unlink(ca.bound[i]);
+		free(ca.bound[i]);
+	}
+	for (size_t i = 0; i < cb.nr_bound; i++) {
+		if (e < 0)
+			unlink(cb.bound[i]);
+		free(cb.bound[i]);
+	}
+	free(ca.bound);
+	free(cb.bound);
+	return e;
 }
 
 /* The first fd of the checkpoint that holds the same socket as @f (dup'ed): @f itself if none. */

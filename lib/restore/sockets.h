@@ -13,6 +13,13 @@
  */
 int rst_sockets_prepare(struct rst *r) __must_check;
 /*
+ * A unix connection between fd @a of @ra and fd @b of @rb, two processes
+ * of a tree: one pair made, each end named, its options set, its queue
+ * written again and shut down as it was, into their local_fds.
+ */
+int rst_socket_pair(struct rst *ra, const struct ckpt_state_fd *a, struct rst *rb,
+		    const struct ckpt_state_fd *b) __must_check;
+/*
  * tcp.c: the established connection @f (saved with --tcp-established) made
  * again on the new socket @sk (options already set); logs its errors.
  */

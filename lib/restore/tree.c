@@ -38,12 +38,22 @@
 #include <ckpt/proc.h>
 
 #include "restore/restore-internal.h"
+#include "restore/sockets.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #define PS 4096UL
+
+/* The index of fd @fd in @s, or -1. */
+static ssize_t fd_index(const struct ckpt_state *s, int fd)
+{
+	for (size_t k = 0; s && k < s->nr_fds; k++)
+		if (s->fds[k].fd == fd)
+			return (ssize_t)k;
+	return -1;
+}
 
 /* ---- open ---- */
 
@@ -173,13 +183,71 @@ static int make_pipe(struct rst_tree *rt, const struct ckpt_tree_pipe *tp)
 	return e;
 }
 
+/* Unix connections between two processes of the tree: each pair made once, by the first. */
+static int socket_pairs(struct rst_tree *rt)
+{
+	for (size_t i = 0; i < rt->nr; i++) {
+		struct rst *r = &rt->procs[i];
+
+		for (size_t k = 0; r->s && k < r->s->nr_fds; k++) {
+			const struct ckpt_state_fd *f = &r->s->fds[k], *g = NULL;
+			ssize_t n;
+			struct rst *q;
+			int e;
+
+			if (f->kind != CKPT_STATE_FD_SOCKET || !f->sock.peer_pid || r->local_fds[k] >= 0)
+				continue;
+			n = ckpt_tree_find(rt->tree, f->sock.peer_pid);
+			q = n >= 0 ? &rt->procs[n] : NULL;
+			for (size_t m = 0; q && q->s && m < q->s->nr_fds && !g; m++)
+				if (q->s->fds[m].fd == f->sock.peer_fd && q->s->fds[m].kind == CKPT_STATE_FD_SOCKET)
+					g = &q->s->fds[m];
+			if (!g || g->sock.peer_pid != r->s->process.pid || g->sock.peer_fd != f->fd) {
+				pr_err("fd %d of pid %d: its peer, fd %d of pid %d, is not in the checkpoint as its "
+				       "peer", f->fd, r->s->process.pid, f->sock.peer_fd, f->sock.peer_pid);
+				return -EBADMSG;
+			}
+			if (q->local_fds[g - q->s->fds] >= 0)
+				continue; /* made from the other end (a dup'ed end) */
+			if ((e = rst_socket_pair(r, f, q, g)) < 0)
+				return e;
+		}
+	}
+	return 0;
+}
+
 int rst_tree_pipes(struct rst_tree *rt)
 {
 	int e = 0;
 
 	for (size_t i = 0; rt->tree && e == 0 && i < rt->tree->nr_pipes; i++)
 		e = make_pipe(rt, &rt->tree->pipes[i]);
-	return e;
+	return e == 0 && rt->tree ? socket_pairs(rt) : e;
+}
+
+void rst_tree_share_local(struct rst_tree *rt, size_t node)
+{
+	const struct ckpt_tree *t = rt->tree;
+	struct rst *r = &rt->procs[node];
+
+	for (size_t i = 0; t && i < t->nr_files; i++) {
+		const struct ckpt_tree_file *f = &t->files[i];
+		ssize_t k = f->users[0].pid == r->s->process.pid ? fd_index(r->s, f->users[0].fd) : -1;
+
+		if (k < 0 || r->local_fds[k] < 0)
+			continue;
+		/* Made by ckpt for its first user (a socket, a fifo, a ghost file): the same for the others. */
+		for (size_t u = 1; u < f->nr_users; u++) {
+			ssize_t n = ckpt_tree_find(t, f->users[u].pid), m;
+			struct rst *q;
+
+			if (n <= (ssize_t)node || !rt->procs[n].s || (m = fd_index(rt->procs[n].s, f->users[u].fd)) < 0)
+				continue;
+			q = &rt->procs[n];
+			if (q->local_fds[m] < 0)
+				q->local_fds[m] = fcntl(r->local_fds[k], F_DUPFD_CLOEXEC, 3);
+		}
+	}
 }
 
 /* ---- create ---- */
@@ -360,14 +428,6 @@ int rst_tree_mm_done(struct rst *r)
 	return 0;
 }
 
-/* The index of fd @fd in @s, or -1. */
-static ssize_t fd_index(const struct ckpt_state *s, int fd)
-{
-	for (size_t k = 0; s && k < s->nr_fds; k++)
-		if (s->fds[k].fd == fd)
-			return (ssize_t)k;
-	return -1;
-}
 
 /* After @r's fds: the descriptions it made first, handed to their other users. */
 int rst_tree_files_done(struct rst *r)

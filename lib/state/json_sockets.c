@@ -40,6 +40,8 @@ void socket_to_json(struct jw *w, json_object *o, const struct ckpt_state_socket
 	jw_blob(w, o, "addr", s->addr, s->addr_len);
 	jw_blob(w, o, "peer_addr", s->peer_addr, s->peer_addr_len);
 	jw_int(w, o, "peer_fd", s->peer_fd);
+	if (s->peer_pid)
+		jw_int(w, o, "peer_pid", s->peer_pid);
 	jw_bool(w, o, "external", s->external);
 	x = jw_obj(w, o, "options");
 	for (size_t i = 0; i < CKPT_STATE_NR_SOCKOPTS; i++)
@@ -98,6 +100,20 @@ void socket_to_json(struct jw *w, json_object *o, const struct ckpt_state_socket
 }
 
 /* ---- reading ---- */
+
+static int peer_pid_from_json(struct jr *r, json_object *o, struct ckpt_state_socket *s)
+{
+	json_object *v;
+	int k = jr_opt(r, o, "peer_pid", json_type_int, &v);
+
+	if (k <= 0)
+		return k;
+	if ((k = jr_int(r, o, "peer_pid", 1, INT32_MAX, &s->peer_pid)) < 0)
+		return k;
+	if (s->peer_fd < 0)
+		return jr_fail(r, "peer_pid", "given without a peer_fd");
+	return 0;
+}
 
 static int addr_from_json(struct jr *r, json_object *o, const char *key, unsigned char *buf,
 			  uint32_t *ret_len)
@@ -316,6 +332,7 @@ int socket_from_json(struct jr *r, json_object *o, struct ckpt_state_socket *s)
 	    (k = addr_from_json(r, o, "addr", s->addr, &s->addr_len)) < 0 ||
 	    (k = addr_from_json(r, o, "peer_addr", s->peer_addr, &s->peer_addr_len)) < 0 ||
 	    (k = jr_int(r, o, "peer_fd", -1, INT32_MAX, &s->peer_fd)) < 0 ||
+	    (k = peer_pid_from_json(r, o, s)) < 0 ||
 	    (k = jr_bool(r, o, "external", &s->external)) < 0 ||
 	    (k = options_from_json(r, o, s)) < 0 || (k = queue_from_json(r, o, s)) < 0 ||
 	    (k = file_from_json(r, o, s)) < 0 || (k = netlink_from_json(r, o, s)) < 0 ||

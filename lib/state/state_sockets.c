@@ -210,7 +210,7 @@ const char *ckpt_state_socket_name(const struct ckpt_state_socket *s, uint64_t i
 
 bool ckpt_state_socket_peer_outside(const struct ckpt_state_socket *s)
 {
-	if (s->family != AF_UNIX || s->listening || s->peer_fd >= 0)
+	if (s->family != AF_UNIX || s->listening || s->peer_fd >= 0 || s->peer_pid)
 		return false;
 	if (s->peer_ino)
 		return true;

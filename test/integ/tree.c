@@ -4,7 +4,8 @@
  * descendant, restore rebuilds them with their pids, parent links, groups
  * and sessions, zombies, and what they share (test/progs/tree checks
  * itself: shared memory, a shared file offset, pipes with bytes in
- * flight). Real programs nobody here wrote: a bash pipeline into gzip,
+ * flight, a unix socket pair between two processes with bytes in flight, a
+ * TCP listener two processes share). Real programs nobody here wrote: a bash pipeline into gzip,
  * python3 subprocess.Popen with pipes, make -j2 building a small tree.
  * Bad input: a pid taken at restore, a process leaving during the seize.
  */
@@ -38,7 +39,7 @@ static void teardown(void)
 
 TestSuite(tree, .init = setup, .fini = teardown, .timeout = 180);
 
-#define TREE_ITEMS 9
+#define TREE_ITEMS 12
 
 static bool alive(pid_t pid)
 {

@@ -10,9 +10,11 @@
  * once, its offset shared by all (each writes a line); a pipe to worker A
  * with 3000 bytes in flight; worker B with a pipe back; a zombie Z that
  * exited with status 7; worker C leading its own process group; worker D
- * leading its own session. On "check" (stdin) the parent lets the workers
- * go and prints one line per item ("NAME ok" or "NAME FAIL: why"), then
- * "done".
+ * leading its own session; worker E holding the other end of a unix socket
+ * pair with the parent (bytes it sent before the dump wait unread) and a
+ * TCP listener the parent made before forking it. On "check" (stdin) the
+ * parent lets the workers go and prints one line per item ("NAME ok" or
+ * "NAME FAIL: why"), then "done".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +44,8 @@ static int toa[2];  /* parent -> A: bytes in flight */
 static int fromb[2];/* B -> parent */
 static int filefd;
 static pid_t parent;
+static int sp[2];   /* parent <-> E: a unix socket pair */
+static int lfd;     /* a TCP listener, E's too */
 
 static void wait_go(void)
 {
@@ -115,6 +122,24 @@ static int worker_d(void)
 	return getppid() == parent ? 0 : 4;
 }
 
+/* E: "early" sent before the dump (waits unread), "late" after; accepts one connection on the listener. */
+static int worker_e(void)
+{
+	int c;
+
+	hello('E');
+	if (write(sp[1], "early", 5) != 5)
+		return 2;
+	wait_go();
+	if (write(sp[1], "late", 4) != 4)
+		return 3;
+	c = accept(lfd, NULL, NULL);
+	if (c < 0 || write(c, "E", 1) != 1)
+		return 4;
+	close(c);
+	return getppid() == parent ? 0 : 5;
+}
+
 static pid_t spawn(int (*fn)(void), int how)
 {
 	pid_t pid = fork();
@@ -151,7 +176,7 @@ static void check_child(const char *name, pid_t pid)
 
 int main(int argc, char **argv)
 {
-	pid_t a, b, c, d, z;
+	pid_t a, b, c, d, e, z;
 	char line[64], buf[32];
 	int st;
 
@@ -161,7 +186,15 @@ int main(int argc, char **argv)
 	parent = getpid();
 	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	filefd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (sh == MAP_FAILED || filefd < 0 || pipe(go) < 0 || pipe(toa) < 0 || pipe(fromb) < 0) {
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	{
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 4) < 0)
+			lfd = -1;
+	}
+	if (sh == MAP_FAILED || filefd < 0 || pipe(go) < 0 || pipe(toa) < 0 || pipe(fromb) < 0 || lfd < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
 		printf("FAIL setup: %s\n", strerror(errno));
 		return 1;
 	}
@@ -172,6 +205,7 @@ int main(int argc, char **argv)
 	b = spawn(worker_b, 0);
 	c = spawn(worker_c, 1);
 	d = spawn(worker_d, 2);
+	e = spawn(worker_e, 0);
 	for (int i = 0; i < FLIGHT; i++) {
 		char ch = (char)('a' + i % 26);
 
@@ -179,7 +213,7 @@ int main(int argc, char **argv)
 			return 1;
 	}
 	/* Every worker said hello, and the zombie is one. */
-	while (atomic_load(&sh->touched) < 4)
+	while (atomic_load(&sh->touched) < 5)
 		usleep(1000);
 	{
 		siginfo_t si = { 0 };
@@ -191,21 +225,48 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	if (!fgets(line, sizeof(line), stdin) || strncmp(line, "check", 5))
 		return 1;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (write(go[1], "g", 1) != 1)
 			return 1;
+	{
+		/* The listener E shares: connect, E accepts and says so. */
+		struct sockaddr_in a;
+		socklen_t al = sizeof(a);
+		int c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		char ch = 0;
+
+		item("shared_listener",
+		     getsockname(lfd, (struct sockaddr *)&a, &al) == 0 && connect(c2, (struct sockaddr *)&a, al) == 0 &&
+			     read(c2, &ch, 1) == 1 && ch == 'E',
+		     "connect/read: errno %ld%.0ld", (long)errno, 0);
+		close(c2);
+	}
+	{
+		char got[16] = "";
+		size_t n = 0;
+
+		while (n < 9) {
+			ssize_t k = read(sp[0], got + n, 9 - n);
+
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+		}
+		item("socket_pair", n == 9 && !memcmp(got, "earlylate", 9), "read %ld bytes%.0ld", (long)n, 0);
+	}
 	check_child("worker_a", a);
 	check_child("worker_b", b);
 	check_child("worker_c", c);
 	check_child("worker_d", d);
+	check_child("worker_e", e);
 	memset(buf, 0, sizeof(buf));
 	item("pipe_back", read(fromb[0], buf, 14) == 14 && !strcmp(buf, "B-result 12345"), "read '%.0ld%.0ld'", 0,
 	     0);
 	item("shared_memory", atomic_load(&sh->counter) == 2L * ADDS, "counter %ld, want %ld",
 	     atomic_load(&sh->counter), 2L * ADDS);
-	/* Four workers wrote 2 bytes each at the shared offset; the parent's view moved with them. */
-	item("shared_offset", lseek(filefd, 0, SEEK_CUR) == 8, "offset %ld, want %ld", (long)lseek(filefd, 0, SEEK_CUR),
-	     8);
+	/* Five workers wrote 2 bytes each at the shared offset; the parent's view moved with them. */
+	item("shared_offset", lseek(filefd, 0, SEEK_CUR) == 10, "offset %ld, want %ld", (long)lseek(filefd, 0, SEEK_CUR),
+	     10);
 	st = -1;
 	item("zombie", waitpid(z, &st, WNOHANG) == z && WIFEXITED(st) && WEXITSTATUS(st) == 7,
 	     "status %#lx%.0ld", (long)st, 0);
