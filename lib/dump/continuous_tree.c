@@ -213,8 +213,8 @@ int dump_continuous_tree(const struct ckpt_continuous_opts *o, struct ckpt_conti
 			break;
 		}
 		if (r < 0) {
-			if (end != CKPT_CONTINUOUS_UNRESTORABLE)
-				end = CKPT_CONTINUOUS_FAILED;
+			end = ret->end == CKPT_CONTINUOUS_UNRESTORABLE ? CKPT_CONTINUOUS_UNRESTORABLE
+								       : CKPT_CONTINUOUS_FAILED;
 			break;
 		}
 		if (o->count && ret->checkpoints >= o->count) {

@@ -164,8 +164,15 @@ static int seize_node(struct ckpt_tree *t, struct ckpt_inject ***injs, pid_t pid
 	if (r < 0)
 		return r;
 	/* Read again, frozen: a setsid or setpgid before the stop counts. */
-	if (stat_of(pid, &st) == 0)
+	if (stat_of(pid, &st) == 0) {
+		if (parent >= 0 && st.ppid != t->nodes[parent].pid) {
+			/* Reaped since the listing and the pid taken by a process of elsewhere. */
+			(void)ckpt_inject_release(TAKE_PTR((*injs)[idx]));
+			t->nr_nodes--;
+			return 0;
+		}
 		(void)fill_node(&t->nodes[idx], &st);
+	}
 	return 0;
 }
 
@@ -185,39 +192,58 @@ void dump_tree_release(struct ckpt_tree *t, struct ckpt_inject **injs)
 	}
 }
 
+/* List the children of every frozen node (new ones appended, listed in turn) and seize them. */
+static int seize_children(struct ckpt_tree *t, struct ckpt_inject ***injs, unsigned int timeout_ms)
+{
+	for (size_t i = 0; i < t->nr_nodes; i++) {
+		_cleanup_free_ pid_t *kids = NULL;
+		size_t nk = 0;
+		int r;
+
+		if (t->nodes[i].zombie)
+			continue;
+		r = ckpt_proc_list_children(ckpt_inject_task_proc((*injs)[i]), &kids, &nk);
+		if (r < 0) {
+			pr_err("cannot list the children of pid %d: %s", t->nodes[i].pid, errstr(r));
+			return r;
+		}
+		/* Appended: a parent stays before its children. */
+		for (size_t k = 0; k < nk; k++) {
+			if (ckpt_tree_find(t, kids[k]) >= 0)
+				continue;
+			r = seize_node(t, injs, kids[k], (ssize_t)i, timeout_ms);
+			if (r < 0) {
+				pr_err("cannot freeze pid %d, a child of pid %d: %s", kids[k], t->nodes[i].pid,
+				       errstr(r));
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
 int dump_tree_freeze(pid_t root, unsigned int timeout_ms, struct ckpt_tree **ret_tree,
 		     struct ckpt_inject ***ret_injs)
 {
 	_cleanup_tree_ struct ckpt_tree *t = NULL;
 	struct ckpt_inject **injs = NULL;
+	size_t before;
 	int r;
 
 	if ((r = ckpt_tree_new(&t)) < 0 || (r = seize_node(t, &injs, root, -1, timeout_ms)) < 0)
 		goto fail;
-	/* Pre-order: each process's children right after it, found once it is frozen. */
-	for (size_t i = 0; i < t->nr_nodes; i++) {
-		_cleanup_free_ pid_t *kids = NULL;
-		size_t nk = 0;
-
-		if (t->nodes[i].zombie)
-			continue;
-		r = ckpt_proc_list_children(ckpt_inject_task_proc(injs[i]), &kids, &nk);
-		if (r < 0) {
-			pr_err("cannot list the children of pid %d: %s", t->nodes[i].pid, errstr(r));
+	/*
+	 * Each process's children, listed once it is frozen (it cannot fork
+	 * then), and seized; then passes over every frozen process again until
+	 * one finds nothing new: a child reparented to one of them meanwhile
+	 * (a subreaper of the tree adopting a grandchild whose parent exited
+	 * before its seize, CLONE_PARENT) shows there.
+	 */
+	do {
+		before = t->nr_nodes;
+		if ((r = seize_children(t, &injs, timeout_ms)) < 0)
 			goto fail;
-		}
-		/* Insert them right after node i's subtree so far: keep parents before children. */
-		for (size_t k = 0; k < nk; k++) {
-			if (ckpt_tree_find(t, kids[k]) >= 0)
-				continue;
-			r = seize_node(t, &injs, kids[k], (ssize_t)i, timeout_ms);
-			if (r < 0) {
-				pr_err("cannot freeze pid %d, a child of pid %d: %s", kids[k], t->nodes[i].pid,
-				       errstr(r));
-				goto fail;
-			}
-		}
-	}
+	} while (t->nr_nodes != before);
 	*ret_tree = TAKE_PTR(t);
 	*ret_injs = injs;
 	return 0;
@@ -229,8 +255,8 @@ fail:
 
 /*
  * Kill mode, once the checkpoint is safe: kill every process, all or
- * none (PTRACE_O_EXITKILL first), children first, so that none is left a zombie whose pid a restore right after
- * would find taken. A parent about to die ignores SIGCHLD first, so the
+ * none (PTRACE_O_EXITKILL first), children first, so that none is left a
+ * zombie whose pid a restore right after would find taken. A parent about to die ignores SIGCHLD first, so the
  * kernel reaps each child as soon as ckpt, its tracer, has collected it
  * (init would, but only when it gets to it).
  */
@@ -517,11 +543,13 @@ int dump_tree_judge(const struct ckpt_tree *t, struct ckpt_state_issues *issues)
 	for (size_t i = 1; i < t->nr_nodes; i++) {
 		const struct ckpt_tree_node *n = &t->nodes[i];
 
-		for (int sid = 0; sid < 2; sid++) {
+		for (int sid = 0; sid < 3; sid++) {
 			struct ckpt_state_issue *v;
 			int r;
 
-			if (ckpt_tree_leader(t, i, sid) != -2)
+			/* 2: a session is made by setsid or inherited from the parent at fork, nothing else. */
+			if (sid == 2 ? n->sid == n->pid || n->sid == t->nodes[n->parent].sid
+				     : ckpt_tree_leader(t, i, sid) != -2)
 				continue;
 			v = reallocarray(issues->v, issues->nr + 1, sizeof(*v));
 			if (!v)
@@ -531,7 +559,10 @@ int dump_tree_judge(const struct ckpt_tree *t, struct ckpt_state_issues *issues)
 			memset(v, 0, sizeof(*v));
 			v->kind = CKPT_STATE_ISSUE_PROCESS;
 			r = asprintf(&v->what, "pid %d (%s)", n->pid, n->comm);
-			if (r >= 0)
+			if (r >= 0 && sid == 2)
+				r = asprintf(&v->reason, "its session %d is neither its own nor its parent's "
+					     "(it was reparented): restore cannot put it there", n->sid);
+			else if (r >= 0)
 				r = asprintf(&v->reason, "its %s %d is led by no process of the tree (its leader "
 					     "exited or is outside) and is not the root's",
 					     sid ? "session" : "process group", sid ? n->sid : n->pgid);

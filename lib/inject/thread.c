@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -235,7 +236,10 @@ int ckpt_inject_end(struct ckpt_inject *inj, int wait_status)
 		static const uint64_t dfl[4] = { 0 }; /* SIG_DFL, no flags, no mask */
 
 		(void)prlimit(pid, RLIMIT_CORE, &rl, NULL);
-		r = ckpt_inject_scratch(inj, sizeof(dfl), &act);
+		/* Not dumpable either: a core_pattern pipe (systemd-coredump) would take one regardless. */
+		r = ckpt_inject_syscall(inj, 0, SYS_prctl, (const uint64_t[6]){ PR_SET_DUMPABLE, 0 }, &res);
+		if (r == 0)
+			r = ckpt_inject_scratch(inj, sizeof(dfl), &act);
 		if (r == 0)
 			r = ckpt_inject_write(inj, act, dfl, sizeof(dfl));
 		if (r == 0)

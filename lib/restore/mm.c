@@ -319,14 +319,30 @@ static int sysv_ensure(struct rst *r, const struct ckpt_state_sysv_shm *g)
 	char id[32];
 	int made, e;
 
+	if (rst_tree_sysv_ours(r, g->shmid))
+		return 0; /* made for a process before it in the tree */
 	if (shmctl(g->shmid, IPC_STAT, &ds) == 0) {
-		if (ds.shm_segsz != g->size || (!g->removed && ds.shm_perm.__key != g->key)) {
-			pr_err("System V segment %d is another one now (key %#x, %zu bytes; the checkpoint's: key "
-			       "%#x, %" PRIu64 " bytes)", g->shmid, (unsigned)ds.shm_perm.__key, (size_t)ds.shm_segsz,
-			       (unsigned)g->key, g->size);
+		/*
+		 * Reused only when it is the checkpoint's (key, size, owner, mode)
+		 * and nobody has it attached: its pages are written again, which
+		 * must not roll back a process that still uses it (the original,
+		 * running on), nor reach a segment the image does not own.
+		 */
+		if (g->removed || ds.shm_segsz != g->size || ds.shm_perm.__key != g->key ||
+		    ds.shm_perm.uid != g->uid || ds.shm_perm.cuid != g->cuid || (ds.shm_perm.mode & 0777) != g->mode) {
+			pr_err("System V segment %d is another one now (key %#x, %zu bytes, owner %u, mode %03o; the "
+			       "checkpoint's: key %#x, %" PRIu64 " bytes, owner %u, mode %03o)", g->shmid,
+			       (unsigned)ds.shm_perm.__key, (size_t)ds.shm_segsz, (unsigned)ds.shm_perm.uid,
+			       (unsigned)ds.shm_perm.mode & 0777, (unsigned)g->key, g->size, g->uid, g->mode);
 			return -EEXIST;
 		}
-		return 0;
+		if (ds.shm_nattch) {
+			pr_err("System V segment %d is attached by %lu process%s (the original still runs?): "
+			       "its contents would be rolled back; stop them first", g->shmid,
+			       (unsigned long)ds.shm_nattch, ds.shm_nattch > 1 ? "es" : "");
+			return -EBUSY;
+		}
+		return rst_tree_sysv_take(r, g->shmid, false);
 	}
 	snprintf(id, sizeof(id), "%d", g->shmid);
 	if ((e = ckpt_proc_write_sysctl(NULL, "kernel/shm_next_id", id)) < 0) {
@@ -353,7 +369,7 @@ static int sysv_ensure(struct rst *r, const struct ckpt_state_sysv_shm *g)
 		ds.shm_perm.mode = (unsigned short)g->mode;
 		(void)shmctl(made, IPC_SET, &ds);
 	}
-	return rst_tree_sysv_made(r, g->shmid);
+	return rst_tree_sysv_take(r, g->shmid, true);
 }
 
 /*

@@ -79,8 +79,12 @@ struct rst_tree {
 	size_t nr;
 	struct rst_tree_shm *shm;
 	size_t nr_shm;
-	int *sysv_made;                 /* System V segments this restore made (removed if it fails) */
-	size_t nr_sysv_made;
+	/* System V segments this restore took: made (removed again if it fails), or reused. */
+	struct rst_sysv {
+		int shmid;
+		bool made;
+	} *sysv;
+	size_t nr_sysv;
 };
 
 #define RST_DATA_LEN (64 * 1024)
@@ -109,8 +113,10 @@ int rst_tree_shm_fd(const struct rst *r, const struct ckpt_state_identity *id);
 int rst_tree_mm_done(struct rst *r) __must_check;
 int rst_tree_files_done(struct rst *r) __must_check;
 void rst_tree_done(struct rst_tree *rt);
-/* System V segment @shmid was made by this restore. */
-int rst_tree_sysv_made(struct rst *r, int shmid) __must_check;
+/* System V segment @shmid was taken by this restore already (made or reused). */
+bool rst_tree_sysv_ours(const struct rst *r, int shmid);
+/* System V segment @shmid is taken by this restore: @made by it, or reused. */
+int rst_tree_sysv_take(struct rst *r, int shmid, bool made) __must_check;
 /*
  * Every process attached its segments: those that were removed (IPC_RMID)
  * at the dump are removed again (@ok), or the restore failed and the ones

@@ -434,8 +434,8 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		e = rst_tree_create(&rt);
 	if (e == 0)
 		e = build_all(&rt);
-	rst_tree_sysv_finish(&rt, e == 0);
 	if (e < 0) {
+		rst_tree_sysv_finish(&rt, false);
 		pr_err("the restore of '%s' failed: the new process%s (pid %d%s) %s killed",
 		       o->dir ? o->dir : o->from, rt.nr > 1 ? "es" : "", root->pid,
 		       rt.nr > 1 ? " and its descendants" : "", rt.nr > 1 ? "were" : "was");
@@ -444,8 +444,11 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	}
 	if (o->pidfile && (e = write_pidfile(o->pidfile, root->pid)) < 0) {
 		kill_tree(&rt);
+		rst_tree_sysv_finish(&rt, false);
 		goto out;
 	}
+	/* Every process has its segments: those removed at the dump are removed again. */
+	rst_tree_sysv_finish(&rt, true);
 	e = release_all(&rt);
 	if (e < 0) {
 		kill_tree(&rt);

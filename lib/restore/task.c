@@ -379,11 +379,12 @@ static int creds(struct rst *r, uint64_t own_prm, uint64_t own_bnd, uint64_t own
 /*
  * The parent-death signal, per thread, after the credentials (a uid
  * change clears it). It is sent when the parent thread exits: the
- * restored process's parent is ckpt, which waits for it (and forwards
+ * restored root's parent is ckpt, which waits for it (and forwards
  * signals) as long as it runs, so the signal comes when ckpt ends first:
- * killed, or the lazy server's parent gone. The original parent is not
- * brought back. With --detach, ckpt exits at once after the restore:
- * the signal would come right away, so it is left unset, with a warning.
+ * killed, or the lazy server's parent gone. The root's original parent is
+ * not brought back (the other processes of a tree have theirs). With
+ * --detach, ckpt exits at once after the restore: the root's signal would
+ * come right away, so it is left unset, with a warning.
  */
 static int pdeathsig(struct rst *r, size_t idx)
 {
@@ -391,7 +392,8 @@ static int pdeathsig(struct rst *r, size_t idx)
 
 	if (!t->has_pdeathsig || !t->pdeathsig)
 		return 0;
-	if (r->o->detach) {
+	/* The other processes of a tree have their own parent again (made by it). */
+	if (r->o->detach && r->node == 0) {
 		pr_warn("thread %d had parent-death signal %d: not set, since the parent of a detached "
 			"process (ckpt) exits at once", t->tid, t->pdeathsig);
 		return 0;

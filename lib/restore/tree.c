@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
@@ -314,23 +315,43 @@ static int create_node(struct rst_tree *rt, size_t i)
 	return 0;
 }
 
-/* The process group of every process but the root (rst_session's), leaders first. */
+/* Does some node of the tree name node @i's pid as its process group? */
+static bool names_group(const struct ckpt_tree *t, size_t i)
+{
+	for (size_t j = 0; j < t->nr_nodes; j++)
+		if (t->nodes[j].pgid == t->nodes[i].pid)
+			return true;
+	return false;
+}
+
+/*
+ * The process group of every process but the root (rst_session's): the
+ * groups first (each leader alone in its own), then the members, then the
+ * leaders that had left their group for another one (a group lives on
+ * without its leader). Last, every session is checked: only setsid and
+ * inheritance from the parent make one.
+ */
 static int set_groups(struct rst_tree *rt)
 {
-	pid_t root_pgid = getpgid(rt->procs[0].pid);
+	pid_t root_pgid = getpgid(rt->procs[0].pid), root_sid = getsid(rt->procs[0].pid);
 
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < 3; pass++)
 		for (size_t i = 1; i < rt->nr; i++) {
 			const struct ckpt_tree_node *n = &rt->tree->nodes[i];
 			ssize_t l = ckpt_tree_leader(rt->tree, i, false);
 			pid_t want = l == -1 ? root_pgid : n->pgid;
+			bool leader = names_group(rt->tree, i);
 			int64_t res;
 
 			if (l == -2) {
 				pr_err("pid %d: its process group %d has no leader in the tree", n->pid, n->pgid);
 				return -ENOTSUP;
 			}
-			if ((pass == 0) != (want == n->pid) || getpgid(n->pid) == want)
+			if (pass == 0 && leader)
+				want = n->pid;
+			else if (pass == 0 || (pass == 1) != (!leader || want == n->pid))
+				continue;
+			if (getpgid(n->pid) == want)
 				continue;
 			res = RCALL(&rt->procs[i], SYS_setpgid, 0, (uint64_t)want);
 			if (res < 0) {
@@ -339,6 +360,16 @@ static int set_groups(struct rst_tree *rt)
 				return (int)res;
 			}
 		}
+	for (size_t i = 1; i < rt->nr; i++) {
+		const struct ckpt_tree_node *n = &rt->tree->nodes[i];
+		pid_t want = ckpt_tree_leader(rt->tree, i, true) == -1 ? root_sid : n->sid;
+
+		if (getsid(n->pid) != want) {
+			pr_err("pid %d cannot be put in session %d again (it is in %d): a session is made by "
+			       "setsid or inherited from the parent", n->pid, want, getsid(n->pid));
+			return -ENOTSUP;
+		}
+	}
 	return 0;
 }
 
@@ -366,6 +397,16 @@ static int end_zombies(struct rst_tree *rt)
 
 		if (!n->zombie)
 			continue;
+		/* Its name, as ps shows it (a copy of ckpt's until now). */
+		{
+			uint64_t at;
+			int64_t res;
+
+			if (ckpt_inject_scratch(r->inj, PS, &at) == 0 &&
+			    ckpt_inject_write(r->inj, at, n->comm, strnlen(n->comm, sizeof(n->comm) - 1) + 1) == 0)
+				(void)RCALL(r, SYS_prctl, PR_SET_NAME, at);
+			(void)res;
+		}
 		e = ckpt_inject_end(TAKE_PTR(r->inj), n->wait_status);
 		if (e < 0)
 			return e;
@@ -464,39 +505,52 @@ int rst_tree_files_done(struct rst *r)
 	return 0;
 }
 
-int rst_tree_sysv_made(struct rst *r, int shmid)
+int rst_tree_sysv_take(struct rst *r, int shmid, bool made)
 {
 	struct rst_tree *rt = r->tree;
-	int *v = reallocarray(rt->sysv_made, rt->nr_sysv_made + 1, sizeof(*v));
+	struct rst_sysv *v = reallocarray(rt->sysv, rt->nr_sysv + 1, sizeof(*v));
 
 	if (!v)
 		return -ENOMEM;
-	rt->sysv_made = v;
-	v[rt->nr_sysv_made++] = shmid;
+	rt->sysv = v;
+	v[rt->nr_sysv++] = (struct rst_sysv){ .shmid = shmid, .made = made };
 	return 0;
+}
+
+bool rst_tree_sysv_ours(const struct rst *r, int shmid)
+{
+	for (size_t i = 0; i < r->tree->nr_sysv; i++)
+		if (r->tree->sysv[i].shmid == shmid)
+			return true;
+	return false;
 }
 
 void rst_tree_sysv_finish(struct rst_tree *rt, bool ok)
 {
-	if (!ok) {
-		for (size_t i = 0; i < rt->nr_sysv_made; i++)
-			(void)shmctl(rt->sysv_made[i], IPC_RMID, NULL);
-		return;
-	}
-	for (size_t i = 0; i < rt->nr; i++) {
-		const struct ckpt_state *s = rt->procs[i].s;
+	/* Only what this restore made: a segment it reused is not its own to remove. */
+	for (size_t i = 0; i < rt->nr_sysv; i++) {
+		int id = rt->sysv[i].shmid;
+		bool removed = !ok;
 
-		for (size_t k = 0; s && k < s->mm.nr_sysv_shm; k++)
-			if (s->mm.sysv_shm[k].removed && shmctl(s->mm.sysv_shm[k].shmid, IPC_RMID, NULL) < 0 &&
-			    errno != EINVAL && errno != EIDRM)
-				pr_warn("cannot remove System V segment %d again (it was removed, still "
-					"attached): %s", s->mm.sysv_shm[k].shmid, strerror(errno));
+		if (!rt->sysv[i].made)
+			continue;
+		for (size_t p = 0; ok && p < rt->nr; p++) {
+			const struct ckpt_state *s = rt->procs[p].s;
+			const struct ckpt_state_sysv_shm *g = s ? ckpt_state_sysv_shm_find(&s->mm, id) : NULL;
+
+			removed |= g && g->removed;
+		}
+		if (removed && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL && errno != EIDRM)
+			pr_warn("cannot remove System V segment %d%s: %s", id,
+				ok ? " again (it was removed, still attached)" : " made by the failed restore",
+				strerror(errno));
 	}
+	rt->nr_sysv = 0;
 }
 
 void rst_tree_done(struct rst_tree *rt)
 {
-	free(rt->sysv_made);
+	free(rt->sysv);
 	for (size_t i = 0; i < rt->nr_shm; i++)
 		close(rt->shm[i].fd);
 	free(rt->shm);

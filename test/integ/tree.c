@@ -337,3 +337,76 @@ Test(tree, processes_that_come_and_go_during_the_freeze)
 	load_stop();
 	kill_tree(rp.pid, &rp);
 }
+
+/* ---- groups and sessions ---- */
+
+static void read_pids(struct prog *p, const char *mode, pid_t v[3])
+{
+	char line[128];
+	int a, b, c;
+
+	cr_assert_eq(prog_start(p, false, 0, "treesess", mode, NULL), 0);
+	cr_assert_geq(prog_read_line(p, line, sizeof(line), 10000), 0);
+	cr_assert_eq(sscanf(line, "pids %d %d %d", &a, &b, &c), 3, "got '%s'", line);
+	cr_assert_geq(prog_read_line(p, line, sizeof(line), 10000), 0);
+	cr_assert_str_eq(line, "ready");
+	v[0] = a;
+	v[1] = b;
+	v[2] = c;
+}
+
+/* A group that lives on after its leader left it: made first, its members in it, then the leader leaves. */
+Test(tree, a_group_whose_leader_left_it_comes_back)
+{
+	struct prog p;
+	pid_t v[3], pgid[3], sid[3];
+	char dir[128];
+
+	read_pids(&p, "left-group", v);
+	for (int i = 0; i < 3; i++) {
+		pgid[i] = getpgid(v[i]);
+		sid[i] = getsid(v[i]);
+	}
+	cr_assert_neq(pgid[2], pgid[1], "the setup failed: M is in G's group");
+	snprintf(dir, sizeof(dir), "%s/left-group", tmp);
+	dump_ok(v[0], dir, NULL, NULL);
+	prog_wait(&p, 5000);
+	for (int i = 0; i < 3; i++)
+		for (int t = 0; t < 300 && kill(v[i], 0) == 0; t++)
+			usleep(10000);
+	{
+		struct run_result r;
+
+		cr_assert_eq(run_ckpt(&r, "restore", "-D", dir, "--detach", "--stdio", "null", NULL), 0);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		run_result_done(&r);
+	}
+	prog_track_pid(v[0]);
+	prog_track_pid(v[1]);
+	prog_track_pid(v[2]);
+	for (int i = 1; i < 3; i++) {
+		cr_expect_eq(getpgid(v[i]), pgid[i], "pid %d: group %d, not %d", v[i], getpgid(v[i]), pgid[i]);
+		cr_expect_eq(getsid(v[i]), getsid(v[0]), "pid %d: session %d", v[i], getsid(v[i]));
+	}
+	(void)sid;
+	kill_tree(v[0], NULL);
+}
+
+/* A session neither its own nor its parent's (reparented): refused at dump, nothing harmed. */
+Test(tree, a_session_restore_cannot_make_is_refused_at_dump)
+{
+	struct run_result r;
+	struct prog p;
+	pid_t v[3];
+	char dir[128], pid_s[16];
+
+	read_pids(&p, "reparented", v);
+	snprintf(dir, sizeof(dir), "%s/reparented", tmp);
+	snprintf(pid_s, sizeof(pid_s), "%d", v[0]);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid_s, "-D", dir, NULL), 0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	cr_expect(strstr(r.err, "neither its own nor its parent's"), "%s", r.err);
+	run_result_done(&r);
+	cr_expect(alive(v[0]) && alive(v[2]), "the tree was harmed");
+	kill_tree(v[0], &p);
+}
