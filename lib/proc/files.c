@@ -39,7 +39,12 @@ int ckpt_proc_reopen_self_fd(int fd, int flags)
 	if (fd < 0)
 		return -EBADF;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	r = open(path, flags | O_CLOEXEC | O_NOCTTY);
+	/*
+	 * /proc/self/fd/N is a (magic) symbolic link: O_NOFOLLOW, which an fd
+	 * may have been opened with (shm_open does), would refuse it (ELOOP).
+	 * It only ever mattered to the open that made the original.
+	 */
+	r = open(path, (flags & ~O_NOFOLLOW) | O_CLOEXEC | O_NOCTTY);
 	return r < 0 ? -errno : r;
 }
 
