@@ -212,8 +212,15 @@ static int spawn_ignoring; /* a signal the next spawn starts ckpt with ignored (
 
 static pid_t spawn(const char *const *argv, int out, int err, rlim_t fsize)
 {
-	pid_t pid = fork();
+	sigset_t all, old;
+	pid_t pid;
 
+	/* Blocked until the child has its dispositions: a signal sent at once waits for them. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		static const int dfl[] = { SIGPIPE, SIGXFSZ, SIGTTOU, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
