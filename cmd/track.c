@@ -50,7 +50,7 @@ static const char usage[] =
 	"process stays tracked, so that a delta dump with DIR/latest as its parent,\n"
 	"or another 'ckpt track -D DIR', continues the chain (--stop disarms). A\n"
 	"process with children as the run starts is checkpointed with its whole tree\n"
-	"(a tree dump per interval; --keep is not supported for a tree yet).\n"
+	"(a tree dump per interval).\n"
 	"\n"
 	"Options:\n"
 	"  -t, --tree PID            the process to track\n"

@@ -8,10 +8,10 @@
  * others are deltas of their own checkpoint in the parent (each process
  * keeps its own tracking). Simpler than the single-process path
  * (continuous.c): the pages are copied and written in the interval's
- * thread, without the double buffer and the pre-copied first checkpoint,
- * and no retention: a tree's checkpoint cannot be folded yet, so --keep is
- * refused and a chain that reaches CKPT_CONTINUOUS_CHAIN_MAX starts again
- * with a full checkpoint.
+ * thread, without the double buffer and the pre-copied first checkpoint.
+ * Retention (--keep) folds a tree's checkpoints (every process's, in one
+ * swap: ckpt_image_fold); without it, a chain that reaches
+ * CKPT_CONTINUOUS_CHAIN_MAX starts again with a full checkpoint.
  */
 #define LOG_AREA "dump"
 #include <errno.h>
@@ -155,6 +155,26 @@ static int one(struct ctree *c)
 	}
 	c->chain = ds.delta ? c->chain + 1 : 1;
 	fill_stats(c, name, seq, t0, &ds, &st);
+	if (c->o->keep) {
+		/* Retention: the kept deltas whose parents go are folded (every process of each). */
+		struct ckpt_image_fold_opts fo = { .level = c->o->level };
+		struct ckpt_series_retain_stats rs;
+		uint64_t t1 = now_ns();
+
+		if (ckpt_series_retain(c->series, c->o->keep, &fo, &rs) < 0)
+			pr_warn("the retention after '%s' failed: the older checkpoints stay, the next one "
+				"tries again", name);
+		else {
+			st.folded = rs.folded;
+			st.removed = rs.removed;
+		}
+		st.retain_ns = now_ns() - t1;
+		st.points = ckpt_series_nr_points(c->series);
+		ssize_t li = ckpt_series_latest(c->series);
+
+		if (li >= 0)
+			c->chain = st.chain_length = ckpt_series_point(c->series, (size_t)li)->depth + 1;
+	}
 	c->t_last = t0;
 	snprintf(c->prev, sizeof(c->prev), "%s", name);
 	snprintf(c->res->last, sizeof(c->res->last), "%s", name);
@@ -174,11 +194,6 @@ int dump_continuous_tree(const struct ckpt_continuous_opts *o, struct ckpt_conti
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	if (o->keep) {
-		pr_err("pid %d has children: its checkpoints are of its process tree, which cannot be "
-		       "folded yet, so --keep is not supported for it", o->pid);
-		return -ENOTSUP;
-	}
 	c.pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 	if (c.pidfd < 0) {
 		r = neg_errno();

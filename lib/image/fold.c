@@ -30,8 +30,8 @@
 #define NO_FRAME UINT32_MAX
 
 struct fold {
-	struct ckpt_chain *c;
-	struct ckpt_image_writer *w;
+	struct ckpt_chain *c;        /* borrowed */
+	struct ckpt_image_writer *w; /* borrowed */
 	struct seg *segs;
 	size_t nr_segs;
 	uint32_t **live;     /* per image, per frame: pages still live */
@@ -52,8 +52,6 @@ static void fold_done(struct fold *f)
 	free(f->live);
 	free(f->newframe);
 	free(f->segs);
-	ckpt_image_writer_free(f->w);
-	ckpt_chain_close(f->c);
 }
 
 static int count_live(struct fold *f)
@@ -154,76 +152,108 @@ static int copy_seg(struct fold *f, const struct seg *s)
 	}
 }
 
-/* The checkpoint of a tree: other processes' checkpoints inside it (proc-PID/). */
-static bool has_processes(const char *path)
+/* Fold chain @c into writer @w (made with its id): its documents and what its pages resolve to. */
+static int fold_into(struct ckpt_chain *c, struct ckpt_image_writer *w, struct ckpt_image_fold_stats *st)
+{
+	const struct ckpt_image_inventory *inv = ckpt_image_inventory(ckpt_chain_image(c, 0));
+	struct fold f = { .c = c, .w = w, .st = st };
+	int r = chain_resolve(c, &f.segs, &f.nr_segs);
+
+	if (r == 0)
+		r = count_live(&f);
+	writer_set_created(w, inv->created_ns, inv->created_utc);
+	if (r == 0)
+		r = copy_documents(&f);
+	for (size_t i = 0; i < f.nr_segs && r == 0; i++)
+		r = copy_seg(&f, &f.segs[i]);
+	fold_done(&f);
+	return r;
+}
+
+static void writer_opts_of(const struct ckpt_chain *c, const struct ckpt_image_fold_opts *opts,
+			   struct ckpt_image_writer_opts *wo)
+{
+	const struct ckpt_image_inventory *inv = ckpt_image_inventory(ckpt_chain_image(c, 0));
+
+	memset(wo, 0, sizeof(*wo));
+	wo->identity = inv->identity;
+	wo->id = &inv->id;
+	wo->level = opts ? opts->level : 0;
+	wo->threads = opts ? opts->threads : 0;
+	wo->nice = opts ? opts->nice : 0;
+}
+
+/*
+ * The checkpoint of a tree: each other process's checkpoint (proc-PID/,
+ * a delta of its own, or full when it was born since) folded into the
+ * new root's temporary directory, with its id (tree.json, copied with the
+ * root's documents, names them by it), before the root's one swap.
+ */
+static int fold_processes(const char *path, struct ckpt_image_writer *top, const struct ckpt_image_fold_opts *opts,
+			  struct ckpt_image_fold_stats *st)
 {
 	_cleanup_closedir_ DIR *d = opendir(path);
 	struct dirent *e;
+	int r = 0;
 
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, "proc-", 5))
-			return true;
-	return false;
+	if (!d)
+		return neg_errno();
+	while (r == 0 && (e = readdir(d))) {
+		_cleanup_chain_ struct ckpt_chain *c = NULL;
+		_cleanup_image_writer_ struct ckpt_image_writer *w = NULL;
+		struct ckpt_image_writer_opts wo;
+		_cleanup_free_ char *sub = NULL;
+
+		if (strncmp(e->d_name, "proc-", 5) || !file_name_valid(e->d_name))
+			continue;
+		if (asprintf(&sub, "%s/%s", path, e->d_name) < 0)
+			return -ENOMEM;
+		if ((r = ckpt_chain_open(sub, NULL, &c)) < 0)
+			break;
+		writer_opts_of(c, opts, &wo);
+		if ((r = ckpt_image_writer_new_sub(top, e->d_name, &wo, &w)) < 0 || (r = fold_into(c, w, st)) < 0)
+			break;
+		r = ckpt_image_writer_commit(w);
+	}
+	return r;
 }
 
 int ckpt_image_fold(const char *path, const struct ckpt_image_fold_opts *opts,
 		    struct ckpt_image_fold_stats *ret_stats)
 {
 	struct ckpt_image_fold_stats st = { 0 };
-	struct fold f = { .st = &st };
-	const struct ckpt_image_inventory *inv;
-	struct ckpt_image_writer_opts wo = { 0 };
+	_cleanup_chain_ struct ckpt_chain *c = NULL;
+	_cleanup_image_writer_ struct ckpt_image_writer *w = NULL;
+	struct ckpt_image_writer_opts wo;
 	struct ckpt_image_writer_stats ws;
 	uint64_t t0 = now_ns();
 	int r;
 
-	r = ckpt_chain_open(path, NULL, &f.c);
+	r = ckpt_chain_open(path, NULL, &c);
 	if (r < 0)
 		goto out;
-	st.chain_length = ckpt_chain_length(f.c);
+	st.chain_length = ckpt_chain_length(c);
 	if (st.chain_length == 1)
-		goto out; /* full already */
-	if (has_processes(path)) {
-		/* Each process's delta would need its own fold, in one swap: not yet. */
-		pr_err("cannot fold '%s': it is a checkpoint of a process tree (it holds proc-PID "
-		       "directories), which cannot be folded yet", path);
-		r = -ENOTSUP;
-		goto out;
-	}
-	r = chain_resolve(f.c, &f.segs, &f.nr_segs);
-	if (r == 0)
-		r = count_live(&f);
-	if (r < 0) {
-		pr_err("cannot fold '%s': %s", path, strerror(-r));
-		goto out;
-	}
-	inv = ckpt_image_inventory(ckpt_chain_image(f.c, 0));
-	wo.identity = inv->identity;
-	wo.id = &inv->id;
-	wo.level = opts ? opts->level : 0;
-	wo.threads = opts ? opts->threads : 0;
-	wo.nice = opts ? opts->nice : 0;
+		goto out; /* full already (and so is every process of a tree dumped without a parent) */
+	writer_opts_of(c, opts, &wo);
 	wo.flags = CKPT_IMAGE_REPLACE;
-	r = ckpt_image_writer_new(path, &wo, &f.w);
-	if (r < 0)
-		goto out;
-	writer_set_created(f.w, inv->created_ns, inv->created_utc);
-	r = copy_documents(&f);
-	for (size_t i = 0; i < f.nr_segs && r == 0; i++)
-		r = copy_seg(&f, &f.segs[i]);
+	r = ckpt_image_writer_new(path, &wo, &w);
 	if (r == 0)
-		r = ckpt_image_writer_commit(f.w);
+		r = fold_into(c, w, &st);
+	if (r == 0)
+		r = fold_processes(path, w, opts, &st);
+	if (r == 0)
+		r = ckpt_image_writer_commit(w);
 	if (r < 0) {
 		pr_err("cannot fold the chain of '%s': it is left as it was", path);
 		goto out;
 	}
-	ckpt_image_writer_get_stats(f.w, &ws);
+	ckpt_image_writer_get_stats(w, &ws);
 	st.pages_bytes = ws.pages_bytes;
 	pr_debug("folded '%s' (%zu checkpoints): %" PRIu64 " data pages, %" PRIu64
 		 " frames copied, %" PRIu64 " repacked, %" PRIu64 " bytes", path, st.chain_length,
 		 st.data_pages, st.frames_copied, st.frames_repacked, st.pages_bytes);
 out:
-	fold_done(&f);
 	st.ns = now_ns() - t0;
 	if (ret_stats)
 		*ret_stats = st;

@@ -197,12 +197,22 @@ Test(tree, continuous_checkpoints_of_a_tree)
 	cr_expect(strstr(r.err, "whole process tree"), "%s", r.err);
 	cr_expect(strstr(r.out, "0002 delta"), "%s", r.out);
 	run_result_done(&r);
-	/* --keep needs folds, which a tree's checkpoints cannot have yet: refused, clearly. */
-	cr_assert_eq(run_ckpt(&r, "track", "-t", pid_s, "-D", dir, "--interval", "200ms", "--count", "1", "--keep", "2",
+	/* Continued with --keep 2: the older ones folded away (every process of each) and removed. */
+	cr_assert_eq(run_ckpt(&r, "track", "-t", pid_s, "-D", dir, "--interval", "200ms", "--count", "3", "--keep", "2",
 			      NULL), 0);
-	cr_expect_neq(r.status, 0);
-	cr_expect(strstr(r.err, "--keep"), "%s", r.err);
+	cr_expect_eq(r.status, 0, "track -D --keep: %s", r.err);
 	run_result_done(&r);
+	{
+		char p0[192];
+		struct stat st;
+
+		snprintf(p0, sizeof(p0), "%s/0000", dir);
+		cr_expect_neq(stat(p0, &st), 0, "0000 was kept");
+		snprintf(p0, sizeof(p0), "%s/latest", dir);
+		cr_assert_eq(run_ckpt(&r, "show", "--verify", p0, NULL), 0);
+		cr_expect_eq(r.status, 0, "show --verify of the folded chain: %s", r.err);
+		run_result_done(&r);
+	}
 	kill_tree(pid, &p);
 	snprintf(latest, sizeof(latest), "%s/latest", dir);
 	restore_and_check(latest, "restore of track -D's latest");
