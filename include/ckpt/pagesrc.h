@@ -64,7 +64,8 @@ struct ckpt_page_source;
 #define CKPT_PAGE_SOURCE_DOC_MAX (16u << 20)
 /*
  * The name of the inventory summary, a JSON object made by the source:
- * "format" ("ckpt-image"), "format_version", "ckpt_version",
+ * "format" ("ckpt-image"), "format_version", "ckpt_version", "id" (the
+ * content id of the newest checkpoint, as its inventory.json has it),
  * "created_unix_ns", "created_utc", "kind" and "process" (pid, start_time,
  * boot_id, exe) of the newest checkpoint, as in its inventory.json;
  * "chain": one object per checkpoint, newest first (kind, created_utc,

@@ -74,6 +74,7 @@ static void proc_free(struct lz_proc *p)
 	free(p->dir);
 	free(p->url);
 	free(p->token_file);
+	free(p->proc);
 	free(p);
 }
 
@@ -122,6 +123,7 @@ static struct lz_proc *proc_new(pid_t pid, int uffd, int parked_fd, const struct
 		p->dir = src->dir ? strdup(src->dir) : NULL;
 		p->url = src->url ? strdup(src->url) : NULL;
 		p->token_file = src->token_file ? strdup(src->token_file) : NULL;
+		p->proc = src->proc ? strdup(src->proc) : NULL;
 	}
 	return p;
 }
@@ -368,7 +370,7 @@ static bool work_pending(struct ckpt_lazy_server *s)
 
 static int on_fork(struct ckpt_lazy_server *s, struct lz_proc *p, int ufd)
 {
-	struct ckpt_lazy_source src = { p->dir, p->url, p->token_file };
+	struct ckpt_lazy_source src = { p->dir, p->url, p->token_file, p->proc };
 	struct lz_proc *c;
 	int r;
 

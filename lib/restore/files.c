@@ -671,12 +671,12 @@ static int read_blob(struct rst *r, const char *blob, const struct ckpt_state_id
 
 	if (r->chain)
 		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), blob, id->size, ret);
-	if (!r->o->dir || r->o->from) {
+	if (!r->dir) {
 		pr_err("%s: its saved contents cannot come from a page server yet: restore "
 		       "from the checkpoint directory", what);
 		return -ENOTSUP;
 	}
-	e = ckpt_image_open(r->o->dir, NULL, &img);
+	e = ckpt_image_open(r->dir, NULL, &img);
 	return e < 0 ? e : ckpt_image_read_blob(img, blob, id->size, ret);
 }
 
@@ -903,7 +903,7 @@ static int make_files(struct rst *r)
  */
 static void private_ghosts_anonymous(struct rst *r)
 {
-	if (r->chain || (r->o->dir && !r->o->from))
+	if (r->chain || r->dir)
 		return;
 	for (size_t i = 0; i < r->s->mm.nr_vmas; i++) {
 		struct ckpt_state_vma *v = &r->s->mm.vmas[i];

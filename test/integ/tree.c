@@ -134,16 +134,25 @@ static void kill_tree(pid_t pid, struct prog *p)
 			usleep(10000);
 }
 
-/* Restore @dir (ckpt's stdio, our pipes, handed in), and let the tree check itself. */
-static void restore_and_check(const char *dir, const char *what)
+/* Restore @dir (ckpt's stdio, our pipes, handed in) with @extra options, and let the tree check itself. */
+static void restore_and_check_with(const char *dir, const char *what, const char *const *extra)
 {
-	const char *argv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", NULL };
+	const char *argv[16] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit" };
 	struct prog rp;
+	int n = 6;
 
+	for (size_t i = 0; extra && extra[i]; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
 	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
 	expect_all_ok(&rp, what);
-	prog_wait(&rp, 10000);
+	cr_expect_eq(prog_wait(&rp, 10000), 0, "%s: ckpt restore did not exit 0", what);
 	prog_kill(&rp);
+}
+
+static void restore_and_check(const char *dir, const char *what)
+{
+	restore_and_check_with(dir, what, NULL);
 }
 
 static void kill_mode_round_trip(bool load)
@@ -214,4 +223,19 @@ Test(tree, a_taken_pid_is_named)
 	run_result_done(&r);
 	cr_expect(alive(pid));
 	kill_tree(pid, &p);
+}
+
+/* The same tree, lazily: every process its own uffd and page source, one server for all. */
+Test(tree, lazy_restore_of_a_tree)
+{
+	static const char *const lazy[] = { "--lazy", NULL };
+	struct prog p;
+	char dir[128];
+	pid_t pid;
+
+	pid = start_tree(&p, "lazy");
+	snprintf(dir, sizeof(dir), "%s/lazy", tmp);
+	dump_ok(pid, dir, NULL, NULL);
+	cr_expect_eq(prog_wait(&p, 5000) >= 0, true, "the root outlived a kill-mode dump");
+	restore_and_check_with(dir, "lazy restore", lazy);
 }
