@@ -645,13 +645,21 @@ static void lock_complete(struct lz_proc *p, struct ckpt_inject *inj)
 	}
 }
 
+/* Has @p exited (its pidfd is readable)? Its fd table is gone with it. */
+static bool exited(const struct lz_proc *p)
+{
+	struct pollfd pfd = { p->pidfd, POLLIN, 0 };
+
+	return p->pidfd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
 /* Close the process's parked reference, if it is still our uffd. */
 static void unpark(struct lz_proc *p)
 {
 	struct ckpt_inject *inj = NULL;
 	int fd = -1, r;
 
-	if (p->parked_fd < 0 || p->pid <= 0)
+	if (p->parked_fd < 0 || p->pid <= 0 || exited(p))
 		return;
 	r = ckpt_inject_seize(p->pid, CKPT_INJECT_NO_XSTATE, &inj);
 	if (r == 0)
@@ -667,6 +675,8 @@ static void unpark(struct lz_proc *p)
 	}
 	if (inj)
 		(void)ckpt_inject_release(inj);
+	if (r == -ESRCH || r == -ENOENT || exited(p))
+		return; /* it exited meanwhile (a process of a tree often does right after its last page) */
 	if (r < 0)
 		pr_warn("pid %d keeps fd %d, the userfaultfd of its lazy restore (all its pages are in): %s",
 			p->pid, p->parked_fd, errstr(r));

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "helpers/testutil.h"
 
 static char tmp[64];
@@ -36,18 +38,21 @@ static void teardown(void)
 
 TestSuite(tree, .init = setup, .fini = teardown, .timeout = 180);
 
-#define TREE_ITEMS 9
+#define TREE_ITEMS 10
 
 static bool alive(pid_t pid)
 {
 	return kill(pid, 0) == 0 && proc_state(pid) != 'Z';
 }
 
-/* Send "check" and read every line up to "done"; each must end in "ok". */
-static void expect_all_ok(struct prog *p, const char *what)
+/* Send "check" and read every line up to "done"; each must end in "ok". @all (may be NULL) gets them. */
+static void expect_all_ok_lines(struct prog *p, const char *what, char *all, size_t len)
 {
 	char line[512];
 	int n = 0;
+
+	if (all)
+		all[0] = 0;
 
 	cr_assert_eq(write(p->in_fd, "check\n", 6), 6);
 	for (;;) {
@@ -55,6 +60,8 @@ static void expect_all_ok(struct prog *p, const char *what)
 		if (strcmp(line, "done") == 0)
 			break;
 		n++;
+		if (all && strlen(all) + strlen(line) + 2 < len)
+			strcat(strcat(all, line), "\n");
 		cr_log_info("%s: %s", what, line);
 		cr_expect_not_null(strstr(line, " ok"), "%s: %s", what, line);
 	}
@@ -135,7 +142,8 @@ static void kill_tree(pid_t pid, struct prog *p)
 }
 
 /* Restore @dir (ckpt's stdio, our pipes, handed in) with @extra options, and let the tree check itself. */
-static void restore_and_check_with(const char *dir, const char *what, const char *const *extra)
+static void restore_and_check_lines(const char *dir, const char *what, const char *const *extra, char *all,
+				    size_t len)
 {
 	const char *argv[16] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit" };
 	struct prog rp;
@@ -145,9 +153,14 @@ static void restore_and_check_with(const char *dir, const char *what, const char
 		argv[n++] = extra[i];
 	argv[n] = NULL;
 	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
-	expect_all_ok(&rp, what);
-	cr_expect_eq(prog_wait(&rp, 10000), 0, "%s: ckpt restore did not exit 0", what);
+	expect_all_ok_lines(&rp, what, all, len);
+	cr_expect_eq(prog_wait(&rp, 20000), 0, "%s: ckpt restore did not exit 0", what);
 	prog_kill(&rp);
+}
+
+static void restore_and_check_with(const char *dir, const char *what, const char *const *extra)
+{
+	restore_and_check_lines(dir, what, extra, NULL, 0);
 }
 
 static void restore_and_check(const char *dir, const char *what)
@@ -225,17 +238,194 @@ Test(tree, a_taken_pid_is_named)
 	kill_tree(pid, &p);
 }
 
-/* The same tree, lazily: every process its own uffd and page source, one server for all. */
-Test(tree, lazy_restore_of_a_tree)
-{
-	static const char *const lazy[] = { "--lazy", NULL };
-	struct prog p;
-	char dir[128];
-	pid_t pid;
+/* ---- lazy: every process its own uffd, ranges and page source; one server for all ---- */
 
-	pid = start_tree(&p, "lazy");
-	snprintf(dir, sizeof(dir), "%s/lazy", tmp);
+static const char *const lazy_opt[] = { "--lazy", NULL };
+
+/* A kill-mode checkpoint of a fresh tree at tmp/@name; the pids of its live processes in @pids. */
+static size_t checkpoint_tree(const char *name, char *dir, size_t len, pid_t *pids, size_t max)
+{
+	struct prog p;
+	pid_t pid;
+	size_t n;
+
+	pid = start_tree(&p, name);
+	n = tree_pids(pid, pids, max);
+	/* The live ones: a zombie has no memory to serve. */
+	for (size_t i = 0, k = n; i < k; i++)
+		if (!alive(pids[i]))
+			pids[i--] = pids[--k], n--;
+	snprintf(dir, len, "%s/%s", tmp, name);
 	dump_ok(pid, dir, NULL, NULL);
 	cr_expect_eq(prog_wait(&p, 5000) >= 0, true, "the root outlived a kill-mode dump");
-	restore_and_check_with(dir, "lazy restore", lazy);
+	/* Restored with these pids: killed at the end whatever happens (a lost page makes them wait). */
+	for (size_t i = 0; i < n; i++)
+		prog_track_pid(pids[i]);
+	return n;
+}
+
+/* The same checkpoint restored eagerly, then lazily: the same lines, every one ok. */
+Test(tree, lazy_restore_says_what_the_eager_one_says)
+{
+	char dir[128], eager[4096], lazy[4096];
+	pid_t pids[16];
+
+	cr_assert_eq(checkpoint_tree("lazy", dir, sizeof(dir), pids, 16), 5, "the tree has a root and 4 workers");
+	restore_and_check_lines(dir, "eager restore", NULL, eager, sizeof(eager));
+	restore_and_check_lines(dir, "lazy restore", lazy_opt, lazy, sizeof(lazy));
+	cr_expect_str_eq(lazy, eager);
+}
+
+Test(tree, lazy_restore_under_load)
+{
+	char dir[128];
+	pid_t pids[16];
+
+	load_start();
+	checkpoint_tree("lazyload", dir, sizeof(dir), pids, 16);
+	restore_and_check_with(dir, "lazy restore under load", lazy_opt);
+}
+
+/* The "lazy" JSON lines of a lazy-pages server's output in @text: how many, each checked. */
+static size_t lazy_lines(const char *text, const pid_t *pids, size_t nr_pids, const char *const *ends, bool no_fill)
+{
+	size_t n = 0;
+
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		json_object *j, *v;
+		pid_t pid;
+		bool known = false, end_ok = false;
+
+		if (*l != '{')
+			continue;
+		j = json_tokener_parse(l);
+		if (!j || !json_object_object_get_ex(j, "event", &v) || strcmp(json_object_get_string(v), "lazy")) {
+			json_object_put(j);
+			continue;
+		}
+		n++;
+		if (!nr_pids) { /* counting only */
+			json_object_put(j);
+			continue;
+		}
+		pid = json_object_get_int(json_object_object_get(j, "pid"));
+		if (no_fill)
+			cr_expect_eq(json_object_get_int64(json_object_object_get(j, "pages_fill")), 0,
+				     "pid %d filled with no fill: %s", pid, json_object_to_json_string(j));
+		for (size_t i = 0; i < nr_pids; i++)
+			known |= pids[i] == pid;
+		cr_expect(known, "the server served pid %d, not of the tree", pid);
+		for (size_t i = 0; ends[i]; i++)
+			end_ok |= !strcmp(json_object_get_string(json_object_object_get(j, "end")), ends[i]);
+		cr_expect(end_ok, "pid %d: %s", pid, json_object_to_json_string(j));
+		/* Its own memory came from the server: faults or fill, not only before it ran. */
+		cr_expect_gt(json_object_get_int64(json_object_object_get(j, "pages_fault")) +
+				     json_object_get_int64(json_object_object_get(j, "pages_fill")),
+			     0, "pid %d got no page from the server: %s", pid, json_object_to_json_string(j));
+		json_object_put(j);
+	}
+	return n;
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/*
+ * --lazy --detach: ckpt exits at once, the server it forked serves every
+ * process of the tree and logs one line for each.
+ */
+Test(tree, lazy_detached_restore_serves_every_process)
+{
+	static const char *const ends[] = { "complete", "exited", NULL };
+	char dir[128], out[160], log[160], line[4096], *text;
+	const char *argv[16];
+	struct prog rp;
+	pid_t pids[16];
+	size_t n;
+	FILE *f = NULL;
+	int status, lines = 0, pid = 0;
+
+	n = checkpoint_tree("lazydetach", dir, sizeof(dir), pids, 16);
+	snprintf(out, sizeof(out), "%s/detach.out", tmp);
+	snprintf(log, sizeof(log), "%s/detach.log", tmp);
+	/* Our stdout a file (a pipe is never handed over with --detach), stdin our pipe. */
+	argv[0] = ckpt_bin(), argv[1] = "restore", argv[2] = "-D", argv[3] = dir, argv[4] = "--lazy";
+	argv[5] = "--detach", argv[6] = "--json", argv[7] = "--lazy-log", argv[8] = log;
+	argv[9] = "--stdio", argv[10] = "inherit", argv[11] = NULL;
+	cr_assert_eq(prog_spawn(&rp, true, out, argv), 0);
+	status = prog_wait(&rp, 20000);
+	cr_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "restore: status %#x", status);
+	text = slurp(out);
+	{
+		json_object *j = json_tokener_parse(text);
+
+		cr_assert_not_null(j, "%s", text);
+		pid = json_object_get_int(json_object_object_get(j, "pid"));
+		json_object_put(j);
+	}
+	cr_expect_eq(pid, pids[0], "restored as pid %d, not %d", pid, pids[0]);
+	prog_track_pid(pid);
+	/* ckpt is gone; the tree runs on our pipe and the file. */
+	cr_assert_eq(write(rp.in_fd, "check\n", 6), 6);
+	for (double t0 = mono_s(); mono_s() - t0 < 30 && !strstr(slurp(out), "\ndone\n"); usleep(20000))
+		;
+	text = slurp(out);
+	cr_assert(strstr(text, "\ndone\n"), "the tree did not finish: %s", text);
+	f = fmemopen(text, strlen(text), "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (line[0] == '{' || !strcmp(line, "done\n"))
+			continue;
+		lines++;
+		cr_expect(strstr(line, " ok\n"), "%s", line);
+	}
+	if (f)
+		fclose(f);
+	cr_expect_eq(lines, TREE_ITEMS);
+	/* One line per live process, once each is complete or gone. */
+	for (double t0 = mono_s(); mono_s() - t0 < 20 && lazy_lines(slurp(log), pids, 0, ends, false) < n; usleep(50000))
+		;
+	cr_expect_eq(lazy_lines(slurp(log), pids, n, ends, false), n, "%s", slurp(log));
+	prog_kill(&rp);
+}
+
+/*
+ * Faults only (no background fill), through --lazy-socket: the workers exit
+ * with pages never asked for; the root asks for its own memory after they
+ * are gone, and gets it.
+ */
+Test(tree, lazy_socket_a_process_gone_with_pages_left_stops_no_other)
+{
+	static const char *const ends[] = { "exited", NULL };
+	const char *sargv[] = { ckpt_bin(), "lazy-pages", "--socket", NULL, "--json", "--no-fill", NULL };
+	char dir[128], sock[128], line[2048], text[16384] = "";
+	const char *extra[] = { "--lazy", "--lazy-socket", sock, NULL };
+	struct prog srv;
+	pid_t pids[16];
+	size_t n;
+
+	n = checkpoint_tree("lazysock", dir, sizeof(dir), pids, 16);
+	snprintf(sock, sizeof(sock), "%s/lazy.sock", tmp);
+	sargv[3] = sock;
+	cr_assert_eq(prog_spawn(&srv, false, NULL, sargv), 0);
+	cr_assert_geq(prog_read_line(&srv, line, sizeof(line), 10000), 0, "lazy-pages did not start");
+	cr_assert(strstr(line, "\"listening\""), "%s", line);
+	restore_and_check_with(dir, "lazy restore through a socket", extra);
+	/* Every process of the tree exited, each with pages never copied (no fill). */
+	for (double t0 = mono_s(); mono_s() - t0 < 20 && lazy_lines(text, pids, 0, ends, true) < n;) {
+		if (prog_read_line(&srv, line, sizeof(line), 500) < 0)
+			continue;
+		if (strlen(text) + strlen(line) + 2 < sizeof(text))
+			strcat(strcat(text, line), "\n");
+	}
+	cr_expect_eq(lazy_lines(text, pids, n, ends, true), n, "%s", text);
+	prog_kill(&srv);
 }

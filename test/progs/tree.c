@@ -10,7 +10,10 @@
  * once, its offset shared by all (each writes a line); a pipe to worker A
  * with 3000 bytes in flight; worker B with a pipe back; a zombie Z that
  * exited with status 7; worker C leading its own process group; worker D
- * leading its own session. On "check" (stdin) the parent lets the workers
+ * leading its own session. Each live process also fills private memory
+ * (OWN_PAGES pages, a pattern of its own name) that it checks after restore:
+ * a lazy restore that served one process another's pages fails it. On
+ * "check" (stdin) the parent lets the workers
  * go and prints one line per item ("NAME ok" or "NAME FAIL: why"), then
  * "done".
  */
@@ -27,6 +30,7 @@
 
 #define FLIGHT 3000
 #define ADDS 100000
+#define OWN_PAGES 256
 
 struct shared {
 	atomic_long counter;
@@ -39,6 +43,27 @@ static int toa[2];  /* parent -> A: bytes in flight */
 static int fromb[2];/* B -> parent */
 static int filefd;
 static pid_t parent;
+
+static unsigned char *own;
+
+/* OWN_PAGES pages of private memory, a pattern of @name (every page differs). */
+static void own_fill(char name)
+{
+	own = mmap(NULL, OWN_PAGES * 4096UL, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (own == MAP_FAILED)
+		_exit(21);
+	for (size_t i = 0; i < OWN_PAGES * 4096UL; i++)
+		own[i] = (unsigned char)(name * 31 + i / 4096 * 7 + i % 251);
+}
+
+/* Is the private memory still this process's own? */
+static int own_ok(char name)
+{
+	for (size_t i = 0; i < OWN_PAGES * 4096UL; i++)
+		if (own[i] != (unsigned char)(name * 31 + i / 4096 * 7 + i % 251))
+			return 0;
+	return 1;
+}
 
 static void wait_go(void)
 {
@@ -59,6 +84,7 @@ static void hello(char name)
 {
 	char line[3] = { name, '\n', 0 };
 
+	own_fill(name);
 	if (write(filefd, line, 2) != 2)
 		_exit(20);
 	atomic_fetch_add(&sh->touched, 1);
@@ -82,6 +108,8 @@ static int worker_a(void)
 		if (buf[i] != (char)('a' + i % 26))
 			return 3;
 	add();
+	if (!own_ok('A'))
+		return 5;
 	return getppid() == parent ? 0 : 4;
 }
 
@@ -92,6 +120,8 @@ static int worker_b(void)
 	add();
 	if (write(fromb[1], "B-result 12345", 14) != 14)
 		return 2;
+	if (!own_ok('B'))
+		return 5;
 	return getppid() == parent ? 0 : 4;
 }
 
@@ -103,6 +133,8 @@ static int worker_c(void)
 		return 2;
 	if (getsid(0) != getsid(parent))
 		return 3;
+	if (!own_ok('C'))
+		return 5;
 	return getppid() == parent ? 0 : 4;
 }
 
@@ -112,6 +144,8 @@ static int worker_d(void)
 	wait_go();
 	if (getsid(0) != getpid())
 		return 2;
+	if (!own_ok('D'))
+		return 5;
 	return getppid() == parent ? 0 : 4;
 }
 
@@ -159,6 +193,7 @@ int main(int argc, char **argv)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parent = getpid();
+	own_fill('P');
 	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	filefd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (sh == MAP_FAILED || filefd < 0 || pipe(go) < 0 || pipe(toa) < 0 || pipe(fromb) < 0) {
@@ -201,6 +236,7 @@ int main(int argc, char **argv)
 	memset(buf, 0, sizeof(buf));
 	item("pipe_back", read(fromb[0], buf, 14) == 14 && !strcmp(buf, "B-result 12345"), "read '%.0ld%.0ld'", 0,
 	     0);
+	item("private_memory", own_ok('P'), "the parent's pages differ%.0ld%.0ld", 0, 0);
 	item("shared_memory", atomic_load(&sh->counter) == 2L * ADDS, "counter %ld, want %ld",
 	     atomic_load(&sh->counter), 2L * ADDS);
 	/* Four workers wrote 2 bytes each at the shared offset; the parent's view moved with them. */
