@@ -83,7 +83,7 @@ static int open_sources(struct lz_proc *p)
 	struct ckpt_page_source **s[2] = { &p->fault_src, &p->fill_src };
 
 	for (int i = 0; i < 2; i++) {
-		int r = p->url ? ckpt_page_source_open_remote(p->url, p->token_file, NULL, s[i])
+		int r = p->url ? ckpt_page_source_open_remote_proc(p->url, p->proc, p->token_file, NULL, s[i])
 			       : ckpt_page_source_open_local(p->dir, NULL, s[i]);
 
 		if (r < 0)

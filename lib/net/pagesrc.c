@@ -167,6 +167,27 @@ int ckpt_page_source_get_json(struct ckpt_page_source *src, const char *name,
 	return 0;
 }
 
+int ckpt_page_source_get_blob(struct ckpt_page_source *src, const char *name, uint64_t size, void **ret)
+{
+	char *buf = NULL, why[WHY_LEN] = "";
+	size_t len = 0;
+	int r;
+
+	r = pagesrc_get_doc(src, name, &buf, &len, why, sizeof(why));
+	if (r < 0) {
+		if (why[0])
+			pr_err("%s: %s", src->name, why);
+		return r;
+	}
+	if (len != size) {
+		pr_err("%s: '%s' has %zu bytes, the checkpoint says %" PRIu64, src->name, name, len, size);
+		free(buf);
+		return -EBADMSG;
+	}
+	*ret = buf;
+	return 0;
+}
+
 int ckpt_page_source_read_pages(struct ckpt_page_source *src, uint64_t addr, size_t nr_pages,
 				uint8_t *ret_kinds, void *buf)
 {

@@ -661,7 +661,7 @@ static bool memfd_alone(const struct ckpt_state *s, const struct ckpt_state_fd *
 /*
  * The saved contents @blob of an object of @id: exactly id.size bytes,
  * checksum verified, from the newest checkpoint of the chain (lazy: opened
- * here; a page server does not serve them). @what names its user.
+ * here; remote: from the page server). @what names its user.
  */
 static int read_blob(struct rst *r, const char *blob, const struct ckpt_state_identity *id,
 		     const char *what, void **ret)
@@ -671,11 +671,9 @@ static int read_blob(struct rst *r, const char *blob, const struct ckpt_state_id
 
 	if (r->chain)
 		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), blob, id->size, ret);
-	if (!r->dir) {
-		pr_err("%s: its saved contents cannot come from a page server yet: restore "
-		       "from the checkpoint directory", what);
-		return -ENOTSUP;
-	}
+	if (!r->dir)
+		return ckpt_page_source_get_blob(r->src, blob, id->size, ret); /* from a page server */
+	(void)what; /* lib/image names the file */
 	e = ckpt_image_open(r->dir, NULL, &img);
 	return e < 0 ? e : ckpt_image_read_blob(img, blob, id->size, ret);
 }

@@ -104,14 +104,14 @@ int rst_open(struct rst *r, const char *sub)
 		return -ENOMEM;
 	}
 	if (o->from)
-		e = ckpt_page_source_open_remote(o->from, o->token_file, NULL, &r->src);
+		e = ckpt_page_source_open_remote_proc(o->from, top ? NULL : sub, o->token_file, NULL, &r->src);
 	else if (o->lazy)
 		e = ckpt_page_source_open_local(r->dir, NULL, &r->src);
 	else
 		e = ckpt_chain_open(r->dir, NULL, &r->chain);
 	if (e < 0)
 		return e; /* lib/image or lib/net said what and why */
-	if (!r->dir && (top ? !(where = strdup(o->from)) : asprintf(&where, "%s %s", o->from, sub) < 0)) {
+	if (!r->dir && (top ? !(where = strdup(o->from)) : asprintf(&where, "%s/%s", o->from, sub) < 0)) {
 		where = NULL;
 		return -ENOMEM;
 	}

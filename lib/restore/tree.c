@@ -57,7 +57,7 @@ static int open_node(struct rst_tree *rt, size_t i)
 
 	if ((e = rst_open(r, n->dir)) < 0)
 		return e;
-	where = r->dir ? r->dir : n->dir;
+	where = r->dir ? r->dir : ckpt_page_source_name(r->src);
 	if ((e = rst_image_id(r, id)) < 0) {
 		pr_err("'%s': cannot read its content id (a page server older than trees?): %s", where, errstr(e));
 		return e;
@@ -97,11 +97,6 @@ int rst_tree_open(struct rst_tree *rt)
 		       rt->o->dir ? rt->o->dir : rt->o->from, CKPT_TREE_DOC, rt->tree->nodes[0].pid,
 		       root->s->process.pid);
 		return -EBADMSG;
-	}
-	if (rt->tree->nr_nodes > 1 && rt->o->from) {
-		pr_err("'%s' holds a tree of %zu processes: a remote restore of a process tree is not "
-		       "supported yet (restore it from its directory)", rt->o->from, rt->tree->nr_nodes);
-		return -ENOTSUP;
 	}
 	{
 		struct rst *v = reallocarray(rt->procs, rt->tree->nr_nodes, sizeof(*v));
@@ -145,10 +140,8 @@ static int rst_tree_blob(struct rst_tree *rt, const char *blob, uint64_t len, vo
 
 	if (root->chain)
 		return ckpt_image_read_blob(ckpt_chain_image(root->chain, 0), blob, len, ret);
-	if (!root->dir) {
-		pr_err("the bytes in the pipes of the tree cannot come from a page server yet");
-		return -ENOTSUP;
-	}
+	if (!root->dir)
+		return ckpt_page_source_get_blob(root->src, blob, len, ret); /* from a page server */
 	/* Lazy: the root is read through a page source; the blob is in its newest checkpoint. */
 	e = ckpt_image_open(root->dir, NULL, &img);
 	return e < 0 ? e : ckpt_image_read_blob(img, blob, len, ret);

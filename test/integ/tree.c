@@ -141,11 +141,12 @@ static void kill_tree(pid_t pid, struct prog *p)
 			usleep(10000);
 }
 
-/* Restore @dir (ckpt's stdio, our pipes, handed in) with @extra options, and let the tree check itself. */
+/* Restore @dir (or from the page server at @dir, tcp://...) (ckpt's stdio, our pipes, handed in) with @extra options, and let the tree check itself. */
 static void restore_and_check_lines(const char *dir, const char *what, const char *const *extra, char *all,
 				    size_t len)
 {
-	const char *argv[16] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit" };
+	const char *argv[16] = { ckpt_bin(), "restore", strncmp(dir, "tcp://", 6) ? "-D" : "--from", dir, "--stdio",
+				 "inherit" };
 	struct prog rp;
 	int n = 6;
 
@@ -427,5 +428,39 @@ Test(tree, lazy_socket_a_process_gone_with_pages_left_stops_no_other)
 			strcat(strcat(text, line), "\n");
 	}
 	cr_expect_eq(lazy_lines(text, pids, n, ends, true), n, "%s", text);
+	prog_kill(&srv);
+}
+
+/* ---- from a page server: tree.json and every process's checkpoint over the protocol ---- */
+
+/* ckpt page-server -D @dir on loopback; its URL in @url. */
+static void page_server_start(struct prog *srv, const char *dir, char *url, size_t len)
+{
+	const char *argv[] = { ckpt_bin(), "page-server", "-D", dir, "--listen", "127.0.0.1:0", "--json", NULL };
+	char line[1024];
+	json_object *j, *v;
+
+	cr_assert_eq(prog_spawn(srv, false, NULL, argv), 0);
+	cr_assert_geq(prog_read_line(srv, line, sizeof(line), 10000), 0, "the page server did not start");
+	j = json_tokener_parse(line);
+	cr_assert(j && json_object_object_get_ex(j, "address", &v), "%s", line);
+	snprintf(url, len, "tcp://%s", json_object_get_string(v));
+	json_object_put(j);
+}
+
+/* The same checkpoint restored from its directory, then eagerly and lazily from a page server. */
+Test(tree, restore_from_a_page_server_eager_and_lazy)
+{
+	char dir[128], url[160], local[4096], remote[4096];
+	struct prog srv;
+	pid_t pids[16];
+
+	checkpoint_tree("remote", dir, sizeof(dir), pids, 16);
+	restore_and_check_lines(dir, "restore from the directory", NULL, local, sizeof(local));
+	page_server_start(&srv, dir, url, sizeof(url));
+	restore_and_check_lines(url, "restore from a page server", NULL, remote, sizeof(remote));
+	cr_expect_str_eq(remote, local);
+	restore_and_check_lines(url, "lazy restore from a page server", lazy_opt, remote, sizeof(remote));
+	cr_expect_str_eq(remote, local);
 	prog_kill(&srv);
 }
