@@ -32,7 +32,8 @@ static const char usage[] =
 	"a server ckpt starts (or the one at --lazy-socket PATH) serves its page faults\n"
 	"and copies the rest in the background; once every page is in, the process\n"
 	"runs on its own. If the server dies first, its faults wait (they never read\n"
-	"zeros) until a new one takes over: see ckpt lazy-pages.\n"
+	"zeros) until a new one takes over: see ckpt lazy-pages. A process tree comes\n"
+	"back whole, lazily and from a page server too: one server serves them all.\n"
 	"\n"
 	"Options:\n"
 	"  -D, --images-dir DIR   the checkpoint to restore\n"
@@ -453,7 +454,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		if (r < 0) {
 			/* Nobody can serve their memory: the restore failed. Children first. */
 			for (size_t i = lz.nr; i-- > 0;)
-				kill(lz.procs[i].pid, SIGKILL);
+				if (lz.procs[i].pid > 0)
+					kill(lz.procs[i].pid, SIGKILL);
 			ckpt_restore_lazy_done(&lz);
 			waitpid(st.pid, NULL, 0);
 			return out_error(ctx, EXIT_FAIL,
