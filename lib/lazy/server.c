@@ -881,11 +881,19 @@ int ckpt_lazy_server_attach(struct ckpt_lazy_server *s, pid_t pid, const struct 
 		p->url = src->url ? strdup(src->url) : NULL;
 		p->token_file = src->token_file ? strdup(src->token_file) : NULL;
 	}
-	r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
-	if (r < 0)
-		goto fail;
-	r = ckpt_inject_take_fd(inj, p->parked_fd, &p->uffd);
-	(void)ckpt_inject_release(inj);
+	/*
+	 * pidfd_getfd needs no stop: a thread waiting in a fault taken in the
+	 * kernel (read(2) into lazy memory) waits killably, and a seize could
+	 * not stop it until that fault is served, which is what we are here
+	 * for. Through the injector only where pidfd_getfd is not enough (a
+	 * zombie leader: its files are its threads').
+	 */
+	p->uffd = sys_pidfd_getfd(p->pidfd, p->parked_fd, 0);
+	r = p->uffd < 0 ? neg_errno() : 0;
+	if (r < 0 && r != -EBADF && (r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj)) == 0) {
+		r = ckpt_inject_take_fd(inj, p->parked_fd, &p->uffd);
+		(void)ckpt_inject_release(inj);
+	}
 	if (r < 0) {
 		pr_err("pid %d: cannot take its userfaultfd (fd %d): %s", pid, p->parked_fd, errstr(r));
 		goto fail;

@@ -45,16 +45,14 @@ static bool alive(pid_t pid)
 	return kill(pid, 0) == 0 && proc_state(pid) != 'Z';
 }
 
-/* Send "check" and read every line up to "done"; each must end in "ok". @all (may be NULL) gets them. */
-static void expect_all_ok_lines(struct prog *p, const char *what, char *all, size_t len)
+/* Read every line up to "done"; each must end in "ok". @all (may be NULL) gets them. */
+static void read_all_ok(struct prog *p, const char *what, char *all, size_t len)
 {
 	char line[512];
 	int n = 0;
 
 	if (all)
 		all[0] = 0;
-
-	cr_assert_eq(write(p->in_fd, "check\n", 6), 6);
 	for (;;) {
 		cr_assert_geq(prog_read_line(p, line, sizeof(line), 30000), 0, "%s: no answer after %d lines", what, n);
 		if (strcmp(line, "done") == 0)
@@ -66,6 +64,13 @@ static void expect_all_ok_lines(struct prog *p, const char *what, char *all, siz
 		cr_expect_not_null(strstr(line, " ok"), "%s: %s", what, line);
 	}
 	cr_expect_eq(n, TREE_ITEMS, "%s: %d items, not %d", what, n, TREE_ITEMS);
+}
+
+/* Send "check", then read_all_ok. */
+static void expect_all_ok_lines(struct prog *p, const char *what, char *all, size_t len)
+{
+	cr_assert_eq(write(p->in_fd, "check\n", 6), 6);
+	read_all_ok(p, what, all, len);
 }
 
 /* Start test/progs/tree; its pid once it is ready. */
@@ -463,4 +468,65 @@ Test(tree, restore_from_a_page_server_eager_and_lazy)
 	restore_and_check_lines(url, "lazy restore from a page server", lazy_opt, remote, sizeof(remote));
 	cr_expect_str_eq(remote, local);
 	prog_kill(&srv);
+}
+
+/*
+ * The server dies (SIGKILL) with no page copied but those faulted in: every
+ * process of the tree waits, none reads zeros; one `lazy-pages --attach`
+ * of every process takes them all over from their records (each from its
+ * own checkpoint), and the tree checks itself.
+ */
+Test(tree, lazy_takeover_of_every_process_after_the_server_dies)
+{
+	static const char *const ends[] = { "complete", "exited", NULL };
+	const char *sargv[] = { ckpt_bin(), "lazy-pages", "--socket", NULL, "--json", "--no-fill", NULL };
+	const char *aargv[32] = { ckpt_bin(), "lazy-pages", "--json" };
+	char dir[128], sock[128], line[2048], text[16384] = "", att[16][16];
+	const char *rargv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", "--lazy", "--lazy-socket",
+				sock, NULL };
+	struct prog srv, srv2, rp;
+	pid_t pids[16];
+	size_t n, records = 0;
+	int a = 3;
+
+	n = checkpoint_tree("takeover", dir, sizeof(dir), pids, 16);
+	snprintf(sock, sizeof(sock), "%s/lazy.sock", tmp);
+	sargv[3] = sock;
+	cr_assert_eq(prog_spawn(&srv, false, NULL, sargv), 0);
+	cr_assert_geq(prog_read_line(&srv, line, sizeof(line), 10000), 0, "lazy-pages did not start");
+	cr_assert_eq(prog_spawn(&rp, true, NULL, rargv), 0);
+	/* Every process handed over: its record is in the run directory. */
+	for (double t0 = mono_s(); mono_s() - t0 < 20 && records < n; usleep(20000)) {
+		records = 0;
+		for (size_t i = 0; i < n; i++) {
+			char path[256];
+
+			snprintf(path, sizeof(path), "%s/lazy-%d.json", tmp, pids[i]);
+			records += access(path, F_OK) == 0;
+		}
+	}
+	cr_assert_eq(records, n, "%zu of %zu processes handed over", records, n);
+	usleep(200000);
+	prog_kill(&srv);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(att[i], sizeof(att[i]), "%d", pids[i]);
+		aargv[a++] = "--attach";
+		aargv[a++] = att[i];
+	}
+	aargv[a] = NULL;
+	/* The root reads "check" into lazy memory: a fault taken in the kernel, waiting (killably). */
+	cr_assert_eq(write(rp.in_fd, "check\n", 6), 6);
+	usleep(300000);
+	cr_assert_eq(prog_spawn(&srv2, false, NULL, aargv), 0);
+	read_all_ok(&rp, "lazy restore taken over", NULL, 0);
+	cr_expect_eq(prog_wait(&rp, 20000), 0, "ckpt restore did not exit 0");
+	for (double t0 = mono_s(); mono_s() - t0 < 20 && lazy_lines(text, pids, 0, ends, false) < n;) {
+		if (prog_read_line(&srv2, line, sizeof(line), 500) < 0)
+			continue;
+		if (strlen(text) + strlen(line) + 2 < sizeof(text))
+			strcat(strcat(text, line), "\n");
+	}
+	cr_expect_eq(lazy_lines(text, pids, n, ends, false), n, "%s", text);
+	prog_kill(&srv2);
+	prog_kill(&rp);
 }
