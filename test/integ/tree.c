@@ -333,6 +333,20 @@ static size_t lazy_lines(const char *text, const pid_t *pids, size_t nr_pids, co
 	return n;
 }
 
+/* A lazy-pages server's lines, read until one per process of @pids came (20 s at most), each checked. */
+static void server_lazy_lines(struct prog *srv, const pid_t *pids, size_t n, const char *const *ends, bool no_fill)
+{
+	char line[2048], text[16384] = "";
+
+	for (double t0 = mono_s(); mono_s() - t0 < 20 && lazy_lines(text, pids, 0, ends, no_fill) < n;) {
+		if (prog_read_line(srv, line, sizeof(line), 500) < 0)
+			continue;
+		if (strlen(text) + strlen(line) + 2 < sizeof(text))
+			strcat(strcat(text, line), "\n");
+	}
+	cr_expect_eq(lazy_lines(text, pids, n, ends, no_fill), n, "%s", text);
+}
+
 static char *slurp(const char *path)
 {
 	static char buf[65536];
@@ -412,7 +426,7 @@ Test(tree, lazy_socket_a_process_gone_with_pages_left_stops_no_other)
 {
 	static const char *const ends[] = { "exited", NULL };
 	const char *sargv[] = { ckpt_bin(), "lazy-pages", "--socket", NULL, "--json", "--no-fill", NULL };
-	char dir[128], sock[128], line[2048], text[16384] = "";
+	char dir[128], sock[128], line[2048];
 	const char *extra[] = { "--lazy", "--lazy-socket", sock, NULL };
 	struct prog srv;
 	pid_t pids[16];
@@ -426,13 +440,7 @@ Test(tree, lazy_socket_a_process_gone_with_pages_left_stops_no_other)
 	cr_assert(strstr(line, "\"listening\""), "%s", line);
 	restore_and_check_with(dir, "lazy restore through a socket", extra);
 	/* Every process of the tree exited, each with pages never copied (no fill). */
-	for (double t0 = mono_s(); mono_s() - t0 < 20 && lazy_lines(text, pids, 0, ends, true) < n;) {
-		if (prog_read_line(&srv, line, sizeof(line), 500) < 0)
-			continue;
-		if (strlen(text) + strlen(line) + 2 < sizeof(text))
-			strcat(strcat(text, line), "\n");
-	}
-	cr_expect_eq(lazy_lines(text, pids, n, ends, true), n, "%s", text);
+	server_lazy_lines(&srv, pids, n, ends, true);
 	prog_kill(&srv);
 }
 
@@ -481,7 +489,7 @@ Test(tree, lazy_takeover_of_every_process_after_the_server_dies)
 	static const char *const ends[] = { "complete", "exited", NULL };
 	const char *sargv[] = { ckpt_bin(), "lazy-pages", "--socket", NULL, "--json", "--no-fill", NULL };
 	const char *aargv[32] = { ckpt_bin(), "lazy-pages", "--json" };
-	char dir[128], sock[128], line[2048], text[16384] = "", att[16][16];
+	char dir[128], sock[128], line[2048], att[16][16];
 	const char *rargv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", "--lazy", "--lazy-socket",
 				sock, NULL };
 	struct prog srv, srv2, rp;
@@ -520,13 +528,7 @@ Test(tree, lazy_takeover_of_every_process_after_the_server_dies)
 	cr_assert_eq(prog_spawn(&srv2, false, NULL, aargv), 0);
 	read_all_ok(&rp, "lazy restore taken over", NULL, 0);
 	cr_expect_eq(prog_wait(&rp, 20000), 0, "ckpt restore did not exit 0");
-	for (double t0 = mono_s(); mono_s() - t0 < 20 && lazy_lines(text, pids, 0, ends, false) < n;) {
-		if (prog_read_line(&srv2, line, sizeof(line), 500) < 0)
-			continue;
-		if (strlen(text) + strlen(line) + 2 < sizeof(text))
-			strcat(strcat(text, line), "\n");
-	}
-	cr_expect_eq(lazy_lines(text, pids, n, ends, false), n, "%s", text);
+	server_lazy_lines(&srv2, pids, n, ends, false);
 	prog_kill(&srv2);
 	prog_kill(&rp);
 }
