@@ -32,7 +32,8 @@ static const char usage[] =
 	"a server ckpt starts (or the one at --lazy-socket PATH) serves its page faults\n"
 	"and copies the rest in the background; once every page is in, the process\n"
 	"runs on its own. If the server dies first, its faults wait (they never read\n"
-	"zeros) until a new one takes over: see ckpt lazy-pages.\n"
+	"zeros) until a new one takes over: see ckpt lazy-pages. A process tree comes\n"
+	"back whole, lazily and from a page server too: one server serves them all.\n"
 	"\n"
 	"Options:\n"
 	"  -D, --images-dir DIR   the checkpoint to restore\n"
@@ -151,15 +152,69 @@ static void report_restored(struct cmd_ctx *ctx, const struct ckpt_restore_opts 
 	}
 }
 
+/* The processes of a lazy restore as the lazy-pages server takes them, with their page sources. */
+struct lazy_set {
+	struct ckpt_lazy_target *t;
+	struct ckpt_lazy_source *src;
+	char **dirs;
+	size_t nr;
+};
+
+static void lazy_set_done(struct lazy_set *ls)
+{
+	for (size_t i = 0; i < ls->nr; i++)
+		free(ls->dirs[i]);
+	free(ls->dirs);
+	free(ls->t);
+	free(ls->src);
+	memset(ls, 0, sizeof(*ls));
+}
+
 /*
- * The lazy-pages server of this restore: a process of its own, so that its
- * ptrace (to close the parked uffd at the end) never mixes with our wait
- * for the restored process, and so that it outlives us if we are killed.
- * Waiting: it shares our stdout and stderr. Detached: it leaves our session
- * and logs to a file. It says on a pipe when it serves the process.
+ * Each process's own checkpoint: DIR for the root, DIR/proc-PID for the
+ * others (or the same under the page server).
  */
-static int serve_forked(struct cmd_ctx *ctx, const struct ckpt_lazy_target *t,
-			const struct ckpt_lazy_source *src, bool detach, const char *log_file, pid_t *ret_pid)
+static int lazy_set_init(struct lazy_set *ls, const struct ckpt_restore_lazy *lz,
+			 const struct ckpt_restore_opts *o, const struct ckpt_restore_stats *st)
+{
+	ls->t = calloc(lz->nr, sizeof(*ls->t));
+	ls->src = calloc(lz->nr, sizeof(*ls->src));
+	ls->dirs = calloc(lz->nr, sizeof(*ls->dirs));
+	if (!ls->t || !ls->src || !ls->dirs)
+		return -ENOMEM;
+	for (size_t i = 0; i < lz->nr; i++) {
+		const struct ckpt_restore_lazy_proc *p = &lz->procs[i];
+		bool top = !strcmp(p->dir, ".");
+
+		ls->nr++;
+		ls->t[i] = (struct ckpt_lazy_target){
+			.pid = p->pid, .uffd = p->uffd, .parked_fd = p->parked_fd, .ranges = p->ranges,
+			.nr_ranges = p->nr_ranges, .resume_ns = st->total_ns, .eager_pages = p->eager_pages,
+		};
+		ls->src[i] = (struct ckpt_lazy_source){ .url = o->from, .token_file = o->token_file };
+		if (o->from) {
+			ls->src[i].proc = top ? NULL : p->dir;
+			continue;
+		}
+		if (top ? !(ls->dirs[i] = strdup(o->dir)) : asprintf(&ls->dirs[i], "%s/%s", o->dir, p->dir) < 0) {
+			ls->dirs[i] = NULL;
+			return -ENOMEM;
+		}
+		ls->src[i].dir = ls->dirs[i];
+	}
+	return 0;
+}
+
+/*
+ * The lazy-pages server of this restore, one for every process of the
+ * tree: a process of its own, so that its ptrace (to close the parked uffd
+ * at the end) never mixes with our wait for the restored process, and so
+ * that it outlives us if we are killed. Waiting: it shares our stdout and
+ * stderr. Detached: it leaves our session and logs to a file. It says on a
+ * pipe when it serves them all.
+ */
+static int serve_forked(struct cmd_ctx *ctx, const struct lazy_set *ls, bool detach, const char *log_file,
+			pid_t *ret_pid)
 {
 	char path[PATH_MAX], ok = 0;
 	int fd = -1, pfd[2];
@@ -169,7 +224,7 @@ static int serve_forked(struct cmd_ctx *ctx, const struct ckpt_lazy_target *t,
 		if (log_file) {
 			snprintf(path, sizeof(path), "%s", log_file);
 		} else {
-			snprintf(path, sizeof(path), "%s/lazy-%d.log", ckpt_lazy_default_rundir(), t->pid);
+			snprintf(path, sizeof(path), "%s/lazy-%d.log", ckpt_lazy_default_rundir(), ls->t[0].pid);
 			(void)mkdir(ckpt_lazy_default_rundir(), 0700);
 		}
 		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -213,13 +268,18 @@ static int serve_forked(struct cmd_ctx *ctx, const struct ckpt_lazy_target *t,
 				dup2(devnull, 0);
 			dup2(fd, 1);
 			dup2(fd, 2);
-			ckpt_log(CKPT_LOG_INFO, "lazy", "serving pid %d (server pid %d)", t->pid, getpid());
+			ckpt_log(CKPT_LOG_INFO, "lazy", "serving pid %d%s (server pid %d)", ls->t[0].pid,
+				 ls->nr > 1 ? " and its tree" : "", getpid());
 		}
 		r = ckpt_lazy_server_new(&lo, &s);
-		if (r == 0)
-			r = ckpt_lazy_server_add(s, t, src);
+		for (size_t i = 0; r == 0 && i < ls->nr; i++) {
+			r = ckpt_lazy_server_add(s, &ls->t[i], &ls->src[i]);
+			if (r < 0)
+				_exit(out_finish(ctx, out_error(ctx, EXIT_FAIL, "cannot serve pid %d: %s",
+								ls->t[i].pid, strerror(-r))));
+		}
 		if (r < 0)
-			_exit(out_finish(ctx, out_error(ctx, EXIT_FAIL, "cannot serve pid %d: %s", t->pid,
+			_exit(out_finish(ctx, out_error(ctx, EXIT_FAIL, "cannot serve pid %d: %s", ls->t[0].pid,
 							strerror(-r))));
 		(void)!write(pfd[1], "1", 1);
 		close(pfd[1]);
@@ -265,7 +325,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	struct ckpt_restore_opts o = { 0 };
 	_cleanup_free_ struct ckpt_restore_inherit_fd *inherit = NULL;
 	struct ckpt_restore_stats st;
-	struct ckpt_restore_lazy lz = { .uffd = -1, .parked_fd = -1 };
+	struct ckpt_restore_lazy lz = { 0 };
 	_cleanup_free_ char *dir = NULL;
 	const char *lazy_socket = NULL, *lazy_log = NULL;
 	pid_t server = 0;
@@ -378,27 +438,31 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot restore '%s'", o.dir ? o.dir : o.from);
 	if (o.lazy) {
-		struct ckpt_lazy_target t = {
-			.pid = st.pid, .uffd = lz.uffd, .parked_fd = lz.parked_fd, .ranges = lz.ranges,
-			.nr_ranges = lz.nr_ranges, .resume_ns = st.total_ns, .eager_pages = lz.eager_pages,
-		};
-		struct ckpt_lazy_source src = { .dir = o.dir, .url = o.from, .token_file = o.token_file };
+		struct lazy_set ls = { 0 };
 
-		lazy_ranges = lz.nr_ranges;
-
-		if (lazy_socket)
-			r = ckpt_lazy_handover(lazy_socket, &t, &src);
-		else
-			r = serve_forked(ctx, &t, &src, detach, lazy_log, &server);
-		ckpt_restore_lazy_done(&lz);
+		for (size_t i = 0; i < lz.nr; i++)
+			lazy_ranges += lz.procs[i].nr_ranges;
+		r = lazy_set_init(&ls, &lz, &o, &st);
+		if (r == 0 && lazy_socket) {
+			/* One handover per process: the server takes each with its uffd. */
+			for (size_t i = 0; r == 0 && i < ls.nr; i++)
+				r = ckpt_lazy_handover(lazy_socket, &ls.t[i], &ls.src[i]);
+		} else if (r == 0) {
+			r = serve_forked(ctx, &ls, detach, lazy_log, &server);
+		}
+		lazy_set_done(&ls);
 		if (r < 0) {
-			/* Nobody can serve its memory: the restore failed. */
-			kill(st.pid, SIGKILL);
+			/* Nobody can serve their memory: the restore failed. Children first. */
+			for (size_t i = lz.nr; i-- > 0;)
+				if (lz.procs[i].pid > 0)
+					kill(lz.procs[i].pid, SIGKILL);
+			ckpt_restore_lazy_done(&lz);
 			waitpid(st.pid, NULL, 0);
 			return out_error(ctx, EXIT_FAIL,
-					 "cannot serve the memory of pid %d (killed): the restore of '%s' failed",
-					 st.pid, o.dir ? o.dir : o.from);
+					 "cannot serve the memory of pid %d%s (killed): the restore of '%s' failed",
+					 st.pid, st.processes > 1 ? " and its tree" : "", o.dir ? o.dir : o.from);
 		}
+		ckpt_restore_lazy_done(&lz);
 	}
 	report_restored(ctx, &o, &st, lazy_ranges, detach);
 	if (detach)

@@ -38,6 +38,11 @@ struct ckpt_lazy_source {
 	const char *dir;
 	const char *url;        /* tcp://ADDR:PORT */
 	const char *token_file;
+	/*
+	 * With @url: the process's own checkpoint under the one the page
+	 * server serves ("proc-PID" of a tree); NULL: that one.
+	 */
+	const char *proc;
 };
 
 /* A lazily restored process, as ckpt_restore_run() leaves it. */

@@ -64,7 +64,8 @@ struct ckpt_page_source;
 #define CKPT_PAGE_SOURCE_DOC_MAX (16u << 20)
 /*
  * The name of the inventory summary, a JSON object made by the source:
- * "format" ("ckpt-image"), "format_version", "ckpt_version",
+ * "format" ("ckpt-image"), "format_version", "ckpt_version", "id" (the
+ * content id of the newest checkpoint, as its inventory.json has it),
  * "created_unix_ns", "created_utc", "kind" and "process" (pid, start_time,
  * boot_id, exe) of the newest checkpoint, as in its inventory.json;
  * "chain": one object per checkpoint, newest first (kind, created_utc,
@@ -93,6 +94,23 @@ int ckpt_page_source_open_local(const char *dir, const struct ckpt_page_source_o
 int ckpt_page_source_open_remote(const char *url, const char *token_file,
 				 const struct ckpt_page_source_opts *opts,
 				 struct ckpt_page_source **ret) __must_check;
+/*
+ * The same for the checkpoint of one process of a tree (ckpt-images(5))
+ * that the page server serves: @proc is its directory, "proc-PID" (NULL:
+ * the top one, as ckpt_page_source_open_remote()). -EPROTONOSUPPORT: the
+ * page server is older than trees (protocol version 1); -ENOENT: it has no
+ * such process; -EINVAL: @proc is not a proc-PID name.
+ */
+int ckpt_page_source_open_remote_proc(const char *url, const char *proc, const char *token_file,
+				      const struct ckpt_page_source_opts *opts,
+				      struct ckpt_page_source **ret) __must_check;
+/*
+ * A file of the newest checkpoint by its name in the inventory, as bytes
+ * (checksum verified): a blob of saved contents, which must be exactly
+ * @size bytes (-EBADMSG otherwise). The caller frees @ret.
+ */
+int ckpt_page_source_get_blob(struct ckpt_page_source *src, const char *name, uint64_t size,
+			      void **ret) __must_check;
 /* Close the connection or the images; NULL is fine. */
 void ckpt_page_source_close(struct ckpt_page_source *src);
 CKPT_DEFINE_CLEANUP(struct ckpt_page_source, ckpt_page_source_close)

@@ -66,13 +66,25 @@ struct ckpt_restore_opts {
 	const char *pidfile;         /* written with the new pid before it runs */
 };
 
-/* What a lazy restore hands to the lazy-pages server. */
-struct ckpt_restore_lazy {
+/* What a lazy restore hands to the lazy-pages server, per live process. */
+struct ckpt_restore_lazy_proc {
+	pid_t pid;
+	/*
+	 * Its own checkpoint under the one restored, where its pages come
+	 * from: "." for the root, "proc-PID" for the others (ckpt-images(5)).
+	 */
+	char dir[32];
 	int uffd;                    /* ours; MISSING-registered, EVENT_FORK/REMAP/REMOVE/UNMAP */
 	int parked_fd;               /* the process's own reference to it */
 	size_t nr_ranges;
 	struct ckpt_lazy_range *ranges;
-	uint64_t eager_pages;        /* pages written before it ran */
+	uint64_t eager_pages;        /* its pages written before it ran */
+};
+
+/* Every live process of the restored tree, in tree order: procs[0] is the root. */
+struct ckpt_restore_lazy {
+	struct ckpt_restore_lazy_proc *procs;
+	size_t nr;
 };
 void ckpt_restore_lazy_done(struct ckpt_restore_lazy *l);
 
@@ -90,9 +102,11 @@ struct ckpt_restore_stats {
 
 /*
  * Restore the checkpoint @opts->dir (or @opts->from) as a child of the
- * caller and let it run. With @opts->lazy, @ret_lazy receives the uffd the
- * caller must serve (ckpt_lazy_server_add) for the process to get its
- * memory; its faults wait until then.
+ * caller and let it run. With @opts->lazy, @ret_lazy receives one record
+ * per live process of the tree (the root first), each with the uffd the
+ * caller must serve (ckpt_lazy_server_add, one server for all of them is
+ * fine) for that process to get its memory; its faults wait until then.
+ * Free it with ckpt_restore_lazy_done().
  * On success the process is running and the caller may wait for it
  * (waitpid). Errors are logged with what and why: -ENOTSUP what restore
  * cannot do (listed), -ESTALE a file changed since the checkpoint, -EEXIST

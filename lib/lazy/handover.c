@@ -41,6 +41,8 @@ static int encode_handover(const struct ckpt_lazy_target *t, const struct ckpt_l
 		json_object_object_add(o, "url", json_object_new_string(src->url));
 	if (src->token_file)
 		json_object_object_add(o, "token_file", json_object_new_string(src->token_file));
+	if (src->proc)
+		json_object_object_add(o, "proc", json_object_new_string(src->proc));
 	for (size_t i = 0; i < t->nr_ranges; i++) {
 		json_object *e = json_object_new_array();
 
@@ -196,6 +198,8 @@ static int decode_handover(const char *text, struct ckpt_lazy_target *t, struct 
 		src->url = json_object_get_string(v);
 	if (json_object_object_get_ex(o, "token_file", &v))
 		src->token_file = json_object_get_string(v);
+	if (json_object_object_get_ex(o, "proc", &v))
+		src->proc = json_object_get_string(v);
 	if (!src->dir == !src->url)
 		return -EBADMSG;
 	t->ranges = ranges;

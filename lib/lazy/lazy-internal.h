@@ -31,6 +31,7 @@ struct lz_proc {
 	uint64_t ra_next;      /* the page after the last fault's read-ahead */
 	unsigned int ra;       /* the read-ahead of the next sequential fault */
 	char *dir, *url, *token_file;
+	char *proc;            /* remote: the process's checkpoint under the served one, or NULL */
 	struct ckpt_page_source *fault_src, *fill_src;
 	struct ckpt_lazy_stats st;
 	uint64_t *lat;

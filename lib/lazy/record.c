@@ -52,6 +52,8 @@ int lz_record_save(struct ckpt_lazy_server *s, struct lz_proc *p)
 		json_object_object_add(src, "url", json_object_new_string(p->url));
 	if (p->token_file)
 		json_object_object_add(src, "token_file", json_object_new_string(p->token_file));
+	if (p->proc)
+		json_object_object_add(src, "proc", json_object_new_string(p->proc));
 	json_object_object_add(o, "source", src);
 	for (size_t i = 0; i < p->nr; i++) {
 		const struct lz_vma *v = &p->v[i];
@@ -147,6 +149,8 @@ int lz_record_load(struct ckpt_lazy_server *s, pid_t pid, struct lz_proc *p)
 			p->url = strdup(json_object_get_string(v));
 		if (json_object_object_get_ex(src, "token_file", &v))
 			p->token_file = strdup(json_object_get_string(v));
+		if (json_object_object_get_ex(src, "proc", &v))
+			p->proc = strdup(json_object_get_string(v));
 	}
 	if (!json_object_object_get_ex(o, "ranges", &ranges) || !json_object_is_type(ranges, json_type_array))
 		goto bad;

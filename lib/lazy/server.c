@@ -74,6 +74,7 @@ static void proc_free(struct lz_proc *p)
 	free(p->dir);
 	free(p->url);
 	free(p->token_file);
+	free(p->proc);
 	free(p);
 }
 
@@ -82,7 +83,7 @@ static int open_sources(struct lz_proc *p)
 	struct ckpt_page_source **s[2] = { &p->fault_src, &p->fill_src };
 
 	for (int i = 0; i < 2; i++) {
-		int r = p->url ? ckpt_page_source_open_remote(p->url, p->token_file, NULL, s[i])
+		int r = p->url ? ckpt_page_source_open_remote_proc(p->url, p->proc, p->token_file, NULL, s[i])
 			       : ckpt_page_source_open_local(p->dir, NULL, s[i]);
 
 		if (r < 0)
@@ -122,6 +123,7 @@ static struct lz_proc *proc_new(pid_t pid, int uffd, int parked_fd, const struct
 		p->dir = src->dir ? strdup(src->dir) : NULL;
 		p->url = src->url ? strdup(src->url) : NULL;
 		p->token_file = src->token_file ? strdup(src->token_file) : NULL;
+		p->proc = src->proc ? strdup(src->proc) : NULL;
 	}
 	return p;
 }
@@ -368,7 +370,7 @@ static bool work_pending(struct ckpt_lazy_server *s)
 
 static int on_fork(struct ckpt_lazy_server *s, struct lz_proc *p, int ufd)
 {
-	struct ckpt_lazy_source src = { p->dir, p->url, p->token_file };
+	struct ckpt_lazy_source src = { p->dir, p->url, p->token_file, p->proc };
 	struct lz_proc *c;
 	int r;
 
@@ -643,13 +645,21 @@ static void lock_complete(struct lz_proc *p, struct ckpt_inject *inj)
 	}
 }
 
+/* Has @p exited (its pidfd is readable)? Its fd table is gone with it. */
+static bool exited(const struct lz_proc *p)
+{
+	struct pollfd pfd = { p->pidfd, POLLIN, 0 };
+
+	return p->pidfd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
 /* Close the process's parked reference, if it is still our uffd. */
 static void unpark(struct lz_proc *p)
 {
 	struct ckpt_inject *inj = NULL;
 	int fd = -1, r;
 
-	if (p->parked_fd < 0 || p->pid <= 0)
+	if (p->parked_fd < 0 || p->pid <= 0 || exited(p))
 		return;
 	r = ckpt_inject_seize(p->pid, CKPT_INJECT_NO_XSTATE, &inj);
 	if (r == 0)
@@ -665,6 +675,8 @@ static void unpark(struct lz_proc *p)
 	}
 	if (inj)
 		(void)ckpt_inject_release(inj);
+	if (r == -ESRCH || r == -ENOENT || exited(p))
+		return; /* it exited meanwhile (a process of a tree often does right after its last page) */
 	if (r < 0)
 		pr_warn("pid %d keeps fd %d, the userfaultfd of its lazy restore (all its pages are in): %s",
 			p->pid, p->parked_fd, errstr(r));
@@ -869,11 +881,19 @@ int ckpt_lazy_server_attach(struct ckpt_lazy_server *s, pid_t pid, const struct 
 		p->url = src->url ? strdup(src->url) : NULL;
 		p->token_file = src->token_file ? strdup(src->token_file) : NULL;
 	}
-	r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj);
-	if (r < 0)
-		goto fail;
-	r = ckpt_inject_take_fd(inj, p->parked_fd, &p->uffd);
-	(void)ckpt_inject_release(inj);
+	/*
+	 * pidfd_getfd needs no stop: a thread waiting in a fault taken in the
+	 * kernel (read(2) into lazy memory) waits killably, and a seize could
+	 * not stop it until that fault is served, which is what we are here
+	 * for. Through the injector only where pidfd_getfd is not enough (a
+	 * zombie leader: its files are its threads').
+	 */
+	p->uffd = sys_pidfd_getfd(p->pidfd, p->parked_fd, 0);
+	r = p->uffd < 0 ? neg_errno() : 0;
+	if (r < 0 && r != -EBADF && (r = ckpt_inject_seize(pid, CKPT_INJECT_NO_XSTATE, &inj)) == 0) {
+		r = ckpt_inject_take_fd(inj, p->parked_fd, &p->uffd);
+		(void)ckpt_inject_release(inj);
+	}
 	if (r < 0) {
 		pr_err("pid %d: cannot take its userfaultfd (fd %d): %s", pid, p->parked_fd, errstr(r));
 		goto fail;

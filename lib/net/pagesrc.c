@@ -124,22 +124,29 @@ int pagesrc_read(struct ckpt_page_source *src, uint64_t addr, size_t nr, uint8_t
 	return r;
 }
 
+/* pagesrc_get_doc, its error logged once, naming the source. */
+static int get_doc_logged(struct ckpt_page_source *src, const char *name, char **ret, size_t *ret_len)
+{
+	char why[WHY_LEN] = "";
+	int r = pagesrc_get_doc(src, name, ret, ret_len, why, sizeof(why));
+
+	if (r < 0 && why[0])
+		pr_err("%s: %s", src->name, why);
+	return r;
+}
+
 int ckpt_page_source_get_json(struct ckpt_page_source *src, const char *name,
 			      struct json_object **ret)
 {
 	_cleanup_free_ char *buf = NULL;
-	char why[WHY_LEN] = "";
 	struct json_tokener *tok;
 	struct json_object *o;
 	size_t len = 0;
 	int r;
 
-	r = pagesrc_get_doc(src, name, &buf, &len, why, sizeof(why));
-	if (r < 0) {
-		if (why[0])
-			pr_err("%s: %s", src->name, why);
+	r = get_doc_logged(src, name, &buf, &len);
+	if (r < 0)
 		return r;
-	}
 	tok = json_tokener_new();
 	if (!tok) {
 		pr_err("%s: cannot parse '%s': %s", src->name, name, strerror(ENOMEM));
@@ -164,6 +171,24 @@ int ckpt_page_source_get_json(struct ckpt_page_source *src, const char *name,
 	}
 	json_tokener_free(tok);
 	*ret = o;
+	return 0;
+}
+
+int ckpt_page_source_get_blob(struct ckpt_page_source *src, const char *name, uint64_t size, void **ret)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = get_doc_logged(src, name, &buf, &len);
+	if (r < 0)
+		return r;
+	if (len != size) {
+		pr_err("%s: '%s' has %zu bytes, the checkpoint says %" PRIu64, src->name, name, len, size);
+		free(buf);
+		return -EBADMSG;
+	}
+	*ret = buf;
 	return 0;
 }
 

@@ -265,6 +265,7 @@ static int make_summary(struct local *l, char *why, size_t whylen)
 	_cleanup_json_ json_object *o = json_object_new_object();
 	json_object *proc = json_object_new_object(), *chain = json_object_new_array();
 	json_object *pages = json_object_new_object();
+	char id[CKPT_IMAGE_ID_STR_LEN + 1];
 	const char *text;
 
 	if (!o || !proc || !chain || !pages) {
@@ -276,6 +277,7 @@ static int make_summary(struct local *l, char *why, size_t whylen)
 	json_object_object_add(o, "format", json_object_new_string(CKPT_IMAGE_FORMAT));
 	json_object_object_add(o, "format_version", json_object_new_int(inv->format_version));
 	json_object_object_add(o, "ckpt_version", json_object_new_string(inv->ckpt_version));
+	json_object_object_add(o, "id", json_object_new_string(ckpt_image_id_format(&inv->id, id)));
 	json_object_object_add(o, "created_unix_ns", json_object_new_int64(inv->created_ns));
 	json_object_object_add(o, "created_utc", json_object_new_string(inv->created_utc));
 	json_object_object_add(

@@ -28,6 +28,7 @@ struct remote {
 	char *url;
 	uint32_t next_id;
 	uint32_t max_batch; /* pages per READ, from the server's HELLO */
+	uint16_t version;   /* of the protocol, the server's pick */
 	unsigned int timeout_ms;
 	int broken; /* 0, or the -errno that broke the connection */
 	char broken_why[512];
@@ -532,7 +533,7 @@ static int handshake(struct remote *rm, const struct net_key *key, char *why, si
 {
 	struct proto_hello mine =
 				   {
-					   .min_version = PROTO_VERSION,
+					   .min_version = PROTO_VERSION_MIN,
 					   .max_version = PROTO_VERSION,
 					   .caps = key ? PROTO_CAP_AUTH : 0,
 					   .max_payload = PROTO_REPLY_MAX,
@@ -562,8 +563,8 @@ static int handshake(struct remote *rm, const struct net_key *key, char *why, si
 	r = proto_hello_decode(hs, sizeof(hs), why, whylen, &theirs);
 	if (r == 0 && proto_version_pick(&mine, &theirs) < 0)
 		r = net_why(why, whylen, -EPROTONOSUPPORT,
-			    "the page server speaks protocol versions %u to %u, this client %u",
-			    theirs.min_version, theirs.max_version, PROTO_VERSION);
+			    "the page server speaks protocol versions %u to %u, this client %u to %u",
+			    theirs.min_version, theirs.max_version, PROTO_VERSION_MIN, PROTO_VERSION);
 	if (r == 0 && (theirs.max_batch == 0 || theirs.min_version != theirs.max_version))
 		r = net_why(why, whylen, -EPROTO,
 			    "the page server's HELLO has no batch size or no single version");
@@ -579,6 +580,7 @@ static int handshake(struct remote *rm, const struct net_key *key, char *why, si
 		return broken(rm, r, why, whylen);
 	}
 	rm->max_batch = theirs.max_batch;
+	rm->version = theirs.max_version;
 	if (key && !(theirs.caps & PROTO_CAP_AUTH)) {
 		net_why(why, whylen, -EACCES,
 			"the page server does not authenticate itself (it has no token), but a "
@@ -626,14 +628,45 @@ static int handshake(struct remote *rm, const struct net_key *key, char *why, si
 	return 0;
 }
 
+/* SELECT (version 2): what follows is about process @proc's checkpoint ("proc-PID"). */
+static int select_proc(struct remote *rm, const char *proc, char *why, size_t whylen)
+{
+	uint8_t hb[PROTO_HDR_SIZE];
+	size_t nl = strlen(proc);
+	uint32_t id = new_id(rm);
+	struct proto_hdr h;
+	struct iovec iov[2];
+	int r;
+
+	if (!proto_proc_name_valid(proc, nl))
+		return net_why(why, whylen, -EINVAL, "'%s' names no process of a tree (proc-PID)", proc);
+	if (rm->version < PROTO_VERSION_SELECT)
+		return net_why(why, whylen, -EPROTONOSUPPORT,
+			       "the page server speaks protocol version %u, older than process trees (%u)",
+			       rm->version, PROTO_VERSION_SELECT);
+	proto_hdr_encode(hb, &(struct proto_hdr){ .len = (uint32_t)nl, .type = PROTO_SELECT, .id = id });
+	iov[0] = (struct iovec){ hb, sizeof(hb) };
+	iov[1] = (struct iovec){ (void *)proc, nl };
+	r = send_all(rm, iov, 2, why, whylen);
+	if (r == 0)
+		r = recv_reply(rm, id, PROTO_SELECTED, &h, why, whylen);
+	if (r == 0 && h.len) {
+		net_why(why, whylen, -EPROTO, "the page server sent a SELECTED of %" PRIu32 " bytes", h.len);
+		r = broken(rm, -EPROTO, why, whylen);
+	}
+	return r;
+}
+
 /* Handshake on a connected @rm and wrap it; @rm is consumed either way. */
-static int remote_wrap(struct remote *rm_in, const struct net_key *key, const char *name,
+static int remote_wrap(struct remote *rm_in, const struct net_key *key, const char *name, const char *proc,
 		       struct ckpt_page_source **ret, char *why, size_t whylen)
 {
 	_cleanup_(remote_freep) struct remote *rm = rm_in;
 	int r;
 
 	r = handshake(rm, key, why, whylen);
+	if (r == 0 && proc)
+		r = select_proc(rm, proc, why, whylen);
 	if (r == 0)
 		r = pagesrc_new(&remote_ops, rm, name, true, ret);
 	if (r < 0)
@@ -659,13 +692,20 @@ int pagesrc_remote_open_fd(int fd, const char *name, const struct net_key *key,
 	rm->c.fd = fd;
 	snprintf(rm->c.peer, sizeof(rm->c.peer), "%s", name);
 	rm->timeout_ms = timeout_ms ? timeout_ms : TIMEOUT_DEFAULT_MS;
-	return remote_wrap(rm, key, name, ret, why, whylen);
+	return remote_wrap(rm, key, name, NULL, ret, why, whylen);
 }
 
 int ckpt_page_source_open_remote(const char *url, const char *token_file,
 				 const struct ckpt_page_source_opts *opts,
 				 struct ckpt_page_source **ret)
 {
+	return ckpt_page_source_open_remote_proc(url, NULL, token_file, opts, ret);
+}
+
+int ckpt_page_source_open_remote_proc(const char *url, const char *proc, const char *token_file,
+				      const struct ckpt_page_source_opts *opts, struct ckpt_page_source **ret)
+{
+	_cleanup_free_ char *name = NULL;
 	_cleanup_(remote_freep) struct remote *rm = NULL;
 	_cleanup_(net_key_freep) struct net_key *key = NULL;
 	char why[WHY_LEN] = "";
@@ -697,11 +737,17 @@ int ckpt_page_source_open_remote(const char *url, const char *token_file,
 	}
 	rm->c.fd = -1;
 	rm->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : TIMEOUT_DEFAULT_MS;
+	/* Named as a path under the URL: "tcp://ADDR:PORT/proc-PID". */
+	if (proc ? asprintf(&name, "%s/%s", url, proc) < 0 : !(name = strdup(url))) {
+		name = NULL;
+		pr_err("cannot open page source '%s': %s", url, strerror(ENOMEM));
+		return -ENOMEM;
+	}
 	r = connect_to(rm, &a, why, sizeof(why));
 	if (r == 0)
-		r = remote_wrap(TAKE_PTR(rm), key, url, ret, why, sizeof(why));
+		r = remote_wrap(TAKE_PTR(rm), key, name, proc, ret, why, sizeof(why));
 	if (r < 0) {
-		pr_err("cannot open page source '%s': %s", url, why[0] ? why : strerror(-r));
+		pr_err("cannot open page source '%s': %s", name, why[0] ? why : strerror(-r));
 		return r;
 	}
 	pr_debug("connected to %s%s", a.text, key ? ", authenticated" : "");

@@ -37,6 +37,7 @@ const char *proto_type_name(uint16_t type)
 		[PROTO_GET_DOC] = "GET_DOC", [PROTO_DOC] = "DOC",   [PROTO_READ] = "READ",
 		[PROTO_PAGES] = "PAGES",     [PROTO_LIST] = "LIST", [PROTO_RANGES] = "RANGES",
 		[PROTO_PING] = "PING",	     [PROTO_PONG] = "PONG",
+		[PROTO_SELECT] = "SELECT",   [PROTO_SELECTED] = "SELECTED",
 	};
 
 	return type < ARRAY_SIZE(names) && names[type] ? names[type] : "unknown";
@@ -241,6 +242,31 @@ int proto_get_doc_decode(const uint8_t *in, size_t len, char *why, size_t whylen
 		return why_set(
 			why, whylen, -EINVAL,
 			"GET_DOC of an invalid name: only [A-Za-z0-9._-], not starting with '.'");
+	memcpy(ret, in, len);
+	ret[len] = '\0';
+	return 0;
+}
+
+/* ---- SELECT ---- */
+
+bool proto_proc_name_valid(const char *name, size_t len)
+{
+	if (len < 6 || len > PROTO_PROC_NAME_MAX || memcmp(name, "proc-", 5) || name[5] == '0')
+		return false;
+	for (size_t i = 5; i < len; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return true;
+}
+
+int proto_select_decode(const uint8_t *in, size_t len, char *why, size_t whylen,
+			char ret[PROTO_PROC_NAME_MAX + 1])
+{
+	if (len == 0 || len > PROTO_PROC_NAME_MAX)
+		return why_set(why, whylen, -EPROTO, "SELECT with a name of %zu bytes: 1 to %d allowed", len,
+			       PROTO_PROC_NAME_MAX);
+	if (!proto_proc_name_valid((const char *)in, len))
+		return why_set(why, whylen, -EINVAL, "SELECT of an invalid name: only proc-PID");
 	memcpy(ret, in, len);
 	ret[len] = '\0';
 	return 0;

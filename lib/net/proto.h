@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The page-server protocol, version 1: pure encoders and decoders of its
+ * The page-server protocol, versions 1 and 2 (2 adds SELECT: the
+ * checkpoint of one process of a tree): pure encoders and decoders of its
  * messages (ckpt-page-server(1) documents the layouts). No I/O, no logging:
  * decoders return -errno and describe the fault in @why; they are fuzzed
  * (test/fuzz/fuzz_proto.c).
@@ -20,7 +21,9 @@
 
 #define PROTO_MAGIC	    "CKPTPGS\0"
 #define PROTO_MAGIC_LEN	    8
-#define PROTO_VERSION	    1
+#define PROTO_VERSION_MIN   1
+#define PROTO_VERSION	    2 /* the newest */
+#define PROTO_VERSION_SELECT 2 /* the first with SELECT */
 #define PROTO_HDR_SIZE	    16
 #define PROTO_PAGE_SIZE	    4096u
 #define PROTO_NONCE_LEN	    32
@@ -34,6 +37,7 @@
 #define PROTO_ERROR_HEAD    8
 #define PROTO_ERROR_MSG_MAX 1024
 #define PROTO_DOC_NAME_MAX  255
+#define PROTO_PROC_NAME_MAX 16 /* "proc-" and a pid of up to 10 digits */
 
 /* Limits: what a server accepts from a client, what it sends at most. */
 #define PROTO_REQUEST_MAX   4096u /* payload bytes of any client message */
@@ -59,7 +63,9 @@ enum proto_type {
 	PROTO_RANGES = 9,  /* server: some of them */
 	PROTO_PING = 10,   /* client */
 	PROTO_PONG = 11,   /* server */
-	PROTO_TYPE_MAX = PROTO_PONG,
+	PROTO_SELECT = 12, /* client, version 2: the checkpoint of one process of the tree, "proc-PID" */
+	PROTO_SELECTED = 13, /* server: the requests that follow are about it */
+	PROTO_TYPE_MAX = PROTO_SELECTED,
 };
 
 /* Header flags. */
@@ -204,6 +210,16 @@ bool proto_doc_name_valid(const char *name, size_t len);
  */
 int proto_get_doc_decode(const uint8_t *in, size_t len, char *why, size_t whylen,
 			 char ret[PROTO_DOC_NAME_MAX + 1]) __must_check;
+
+/*
+ * SELECT payload: the name of a process's checkpoint directory, "proc-PID"
+ * (PID decimal, 1 to 10 digits, no leading zero): nothing else, so that no
+ * request can reach outside the served directory. -EPROTO for a length out
+ * of bounds, -EINVAL for any other name.
+ */
+bool proto_proc_name_valid(const char *name, size_t len);
+int proto_select_decode(const uint8_t *in, size_t len, char *why, size_t whylen,
+			char ret[PROTO_PROC_NAME_MAX + 1]) __must_check;
 
 void proto_pages_encode(uint8_t out[PROTO_PAGES_HEAD], const struct proto_pages *p);
 /*

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ckpt/net.h>
@@ -30,8 +31,18 @@
 
 struct client;
 
+/* The checkpoint of one process of a tree, DIR/proc-PID, opened at its first SELECT. */
+struct srv_proc {
+	char name[PROTO_PROC_NAME_MAX + 1];
+	struct ckpt_page_source *src;
+};
+
 struct ckpt_page_server {
 	struct ckpt_page_source *src; /* local; its lock serializes the reads */
+	char *dir;
+	unsigned int cache_frames;
+	struct srv_proc **proc_v;     /* under lock; each never moves once opened */
+	size_t nr_procs;
 	struct net_key *key;
 	int lfd;
 	struct net_addr addr;
@@ -52,6 +63,8 @@ struct client {
 	struct ckpt_page_server *srv;
 	struct client *next;
 	struct conn c;
+	uint16_t version;             /* of the protocol, picked at the handshake */
+	struct ckpt_page_source *src; /* what its requests are about: the top one, or SELECTed */
 	uint64_t t0;
 	bool authenticated;
 	uint64_t requests, pages, data_pages, docs, request_errors;
@@ -198,7 +211,7 @@ static int handshake(struct client *cl)
 	uint64_t deadline = deadline_in(srv->handshake_ms);
 	uint8_t buf[PROTO_REQUEST_MAX], hc[PROTO_HELLO_SIZE], hs[PROTO_HELLO_SIZE];
 	struct proto_hello theirs, mine = {
-					   .min_version = PROTO_VERSION,
+					   .min_version = PROTO_VERSION_MIN,
 					   .max_version = PROTO_VERSION,
 					   .caps = srv->key ? PROTO_CAP_AUTH : 0,
 					   .max_payload = PROTO_REQUEST_MAX,
@@ -226,12 +239,16 @@ static int handshake(struct client *cl)
 	if (r < 0)
 		return fault(cl, h.id, r, "error", why);
 	memcpy(hc, buf, sizeof(hc));
-	if (proto_version_pick(&mine, &theirs) < 0) {
+	r = proto_version_pick(&mine, &theirs);
+	if (r < 0) {
 		snprintf(msg, sizeof(msg),
-			 "protocol versions %u to %u not supported: this page server speaks %u",
-			 theirs.min_version, theirs.max_version, PROTO_VERSION);
+			 "protocol versions %u to %u not supported: this page server speaks %u to %u",
+			 theirs.min_version, theirs.max_version, PROTO_VERSION_MIN, PROTO_VERSION);
 		return fault(cl, h.id, -EPROTONOSUPPORT, "error", msg);
 	}
+	/* The reply names the one version both speak. */
+	cl->version = (uint16_t)r;
+	mine.min_version = mine.max_version = cl->version;
 	if (srv->key && !(theirs.caps & PROTO_CAP_AUTH))
 		return fault(cl, h.id, -EACCES, "error",
 			     "authentication required: this page server has a token and the client "
@@ -295,7 +312,7 @@ static int do_get_doc(struct client *cl, const struct proto_hdr *h, const uint8_
 		return refuse(cl, h->id, r, "GET_DOC", why);
 	if (r < 0)
 		return fault(cl, h->id, r, "error", why);
-	r = pagesrc_get_doc(cl->srv->src, name, &doc, &len, why, sizeof(why));
+	r = pagesrc_get_doc(cl->src, name, &doc, &len, why, sizeof(why));
 	if (r < 0)
 		return refuse(cl, h->id, r, "GET_DOC", why[0] ? why : strerror(-r));
 	cl->docs++;
@@ -322,7 +339,7 @@ static int do_read(struct client *cl, const struct proto_hdr *h, const uint8_t *
 		if (!cl->kinds || !cl->pagebuf || !cl->iov)
 			return fault(cl, h->id, -ENOMEM, "error", "out of memory");
 	}
-	data = pagesrc_read(srv->src, rq.addr, rq.nr_pages, cl->kinds + PROTO_PAGES_HEAD,
+	data = pagesrc_read(cl->src, rq.addr, rq.nr_pages, cl->kinds + PROTO_PAGES_HEAD,
 			    cl->pagebuf, why, sizeof(why));
 	if (data < 0)
 		return refuse(cl, h->id, data, "READ", why[0] ? why : strerror(-data));
@@ -367,7 +384,7 @@ static int do_list(struct client *cl, const struct proto_hdr *h, const uint8_t *
 		return refuse(cl, h->id, r, "LIST", why);
 	if (r < 0)
 		return fault(cl, h->id, r, "error", why);
-	r = pagesrc_local_ranges(cl->srv->src, &rg, &nr);
+	r = pagesrc_local_ranges(cl->src, &rg, &nr);
 	if (r < 0)
 		return fault(cl, h->id, r, "error", "no ranges to list");
 	/* The first range that ends after @from. */
@@ -404,6 +421,76 @@ static int do_list(struct client *cl, const struct proto_hdr *h, const uint8_t *
 	return send_msg(cl, PROTO_RANGES, 0, h->id, &(struct iovec){out, len}, 1, len);
 }
 
+/*
+ * The checkpoint of process @name (a valid proc-PID) under the served
+ * directory: a directory of its own there, not a link to elsewhere; opened
+ * once, shared by every client that selects it.
+ */
+static int proc_source(struct ckpt_page_server *srv, const char *name, struct ckpt_page_source **ret,
+		       char *why, size_t whylen)
+{
+	struct ckpt_page_source_opts so = { .cache_frames = srv->cache_frames };
+	_cleanup_free_ char *path = NULL;
+	struct srv_proc *p, **v;
+	struct stat st;
+	int r = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	for (size_t i = 0; i < srv->nr_procs; i++)
+		if (!strcmp(srv->proc_v[i]->name, name)) {
+			*ret = srv->proc_v[i]->src;
+			goto out;
+		}
+	if (asprintf(&path, "%s/%s", srv->dir, name) < 0) {
+		path = NULL;
+		r = net_why(why, whylen, -ENOMEM, "%s", strerror(ENOMEM));
+		goto out;
+	}
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		r = net_why(why, whylen, -ENOENT, "no process '%s' in the checkpoint", name);
+		goto out;
+	}
+	p = calloc(1, sizeof(*p));
+	v = p ? reallocarray(srv->proc_v, srv->nr_procs + 1, sizeof(*v)) : NULL;
+	if (!v) {
+		free(p);
+		r = net_why(why, whylen, -ENOMEM, "%s", strerror(ENOMEM));
+		goto out;
+	}
+	srv->proc_v = v;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	r = ckpt_page_source_open_local(path, &so, &p->src); /* logged by lib/image */
+	if (r < 0) {
+		free(p);
+		net_why(why, whylen, r, "cannot open the checkpoint of '%s': %s", name, strerror(-r));
+		goto out;
+	}
+	srv->proc_v[srv->nr_procs++] = p;
+	*ret = p->src;
+out:
+	pthread_mutex_unlock(&srv->lock);
+	return r;
+}
+
+/* SELECT (version 2): the requests that follow are about process NAME's checkpoint. */
+static int do_select(struct client *cl, const struct proto_hdr *h, const uint8_t *buf)
+{
+	char name[PROTO_PROC_NAME_MAX + 1], why[WHY_LEN] = "";
+	struct ckpt_page_source *src = NULL;
+	int r;
+
+	r = proto_select_decode(buf, h->len, why, sizeof(why), name);
+	if (r == -EINVAL)
+		return refuse(cl, h->id, r, "SELECT", why);
+	if (r < 0)
+		return fault(cl, h->id, r, "error", why);
+	r = proc_source(cl->srv, name, &src, why, sizeof(why));
+	if (r < 0)
+		return refuse(cl, h->id, r, "SELECT", why[0] ? why : strerror(-r));
+	cl->src = src;
+	return send_msg(cl, PROTO_SELECTED, 0, h->id, NULL, 0, 0);
+}
+
 static int serve(struct client *cl)
 {
 	uint8_t buf[PROTO_REQUEST_MAX];
@@ -436,11 +523,17 @@ static int serve(struct client *cl)
 		case PROTO_LIST:
 			r = do_list(cl, &h, buf);
 			break;
+		case PROTO_SELECT:
+			if (cl->version < PROTO_VERSION_SELECT)
+				goto unexpected;
+			r = do_select(cl, &h, buf);
+			break;
 		case PROTO_PING:
 			r = h.len ? fault(cl, h.id, -EPROTO, "error", "PING with a payload")
 				  : send_msg(cl, PROTO_PONG, 0, h.id, NULL, 0, 0);
 			break;
 		default:
+		unexpected:
 			snprintf(msg, sizeof(msg),
 				 "unexpected %s from a client after the handshake",
 				 proto_type_name(h.type));
@@ -579,6 +672,7 @@ static int accept_one(struct ckpt_page_server *srv)
 		return 0;
 	}
 	cl->srv = srv;
+	cl->src = srv->src;
 	cl->c.fd = fd;
 	cl->t0 = now_ns();
 	net_sockaddr_format((struct sockaddr *)&ss, sl, cl->c.peer, sizeof(cl->c.peer));
@@ -668,6 +762,12 @@ void ckpt_page_server_free(struct ckpt_page_server *srv)
 	if (srv->lfd >= 0)
 		close(srv->lfd);
 	ckpt_page_source_close(srv->src);
+	for (size_t i = 0; i < srv->nr_procs; i++) {
+		ckpt_page_source_close(srv->proc_v[i]->src);
+		free(srv->proc_v[i]);
+	}
+	free(srv->proc_v);
+	free(srv->dir);
 	net_key_free(srv->key);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_cond_destroy(&srv->cond);
@@ -747,6 +847,10 @@ int ckpt_page_server_new(const struct ckpt_page_server_opts *opts, struct ckpt_p
 		}
 	}
 	so.cache_frames = opts->cache_frames ? opts->cache_frames : CACHE_FRAMES_DEFAULT;
+	srv->cache_frames = so.cache_frames;
+	srv->dir = strdup(opts->dir);
+	if (!srv->dir)
+		return -ENOMEM;
 	r = ckpt_page_source_open_local(opts->dir, &so, &srv->src);
 	if (r < 0)
 		return r;

@@ -662,7 +662,7 @@ static bool memfd_alone(const struct ckpt_state *s, const struct ckpt_state_fd *
 /*
  * The saved contents @name of an object: exactly @size bytes,
  * checksum verified, from the newest checkpoint of the chain (lazy: opened
- * here; a page server does not serve them). @what names its user.
+ * here; remote: from the page server). @what names its user.
  */
 int rst_read_blob(struct rst *r, const char *name, uint64_t size, const char *what, void **ret)
 {
@@ -671,12 +671,10 @@ int rst_read_blob(struct rst *r, const char *name, uint64_t size, const char *wh
 
 	if (r->chain)
 		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), name, size, ret);
-	if (!r->o->dir || r->o->from) {
-		pr_err("%s: its saved contents cannot come from a page server yet: restore from the "
-		       "checkpoint directory", what);
-		return -ENOTSUP;
-	}
-	e = ckpt_image_open(r->o->dir, NULL, &img);
+	if (!r->dir)
+		return ckpt_page_source_get_blob(r->src, name, size, ret); /* from a page server */
+	(void)what; /* lib/image names the file */
+	e = ckpt_image_open(r->dir, NULL, &img);
 	return e < 0 ? e : ckpt_image_read_blob(img, name, size, ret);
 }
 
@@ -909,7 +907,7 @@ static int make_files(struct rst *r)
  */
 static void private_ghosts_anonymous(struct rst *r)
 {
-	if (r->chain || (r->o->dir && !r->o->from))
+	if (r->chain || r->dir)
 		return;
 	for (size_t i = 0; i < r->s->mm.nr_vmas; i++) {
 		struct ckpt_state_vma *v = &r->s->mm.vmas[i];

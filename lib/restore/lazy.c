@@ -32,12 +32,16 @@ void ckpt_restore_lazy_done(struct ckpt_restore_lazy *l)
 {
 	if (!l)
 		return;
-	if (l->uffd >= 0)
-		close(l->uffd);
-	free(l->ranges);
-	l->ranges = NULL;
-	l->nr_ranges = 0;
-	l->uffd = -1;
+	for (size_t i = 0; i < l->nr; i++) {
+		struct ckpt_restore_lazy_proc *p = &l->procs[i];
+
+		if (p->uffd >= 0)
+			close(p->uffd);
+		free(p->ranges);
+	}
+	free(l->procs);
+	l->procs = NULL;
+	l->nr = 0;
 }
 
 static bool fd_in_state(const struct ckpt_state *s, int fd)
@@ -67,7 +71,7 @@ static int pick_park_fd(struct rst *r)
  */
 static int add_ranges(struct rst *r, const struct ckpt_state_vma *v, size_t *cap)
 {
-	struct ckpt_restore_lazy *l = r->lazy;
+	struct ckpt_restore_lazy_proc *l = r->lazy;
 	const struct ckpt_state_mm *mm = &r->s->mm;
 	bool lock = (v->vmflags & CKPT_STATE_VMF_LOCKED) && !(v->vmflags & CKPT_STATE_VMF_LOCKONFAULT);
 	uint64_t at = v->start;
@@ -90,7 +94,7 @@ static int add_ranges(struct rst *r, const struct ckpt_state_vma *v, size_t *cap
 
 int rst_lazy_register(struct rst *r)
 {
-	struct ckpt_restore_lazy *l = r->lazy;
+	struct ckpt_restore_lazy_proc *l = r->lazy;
 	struct uffdio_api api = { .api = UFFD_API, .features = LAZY_FEATURES };
 	size_t cap = 0;
 	int64_t rfd, res;
@@ -135,6 +139,7 @@ int rst_lazy_register(struct rst *r)
 	RCALL(r, SYS_close, (uint64_t)rfd);
 	r->lazy_remote_fd = -1;
 	l->parked_fd = park;
+	l->pid = r->pid;
 	pr_debug("lazy: %zu ranges registered, uffd parked at fd %d", l->nr_ranges, park);
 	return 0;
 }

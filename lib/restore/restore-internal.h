@@ -32,7 +32,8 @@ struct rst {
 	struct ckpt_chain *chain;       /* local eager restore: the fast iterator */
 	struct ckpt_page_source *src;   /* remote, or lazy: documents and pages */
 	struct ckpt_state *s;
-	struct ckpt_restore_lazy *lazy; /* lazy: what is handed over */
+	struct ckpt_restore_lazy_proc *lazy; /* lazy: what is handed over */
+	char *dir;                      /* its checkpoint directory (local), or NULL */
 	int lazy_remote_fd;             /* the uffd in the child before it is parked */
 	pid_t pid;                  /* the child being built */
 	/*
@@ -92,8 +93,14 @@ struct rst_tree {
 
 /* restore.c */
 void rst_init(struct rst *r, struct rst_tree *rt, size_t node);
-/* Open the chain at @dir and its state documents into @r (local, eager). */
-int rst_open_chain(struct rst *r, const char *dir) __must_check;
+/*
+ * Open process @r's checkpoint, @sub under the one restored ("." the root,
+ * "proc-PID"), and its state documents: its chain (local, eager) or a page
+ * source (lazy, or remote).
+ */
+int rst_open(struct rst *r, const char *sub) __must_check;
+/* The content id of @r's newest checkpoint, as text. */
+int rst_image_id(struct rst *r, char ret[CKPT_IMAGE_ID_STR_LEN + 1]) __must_check;
 
 /* tree.c */
 /* tree.json of the root's checkpoint, and every other process's checkpoint. */

@@ -86,27 +86,56 @@ static int load_state(struct rst *r, const char *where)
 	return 0;
 }
 
-int rst_open_chain(struct rst *r, const char *dir)
+/*
+ * Process @r's checkpoint, @sub under the one restored ("." for the root,
+ * "proc-PID"): a local eager restore reads its chain with the fast
+ * iterator; a lazy or remote one, a page source (the documents, and the
+ * pages restore writes before it runs).
+ */
+int rst_open(struct rst *r, const char *sub)
 {
-	int e = ckpt_chain_open(dir, NULL, &r->chain);
-
-	return e < 0 ? e : load_state(r, dir); /* lib/image said what and why */
-}
-
-static int open_images(struct rst *r)
-{
+	const struct ckpt_restore_opts *o = r->o;
+	bool top = !strcmp(sub, ".");
+	_cleanup_free_ char *where = NULL;
 	int e;
 
-	/* Lazy or remote: a page source. Local eager: the chain's fast iterator. */
-	if (r->o->from)
-		e = ckpt_page_source_open_remote(r->o->from, r->o->token_file, NULL, &r->src);
-	else if (r->o->lazy)
-		e = ckpt_page_source_open_local(r->o->dir, NULL, &r->src);
+	if (o->dir && (top ? !(r->dir = strdup(o->dir)) : asprintf(&r->dir, "%s/%s", o->dir, sub) < 0)) {
+		r->dir = NULL;
+		return -ENOMEM;
+	}
+	if (o->from)
+		e = ckpt_page_source_open_remote_proc(o->from, top ? NULL : sub, o->token_file, NULL, &r->src);
+	else if (o->lazy)
+		e = ckpt_page_source_open_local(r->dir, NULL, &r->src);
 	else
-		return rst_open_chain(r, r->o->dir);
+		e = ckpt_chain_open(r->dir, NULL, &r->chain);
 	if (e < 0)
 		return e; /* lib/image or lib/net said what and why */
-	return load_state(r, r->o->dir ? r->o->dir : r->o->from);
+	if (!r->dir && (top ? !(where = strdup(o->from)) : asprintf(&where, "%s/%s", o->from, sub) < 0)) {
+		where = NULL;
+		return -ENOMEM;
+	}
+	return load_state(r, r->dir ? r->dir : where);
+}
+
+/* The content id of the newest checkpoint of @r's chain, as text; -EBADMSG: it says none. */
+int rst_image_id(struct rst *r, char ret[CKPT_IMAGE_ID_STR_LEN + 1])
+{
+	_cleanup_json_ json_object *sum = NULL;
+	json_object *id;
+	int e;
+
+	if (r->chain) {
+		ckpt_image_id_format(&ckpt_image_inventory(ckpt_chain_image(r->chain, 0))->id, ret);
+		return 0;
+	}
+	if ((e = ckpt_page_source_get_json(r->src, CKPT_PAGE_SOURCE_SUMMARY, &sum)) < 0)
+		return e;
+	if (!json_object_object_get_ex(sum, "id", &id) || !json_object_is_type(id, json_type_string) ||
+	    strlen(json_object_get_string(id)) != CKPT_IMAGE_ID_STR_LEN)
+		return -EBADMSG;
+	memcpy(ret, json_object_get_string(id), CKPT_IMAGE_ID_STR_LEN + 1);
+	return 0;
 }
 
 static size_t chain_length(struct rst *r)
@@ -234,6 +263,7 @@ static void rst_done(struct rst *r)
 	ckpt_chain_close(r->chain);
 	ckpt_page_source_close(r->src);
 	free(r->shm);
+	free(r->dir);
 }
 
 /* The root: ckpt's child, seized, in its session or group, before anything is made in it. */
@@ -260,12 +290,14 @@ static int build(struct rst *r)
 	if ((e = rst_prepare(r)) < 0 || (e = rst_mm(r)) < 0 || (e = rst_tree_mm_done(r)) < 0)
 		return e;
 	{
-		uint64_t t0 = now_ns();
+		uint64_t t0 = now_ns(), before = r->st->pages_data + r->st->pages_zero;
 
 		e = rst_pages(r);
 		r->st->pages_ns += now_ns() - t0;
 		if (e < 0)
 			return e;
+		if (r->lazy)
+			r->lazy->eager_pages = r->st->pages_data + r->st->pages_zero - before;
 	}
 	if (r->o->lazy && (e = rst_lazy_register(r)) < 0)
 		return e;
@@ -395,6 +427,30 @@ static int release_all(struct rst_tree *rt)
 	return e;
 }
 
+/* Lazy: a record per live process for the caller's server, each bound to its process. */
+static int lazy_alloc(struct rst_tree *rt, struct ckpt_restore_lazy *lazy)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rt->nr; i++)
+		n += rt->procs[i].s != NULL;
+	lazy->procs = calloc(n, sizeof(*lazy->procs));
+	if (!lazy->procs)
+		return -ENOMEM;
+	for (size_t i = 0; i < rt->nr; i++) {
+		struct rst *r = &rt->procs[i];
+		struct ckpt_restore_lazy_proc *p;
+
+		if (!r->s)
+			continue;
+		p = &lazy->procs[lazy->nr++];
+		p->uffd = p->parked_fd = -1;
+		snprintf(p->dir, sizeof(p->dir), "%s", rt->tree ? rt->tree->nodes[i].dir : ".");
+		r->lazy = p;
+	}
+	return 0;
+}
+
 int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stats *st,
 		     struct ckpt_restore_lazy *lazy)
 {
@@ -408,7 +464,6 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		if (!lazy)
 			return -EINVAL;
 		memset(lazy, 0, sizeof(*lazy));
-		lazy->uffd = lazy->parked_fd = -1;
 	}
 	if (!o->dir == !o->from) {
 		pr_err("restore needs a checkpoint directory or a page server, one of them");
@@ -419,8 +474,8 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 		return -ENOMEM;
 	rt.nr = 1;
 	rst_init(&rt.procs[0], &rt, 0);
-	rt.procs[0].lazy = lazy;
-	if ((e = open_images(&rt.procs[0])) < 0 || (e = rst_tree_open(&rt)) < 0)
+	if ((e = rst_open(&rt.procs[0], ".")) < 0 || (e = rst_tree_open(&rt)) < 0 ||
+	    (o->lazy && (e = lazy_alloc(&rt, lazy)) < 0))
 		goto out;
 	root = &rt.procs[0];
 	st->chain_length = chain_length(root);
@@ -461,8 +516,6 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	}
 	st->build_ns = now_ns() - t0 - st->check_ns;
 	st->total_ns = now_ns() - t0;
-	if (lazy)
-		lazy->eager_pages = st->pages_data + st->pages_zero;
 out:
 	if (e < 0 && lazy)
 		ckpt_restore_lazy_done(lazy);

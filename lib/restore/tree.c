@@ -58,27 +58,29 @@ static ssize_t fd_index(const struct ckpt_state *s, int fd)
 
 /* ---- open ---- */
 
-/* Process @i's checkpoint: its chain, bound to the tree by its id. */
+/* Process @i's checkpoint: its chain or page source, bound to the tree by its id. */
 static int open_node(struct rst_tree *rt, size_t i)
 {
 	const struct ckpt_tree_node *n = &rt->tree->nodes[i];
 	struct rst *r = &rt->procs[i];
-	_cleanup_free_ char *dir = NULL;
 	char id[CKPT_IMAGE_ID_STR_LEN + 1];
+	const char *where;
 	int e;
 
-	if (asprintf(&dir, "%s/%s", rt->o->dir, n->dir) < 0)
-		return -ENOMEM;
-	if ((e = rst_open_chain(r, dir)) < 0)
+	if ((e = rst_open(r, n->dir)) < 0)
 		return e;
-	ckpt_image_id_format(&ckpt_image_inventory(ckpt_chain_image(r->chain, 0))->id, id);
+	where = r->dir ? r->dir : ckpt_page_source_name(r->src);
+	if ((e = rst_image_id(r, id)) < 0) {
+		pr_err("'%s': cannot read its content id (a page server older than trees?): %s", where, errstr(e));
+		return e;
+	}
 	if (strcmp(id, n->id)) {
-		pr_err("'%s' is not the checkpoint of pid %d that '%s/%s' names (id %s, not %s)", dir, n->pid,
-		       rt->o->dir, CKPT_TREE_DOC, id, n->id);
+		pr_err("'%s' is not the checkpoint of pid %d that %s names (id %s, not %s)", where, n->pid,
+		       CKPT_TREE_DOC, id, n->id);
 		return -EBADMSG;
 	}
 	if (r->s->process.pid != n->pid) {
-		pr_err("'%s' holds pid %d, not pid %d", dir, r->s->process.pid, n->pid);
+		pr_err("'%s' holds pid %d, not pid %d", where, r->s->process.pid, n->pid);
 		return -EBADMSG;
 	}
 	return 0;
@@ -107,12 +109,6 @@ int rst_tree_open(struct rst_tree *rt)
 		       rt->o->dir ? rt->o->dir : rt->o->from, CKPT_TREE_DOC, rt->tree->nodes[0].pid,
 		       root->s->process.pid);
 		return -EBADMSG;
-	}
-	if (rt->tree->nr_nodes > 1 && (rt->o->lazy || rt->o->from)) {
-		pr_err("'%s' holds a tree of %zu processes: a %s restore of a process tree is not "
-		       "supported yet (restore it from its directory, without --lazy)",
-		       rt->o->dir ? rt->o->dir : rt->o->from, rt->tree->nr_nodes, rt->o->lazy ? "lazy" : "remote");
-		return -ENOTSUP;
 	}
 	{
 		struct rst *v = reallocarray(rt->procs, rt->tree->nr_nodes, sizeof(*v));
@@ -147,13 +143,28 @@ static int pipe_end(const int fds[2], int accmode)
 	return open(path, O_RDWR | O_CLOEXEC);
 }
 
+/* A blob of the root's checkpoint (the tree's own: the bytes in its pipes). */
+static int rst_tree_blob(struct rst_tree *rt, const char *blob, uint64_t len, void **ret)
+{
+	_cleanup_image_ struct ckpt_image *img = NULL;
+	struct rst *root = &rt->procs[0];
+	int e;
+
+	if (root->chain)
+		return ckpt_image_read_blob(ckpt_chain_image(root->chain, 0), blob, len, ret);
+	if (!root->dir)
+		return ckpt_page_source_get_blob(root->src, blob, len, ret); /* from a page server */
+	/* Lazy: the root is read through a page source; the blob is in its newest checkpoint. */
+	e = ckpt_image_open(root->dir, NULL, &img);
+	return e < 0 ? e : ckpt_image_read_blob(img, blob, len, ret);
+}
+
 static int make_pipe(struct rst_tree *rt, const struct ckpt_tree_pipe *tp)
 {
 	_cleanup_free_ void *data = NULL;
 	int fds[2], e = 0;
 
-	if (tp->len && (e = ckpt_image_read_blob(ckpt_chain_image(rt->procs[0].chain, 0), tp->blob, tp->len,
-						 &data)) < 0)
+	if (tp->len && (e = rst_tree_blob(rt, tp->blob, tp->len, &data)) < 0)
 		return e;
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return neg_errno();

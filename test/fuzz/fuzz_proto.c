@@ -59,6 +59,12 @@ static void payload(uint16_t type, const uint8_t *p, size_t len)
 		if (proto_get_doc_decode(p, len, why, sizeof(why), name) == 0)
 			check(strlen(name) == len && memcmp(name, p, len) == 0 && name[0] != '.');
 		break;
+	case PROTO_SELECT:
+		/* Only proc-PID: never a path out of the served directory. */
+		if (proto_select_decode(p, len, why, sizeof(why), name) == 0)
+			check(strlen(name) == len && !strncmp(name, "proc-", 5) && !strchr(name, '/') &&
+			      !strchr(name, '.'));
+		break;
 	case PROTO_PAGES: {
 		struct proto_read want;
 		struct proto_pages pg;

@@ -72,6 +72,7 @@ int main(int argc, char **argv)
 	proto_list_encode(b, &(struct proto_list){.from = 0, .max_ranges = PROTO_RANGES_MAX});
 	msg(dir, "c-list", PROTO_LIST, 0, 3, b, PROTO_LIST_SIZE);
 	msg(dir, "c-ping", PROTO_PING, 0, 4, b, 0);
+	msg(dir, "c-select", PROTO_SELECT, 0, 5, (const uint8_t *)"proc-4242", 9);
 	emit(dir, "client-stream", stream, slen);
 	slen = 0;
 

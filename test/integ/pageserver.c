@@ -711,12 +711,12 @@ Test(pageserver, malicious_clients_get_clear_errors_while_a_good_one_is_served)
 	/* Wrong version. */
 	fd = raw_connect(&srv, 0);
 	peer_name(fd, peer, sizeof(peer));
-	raw_hello(fd, 2, 7, 0);
+	raw_hello(fd, 3, 7, 0);
 	expect_error(fd, EPROTONOSUPPORT, true, msg, sizeof(msg), 5000);
-	cr_expect(strstr(msg, "protocol versions 2 to 7 not supported: this page server speaks 1"),
+	cr_expect(strstr(msg, "protocol versions 3 to 7 not supported: this page server speaks 1 to 2"),
 		  "%s", msg);
 	close(fd);
-	strcat(peer, "protocol versions 2 to 7 not supported");
+	strcat(peer, "protocol versions 3 to 7 not supported");
 	cr_expect(log_wait(&srv, peer, 5000), "no '%s' in the server's log", peer);
 
 	/* Not the protocol at all. */
@@ -1092,4 +1092,134 @@ Test(pageserver_netns, across_a_veth_pair_with_a_token)
 	free(token);
 	free(wrong);
 	ck_done(&c);
+}
+
+/* ---- process trees (protocol version 2): SELECT a process's checkpoint ---- */
+
+/* A checkpoint of test/progs/tree in tmp/tree; the proc-PID name of one worker in @worker. */
+static void tree_checkpoint(char *dir, size_t len, char *worker, size_t wlen)
+{
+	struct prog p;
+	struct run_result r;
+	char line[128], file[160], pid[16];
+	int root = 0;
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/tree.file", tmp);
+	cr_assert_eq(prog_start(&p, true, 0, "tree", file, NULL), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0);
+	cr_assert_eq(sscanf(line, "pid %d", &root), 1, "%s", line);
+	snprintf(pid, sizeof(pid), "%d", root);
+	snprintf(line, sizeof(line), "/proc/%d/task/%d/children", root, root);
+	f = fopen(line, "r");
+	cr_assert_not_null(f);
+	worker[0] = 0;
+	/* The last child is a live worker (the zombie came first). */
+	for (int kid; fscanf(f, "%d", &kid) == 1;)
+		snprintf(worker, wlen, "proc-%d", kid);
+	fclose(f);
+	snprintf(dir, len, "%s/tree", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	prog_kill(&p);
+}
+
+/* SELECT @name as request @id; the reply's type (ERROR: its code in @code). */
+static uint16_t raw_select(int fd, uint32_t id, const char *name, int *code)
+{
+	uint8_t h[PROTO_HDR_SIZE], p[PROTO_ERROR_HEAD + PROTO_ERROR_MSG_MAX];
+	struct proto_hdr hdr;
+	struct proto_error e;
+	char why[256];
+
+	raw_send(fd, PROTO_SELECT, id, name, (uint32_t)strlen(name), (uint32_t)strlen(name));
+	cr_assert(raw_recv(fd, h, sizeof(h), 5000), "no answer to SELECT %s", name);
+	cr_assert_eq(proto_hdr_decode(h, sizeof(p), why, sizeof(why), &hdr), 0, "%s", why);
+	cr_expect_eq(hdr.id, id);
+	*code = 0;
+	if (hdr.type == PROTO_ERROR) {
+		cr_assert(raw_recv(fd, p, hdr.len, 5000));
+		cr_assert_eq(proto_error_decode(p, hdr.len, why, sizeof(why), &e), 0, "%s", why);
+		*code = (int)e.code;
+	}
+	return hdr.type;
+}
+
+Test(pageserver, select_serves_each_process_of_a_tree_and_nothing_outside)
+{
+	static const char *const bad[] = { "../proc-1", "proc-01", "proc-1/..", "proc-", "proc-1x", "tree.json",
+					   "proc-123456789012" };
+	char dir[128], worker[32], path[256], msg[1100];
+	struct ckpt_page_source *remote = NULL, *local = NULL, *top = NULL;
+	json_object *a = NULL, *b = NULL;
+	struct server srv;
+	uint8_t h[PROTO_HDR_SIZE + PROTO_HELLO_SIZE];
+	struct proto_hello hello;
+	int fd, code;
+
+	tree_checkpoint(dir, sizeof(dir), worker, sizeof(worker));
+	cr_assert(worker[0], "no worker in the tree");
+	/* A link in the served directory that looks like a process: not followed. */
+	snprintf(path, sizeof(path), "%s/proc-4242", dir);
+	cr_assert_eq(symlink("/etc", path), 0, "%m");
+	server_start(&srv, dir, NULL);
+
+	/* Through the library: the worker's checkpoint, as the local one. */
+	snprintf(path, sizeof(path), "%s/%s", dir, worker);
+	cr_assert_eq(ckpt_page_source_open_remote_proc(srv.url, worker, NULL, NULL, &remote), 0, "%s", last_err);
+	cr_assert_eq(ckpt_page_source_open_local(path, NULL, &local), 0, "%s", last_err);
+	cr_assert_eq(ckpt_page_source_open_remote(srv.url, NULL, NULL, &top), 0, "%s", last_err);
+	cr_assert_eq(ckpt_page_source_get_json(remote, "process.json", &a), 0, "%s", last_err);
+	cr_assert_eq(ckpt_page_source_get_json(local, "process.json", &b), 0, "%s", last_err);
+	cr_expect(json_object_equal(a, b), "the worker's process.json differs");
+	json_object_put(a);
+	json_object_put(b);
+	cr_assert_eq(ckpt_page_source_get_json(remote, CKPT_PAGE_SOURCE_SUMMARY, &a), 0, "%s", last_err);
+	cr_assert_eq(ckpt_page_source_get_json(top, CKPT_PAGE_SOURCE_SUMMARY, &b), 0, "%s", last_err);
+	cr_expect(!json_object_equal(json_object_object_get(a, "id"), json_object_object_get(b, "id")),
+		  "the worker's checkpoint is the root's");
+	json_object_put(a);
+	json_object_put(b);
+	same_ranges(remote, local);
+	ckpt_page_source_close(remote);
+	remote = NULL;
+	/* No such process, and names that are not proc-PID: refused before any connection goes on. */
+	cr_expect_eq(ckpt_page_source_open_remote_proc(srv.url, "proc-999999", NULL, NULL, &remote), -ENOENT);
+	cr_expect_eq(ckpt_page_source_open_remote_proc(srv.url, "../tree", NULL, NULL, &remote), -EINVAL);
+	ckpt_page_source_close(local);
+	ckpt_page_source_close(top);
+
+	/* Raw, version 2: bad names refused, the connection goes on. */
+	fd = raw_connect(&srv, 0);
+	raw_hello(fd, 1, 2, 0);
+	cr_assert(raw_recv(fd, h, sizeof(h), 5000), "no HELLO from the server");
+	cr_assert_eq(proto_hello_decode(h + PROTO_HDR_SIZE, PROTO_HELLO_SIZE, msg, sizeof(msg), &hello), 0, "%s",
+		     msg);
+	cr_expect(hello.min_version == 2 && hello.max_version == 2, "picked %u-%u", hello.min_version,
+		  hello.max_version);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(raw_select(fd, (uint32_t)(10 + i), bad[i], &code), PROTO_ERROR, "SELECT %s", bad[i]);
+		cr_expect(code == EINVAL || (code == EPROTO && strlen(bad[i]) > PROTO_PROC_NAME_MAX),
+			  "SELECT %s: error %d", bad[i], code);
+		if (code == EPROTO) { /* fatal: a new connection */
+			close(fd);
+			fd = raw_connect(&srv, 0);
+			raw_hello(fd, 1, 2, 0);
+			cr_assert(raw_recv(fd, h, sizeof(h), 5000));
+		}
+	}
+	cr_expect_eq(raw_select(fd, 30, "proc-4242", &code), PROTO_ERROR, "a link was followed");
+	cr_expect_eq(code, ENOENT);
+	cr_expect_eq(raw_select(fd, 31, worker, &code), PROTO_SELECTED, "SELECT %s: error %d", worker, code);
+	close(fd);
+
+	/* Version 1 knows no SELECT: a fatal protocol error. */
+	fd = raw_connect(&srv, 0);
+	raw_handshake(fd);
+	raw_send(fd, PROTO_SELECT, 1, worker, (uint32_t)strlen(worker), (uint32_t)strlen(worker));
+	expect_error(fd, EPROTO, true, msg, sizeof(msg), 5000);
+	cr_expect(strstr(msg, "unexpected SELECT"), "%s", msg);
+	close(fd);
+	server_done(&srv);
 }

@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "helpers/testutil.h"
 
 static char tmp[64];
@@ -39,11 +41,39 @@ static void teardown(void)
 
 TestSuite(tree, .init = setup, .fini = teardown, .timeout = 180);
 
-#define TREE_ITEMS 12
+#define TREE_ITEMS 13
 
 static bool alive(pid_t pid)
 {
 	return kill(pid, 0) == 0 && proc_state(pid) != 'Z';
+}
+
+/* Read every line up to "done"; each must end in "ok". @all (may be NULL) gets them. */
+static void read_all_ok(struct prog *p, const char *what, char *all, size_t len)
+{
+	char line[512];
+	int n = 0;
+
+	if (all)
+		all[0] = 0;
+	for (;;) {
+		cr_assert_geq(prog_read_line(p, line, sizeof(line), 30000), 0, "%s: no answer after %d lines", what, n);
+		if (strcmp(line, "done") == 0)
+			break;
+		n++;
+		if (all && strlen(all) + strlen(line) + 2 < len)
+			strcat(strcat(all, line), "\n");
+		cr_log_info("%s: %s", what, line);
+		cr_expect_not_null(strstr(line, " ok"), "%s: %s", what, line);
+	}
+	cr_expect_eq(n, TREE_ITEMS, "%s: %d items, not %d", what, n, TREE_ITEMS);
+}
+
+/* Send "check", then read_all_ok. */
+static void expect_all_ok_lines(struct prog *p, const char *what, char *all, size_t len)
+{
+	cr_assert_eq(write(p->in_fd, "check\n", 6), 6);
+	read_all_ok(p, what, all, len);
 }
 
 /* Start test/progs/tree; its pid once it is ready. */
@@ -119,16 +149,32 @@ static void kill_tree(pid_t pid, struct prog *p)
 			usleep(10000);
 }
 
-/* Restore @dir (ckpt's stdio, our pipes, handed in), and let the tree check itself. */
+/* Restore @dir (or from the page server at @dir, tcp://...) (ckpt's stdio, our pipes, handed in) with @extra options, and let the tree check itself. */
+static void restore_and_check_lines(const char *dir, const char *what, const char *const *extra, char *all,
+				    size_t len)
+{
+	const char *argv[16] = { ckpt_bin(), "restore", strncmp(dir, "tcp://", 6) ? "-D" : "--from", dir, "--stdio",
+				 "inherit" };
+	struct prog rp;
+	int n = 6;
+
+	for (size_t i = 0; extra && extra[i]; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
+	expect_all_ok_lines(&rp, what, all, len);
+	cr_expect_eq(prog_wait(&rp, 20000), 0, "%s: ckpt restore did not exit 0", what);
+	prog_kill(&rp);
+}
+
+static void restore_and_check_with(const char *dir, const char *what, const char *const *extra)
+{
+	restore_and_check_lines(dir, what, extra, NULL, 0);
+}
+
 static void restore_and_check(const char *dir, const char *what)
 {
-	const char *argv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", NULL };
-	struct prog rp;
-
-	cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
-	prog_expect_checks_ok(&rp, what, TREE_ITEMS);
-	prog_wait(&rp, 10000);
-	prog_kill(&rp);
+	restore_and_check_with(dir, what, NULL);
 }
 
 static void kill_mode_round_trip(bool load)
@@ -419,4 +465,293 @@ Test(tree, a_session_restore_cannot_make_is_refused_at_dump)
 	run_result_done(&r);
 	cr_expect(alive(v[0]) && alive(v[2]), "the tree was harmed");
 	kill_tree(v[0], &p);
+}
+
+/* ---- lazy: every process its own uffd, ranges and page source; one server for all ---- */
+
+static const char *const lazy_opt[] = { "--lazy", NULL };
+
+/* A kill-mode checkpoint of a fresh tree at tmp/@name; the pids of its live processes in @pids. */
+static size_t checkpoint_tree(const char *name, char *dir, size_t len, pid_t *pids, size_t max)
+{
+	struct prog p;
+	pid_t pid;
+	size_t n;
+
+	pid = start_tree(&p, name);
+	n = tree_pids(pid, pids, max);
+	/* The live ones: a zombie has no memory to serve. */
+	for (size_t i = 0, k = n; i < k; i++)
+		if (!alive(pids[i]))
+			pids[i--] = pids[--k], n--;
+	snprintf(dir, len, "%s/%s", tmp, name);
+	dump_ok(pid, dir, NULL, NULL);
+	cr_expect_eq(prog_wait(&p, 5000) >= 0, true, "the root outlived a kill-mode dump");
+	/* Restored with these pids: killed at the end whatever happens (a lost page makes them wait). */
+	for (size_t i = 0; i < n; i++)
+		prog_track_pid(pids[i]);
+	return n;
+}
+
+/* The same checkpoint restored eagerly, then lazily: the same lines, every one ok. */
+Test(tree, lazy_restore_says_what_the_eager_one_says)
+{
+	char dir[128], eager[4096], lazy[4096];
+	pid_t pids[16];
+
+	cr_assert_eq(checkpoint_tree("lazy", dir, sizeof(dir), pids, 16), 6, "the tree has a root and 5 workers");
+	restore_and_check_lines(dir, "eager restore", NULL, eager, sizeof(eager));
+	restore_and_check_lines(dir, "lazy restore", lazy_opt, lazy, sizeof(lazy));
+	cr_expect_str_eq(lazy, eager);
+}
+
+Test(tree, lazy_restore_under_load)
+{
+	char dir[128];
+	pid_t pids[16];
+
+	load_start();
+	checkpoint_tree("lazyload", dir, sizeof(dir), pids, 16);
+	restore_and_check_with(dir, "lazy restore under load", lazy_opt);
+}
+
+/* The "lazy" JSON lines of a lazy-pages server's output in @text: how many, each checked. */
+static size_t lazy_lines(const char *text, const pid_t *pids, size_t nr_pids, const char *const *ends, bool no_fill)
+{
+	size_t n = 0;
+
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		json_object *j, *v;
+		pid_t pid;
+		bool known = false, end_ok = false;
+
+		if (*l != '{')
+			continue;
+		j = json_tokener_parse(l);
+		if (!j || !json_object_object_get_ex(j, "event", &v) || strcmp(json_object_get_string(v), "lazy")) {
+			json_object_put(j);
+			continue;
+		}
+		n++;
+		if (!nr_pids) { /* counting only */
+			json_object_put(j);
+			continue;
+		}
+		pid = json_object_get_int(json_object_object_get(j, "pid"));
+		if (no_fill)
+			cr_expect_eq(json_object_get_int64(json_object_object_get(j, "pages_fill")), 0,
+				     "pid %d filled with no fill: %s", pid, json_object_to_json_string(j));
+		for (size_t i = 0; i < nr_pids; i++)
+			known |= pids[i] == pid;
+		cr_expect(known, "the server served pid %d, not of the tree", pid);
+		for (size_t i = 0; ends[i]; i++)
+			end_ok |= !strcmp(json_object_get_string(json_object_object_get(j, "end")), ends[i]);
+		cr_expect(end_ok, "pid %d: %s", pid, json_object_to_json_string(j));
+		/* Its own memory came from the server: faults or fill, not only before it ran. */
+		cr_expect_gt(json_object_get_int64(json_object_object_get(j, "pages_fault")) +
+				     json_object_get_int64(json_object_object_get(j, "pages_fill")),
+			     0, "pid %d got no page from the server: %s", pid, json_object_to_json_string(j));
+		json_object_put(j);
+	}
+	return n;
+}
+
+/* A lazy-pages server's lines, read until one per process of @pids came (20 s at most), each checked. */
+static void server_lazy_lines(struct prog *srv, const pid_t *pids, size_t n, const char *const *ends, bool no_fill)
+{
+	char line[2048], text[16384] = "";
+
+	for (double t0 = mono_s(); mono_s() - t0 < 20 && lazy_lines(text, pids, 0, ends, no_fill) < n;) {
+		if (prog_read_line(srv, line, sizeof(line), 500) < 0)
+			continue;
+		if (strlen(text) + strlen(line) + 2 < sizeof(text))
+			strcat(strcat(text, line), "\n");
+	}
+	cr_expect_eq(lazy_lines(text, pids, n, ends, no_fill), n, "%s", text);
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/*
+ * --lazy --detach: ckpt exits at once, the server it forked serves every
+ * process of the tree and logs one line for each.
+ */
+Test(tree, lazy_detached_restore_serves_every_process)
+{
+	static const char *const ends[] = { "complete", "exited", NULL };
+	char dir[128], out[160], log[160], line[4096], *text;
+	const char *argv[16];
+	struct prog rp;
+	pid_t pids[16];
+	size_t n;
+	FILE *f = NULL;
+	int status, lines = 0, pid = 0;
+
+	n = checkpoint_tree("lazydetach", dir, sizeof(dir), pids, 16);
+	snprintf(out, sizeof(out), "%s/detach.out", tmp);
+	snprintf(log, sizeof(log), "%s/detach.log", tmp);
+	/* Our stdout a file (a pipe is never handed over with --detach), stdin our pipe. */
+	argv[0] = ckpt_bin(), argv[1] = "restore", argv[2] = "-D", argv[3] = dir, argv[4] = "--lazy";
+	argv[5] = "--detach", argv[6] = "--json", argv[7] = "--lazy-log", argv[8] = log;
+	argv[9] = "--stdio", argv[10] = "inherit", argv[11] = NULL;
+	cr_assert_eq(prog_spawn(&rp, true, out, argv), 0);
+	status = prog_wait(&rp, 20000);
+	cr_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "restore: status %#x", status);
+	text = slurp(out);
+	{
+		json_object *j = json_tokener_parse(text);
+
+		cr_assert_not_null(j, "%s", text);
+		pid = json_object_get_int(json_object_object_get(j, "pid"));
+		json_object_put(j);
+	}
+	cr_expect_eq(pid, pids[0], "restored as pid %d, not %d", pid, pids[0]);
+	prog_track_pid(pid);
+	/* ckpt is gone; the tree runs on our pipe and the file. */
+	cr_assert_eq(write(rp.in_fd, "check\n", 6), 6);
+	for (double t0 = mono_s(); mono_s() - t0 < 30 && !strstr(slurp(out), "\ndone\n"); usleep(20000))
+		;
+	text = slurp(out);
+	cr_assert(strstr(text, "\ndone\n"), "the tree did not finish: %s", text);
+	f = fmemopen(text, strlen(text), "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (line[0] == '{' || !strcmp(line, "done\n"))
+			continue;
+		lines++;
+		cr_expect(strstr(line, " ok\n"), "%s", line);
+	}
+	if (f)
+		fclose(f);
+	cr_expect_eq(lines, TREE_ITEMS);
+	/* One line per live process, once each is complete or gone. */
+	for (double t0 = mono_s(); mono_s() - t0 < 20 && lazy_lines(slurp(log), pids, 0, ends, false) < n; usleep(50000))
+		;
+	cr_expect_eq(lazy_lines(slurp(log), pids, n, ends, false), n, "%s", slurp(log));
+	prog_kill(&rp);
+}
+
+/*
+ * Faults only (no background fill), through --lazy-socket: the workers exit
+ * with pages never asked for; the root asks for its own memory after they
+ * are gone, and gets it.
+ */
+Test(tree, lazy_socket_a_process_gone_with_pages_left_stops_no_other)
+{
+	static const char *const ends[] = { "exited", NULL };
+	const char *sargv[] = { ckpt_bin(), "lazy-pages", "--socket", NULL, "--json", "--no-fill", NULL };
+	char dir[128], sock[128], line[2048];
+	const char *extra[] = { "--lazy", "--lazy-socket", sock, NULL };
+	struct prog srv;
+	pid_t pids[16];
+	size_t n;
+
+	n = checkpoint_tree("lazysock", dir, sizeof(dir), pids, 16);
+	snprintf(sock, sizeof(sock), "%s/lazy.sock", tmp);
+	sargv[3] = sock;
+	cr_assert_eq(prog_spawn(&srv, false, NULL, sargv), 0);
+	cr_assert_geq(prog_read_line(&srv, line, sizeof(line), 10000), 0, "lazy-pages did not start");
+	cr_assert(strstr(line, "\"listening\""), "%s", line);
+	restore_and_check_with(dir, "lazy restore through a socket", extra);
+	/* Every process of the tree exited, each with pages never copied (no fill). */
+	server_lazy_lines(&srv, pids, n, ends, true);
+	prog_kill(&srv);
+}
+
+/* ---- from a page server: tree.json and every process's checkpoint over the protocol ---- */
+
+/* ckpt page-server -D @dir on loopback; its URL in @url. */
+static void page_server_start(struct prog *srv, const char *dir, char *url, size_t len)
+{
+	const char *argv[] = { ckpt_bin(), "page-server", "-D", dir, "--listen", "127.0.0.1:0", "--json", NULL };
+	char line[1024];
+	json_object *j, *v;
+
+	cr_assert_eq(prog_spawn(srv, false, NULL, argv), 0);
+	cr_assert_geq(prog_read_line(srv, line, sizeof(line), 10000), 0, "the page server did not start");
+	j = json_tokener_parse(line);
+	cr_assert(j && json_object_object_get_ex(j, "address", &v), "%s", line);
+	snprintf(url, len, "tcp://%s", json_object_get_string(v));
+	json_object_put(j);
+}
+
+/* The same checkpoint restored from its directory, then eagerly and lazily from a page server. */
+Test(tree, restore_from_a_page_server_eager_and_lazy)
+{
+	char dir[128], url[160], local[4096], remote[4096];
+	struct prog srv;
+	pid_t pids[16];
+
+	checkpoint_tree("remote", dir, sizeof(dir), pids, 16);
+	restore_and_check_lines(dir, "restore from the directory", NULL, local, sizeof(local));
+	page_server_start(&srv, dir, url, sizeof(url));
+	restore_and_check_lines(url, "restore from a page server", NULL, remote, sizeof(remote));
+	cr_expect_str_eq(remote, local);
+	restore_and_check_lines(url, "lazy restore from a page server", lazy_opt, remote, sizeof(remote));
+	cr_expect_str_eq(remote, local);
+	prog_kill(&srv);
+}
+
+/*
+ * The server dies (SIGKILL) with no page copied but those faulted in: every
+ * process of the tree waits, none reads zeros; one `lazy-pages --attach`
+ * of every process takes them all over from their records (each from its
+ * own checkpoint), and the tree checks itself.
+ */
+Test(tree, lazy_takeover_of_every_process_after_the_server_dies)
+{
+	static const char *const ends[] = { "complete", "exited", NULL };
+	const char *sargv[] = { ckpt_bin(), "lazy-pages", "--socket", NULL, "--json", "--no-fill", NULL };
+	const char *aargv[32] = { ckpt_bin(), "lazy-pages", "--json" };
+	char dir[128], sock[128], line[2048], att[16][16];
+	const char *rargv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", "--lazy", "--lazy-socket",
+				sock, NULL };
+	struct prog srv, srv2, rp;
+	pid_t pids[16];
+	size_t n, records = 0;
+	int a = 3;
+
+	n = checkpoint_tree("takeover", dir, sizeof(dir), pids, 16);
+	snprintf(sock, sizeof(sock), "%s/lazy.sock", tmp);
+	sargv[3] = sock;
+	cr_assert_eq(prog_spawn(&srv, false, NULL, sargv), 0);
+	cr_assert_geq(prog_read_line(&srv, line, sizeof(line), 10000), 0, "lazy-pages did not start");
+	cr_assert_eq(prog_spawn(&rp, true, NULL, rargv), 0);
+	/* Every process handed over: its record is in the run directory. */
+	for (double t0 = mono_s(); mono_s() - t0 < 20 && records < n; usleep(20000)) {
+		records = 0;
+		for (size_t i = 0; i < n; i++) {
+			char path[256];
+
+			snprintf(path, sizeof(path), "%s/lazy-%d.json", tmp, pids[i]);
+			records += access(path, F_OK) == 0;
+		}
+	}
+	cr_assert_eq(records, n, "%zu of %zu processes handed over", records, n);
+	usleep(200000);
+	prog_kill(&srv);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(att[i], sizeof(att[i]), "%d", pids[i]);
+		aargv[a++] = "--attach";
+		aargv[a++] = att[i];
+	}
+	aargv[a] = NULL;
+	/* The root reads "check" into lazy memory: a fault taken in the kernel, waiting (killably). */
+	cr_assert_eq(write(rp.in_fd, "check\n", 6), 6);
+	usleep(300000);
+	cr_assert_eq(prog_spawn(&srv2, false, NULL, aargv), 0);
+	read_all_ok(&rp, "lazy restore taken over", NULL, 0);
+	cr_expect_eq(prog_wait(&rp, 20000), 0, "ckpt restore did not exit 0");
+	server_lazy_lines(&srv2, pids, n, ends, false);
+	prog_kill(&srv2);
+	prog_kill(&rp);
 }

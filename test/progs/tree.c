@@ -12,7 +12,10 @@
  * exited with status 7; worker C leading its own process group; worker D
  * leading its own session; worker E holding the other end of a unix socket
  * pair with the parent (bytes it sent before the dump wait unread) and a
- * TCP listener the parent made before forking it. On "check" (stdin) the
+ * TCP listener the parent made before forking it. Each live process also
+ * fills private memory (OWN_PAGES pages, a pattern of its own name) that it
+ * checks after restore: a lazy restore that served one process another's
+ * pages fails it. On "check" (stdin) the
  * parent lets the workers go and prints one line per item ("NAME ok" or
  * "NAME FAIL: why"), then "done".
  */
@@ -32,6 +35,7 @@
 
 #define FLIGHT 3000
 #define ADDS 100000
+#define OWN_PAGES 256
 
 struct shared {
 	atomic_long counter;
@@ -46,6 +50,27 @@ static int filefd;
 static pid_t parent;
 static int sp[2];   /* parent <-> E: a unix socket pair */
 static int lfd;     /* a TCP listener, E's too */
+
+static unsigned char *own;
+
+/* OWN_PAGES pages of private memory, a pattern of @name (every page differs). */
+static void own_fill(char name)
+{
+	own = mmap(NULL, OWN_PAGES * 4096UL, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (own == MAP_FAILED)
+		_exit(21);
+	for (size_t i = 0; i < OWN_PAGES * 4096UL; i++)
+		own[i] = (unsigned char)(name * 31 + i / 4096 * 7 + i % 251);
+}
+
+/* Is the private memory still this process's own? */
+static int own_ok(char name)
+{
+	for (size_t i = 0; i < OWN_PAGES * 4096UL; i++)
+		if (own[i] != (unsigned char)(name * 31 + i / 4096 * 7 + i % 251))
+			return 0;
+	return 1;
+}
 
 static void wait_go(void)
 {
@@ -66,6 +91,7 @@ static void hello(char name)
 {
 	char line[3] = { name, '\n', 0 };
 
+	own_fill(name);
 	if (write(filefd, line, 2) != 2)
 		_exit(20);
 	atomic_fetch_add(&sh->touched, 1);
@@ -89,6 +115,8 @@ static int worker_a(void)
 		if (buf[i] != (char)('a' + i % 26))
 			return 3;
 	add();
+	if (!own_ok('A'))
+		return 5;
 	return getppid() == parent ? 0 : 4;
 }
 
@@ -99,6 +127,8 @@ static int worker_b(void)
 	add();
 	if (write(fromb[1], "B-result 12345", 14) != 14)
 		return 2;
+	if (!own_ok('B'))
+		return 5;
 	return getppid() == parent ? 0 : 4;
 }
 
@@ -110,6 +140,8 @@ static int worker_c(void)
 		return 2;
 	if (getsid(0) != getsid(parent))
 		return 3;
+	if (!own_ok('C'))
+		return 5;
 	return getppid() == parent ? 0 : 4;
 }
 
@@ -119,6 +151,8 @@ static int worker_d(void)
 	wait_go();
 	if (getsid(0) != getpid())
 		return 2;
+	if (!own_ok('D'))
+		return 5;
 	return getppid() == parent ? 0 : 4;
 }
 
@@ -184,13 +218,18 @@ int main(int argc, char **argv)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parent = getpid();
+	own_fill('P');
 	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	filefd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	{
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 
-		if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 4) < 0)
+		int one = 1;
+
+		/* As servers do: a restore of the same checkpoint again finds the port in TIME_WAIT. */
+		if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		    bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 4) < 0)
 			lfd = -1;
 	}
 	if (sh == MAP_FAILED || filefd < 0 || pipe(go) < 0 || pipe(toa) < 0 || pipe(fromb) < 0 || lfd < 0 ||
@@ -262,6 +301,7 @@ int main(int argc, char **argv)
 	memset(buf, 0, sizeof(buf));
 	item("pipe_back", read(fromb[0], buf, 14) == 14 && !strcmp(buf, "B-result 12345"), "read '%.0ld%.0ld'", 0,
 	     0);
+	item("private_memory", own_ok('P'), "the parent's pages differ%.0ld%.0ld", 0, 0);
 	item("shared_memory", atomic_load(&sh->counter) == 2L * ADDS, "counter %ld, want %ld",
 	     atomic_load(&sh->counter), 2L * ADDS);
 	/* Five workers wrote 2 bytes each at the shared offset; the parent's view moved with them. */

@@ -247,6 +247,29 @@ Test(proto, get_doc_names)
 	cr_expect_eq(strlen(name), PROTO_DOC_NAME_MAX);
 }
 
+/* ---- SELECT (version 2) ---- */
+
+Test(proto, select_takes_only_proc_pid)
+{
+	char name[PROTO_PROC_NAME_MAX + 1];
+	static const char *const bad[] = {"../proc-1", "proc-01", "proc-1/..", "proc-", "proc-1x", "proc--1",
+					  "Proc-1", "proc-0", "tree.json", "proc-1\n", "/proc-1"};
+
+	cr_assert_eq(proto_select_decode((const uint8_t *)"proc-4242", 9, why, sizeof(why), name), 0, "%s", why);
+	cr_expect_str_eq(name, "proc-4242");
+	cr_assert_eq(proto_select_decode((const uint8_t *)"proc-4194304", 12, why, sizeof(why), name), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		EXPECT_ERR(proto_select_decode((const uint8_t *)bad[i], strlen(bad[i]), why, sizeof(why), name),
+			   -EINVAL);
+	EXPECT_ERR(proto_select_decode((const uint8_t *)"proc-1\0", 7, why, sizeof(why), name), -EINVAL);
+	EXPECT_ERR(proto_select_decode((const uint8_t *)"", 0, why, sizeof(why), name), -EPROTO);
+	EXPECT_ERR(proto_select_decode((const uint8_t *)"proc-123456789012", 17, why, sizeof(why), name), -EPROTO);
+	cr_expect_str_eq(proto_type_name(PROTO_SELECT), "SELECT");
+	cr_expect_str_eq(proto_type_name(PROTO_SELECTED), "SELECTED");
+	cr_expect_eq(PROTO_VERSION, 2);
+	cr_expect_eq(PROTO_VERSION_SELECT, 2);
+}
+
 /* ---- PAGES ---- */
 
 Test(proto, pages_round_trip)
