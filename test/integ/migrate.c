@@ -7,10 +7,12 @@
  * connection, a numbered line every 20 ms, and checks every echo. The
  * server is dumped in A (kill mode, --tcp-established), SIP moves from A to
  * B (as a floating address does between hosts), the server is restored in
- * B, and the client's connection goes on: every line echoed once, in order,
- * no reset.
+ * B (from the images, or with --from --lazy from a page server in A: its
+ * memory over the network), and the client's connection goes on: every
+ * line echoed once, in order, no reset.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -129,7 +131,12 @@ static size_t lines_of(const char *path)
 	return n;
 }
 
-Test(migrate, a_server_moves_to_another_host_with_its_client_connection)
+/*
+ * @from: the memory comes over the network, lazily (post-copy): a page
+ * server on host A (its own address, a token both ways), the restore on B
+ * with --from --lazy.
+ */
+static void migrate(bool from)
 {
 	char sip[32], out[128], img[128], port_s[16], count_s[16], line[64];
 	const char *sargv[8], *cargv[10];
@@ -192,8 +199,32 @@ Test(migrate, a_server_moves_to_another_host_with_its_client_connection)
 	cr_assert_eq(sh("ip -n %s addr del %s/24 dev ckma%d && ip -n %s addr add %s/24 dev ckmb%d && "
 			"ip -n %s neigh flush all", ns[0], sip, id, ns[1], sip, id, ns[2]), 0);
 	/* On host B: restored. */
-	cr_assert_eq(sh("ip netns exec %s %s restore -D %s --detach --stdio null > %s/restore.log 2>&1", ns[1],
-			ckpt_bin(), img, tmp), 0, "restore in %s (see %s/restore.log)", ns[1], tmp);
+	if (from) {
+		char token[192], listen[64], line2[512];
+		const char *pargv[16];
+		struct prog ps;
+		int n = 0, fd;
+
+		snprintf(token, sizeof(token), "%s/token", tmp);
+		fd = open(token, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(write(fd, "a migration secret of 32 bytes!!\n", 33), 33);
+		close(fd);
+		cr_assert_eq(sh("ip -n %s addr add 10.233.%d.11/24 dev ckma%d", ns[0], id, id), 0);
+		snprintf(listen, sizeof(listen), "10.233.%d.11:%d", id, port + 1);
+		n = page_server_argv(pargv, ns[0], img, listen);
+		pargv[n++] = "--token-file";
+		pargv[n++] = token;
+		pargv[n] = NULL;
+		cr_assert_eq(prog_spawn(&ps, false, NULL, pargv), 0);
+		cr_assert_geq(prog_read_line(&ps, line2, sizeof(line2), 10000), 0, "the page server did not start");
+		cr_assert_eq(sh("ip netns exec %s %s restore --from tcp://%s --token-file %s --lazy --detach --stdio null "
+				"> %s/restore.log 2>&1", ns[1], ckpt_bin(), listen, token, tmp), 0,
+			     "restore --from in %s (see %s/restore.log)", ns[1], tmp);
+	} else {
+		cr_assert_eq(sh("ip netns exec %s %s restore -D %s --detach --stdio null > %s/restore.log 2>&1", ns[1],
+				ckpt_bin(), img, tmp), 0, "restore in %s (see %s/restore.log)", ns[1], tmp);
+	}
 	cr_assert_eq(sh("ip netns pids %s | grep -q .", ns[1]), 0, "nothing runs in %s", ns[1]);
 	/* The client ends its count on the same connection: every line once, in order. */
 	cr_expect_eq(prog_wait(&cli, 60000), 0, "the client failed (see %s)", out);
@@ -212,4 +243,15 @@ Test(migrate, a_server_moves_to_another_host_with_its_client_connection)
 		cr_expect_eq(expect, count, "%d lines echoed, not %d", expect, count);
 	}
 	(void)r;
+}
+
+Test(migrate, a_server_moves_to_another_host_with_its_client_connection)
+{
+	migrate(false);
+}
+
+/* The same with its memory over the network, lazily: a live migration with post-copy. */
+Test(migrate, a_server_moves_with_its_memory_from_a_page_server)
+{
+	migrate(true);
 }
