@@ -44,20 +44,6 @@ static void teardown(void)
 
 TestSuite(postgres, .init = setup, .fini = teardown, .timeout = 240);
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* The server's binaries (Debian's postgresql package), or a skip. */
 static void find_postgres(void)
 {

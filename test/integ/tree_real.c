@@ -50,20 +50,6 @@ static void write_file(const char *dir, const char *name, const char *text)
 	fclose(f);
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Wait (asserting, @secs at most) until @path exists. */
 static void wait_file(const char *path, int secs)
 {

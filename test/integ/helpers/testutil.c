@@ -366,16 +366,17 @@ const char *log_captured(void)
 	return captured;
 }
 
-static int shf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int shf(const char *fmt, ...)
+int sh(const char *fmt, ...)
 {
-	char cmd[1024];
+	char cmd[4096];
 	va_list ap;
+	int st;
 
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
-	return system(cmd);
+	st = system(cmd);
+	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 int netns_pair_create(struct netns_pair *np, const char *prefix, char *err, size_t errlen)
@@ -386,7 +387,7 @@ int netns_pair_create(struct netns_pair *np, const char *prefix, char *err, size
 
 	memset(np, 0, sizeof(*np));
 	/* Namespaces left by a crashed run: their pid is gone. */
-	shf("for n in $(ip netns list 2>/dev/null | awk '/^%s-[ab]-/{print $1}'); do "
+	sh("for n in $(ip netns list 2>/dev/null | awk '/^%s-[ab]-/{print $1}'); do "
 	    "p=${n##*-}; [ -d /proc/$p ] || ip netns del $n; done",
 	    prefix);
 	snprintf(np->a, sizeof(np->a), "%s-a-%d", prefix, id);
@@ -394,7 +395,7 @@ int netns_pair_create(struct netns_pair *np, const char *prefix, char *err, size
 	snprintf(np->addr_a, sizeof(np->addr_a), "10.231.%d.1", x);
 	snprintf(np->addr_b, sizeof(np->addr_b), "10.231.%d.2", x);
 	snprintf(errpath, sizeof(errpath), "/tmp/ckpt-netns-%d.err", id);
-	if (shf("ip netns add %s 2>%s", np->a, errpath) != 0) {
+	if (sh("ip netns add %s 2>%s", np->a, errpath) != 0) {
 		size_t n = 0;
 
 		f = fopen(errpath, "r");
@@ -408,13 +409,13 @@ int netns_pair_create(struct netns_pair *np, const char *prefix, char *err, size
 	}
 	unlink(errpath);
 	np->made = true;
-	if (shf("ip netns add %s", np->b) != 0 ||
-	    shf("ip link add %.6sa%d type veth peer name %.6sb%d", prefix, id, prefix, id) != 0 ||
-	    shf("ip link set %.6sa%d netns %s && ip link set %.6sb%d netns %s", prefix, id, np->a, prefix, id,
+	if (sh("ip netns add %s", np->b) != 0 ||
+	    sh("ip link add %.6sa%d type veth peer name %.6sb%d", prefix, id, prefix, id) != 0 ||
+	    sh("ip link set %.6sa%d netns %s && ip link set %.6sb%d netns %s", prefix, id, np->a, prefix, id,
 		np->b) != 0 ||
-	    shf("ip -n %s addr add %s/24 dev %.6sa%d && ip -n %s link set %.6sa%d up && ip -n %s link set lo up",
+	    sh("ip -n %s addr add %s/24 dev %.6sa%d && ip -n %s link set %.6sa%d up && ip -n %s link set lo up",
 		np->a, np->addr_a, prefix, id, np->a, prefix, id, np->a) != 0 ||
-	    shf("ip -n %s addr add %s/24 dev %.6sb%d && ip -n %s link set %.6sb%d up && ip -n %s link set lo up",
+	    sh("ip -n %s addr add %s/24 dev %.6sb%d && ip -n %s link set %.6sb%d up && ip -n %s link set lo up",
 		np->b, np->addr_b, prefix, id, np->b, prefix, id, np->b) != 0) {
 		snprintf(err, errlen, "cannot set up the veth pair between %s and %s", np->a, np->b);
 		netns_pair_destroy(np);
@@ -427,8 +428,8 @@ void netns_pair_destroy(struct netns_pair *np)
 {
 	if (!np->made)
 		return;
-	shf("ip netns del %s 2>/dev/null", np->a);
-	shf("ip netns del %s 2>/dev/null", np->b);
+	sh("ip netns del %s 2>/dev/null", np->a);
+	sh("ip netns del %s 2>/dev/null", np->b);
 	np->made = false;
 }
 

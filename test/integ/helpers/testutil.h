@@ -74,6 +74,8 @@ void suite_dir_remove(const char *dir, const char *first);
 /* Two busy loops on every CPU, until load_stop() (or 15 minutes). */
 void load_start(void);
 void load_stop(void);
+/* Run a shell command made with printf: its exit status, -1 if it did not exit. */
+int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Seconds since an arbitrary start, monotonic. */
 double mono_s(void);
 /* Read /proc/PID/status "State:" letter; 0 if gone. */
