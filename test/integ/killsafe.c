@@ -96,8 +96,13 @@ static void check_healthy(const char *status, pid_t pid, char *why, size_t len)
 	}
 	a = last_tick(status, pid);
 	kill(pid, SIGUSR1);
-	usleep(300000);
-	b = last_tick(status, pid);
+	/* A tick every 50 ms: on a loaded machine a running process may wait a while for a CPU. */
+	for (int i = 0; i < 20; i++) {
+		usleep(100000);
+		b = last_tick(status, pid);
+		if (b.bad || (b.tick > a.tick + 1 && b.usr1 > a.usr1))
+			break;
+	}
 	if (b.bad)
 		snprintf(why, len, "%s", b.bad_line);
 	else if (b.tick <= a.tick)
