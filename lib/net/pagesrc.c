@@ -130,7 +130,10 @@ static int get_doc_logged(struct ckpt_page_source *src, const char *name, char *
 	char why[WHY_LEN] = "";
 	int r = pagesrc_get_doc(src, name, ret, ret_len, why, sizeof(why));
 
-	if (r < 0 && why[0])
+	/* A document it does not have is the caller's to judge (an optional one: tree.json). */
+	if (r == -ENOENT && why[0])
+		pr_debug("%s: %s", src->name, why);
+	else if (r < 0 && why[0])
 		pr_err("%s: %s", src->name, why);
 	return r;
 }
@@ -198,7 +201,10 @@ int ckpt_page_source_read_pages(struct ckpt_page_source *src, uint64_t addr, siz
 	char why[WHY_LEN] = "";
 	int r = pagesrc_read(src, addr, nr_pages, ret_kinds, buf, why, sizeof(why));
 
-	if (r < 0 && why[0])
+	/* A document it does not have is the caller's to judge (an optional one: tree.json). */
+	if (r == -ENOENT && why[0])
+		pr_debug("%s: %s", src->name, why);
+	else if (r < 0 && why[0])
 		pr_err("%s: %s", src->name, why);
 	return r;
 }
@@ -222,7 +228,10 @@ int ckpt_page_source_list_ranges(struct ckpt_page_source *src, struct ckpt_page_
 	r = src->ops->list_ranges(src->priv, ret, ret_nr, &src->st, why, sizeof(why));
 	account(src, t0, r);
 	pthread_mutex_unlock(&src->lock);
-	if (r < 0 && why[0])
+	/* A document it does not have is the caller's to judge (an optional one: tree.json). */
+	if (r == -ENOENT && why[0])
+		pr_debug("%s: %s", src->name, why);
+	else if (r < 0 && why[0])
 		pr_err("%s: %s", src->name, why);
 	return r;
 }
@@ -238,7 +247,10 @@ int ckpt_page_source_ping(struct ckpt_page_source *src)
 		r = src->ops->ping(src->priv, &src->st, why, sizeof(why));
 	account(src, t0, r);
 	pthread_mutex_unlock(&src->lock);
-	if (r < 0 && why[0])
+	/* A document it does not have is the caller's to judge (an optional one: tree.json). */
+	if (r == -ENOENT && why[0])
+		pr_debug("%s: %s", src->name, why);
+	else if (r < 0 && why[0])
 		pr_err("%s: %s", src->name, why);
 	return r;
 }

@@ -66,9 +66,12 @@ static int load_state(struct rst *r, const char *where)
 	char why[256] = "";
 	int e = 0;
 
-	for (int d = 0; d < CKPT_STATE_NR_DOCS && e == 0; d++)
+	for (int d = 0; d < CKPT_STATE_NR_DOCS && e == 0; d++) {
 		e = r->src ? ckpt_page_source_get_json(r->src, ckpt_state_doc_name(d), &docs[d])
 			   : ckpt_image_get_json(ckpt_chain_image(r->chain, 0), ckpt_state_doc_name(d), &docs[d]);
+		if (e == -ENOENT && r->src)
+			pr_err("'%s' has no %s", where, ckpt_state_doc_name(d));
+	}
 	if (e == 0) {
 		e = ckpt_state_from_docs(docs, why, sizeof(why), &r->s);
 		if (e < 0)

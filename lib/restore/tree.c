@@ -93,6 +93,8 @@ int rst_tree_open(struct rst_tree *rt)
 	char why[256] = "";
 	int e;
 
+	if (root->chain && !ckpt_image_has_file(ckpt_chain_image(root->chain, 0), CKPT_TREE_DOC))
+		return 0; /* a checkpoint of one process (before trees, or of track -D's own path) */
 	e = root->src ? ckpt_page_source_get_json(root->src, CKPT_TREE_DOC, &o)
 		      : ckpt_image_get_json(ckpt_chain_image(root->chain, 0), CKPT_TREE_DOC, &o);
 	if (e == -ENOENT)
