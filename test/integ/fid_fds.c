@@ -37,11 +37,6 @@ static void teardown(void)
 
 TestSuite(fid_fds, .init = setup, .fini = teardown, .timeout = 120);
 
-static void send_line(struct prog *p, const char *line)
-{
-	cr_assert_eq(write(p->in_fd, line, strlen(line)), (ssize_t)strlen(line));
-}
-
 /* A restore that gives the unread expirations back needs TFD_IOC_SET_TICKS. */
 static bool can_set_ticks(char *why, size_t len)
 {
@@ -96,7 +91,7 @@ static void dump_restore_check(const char *lazy)
 		if (f)
 			fclose(f);
 	}
-	send_line(&rp, "check\n");
+	prog_send_line(&rp, "check\n");
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		int k = prog_read_line(&rp, line, sizeof(line), 20000);
 		size_t n = strlen(items[i]);
@@ -136,7 +131,7 @@ static void refused(const char *mode, const char *why)
 	cr_expect(strstr(r.err, why), "%s: '%s' not said in: %s", mode, why, r.err);
 	cr_expect(strstr(r.err, "fd 4 (anon_inode:[eventpoll])"), "%s: the epoll fd not named: %s", mode, r.err);
 	run_result_done(&r);
-	send_line(&p, "ping\n");
+	prog_send_line(&p, "ping\n");
 	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0, "%s: the process does not answer", mode);
 	cr_expect_str_eq(line, "pong");
 	prog_kill(&p);

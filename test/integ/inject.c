@@ -25,11 +25,6 @@
 #include "compat/uffd.h"
 #include "helpers/testutil.h"
 
-static void send_line(struct prog *p, const char *line)
-{
-	cr_assert_eq(write(p->in_fd, line, strlen(line)), (ssize_t)strlen(line));
-}
-
 static void expect_line(struct prog *p, const char *prefix, char *buf, size_t len)
 {
 	int r = prog_read_line(p, buf, len, 5000);
@@ -143,7 +138,7 @@ Test(inject, getpid_getppid_mmap_roundtrip)
 	cr_expect_eq(ckpt_inject_read(inj, addr, back, 8), -EFAULT);
 	cr_assert_eq(ckpt_inject_release(inj), 0);
 
-	send_line(&p, "still alive\n");
+	prog_send_line(&p, "still alive\n");
 	expect_line(&p, "got still alive", buf, sizeof(buf));
 	prog_kill(&p);
 }
@@ -163,7 +158,7 @@ Test(inject, scratch_is_unmapped_at_release)
 	cr_expect(!ckpt_inject_is_scratch(inj, addr + 3 * 4096, addr + 4 * 4096));
 	cr_assert_eq(ckpt_inject_release(inj), 0);
 	cr_expect(!has_mapping_at(p.pid, addr));
-	send_line(&p, "x\n");
+	prog_send_line(&p, "x\n");
 	expect_line(&p, "got x", buf, sizeof(buf));
 	prog_kill(&p);
 }
@@ -293,7 +288,7 @@ Test(inject, blocked_read_still_receives_data)
 	cr_assert_eq(prog_start(&p, true, 5000, "target", "read", NULL), 0);
 	usleep(20000); /* surely inside read(2) */
 	inject_1000(p.pid);
-	send_line(&p, "after injection\n");
+	prog_send_line(&p, "after injection\n");
 	expect_line(&p, "got after injection", buf, sizeof(buf));
 	prog_kill(&p);
 }
@@ -333,7 +328,7 @@ Test(inject, futex_wait_still_waits)
 	}
 	/* Not woken by any of that: nothing printed yet. */
 	cr_expect_eq(prog_read_line(&p, buf, sizeof(buf), 200), -ETIMEDOUT, "target said '%s'", buf);
-	send_line(&p, "wake\n");
+	prog_send_line(&p, "wake\n");
 	expect_line(&p, "woken", buf, sizeof(buf));
 	cr_expect_str_eq(buf, "woken spurious=0 eintr=0");
 	prog_kill(&p);
@@ -353,11 +348,11 @@ Test(inject, busy_checksum_stays_right)
 		inject_n(inj, 1, 100, p.pid); /* the computing thread */
 		cr_assert_eq(ckpt_inject_release(inj), 0);
 	}
-	send_line(&p, "c\n");
+	prog_send_line(&p, "c\n");
 	expect_line(&p, "ok", buf, sizeof(buf));
 	sscanf(buf, "ok %lu", &before);
 	usleep(300000);
-	send_line(&p, "c\n");
+	prog_send_line(&p, "c\n");
 	expect_line(&p, "ok", buf, sizeof(buf));
 	sscanf(buf, "ok %lu", &after);
 	cr_expect_gt(after, before, "the busy thread stopped computing");
@@ -379,7 +374,7 @@ Test(inject, sse_registers_survive)
 		cr_assert_eq(ckpt_inject_release(inj), 0);
 		usleep(2000);
 	}
-	send_line(&p, "c\n");
+	prog_send_line(&p, "c\n");
 	expect_line(&p, "sse ok", buf, sizeof(buf));
 	prog_kill(&p);
 }
@@ -435,16 +430,16 @@ Test(inject, eight_threads_keep_running_with_their_registers)
 	}
 	cr_assert_eq(ckpt_inject_release(inj), 0);
 
-	send_line(&p, "c\n");
+	prog_send_line(&p, "c\n");
 	expect_line(&p, "counts", buf, sizeof(buf));
 	sscanf(buf, "counts %lu %lu %lu %lu", &c1[0], &c1[1], &c1[2], &c1[3]);
 	usleep(200000);
-	send_line(&p, "c\n");
+	prog_send_line(&p, "c\n");
 	expect_line(&p, "counts", buf, sizeof(buf));
 	sscanf(buf, "counts %lu %lu %lu %lu", &c2[0], &c2[1], &c2[2], &c2[3]);
 	for (int i = 0; i < 4; i++)
 		cr_expect_gt(c2[i], c1[i], "counting thread %d stopped", i);
-	send_line(&p, "wake\n");
+	prog_send_line(&p, "wake\n");
 	expect_line(&p, "woken 4", buf, sizeof(buf));
 	prog_kill(&p);
 }
@@ -468,7 +463,7 @@ Test(inject, signal_during_injection_is_delivered_once_after_release)
 	cr_expect_eq(count, 0, "the handler ran during the injection");
 	cr_assert_eq(ckpt_inject_release(inj), 0);
 	usleep(50000);
-	send_line(&p, "c\n");
+	prog_send_line(&p, "c\n");
 	expect_line(&p, "usr1", buf, sizeof(buf));
 	cr_expect_str_eq(buf, "usr1 1");
 	prog_kill(&p);
@@ -522,7 +517,7 @@ Test(inject, stopped_target_stays_stopped)
 	usleep(100000);
 	cr_expect_eq(proc_state(p.pid), 'T', "state '%c' after release", proc_state(p.pid));
 	cr_expect_eq(tracer_of(p.pid), 0);
-	send_line(&p, "queued\n");
+	prog_send_line(&p, "queued\n");
 	cr_expect_eq(prog_read_line(&p, buf, sizeof(buf), 200), -ETIMEDOUT, "a stopped target answered");
 	kill(p.pid, SIGCONT);
 	expect_line(&p, "got queued", buf, sizeof(buf));
@@ -545,7 +540,7 @@ Test(inject, sigstop_during_injection_leaves_it_stopped)
 		usleep(5000);
 	cr_expect_eq(proc_state(p.pid), 'T');
 	kill(p.pid, SIGCONT);
-	send_line(&p, "resumed\n");
+	prog_send_line(&p, "resumed\n");
 	expect_line(&p, "got resumed", buf, sizeof(buf));
 	prog_kill(&p);
 }
@@ -617,7 +612,7 @@ Test(inject, zombie_leader_is_skipped)
 	cr_assert_eq(ckpt_inject_call(inj, &res, SYS_getpid), 0);
 	cr_expect_eq(res, p.pid);
 	cr_assert_eq(ckpt_inject_release(inj), 0);
-	send_line(&p, "hi\n");
+	prog_send_line(&p, "hi\n");
 	expect_line(&p, "got hi", buf, sizeof(buf));
 	prog_kill(&p);
 }
@@ -661,14 +656,14 @@ Test(inject, sigterm_of_ckpt_during_injection_leaves_target_running, .timeout = 
 			  "driver ended with status %#x", status);
 		cr_assert_eq(tracer_of(p.pid), 0, "round %d: target still traced", i);
 		cr_assert_neq(proc_state(p.pid), 't');
-		send_line(&p, "c\n");
+		prog_send_line(&p, "c\n");
 		expect_line(&p, "ok", buf, sizeof(buf));
 		sscanf(buf, "ok %lu", &now);
 		cr_assert_geq(now, last);
 		last = now;
 	}
 	usleep(200000);
-	send_line(&p, "c\n");
+	prog_send_line(&p, "c\n");
 	expect_line(&p, "ok", buf, sizeof(buf));
 	sscanf(buf, "ok %lu", &now);
 	cr_expect_gt(now, last, "target stopped computing");

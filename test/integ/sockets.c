@@ -43,11 +43,6 @@ static void teardown(void)
 
 TestSuite(sockets, .init = setup, .fini = teardown, .timeout = 120);
 
-static void send_line(struct prog *p, const char *line)
-{
-	cr_assert_eq(write(p->in_fd, line, strlen(line)), (ssize_t)strlen(line));
-}
-
 /* The lines of `ckpt show DIR` with " listen " in them, without the fd column, sorted. */
 static void listen_lines(const char *dir, char *buf, size_t len)
 {
@@ -136,7 +131,7 @@ static void dump_restore_check(const char *lazy)
 	listen_lines(dir2, after, sizeof(after));
 	cr_expect_str_eq(after, before, "listeners differ after the restore");
 
-	send_line(&rp, "check\n");
+	prog_send_line(&rp, "check\n");
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		int k = prog_read_line(&rp, line, sizeof(line), 20000);
 		size_t n = strlen(items[i]);
@@ -178,7 +173,7 @@ static void refused(const char *mode, const char *arg, const char *why, const ch
 	cr_expect(strstr(r.err, name), "%s: the socket not named '%s' in: %s", mode, name, r.err);
 	cr_expect_neq(stat(dir, &st), 0, "%s: a refused dump left '%s'", mode, dir);
 	run_result_done(&r);
-	send_line(&p, "ping\n");
+	prog_send_line(&p, "ping\n");
 	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0, "%s: the process does not answer", mode);
 	cr_expect_str_eq(line, "pong");
 	prog_kill(&p);
@@ -249,7 +244,7 @@ Test(sockets, outside_unix_peer_needs_ext_unix_sk_then_is_connected_again)
 	rpid = restore_bg(&rp, dir, NULL);
 	a2 = accept(l, NULL, NULL);
 	cr_assert_geq(a2, 0, "the restored process did not connect again");
-	send_line(&rp, "check\n");
+	prog_send_line(&rp, "check\n");
 	cr_assert_geq(prog_read_line(&rp, line, sizeof(line), 10000), 0);
 	cr_expect_str_eq(line, "outside ok");
 	cr_expect_eq(recv(a2, buf, sizeof(buf), 0), 2);
@@ -465,7 +460,7 @@ static void expect_stream(int s, const char *want, size_t len, const char *what)
 
 static void ask(struct prog *p, const char *cmd, char *line, size_t len)
 {
-	send_line(p, cmd);
+	prog_send_line(p, cmd);
 	cr_assert_geq(prog_read_line(p, line, len, 10000), 0, "no answer to '%s'", cmd);
 }
 

@@ -515,3 +515,8 @@ void prog_expect_checks_ok(struct prog *p, const char *what, int items)
 	}
 	cr_expect_eq(n, items, "%s: %d items, not %d", what, n, items);
 }
+
+void prog_send_line(struct prog *p, const char *line)
+{
+	cr_assert_eq(write(p->in_fd, line, strlen(line)), (ssize_t)strlen(line));
+}

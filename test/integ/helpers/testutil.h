@@ -42,6 +42,8 @@ int prog_start(struct prog *p, bool pipe_stdin, int ready_timeout_ms, const char
  * and stdout on a pipe, or into the file @out_path when not NULL.
  */
 int prog_spawn(struct prog *p, bool pipe_stdin, const char *out_path, const char *const *argv);
+/* Write @line (newline included) to the program's stdin, whole (asserting). */
+void prog_send_line(struct prog *p, const char *line);
 /* Read one line from the program's stdout within @timeout_ms; -ETIMEDOUT. */
 int prog_read_line(struct prog *p, char *buf, size_t len, int timeout_ms);
 /* SIGKILL (if alive) and reap; returns the wait status or -errno. */
