@@ -491,9 +491,11 @@ int rst_tree_files_done(struct rst *r)
 
 	for (size_t i = 0; t && i < t->nr_files; i++) {
 		const struct ckpt_tree_file *f = &t->files[i];
+		ssize_t first = f->users[0].pid == r->s->process.pid ? fd_index(r->s, f->users[0].fd) : -1;
 		int local, e;
 
-		if (f->users[0].pid != r->s->process.pid)
+		/* Made by ckpt (a socket, a fifo, a ghost file): handed on already (rst_tree_share_local). */
+		if (first < 0 || r->local_fds[first] >= 0)
 			continue;
 		if ((e = ckpt_inject_take_fd(r->inj, f->users[0].fd, &local)) < 0)
 			return e;
