@@ -327,6 +327,31 @@ int ckpt_image_read_page(struct ckpt_image *img, uint64_t addr, void *buf) __mus
 /* Check the checksum of every file and decompress every frame. */
 int ckpt_image_verify(struct ckpt_image *img) __must_check;
 
+/*
+ * Provenance: who can have written what restore reads. Root can write
+ * anything; what matters is whether another user can (docs/SECURITY.md).
+ */
+enum ckpt_provenance_kind {
+	CKPT_PROV_ROOT,  /* only root */
+	CKPT_PROV_USER,  /* root and one user: @uid */
+	CKPT_PROV_NONE,  /* nobody can say: writable by a group or everyone, two users, a peer
+			    nobody vouches for */
+};
+struct ckpt_provenance {
+	enum ckpt_provenance_kind kind;
+	uid_t uid;      /* CKPT_PROV_USER */
+	gid_t gid;      /* USER: the group of a file that user owns (one of the user's groups) */
+	char why[320];  /* what makes it so: "'DIR/process.json' is owned by uid 1000" */
+};
+void ckpt_provenance_root(struct ckpt_provenance *p);
+/* Fold @p into @into: -EPERM when the result is CKPT_PROV_NONE (@into->why says why). */
+int ckpt_provenance_merge(struct ckpt_provenance *into, const struct ckpt_provenance *p);
+/*
+ * The owners and modes of the checkpoint's directory and of every file it
+ * lists: -EPERM when that is no provenance (@ret->why says why).
+ */
+int ckpt_image_provenance(const struct ckpt_image *img, struct ckpt_provenance *ret);
+
 struct ckpt_image_cache_stats {
 	uint64_t hits;
 	uint64_t decoded; /* frames decompressed */
@@ -369,6 +394,8 @@ int ckpt_chain_ranges(const struct ckpt_chain *c, struct ckpt_range_set *ret) __
  * checkpoint: the mapping's backing applies). @buf is only written for DATA.
  */
 int ckpt_chain_read_page(struct ckpt_chain *c, uint64_t addr, void *buf) __must_check;
+/* The provenance of every checkpoint of the chain, merged (ckpt_image_provenance). */
+int ckpt_chain_provenance(const struct ckpt_chain *c, struct ckpt_provenance *ret);
 
 struct ckpt_chain_range {
 	uint64_t addr;

@@ -43,6 +43,12 @@ struct ckpt_sock_info {
  * found == false. Returns the number found or -errno.
  */
 int ckpt_nl_sock_describe(struct ckpt_sock_info *socks, size_t nr) __must_check;
+/*
+ * The owner (uid) of the socket at the other end of connected TCP socket
+ * @fd, when that end is in this network namespace (a local peer): -ENOENT
+ * when it is not.
+ */
+int ckpt_nl_tcp_peer_uid(int fd, uid_t *ret) __must_check;
 const char *ckpt_sock_family_name(int family);
 const char *ckpt_sock_type_name(int type);
 const char *ckpt_sock_state_name(int state);

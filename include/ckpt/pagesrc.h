@@ -116,6 +116,16 @@ void ckpt_page_source_close(struct ckpt_page_source *src);
 CKPT_DEFINE_CLEANUP(struct ckpt_page_source, ckpt_page_source_close)
 #define _cleanup_page_source_ _cleanup_(ckpt_page_source_closep)
 
+/*
+ * Who can have written what @src serves (docs/SECURITY.md): a local
+ * source, from the owners and modes of its chain; a remote one, from the
+ * token file's owner or the uid of a local page server, merged with what
+ * the server says of its own checkpoint. -EPERM: no provenance
+ * (@ret->why says why); other errors: the source failed (logged).
+ */
+int ckpt_page_source_provenance(struct ckpt_page_source *src, struct ckpt_provenance *ret)
+	__must_check;
+
 /* The directory or URL it was opened with. */
 const char *ckpt_page_source_name(const struct ckpt_page_source *src);
 bool ckpt_page_source_is_remote(const struct ckpt_page_source *src);

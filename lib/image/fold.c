@@ -226,6 +226,7 @@ int ckpt_image_fold(const char *path, const struct ckpt_image_fold_opts *opts,
 	_cleanup_image_writer_ struct ckpt_image_writer *w = NULL;
 	struct ckpt_image_writer_opts wo;
 	struct ckpt_image_writer_stats ws;
+	struct image_fs fs = { 0 };
 	uint64_t t0 = now_ns();
 	int r;
 
@@ -235,6 +236,12 @@ int ckpt_image_fold(const char *path, const struct ckpt_image_fold_opts *opts,
 	st.chain_length = ckpt_chain_length(c);
 	if (st.chain_length == 1)
 		goto out; /* full already (and so is every process of a tree dumped without a parent) */
+	/*
+	 * Root folds a user's chain as that user: the folded checkpoint is the
+	 * user's, as what it was made of (a root-owned one would be trusted).
+	 */
+	if ((r = image_fs_as_provenance(c, path, &fs)) < 0)
+		goto out;
 	writer_opts_of(c, opts, &wo);
 	wo.flags = CKPT_IMAGE_REPLACE;
 	r = ckpt_image_writer_new(path, &wo, &w);
@@ -254,6 +261,7 @@ int ckpt_image_fold(const char *path, const struct ckpt_image_fold_opts *opts,
 		 " frames copied, %" PRIu64 " repacked, %" PRIu64 " bytes", path, st.chain_length,
 		 st.data_pages, st.frames_copied, st.frames_repacked, st.pages_bytes);
 out:
+	image_fs_restore(&fs);
 	st.ns = now_ns() - t0;
 	if (ret_stats)
 		*ret_stats = st;

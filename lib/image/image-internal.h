@@ -224,6 +224,23 @@ struct ckpt_image {
 	struct frame_cache cache;
 };
 
+/* trust.c: ckpt's file-system credentials, while it writes a user's checkpoint as that user. */
+struct image_fs {
+	bool active;
+	uid_t fsuid;
+	gid_t fsgid;
+	int nr;
+	gid_t groups[256];
+};
+/*
+ * Root writing from chain @c (at @path): its file-system credentials become
+ * those of the user who can write @c, if any (@fs restores them); -EPERM
+ * when nobody vouches for @c (logged).
+ */
+int image_fs_as_provenance(const struct ckpt_chain *c, const char *path, struct image_fs *fs)
+	__must_check;
+void image_fs_restore(struct image_fs *fs);
+
 /* Open @rel relative to @atfd; @path names it in messages. */
 int image_open_at(int atfd, const char *rel, const char *path,
 		  const struct ckpt_image_open_opts *opts, struct ckpt_image **ret, char *why,

@@ -5,7 +5,8 @@
  * socket and sends one message, a JSON description (pid, parked fd, time to
  * resume, source, ranges) with the uffd attached by SCM_RIGHTS; the server
  * answers "ok" once the process is added, or "refused: WHY". Only root or
- * the server's own user may hand a process over.
+ * the server's own user may hand a process over, and only to a server of
+ * root's or of its own user.
  */
 #define LOG_AREA "lazy"
 #include <errno.h>
@@ -87,6 +88,23 @@ int ckpt_lazy_handover(const char *socket_path, const struct ckpt_lazy_target *t
 		r = neg_errno();
 		pr_err("cannot reach the lazy-pages server at '%s': %s", socket_path, errstr(r));
 		return r;
+	}
+	{
+		/* The server gets the process's memory to fill: only root's or our own (docs/SECURITY.md). */
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
+
+		if (getsockopt(sk, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+			r = neg_errno();
+			pr_err("cannot tell who runs the lazy-pages server at '%s': %s", socket_path, errstr(r));
+			return r;
+		}
+		if (cr.uid != 0 && cr.uid != geteuid()) {
+			pr_err("the lazy-pages server at '%s' runs as uid %u (pid %d): pid %d is handed only to "
+			       "a server of root's or of uid %u", socket_path, (unsigned int)cr.uid, (int)cr.pid,
+			       t->pid, (unsigned int)geteuid());
+			return -EPERM;
+		}
 	}
 	(void)setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if ((r = encode_handover(t, src, &text)) < 0)

@@ -54,6 +54,9 @@ int net_key_load(const char *path, struct net_key **ret, char *why, size_t whyle
 	if (!k)
 		return net_why(why, whylen, -ENOMEM, "cannot read token file '%s': %s", path,
 			       strerror(ENOMEM));
+	k->owner = st.st_uid;
+	k->owner_gid = st.st_gid;
+	snprintf(k->path, sizeof(k->path), "%s", path);
 	n = read(fd, k->key, sizeof(k->key));
 	if (n < 0)
 		return net_why(why, whylen, neg_errno(), "cannot read token file '%s': %s", path,

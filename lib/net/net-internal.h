@@ -54,6 +54,7 @@ struct ckpt_page_source {
 	bool remote;
 	pthread_mutex_t lock;
 	struct ckpt_page_source_stats st;
+	struct ckpt_provenance prov; /* local: of its chain; remote: of the connection */
 };
 
 int pagesrc_new(const struct pagesrc_ops *ops, void *priv, const char *name, bool remote,
@@ -144,6 +145,9 @@ void net_sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, si
 struct net_key {
 	size_t len;
 	uint8_t key[NET_TOKEN_MAX];
+	uid_t owner;          /* of the token file: who can have given the secret away */
+	gid_t owner_gid;
+	char path[256];
 };
 
 /*

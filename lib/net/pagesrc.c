@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "net/net-internal.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -253,4 +254,64 @@ int ckpt_page_source_ping(struct ckpt_page_source *src)
 	else if (r < 0 && why[0])
 		pr_err("%s: %s", src->name, why);
 	return r;
+}
+
+/* What a server says of its own checkpoint (its summary's "provenance"). */
+static int reported_provenance(json_object *sum, const char *name, struct ckpt_provenance *ret)
+{
+	json_object *o, *kind, *uid, *gid, *why;
+	const char *k;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->kind = CKPT_PROV_NONE;
+	if (!json_object_object_get_ex(sum, "provenance", &o) ||
+	    !json_object_object_get_ex(o, "kind", &kind) || !json_object_is_type(kind, json_type_string)) {
+		snprintf(ret->why, sizeof(ret->why),
+			 "the page server of '%s' does not say who can write its checkpoint", name);
+		return -EPERM;
+	}
+	k = json_object_get_string(kind);
+	if (json_object_object_get_ex(o, "why", &why) && json_object_is_type(why, json_type_string))
+		snprintf(ret->why, sizeof(ret->why), "on the page server of '%s': %s", name,
+			 json_object_get_string(why));
+	if (!strcmp(k, "root")) {
+		ret->kind = CKPT_PROV_ROOT;
+		return 0;
+	}
+	if (!strcmp(k, "user") && json_object_object_get_ex(o, "uid", &uid) &&
+	    json_object_is_type(uid, json_type_int) && json_object_get_int64(uid) > 0 &&
+	    json_object_get_int64(uid) < UINT32_MAX) {
+		ret->kind = CKPT_PROV_USER;
+		ret->uid = (uid_t)json_object_get_int64(uid);
+		ret->gid = json_object_object_get_ex(o, "gid", &gid) && json_object_is_type(gid, json_type_int)
+				   ? (gid_t)json_object_get_int64(gid)
+				   : (gid_t)-1;
+		return 0;
+	}
+	if (strcmp(k, "none"))
+		snprintf(ret->why, sizeof(ret->why),
+			 "the page server of '%s' says its checkpoint's provenance is '%.40s'", name, k);
+	return -EPERM;
+}
+
+int ckpt_page_source_provenance(struct ckpt_page_source *src, struct ckpt_provenance *ret)
+{
+	_cleanup_json_ json_object *sum = NULL;
+	struct ckpt_provenance told;
+	int r;
+
+	*ret = src->prov;
+	if (ret->kind == CKPT_PROV_NONE)
+		return -EPERM;
+	if (!src->remote)
+		return 0;
+	/* The connection is vouched for: so is what the server says of its checkpoint. */
+	r = ckpt_page_source_get_json(src, CKPT_PAGE_SOURCE_SUMMARY, &sum);
+	if (r < 0)
+		return r;
+	if (reported_provenance(sum, src->name, &told) < 0) {
+		*ret = told;
+		return -EPERM;
+	}
+	return ckpt_provenance_merge(ret, &told);
 }

@@ -258,7 +258,25 @@ static const struct extent *extent_find(const struct local *l, uint64_t addr)
 
 /* ---- the summary ---- */
 
-static int make_summary(struct local *l, char *why, size_t whylen)
+/* Who can have written the chain, as the summary tells a client. */
+static json_object *provenance_json(const struct ckpt_provenance *p)
+{
+	static const char *const kinds[] = { [CKPT_PROV_ROOT] = "root", [CKPT_PROV_USER] = "user",
+					     [CKPT_PROV_NONE] = "none" };
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "kind", json_object_new_string(kinds[p->kind]));
+	if (p->kind == CKPT_PROV_USER) {
+		json_object_object_add(o, "uid", json_object_new_int64(p->uid));
+		json_object_object_add(o, "gid", json_object_new_int64(p->gid));
+	}
+	json_object_object_add(o, "why", json_object_new_string(p->why));
+	return o;
+}
+
+static int make_summary(struct local *l, const struct ckpt_provenance *prov, char *why, size_t whylen)
 {
 	struct ckpt_image *img0 = ckpt_chain_image(l->chain, 0);
 	const struct ckpt_image_inventory *inv = ckpt_image_inventory(img0);
@@ -309,6 +327,7 @@ static int make_summary(struct local *l, char *why, size_t whylen)
 	json_object_object_add(pages, "zero", json_object_new_uint64(l->zero_pages));
 	json_object_object_add(pages, "ranges", json_object_new_uint64(l->nr_ranges));
 	json_object_object_add(o, "pages", pages);
+	json_object_object_add(o, "provenance", provenance_json(prov));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							 JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!text || !(l->summary = strdup(text)))
@@ -422,6 +441,7 @@ int ckpt_page_source_open_local(const char *dir, const struct ckpt_page_source_o
 	struct ckpt_image_open_opts io = {.cache_frames = opts ? opts->cache_frames : 0};
 	_cleanup_(local_freep) struct local *l = NULL;
 	char why[WHY_LEN] = "";
+	struct ckpt_provenance prov;
 	int r;
 
 	if (!dir || !*dir) {
@@ -439,10 +459,14 @@ int ckpt_page_source_open_local(const char *dir, const struct ckpt_page_source_o
 	r = resolve(l, why, sizeof(why));
 	if (r == 0)
 		r = address_space(l, why, sizeof(why));
-	if (r == 0)
-		r = make_summary(l, why, sizeof(why));
+	if (r == 0) {
+		(void)ckpt_chain_provenance(l->chain, &prov); /* NONE says why: the caller judges */
+		r = make_summary(l, &prov, why, sizeof(why));
+	}
 	if (r == 0)
 		r = pagesrc_new(&local_ops, l, dir, false, ret);
+	if (r == 0)
+		(*ret)->prov = prov;
 	if (r < 0) {
 		if (why[0])
 			pr_err("cannot open page source '%s': %s", dir, why);

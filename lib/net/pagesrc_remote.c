@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ckpt/nl.h>
+
 #include "net/net-internal.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -657,20 +659,65 @@ static int select_proc(struct remote *rm, const char *proc, char *why, size_t wh
 	return r;
 }
 
+/*
+ * Who vouches for the server at the other end of @rm: the owner of the
+ * token file both hold, or the owner of a local server's socket. Nobody
+ * for an unauthenticated peer outside this network namespace.
+ */
+static void conn_provenance(const struct remote *rm, const struct net_key *key,
+			    struct ckpt_provenance *ret)
+{
+	uid_t uid;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (key) {
+		ret->kind = key->owner ? CKPT_PROV_USER : CKPT_PROV_ROOT;
+		ret->uid = key->owner;
+		ret->gid = key->owner_gid;
+		if (key->owner)
+			snprintf(ret->why, sizeof(ret->why),
+				 "the page server at %s holds the token of '%.150s', a file of uid %u",
+				 rm->c.peer, key->path, (unsigned int)key->owner);
+		else
+			snprintf(ret->why, sizeof(ret->why),
+				 "the page server at %s holds the token of '%.150s', a file of root",
+				 rm->c.peer, key->path);
+		return;
+	}
+	r = ckpt_nl_tcp_peer_uid(rm->c.fd, &uid);
+	if (r < 0) {
+		ret->kind = CKPT_PROV_NONE;
+		snprintf(ret->why, sizeof(ret->why),
+			 "nobody vouches for the page server at %s: it has no token, and its owner "
+			 "cannot be found (%s)", rm->c.peer, strerror(-r));
+		return;
+	}
+	ret->kind = uid ? CKPT_PROV_USER : CKPT_PROV_ROOT;
+	ret->uid = uid;
+	ret->gid = (gid_t)-1;
+	snprintf(ret->why, sizeof(ret->why), "the page server at %s runs as uid %u", rm->c.peer,
+		 (unsigned int)uid);
+}
+
 /* Handshake on a connected @rm and wrap it; @rm is consumed either way. */
 static int remote_wrap(struct remote *rm_in, const struct net_key *key, const char *name, const char *proc,
 		       struct ckpt_page_source **ret, char *why, size_t whylen)
 {
 	_cleanup_(remote_freep) struct remote *rm = rm_in;
+	struct ckpt_provenance prov;
 	int r;
 
 	r = handshake(rm, key, why, whylen);
 	if (r == 0 && proc)
 		r = select_proc(rm, proc, why, whylen);
-	if (r == 0)
+	if (r == 0) {
+		conn_provenance(rm, key, &prov);
 		r = pagesrc_new(&remote_ops, rm, name, true, ret);
+	}
 	if (r < 0)
 		return r;
+	(*ret)->prov = prov;
 	/* The handshake counts in the bytes moved. */
 	(*ret)->st.bytes_in = rm->c.bytes_in;
 	(*ret)->st.bytes_out = rm->c.bytes_out;

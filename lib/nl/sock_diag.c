@@ -195,7 +195,7 @@ static int packet_cb(struct nl_msg *msg, void *arg)
 }
 
 /* One dump request on a fresh socket; a family the kernel lacks is skipped. */
-static int dump(struct diag_ctx *c, const void *req, size_t len, nl_recvmsg_msg_cb_t cb)
+static int dump(void *arg, const void *req, size_t len, nl_recvmsg_msg_cb_t cb)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 	int r;
@@ -207,7 +207,7 @@ static int dump(struct diag_ctx *c, const void *req, size_t len, nl_recvmsg_msg_
 		nl_socket_free(sk);
 		return -EPROTONOSUPPORT;
 	}
-	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, cb, c);
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, cb, arg);
 	r = nl_send_simple(sk, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, (void *)req, len);
 	if (r >= 0)
 		r = nl_recvmsgs_default(sk);
@@ -280,6 +280,71 @@ int ckpt_nl_sock_describe(struct ckpt_sock_info *socks, size_t nr)
 			return r;
 	}
 	return (int)c.found;
+}
+
+/* ---- the owner of the other end of a local TCP connection ---- */
+
+struct peer_ctx {
+	struct sockaddr_storage local, remote; /* of the socket looked for (the other end) */
+	uid_t uid;
+	int found;
+};
+
+static bool inet_match(const struct sockaddr_storage *ss, int family, const __be32 *addr, __be16 port)
+{
+	if (ss->ss_family != family)
+		return false;
+	if (family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		return in->sin_port == port && !memcmp(&in->sin_addr, addr, 4);
+	}
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+	return in6->sin6_port == port && !memcmp(&in6->sin6_addr, addr, 16);
+}
+
+static int peer_cb(struct nl_msg *msg, void *arg)
+{
+	struct peer_ctx *c = arg;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct inet_diag_msg *m = nlmsg_data(nlh);
+
+	if (nlmsg_datalen(nlh) < (int)sizeof(*m) ||
+	    !inet_match(&c->local, m->idiag_family, m->id.idiag_src, m->id.idiag_sport) ||
+	    !inet_match(&c->remote, m->idiag_family, m->id.idiag_dst, m->id.idiag_dport))
+		return NL_OK;
+	c->uid = m->idiag_uid;
+	c->found++;
+	return NL_OK;
+}
+
+int ckpt_nl_tcp_peer_uid(int fd, uid_t *ret)
+{
+	struct peer_ctx c = { 0 };
+	socklen_t len = sizeof(c.remote);
+	int r;
+
+	if (getsockname(fd, (struct sockaddr *)&c.remote, &len) < 0)
+		return -errno;
+	len = sizeof(c.local);
+	if (getpeername(fd, (struct sockaddr *)&c.local, &len) < 0)
+		return -errno;
+	if (c.local.ss_family != AF_INET && c.local.ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+
+	struct inet_diag_req_v2 req = {
+		.sdiag_family = (__u8)c.local.ss_family,
+		.sdiag_protocol = IPPROTO_TCP,
+		.idiag_states = 1u << TCP_ESTABLISHED,
+	};
+	r = dump(&c, &req, sizeof(req), peer_cb);
+	if (r < 0)
+		return r;
+	if (c.found != 1)
+		return -ENOENT; /* not in this network namespace: not a local peer */
+	*ret = c.uid;
+	return 0;
 }
 
 const char *ckpt_sock_family_name(int family)

@@ -569,7 +569,7 @@ static int check_ghost_dirs(struct rst *r)
 			return -ENOMEM;
 		slash = strrchr(parent, '/');
 		slash[slash == parent] = '\0';
-		if (access(parent, W_OK | X_OK) < 0) {
+		if (faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) < 0) {
 			e = neg_errno();
 			pr_err("the %s directory '%.*s' was deleted: it is made again (empty, then removed) "
 			       "in '%s', which cannot be written: %s", i ? "working" : "root", (int)len,
@@ -624,7 +624,8 @@ static int enter_dir(struct rst *r, long nr, const char *path, const char *prefi
 		rst_reset(r);
 		res = RCALL(r, nr, rst_put_str(r, path));
 		if (res < 0)
-			pr_err("cannot change %s to '%s': %s", what, path, errstr((int)res));
+			pr_err("cannot change %s to '%s': %s%s", what, path, errstr((int)res),
+			       rst_trust_hint(r, (int)res));
 		return res < 0 ? (int)res : 0;
 	}
 	if ((e = ghost_dir(prefix, path, len, &made)) < 0)
@@ -1001,7 +1002,10 @@ int rst_files(struct rst *r)
 			continue;
 		e = one_fd(r, &s->fds[i], done);
 		if (e < 0) {
-			pr_err("cannot restore fd %d: %s", s->fds[i].fd, errstr(e));
+			const struct ckpt_state_fd *f = &s->fds[i];
+
+			pr_err("cannot restore fd %d%s%s%s: %s%s", f->fd, f->path ? " ('" : "",
+			       f->path ? f->path : "", f->path ? "')" : "", errstr(e), rst_trust_hint(r, e));
 			return e;
 		}
 		done[i] = true;

@@ -262,7 +262,8 @@ static int open_checked(struct rst *r, const char *path, int flags, const struct
 	rst_reset(r);
 	fd = RCALL(r, SYS_openat, (uint64_t)AT_FDCWD, rst_put_str(r, path), (uint64_t)(flags | O_CLOEXEC), 0);
 	if (fd < 0) {
-		pr_err("cannot open '%s' in the new process: %s", path, errstr((int)fd));
+		pr_err("cannot open '%s' in the new process: %s%s", path, errstr((int)fd),
+		       rst_trust_hint(r, (int)fd));
 		return (int)fd;
 	}
 	e = ckpt_proc_stat_fd(ckpt_inject_task_proc(r->inj), (int)fd, &st);

@@ -71,6 +71,25 @@ struct rst_tree_shm {
 	int fd;                         /* ours */
 };
 
+/* Whose privileges the restored processes may have at most (trust.c). */
+struct rst_owner {
+	bool confined;          /* root restores a checkpoint a user can write: that user's */
+	uid_t uid;
+	gid_t *groups;          /* the user's groups, the primary one first */
+	size_t nr_groups;
+	char name[64];          /* "uid 1000 (alice)" */
+	char why[320];          /* what makes the checkpoint that user's */
+};
+
+/* ckpt's own file-system credentials, kept while it acts as the owner. */
+struct rst_owner_scope {
+	bool active;
+	uid_t fsuid;
+	gid_t fsgid;
+	int nr;
+	gid_t groups[256];
+};
+
 /* The restore of a tree of processes (tree.c); one process: a tree of one. */
 struct rst_tree {
 	const struct ckpt_restore_opts *o;
@@ -80,6 +99,7 @@ struct rst_tree {
 	size_t nr;
 	struct rst_tree_shm *shm;
 	size_t nr_shm;
+	struct rst_owner owner;
 	/* System V segments this restore took: made (removed again if it fails), or reused. */
 	struct rst_sysv {
 		int shmid;
@@ -165,6 +185,28 @@ bool rst_id_in_limbo(pid_t id);
 /* @id is held by a process, other than a zombie about to be reaped (waited for a moment). */
 bool rst_id_taken(pid_t id);
 #define RST_LIMBO_TRIES 100 /* 10 ms apart */
+
+/* trust.c (docs/SECURITY.md) */
+/* Whose checkpoint it is, from every process's chain or source: refused, trusted or confined. */
+int rst_trust_decide(struct rst_tree *rt) __must_check;
+void rst_trust_done(struct rst_tree *rt);
+/* Confined: what process @r's state asks for, refused when its owner could not have it. */
+int rst_trust_check(struct rst *r) __must_check;
+/*
+ * Confined: process @r (prepared, nothing of the checkpoint in it yet) takes
+ * the owner's file-system credentials and groups, for every file it opens
+ * or maps until its own credentials are set (rst_creds).
+ */
+int rst_trust_confine(struct rst *r) __must_check;
+/* ckpt acts on the file system as the owner (when confined) until rst_owner_leave. */
+int rst_owner_enter(const struct rst_tree *rt, struct rst_owner_scope *sc) __must_check;
+void rst_owner_leave(const struct rst_owner_scope *sc);
+/*
+ * What to add to a message about error @e of a file opened for @r: "" or,
+ * confined and refused by permissions, "; it is opened as uid ... whose
+ * checkpoint it is".
+ */
+const char *rst_trust_hint(const struct rst *r, int e);
 
 /* mm.c */
 int rst_prepare(struct rst *r) __must_check;    /* scratch, code page, empty the child */

@@ -290,7 +290,9 @@ static int build(struct rst *r)
 	int64_t res;
 	int e;
 
-	if ((e = rst_prepare(r)) < 0 || (e = rst_mm(r)) < 0 || (e = rst_tree_mm_done(r)) < 0)
+	/* Confined: every file it opens or maps from here on, with the owner's credentials. */
+	if ((e = rst_prepare(r)) < 0 || (e = rst_trust_confine(r)) < 0 || (e = rst_mm(r)) < 0 ||
+	    (e = rst_tree_mm_done(r)) < 0)
 		return e;
 	{
 		uint64_t t0 = now_ns(), before = r->st->pages_data + r->st->pages_zero;
@@ -356,7 +358,7 @@ static int check_all(struct rst_tree *rt)
 			continue;
 		r->same_ids = rt->o->restore_pid || r->s->nr_threads > 1 || tree;
 		r->pid_if_free = true;
-		if ((e = rst_check(r)) < 0)
+		if ((e = rst_check(r)) < 0 || (e = rst_trust_check(r)) < 0)
 			return e;
 	}
 	/* The zombies' pids too: they come back as they were. */
@@ -377,9 +379,16 @@ static int check_all(struct rst_tree *rt)
 	if ((e = rst_tree_pipes(rt)) < 0)
 		return e;
 	for (size_t i = 0; i < rt->nr; i++) {
+		struct rst_owner_scope sc;
+
 		if (!rt->procs[i].s)
 			continue;
-		if ((e = rst_files_prepare(&rt->procs[i])) < 0)
+		/* Files, directories and socket files ckpt makes: the owner's, when confined. */
+		if ((e = rst_owner_enter(rt, &sc)) < 0)
+			return e;
+		e = rst_files_prepare(&rt->procs[i]);
+		rst_owner_leave(&sc);
+		if (e < 0)
 			return e;
 		rst_tree_share_local(rt, i);
 	}
@@ -478,7 +487,7 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	rt.nr = 1;
 	rst_init(&rt.procs[0], &rt, 0);
 	if ((e = rst_open(&rt.procs[0], ".")) < 0 || (e = rst_tree_open(&rt)) < 0 ||
-	    (o->lazy && (e = lazy_alloc(&rt, lazy)) < 0))
+	    (e = rst_trust_decide(&rt)) < 0 || (o->lazy && (e = lazy_alloc(&rt, lazy)) < 0))
 		goto out;
 	root = &rt.procs[0];
 	st->chain_length = chain_length(root);
@@ -487,6 +496,7 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	st->check_ns = now_ns() - t0;
 	if ((e = spawn(root)) < 0)
 		goto out;
+
 	e = seize_root(root);
 	if (e == 0)
 		e = rst_tree_create(&rt);
@@ -525,6 +535,7 @@ out:
 	for (size_t i = 0; i < rt.nr; i++)
 		rst_done(&rt.procs[i]);
 	rst_tree_done(&rt);
+	rst_trust_done(&rt);
 	free(rt.procs);
 	return e;
 }

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Provenance of a checkpoint on disk: who, besides root, can have written
+ * it. Every file restore reads is opened through the checkpoint's directory
+ * fd (openat, O_NOFOLLOW), which pins the directory: whoever can change
+ * what restore reads owns the directory or one of its files, or can write
+ * to them through their mode. One user other than root is a provenance
+ * (restore confines the process to that user's privileges); a file writable
+ * by its group or by everyone, or files of two users, is none.
+ */
+#define LOG_AREA "image"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "image/image-internal.h"
+#include "util/log.h"
+
+static void prov_set(struct ckpt_provenance *p, enum ckpt_provenance_kind kind, uid_t uid,
+		     gid_t gid, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void prov_set(struct ckpt_provenance *p, enum ckpt_provenance_kind kind, uid_t uid,
+		     gid_t gid, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->kind = kind;
+	p->uid = uid;
+	p->gid = gid;
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+}
+
+void ckpt_provenance_root(struct ckpt_provenance *p)
+{
+	prov_set(p, CKPT_PROV_ROOT, 0, 0, "only root can write it");
+}
+
+int ckpt_provenance_merge(struct ckpt_provenance *into, const struct ckpt_provenance *p)
+{
+	if (into->kind == CKPT_PROV_NONE || p->kind == CKPT_PROV_ROOT)
+		return into->kind == CKPT_PROV_NONE ? -EPERM : 0;
+	if (p->kind == CKPT_PROV_NONE || into->kind == CKPT_PROV_ROOT) {
+		*into = *p;
+		return p->kind == CKPT_PROV_NONE ? -EPERM : 0;
+	}
+	if (into->uid == p->uid)
+		return 0;
+	/* Two users: neither one's privileges are the image's. */
+	{
+		char first[sizeof(into->why)];
+
+		snprintf(first, sizeof(first), "%s", into->why);
+		prov_set(into, CKPT_PROV_NONE, 0, 0, "two users can change it: %.150s, and %.150s",
+			 first, p->why);
+	}
+	return -EPERM;
+}
+
+/* What the owner and mode of @st (@name in @path) add to @p. */
+static int prov_file(struct ckpt_provenance *p, const struct stat *st, const char *path,
+		     const char *name)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	struct ckpt_provenance one;
+
+	/* A sticky directory writable by all (/tmp): nobody else renames or removes what is ours. */
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(dir && (st->st_mode & S_ISVTX))) {
+		prov_set(&one, CKPT_PROV_NONE, 0, 0,
+			 "'%s%s%s' (mode %04o) can be written by %s", path, name ? "/" : "",
+			 name ? name : "", (unsigned int)(st->st_mode & 07777),
+			 (st->st_mode & S_IWOTH) ? "everyone" : "every member of its group");
+		return ckpt_provenance_merge(p, &one);
+	}
+	if (st->st_uid == 0)
+		return 0;
+	prov_set(&one, CKPT_PROV_USER, st->st_uid, st->st_gid, "'%s%s%s' is owned by uid %u", path,
+		 name ? "/" : "", name ? name : "", (unsigned int)st->st_uid);
+	return ckpt_provenance_merge(p, &one);
+}
+
+static int prov_at(struct ckpt_provenance *p, int dirfd, const char *path, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0; /* not there: nothing is read from it */
+		prov_set(p, CKPT_PROV_NONE, 0, 0, "cannot look at '%s/%s': %s", path, name,
+			 strerror(errno));
+		return -EPERM;
+	}
+	return prov_file(p, &st, path, name);
+}
+
+int ckpt_image_provenance(const struct ckpt_image *img, struct ckpt_provenance *ret)
+{
+	static const char *const fixed[] = { INVENTORY_NAME, INDEX_NAME, PAGES_NAME };
+	struct ckpt_provenance p;
+	struct stat st;
+	int r;
+
+	ckpt_provenance_root(&p);
+	if (fstat(img->dirfd, &st) < 0) {
+		prov_set(ret, CKPT_PROV_NONE, 0, 0, "cannot look at '%s': %s", img->path,
+			 strerror(errno));
+		return -EPERM;
+	}
+	r = prov_file(&p, &st, img->path, NULL);
+	for (size_t i = 0; r == 0 && i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		r = prov_at(&p, img->dirfd, img->path, fixed[i]);
+	for (size_t i = 0; r == 0 && i < img->inv.nr_files; i++)
+		r = prov_at(&p, img->dirfd, img->path, img->inv.files[i].name);
+	*ret = p;
+	return r;
+}
+
+int ckpt_chain_provenance(const struct ckpt_chain *c, struct ckpt_provenance *ret)
+{
+	struct ckpt_provenance p, one;
+	int r = 0;
+
+	ckpt_provenance_root(&p);
+	for (size_t i = 0; r == 0 && i < ckpt_chain_length(c); i++) {
+		if (ckpt_image_provenance(ckpt_chain_image(c, i), &one) < 0) {
+			p = one;
+			r = -EPERM;
+		} else {
+			r = ckpt_provenance_merge(&p, &one);
+		}
+	}
+	*ret = p;
+	return r;
+}
+
+int image_fs_as_provenance(const struct ckpt_chain *c, const char *path, struct image_fs *fs)
+{
+	struct ckpt_provenance p;
+	gid_t g;
+
+	fs->active = false;
+	if (geteuid() != 0)
+		return 0; /* the kernel: what a user writes is theirs */
+	if (ckpt_chain_provenance(c, &p) < 0) {
+		pr_err("cannot rewrite '%s': %s, so nobody vouches for it (docs/SECURITY.md)", path, p.why);
+		return -EPERM;
+	}
+	if (p.kind != CKPT_PROV_USER)
+		return 0;
+	fs->nr = getgroups((int)(sizeof(fs->groups) / sizeof(fs->groups[0])), fs->groups);
+	if (fs->nr < 0)
+		return -errno;
+	fs->fsuid = (uid_t)syscall(SYS_setfsuid, -1);
+	fs->fsgid = (gid_t)syscall(SYS_setfsgid, -1);
+	fs->active = true;
+	/* This thread only (not glibc's broadcast); the threads it starts inherit it. */
+	g = p.gid;
+	if (syscall(SYS_setgroups, 1, &g) < 0) {
+		int r = -errno;
+
+		image_fs_restore(fs);
+		pr_err("cannot take the groups of uid %u to rewrite '%s': %s", (unsigned int)p.uid, path,
+		       strerror(-r));
+		return r;
+	}
+	syscall(SYS_setfsgid, p.gid);
+	syscall(SYS_setfsuid, p.uid);
+	pr_debug("'%s' is rewritten as uid %u: %s", path, (unsigned int)p.uid, p.why);
+	return 0;
+}
+
+void image_fs_restore(struct image_fs *fs)
+{
+	if (!fs->active)
+		return;
+	syscall(SYS_setfsuid, fs->fsuid);
+	syscall(SYS_setfsgid, fs->fsgid);
+	(void)syscall(SYS_setgroups, (size_t)fs->nr, fs->groups);
+	fs->active = false;
+}
