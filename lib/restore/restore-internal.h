@@ -190,6 +190,8 @@ bool rst_id_taken(pid_t id);
 /* Whose checkpoint it is, from every process's chain or source: refused, trusted or confined. */
 int rst_trust_decide(struct rst_tree *rt) __must_check;
 void rst_trust_done(struct rst_tree *rt);
+/* A restorer that is not root: the capabilities it needs, refused clearly when it lacks them. */
+int rst_trust_restorer(const struct rst_tree *rt) __must_check;
 /* Confined: what process @r's state asks for, refused when its owner could not have it. */
 int rst_trust_check(struct rst *r) __must_check;
 /*

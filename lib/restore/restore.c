@@ -487,7 +487,7 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	rt.nr = 1;
 	rst_init(&rt.procs[0], &rt, 0);
 	if ((e = rst_open(&rt.procs[0], ".")) < 0 || (e = rst_tree_open(&rt)) < 0 ||
-	    (e = rst_trust_decide(&rt)) < 0 || (o->lazy && (e = lazy_alloc(&rt, lazy)) < 0))
+	    (e = rst_trust_decide(&rt)) < 0 || (e = rst_trust_restorer(&rt)) < 0 || (o->lazy && (e = lazy_alloc(&rt, lazy)) < 0))
 		goto out;
 	root = &rt.procs[0];
 	st->chain_length = chain_length(root);

@@ -34,6 +34,7 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <ckpt/proc.h>
@@ -132,8 +133,14 @@ int rst_thread_sched(struct rst *r, pid_t tid, const struct ckpt_state_thread *t
 	if (t->has_sched && ((e = set_policy(r, tid, &t->sched)) < 0 ||
 			     (e = set_nice(r, tid, &t->sched)) < 0))
 		return e;
-	/* 0: a realtime or deadline thread's, which the kernel keeps; writing 0 means "default". */
+	/*
+	 * 0: a realtime or deadline thread's, which the kernel keeps; writing 0
+	 * means "default". ckpt's own: what the thread has already (inherited
+	 * from ckpt at the fork, and given back by a normal policy), and no
+	 * CAP_SYS_NICE needed for it.
+	 */
 	if (t->has_timerslack && t->timerslack_ns &&
+	    t->timerslack_ns != (uint64_t)prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) &&
 	    (!t->has_sched || normal_policy(t->sched.policy)))
 		return set_timerslack(r, tid, t->timerslack_ns);
 	return 0;

@@ -326,17 +326,57 @@ static void own_caps(uint64_t *ret_prm, uint64_t *ret_bnd)
  * only exception is a bounding-set capability ckpt lacks itself (here:
  * CAP_SYS_RESOURCE): that one cannot come back and is a warning.
  */
+/* Has the new process (ckpt's credentials, its groups the owner's when confined) these groups? */
+static bool same_groups(const struct rst *r, const struct ckpt_state_creds *c)
+{
+	const struct rst_owner *o = &r->tree->owner;
+	gid_t own[256];
+	const gid_t *cur = own;
+	int n;
+
+	if (o->confined) {
+		cur = o->groups;
+		n = (int)o->nr_groups;
+	} else if ((n = getgroups(256, own)) < 0) {
+		return false;
+	}
+	if ((size_t)n != c->nr_groups)
+		return false;
+	for (size_t i = 0; i < c->nr_groups; i++) {
+		bool found = false;
+
+		for (int k = 0; k < n && !found; k++)
+			found = cur[k] == c->groups[i];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Each step that would change nothing is skipped: a user restoring their
+ * own process (with CAP_CHECKPOINT_RESTORE, no CAP_SETGID or CAP_SETPCAP)
+ * needs none of them.
+ */
 static int creds(struct rst *r, uint64_t own_prm, uint64_t own_bnd, uint64_t own_bits)
 {
 	const struct ckpt_state_creds *c = &r->s->process.creds;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	bool uid_change, gid_change;
 	char what[64];
 	int e;
 
+	getresuid(&ru, &eu, &su);
+	getresgid(&rg, &eg, &sg);
+	uid_change = c->uid[0] != ru || c->uid[1] != eu || c->uid[2] != su;
+	gid_change = c->gid[0] != rg || c->gid[1] != eg || c->gid[2] != sg;
 	rst_reset(r);
-	if ((e = must(r, RCALL(r, SYS_setgroups, c->nr_groups, c->nr_groups ? rst_put(r, c->groups, c->nr_groups * sizeof(gid_t)) : 0),
+	if (!same_groups(r, c) &&
+	    (e = must(r, RCALL(r, SYS_setgroups, c->nr_groups, c->nr_groups ? rst_put(r, c->groups, c->nr_groups * sizeof(gid_t)) : 0),
 		      "setgroups")) < 0)
 		return e;
-	if ((e = must(r, RCALL(r, SYS_setresgid, c->gid[0], c->gid[1], c->gid[2]), "setresgid")) < 0)
+	if (gid_change && (e = must(r, RCALL(r, SYS_setresgid, c->gid[0], c->gid[1], c->gid[2]), "setresgid")) < 0)
 		return e;
 	RCALL(r, SYS_setfsgid, c->gid[3]);
 	if ((e = capset_remote(r, own_prm, own_prm, c->cap_inh, "capset (inheritable set)")) < 0)
@@ -348,11 +388,14 @@ static int creds(struct rst *r, uint64_t own_prm, uint64_t own_bnd, uint64_t own
 		if ((e = must(r, RCALL(r, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)cap, 0, 0, 0), what)) < 0)
 			return e;
 	}
-	if ((e = must(r, RCALL(r, SYS_prctl, PR_SET_SECUREBITS, own_bits | SECBIT_NO_SETUID_FIXUP, 0, 0, 0),
+	if (uid_change &&
+	    (e = must(r, RCALL(r, SYS_prctl, PR_SET_SECUREBITS, own_bits | SECBIT_NO_SETUID_FIXUP, 0, 0, 0),
 		      "PR_SET_SECUREBITS (keep the capabilities across the uid change)")) < 0)
 		return e;
-	if ((e = must(r, RCALL(r, SYS_setresuid, c->uid[0], c->uid[1], c->uid[2]), "setresuid")) < 0)
+	if (uid_change && (e = must(r, RCALL(r, SYS_setresuid, c->uid[0], c->uid[1], c->uid[2]), "setresuid")) < 0)
 		return e;
+	if (uid_change)
+		own_bits |= SECBIT_NO_SETUID_FIXUP;
 	RCALL(r, SYS_setfsuid, c->uid[3]);
 	if ((e = must(r, RCALL(r, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),
 		      "PR_CAP_AMBIENT_CLEAR_ALL")) < 0)
@@ -366,7 +409,8 @@ static int creds(struct rst *r, uint64_t own_prm, uint64_t own_bnd, uint64_t own
 			return e;
 	}
 	snprintf(what, sizeof(what), "PR_SET_SECUREBITS(%#x)", c->securebits);
-	if ((e = must(r, RCALL(r, SYS_prctl, PR_SET_SECUREBITS, c->securebits, 0, 0, 0), what)) < 0)
+	if (c->securebits != own_bits &&
+	    (e = must(r, RCALL(r, SYS_prctl, PR_SET_SECUREBITS, c->securebits, 0, 0, 0), what)) < 0)
 		return e;
 	if ((e = capset_remote(r, c->cap_eff, c->cap_prm, c->cap_inh, "capset")) < 0)
 		return e;

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/fsuid.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -353,4 +354,40 @@ void rst_owner_leave(const struct rst_owner_scope *sc)
 	syscall(SYS_setfsuid, sc->fsuid);
 	syscall(SYS_setfsgid, sc->fsgid);
 	(void)syscall(SYS_setgroups, (size_t)sc->nr, sc->groups);
+}
+
+/* Is @cap in ckpt's effective set? */
+static bool own_cap(int cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return (d[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+int rst_trust_restorer(const struct rst_tree *rt)
+{
+	_cleanup_free_ char *uffd = NULL;
+
+	if (geteuid() == 0)
+		return 0;
+	/* PR_SET_MM_MAP (brk, arguments, auxv, exe) and clone3 set_tid. */
+	if (!own_cap(CAP_CHECKPOINT_RESTORE) && !own_cap(CAP_SYS_ADMIN)) {
+		pr_err("restoring as uid %u needs CAP_CHECKPOINT_RESTORE (to set the memory layout's "
+		       "fields and keep the process ids): run as root, or give ckpt the capability "
+		       "(setcap cap_checkpoint_restore+ep ckpt)", (unsigned int)geteuid());
+		return -EPERM;
+	}
+	/* The process's own userfaultfd must take faults of the kernel too (read(2) into its memory). */
+	if (rt->o->lazy && !own_cap(CAP_SYS_PTRACE) &&
+	    (ckpt_proc_read_sysctl(NULL, "vm/unprivileged_userfaultfd", &uffd) < 0 || atoi(uffd) != 1)) {
+		pr_err("a lazy restore as uid %u needs CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1: "
+		       "without them a userfaultfd serves only faults of user code, and a system call "
+		       "that touches a missing page fails; restore without --lazy",
+		       (unsigned int)geteuid());
+		return -EPERM;
+	}
+	return 0;
 }

@@ -506,3 +506,53 @@ Test(trust, a_users_chain_folded_by_root_stays_the_users)
 	cr_expect_str_eq(v, "\t65534\t65534\t65534\t65534");
 	kill(pid, SIGKILL);
 }
+
+/* ---- restoring without root ---- */
+
+static void restore_as_nobody(const char *bin, const char *dir, struct run_result *r)
+{
+	const char *argv[] = { "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--",
+			       bin, "restore", "-D", dir, "--detach", "--stdio", "null", NULL };
+
+	cr_assert_eq(run_argv(argv, r), 0);
+}
+
+Test(trust, a_user_without_cap_checkpoint_restore_is_told_what_is_missing)
+{
+	char dir[160];
+	struct run_result r;
+	pid_t orig = nobody_checkpoint("nocap", dir, sizeof(dir));
+
+	restore_as_nobody(ckpt_bin(), dir, &r);
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect(strstr(r.err, "needs CAP_CHECKPOINT_RESTORE"), "%s", r.err);
+	run_result_done(&r);
+	cr_expect(kill(orig, 0) < 0 && errno == ESRCH, "pid %d exists after the refused restore", orig);
+}
+
+Test(trust, a_user_restores_their_own_process_with_cap_checkpoint_restore)
+{
+	char dir[160], bin[200], v[256];
+	struct run_result r;
+	pid_t orig, pid;
+
+	if (access("/usr/sbin/setcap", X_OK) < 0)
+		cr_skip_test("setcap(8) is not installed");
+	orig = nobody_checkpoint("cap", dir, sizeof(dir));
+	snprintf(bin, sizeof(bin), "%s/ckpt-cap", pub);
+	cr_assert_eq(sh("cp '%s' '%s' && chmod 755 '%s' && setcap cap_checkpoint_restore+ep '%s'", ckpt_bin(),
+			bin, bin, bin), 0);
+	restore_as_nobody(bin, dir, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	pid = atoi(r.out);
+	run_result_done(&r);
+	prog_track_pid(pid);
+	cr_expect_eq(pid, orig, "the process came back as pid %d, not %d", pid, orig);
+	status_field(pid, "Uid", v, sizeof(v));
+	cr_expect_str_eq(v, "\t65534\t65534\t65534\t65534");
+	status_field(pid, "CapPrm", v, sizeof(v));
+	cr_expect_str_eq(v, "\t0000000000000000", "the capability of ckpt stayed in the process");
+	usleep(100000);
+	cr_expect(proc_state(pid) == 'S' || proc_state(pid) == 'R', "state %c", proc_state(pid));
+	kill(pid, SIGKILL);
+}
