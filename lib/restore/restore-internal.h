@@ -81,11 +81,11 @@ struct rst_owner {
 	char why[320];          /* what makes the checkpoint that user's */
 };
 
-/* ckpt's own file-system credentials, kept while it acts as the owner. */
+/* ckpt's own effective ids and groups, kept while it acts as the owner. */
 struct rst_owner_scope {
 	bool active;
-	uid_t fsuid;
-	gid_t fsgid;
+	gid_t egid;
+	int dumpable;
 	int nr;
 	gid_t groups[256];
 };

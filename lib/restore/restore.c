@@ -376,14 +376,23 @@ static int check_all(struct rst_tree *rt)
 	for (size_t i = 0; i < rt->nr; i++)
 		if (rt->procs[i].s && (e = rst_files_alloc(&rt->procs[i])) < 0)
 			return e;
-	if ((e = rst_tree_pipes(rt)) < 0)
-		return e;
+	{
+		struct rst_owner_scope sc;
+
+		/* Pipes and socket pairs carry their maker's credentials (SO_PEERCRED). */
+		if ((e = rst_owner_enter(rt, &sc)) < 0)
+			return e;
+		e = rst_tree_pipes(rt);
+		rst_owner_leave(&sc);
+		if (e < 0)
+			return e;
+	}
 	for (size_t i = 0; i < rt->nr; i++) {
 		struct rst_owner_scope sc;
 
 		if (!rt->procs[i].s)
 			continue;
-		/* Files, directories and socket files ckpt makes: the owner's, when confined. */
+		/* Files, directories, sockets and socket files ckpt makes: the owner's, when confined. */
 		if ((e = rst_owner_enter(rt, &sc)) < 0)
 			return e;
 		e = rst_files_prepare(&rt->procs[i]);

@@ -30,7 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
-#include <sys/fsuid.h>
+#include <netinet/tcp.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -233,8 +235,16 @@ static int check_sockets_and_shm(struct rst *r)
 		const struct ckpt_state_socket *k = &f->sock;
 		unsigned int port;
 
+		if (f->kind == CKPT_STATE_FD_TIMERFD &&
+		    (f->k.timer.clockid == CLOCK_REALTIME_ALARM || f->k.timer.clockid == CLOCK_BOOTTIME_ALARM))
+			return REFUSE(r, "timerfd %d is on an alarm clock (CAP_WAKE_ALARM)", f->fd);
 		if (f->kind != CKPT_STATE_FD_SOCKET)
 			continue;
+		if (k->family == AF_INET || k->family == AF_INET6) {
+			if (k->type == SOCK_STREAM && k->state == TCP_ESTABLISHED)
+				return REFUSE(r, "fd %d is an established TCP connection (its repair needs "
+					      "CAP_NET_ADMIN)", f->fd);
+		}
 		if (k->has_file && (k->file_uid != o->uid || !owner_has_gid(o, k->file_gid)))
 			return REFUSE(r, "the socket file of fd %d is owned by %u:%u", f->fd,
 				      (unsigned int)k->file_uid, (unsigned int)k->file_gid);
@@ -246,6 +256,18 @@ static int check_sockets_and_shm(struct rst *r)
 			start = unprivileged_port_start();
 		if (port && port < start)
 			return REFUSE(r, "fd %d is bound to the privileged port %u", f->fd, port);
+	}
+	{
+		uint64_t locked = 0;
+		struct rlimit own;
+
+		for (size_t i = 0; i < s->mm.nr_vmas; i++)
+			if (s->mm.vmas[i].vmflags & (CKPT_STATE_VMF_LOCKED | CKPT_STATE_VMF_LOCKONFAULT))
+				locked += s->mm.vmas[i].end - s->mm.vmas[i].start;
+		if (locked && getrlimit(RLIMIT_MEMLOCK, &own) == 0 && own.rlim_cur != RLIM_INFINITY &&
+		    locked > own.rlim_cur)
+			return REFUSE(r, "%llu bytes of its memory are locked, above ckpt's RLIMIT_MEMLOCK (%llu)",
+				      (unsigned long long)locked, (unsigned long long)own.rlim_cur);
 	}
 	for (size_t i = 0; i < s->mm.nr_sysv_shm; i++) {
 		const struct ckpt_state_sysv_shm *m = &s->mm.sysv_shm[i];
@@ -269,21 +291,6 @@ int rst_trust_check(struct rst *r)
 	return 0;
 }
 
-/*
- * The calling thread's file-system credentials and groups become the
- * owner's (raw system calls: this thread only, not glibc's all-threads
- * broadcast).
- */
-static int fs_become(const struct rst_owner *o, gid_t gid)
-{
-	if (syscall(SYS_setgroups, o->nr_groups, o->groups) < 0)
-		return -errno;
-	syscall(SYS_setfsgid, gid);
-	syscall(SYS_setfsuid, o->uid);
-	if ((uid_t)syscall(SYS_setfsuid, -1) != o->uid)
-		return -EPERM;
-	return 0;
-}
 
 static gid_t owner_gid(const struct rst_owner *o)
 {
@@ -312,27 +319,39 @@ int rst_trust_confine(struct rst *r)
 	return (int)res;
 }
 
+/*
+ * The calling thread's effective ids and groups become the owner's (raw
+ * system calls: this thread only, not glibc's all-threads broadcast). The
+ * effective capabilities go with the effective uid 0; the real and saved
+ * uid 0 bring them back. Sockets made meanwhile carry the owner's
+ * credentials: their privileged options, ports and netlink operations are
+ * checked against the owner's, at once and for as long as they live.
+ */
 int rst_owner_enter(const struct rst_tree *rt, struct rst_owner_scope *sc)
 {
-	int e;
+	const struct rst_owner *o = &rt->owner;
+	int e = 0;
 
 	sc->active = false;
-	if (!rt->owner.confined)
+	if (!o->confined)
 		return 0;
 	sc->nr = getgroups((int)(sizeof(sc->groups) / sizeof(sc->groups[0])), sc->groups);
 	if (sc->nr < 0)
 		return -errno;
-	sc->fsuid = (uid_t)syscall(SYS_setfsuid, -1);
-	sc->fsgid = (gid_t)syscall(SYS_setfsgid, -1);
-	if ((e = fs_become(&rt->owner, owner_gid(&rt->owner))) < 0) {
-		sc->active = true;
+	sc->egid = getegid();
+	sc->dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	sc->active = true;
+	if (syscall(SYS_setgroups, o->nr_groups, o->groups) < 0 ||
+	    syscall(SYS_setresgid, -1, owner_gid(o), -1) < 0 || syscall(SYS_setresuid, -1, o->uid, -1) < 0)
+		e = -errno;
+	if (e == 0 && geteuid() != o->uid)
+		e = -EPERM;
+	if (e < 0) {
 		rst_owner_leave(sc);
 		sc->active = false;
-		pr_err("cannot take the file-system credentials of %s: %s", rt->owner.name, errstr(e));
-		return e;
+		pr_err("cannot act as %s: %s", o->name, errstr(e));
 	}
-	sc->active = true;
-	return 0;
+	return e;
 }
 
 const char *rst_trust_hint(const struct rst *r, int e)
@@ -351,9 +370,12 @@ void rst_owner_leave(const struct rst_owner_scope *sc)
 {
 	if (!sc->active)
 		return;
-	syscall(SYS_setfsuid, sc->fsuid);
-	syscall(SYS_setfsgid, sc->fsgid);
+	(void)syscall(SYS_setresuid, -1, 0, -1);
+	(void)syscall(SYS_setresgid, -1, sc->egid, -1);
 	(void)syscall(SYS_setgroups, (size_t)sc->nr, sc->groups);
+	/* A change of effective uid made ckpt not dumpable. */
+	if (sc->dumpable >= 0)
+		(void)prctl(PR_SET_DUMPABLE, sc->dumpable, 0, 0, 0);
 }
 
 /* Is @cap in ckpt's effective set? */

@@ -556,3 +556,63 @@ Test(trust, a_user_restores_their_own_process_with_cap_checkpoint_restore)
 	cr_expect(proc_state(pid) == 'S' || proc_state(pid) == 'R', "state %c", proc_state(pid));
 	kill(pid, SIGKILL);
 }
+
+/* The uid /proc/net/tcp gives the listening socket on 127.0.0.1:@port, or -1. */
+static long tcp_listener_uid(unsigned int port)
+{
+	char line[512];
+	FILE *f = fopen("/proc/net/tcp", "r");
+	long uid = -1;
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int lport, st;
+		long u;
+
+		if (sscanf(line, " %*d: %*8s:%4X %*8s:%*4X %2X %*8s:%*8s %*2s:%*8s %*8s %ld", &lport, &st, &u) == 3 &&
+		    lport == port && st == 0x0A)
+			uid = u;
+	}
+	fclose(f);
+	return uid;
+}
+
+/*
+ * A socket carries its maker's credentials for as long as it lives (its
+ * owner in /proc/net/tcp, SO_PEERCRED, netlink's capability checks): in a
+ * user's checkpoint restored by root, ckpt makes them as that user.
+ */
+Test(trust, sockets_of_a_users_checkpoint_are_the_users)
+{
+	const char *argv[] = { "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--",
+			       "/usr/bin/python3", "-c",
+			       "import socket,sys,time\n"
+			       "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
+			       "print(s.getsockname()[1], flush=True)\n"
+			       "time.sleep(1000)\n", NULL };
+	char dir[160], line[64], ps[16], err[4096];
+	struct run_result r;
+	struct prog p;
+	unsigned int port;
+	pid_t pid;
+
+	if (access("/usr/bin/python3", X_OK) < 0)
+		cr_skip_test("python3 is not installed");
+	snprintf(dir, sizeof(dir), "%s/sock", pub);
+	cr_assert_eq(prog_spawn(&p, false, NULL, argv), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0, "python3 did not start");
+	port = (unsigned int)atoi(line);
+	cr_assert_eq(tcp_listener_uid(port), NOBODY);
+	snprintf(ps, sizeof(ps), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 2000);
+	prog_kill(&p);
+	cr_assert_eq(sh("chown -R nobody:nogroup '%s'", dir), 0);
+	pid = restore_detached(dir, err, sizeof(err));
+	cr_assert_gt(pid, 0, "%s", err);
+	cr_expect_eq(tcp_listener_uid(port), NOBODY, "the restored listener on port %u belongs to uid %ld",
+		     port, tcp_listener_uid(port));
+	kill(pid, SIGKILL);
+}
