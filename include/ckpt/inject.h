@@ -150,6 +150,17 @@ struct ckpt_inject_call {
  */
 int ckpt_inject_syscalls(struct ckpt_inject *inj, size_t thread, const struct ckpt_inject_call *calls,
 			 size_t n, int64_t *ret_results) __must_check;
+/*
+ * The same for a process that dies with ckpt (CKPT_INJECT_EXITKILL): a
+ * loop planted in its scratch memory makes up to thousands of calls in one
+ * stop, instead of one stop each. It ends at the first call that fails:
+ * the results after it are CKPT_INJECT_NOT_RUN. -EOPNOTSUPP without
+ * EXITKILL (a process that must survive ckpt's death makes its calls one
+ * at a time, from the stub that takes it home).
+ */
+#define CKPT_INJECT_NOT_RUN INT64_MIN
+int ckpt_inject_syscall_loop(struct ckpt_inject *inj, size_t thread, const struct ckpt_inject_call *calls,
+			     size_t n, int64_t *ret_results) __must_check;
 /* Shorthand on thread 0. */
 #define ckpt_inject_call(inj, ret, nr, ...)                                             \
 	ckpt_inject_syscall((inj), 0, (nr), (const uint64_t[6]){ __VA_ARGS__ }, (ret))

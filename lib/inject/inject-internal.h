@@ -59,6 +59,7 @@ struct ckpt_inject {
 	struct scratch_map *scratch;
 	size_t nr_scratch, cap_scratch;
 	uint64_t arg_page;            /* scratch for our own syscall arguments, 0 until needed */
+	uint64_t loop;                /* ckpt_inject_syscall_loop's code and table, 0 until needed */
 	uint64_t area_next, area_end; /* where scratch goes (set_scratch_area), 0: anywhere */
 	int mem_fd;                   /* /proc/PID/mem, opened on first need */
 	sigset_t saved_sigmask;       /* ckpt's own, restored at release */

@@ -143,6 +143,7 @@ void ckpt_inject_forget_scratch(struct ckpt_inject *inj)
 {
 	inj->nr_scratch = 0;
 	inj->arg_page = 0;
+	inj->loop = 0;
 }
 
 void ckpt_inject_set_scratch_area(struct ckpt_inject *inj, uint64_t addr, uint64_t len)

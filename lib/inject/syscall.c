@@ -32,10 +32,13 @@
  */
 #define LOG_AREA "inject"
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "inject/inject-internal.h"
 #include "util/err.h"
@@ -498,4 +501,167 @@ int ckpt_inject_syscall(struct ckpt_inject *inj, size_t thread, long nr, const u
 
 	memcpy(c.args, args, sizeof(c.args));
 	return ckpt_inject_syscalls(inj, thread, &c, 1, ret_result);
+}
+
+/* ---- many calls in one stop ---- */
+
+/*
+ * x86-64, position-independent: r12 points at a table of 64-byte entries
+ * (nr, six arguments, result), r13 counts them. Each entry's call is made
+ * and its result stored; the loop ends at the first failure (-4095..-1)
+ * or the end of the table, on an int3.
+ */
+static const uint8_t loop_code[] = {
+	0x4d, 0x85, 0xed,                   /* test r13, r13 */
+	0x74, 0x3a,                         /* jz done */
+	0x49, 0x8b, 0x04, 0x24,             /* mov rax, [r12] */
+	0x49, 0x8b, 0x7c, 0x24, 0x08,       /* mov rdi, [r12+8] */
+	0x49, 0x8b, 0x74, 0x24, 0x10,       /* mov rsi, [r12+16] */
+	0x49, 0x8b, 0x54, 0x24, 0x18,       /* mov rdx, [r12+24] */
+	0x4d, 0x8b, 0x54, 0x24, 0x20,       /* mov r10, [r12+32] */
+	0x4d, 0x8b, 0x44, 0x24, 0x28,       /* mov r8, [r12+40] */
+	0x4d, 0x8b, 0x4c, 0x24, 0x30,       /* mov r9, [r12+48] */
+	0x0f, 0x05,                         /* syscall */
+	0x49, 0x89, 0x44, 0x24, 0x38,       /* mov [r12+56], rax */
+	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, /* cmp rax, -4095 */
+	0x73, 0x09,                         /* jae done */
+	0x49, 0x83, 0xc4, 0x40,             /* add r12, 64 */
+	0x49, 0xff, 0xcd,                   /* dec r13 */
+	0xeb, 0xc1,                         /* jmp start */
+	0xcc,                               /* done: int3 */
+};
+#define LOOP_ENTRIES 1023 /* one page of code, then the table: 16 pages in all */
+#define LOOP_LEN (4096 + LOOP_ENTRIES * 64 + 64)
+
+struct loop_entry {
+	int64_t nr;
+	uint64_t args[6];
+	int64_t result;
+};
+
+/* The code (read and execute) and the table (read-write) in one scratch mapping. */
+static int plant_loop(struct ckpt_inject *inj)
+{
+	uint64_t at;
+	int64_t res;
+	int r;
+
+	if (inj->loop)
+		return 0;
+	if ((r = ckpt_inject_scratch(inj, LOOP_LEN, &at)) < 0 ||
+	    (r = ckpt_inject_write(inj, at, loop_code, sizeof(loop_code))) < 0 ||
+	    (r = ckpt_inject_call(inj, &res, SYS_mprotect, at, 4096, PROT_READ | PROT_EXEC)) < 0)
+		return r;
+	if (res < 0)
+		return (int)res;
+	inj->loop = at;
+	return 0;
+}
+
+/* Let @t run until the int3 at @trap; stop signals go through (job control). */
+static int run_to_trap(struct ckpt_inject *inj, struct inj_thread *t, uint64_t trap)
+{
+	struct user_regs_struct out;
+	int pass_sig = 0, sig = 0;
+
+	for (;;) {
+		int status;
+
+		if (ptrace(PTRACE_CONT, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
+			if (errno == ESRCH)
+				t->dead = true;
+			return neg_errno();
+		}
+		pass_sig = 0;
+		while (waitpid(t->st.tid, &status, __WALL) < 0)
+			if (errno != EINTR)
+				return neg_errno();
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			t->dead = true;
+			return -ESRCH;
+		}
+		sig = WSTOPSIG(status);
+		if (status >> 16) {
+			if ((status >> 16) == PTRACE_EVENT_STOP && (sig == SIGSTOP || sig == SIGTSTP ||
+								   sig == SIGTTIN || sig == SIGTTOU))
+				inj->job_stopped = true;
+			continue;
+		}
+		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+			pass_sig = sig;
+			continue;
+		}
+		if (sig != SIGTRAP)
+			break;
+		if (ptrace(PTRACE_GETREGS, t->st.tid, 0, &out) < 0)
+			return neg_errno();
+		if (out.rip == trap)
+			return 0;
+		break;
+	}
+	pr_err("the loop of remote calls in thread %d stopped with signal %d", t->st.tid, sig);
+	return -EFAULT;
+}
+
+int ckpt_inject_syscall_loop(struct ckpt_inject *inj, size_t thread, const struct ckpt_inject_call *calls,
+			     size_t n, int64_t *ret_results)
+{
+	struct loop_entry *tab = NULL;
+	struct inj_thread *t;
+	uint64_t all = ~0ULL;
+	int r = 0;
+
+	if (!(inj->flags & CKPT_INJECT_EXITKILL))
+		return -EOPNOTSUPP;
+	if (thread >= inj->nr_threads)
+		return -EINVAL;
+	t = &inj->threads[thread];
+	if (t->dead)
+		return -ESRCH;
+	for (size_t i = 0; i < n; i++)
+		ret_results[i] = CKPT_INJECT_NOT_RUN;
+	if ((r = plant_loop(inj)) < 0)
+		return r;
+	tab = calloc(LOOP_ENTRIES, sizeof(*tab));
+	if (!tab)
+		return -ENOMEM;
+	for (size_t done = 0; done < n && r == 0;) {
+		size_t k = MIN(n - done, (size_t)LOOP_ENTRIES);
+		struct user_regs_struct regs = t->st.regs;
+		uint64_t table = inj->loop + 4096;
+
+		for (size_t i = 0; i < k; i++) {
+			tab[i].nr = calls[done + i].nr;
+			memcpy(tab[i].args, calls[done + i].args, sizeof(tab[i].args));
+			tab[i].result = CKPT_INJECT_NOT_RUN;
+		}
+		if ((r = ckpt_inject_write(inj, table, tab, k * sizeof(*tab))) < 0)
+			break;
+		regs.rip = inj->loop;
+		regs.r12 = table;
+		regs.r13 = k;
+		regs.orig_rax = (unsigned long long)-1;
+		regs.eflags &= ~0x100ULL; /* TF */
+		t->regs_dirty = true;
+		if (ptrace(PTRACE_SETREGS, t->st.tid, 0, &regs) < 0 ||
+		    (!t->blocked && ptrace(PTRACE_SETSIGMASK, t->st.tid, (void *)sizeof(all), &all) < 0)) {
+			r = neg_errno();
+			break;
+		}
+		/* Blocked until release, which puts the mask back. */
+		t->blocked = true;
+		t->mask_dirty = true;
+		if ((r = run_to_trap(inj, t, inj->loop + sizeof(loop_code))) < 0 ||
+		    (r = ckpt_inject_read(inj, table, tab, k * sizeof(*tab))) < 0)
+			break;
+		inj->nr_calls += (unsigned int)k;
+		for (size_t i = 0; i < k; i++)
+			ret_results[done + i] = tab[i].result;
+		/* One failed (or did not run): the loop ended there, and so do we. */
+		if (tab[k - 1].result == CKPT_INJECT_NOT_RUN || (tab[k - 1].result < 0 && tab[k - 1].result > -4096))
+			break;
+		done += k;
+	}
+	free(tab);
+	return r;
 }

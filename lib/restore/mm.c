@@ -458,21 +458,85 @@ static int map_one(struct rst *r, const struct ckpt_state_vma *v)
 	return 0;
 }
 
-int rst_mm(struct rst *r)
+/* The mmap of private anonymous mapping @v, as map_one makes it. */
+static struct ckpt_inject_call anon_call(const struct ckpt_state_vma *v)
+{
+	int flags = MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS |
+		    ((v->vmflags & CKPT_STATE_VMF_GROWSDOWN) ? MAP_GROWSDOWN : 0);
+
+	return (struct ckpt_inject_call){ .nr = SYS_mmap,
+					  .args = { v->start, v->end - v->start, (uint64_t)v->prot,
+						    (uint64_t)flags, (uint64_t)-1, 0 } };
+}
+
+/*
+ * The private anonymous mappings @idx[0..n) in one stop of the process (a
+ * loop of remote calls): most of a process's mappings, thousands in some.
+ */
+static int map_anon_batch(struct rst *r, const size_t *idx, size_t n, struct ckpt_inject_call *calls,
+			  int64_t *res)
 {
 	int e;
 
+	if (!n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		calls[i] = anon_call(&r->s->mm.vmas[idx[i]]);
+	e = ckpt_inject_syscall_loop(r->inj, r->thread, calls, n, res);
+	if (e == -EOPNOTSUPP) {
+		for (size_t i = 0; i < n; i++)
+			if ((e = map_one(r, &r->s->mm.vmas[idx[i]])) < 0)
+				return e;
+		return 0;
+	}
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < n; i++) {
+		const struct ckpt_state_vma *v = &r->s->mm.vmas[idx[i]];
+
+		if (res[i] < 0 && res[i] > -4096) {
+			pr_err("cannot map %#" PRIx64 "-%#" PRIx64 " (%s) in the new process: %s", v->start,
+			       v->end, ckpt_state_vma_kind_name(v->kind), errstr((int)res[i]));
+			return (int)res[i];
+		}
+		if ((uint64_t)res[i] != v->start) {
+			pr_err("%#" PRIx64 " was mapped at %#" PRIx64, v->start, (uint64_t)res[i]);
+			return -EFAULT;
+		}
+	}
+	return 0;
+}
+
+int rst_mm(struct rst *r)
+{
+	const struct ckpt_state_mm *mm = &r->s->mm;
+	_cleanup_free_ struct ckpt_inject_call *calls = calloc(mm->nr_vmas + 1, sizeof(*calls));
+	_cleanup_free_ int64_t *res = calloc(mm->nr_vmas + 1, sizeof(*res));
+	_cleanup_free_ size_t *batch = calloc(mm->nr_vmas + 1, sizeof(*batch));
+	size_t nb = 0;
+	int e;
+
+	if (!calls || !res || !batch)
+		return -ENOMEM;
 	if ((e = move_vdso(r)) < 0 || (e = make_shm(r)) < 0)
 		return e;
-	for (size_t i = 0; i < r->s->mm.nr_vmas; i++) {
-		const struct ckpt_state_vma *v = &r->s->mm.vmas[i];
+	for (size_t i = 0; i < mm->nr_vmas; i++) {
+		const struct ckpt_state_vma *v = &mm->vmas[i];
 
 		if (is_vdso_trio(v->kind) || v->kind == CKPT_STATE_VMA_VSYSCALL)
 			continue;
-		if ((e = map_one(r, v)) < 0)
+		if (rst_vma_anon_backed(v) && v->kind != CKPT_STATE_VMA_SYSV_SHM) {
+			batch[nb++] = i;
+			continue;
+		}
+		/* In order: what is batched first (a file mapping may need a private one below it gone). */
+		if ((e = map_anon_batch(r, batch, nb, calls, res)) < 0 || (e = map_one(r, v)) < 0)
 			return e;
+		nb = 0;
 	}
-	r->st->nr_vmas += r->s->mm.nr_vmas;
+	if ((e = map_anon_batch(r, batch, nb, calls, res)) < 0)
+		return e;
+	r->st->nr_vmas += mm->nr_vmas;
 	return 0;
 }
 

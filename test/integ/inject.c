@@ -143,6 +143,60 @@ Test(inject, getpid_getppid_mmap_roundtrip)
 	prog_kill(&p);
 }
 
+/*
+ * A loop of calls in one stop (a process that dies with ckpt): 3000 calls
+ * crossing two batches, each result where it belongs, and the loop ends at
+ * the first failure, the calls after it not run. Without EXITKILL it is
+ * refused (such a process makes its calls through the stub).
+ */
+Test(inject, a_loop_of_calls_runs_them_in_order_and_stops_at_a_failure)
+{
+	enum { N = 3000 };
+	struct ckpt_inject_call *calls = calloc(N, sizeof(*calls));
+	int64_t *res = calloc(N, sizeof(*res));
+	struct ckpt_inject *inj;
+	struct prog p;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "target", "read", NULL), 0);
+	cr_assert_eq(ckpt_inject_seize(p.pid, 0, &inj), 0);
+	cr_expect_eq(ckpt_inject_syscall_loop(inj, 0, calls, 1, res), -EOPNOTSUPP);
+	cr_assert_eq(ckpt_inject_release(inj), 0);
+
+	cr_assert_eq(ckpt_inject_seize(p.pid, CKPT_INJECT_EXITKILL, &inj), 0);
+	/* getpid, a dup of fd 0 as fd 500, its close; over and over. */
+	for (int i = 0; i < N; i++) {
+		calls[i].nr = i % 3 == 0 ? SYS_getpid : i % 3 == 1 ? SYS_fcntl : SYS_close;
+		calls[i].args[0] = i % 3 == 2 ? 500 : 0;
+		calls[i].args[1] = F_DUPFD;
+		calls[i].args[2] = 500;
+	}
+	cr_assert_eq(ckpt_inject_syscall_loop(inj, 0, calls, N, res), 0);
+	for (int i = 0; i < N; i++) {
+		int64_t want = i % 3 == 0 ? p.pid : i % 3 == 1 ? 500 : 0;
+
+		if (res[i] != want) {
+			cr_expect_fail("call %d returned %lld, not %lld", i, (long long)res[i], (long long)want);
+			break;
+		}
+	}
+	/* The 1500th closes fd 9999, which is not open: the loop ends there. */
+	calls[1499].nr = SYS_close;
+	calls[1499].args[0] = 9999;
+	cr_assert_eq(ckpt_inject_syscall_loop(inj, 0, calls, N, res), 0);
+	cr_expect_eq(res[1499], -EBADF);
+	cr_expect_eq(res[1498], 500);
+	for (int i = 1500; i < N; i++)
+		if (res[i] != CKPT_INJECT_NOT_RUN) {
+			cr_expect_fail("call %d after the failure ran: %lld", i, (long long)res[i]);
+			break;
+		}
+	ckpt_inject_kill(inj);
+	(void)ckpt_inject_release(inj);
+	free(calls);
+	free(res);
+	prog_kill(&p);
+}
+
 Test(inject, scratch_is_unmapped_at_release)
 {
 	struct prog p;

@@ -654,3 +654,34 @@ Test(restore, restore_pid_gives_the_same_pid)
 	prog_track_pid(atoi(r.out));
 	run_result_done(&r);
 }
+
+/*
+ * Thousands of mappings: restore makes the private anonymous ones in one
+ * loop of remote calls per batch. Every page, its mapping's bounds and its
+ * protection must come back (manymaps checks them itself), eagerly and
+ * lazily.
+ */
+static void many_mappings(const char *mode)
+{
+	struct prog p, rp;
+	char d[128], line[256];
+
+	cr_assert_eq(prog_start(&p, true, 10000, "manymaps", "20000", NULL), 0);
+	dump_pid(p.pid, path_in(mode ? "maps-lazy" : "maps", d, sizeof(d)), NULL, NULL);
+	prog_kill(&p);
+	restore_spawn(&rp, d, mode);
+	send_line(&rp, "c");
+	expect(&rp, "ok", line, sizeof(line));
+	cr_expect_str_eq(line, "ok 20000");
+	kill_restored(&rp);
+}
+
+Test(restore, twenty_thousand_mappings_come_back_exactly)
+{
+	many_mappings(NULL);
+}
+
+Test(restore, twenty_thousand_mappings_come_back_exactly_lazily)
+{
+	many_mappings("--lazy");
+}
