@@ -609,6 +609,12 @@ static int write_ghost_pages(struct rst *r, const struct ckpt_state_vma *v, uint
 	return 0;
 }
 
+/* Pages written as they are (not through a file, not compared with a ghost file's). */
+static bool written_as_is(const struct ckpt_state_vma *v)
+{
+	return !(v->kind == CKPT_STATE_VMA_FILE && (v->shared || (v->deleted && !rst_vma_anon_backed(v))));
+}
+
 /* Write @nr pages of one kind at @at: DATA from @data, ZERO where it matters. */
 static int write_run(struct rst *r, uint64_t at, uint64_t nr, bool data, const void *buf)
 {
@@ -640,6 +646,14 @@ static int write_run(struct rst *r, uint64_t at, uint64_t nr, bool data, const v
 			else
 				r->st->pages_zero += (to - at) / PS;
 		} else if (data) {
+			/*
+			 * The mappings right after it too, when their pages are written
+			 * as they are: one write for all (through /proc/PID/mem from the
+			 * first page a protection refuses), not one per mapping.
+			 */
+			for (const struct ckpt_state_vma *n = v + 1;
+			     to < end && n < r->s->mm.vmas + r->s->mm.nr_vmas && n->start == to && written_as_is(n); n++)
+				to = MIN(end, n->end);
 			e = ckpt_inject_write(r->inj, at, (const char *)buf + (at - (end - nr * PS)), to - at);
 			r->st->pages_data += (to - at) / PS;
 			r->st->bytes_written += to - at;
