@@ -234,18 +234,24 @@ Test(trust, a_users_checkpoint_comes_back_with_that_users_privileges)
 	kill(pid, SIGKILL);
 }
 
-Test(trust, root_credentials_written_into_a_users_checkpoint_are_refused)
+/* The checkpoint in @dir now says its process ran as root (uid 0 four times). */
+static void forge_root_uid(const char *dir)
 {
-	char dir[160];
-	pid_t orig = nobody_checkpoint("uid0", dir, sizeof(dir));
-	json_object *p = doc_read(dir, "process.json"), *c, *ids;
+	json_object *p = doc_read(dir, "process.json"), *c, *ids = json_object_new_array();
 
 	cr_assert(json_object_object_get_ex(p, "creds", &c));
-	ids = json_object_new_array();
 	for (int i = 0; i < 4; i++)
 		json_object_array_add(ids, json_object_new_int(0));
 	json_object_object_add(c, "uid", ids);
 	doc_write(dir, "process.json", p);
+}
+
+Test(trust, root_credentials_written_into_a_users_checkpoint_are_refused)
+{
+	char dir[160];
+	pid_t orig = nobody_checkpoint("uid0", dir, sizeof(dir));
+
+	forge_root_uid(dir);
 	expect_refused(dir, orig, "its real uid is 0");
 }
 
@@ -404,7 +410,6 @@ Test(trust, a_page_server_run_by_a_user_speaks_for_that_user)
 	char dir[160], url[128], v[256];
 	pid_t orig = nobody_checkpoint("served", dir, sizeof(dir)), srv, pid;
 	struct run_result r;
-	json_object *p, *c, *ids;
 
 	srv = nobody_page_server(dir, url, sizeof(url));
 	cr_assert_eq(run_ckpt(&r, "restore", "--from", url, "--detach", "--stdio", "null", NULL), 0);
@@ -423,13 +428,7 @@ Test(trust, a_page_server_run_by_a_user_speaks_for_that_user)
 		usleep(10000); /* a zombie of ours until reaped: gone once kill says ESRCH */
 
 	/* The same checkpoint given root's credentials, served by nobody: refused. */
-	p = doc_read(dir, "process.json");
-	cr_assert(json_object_object_get_ex(p, "creds", &c));
-	ids = json_object_new_array();
-	for (int i = 0; i < 4; i++)
-		json_object_array_add(ids, json_object_new_int(0));
-	json_object_object_add(c, "uid", ids);
-	doc_write(dir, "process.json", p);
+	forge_root_uid(dir);
 	cr_assert_eq(sh("chown -R nobody:nogroup '%s'", dir), 0);
 	srv = nobody_page_server(dir, url, sizeof(url));
 	cr_assert_eq(run_ckpt(&r, "restore", "--from", url, "--detach", "--stdio", "null", NULL), 0);
