@@ -131,6 +131,15 @@ int ckpt_chain_provenance(const struct ckpt_chain *c, struct ckpt_provenance *re
 		if (ckpt_image_provenance(ckpt_chain_image(c, i), &one) < 0) {
 			p = one;
 			r = -EPERM;
+		} else if (p.kind == CKPT_PROV_USER && one.kind == CKPT_PROV_ROOT) {
+			/*
+			 * A user's checkpoint names its parent: pointed at one of
+			 * root's, it would take root's pages for that user's process.
+			 */
+			prov_set(&p, CKPT_PROV_NONE, 0, 0,
+				 "'%.120s' is root's only, yet the parent of a checkpoint uid %u can write "
+				 "(%.120s)", ckpt_image_path(ckpt_chain_image(c, i)), (unsigned int)p.uid, p.why);
+			r = -EPERM;
 		} else {
 			r = ckpt_provenance_merge(&p, &one);
 		}

@@ -185,6 +185,18 @@ static int stdio_fd(struct rst *r, const struct ckpt_state_fd *f)
 	case CKPT_STDIO_INHERIT:
 		if (fcntl(f->fd, F_GETFD) < 0)
 			return open_null(r, f); /* ckpt's own is closed */
+		/*
+		 * ckpt's terminal goes to a process of another user only when
+		 * asked (--stdio inherit): it could read what is typed there, or
+		 * type into it (TIOCSTI).
+		 */
+		if (r->o->stdio == CKPT_STDIO_DEFAULT && isatty(f->fd) &&
+		    r->s->process.creds.uid[1] != geteuid()) {
+			pr_warn("fd %d: ckpt's own is a terminal, and pid %d runs as uid %u: it gets /dev/null "
+				"(--stdio inherit gives it the terminal)", f->fd, r->s->process.pid,
+				(unsigned int)r->s->process.creds.uid[1]);
+			return open_null(r, f);
+		}
 		if (r->o->detach && f->fd > 0 && is_pipe(f->fd)) {
 			char key[PATH_MAX];
 
@@ -409,20 +421,30 @@ static void *fifo_open_thread(void *arg)
  */
 static int open_fifo(const struct ckpt_state_fd *f, int *ret)
 {
-	struct fifo_open fo = { .path = f->path, .flags = (int)(f->flags & O_ACCMODE), .fd = -1 };
+	char self[64];
+	struct fifo_open fo = { .path = self, .flags = (int)(f->flags & O_ACCMODE), .fd = -1 };
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
+	_cleanup_close_ int pfd = -1;
 	struct stat st;
 	pthread_t t;
 	int waited = 0, e;
 
-	if (!f->path || stat(f->path, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+	/*
+	 * The fifo itself, never what a symlink put in its place meanwhile
+	 * points to: found once (O_PATH, O_NOFOLLOW), checked, and opened
+	 * again through that fd, by what it is.
+	 */
+	if (f->path)
+		pfd = open(f->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 || fstat(pfd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
 		pr_err("fd %d was the fifo '%s', which is gone: create it again (mkfifo) or hand in "
 		       "another fd with --inherit-fd fd[N]:%s", f->fd, f->path ? f->path : "?",
 		       f->path ? f->path : "?");
 		return -ENOENT;
 	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
 	if (fo.flags == O_RDWR) {
-		fo.fd = open(f->path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+		fo.fd = open(self, O_RDWR | O_CLOEXEC | O_NOCTTY);
 		if (fo.fd < 0)
 			fo.fd = neg_errno();
 	} else {
@@ -437,7 +459,7 @@ static int open_fifo(const struct ckpt_state_fd *f, int *ret)
 			return e;
 		while (!atomic_load(&fo.done)) {
 			if (interrupted()) {
-				int other = open(f->path, (fo.flags == O_RDONLY ? O_WRONLY : O_RDONLY) |
+				int other = open(self, (fo.flags == O_RDONLY ? O_WRONLY : O_RDONLY) |
 							  O_NONBLOCK | O_CLOEXEC);
 
 				pthread_join(t, NULL);
@@ -628,14 +650,40 @@ static int enter_dir(struct rst *r, long nr, const char *path, const char *prefi
 			       rst_trust_hint(r, (int)res));
 		return res < 0 ? (int)res : 0;
 	}
-	if ((e = ghost_dir(prefix, path, len, &made)) < 0)
-		return e;
+	{
+		/* Made by the owner of a confined restore, so that it can enter it. */
+		struct rst_owner_scope sc;
+
+		if ((e = rst_owner_enter(r->tree, &sc)) < 0)
+			return e;
+		e = ghost_dir(prefix, path, len, &made);
+		rst_owner_leave(&sc);
+		if (e < 0)
+			return e;
+	}
+	if (!r->tree->owner.confined) {
+		/* Made by root: the process's own, as the directory it had. */
+		_cleanup_close_ int dfd = open(made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (dfd < 0 || fchown(dfd, r->s->process.creds.uid[3], r->s->process.creds.gid[3]) < 0)
+			pr_warn("cannot give '%s' (made again for the deleted %s) to uid %u: %s", made,
+				nr == SYS_chroot ? "root" : "working directory",
+				(unsigned int)r->s->process.creds.uid[3], errstr(neg_errno()));
+	}
 	rst_reset(r);
 	/* The process sees its own root: the path without ckpt's view of it. */
 	res = RCALL(r, nr, rst_put_str(r, made + strlen(prefix)));
-	if (rmdir(made) < 0)
-		pr_warn("cannot remove '%s' (made again for the deleted %s): %s", made,
-			nr == SYS_chroot ? "root" : "working directory", errstr(neg_errno()));
+	{
+		struct rst_owner_scope sc;
+
+		/* An empty directory only; as its maker. */
+		if (rst_owner_enter(r->tree, &sc) == 0) {
+			if (rmdir(made) < 0)
+				pr_warn("cannot remove '%s' (made again for the deleted %s): %s", made,
+					nr == SYS_chroot ? "root" : "working directory", errstr(neg_errno()));
+			rst_owner_leave(&sc);
+		}
+	}
 	if (res < 0)
 		pr_err("cannot change %s to '%s' (made again for '%.*s'): %s", what, made, (int)len,
 		       path, errstr((int)res));
@@ -739,7 +787,11 @@ static int make_ghost(const char *path, const struct ckpt_state_identity *id, co
 	e = write_full(fd, data, id->size);
 	if (e == 0 && ftruncate(fd, (off_t)id->size) < 0)
 		e = neg_errno();
-	if (e == 0 && fchmod(fd, id->mode & 07777) < 0)
+	/*
+	 * Made by root, it is root's: never setuid or setgid (a user's deleted
+	 * setuid file would come back as a setuid root program).
+	 */
+	if (e == 0 && fchmod(fd, id->mode & 01777) < 0)
 		e = neg_errno();
 	if (e == 0 && futimens(fd, times) < 0)
 		e = neg_errno();

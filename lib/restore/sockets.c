@@ -255,8 +255,20 @@ static int bind_unix(struct sk_ctx *c, const struct ckpt_state_fd *f, int sk)
 		if ((e = clear_stale(f, path)) < 0)
 			return e;
 	}
-	if (bind(sk, (const struct sockaddr *)d->addr, d->addr_len) < 0) {
-		e = neg_errno();
+	{
+		/*
+		 * The socket file gets its mode as bind makes it (umask), never by
+		 * a chmod of its path afterwards, which would follow a symlink
+		 * put there meanwhile by whoever can write the directory.
+		 */
+		bool keep_mode = file && d->has_file && !d->file_gone;
+		mode_t old = keep_mode ? umask(~d->file_mode & 0777) : 0;
+
+		e = bind(sk, (const struct sockaddr *)d->addr, d->addr_len) < 0 ? neg_errno() : 0;
+		if (keep_mode)
+			umask(old);
+	}
+	if (e < 0) {
 		SK_ERR(f, "cannot bind the unix socket again: %s", errstr(e));
 		return e;
 	}
@@ -268,10 +280,10 @@ static int bind_unix(struct sk_ctx *c, const struct ckpt_state_fd *f, int sk)
 	if (d->has_file && d->file_gone) {
 		if (unlink(path) < 0)
 			pr_warn("cannot remove '%s' again (fd %d): %s", path, f->fd, strerror(errno));
-	} else if (d->has_file &&
-		   (chmod(path, d->file_mode) < 0 || lchown(path, d->file_uid, d->file_gid) < 0)) {
-		pr_warn("cannot give '%s' (fd %d) its mode %04o and owner %u:%u: %s", path, f->fd,
-			d->file_mode, d->file_uid, d->file_gid, strerror(errno));
+	} else if (d->has_file && lchown(path, d->file_uid, d->file_gid) < 0) {
+		/* lchown: a symlink put in its place is changed, not what it points to. */
+		pr_warn("cannot give '%s' (fd %d) its owner %u:%u: %s", path, f->fd, d->file_uid,
+			d->file_gid, strerror(errno));
 	}
 	return 0;
 }

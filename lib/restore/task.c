@@ -215,10 +215,12 @@ int rst_session(struct rst *r)
 {
 	const struct ckpt_state_process *p = &r->s->process;
 	bool leader = p->sid == p->pid, ctty = false;
+	/* Another user's process stays out of ckpt's session, and so off its terminal (TIOCSTI). */
+	bool other = p->creds.uid[1] != geteuid() && r->o->stdio != CKPT_STDIO_INHERIT;
 	int64_t res;
 
 	rst_use_thread(r, 0);
-	if (leader || r->o->detach) {
+	if (leader || r->o->detach || other) {
 		res = RCALL(r, SYS_setsid);
 		if (res < 0) {
 			pr_err("cannot give the restored process a session of its own: %s", errstr((int)res));

@@ -29,6 +29,11 @@
 #include "util/xxhash.h"
 
 #define NOBODY 65534
+/*
+ * Run by sh -c: the program nobody runs gets /dev/null as stderr, not the
+ * test's (a file of root's that a confined restore may not open again).
+ */
+#define NOBODY_STDERR "exec 2>/dev/null; exec \"$0\" \"$@\""
 
 static char tmp[64];
 static char pub[96]; /* searchable by everyone: nobody's checkpoints and page server */
@@ -141,7 +146,7 @@ static void expect_secret_intact(const char *path, size_t size)
 static pid_t nobody_checkpoint(const char *name, char *dir, size_t len)
 {
 	char target[256], line[256], ps[16];
-	const char *argv[] = { "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
 			       "--", prog_path("target", target, sizeof(target)), "counter", NULL };
 	struct run_result r;
 	struct prog p;
@@ -465,7 +470,7 @@ Test(trust, a_user_cannot_restore_another_users_checkpoint)
 Test(trust, a_users_chain_folded_by_root_stays_the_users)
 {
 	char series[160], d0[200], d1[200], target[256], line[256], ps[16], err[4096], v[256];
-	const char *argv[] = { "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
 			       "--", prog_path("target", target, sizeof(target)), "counter", NULL };
 	struct run_result r;
 	struct stat st;
@@ -583,7 +588,7 @@ static long tcp_listener_uid(unsigned int port)
  */
 Test(trust, sockets_of_a_users_checkpoint_are_the_users)
 {
-	const char *argv[] = { "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--",
+	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--",
 			       "/usr/bin/python3", "-c",
 			       "import socket,sys,time\n"
 			       "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
@@ -614,4 +619,115 @@ Test(trust, sockets_of_a_users_checkpoint_are_the_users)
 	cr_expect_eq(tcp_listener_uid(port), NOBODY, "the restored listener on port %u belongs to uid %ld",
 		     port, tcp_listener_uid(port));
 	kill(pid, SIGKILL);
+}
+
+/* ---- trusted restores of another user's process: what root makes on its behalf ---- */
+
+/* python3 as nobody running @code (which prints one line when ready), dumped by root into pub/@name. */
+static pid_t nobody_python(const char *name, const char *code, char *dir, size_t len, char *line, size_t llen)
+{
+	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup",
+			       "--clear-groups", "--", "/usr/bin/python3", "-c", code, NULL };
+	struct run_result r;
+	struct prog p;
+	char ps[16];
+	pid_t pid;
+
+	if (access("/usr/bin/python3", X_OK) < 0)
+		cr_skip_test("python3 is not installed");
+	snprintf(dir, len, "%s/%s", pub, name);
+	cr_assert_eq(prog_spawn(&p, false, NULL, argv), 0);
+	cr_assert_geq(prog_read_line(&p, line, llen, 10000), 0, "python3 did not start");
+	pid = p.pid;
+	snprintf(ps, sizeof(ps), "%d", pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 2000);
+	prog_kill(&p);
+	return pid;
+}
+
+/*
+ * A user's fifo replaced by a symlink to one of root's: restore opens the
+ * path without following it, and refuses (it would hand root's fifo to the
+ * user's process).
+ */
+Test(trust, a_fifo_swapped_for_a_symlink_is_not_followed)
+{
+	char dir[160], line[256], fifo[200], rootfifo[200], priv[160], err[4096];
+	pid_t orig;
+
+	cr_assert_eq(sh("mkdir -p '%s/nd' && chown nobody '%s/nd'", pub, pub), 0);
+	snprintf(fifo, sizeof(fifo), "%s/nd/fifo", pub);
+	{
+		char code[512];
+
+		snprintf(code, sizeof(code), "import os,time\nos.mkfifo('%s')\nfd=os.open('%s', os.O_RDWR)\n"
+			 "print('ready', flush=True)\ntime.sleep(1000)\n", fifo, fifo);
+		orig = nobody_python("fifo", code, dir, sizeof(dir), line, sizeof(line));
+	}
+	snprintf(priv, sizeof(priv), "%s/private", tmp);
+	cr_assert_eq(sh("mkdir -p '%s' && chmod 0700 '%s'", priv, priv), 0);
+	snprintf(rootfifo, sizeof(rootfifo), "%s/rootfifo", priv);
+	cr_assert_eq(mkfifo(rootfifo, 0600), 0);
+	cr_assert_eq(sh("rm -f '%s' && ln -s '%s' '%s'", fifo, rootfifo, fifo), 0);
+	cr_expect_eq(restore_detached(dir, err, sizeof(err)), 0, "restored with root's fifo: %s", err);
+	cr_expect(strstr(err, "which is gone"), "%s", err);
+	cr_expect(kill(orig, 0) < 0 && errno == ESRCH, "pid %d exists after the refused restore", orig);
+}
+
+/* A user's deleted setuid program comes back as a file of root's: never setuid. */
+Test(trust, a_users_deleted_setuid_file_does_not_come_back_setuid_root)
+{
+	char dir[160], line[256], code[512], path[256], err[4096];
+	struct stat st;
+	pid_t pid;
+	int fd;
+
+	cr_assert_eq(sh("mkdir -p '%s/nd2' && chown nobody '%s/nd2'", pub, pub), 0);
+	snprintf(code, sizeof(code),
+		 "import os,shutil,time\np='%s/nd2/evil'\nshutil.copy('/bin/true', p)\nos.chmod(p, 0o4755)\n"
+		 "fd=os.open(p, os.O_RDONLY)\nos.unlink(p)\nprint(fd, flush=True)\ntime.sleep(1000)\n", pub);
+	nobody_python("suid", code, dir, sizeof(dir), line, sizeof(line));
+	fd = atoi(line);
+	cr_assert_gt(fd, 2, "%s", line);
+	pid = restore_detached(dir, err, sizeof(err));
+	cr_assert_gt(pid, 0, "%s", err);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
+	cr_expect_eq(st.st_mode & (S_ISUID | S_ISGID), 0, "the deleted file came back mode %04o, owner %u",
+		     st.st_mode & 07777, st.st_uid);
+	kill(pid, SIGKILL);
+}
+
+/* A user's delta whose parent is a checkpoint only root can write: refused. */
+Test(trust, a_users_checkpoint_cannot_take_a_parent_of_roots)
+{
+	char target[256], line[256], ps[16], full[200], delta[200];
+	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup",
+			       "--clear-groups", "--", prog_path("target", target, sizeof(target)), "counter", NULL };
+	struct run_result r;
+	struct prog p;
+	pid_t orig;
+
+	snprintf(full, sizeof(full), "%s/rootfull", pub);
+	snprintf(delta, sizeof(delta), "%s/userdelta", pub);
+	cr_assert_eq(prog_spawn(&p, false, NULL, argv), 0);
+	do
+		cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	while (strncmp(line, "tick", 4));
+	orig = p.pid;
+	snprintf(ps, sizeof(ps), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", full, "--leave-running", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", delta, "--parent", full, NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 2000);
+	prog_kill(&p);
+	/* The delta is the user's (as if it made it), its parent only root's. */
+	cr_assert_eq(sh("chown -R nobody:nogroup '%s'", delta), 0);
+	expect_refused(delta, orig, "is root's only, yet the parent of a checkpoint uid 65534 can write");
 }
