@@ -410,8 +410,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			ckpt_dump_stats_done(&st);
 			return r;
 		}
+		/* Not there to kill (gone, a zombie): no word of a kill. */
 		r = out_error(ctx, st.refused ? EXIT_REFUSED : EXIT_FAIL, "cannot dump pid %d to '%s'%s", o.pid,
 			      o.dir, st.refused ? "; the process was not killed and runs on as it was"
+				     : r == -ESRCH ? ""
 				     : o.after == CKPT_DUMP_KILL ? "; the process was not killed" : "");
 		ckpt_dump_stats_done(&st);
 		return r;

@@ -74,8 +74,8 @@ enum {
 /*
  * Seize and freeze every thread of @pid, waiting at most @timeout_ms (0:
  * CKPT_INJECT_TIMEOUT_MS) for all of them to stop. Errors, each logged with
- * the reason: -ESRCH no such process, or it exited while being seized;
- * -EINVAL ckpt itself or a kernel thread; -EBUSY already traced by another
+ * the reason: -ESRCH no such process, a zombie, or it exited while being
+ * seized; -EINVAL ckpt itself or a kernel thread; -EBUSY already traced by another
  * process (the message names it); -EPERM not allowed; -ETIMEDOUT a thread
  * did not stop in time, typically one in uninterruptible sleep (D: a hung
  * NFS or FUSE request, a vfork parent): the message names each such thread,
@@ -94,6 +94,12 @@ int ckpt_inject_seize_timeout(pid_t pid, unsigned int flags, unsigned int timeou
 			      struct ckpt_inject **ret) __must_check;
 /* The same with the default timeout. */
 int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret) __must_check;
+/*
+ * Before anything else is done to @pid: is it a process a checkpoint can be
+ * made of? Logged: -ESRCH no such process or a zombie (an exit status
+ * only), -EINVAL a kernel thread (no user memory) or ckpt itself.
+ */
+int ckpt_inject_check_pid(pid_t pid) __must_check;
 /*
  * Undo everything and detach; frees @inj (NULL is fine). Returns the first
  * error met, after having tried every step.

@@ -501,6 +501,58 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 	return 0;
 }
 
+/* A leader that has exited and no thread left: a zombie (not a process whose main thread exited). */
+static bool process_is_zombie(const struct ckpt_proc *p, const struct ckpt_proc_stat *st)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n = 0;
+
+	if (st->state != 'Z' && st->state != 'X')
+		return false;
+	return ckpt_proc_list_tasks(p, &tids, &n) < 0 || n <= 1;
+}
+
+/*
+ * What no checkpoint can be made of, said as what it is: a kernel thread
+ * (no user memory), a zombie (an exit status only). -EINVAL, -ESRCH.
+ */
+static int unfit(pid_t pid, const struct ckpt_proc *p, const struct ckpt_proc_stat *st, unsigned int flags)
+{
+	if (st->flags & CKPT_PF_KTHREAD) {
+		pr_err("pid %d (%s) is a kernel thread: it has no user memory to checkpoint", pid, st->comm);
+		return -EINVAL;
+	}
+	if (process_is_zombie(p, st)) {
+		if (flags & CKPT_INJECT_GONE_OK)
+			pr_debug("pid %d is a zombie", pid);
+		else
+			pr_err("pid %d (%s) is a zombie: it has exited and only its exit status remains "
+			       "(its parent, pid %d, has not collected it)", pid, st->comm, st->ppid);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+int ckpt_inject_check_pid(pid_t pid)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	struct ckpt_proc_stat st;
+	int r;
+
+	if (pid == getpid()) {
+		pr_err("pid %d is ckpt itself: refusing to seize it", pid);
+		return -EINVAL;
+	}
+	r = ckpt_proc_open(NULL, pid, &p);
+	if (r == 0)
+		r = ckpt_proc_read_stat(p, &st);
+	if (r < 0) {
+		pr_err("pid %d: %s", pid, r == -ESRCH ? "no such process" : errstr(r));
+		return r;
+	}
+	return unfit(pid, p, &st, 0);
+}
+
 static int check_target(struct ckpt_inject *inj)
 {
 	struct ckpt_proc_stat st;
@@ -523,10 +575,9 @@ static int check_target(struct ckpt_inject *inj)
 		pr_err("cannot read /proc/%d/stat: %s", inj->pid, errstr(r));
 		return r;
 	}
-	if (st.flags & CKPT_PF_KTHREAD) {
-		pr_err("pid %d (%s) is a kernel thread: it cannot be checkpointed", inj->pid, st.comm);
-		return -EINVAL;
-	}
+	r = unfit(inj->pid, inj->proc, &st, inj->flags);
+	if (r < 0)
+		return r;
 	if (st.state == 'T')
 		inj->job_stopped = true;
 	return 0;

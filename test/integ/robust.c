@@ -840,3 +840,93 @@ Test(robust, records_of_processes_that_are_gone_are_removed)
 	prog_kill(&b.p);
 	prog_kill(&c.p);
 }
+
+/* ---- messages that name the real cause (issue 18 §5) ---- */
+
+/* A kernel thread visible here (PF_KTHREAD in its stat), or 0: none in this pid namespace. */
+static pid_t kernel_thread(char *comm, size_t len)
+{
+	for (pid_t pid = 2; pid < 200; pid++) {
+		char path[64], buf[1024], *close_paren;
+		unsigned long flags;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if (!(f = fopen(path, "r")))
+			continue;
+		buf[0] = '\0';
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+		close_paren = strrchr(buf, ')');
+		/* after "pid (comm)": state ppid pgrp session tty_nr tpgid flags */
+		if (close_paren && sscanf(close_paren + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1 &&
+		    (flags & 0x00200000UL)) {
+			*strrchr(buf, ')') = '\0';
+			snprintf(comm, len, "%s", strchr(buf, '(') + 1);
+			return pid;
+		}
+	}
+	return 0;
+}
+
+Test(robust, a_kernel_thread_is_said_to_be_one)
+{
+	char comm[64], pid[16], dir[128], want[160];
+	pid_t k = kernel_thread(comm, sizeof(comm));
+	struct run_result r;
+
+	if (!k)
+		cr_skip_test("no kernel thread is visible in this pid namespace");
+	snprintf(pid, sizeof(pid), "%d", k);
+	snprintf(dir, sizeof(dir), "%s/kthread", tmp);
+	snprintf(want, sizeof(want), "pid %d (%s) is a kernel thread: it has no user memory to checkpoint", k, comm);
+	for (int mode = 0; mode < 3; mode++) {
+		if (mode == 2)
+			cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "--timeout", "2", NULL), 0);
+		else
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, mode ? "--leave-running" : NULL, NULL), 0);
+		cr_expect_eq(r.status, 1, "mode %d: status %d: %s", mode, r.status, r.err);
+		cr_expect(strstr(r.err, want), "mode %d: '%s' not said: %s", mode, want, r.err);
+		cr_expect_not(strstr(r.err, "cannot identify"), "mode %d: %s", mode, r.err);
+		run_result_done(&r);
+		cr_expect_not(exists(dir));
+	}
+}
+
+Test(robust, a_zombie_is_said_to_be_one)
+{
+	char pid[16], dir[128];
+	struct run_result r;
+	pid_t z = fork();
+
+	if (z == 0)
+		_exit(3);
+	cr_assert_gt(z, 0);
+	for (int i = 0; i < 200 && proc_state(z) != 'Z'; i++)
+		usleep(10000);
+	cr_assert_eq(proc_state(z), 'Z');
+	snprintf(pid, sizeof(pid), "%d", z);
+	snprintf(dir, sizeof(dir), "%s/zombie", tmp);
+	for (int mode = 0; mode < 4; mode++) {
+		if (mode == 2)
+			cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "--timeout", "2", NULL), 0);
+		else if (mode == 3)
+			cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, NULL), 0);
+		else
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, mode ? "--leave-running" : NULL, NULL), 0);
+		/* track -D ends at once, as for a process that exits (its own exit status). */
+		if (mode != 3)
+			cr_expect_eq(r.status, 1, "mode %d: status %d: %s", mode, r.status, r.err);
+		cr_expect(strstr(r.err, "is a zombie: it has exited and only its exit status remains"),
+			  "mode %d: not said to be a zombie: %s", mode, r.err);
+		cr_expect_not(strstr(r.err, "cannot identify"), "mode %d: %s", mode, r.err);
+		cr_expect_not(strstr(r.err, "was not killed"), "mode %d: %s", mode, r.err);
+		run_result_done(&r);
+		cr_expect_eq(proc_state(z), 'Z', "mode %d: the zombie was collected", mode);
+		if (mode < 3)
+			cr_expect_not(exists(dir));
+		sh("rm -rf '%s'", dir);
+	}
+	waitpid(z, NULL, 0);
+}
