@@ -114,6 +114,18 @@ int ckpt_inject_release(struct ckpt_inject *inj);
 int ckpt_inject_exitkill(struct ckpt_inject *inj) __must_check;
 /* SIGKILL the process (kill mode, once its checkpoint is safe): release then leaves its memory alone. */
 void ckpt_inject_kill(struct ckpt_inject *inj);
+/*
+ * Is every thread still in the stop the seize put it in? -ESRCH from the
+ * moment a SIGKILL was sent to it (by anyone), before its exit can have
+ * written anything into its memory. Quiet.
+ */
+int ckpt_inject_check_frozen(const struct ckpt_inject *inj) __must_check;
+/*
+ * Has the process ended (within @wait_ms: one that was killed may be on
+ * its way out)? 1 with its wait status in @ret_status (-1 if unknown; the
+ * status is left for its parent to collect), else 0.
+ */
+int ckpt_inject_ended(const struct ckpt_inject *inj, int wait_ms, int *ret_status) __must_check;
 CKPT_DEFINE_CLEANUP(struct ckpt_inject, ckpt_inject_release)
 #define _cleanup_inject_ _cleanup_(ckpt_inject_releasep)
 

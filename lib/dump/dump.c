@@ -109,6 +109,62 @@ static int check_interrupted(const struct dump *d, const char *where)
 }
 
 
+/*
+ * A process of the tree that ended while frozen was not ended by ckpt: a
+ * SIGKILL from elsewhere (the OOM killer, kill -9). Recorded once, in the
+ * stats; @committed says whether its pages had all been read before it.
+ */
+static bool note_died(struct dump *d, bool committed)
+{
+	struct ckpt_dump_stats *st = d->st;
+
+	if (st->died_pid)
+		return true;
+	for (size_t i = 0; d->injs && d->tree && i < d->tree->nr_nodes; i++) {
+		int status = -1;
+
+		/* Still in its stop: alive (instant); else it ends within moments. */
+		if (!d->injs[i] || ckpt_inject_check_frozen(d->injs[i]) == 0 ||
+		    ckpt_inject_ended(d->injs[i], 50, &status) <= 0)
+			continue;
+		st->died_pid = d->tree->nodes[i].pid;
+		describe_wait_status(status, st->died_how, sizeof(st->died_how));
+		if (!committed)
+			pr_err("pid %d (%s) died during the dump%s%s, not by ckpt's hand: nothing was committed "
+			       "to '%s' (its memory may have changed as it exited)", st->died_pid,
+			       d->tree->nodes[i].comm, *st->died_how ? ": " : "", st->died_how, d->o->dir);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Once the pages are read: was every process still frozen? One that a
+ * SIGKILL reached meanwhile may have had its memory written by its own
+ * exit (robust futexes, the tid of clone(CLONE_CHILD_CLEARTID)): no
+ * checkpoint of it. One that dies after this check died after every read.
+ */
+static int check_frozen(struct dump *d)
+{
+	for (size_t i = 0; d->injs && i < d->tree->nr_nodes; i++) {
+		int r;
+
+		if (!d->injs[i] || (r = ckpt_inject_check_frozen(d->injs[i])) == 0)
+			continue;
+		if (r == -ESRCH && !note_died(d, false)) {
+			/* Killed, still on its way out. */
+			d->st->died_pid = d->tree->nodes[i].pid;
+			pr_err("pid %d (%s) was killed during the dump, not by ckpt: nothing was committed to '%s' "
+			       "(its memory may have changed as it exited)", d->st->died_pid, d->tree->nodes[i].comm,
+			       d->o->dir);
+		} else if (r != -ESRCH) {
+			pr_err("cannot check that pid %d is still frozen: %s", d->tree->nodes[i].pid, errstr(r));
+		}
+		return r;
+	}
+	return 0;
+}
+
 /* @to relative to directory @from_dir (both absolute, normalized). */
 static char *relative_path(const char *from_dir, const char *to)
 {
@@ -1166,7 +1222,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	place_near(&d);
 	if ((r = adopt_tree(&d)) < 0 || (r = collect_all(&d)) < 0 || (r = judge(&d)) < 0 ||
 	    (r = check_interrupted(&d, "in the freeze")) < 0 || (r = track_all(&d)) < 0 ||
-	    (r = copy_all(&d)) < 0)
+	    (r = copy_all(&d)) < 0 || (r = check_frozen(&d)) < 0)
 		goto out;
 	place_back(&d);
 	st->delta = d.procs[0].delta;
@@ -1178,9 +1234,14 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 		consumed(&d);
 		goto out;
 	}
-	if (o->after == CKPT_DUMP_KILL)
+	if (o->after == CKPT_DUMP_KILL) {
+		(void)note_died(&d, true); /* after every read: the checkpoint is whole */
 		kill_tree(&d, t_freeze);
+	}
 out:
+	/* A step that failed because a process died of a kill from elsewhere: that is the cause. */
+	if (r < 0 && r != -EINTR)
+		(void)note_died(&d, false);
 	place_back(&d); /* before the release: the threads run with their own affinity */
 	/* Never kill a process whose dump failed: let them run as they were (dump_done). */
 	if (r < 0)

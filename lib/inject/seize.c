@@ -624,12 +624,33 @@ static int drop_dead(struct ckpt_inject *inj)
 	return 0;
 }
 
-/* Has the process of @pidfd ended (within 50 ms: it may be on its way out)? */
-static bool process_ended(int pidfd)
+/* Has the process of @pidfd ended (within @ms)? */
+static bool process_ended_within(int pidfd, int ms)
 {
 	struct pollfd p = { pidfd, POLLIN, 0 };
 
-	return poll(&p, 1, 50) > 0 && (p.revents & POLLIN);
+	return poll(&p, 1, ms) > 0 && (p.revents & POLLIN);
+}
+
+/* Has the process of @pidfd ended (within 50 ms: it may be on its way out)? */
+static bool process_ended(int pidfd)
+{
+	return process_ended_within(pidfd, 50);
+}
+
+/* A process that ended while being seized, with how if known ("killed by SIGKILL"). */
+static void say_gone(const struct ckpt_inject *inj)
+{
+	char how[64] = "";
+	int status = -1;
+
+	if (inj->flags & CKPT_INJECT_GONE_OK) {
+		pr_debug("pid %d exited while being seized", inj->pid);
+		return;
+	}
+	if (ckpt_inject_ended(inj, 50, &status) > 0 && status >= 0)
+		describe_wait_status(status, how, sizeof(how));
+	pr_err("pid %d ended while being seized%s%s", inj->pid, *how ? ": " : "", how);
 }
 
 int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
@@ -686,10 +707,7 @@ int ckpt_inject_seize_timeout(pid_t pid, unsigned int flags, unsigned int timeou
 	if (r < 0)
 		goto fail;
 	if (!inj->nr_threads) {
-		if (inj->flags & CKPT_INJECT_GONE_OK)
-			pr_debug("pid %d exited while being seized", pid);
-		else
-			pr_err("pid %d exited while being seized", pid);
+		say_gone(inj);
 		r = -ESRCH;
 		goto fail;
 	}
@@ -724,10 +742,7 @@ fail:
 	 * if it has ended, that is the cause.
 	 */
 	if (r != -ESRCH && inj->pidfd >= 0 && process_ended(inj->pidfd)) {
-		if (inj->flags & CKPT_INJECT_GONE_OK)
-			pr_debug("pid %d exited while being seized", pid);
-		else
-			pr_err("pid %d exited while being seized", pid);
+		say_gone(inj);
 		r = -ESRCH;
 	}
 	ckpt_inject_release(inj);
@@ -879,7 +894,8 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 
 	if (!inj)
 		return 0;
-	if (inj->killed) {
+	/* Killed, by ckpt or by anyone else (then it is no longer in its stop). */
+	if (inj->killed || ckpt_inject_check_frozen(inj) == -ESRCH) {
 		/* Dying: its memory goes with it, and may already be gone. */
 		inj->nr_scratch = 0;
 		inj->stub_tid = 0;
@@ -926,6 +942,45 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 	undefer_signals(inj);
 	free(inj);
 	return r;
+}
+
+int ckpt_inject_check_frozen(const struct ckpt_inject *inj)
+{
+	/*
+	 * A ptrace request needs the thread in its stop, and fails from the
+	 * moment a SIGKILL is sent (the kernel wakes it to die), before its
+	 * exit writes anything (robust futexes, clear_child_tid).
+	 */
+	for (size_t i = 0; i < inj->nr_threads; i++) {
+		const struct inj_thread *t = &inj->threads[i];
+
+		if (t->dead || !t->stopped)
+			continue;
+		errno = 0;
+		if (ptrace(PTRACE_PEEKUSER, t->st.tid, 0, 0) == -1 && errno)
+			return errno == ESRCH ? -ESRCH : neg_errno();
+	}
+	return 0;
+}
+
+int ckpt_inject_ended(const struct ckpt_inject *inj, int wait_ms, int *ret_status)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	struct ckpt_proc_stat st;
+	siginfo_t si = { 0 };
+
+	if (inj->pidfd < 0 || !process_ended_within(inj->pidfd, wait_ms))
+		return 0;
+	*ret_status = -1;
+	/* As its tracer, ckpt sees the exit first: looked at, left for its parent (WNOWAIT). */
+	if (waitid(P_PID, (id_t)inj->pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 &&
+	    si.si_pid == inj->pid)
+		*ret_status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
+			      : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	else if (ckpt_proc_open(NULL, inj->pid, &p) == 0 && ckpt_proc_read_stat(p, &st) == 0 &&
+		 (st.state == 'Z' || st.state == 'X'))
+		*ret_status = st.exit_code;
+	return 1;
 }
 
 void ckpt_inject_kill(struct ckpt_inject *inj)

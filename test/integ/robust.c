@@ -930,3 +930,82 @@ Test(robust, a_zombie_is_said_to_be_one)
 	}
 	waitpid(z, NULL, 0);
 }
+
+/*
+ * A process killed by someone else (kill -9, the OOM killer) in the middle
+ * of a kill-mode dump: while its pages are read the dump fails, says it
+ * died and commits nothing (its exit may have written its memory: robust
+ * futexes, clear_child_tid); once they are all read, the checkpoint is
+ * whole and says it died before ckpt's kill. Never "the process was not
+ * killed" about a dead process.
+ */
+Test(robust, a_target_killed_during_a_kill_mode_dump_is_said_dead, .timeout = 300)
+{
+	const char *py[] = { "/usr/bin/python3", "-c",
+			     "import os, time\n"
+			     "b = bytearray(os.urandom(160 << 20))\n"
+			     "print('ready', flush=True)\n"
+			     "while True: time.sleep(1)\n",
+			     NULL };
+	double t_dump = 0;
+	int before = 0, after = 0;
+
+	if (access(py[0], X_OK) < 0)
+		cr_skip_test("no python3 to hold 160 MiB of memory");
+	for (int trial = 0; trial < 16 && (before < 2 || (after < 1 && trial < 8)); trial++) {
+		char pid[16], dir[128], outp[160], errp[160], line[64];
+		const char *argv[] = { ckpt_bin(), "dump", "-t", pid, "-D", dir, NULL };
+		struct prog p;
+		int out, err, code;
+		double t0, delay;
+		pid_t ck;
+
+		cr_assert_eq(prog_spawn(&p, false, NULL, py), 0);
+		cr_assert_geq(prog_read_line(&p, line, sizeof(line), 30000), 0, "python3 did not start");
+		snprintf(pid, sizeof(pid), "%d", p.pid);
+		snprintf(dir, sizeof(dir), "%s/died-%d", tmp, trial);
+		snprintf(outp, sizeof(outp), "%s.out", dir);
+		snprintf(errp, sizeof(errp), "%s.err", dir);
+		out = open(outp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		err = open(errp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		cr_assert(out >= 0 && err >= 0);
+		/* The first trial measures a whole dump; the others kill it between 15% and 75% of it. */
+		delay = trial ? t_dump * (0.15 + 0.6 * rnd(1000) / 1000.0) : 0;
+		t0 = mono_s();
+		ck = spawn(argv, out, err, 0);
+		if (trial) {
+			usleep((useconds_t)(delay * 1e6));
+			kill(p.pid, SIGKILL);
+		}
+		code = wait_code(ck, 60000);
+		if (!trial) {
+			t_dump = mono_s() - t0;
+			cr_assert_eq(code, 0, "the measuring dump failed: %s", slurp_fd(err));
+		} else if (code != 0) {
+			cr_expect_eq(code, 1, "trial %d: status %d: %s", trial, code, slurp_fd(err));
+			/* Killed before the freeze was complete: it ended while being seized. */
+			cr_expect((strstr(slurp_fd(err), "during the dump") && strstr(slurp_fd(err), "nothing was committed")) ||
+				  strstr(slurp_fd(err), "ended while being seized"),
+				  "trial %d (killed after %.3f s): its death not said: %s", trial, delay, slurp_fd(err));
+			cr_expect(strstr(slurp_fd(err), "killed by SIGKILL") ||
+				  strstr(slurp_fd(err), "was killed during the dump"), "trial %d: %s", trial, slurp_fd(err));
+			before += strstr(slurp_fd(err), "during the dump") != NULL;
+			cr_expect_not(strstr(slurp_fd(err), "was not killed"), "trial %d: said alive: %s", trial,
+				      slurp_fd(err));
+			cr_expect_not(exists(dir), "trial %d: '%s' committed", trial, dir);
+		} else {
+			cr_expect(strstr(slurp_fd(out), "the process was killed") ||
+				  strstr(slurp_fd(out), "died before ckpt's kill: killed by SIGKILL"), "trial %d: %s", trial,
+				  slurp_fd(out));
+			cr_expect(exists(dir));
+			if (strstr(slurp_fd(out), "died before ckpt's kill"))
+				after++;
+		}
+		close(out);
+		close(err);
+		prog_kill(&p);
+		sh("rm -rf '%s'", dir);
+	}
+	cr_log_info("dump %.3f s; %d killed before the commit, %d after the pages were read", t_dump, before, after);
+	cr_assert_geq(before, 1, "no trial killed the process while its pages were read (dump %.3f s)", t_dump);
+}
