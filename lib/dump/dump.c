@@ -687,7 +687,7 @@ static int precopy(struct dump_proc *p)
 	return r;
 }
 
-/* The fd where the tracking of @p parks its userfaultfd, or -1 (not tracked). */
+/* The fd where the tracking of @p parks its userfaultfd, -1 (not tracked), -EBUSY (locked by another command). */
 static int parked_fd_of(struct dump_proc *p)
 {
 	struct ckpt_tracker *t = NULL;
@@ -695,11 +695,13 @@ static int parked_fd_of(struct dump_proc *p)
 
 	if (p->tracker)
 		return ckpt_track_parked_fd(p->tracker);
-	if (ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &t) == 0) {
+	parked = ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &t);
+	if (parked == 0) {
 		parked = ckpt_track_parked_fd(t);
 		ckpt_track_close(t);
 	}
-	return parked;
+	/* Locked (logged: who holds it): its uffd must not pass for the application's. */
+	return parked == -EBUSY ? parked : parked < 0 ? -1 : parked;
 }
 
 static int collect(struct dump_proc *p)
@@ -967,6 +969,24 @@ static void proc_done(struct dump_proc *p)
 	free(p->exe);
 }
 
+/*
+ * A process tracked by a running ckpt command (`ckpt track`, whose lock
+ * is held) is refused before the freeze, by who tracks it (the lock's
+ * message): its userfaultfd is ckpt's, not the application's, and neither
+ * the tracking nor the checkpoint could be shared.
+ */
+static int not_in_use(struct dump_proc *p)
+{
+	struct ckpt_tracker *t = NULL;
+	int r;
+
+	if (p->tracker)
+		return 0;
+	r = ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &t);
+	ckpt_track_close(t);
+	return r == -EBUSY ? r : 0;
+}
+
 /* Before the freeze, for one process: its parent checkpoint, room for its pages. */
 static int proc_prepare(struct dump_proc *p, bool root)
 {
@@ -987,7 +1007,7 @@ static int proc_prepare(struct dump_proc *p, bool root)
 		memset(&p->id, 0, sizeof(p->id));
 		return 0;
 	}
-	if (r < 0 || (r = parent_or_full(p, root)) < 0 || (r = reserve(p)) < 0)
+	if (r < 0 || (r = parent_or_full(p, root)) < 0 || (r = not_in_use(p)) < 0 || (r = reserve(p)) < 0)
 		return r;
 	if (p->fallback[0] && !p->d->st->fallback[0])
 		snprintf(p->d->st->fallback, sizeof(p->d->st->fallback), "%s", p->fallback);
@@ -1077,7 +1097,8 @@ static int collect_all(struct dump *d)
 	int r = 0;
 
 	for (size_t i = 0; i < d->nr_procs; i++)
-		d->procs[i].parked = parked_fd_of(&d->procs[i]);
+		if ((d->procs[i].parked = parked_fd_of(&d->procs[i])) == -EBUSY)
+			return -EBUSY;
 	for (size_t i = 0; r == 0 && i < d->nr_procs; i++) {
 		struct dump_proc *p = &d->procs[i];
 

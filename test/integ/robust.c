@@ -1009,3 +1009,65 @@ Test(robust, a_target_killed_during_a_kill_mode_dump_is_said_dead, .timeout = 30
 	cr_log_info("dump %.3f s; %d killed before the commit, %d after the pages were read", t_dump, before, after);
 	cr_assert_geq(before, 1, "no trial killed the process while its pages were read (dump %.3f s)", t_dump);
 }
+
+/* The first line of @path that holds @what, within @ms. */
+static bool file_says(const char *path, const char *what, int ms)
+{
+	for (double end = mono_s() + ms / 1000.0; mono_s() < end; usleep(20000)) {
+		FILE *f = fopen(path, "r");
+		char line[512];
+		bool found = false;
+
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = strstr(line, what) != NULL;
+		if (f)
+			fclose(f);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * ckpt's own userfaultfd, parked by a running `ckpt track`: a dump says
+ * who tracks the process and what to do, never "a userfaultfd of the
+ * application"; the process runs on.
+ */
+Test(robust, a_process_tracked_by_ckpt_track_is_said_so, .timeout = 120)
+{
+	for (int with_dir = 0; with_dir < 2; with_dir++) {
+		struct counter c;
+		char logp[128], series[128], dir[128], want[160];
+		const char *argv[] = { ckpt_bin(), "track", "-t", NULL, with_dir ? "-D" : NULL, series, NULL };
+		struct run_result r;
+		int log, code;
+		pid_t tr;
+
+		counter_start(&c);
+		argv[3] = c.pid;
+		snprintf(logp, sizeof(logp), "%s/tracker%d.log", tmp, with_dir);
+		snprintf(series, sizeof(series), "%s/series%d", tmp, with_dir);
+		snprintf(dir, sizeof(dir), "%s/tracked%d", tmp, with_dir);
+		log = open(logp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		cr_assert_geq(log, 0);
+		tr = spawn(argv, log, log, 0);
+		cr_assert(file_says(logp, "parked at fd", 10000), "the tracker did not arm: %s", slurp_fd(log));
+		snprintf(want, sizeof(want), "pid %d is tracked by ckpt track (pid %d)", c.p.pid, tr);
+		for (int mode = 0; mode < 2; mode++) {
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", c.pid, "-D", dir, mode ? "--leave-running" : NULL, NULL), 0);
+			cr_expect_eq(r.status, 1, "status %d: %s", r.status, r.err);
+			cr_expect(strstr(r.err, want), "'%s' not said: %s", want, r.err);
+			cr_expect(strstr(r.err, with_dir ? "use its checkpoints" : "stop it (SIGINT to pid"), "%s", r.err);
+			cr_expect_not(strstr(r.err, "a userfaultfd of the application"), "%s", r.err);
+			run_result_done(&r);
+			cr_expect_not(exists(dir));
+			counter_intact(&c, with_dir ? "dump while track -D runs" : "dump while track runs");
+		}
+		kill(tr, SIGINT);
+		code = wait_code(tr, 20000);
+		cr_expect_eq(code, 0, "the tracker: exit %d: %s", code, slurp_fd(log));
+		close(log);
+		counter_intact(&c, "after the tracker");
+		prog_kill(&c.p);
+	}
+}
