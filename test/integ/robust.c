@@ -1071,3 +1071,36 @@ Test(robust, a_process_tracked_by_ckpt_track_is_said_so, .timeout = 120)
 		prog_kill(&c.p);
 	}
 }
+
+/* A directory in place of pages.zst: "not a regular file", never "truncated". */
+Test(robust, a_directory_in_place_of_pages_is_not_a_regular_file, .timeout = 60)
+{
+	struct counter c;
+	struct run_result r;
+	char img[128], path[192], next[160];
+
+	counter_start(&c);
+	snprintf(img, sizeof(img), "%s/pagesdir", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", c.pid, "-D", img, "--leave-running", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	snprintf(path, sizeof(path), "%s/pages.zst", img);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(next, sizeof(next), "%s-delta", img);
+	for (int cmd = 0; cmd < 3; cmd++) {
+		if (cmd == 0)
+			cr_assert_eq(run_ckpt(&r, "show", "--verify", img, NULL), 0);
+		else if (cmd == 1)
+			cr_assert_eq(run_ckpt(&r, "restore", "-D", img, "--detach", "--stdio", "null", NULL), 0);
+		else
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", c.pid, "-D", next, "--parent", img, "--leave-running",
+					      NULL), 0);
+		cr_expect_eq(r.status, 1, "command %d: status %d: %s", cmd, r.status, r.err);
+		cr_expect(strstr(r.err, "pages.zst' is not a regular file"), "command %d: %s", cmd, r.err);
+		cr_expect_not(strstr(r.err, "truncated"), "command %d: %s", cmd, r.err);
+		run_result_done(&r);
+	}
+	counter_intact(&c, "a directory for pages.zst");
+	prog_kill(&c.p);
+}
