@@ -138,12 +138,22 @@ static void say_busy(const struct ckpt_tracker *t, const char *path)
 int track_record_lock(struct ckpt_tracker *t)
 {
 	char path[PATH_MAX];
+	struct stat st;
 	int fd, r;
 
 	if (mkdir(t->rundir, 0700) < 0 && errno != EEXIST) {
 		r = neg_errno();
-		pr_err("cannot create the run directory '%s': %s", t->rundir, errstr(r));
+		pr_err("cannot create the run directory '%s': %s%s", t->rundir, errstr(r),
+		       r == -EACCES && geteuid() ? " (it is root's: as another user, set CKPT_RUNDIR to a "
+						  "directory of your own)" : "");
 		return r;
+	}
+	/* Records of another user's could name any fd of the process as ckpt's. */
+	if (stat(t->rundir, &st) == 0 && st.st_uid != geteuid()) {
+		pr_err("the run directory '%s' belongs to uid %u, not to this user (uid %u): refusing to "
+		       "keep tracking records there (set CKPT_RUNDIR)", t->rundir, (unsigned int)st.st_uid,
+		       (unsigned int)geteuid());
+		return -EPERM;
 	}
 	record_path(t, "lock", path, sizeof(path));
 	/* A sweep (ckpt_track_sweep) holds a lock for microseconds: try a few times. */
