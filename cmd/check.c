@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <ckpt/check.h>
+#include <ckpt/lazy.h>
 #include <ckpt/log.h>
 
 #include "cmd.h"
@@ -14,8 +16,10 @@ static const char usage[] =
 	"Usage: ckpt check [--json] [-v]\n"
 	"\n"
 	"Probe, with real calls, every kernel feature ckpt uses and print one line\n"
-	"each: feature, ok or missing, what needs it. Exits 0 when everything the\n"
-	"core (track, dump, restore) needs is present, 1 otherwise.\n"
+	"each: feature, ok or missing, what needs it (a kernel version, or the\n"
+	"privilege this user lacks), then which commands work as this user. Exits 0\n"
+	"when everything the core (track, dump, restore) needs is present, 1\n"
+	"otherwise.\n"
 	"\n"
 	"Options:\n"
 	"      --json      one JSON document\n"
@@ -31,10 +35,102 @@ static void print_text(const struct ckpt_probe_result *r, size_t nr, const struc
 		printf("%-26s %-8s %-5s %s\n", r[i].name, r[i].ok ? "ok" : "missing",
 		       r[i].core ? "yes" : "no", r[i].needed_by);
 		if (!r[i].ok)
-			printf("    %s (needs %s)\n", r[i].detail, r[i].since);
+			printf("    %s (needs %s)\n", r[i].detail, r[i].privilege ? r[i].privilege : r[i].since);
 		else if (verbose)
 			printf("    %s\n", r[i].detail);
 	}
+}
+
+static const struct ckpt_probe_result *find(const struct ckpt_probe_result *r, size_t nr, const char *name)
+{
+	for (size_t i = 0; i < nr; i++)
+		if (!strcmp(r[i].name, name))
+			return &r[i];
+	return NULL;
+}
+
+/* What is missing for command @c, comma-separated in @buf ("" when it works). */
+static void missing_for(const struct ckpt_probe_result *r, size_t nr, const struct ckpt_check_command *c,
+			char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (const char *const *n = c->needs; *n; n++) {
+		const struct ckpt_probe_result *f = find(r, nr, *n);
+
+		if (f && !f->ok)
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? ", " : "", f->name);
+	}
+}
+
+/* The privileges @c lacks, distinct ("CAP_SYS_ADMIN; CAP_NET_ADMIN"), or "" if none is missing for want of one. */
+static void privileges_for(const struct ckpt_probe_result *r, size_t nr, const struct ckpt_check_command *c,
+			   char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (const char *const *n = c->needs; *n; n++) {
+		const struct ckpt_probe_result *f = find(r, nr, *n);
+		bool seen = false;
+
+		if (!f || f->ok || !f->privilege)
+			continue;
+		for (const char *const *m = c->needs; m < n && !seen; m++) {
+			const struct ckpt_probe_result *g = find(r, nr, *m);
+
+			seen = g && !g->ok && g->privilege && !strcmp(g->privilege, f->privilege);
+		}
+		if (!seen)
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? "; " : "", f->privilege);
+	}
+}
+
+/* Which commands work as the calling user, and for those that do not, what they lack. */
+static void print_user_text(const struct ckpt_probe_result *r, size_t nr)
+{
+	size_t nc;
+	const struct ckpt_check_command *c = ckpt_check_commands(&nc);
+
+	printf("\nas uid %u%s (run directory '%s'):\n", (unsigned int)geteuid(), geteuid() ? "" : ", root",
+	       ckpt_lazy_default_rundir());
+	printf("%-42s %-5s %s\n", "COMMAND", "WORKS", "MISSING");
+	for (size_t i = 0; i < nc; i++) {
+		char miss[512], priv[256];
+
+		missing_for(r, nr, &c[i], miss, sizeof(miss));
+		privileges_for(r, nr, &c[i], priv, sizeof(priv));
+		printf("%-42s %-5s %s", c[i].name, miss[0] ? "no" : "yes", miss);
+		if (priv[0])
+			printf(" (needs %s)", priv);
+		printf("\n");
+	}
+}
+
+static json_object *user_json(const struct ckpt_probe_result *r, size_t nr)
+{
+	json_object *u = json_object_new_object(), *arr = json_object_new_array();
+	size_t nc;
+	const struct ckpt_check_command *c = ckpt_check_commands(&nc);
+
+	json_object_object_add(u, "uid", json_object_new_int64(geteuid()));
+	json_object_object_add(u, "rundir", json_object_new_string(ckpt_lazy_default_rundir()));
+	for (size_t i = 0; i < nc; i++) {
+		json_object *o = json_object_new_object(), *miss = json_object_new_array();
+		char priv[256];
+
+		for (const char *const *n = c[i].needs; *n; n++) {
+			const struct ckpt_probe_result *f = find(r, nr, *n);
+
+			if (f && !f->ok)
+				json_object_array_add(miss, json_object_new_string(f->name));
+		}
+		privileges_for(r, nr, &c[i], priv, sizeof(priv));
+		json_object_object_add(o, "command", json_object_new_string(c[i].name));
+		json_object_object_add(o, "works", json_object_new_boolean(json_object_array_length(miss) == 0));
+		json_object_object_add(o, "missing", miss);
+		json_object_object_add(o, "privileges", json_object_new_string(priv));
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(u, "commands", arr);
+	return u;
 }
 
 static void print_json(const struct ckpt_probe_result *r, size_t nr, const struct utsname *u,
@@ -53,12 +149,24 @@ static void print_json(const struct ckpt_probe_result *r, size_t nr, const struc
 		json_object_object_add(f, "needed_by", json_object_new_string(r[i].needed_by));
 		json_object_object_add(f, "since", json_object_new_string(r[i].since));
 		json_object_object_add(f, "detail", json_object_new_string(r[i].detail));
+		if (r[i].privilege)
+			json_object_object_add(f, "privilege", json_object_new_string(r[i].privilege));
 		json_object_array_add(arr, f);
 	}
 	json_object_object_add(o, "features", arr);
 	json_object_object_add(o, "core_ok", json_object_new_boolean(core_ok));
+	json_object_object_add(o, "user", user_json(r, nr));
 	out_json(o, false);
 	json_object_put(o);
+}
+
+/* Every core feature that is missing is missing for want of a privilege. */
+static bool core_denied(const struct ckpt_probe_result *r, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++)
+		if (r[i].core && !r[i].ok && !r[i].privilege)
+			return false;
+	return true;
 }
 
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
@@ -98,11 +206,16 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	core_ok = ckpt_check_core_ok(res, nr);
 	if (ctx->json)
 		print_json(res, nr, &u, core_ok);
-	else
+	else {
 		print_text(res, nr, &u, ctx->verbose > 0);
+		print_user_text(res, nr);
+	}
 	if (!core_ok) {
 		if (!ctx->json)
-			fprintf(stderr, "ckpt: a feature the core needs is missing\n");
+			fprintf(stderr, "ckpt: %s\n", core_denied(res, nr)
+				? "a feature the core needs is missing for want of a privilege: see what works as "
+				  "this user above"
+				: "a feature the core needs is missing");
 		/* The table already says what: JSON output stays one document. */
 		return EXIT_FAIL;
 	}

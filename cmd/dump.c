@@ -184,7 +184,11 @@ static json_object *stats_json(const struct ckpt_dump_opts *o, const struct ckpt
 	json_object_object_add(j, "parent", st->delta ? json_object_new_string(o->parent) : NULL);
 	if (st->fallback[0])
 		json_object_object_add(j, "fallback", json_object_new_string(st->fallback));
-	json_object_object_add(j, "process", json_object_new_string(after[o->after]));
+	json_object_object_add(j, "process", json_object_new_string(st->died_pid == o->pid ? "died" : after[o->after]));
+	if (st->died_pid) {
+		json_object_object_add(j, "died_pid", json_object_new_int(st->died_pid));
+		json_object_object_add(j, "died_how", json_object_new_string(st->died_how));
+	}
 	json_object_object_add(j, "generation", json_object_new_uint64(st->generation));
 	json_object_object_add(j, "threads", json_object_new_uint64(st->nr_threads));
 	json_object_object_add(j, "mappings", json_object_new_uint64(st->nr_vmas));
@@ -250,7 +254,12 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 	for (size_t i = 1; i < st->nr_processes; i++)
 		printf("  with pid %d (%s), child of %d%s\n", st->processes[i].pid, st->processes[i].comm,
 		       st->processes[i].ppid, st->processes[i].zombie ? ", a zombie" : "");
-	printf("  %s\n", after[o->after]);
+	if (st->died_pid)
+		printf("  pid %d died before ckpt's kill%s%s, not by ckpt: every page had been read while it "
+		       "was frozen, the checkpoint is whole\n", st->died_pid, *st->died_how ? ": " : "",
+		       st->died_how);
+	if (st->died_pid != o->pid)
+		printf("  %s\n", after[o->after]);
 }
 
 /*
@@ -410,8 +419,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			ckpt_dump_stats_done(&st);
 			return r;
 		}
+		/* A process that died, or was not there to kill (gone, a zombie): no word of a kill. */
 		r = out_error(ctx, st.refused ? EXIT_REFUSED : EXIT_FAIL, "cannot dump pid %d to '%s'%s", o.pid,
 			      o.dir, st.refused ? "; the process was not killed and runs on as it was"
+				     : st.died_pid || r == -ESRCH ? ""
 				     : o.after == CKPT_DUMP_KILL ? "; the process was not killed" : "");
 		ckpt_dump_stats_done(&st);
 		return r;

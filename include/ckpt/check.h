@@ -18,8 +18,21 @@ struct ckpt_probe_result {
 	const char *since;     /* "Linux 6.7" */
 	bool core;             /* ckpt's main job needs it */
 	bool ok;
+	/*
+	 * Missing for want of a privilege, not of the kernel: what grants it
+	 * ("CAP_SYS_ADMIN"); NULL otherwise.
+	 */
+	const char *privilege;
 	char detail[256];      /* why it is missing, or what was seen */
 };
+
+/* A command, or a kind of use, and the features it needs (ckpt_check_commands). */
+struct ckpt_check_command {
+	const char *name;           /* "restore --lazy" */
+	const char *const *needs;   /* feature names, NULL-terminated */
+};
+/* What each command needs, to say which ones work as the calling user. */
+const struct ckpt_check_command *ckpt_check_commands(size_t *ret_nr);
 
 /* Run every probe. @ret is an array the caller frees. */
 int ckpt_check_run(struct ckpt_probe_result **ret, size_t *ret_nr) __must_check;

@@ -174,6 +174,16 @@ struct ckpt_dump_stats {
 	 * released as they were; the lists above say why.
 	 */
 	bool refused;
+	/*
+	 * A process of the tree ended during the dump, not by ckpt's hand
+	 * (only a SIGKILL ends a frozen process: kill -9, the OOM killer):
+	 * its pid and how it ended ("killed by SIGKILL", "" if unknown). If
+	 * its pages were not all read before, the dump failed and committed
+	 * nothing; after, the checkpoint is whole (kill mode: it died before
+	 * ckpt's kill).
+	 */
+	pid_t died_pid;
+	char died_how[64];
 };
 
 /*

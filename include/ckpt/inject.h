@@ -74,8 +74,8 @@ enum {
 /*
  * Seize and freeze every thread of @pid, waiting at most @timeout_ms (0:
  * CKPT_INJECT_TIMEOUT_MS) for all of them to stop. Errors, each logged with
- * the reason: -ESRCH no such process, or it exited while being seized;
- * -EINVAL ckpt itself or a kernel thread; -EBUSY already traced by another
+ * the reason: -ESRCH no such process, a zombie, or it exited while being
+ * seized; -EINVAL ckpt itself or a kernel thread; -EBUSY already traced by another
  * process (the message names it); -EPERM not allowed; -ETIMEDOUT a thread
  * did not stop in time, typically one in uninterruptible sleep (D: a hung
  * NFS or FUSE request, a vfork parent): the message names each such thread,
@@ -95,6 +95,12 @@ int ckpt_inject_seize_timeout(pid_t pid, unsigned int flags, unsigned int timeou
 /* The same with the default timeout. */
 int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret) __must_check;
 /*
+ * Before anything else is done to @pid: is it a process a checkpoint can be
+ * made of? Logged: -ESRCH no such process or a zombie (an exit status
+ * only), -EINVAL a kernel thread (no user memory) or ckpt itself.
+ */
+int ckpt_inject_check_pid(pid_t pid) __must_check;
+/*
  * Undo everything and detach; frees @inj (NULL is fine). Returns the first
  * error met, after having tried every step.
  */
@@ -108,6 +114,18 @@ int ckpt_inject_release(struct ckpt_inject *inj);
 int ckpt_inject_exitkill(struct ckpt_inject *inj) __must_check;
 /* SIGKILL the process (kill mode, once its checkpoint is safe): release then leaves its memory alone. */
 void ckpt_inject_kill(struct ckpt_inject *inj);
+/*
+ * Is every thread still in the stop the seize put it in? -ESRCH from the
+ * moment a SIGKILL was sent to it (by anyone), before its exit can have
+ * written anything into its memory. Quiet.
+ */
+int ckpt_inject_check_frozen(const struct ckpt_inject *inj) __must_check;
+/*
+ * Has the process ended (within @wait_ms: one that was killed may be on
+ * its way out)? 1 with its wait status in @ret_status (-1 if unknown; the
+ * status is left for its parent to collect), else 0.
+ */
+int ckpt_inject_ended(const struct ckpt_inject *inj, int wait_ms, int *ret_status) __must_check;
 CKPT_DEFINE_CLEANUP(struct ckpt_inject, ckpt_inject_release)
 #define _cleanup_inject_ _cleanup_(ckpt_inject_releasep)
 

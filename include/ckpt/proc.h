@@ -273,6 +273,18 @@ int ckpt_proc_clear_soft_dirty(const struct ckpt_proc *p) __must_check;
 int ckpt_proc_read_sysctl(const char *root, const char *name, char **ret) __must_check;
 /* Write a /proc/sys value of the host ("kernel/shm_next_id"). */
 int ckpt_proc_write_sysctl(const char *root, const char *name, const char *value) __must_check;
+/*
+ * The process holding a flock(2) on the file @dev/@ino, from ROOT/locks
+ * (the one that took it: a lock inherited across fork is shown under its
+ * taker). -ENOENT if none is listed.
+ */
+int ckpt_proc_flock_holder(const char *root, dev_t dev, ino_t ino, pid_t *ret) __must_check;
+int ckpt_proc_parse_flock_holder(const char *text, dev_t dev, ino_t ino, pid_t *ret) __must_check;
+/*
+ * /proc/PID/cmdline as a NULL-terminated argv, one allocation (free() it);
+ * -ENOENT when empty (a kernel thread, a zombie).
+ */
+int ckpt_proc_read_argv(const struct ckpt_proc *p, char ***ret) __must_check;
 
 /* One System V shared memory segment of the caller's IPC namespace (/proc/sysvipc/shm). */
 struct ckpt_sysv_shm {

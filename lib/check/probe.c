@@ -10,7 +10,9 @@
 #include <inttypes.h>
 #include <linux/capability.h>
 #include <linux/elf.h>
+#include <linux/filter.h>
 #include <linux/prctl.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +51,20 @@ static void fail(struct ckpt_probe_result *r, const char *fmt, ...)
 	va_list ap;
 
 	r->ok = false;
+	va_start(ap, fmt);
+	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	va_end(ap);
+}
+
+/* Missing because the caller lacks @privilege (the kernel has the feature, or may have it). */
+static void deny(struct ckpt_probe_result *r, const char *privilege, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void deny(struct ckpt_probe_result *r, const char *privilege, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->ok = false;
+	r->privilege = privilege;
 	va_start(ap, fmt);
 	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
 	va_end(ap);
@@ -109,9 +126,12 @@ static void probe_uffd_full(struct ckpt_probe_result *r)
 {
 	int fd = uffd_open(0);
 
+	if (fd == -EPERM)
+		return deny(r, "CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1",
+			    "userfaultfd(0): %s: only a user-mode-only one is allowed, whose faults in the kernel "
+			    "(read(2) into a lazy page) fail with EFAULT", errstr(fd));
 	if (fd < 0)
-		return fail(r, "userfaultfd(0): %s (needs CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1)",
-			    errstr(fd));
+		return fail(r, "userfaultfd(0): %s", errstr(fd));
 	close(fd);
 	pass(r, "kernel-mode faults can be handled");
 }
@@ -121,6 +141,9 @@ static void probe_dev_uffd(struct ckpt_probe_result *r)
 	_cleanup_close_ int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	int fd;
 
+	if (dev < 0 && (errno == EACCES || errno == EPERM))
+		return deny(r, "read-write access to /dev/userfaultfd", "open '/dev/userfaultfd': %s",
+			    strerror(errno));
 	if (dev < 0)
 		return fail(r, "open '/dev/userfaultfd': %s", strerror(errno));
 	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
@@ -135,6 +158,8 @@ static void probe_feature(struct ckpt_probe_result *r, uint64_t feature, const c
 	uint64_t got = 0;
 	int fd = uffd_with_features(feature, &got);
 
+	if (fd == -EPERM && feature == UFFD_FEATURE_EVENT_FORK)
+		return deny(r, "CAP_SYS_PTRACE", "UFFDIO_API with %s: %s", fname, errstr(fd));
 	if (fd < 0)
 		return fail(r, "UFFDIO_API with %s: %s", fname, errstr(fd));
 	close(fd);
@@ -696,7 +721,8 @@ static void probe_cap_cr(struct ckpt_probe_result *r)
 		return pass(r, "CAP_CHECKPOINT_RESTORE is effective");
 	if (has_cap(CAP_SYS_ADMIN))
 		return pass(r, "CAP_SYS_ADMIN is effective");
-	fail(r, "neither CAP_CHECKPOINT_RESTORE nor CAP_SYS_ADMIN: the restored /proc/PID/exe cannot be set");
+	deny(r, "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN",
+	     "neither CAP_CHECKPOINT_RESTORE nor CAP_SYS_ADMIN: the restored /proc/PID/exe cannot be set");
 }
 
 static void probe_clone3_set_tid(struct ckpt_probe_result *r)
@@ -720,6 +746,9 @@ static void probe_clone3_set_tid(struct ckpt_probe_result *r)
 		if (got < 0) {
 			if (errno == EEXIST)
 				continue;
+			if (errno == EPERM)
+				return deny(r, "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN", "clone3(set_tid=%d): %s", want,
+					    strerror(errno));
 			return fail(r, "clone3(set_tid=%d): %s", want, strerror(errno));
 		}
 		waitpid(got, &status, 0);
@@ -795,7 +824,7 @@ static void probe_tcp_repair(struct ckpt_probe_result *r)
 	setsockopt(sk, IPPROTO_TCP, 19, &off, sizeof(off));
 	close(sk);
 	if (e == -EPERM)
-		return fail(r, "TCP_REPAIR: %s (needs CAP_NET_ADMIN)", errstr(e));
+		return deny(r, "CAP_NET_ADMIN", "TCP_REPAIR: %s", errstr(e));
 	if (e < 0)
 		return fail(r, "%s: %s", e == -ENOPROTOOPT ? "TCP_REPAIR_WINDOW" : "TCP_REPAIR", errstr(e));
 	pass(r, "a TCP socket went into repair mode and out");
@@ -809,6 +838,8 @@ static void probe_nftables(struct ckpt_probe_result *r)
 
 	if (e == -ENOENT)
 		return fail(r, "nft(8) is not installed (the nftables package)");
+	if (e < 0 && ((e == -EIO && strstr(err, "Operation not permitted")) || e == -EPERM))
+		return deny(r, "CAP_NET_ADMIN", "nft: %s", e == -EIO ? err : errstr(e));
 	if (e < 0)
 		return fail(r, "nft: %s", e == -EIO ? err : errstr(e));
 	pass(r, "nft runs and answers");
@@ -852,6 +883,89 @@ static void probe_proc_connector(struct ckpt_probe_result *r)
 	pass(r, "fork and exit events of a child received");
 }
 
+/* /proc/PID/map_files: the object behind a mapping no fd or path leads to. */
+static void probe_map_files(struct ckpt_probe_result *r)
+{
+	_cleanup_proc_ struct ckpt_proc *self = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	struct stat st;
+	int e;
+
+	if ((e = ckpt_proc_open(NULL, getpid(), &self)) < 0 || (e = ckpt_proc_read_maps(self, 0, &maps)) < 0)
+		return fail(r, "cannot read /proc/self/maps: %s", errstr(e));
+	for (size_t i = 0; i < maps->nr; i++) {
+		char path[96];
+
+		if (!maps->v[i].inode)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/map_files/%" PRIx64 "-%" PRIx64, maps->v[i].start,
+			 maps->v[i].end);
+		if (stat(path, &st) == 0)
+			return pass(r, "stat of '%s' works", path);
+		if (errno == EPERM)
+			return deny(r, "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN",
+				    "stat '%s': %s: a mapping is reached through an fd of the process or its path; "
+				    "a deleted file mapped privately is saved as anonymous memory, a shared object "
+				    "no fd holds is refused", path, strerror(errno));
+		return fail(r, "stat '%s': %s", path, strerror(errno));
+	}
+	fail(r, "no file mapping in /proc/self/maps");
+}
+
+/* PTRACE_SECCOMP_GET_FILTER of a child with a filter that allows everything. */
+static void probe_seccomp_filter(struct ckpt_probe_result *r)
+{
+	struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { .len = 1, .filter = &allow };
+	int p[2], q[2], e;
+	char c = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fail(r, "pipe: %s", strerror(errno));
+	if (pipe2(q, O_CLOEXEC) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return fail(r, "pipe: %s", strerror(errno));
+	}
+	pid = fork();
+	if (pid < 0)
+		return fail(r, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(p[1]);
+		close(q[0]);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+			_exit(1);
+		if (write(q[1], "1", 1) < 0)
+			_exit(1);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	close(q[1]);
+	/* The filter is in place once the child says so (EOF: it failed). */
+	while (read(q[0], &c, 1) < 0 && errno == EINTR)
+		;
+	close(q[0]);
+	if (c != '1') {
+		reap_child(pid, p[1]);
+		return fail(r, "a child could not install a seccomp filter");
+	}
+	e = seize_stop(pid);
+	if (e == 0 && ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, NULL) < 0)
+		e = neg_errno();
+	if (e == -EACCES || e == -EPERM)
+		deny(r, "CAP_SYS_ADMIN", "PTRACE_SECCOMP_GET_FILTER: %s", errstr(e));
+	else if (e < 0)
+		fail(r, "PTRACE_SECCOMP_GET_FILTER: %s%s", errstr(e),
+		     e == -EINVAL ? " (needs CONFIG_CHECKPOINT_RESTORE)" : "");
+	else
+		pass(r, "a child's seccomp filter was read");
+	reap_child(pid, p[1]);
+}
+
 /* ---- the table ---- */
 
 static const struct {
@@ -881,7 +995,9 @@ static const struct {
 	{ "ptrace-rseq-config", "dump, restore", "Linux 5.13", true, probe_rseq },
 	{ "prctl-set-mm-map", "restore", "Linux 3.18", true, probe_set_mm_map },
 	{ "cap-checkpoint-restore", "restore (exe link)", "Linux 5.9", true, probe_cap_cr },
-	{ "clone3-set-tid", "restore --restore-pid", "Linux 5.5", false, probe_clone3_set_tid },
+	{ "clone3-set-tid", "restore --restore-pid, of threads, of a tree", "Linux 5.5", false, probe_clone3_set_tid },
+	{ "proc-map-files", "dump of a mapping no fd or path leads to", "Linux 3.3", false, probe_map_files },
+	{ "seccomp-get-filter", "dump of a process with a seccomp filter", "Linux 4.4", false, probe_seccomp_filter },
 	{ "netlink-sock-diag", "dump (sockets)", "Linux 3.3", true, probe_sock_diag },
 	{ "so-peek-off", "dump (unix socket queues)", "Linux 3.4", false, probe_peek_off },
 	{ "tcp-repair", "dump --tcp-established, its restore", "Linux 4.8", false, probe_tcp_repair },
@@ -907,6 +1023,31 @@ int ckpt_check_run(struct ckpt_probe_result **ret, size_t *ret_nr)
 	*ret = res;
 	*ret_nr = ARRAY_SIZE(probes);
 	return 0;
+}
+
+#define NEEDS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define TRACKING "userfaultfd", "uffd-wp-async", "uffd-wp-unpopulated", "uffd-register-wp-anon", \
+		 "uffd-register-wp-file", "pagemap-scan", "pagemap-scan-control", "pagemap-scan-holes"
+#define SEIZING "pidfd", "ptrace-seize", "ptrace-xstate", "ptrace-rseq-config"
+#define RESTORING SEIZING, "prctl-set-mm-map", "cap-checkpoint-restore"
+
+static const struct ckpt_check_command commands[] = {
+	{ "dump", NEEDS(SEIZING, "process-vm-readv", "netlink-sock-diag") },
+	{ "dump --leave-running, --parent", NEEDS(SEIZING, "process-vm-readv", "netlink-sock-diag", TRACKING) },
+	{ "track, track -D", NEEDS(SEIZING, "process-vm-readv", "netlink-sock-diag", TRACKING) },
+	{ "dump of every kind of mapping", NEEDS("proc-map-files") },
+	{ "dump of a seccomp-filtered process", NEEDS("seccomp-get-filter") },
+	{ "dump --tcp-established", NEEDS("tcp-repair", "nftables") },
+	{ "restore", NEEDS(RESTORING) },
+	{ "restore of threads, a tree, --restore-pid", NEEDS(RESTORING, "clone3-set-tid") },
+	{ "restore --lazy", NEEDS(RESTORING, "userfaultfd-kernel-faults", "uffd-event-fork", "uffd-event-remap",
+				  "uffd-event-remove", "uffd-event-unmap") },
+};
+
+const struct ckpt_check_command *ckpt_check_commands(size_t *ret_nr)
+{
+	*ret_nr = ARRAY_SIZE(commands);
+	return commands;
 }
 
 bool ckpt_check_core_ok(const struct ckpt_probe_result *r, size_t nr)

@@ -124,6 +124,34 @@ static void pipe_queued(struct collect *c, struct ckpt_state_fd *f)
 	f->pipe_queued = n > 0 ? (uint64_t)n : 0;
 }
 
+/*
+ * A userfaultfd in async write-protect mode (UFFD_FEATURE_WP_ASYNC, in its
+ * fdinfo "API:\tAPI:FEATURES:IOCTLS"): what ckpt's dirty tracking parks in a
+ * process; applications hardly use it. The fd is ckpt's when its record is
+ * found (ignore_fds); one found here has a record this ckpt does not see.
+ */
+static bool uffd_of_ckpt(const char *fdinfo)
+{
+	const char *api = fdinfo ? strstr(fdinfo, "API:") : NULL;
+	unsigned long long a, features;
+
+	return api && sscanf(api, "API: %llx:%llx", &a, &features) == 2 && (features & (1ULL << 15));
+}
+
+static int ckpt_uffd(struct ckpt_state_fd *f, pid_t pid)
+{
+	free(f->reason);
+	if (asprintf(&f->reason, "not restorable: ckpt's own dirty tracking (a userfaultfd in async "
+		     "write-protect mode, parked by 'ckpt track' or 'dump --leave-running'), whose record is "
+		     "in another run directory: another user's, or another CKPT_RUNDIR; dump as that user, "
+		     "or end the tracking with 'ckpt track --stop -t %d' as that user", pid) < 0) {
+		f->reason = NULL;
+		return -ENOMEM;
+	}
+	f->restorable = false;
+	return 0;
+}
+
 static int describe_fd(struct collect *c, const struct ckpt_fd_info *in, unsigned int tty_nr,
 		       struct ckpt_state_fd *f)
 {
@@ -160,7 +188,9 @@ static int describe_fd(struct collect *c, const struct ckpt_fd_info *in, unsigne
 	}
 	if ((r = collect_fdkind(c, in, f)) < 0) /* collect_fdkinds.c */
 		return r;
-	return ckpt_state_fd_judge_for(f, c->pid);
+	if ((r = ckpt_state_fd_judge_for(f, c->pid)) < 0)
+		return r;
+	return f->kind == CKPT_STATE_FD_USERFAULTFD && uffd_of_ckpt(in->extra) ? ckpt_uffd(f, c->pid) : 0;
 }
 
 int collect_files(struct collect *c)

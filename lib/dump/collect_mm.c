@@ -172,6 +172,31 @@ static int vma_identity(struct collect *c, const struct ckpt_vma *src, struct ck
 	    v->kind != CKPT_STATE_VMA_SYSV_SHM && v->kind != CKPT_STATE_VMA_SHMEM_ANON)
 		return 0;
 	r = ckpt_proc_stat_map_file(c->mm_proc, src->start, src->end, &st);
+	if (r == -EPERM && !v->shared && v->deleted) {
+		/*
+		 * Its pages are all saved (page_vma_full_content) and restored as
+		 * anonymous memory, as past the end of the file: the identity
+		 * maps gives (device, inode), its size unknown, 0.
+		 */
+		memset(&v->id, 0, sizeof(v->id));
+		v->id.dev_major = src->dev_major;
+		v->id.dev_minor = src->dev_minor;
+		v->id.ino = src->inode;
+		v->id.mode = S_IFREG;
+		v->has_identity = true;
+		pr_info("the deleted file '%s' mapped at %#llx in pid %d cannot be reached without "
+			"CAP_CHECKPOINT_RESTORE (/proc/PID/map_files) and no fd holds it: its private mapping "
+			"is saved as anonymous memory", src->name ? src->name : "", (unsigned long long)src->start,
+			c->pid);
+		return 0;
+	}
+	if (r == -EPERM) {
+		pr_err("cannot reach the %s mapped at %#llx-%#llx in pid %d ('%s'): /proc/PID/map_files needs "
+		       "CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN), and no fd of the process or path leads to it",
+		       v->shared ? "shared object" : "file", (unsigned long long)src->start,
+		       (unsigned long long)src->end, c->pid, src->name ? src->name : "");
+		return r;
+	}
 	if (r < 0) {
 		pr_err("cannot stat the object mapped at %#llx-%#llx in pid %d ('%s'): %s",
 		       (unsigned long long)src->start, (unsigned long long)src->end, c->pid,

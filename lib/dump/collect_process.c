@@ -230,7 +230,10 @@ static int thread_seccomp_filters(struct collect *c, struct ckpt_state_thread *t
 
 			pr_err("cannot read seccomp filter %zu of thread %d of pid %d: %s%s", n, t->tid,
 			       c->pid, errstr(r),
-			       r == -EINVAL ? " (needs CONFIG_CHECKPOINT_RESTORE, Linux 4.4)" : "");
+			       r == -EINVAL ? " (needs CONFIG_CHECKPOINT_RESTORE, Linux 4.4)"
+			       : r == -EACCES || r == -EPERM ? " (PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN: a "
+							       "process with a seccomp filter is dumped by root)"
+			       : "");
 			return r;
 		}
 		if (n >= 512) {

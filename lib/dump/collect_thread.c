@@ -41,8 +41,12 @@ static int thread_proc(struct collect *c, struct ckpt_state_thread *t, int *ret_
 	return 0;
 }
 
-/* /proc/TID/timerslack_ns: another task's needs CAP_SYS_NICE; without it, not saved. */
-static int thread_timerslack(struct collect *c, struct ckpt_state_thread *t)
+/*
+ * /proc/TID/timerslack_ns: another task's needs CAP_SYS_NICE; without it,
+ * the thread itself says (prctl(PR_GET_TIMERSLACK), a query), and only if
+ * that fails too is the slack not saved.
+ */
+static int thread_timerslack(struct collect *c, size_t idx, struct ckpt_state_thread *t)
 {
 	_cleanup_proc_ struct ckpt_proc *tp = NULL;
 	int r = ckpt_proc_open(NULL, t->tid, &tp);
@@ -50,9 +54,17 @@ static int thread_timerslack(struct collect *c, struct ckpt_state_thread *t)
 	if (r == 0)
 		r = ckpt_proc_read_timerslack(tp, &t->timerslack_ns);
 	if (r == -EPERM || r == -EACCES) {
+		int64_t slack = -1;
+
+		if (ckpt_inject_syscall(c->inj, idx, SYS_prctl, COLLECT_ARGS(PR_GET_TIMERSLACK), &slack) == 0 &&
+		    slack >= 0) {
+			t->timerslack_ns = (uint64_t)slack;
+			t->has_timerslack = true;
+			return 0;
+		}
 		if (!c->timerslack_warned)
-			pr_warn("cannot read the timer slack of the threads of pid %d (%s): not saved, "
-				"restore leaves it at its default", c->pid, errstr(r));
+			pr_warn("cannot read the timer slack of the threads of pid %d (%s; /proc/TID/timerslack_ns "
+				"needs CAP_SYS_NICE): not saved, restore leaves it at its default", c->pid, errstr(r));
 		c->timerslack_warned = true;
 		return 0;
 	}
@@ -69,7 +81,7 @@ static int thread_timerslack(struct collect *c, struct ckpt_state_thread *t)
  * id (no remote call); the nice value comes from stat, since sched_getattr
  * gives none for a realtime thread.
  */
-static int thread_sched(struct collect *c, struct ckpt_state_thread *t, int nice)
+static int thread_sched(struct collect *c, size_t idx, struct ckpt_state_thread *t, int nice)
 {
 	struct ckpt_state_sched *s = &t->sched;
 	struct ckpt_sched_attr a = { 0 };
@@ -84,7 +96,7 @@ static int thread_sched(struct collect *c, struct ckpt_state_thread *t, int nice
 	if (a.sched_policy > INT32_MAX || !ckpt_state_sched_policy_name((int)a.sched_policy)) {
 		pr_warn("thread %d of pid %d has scheduling policy %u, unknown to ckpt: not saved, "
 			"restore leaves the thread as it is made", t->tid, c->pid, a.sched_policy);
-		return thread_timerslack(c, t);
+		return thread_timerslack(c, idx, t);
 	}
 	s->policy = (int)a.sched_policy;
 	s->reset_on_fork = a.sched_flags & SCHED_FLAG_RESET_ON_FORK;
@@ -97,7 +109,7 @@ static int thread_sched(struct collect *c, struct ckpt_state_thread *t, int nice
 		s->dl_flags = (unsigned int)(a.sched_flags & (SCHED_FLAG_RECLAIM | SCHED_FLAG_DL_OVERRUN));
 	}
 	t->has_sched = true;
-	return thread_timerslack(c, t);
+	return thread_timerslack(c, idx, t);
 }
 
 static int thread_robust_list(struct collect *c, struct ckpt_state_thread *t)
@@ -180,7 +192,7 @@ static int collect_thread(struct collect *c, size_t idx, struct ckpt_state_threa
 	t->rseq.len = rs.len;
 	t->rseq.sig = rs.sig;
 	t->rseq.flags = rs.flags;
-	if ((r = thread_proc(c, t, &nice)) < 0 || (r = thread_sched(c, t, nice)) < 0 ||
+	if ((r = thread_proc(c, t, &nice)) < 0 || (r = thread_sched(c, idx, t, nice)) < 0 ||
 	    (r = thread_robust_list(c, t)) < 0 || (r = thread_queries(c, idx, t)) < 0)
 		return r;
 	return collect_peek_siginfo(c, t->tid, false, &t->pending, &t->nr_pending);

@@ -109,6 +109,62 @@ static int check_interrupted(const struct dump *d, const char *where)
 }
 
 
+/*
+ * A process of the tree that ended while frozen was not ended by ckpt: a
+ * SIGKILL from elsewhere (the OOM killer, kill -9). Recorded once, in the
+ * stats; @committed says whether its pages had all been read before it.
+ */
+static bool note_died(struct dump *d, bool committed)
+{
+	struct ckpt_dump_stats *st = d->st;
+
+	if (st->died_pid)
+		return true;
+	for (size_t i = 0; d->injs && d->tree && i < d->tree->nr_nodes; i++) {
+		int status = -1;
+
+		/* Still in its stop: alive (instant); else it ends within moments. */
+		if (!d->injs[i] || ckpt_inject_check_frozen(d->injs[i]) == 0 ||
+		    ckpt_inject_ended(d->injs[i], 50, &status) <= 0)
+			continue;
+		st->died_pid = d->tree->nodes[i].pid;
+		describe_wait_status(status, st->died_how, sizeof(st->died_how));
+		if (!committed)
+			pr_err("pid %d (%s) died during the dump%s%s, not by ckpt's hand: nothing was committed "
+			       "to '%s' (its memory may have changed as it exited)", st->died_pid,
+			       d->tree->nodes[i].comm, *st->died_how ? ": " : "", st->died_how, d->o->dir);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Once the pages are read: was every process still frozen? One that a
+ * SIGKILL reached meanwhile may have had its memory written by its own
+ * exit (robust futexes, the tid of clone(CLONE_CHILD_CLEARTID)): no
+ * checkpoint of it. One that dies after this check died after every read.
+ */
+static int check_frozen(struct dump *d)
+{
+	for (size_t i = 0; d->injs && i < d->tree->nr_nodes; i++) {
+		int r;
+
+		if (!d->injs[i] || (r = ckpt_inject_check_frozen(d->injs[i])) == 0)
+			continue;
+		if (r == -ESRCH && !note_died(d, false)) {
+			/* Killed, still on its way out. */
+			d->st->died_pid = d->tree->nodes[i].pid;
+			pr_err("pid %d (%s) was killed during the dump, not by ckpt: nothing was committed to '%s' "
+			       "(its memory may have changed as it exited)", d->st->died_pid, d->tree->nodes[i].comm,
+			       d->o->dir);
+		} else if (r != -ESRCH) {
+			pr_err("cannot check that pid %d is still frozen: %s", d->tree->nodes[i].pid, errstr(r));
+		}
+		return r;
+	}
+	return 0;
+}
+
 /* @to relative to directory @from_dir (both absolute, normalized). */
 static char *relative_path(const char *from_dir, const char *to)
 {
@@ -631,7 +687,7 @@ static int precopy(struct dump_proc *p)
 	return r;
 }
 
-/* The fd where the tracking of @p parks its userfaultfd, or -1 (not tracked). */
+/* The fd where the tracking of @p parks its userfaultfd, -1 (not tracked), -EBUSY (locked by another command). */
 static int parked_fd_of(struct dump_proc *p)
 {
 	struct ckpt_tracker *t = NULL;
@@ -639,11 +695,13 @@ static int parked_fd_of(struct dump_proc *p)
 
 	if (p->tracker)
 		return ckpt_track_parked_fd(p->tracker);
-	if (ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &t) == 0) {
+	parked = ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &t);
+	if (parked == 0) {
 		parked = ckpt_track_parked_fd(t);
 		ckpt_track_close(t);
 	}
-	return parked;
+	/* Locked (logged: who holds it): its uffd must not pass for the application's. */
+	return parked == -EBUSY ? parked : parked < 0 ? -1 : parked;
 }
 
 static int collect(struct dump_proc *p)
@@ -911,6 +969,24 @@ static void proc_done(struct dump_proc *p)
 	free(p->exe);
 }
 
+/*
+ * A process tracked by a running ckpt command (`ckpt track`, whose lock
+ * is held) is refused before the freeze, by who tracks it (the lock's
+ * message): its userfaultfd is ckpt's, not the application's, and neither
+ * the tracking nor the checkpoint could be shared.
+ */
+static int not_in_use(struct dump_proc *p)
+{
+	struct ckpt_tracker *t = NULL;
+	int r;
+
+	if (p->tracker)
+		return 0;
+	r = ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &t);
+	ckpt_track_close(t);
+	return r == -EBUSY ? r : 0;
+}
+
 /* Before the freeze, for one process: its parent checkpoint, room for its pages. */
 static int proc_prepare(struct dump_proc *p, bool root)
 {
@@ -931,7 +1007,7 @@ static int proc_prepare(struct dump_proc *p, bool root)
 		memset(&p->id, 0, sizeof(p->id));
 		return 0;
 	}
-	if (r < 0 || (r = parent_or_full(p, root)) < 0 || (r = reserve(p)) < 0)
+	if (r < 0 || (r = parent_or_full(p, root)) < 0 || (r = not_in_use(p)) < 0 || (r = reserve(p)) < 0)
 		return r;
 	if (p->fallback[0] && !p->d->st->fallback[0])
 		snprintf(p->d->st->fallback, sizeof(p->d->st->fallback), "%s", p->fallback);
@@ -1021,7 +1097,8 @@ static int collect_all(struct dump *d)
 	int r = 0;
 
 	for (size_t i = 0; i < d->nr_procs; i++)
-		d->procs[i].parked = parked_fd_of(&d->procs[i]);
+		if ((d->procs[i].parked = parked_fd_of(&d->procs[i])) == -EBUSY)
+			return -EBUSY;
 	for (size_t i = 0; r == 0 && i < d->nr_procs; i++) {
 		struct dump_proc *p = &d->procs[i];
 
@@ -1166,7 +1243,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	place_near(&d);
 	if ((r = adopt_tree(&d)) < 0 || (r = collect_all(&d)) < 0 || (r = judge(&d)) < 0 ||
 	    (r = check_interrupted(&d, "in the freeze")) < 0 || (r = track_all(&d)) < 0 ||
-	    (r = copy_all(&d)) < 0)
+	    (r = copy_all(&d)) < 0 || (r = check_frozen(&d)) < 0)
 		goto out;
 	place_back(&d);
 	st->delta = d.procs[0].delta;
@@ -1178,9 +1255,14 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 		consumed(&d);
 		goto out;
 	}
-	if (o->after == CKPT_DUMP_KILL)
+	if (o->after == CKPT_DUMP_KILL) {
+		(void)note_died(&d, true); /* after every read: the checkpoint is whole */
 		kill_tree(&d, t_freeze);
+	}
 out:
+	/* A step that failed because a process died of a kill from elsewhere: that is the cause. */
+	if (r < 0 && r != -EINTR)
+		(void)note_died(&d, false);
 	place_back(&d); /* before the release: the threads run with their own affinity */
 	/* Never kill a process whose dump failed: let them run as they were (dump_done). */
 	if (r < 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ckpt/inject.h>
 #include <ckpt/proc.h>
 #include <ckpt/state.h>
 
@@ -21,6 +22,10 @@ int dump_identity(pid_t pid, struct ckpt_image_identity *ret, char **ret_exe)
 	struct ckpt_proc_stat st;
 	int r;
 
+	/* What no checkpoint can be made of is said as what it is (a kernel thread, a zombie). */
+	r = ckpt_inject_check_pid(pid);
+	if (r < 0)
+		return r;
 	/* The process's start time is its leader's; its exe a live thread's (the leader may have exited). */
 	r = ckpt_proc_open(NULL, pid, &p);
 	if (r == 0)

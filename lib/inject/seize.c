@@ -501,6 +501,58 @@ static int seize_new(struct ckpt_inject *inj, size_t *ret_new)
 	return 0;
 }
 
+/* A leader that has exited and no thread left: a zombie (not a process whose main thread exited). */
+static bool process_is_zombie(const struct ckpt_proc *p, const struct ckpt_proc_stat *st)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n = 0;
+
+	if (st->state != 'Z' && st->state != 'X')
+		return false;
+	return ckpt_proc_list_tasks(p, &tids, &n) < 0 || n <= 1;
+}
+
+/*
+ * What no checkpoint can be made of, said as what it is: a kernel thread
+ * (no user memory), a zombie (an exit status only). -EINVAL, -ESRCH.
+ */
+static int unfit(pid_t pid, const struct ckpt_proc *p, const struct ckpt_proc_stat *st, unsigned int flags)
+{
+	if (st->flags & CKPT_PF_KTHREAD) {
+		pr_err("pid %d (%s) is a kernel thread: it has no user memory to checkpoint", pid, st->comm);
+		return -EINVAL;
+	}
+	if (process_is_zombie(p, st)) {
+		if (flags & CKPT_INJECT_GONE_OK)
+			pr_debug("pid %d is a zombie", pid);
+		else
+			pr_err("pid %d (%s) is a zombie: it has exited and only its exit status remains "
+			       "(its parent, pid %d, has not collected it)", pid, st->comm, st->ppid);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+int ckpt_inject_check_pid(pid_t pid)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	struct ckpt_proc_stat st;
+	int r;
+
+	if (pid == getpid()) {
+		pr_err("pid %d is ckpt itself: refusing to seize it", pid);
+		return -EINVAL;
+	}
+	r = ckpt_proc_open(NULL, pid, &p);
+	if (r == 0)
+		r = ckpt_proc_read_stat(p, &st);
+	if (r < 0) {
+		pr_err("pid %d: %s", pid, r == -ESRCH ? "no such process" : errstr(r));
+		return r;
+	}
+	return unfit(pid, p, &st, 0);
+}
+
 static int check_target(struct ckpt_inject *inj)
 {
 	struct ckpt_proc_stat st;
@@ -523,10 +575,9 @@ static int check_target(struct ckpt_inject *inj)
 		pr_err("cannot read /proc/%d/stat: %s", inj->pid, errstr(r));
 		return r;
 	}
-	if (st.flags & CKPT_PF_KTHREAD) {
-		pr_err("pid %d (%s) is a kernel thread: it cannot be checkpointed", inj->pid, st.comm);
-		return -EINVAL;
-	}
+	r = unfit(inj->pid, inj->proc, &st, inj->flags);
+	if (r < 0)
+		return r;
 	if (st.state == 'T')
 		inj->job_stopped = true;
 	return 0;
@@ -573,12 +624,33 @@ static int drop_dead(struct ckpt_inject *inj)
 	return 0;
 }
 
-/* Has the process of @pidfd ended (within 50 ms: it may be on its way out)? */
-static bool process_ended(int pidfd)
+/* Has the process of @pidfd ended (within @ms)? */
+static bool process_ended_within(int pidfd, int ms)
 {
 	struct pollfd p = { pidfd, POLLIN, 0 };
 
-	return poll(&p, 1, 50) > 0 && (p.revents & POLLIN);
+	return poll(&p, 1, ms) > 0 && (p.revents & POLLIN);
+}
+
+/* Has the process of @pidfd ended (within 50 ms: it may be on its way out)? */
+static bool process_ended(int pidfd)
+{
+	return process_ended_within(pidfd, 50);
+}
+
+/* A process that ended while being seized, with how if known ("killed by SIGKILL"). */
+static void say_gone(const struct ckpt_inject *inj)
+{
+	char how[64] = "";
+	int status = -1;
+
+	if (inj->flags & CKPT_INJECT_GONE_OK) {
+		pr_debug("pid %d exited while being seized", inj->pid);
+		return;
+	}
+	if (ckpt_inject_ended(inj, 50, &status) > 0 && status >= 0)
+		describe_wait_status(status, how, sizeof(how));
+	pr_err("pid %d ended while being seized%s%s", inj->pid, *how ? ": " : "", how);
 }
 
 int ckpt_inject_seize(pid_t pid, unsigned int flags, struct ckpt_inject **ret)
@@ -635,10 +707,7 @@ int ckpt_inject_seize_timeout(pid_t pid, unsigned int flags, unsigned int timeou
 	if (r < 0)
 		goto fail;
 	if (!inj->nr_threads) {
-		if (inj->flags & CKPT_INJECT_GONE_OK)
-			pr_debug("pid %d exited while being seized", pid);
-		else
-			pr_err("pid %d exited while being seized", pid);
+		say_gone(inj);
 		r = -ESRCH;
 		goto fail;
 	}
@@ -673,10 +742,7 @@ fail:
 	 * if it has ended, that is the cause.
 	 */
 	if (r != -ESRCH && inj->pidfd >= 0 && process_ended(inj->pidfd)) {
-		if (inj->flags & CKPT_INJECT_GONE_OK)
-			pr_debug("pid %d exited while being seized", pid);
-		else
-			pr_err("pid %d exited while being seized", pid);
+		say_gone(inj);
 		r = -ESRCH;
 	}
 	ckpt_inject_release(inj);
@@ -828,7 +894,8 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 
 	if (!inj)
 		return 0;
-	if (inj->killed) {
+	/* Killed, by ckpt or by anyone else (then it is no longer in its stop). */
+	if (inj->killed || ckpt_inject_check_frozen(inj) == -ESRCH) {
 		/* Dying: its memory goes with it, and may already be gone. */
 		inj->nr_scratch = 0;
 		inj->stub_tid = 0;
@@ -875,6 +942,45 @@ int ckpt_inject_release(struct ckpt_inject *inj)
 	undefer_signals(inj);
 	free(inj);
 	return r;
+}
+
+int ckpt_inject_check_frozen(const struct ckpt_inject *inj)
+{
+	/*
+	 * A ptrace request needs the thread in its stop, and fails from the
+	 * moment a SIGKILL is sent (the kernel wakes it to die), before its
+	 * exit writes anything (robust futexes, clear_child_tid).
+	 */
+	for (size_t i = 0; i < inj->nr_threads; i++) {
+		const struct inj_thread *t = &inj->threads[i];
+
+		if (t->dead || !t->stopped)
+			continue;
+		errno = 0;
+		if (ptrace(PTRACE_PEEKUSER, t->st.tid, 0, 0) == -1 && errno)
+			return errno == ESRCH ? -ESRCH : neg_errno();
+	}
+	return 0;
+}
+
+int ckpt_inject_ended(const struct ckpt_inject *inj, int wait_ms, int *ret_status)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	struct ckpt_proc_stat st;
+	siginfo_t si = { 0 };
+
+	if (inj->pidfd < 0 || !process_ended_within(inj->pidfd, wait_ms))
+		return 0;
+	*ret_status = -1;
+	/* As its tracer, ckpt sees the exit first: looked at, left for its parent (WNOWAIT). */
+	if (waitid(P_PID, (id_t)inj->pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 &&
+	    si.si_pid == inj->pid)
+		*ret_status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
+			      : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	else if (ckpt_proc_open(NULL, inj->pid, &p) == 0 && ckpt_proc_read_stat(p, &st) == 0 &&
+		 (st.state == 'Z' || st.state == 'X'))
+		*ret_status = st.exit_code;
+	return 1;
 }
 
 void ckpt_inject_kill(struct ckpt_inject *inj)

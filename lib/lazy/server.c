@@ -37,6 +37,7 @@
 #include "compat/uffd.h"
 #include "lazy/lazy-internal.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -721,9 +722,7 @@ static void finish(struct ckpt_lazy_server *s, struct lz_proc *p)
 
 const char *ckpt_lazy_default_rundir(void)
 {
-	const char *rd = getenv("CKPT_RUNDIR");
-
-	return rd && *rd ? rd : "/run/ckpt";
+	return rundir_default();
 }
 
 int ckpt_lazy_server_new(const struct ckpt_lazy_opts *opts, struct ckpt_lazy_server **ret)

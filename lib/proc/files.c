@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -56,9 +57,13 @@ int ckpt_proc_stat_exe(const struct ckpt_proc *p, struct stat *ret)
 int ckpt_proc_stat_map_file(const struct ckpt_proc *p, uint64_t start, uint64_t end,
 			    struct stat *ret)
 {
-	char rel[64];
+	char rel[PATH_MAX];
+	int r;
 
 	/* the kernel names them "%lx-%lx", no leading zeros */
 	snprintf(rel, sizeof(rel), "map_files/%" PRIx64 "-%" PRIx64, start, end);
-	return stat_at(p, rel, ret);
+	r = stat_at(p, rel, ret);
+	if (r != -EPERM)
+		return r;
+	return proc_map_file_alt(p, start, end, rel, sizeof(rel), ret) < 0 ? -EPERM : 0;
 }

@@ -10,4 +10,9 @@ struct ckpt_proc {
 	char *root;      /* the root it was opened under */
 };
 
+/* map_files/START-END without the capability it needs: another name of the same object (mapfile.c). */
+struct stat;
+int proc_map_file_alt(const struct ckpt_proc *p, uint64_t start, uint64_t end, char *ret_rel, size_t len,
+		      struct stat *ret_st);
+
 #endif

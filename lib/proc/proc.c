@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "proc/proc-internal.h"
@@ -337,4 +338,67 @@ int ckpt_proc_read_sysv_shm(const char *root, struct ckpt_sysv_shm **ret, size_t
 	r = ckpt_proc_parse_sysv_shm(buf, ret, ret_nr);
 	free(buf);
 	return r;
+}
+
+int ckpt_proc_parse_flock_holder(const char *text, dev_t dev, ino_t ino, pid_t *ret)
+{
+	for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		unsigned int maj, min;
+		unsigned long long inode;
+		char kind[16];
+		int pid, n = 0;
+
+		/* "1: FLOCK  ADVISORY  WRITE 4242 00:1a:1234 0 EOF"; a waiter's line has "->" after the number. */
+		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu%n", kind, &pid, &maj, &min, &inode, &n) != 5 || !n)
+			continue;
+		if (strcmp(kind, "FLOCK") || pid <= 0 || makedev(maj, min) != dev || inode != (unsigned long long)ino)
+			continue;
+		*ret = pid;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int ckpt_proc_flock_holder(const char *root, dev_t dev, ino_t ino, pid_t *ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	char path[PATH_MAX];
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/locks", root ? root : "/proc");
+	r = read_file_at(AT_FDCWD, path, &buf, &len);
+	if (r < 0)
+		return r;
+	return ckpt_proc_parse_flock_holder(buf, dev, ino, ret);
+}
+
+int ckpt_proc_read_argv(const struct ckpt_proc *p, char ***ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len, n = 0;
+	char **v, *strs;
+	int r = read_file_at(p->dirfd, "cmdline", &buf, &len);
+
+	if (r < 0)
+		return r;
+	if (!len)
+		return -ENOENT; /* a kernel thread, a zombie */
+	if (buf[len - 1] != '\0')
+		buf[len++] = '\0'; /* read_file_at leaves room for it */
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\0';
+	/* One allocation: the pointers, then the strings. */
+	v = malloc((n + 1) * sizeof(*v) + len);
+	if (!v)
+		return -ENOMEM;
+	strs = (char *)(v + n + 1);
+	memcpy(strs, buf, len);
+	for (size_t i = 0, k = 0; k < n; k++) {
+		v[k] = strs + i;
+		i += strlen(strs + i) + 1;
+	}
+	v[n] = NULL;
+	*ret = v;
+	return 0;
 }

@@ -96,21 +96,70 @@ static int lock_path(const char *path, bool create, int busy_tries, int *ret_fd)
 	return -EAGAIN;
 }
 
+/*
+ * Who holds the lock of @t (from /proc/locks), said with what to do: a
+ * running `ckpt track` (its checkpoints, with -D), another command (wait
+ * for it). Falls back to naming the lock file.
+ */
+static void say_busy(const struct ckpt_tracker *t, const char *path)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_free_ char **argv = NULL;
+	const char *dir = NULL;
+	bool track = false;
+	struct stat sb;
+	pid_t holder;
+
+	if (stat(path, &sb) < 0 || ckpt_proc_flock_holder(NULL, sb.st_dev, sb.st_ino, &holder) < 0 ||
+	    ckpt_proc_open(NULL, holder, &p) < 0 || ckpt_proc_read_argv(p, &argv) < 0) {
+		pr_err("pid %d is in use by another ckpt command (lock '%s')", t->pid, path);
+		return;
+	}
+	for (size_t i = 1; argv[i]; i++) {
+		if (!strcmp(argv[i], "track"))
+			track = true;
+		else if ((!strcmp(argv[i], "-D") || !strcmp(argv[i], "--images-dir")) && argv[i + 1])
+			dir = argv[i + 1];
+		else if (!strncmp(argv[i], "--images-dir=", 13))
+			dir = argv[i] + 13;
+	}
+	if (track && dir)
+		pr_err("pid %d is tracked by ckpt track (pid %d), in use until it ends, with checkpoints in "
+		       "'%s': use its checkpoints ('%s/latest'), or stop it (SIGINT to pid %d) first", t->pid,
+		       holder, dir, dir, holder);
+	else if (track)
+		pr_err("pid %d is tracked by ckpt track (pid %d), in use until it ends: stop it (SIGINT to "
+		       "pid %d) first, or run it with -D DIR for checkpoints", t->pid, holder, holder);
+	else
+		pr_err("pid %d is in use by another ckpt command (pid %d, '%s'): wait for it to end", t->pid,
+		       holder, argv[0]);
+}
+
 int track_record_lock(struct ckpt_tracker *t)
 {
 	char path[PATH_MAX];
+	struct stat st;
 	int fd, r;
 
 	if (mkdir(t->rundir, 0700) < 0 && errno != EEXIST) {
 		r = neg_errno();
-		pr_err("cannot create the run directory '%s': %s", t->rundir, errstr(r));
+		pr_err("cannot create the run directory '%s': %s%s", t->rundir, errstr(r),
+		       r == -EACCES && geteuid() ? " (it is root's: as another user, set CKPT_RUNDIR to a "
+						  "directory of your own)" : "");
 		return r;
+	}
+	/* Records of another user's could name any fd of the process as ckpt's. */
+	if (stat(t->rundir, &st) == 0 && st.st_uid != geteuid()) {
+		pr_err("the run directory '%s' belongs to uid %u, not to this user (uid %u): refusing to "
+		       "keep tracking records there (set CKPT_RUNDIR)", t->rundir, (unsigned int)st.st_uid,
+		       (unsigned int)geteuid());
+		return -EPERM;
 	}
 	record_path(t, "lock", path, sizeof(path));
 	/* A sweep (ckpt_track_sweep) holds a lock for microseconds: try a few times. */
 	r = lock_path(path, true, 20, &fd);
 	if (r == -EBUSY) {
-		pr_err("pid %d is in use by another ckpt command (lock '%s')", t->pid, path);
+		say_busy(t, path);
 		return r;
 	}
 	if (r < 0) {

@@ -22,6 +22,7 @@
 #include "compat/uffd.h"
 #include "track/track-internal.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -92,9 +93,7 @@ int track_add_dirty(struct ckpt_tracker *t, uint64_t start, uint64_t end, const 
 /* Special mappings are the kernel's, and scratch memory is ours. */
 const char *track_rundir(const struct ckpt_track_opts *opts)
 {
-	const char *rundir = opts && opts->rundir ? opts->rundir : getenv("CKPT_RUNDIR");
-
-	return rundir && *rundir ? rundir : "/run/ckpt";
+	return opts && opts->rundir && *opts->rundir ? opts->rundir : rundir_default();
 }
 
 bool track_vma_eligible(struct ckpt_inject *inj, const void *vma)

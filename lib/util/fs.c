@@ -2,6 +2,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,4 +118,41 @@ int rm_rf_at(int dirfd, const char *name)
 	if (r < 0)
 		return r;
 	return RET_NERRNO(unlinkat(dirfd, name, AT_REMOVEDIR));
+}
+
+/* A directory of this user's alone (made 0700 if missing): owned by the effective uid, no access for others. */
+static bool own_private_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return false;
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077);
+}
+
+const char *rundir_default(void)
+{
+	static char buf[4096];
+	const char *env = getenv("CKPT_RUNDIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+	unsigned int uid = (unsigned int)geteuid();
+	char user[64];
+	struct stat st;
+
+	if (env && *env)
+		return env;
+	if (uid == 0)
+		return "/run/ckpt";
+	if (xdg && xdg[0] == '/' && snprintf(buf, sizeof(buf), "%s/ckpt", xdg) < (int)sizeof(buf) &&
+	    own_private_dir(buf))
+		return buf;
+	snprintf(user, sizeof(user), "/run/user/%u", uid);
+	if (lstat(user, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid) {
+		snprintf(buf, sizeof(buf), "%s/ckpt", user);
+		if (own_private_dir(buf))
+			return buf;
+	}
+	/* Another user's directory of this name is refused where it is used (track_record_lock). */
+	snprintf(buf, sizeof(buf), "/tmp/ckpt-%u", uid);
+	(void)own_private_dir(buf);
+	return buf;
 }

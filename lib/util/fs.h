@@ -24,4 +24,12 @@ int fsync_at(int dirfd, const char *path) __must_check;
  */
 int rm_rf_at(int dirfd, const char *name) __must_check;
 
+/*
+ * Where ckpt keeps its run-time records when no option names a place:
+ * $CKPT_RUNDIR; for root /run/ckpt; for another user a directory of that
+ * user's alone: $XDG_RUNTIME_DIR/ckpt, /run/user/UID/ckpt, else
+ * /tmp/ckpt-UID (each made 0700 when missing).
+ */
+const char *rundir_default(void);
+
 #endif

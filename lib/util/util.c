@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/err.h"
@@ -161,4 +164,18 @@ bool mem_is_zero(const void *p, size_t len)
 		if (*c++)
 			return false;
 	return true;
+}
+
+void describe_wait_status(int status, char *buf, size_t len)
+{
+	const char *abbrev;
+
+	if (status < 0)
+		snprintf(buf, len, "%s", "");
+	else if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status) && (abbrev = sigabbrev_np(WTERMSIG(status))))
+		snprintf(buf, len, "killed by SIG%s%s", abbrev, WCOREDUMP(status) ? " (core dumped)" : "");
+	else
+		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
 }

@@ -48,5 +48,7 @@ static inline uint64_t page_size(void)
 
 /* True if all @len bytes at @p are zero (fast path for page-sized blocks). */
 bool mem_is_zero(const void *p, size_t len);
+/* A wait status said: "exited with status 3", "killed by SIGKILL"; "" for -1 (unknown). */
+void describe_wait_status(int status, char *buf, size_t len);
 
 #endif

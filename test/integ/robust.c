@@ -840,3 +840,267 @@ Test(robust, records_of_processes_that_are_gone_are_removed)
 	prog_kill(&b.p);
 	prog_kill(&c.p);
 }
+
+/* ---- messages that name the real cause (issue 18 §5) ---- */
+
+/* A kernel thread visible here (PF_KTHREAD in its stat), or 0: none in this pid namespace. */
+static pid_t kernel_thread(char *comm, size_t len)
+{
+	for (pid_t pid = 2; pid < 200; pid++) {
+		char path[64], buf[1024], *close_paren;
+		unsigned long flags;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if (!(f = fopen(path, "r")))
+			continue;
+		buf[0] = '\0';
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+		close_paren = strrchr(buf, ')');
+		/* after "pid (comm)": state ppid pgrp session tty_nr tpgid flags */
+		if (close_paren && sscanf(close_paren + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1 &&
+		    (flags & 0x00200000UL)) {
+			*strrchr(buf, ')') = '\0';
+			snprintf(comm, len, "%s", strchr(buf, '(') + 1);
+			return pid;
+		}
+	}
+	return 0;
+}
+
+Test(robust, a_kernel_thread_is_said_to_be_one)
+{
+	char comm[64], pid[16], dir[128], want[160];
+	pid_t k = kernel_thread(comm, sizeof(comm));
+	struct run_result r;
+
+	if (!k)
+		cr_skip_test("no kernel thread is visible in this pid namespace");
+	snprintf(pid, sizeof(pid), "%d", k);
+	snprintf(dir, sizeof(dir), "%s/kthread", tmp);
+	snprintf(want, sizeof(want), "pid %d (%s) is a kernel thread: it has no user memory to checkpoint", k, comm);
+	for (int mode = 0; mode < 3; mode++) {
+		if (mode == 2)
+			cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "--timeout", "2", NULL), 0);
+		else
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, mode ? "--leave-running" : NULL, NULL), 0);
+		cr_expect_eq(r.status, 1, "mode %d: status %d: %s", mode, r.status, r.err);
+		cr_expect(strstr(r.err, want), "mode %d: '%s' not said: %s", mode, want, r.err);
+		cr_expect_not(strstr(r.err, "cannot identify"), "mode %d: %s", mode, r.err);
+		run_result_done(&r);
+		cr_expect_not(exists(dir));
+	}
+}
+
+Test(robust, a_zombie_is_said_to_be_one)
+{
+	char pid[16], dir[128];
+	struct run_result r;
+	pid_t z = fork();
+
+	if (z == 0)
+		_exit(3);
+	cr_assert_gt(z, 0);
+	for (int i = 0; i < 200 && proc_state(z) != 'Z'; i++)
+		usleep(10000);
+	cr_assert_eq(proc_state(z), 'Z');
+	snprintf(pid, sizeof(pid), "%d", z);
+	snprintf(dir, sizeof(dir), "%s/zombie", tmp);
+	for (int mode = 0; mode < 4; mode++) {
+		if (mode == 2)
+			cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "--timeout", "2", NULL), 0);
+		else if (mode == 3)
+			cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, NULL), 0);
+		else
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, mode ? "--leave-running" : NULL, NULL), 0);
+		/* track -D ends at once, as for a process that exits (its own exit status). */
+		if (mode != 3)
+			cr_expect_eq(r.status, 1, "mode %d: status %d: %s", mode, r.status, r.err);
+		cr_expect(strstr(r.err, "is a zombie: it has exited and only its exit status remains"),
+			  "mode %d: not said to be a zombie: %s", mode, r.err);
+		cr_expect_not(strstr(r.err, "cannot identify"), "mode %d: %s", mode, r.err);
+		cr_expect_not(strstr(r.err, "was not killed"), "mode %d: %s", mode, r.err);
+		run_result_done(&r);
+		cr_expect_eq(proc_state(z), 'Z', "mode %d: the zombie was collected", mode);
+		if (mode < 3)
+			cr_expect_not(exists(dir));
+		sh("rm -rf '%s'", dir);
+	}
+	waitpid(z, NULL, 0);
+}
+
+/*
+ * A process killed by someone else (kill -9, the OOM killer) in the middle
+ * of a kill-mode dump: while its pages are read the dump fails, says it
+ * died and commits nothing (its exit may have written its memory: robust
+ * futexes, clear_child_tid); once they are all read, the checkpoint is
+ * whole and says it died before ckpt's kill. Never "the process was not
+ * killed" about a dead process.
+ */
+Test(robust, a_target_killed_during_a_kill_mode_dump_is_said_dead, .timeout = 300)
+{
+	const char *py[] = { "/usr/bin/python3", "-c",
+			     "import os, time\n"
+			     "b = bytearray(os.urandom(160 << 20))\n"
+			     "print('ready', flush=True)\n"
+			     "while True: time.sleep(1)\n",
+			     NULL };
+	double t_dump = 0;
+	int before = 0, after = 0;
+
+	if (access(py[0], X_OK) < 0)
+		cr_skip_test("no python3 to hold 160 MiB of memory");
+	for (int trial = 0; trial < 16 && (before < 2 || (after < 1 && trial < 8)); trial++) {
+		char pid[16], dir[128], outp[160], errp[160], line[64];
+		const char *argv[] = { ckpt_bin(), "dump", "-t", pid, "-D", dir, NULL };
+		struct prog p;
+		int out, err, code;
+		double t0, delay;
+		pid_t ck;
+
+		cr_assert_eq(prog_spawn(&p, false, NULL, py), 0);
+		cr_assert_geq(prog_read_line(&p, line, sizeof(line), 30000), 0, "python3 did not start");
+		snprintf(pid, sizeof(pid), "%d", p.pid);
+		snprintf(dir, sizeof(dir), "%s/died-%d", tmp, trial);
+		snprintf(outp, sizeof(outp), "%s.out", dir);
+		snprintf(errp, sizeof(errp), "%s.err", dir);
+		out = open(outp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		err = open(errp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		cr_assert(out >= 0 && err >= 0);
+		/* The first trial measures a whole dump; the others kill it between 15% and 75% of it. */
+		delay = trial ? t_dump * (0.15 + 0.6 * rnd(1000) / 1000.0) : 0;
+		t0 = mono_s();
+		ck = spawn(argv, out, err, 0);
+		if (trial) {
+			usleep((useconds_t)(delay * 1e6));
+			kill(p.pid, SIGKILL);
+		}
+		code = wait_code(ck, 60000);
+		if (!trial) {
+			t_dump = mono_s() - t0;
+			cr_assert_eq(code, 0, "the measuring dump failed: %s", slurp_fd(err));
+		} else if (code != 0) {
+			cr_expect_eq(code, 1, "trial %d: status %d: %s", trial, code, slurp_fd(err));
+			/* Killed before the freeze was complete: it ended while being seized. */
+			cr_expect((strstr(slurp_fd(err), "during the dump") && strstr(slurp_fd(err), "nothing was committed")) ||
+				  strstr(slurp_fd(err), "ended while being seized"),
+				  "trial %d (killed after %.3f s): its death not said: %s", trial, delay, slurp_fd(err));
+			cr_expect(strstr(slurp_fd(err), "killed by SIGKILL") ||
+				  strstr(slurp_fd(err), "was killed during the dump"), "trial %d: %s", trial, slurp_fd(err));
+			before += strstr(slurp_fd(err), "during the dump") != NULL;
+			cr_expect_not(strstr(slurp_fd(err), "was not killed"), "trial %d: said alive: %s", trial,
+				      slurp_fd(err));
+			cr_expect_not(exists(dir), "trial %d: '%s' committed", trial, dir);
+		} else {
+			cr_expect(strstr(slurp_fd(out), "the process was killed") ||
+				  strstr(slurp_fd(out), "died before ckpt's kill: killed by SIGKILL"), "trial %d: %s", trial,
+				  slurp_fd(out));
+			cr_expect(exists(dir));
+			if (strstr(slurp_fd(out), "died before ckpt's kill"))
+				after++;
+		}
+		close(out);
+		close(err);
+		prog_kill(&p);
+		sh("rm -rf '%s'", dir);
+	}
+	cr_log_info("dump %.3f s; %d killed before the commit, %d after the pages were read", t_dump, before, after);
+	cr_assert_geq(before, 1, "no trial killed the process while its pages were read (dump %.3f s)", t_dump);
+}
+
+/* The first line of @path that holds @what, within @ms. */
+static bool file_says(const char *path, const char *what, int ms)
+{
+	for (double end = mono_s() + ms / 1000.0; mono_s() < end; usleep(20000)) {
+		FILE *f = fopen(path, "r");
+		char line[512];
+		bool found = false;
+
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = strstr(line, what) != NULL;
+		if (f)
+			fclose(f);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * ckpt's own userfaultfd, parked by a running `ckpt track`: a dump says
+ * who tracks the process and what to do, never "a userfaultfd of the
+ * application"; the process runs on.
+ */
+Test(robust, a_process_tracked_by_ckpt_track_is_said_so, .timeout = 120)
+{
+	for (int with_dir = 0; with_dir < 2; with_dir++) {
+		struct counter c;
+		char logp[128], series[128], dir[128], want[160];
+		const char *argv[] = { ckpt_bin(), "track", "-t", NULL, with_dir ? "-D" : NULL, series, NULL };
+		struct run_result r;
+		int log, code;
+		pid_t tr;
+
+		counter_start(&c);
+		argv[3] = c.pid;
+		snprintf(logp, sizeof(logp), "%s/tracker%d.log", tmp, with_dir);
+		snprintf(series, sizeof(series), "%s/series%d", tmp, with_dir);
+		snprintf(dir, sizeof(dir), "%s/tracked%d", tmp, with_dir);
+		log = open(logp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		cr_assert_geq(log, 0);
+		tr = spawn(argv, log, log, 0);
+		cr_assert(file_says(logp, "parked at fd", 10000), "the tracker did not arm: %s", slurp_fd(log));
+		snprintf(want, sizeof(want), "pid %d is tracked by ckpt track (pid %d)", c.p.pid, tr);
+		for (int mode = 0; mode < 2; mode++) {
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", c.pid, "-D", dir, mode ? "--leave-running" : NULL, NULL), 0);
+			cr_expect_eq(r.status, 1, "status %d: %s", r.status, r.err);
+			cr_expect(strstr(r.err, want), "'%s' not said: %s", want, r.err);
+			cr_expect(strstr(r.err, with_dir ? "use its checkpoints" : "stop it (SIGINT to pid"), "%s", r.err);
+			cr_expect_not(strstr(r.err, "a userfaultfd of the application"), "%s", r.err);
+			run_result_done(&r);
+			cr_expect_not(exists(dir));
+			counter_intact(&c, with_dir ? "dump while track -D runs" : "dump while track runs");
+		}
+		kill(tr, SIGINT);
+		code = wait_code(tr, 20000);
+		cr_expect_eq(code, 0, "the tracker: exit %d: %s", code, slurp_fd(log));
+		close(log);
+		counter_intact(&c, "after the tracker");
+		prog_kill(&c.p);
+	}
+}
+
+/* A directory in place of pages.zst: "not a regular file", never "truncated". */
+Test(robust, a_directory_in_place_of_pages_is_not_a_regular_file, .timeout = 60)
+{
+	struct counter c;
+	struct run_result r;
+	char img[128], path[192], next[160];
+
+	counter_start(&c);
+	snprintf(img, sizeof(img), "%s/pagesdir", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", c.pid, "-D", img, "--leave-running", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	snprintf(path, sizeof(path), "%s/pages.zst", img);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(next, sizeof(next), "%s-delta", img);
+	for (int cmd = 0; cmd < 3; cmd++) {
+		if (cmd == 0)
+			cr_assert_eq(run_ckpt(&r, "show", "--verify", img, NULL), 0);
+		else if (cmd == 1)
+			cr_assert_eq(run_ckpt(&r, "restore", "-D", img, "--detach", "--stdio", "null", NULL), 0);
+		else
+			cr_assert_eq(run_ckpt(&r, "dump", "-t", c.pid, "-D", next, "--parent", img, "--leave-running",
+					      NULL), 0);
+		cr_expect_eq(r.status, 1, "command %d: status %d: %s", cmd, r.status, r.err);
+		cr_expect(strstr(r.err, "pages.zst' is not a regular file"), "command %d: %s", cmd, r.err);
+		cr_expect_not(strstr(r.err, "truncated"), "command %d: %s", cmd, r.err);
+		run_result_done(&r);
+	}
+	counter_intact(&c, "a directory for pages.zst");
+	prog_kill(&c.p);
+}

@@ -3,9 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ckpt/proc.h>
@@ -218,4 +221,54 @@ Test(proc_task, live_thread_in_pause)
 	cr_expect(wchan[0], "no wchan for a sleeping thread");
 	pthread_cancel(th);
 	pthread_join(th, NULL);
+}
+
+/* /proc/locks: the taker of a flock on a file, never a waiter, a POSIX lock or another inode. */
+Test(proc_locks, flock_holder)
+{
+	static const char text[] =
+		"1: POSIX  ADVISORY  WRITE 111 fe:00:1057149 0 EOF\n"
+		"2: FLOCK  ADVISORY  WRITE 4242 fe:00:1057149 0 EOF\n"
+		"2: -> FLOCK  ADVISORY  WRITE 999 fe:00:1057149 0 EOF\n"
+		"3: FLOCK  ADVISORY  WRITE 555 fe:00:77 0 EOF\n"
+		"4: OFDLCK ADVISORY  READ  -1 00:1a:12 0 EOF\n";
+	pid_t pid = 0;
+
+	cr_assert_eq(ckpt_proc_parse_flock_holder(text, makedev(0xfe, 0), 1057149, &pid), 0);
+	cr_expect_eq(pid, 4242);
+	cr_assert_eq(ckpt_proc_parse_flock_holder(text, makedev(0xfe, 0), 77, &pid), 0);
+	cr_expect_eq(pid, 555);
+	cr_expect_eq(ckpt_proc_parse_flock_holder(text, makedev(0xfe, 1), 77, &pid), -ENOENT);
+	cr_expect_eq(ckpt_proc_parse_flock_holder(text, makedev(0, 0x1a), 12, &pid), -ENOENT);
+	cr_expect_eq(ckpt_proc_parse_flock_holder("", 1, 1, &pid), -ENOENT);
+}
+
+/* cmdline as argv: arguments with spaces and empty ones kept as they were. */
+Test(proc_misc, argv_of_a_child)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_free_ char **argv = NULL;
+	static const char *const want[] = { "/bin/sh", "-c", "sleep 5", "sh", "", "a b", NULL };
+	pid_t pid = fork();
+	int r = -1;
+
+	if (pid == 0) {
+		execv(want[0], (char *const *)want);
+		_exit(127);
+	}
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(ckpt_proc_open(NULL, pid, &p), 0);
+	for (int i = 0; i < 200; i++, usleep(10000)) {
+		free(argv);
+		argv = NULL;
+		if ((r = ckpt_proc_read_argv(p, &argv)) == 0 && !strcmp(argv[0], want[0]))
+			break;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	cr_assert_eq(r, 0);
+	for (size_t i = 0; want[i]; i++) {
+		cr_assert_not_null(argv[i], "argument %zu missing", i);
+		cr_expect_str_eq(argv[i], want[i]);
+	}
 }
