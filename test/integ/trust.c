@@ -29,11 +29,7 @@
 #include "util/xxhash.h"
 
 #define NOBODY 65534
-/*
- * Run by sh -c: the program nobody runs gets /dev/null as stderr, not the
- * test's (a file of root's that a confined restore may not open again).
- */
-#define NOBODY_STDERR "exec 2>/dev/null; exec \"$0\" \"$@\""
+
 
 static char tmp[64];
 static char pub[96]; /* searchable by everyone: nobody's checkpoints and page server */
@@ -146,7 +142,7 @@ static void expect_secret_intact(const char *path, size_t size)
 static pid_t nobody_checkpoint(const char *name, char *dir, size_t len)
 {
 	char target[256], line[256], ps[16];
-	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
 			       "--", prog_path("target", target, sizeof(target)), "counter", NULL };
 	struct run_result r;
 	struct prog p;
@@ -470,7 +466,7 @@ Test(trust, a_user_cannot_restore_another_users_checkpoint)
 Test(trust, a_users_chain_folded_by_root_stays_the_users)
 {
 	char series[160], d0[200], d1[200], target[256], line[256], ps[16], err[4096], v[256];
-	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
 			       "--", prog_path("target", target, sizeof(target)), "counter", NULL };
 	struct run_result r;
 	struct stat st;
@@ -588,7 +584,7 @@ static long tcp_listener_uid(unsigned int port)
  */
 Test(trust, sockets_of_a_users_checkpoint_are_the_users)
 {
-	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--",
+	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--",
 			       "/usr/bin/python3", "-c",
 			       "import socket,sys,time\n"
 			       "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
@@ -626,7 +622,7 @@ Test(trust, sockets_of_a_users_checkpoint_are_the_users)
 /* python3 as nobody running @code (which prints one line when ready), dumped by root into pub/@name. */
 static pid_t nobody_python(const char *name, const char *code, char *dir, size_t len, char *line, size_t llen)
 {
-	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup",
+	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, "setpriv", "--reuid", "nobody", "--regid", "nogroup",
 			       "--clear-groups", "--", "/usr/bin/python3", "-c", code, NULL };
 	struct run_result r;
 	struct prog p;
@@ -705,7 +701,7 @@ Test(trust, a_users_deleted_setuid_file_does_not_come_back_setuid_root)
 Test(trust, a_users_checkpoint_cannot_take_a_parent_of_roots)
 {
 	char target[256], line[256], ps[16], full[200], delta[200];
-	const char *argv[] = { "/bin/sh", "-c", NOBODY_STDERR, "setpriv", "--reuid", "nobody", "--regid", "nogroup",
+	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, "setpriv", "--reuid", "nobody", "--regid", "nogroup",
 			       "--clear-groups", "--", prog_path("target", target, sizeof(target)), "counter", NULL };
 	struct run_result r;
 	struct prog p;

@@ -110,8 +110,8 @@ static void run_as_nobody(struct run_result *r, const char *rd, const char *cons
 static void start_as_nobody(struct prog *p, const char *mode)
 {
 	char path[4096], line[256];
-	const char *argv[] = { SETPRIV, "--reuid", uid_s, "--regid", gid_s, "--clear-groups",
-			       prog_path("target", path, sizeof(path)), mode, NULL };
+	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, SETPRIV, "--reuid", uid_s, "--regid", gid_s,
+			       "--clear-groups", prog_path("target", path, sizeof(path)), mode, NULL };
 
 	cr_assert_eq(prog_spawn(p, false, NULL, argv), 0);
 	for (int i = 0; i < 5; i++) {

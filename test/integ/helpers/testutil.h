@@ -99,6 +99,14 @@ struct netns_pair {
 int netns_pair_create(struct netns_pair *np, const char *prefix, char *err, size_t errlen);
 void netns_pair_destroy(struct netns_pair *np);
 
+/*
+ * The start of an argv that runs the rest with stderr on /dev/null:
+ * { "/bin/sh", "-c", STDERR_NULL, "prog", "arg", ..., NULL }. For a process
+ * of another user: the test's own stderr may be a file of root's, which a
+ * restore confined to that user may not open again (docs/SECURITY.md).
+ */
+#define STDERR_NULL "exec 2>/dev/null; exec \"$0\" \"$@\""
+
 /* Capture libckpt's log messages (all levels) into a buffer. */
 void log_capture_start(void);
 const char *log_captured(void);
