@@ -674,6 +674,7 @@ static int accept_one(struct ckpt_page_server *srv)
 	cl->srv = srv;
 	cl->src = srv->src;
 	cl->c.fd = fd;
+	cl->c.cancel_fd = -1;
 	cl->t0 = now_ns();
 	net_sockaddr_format((struct sockaddr *)&ss, sl, cl->c.peer, sizeof(cl->c.peer));
 	pthread_mutex_lock(&srv->lock);
