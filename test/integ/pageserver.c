@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -694,7 +695,8 @@ Test(pageserver, malicious_clients_get_clear_errors_while_a_good_one_is_served)
 	fd = raw_connect(&srv, 0);
 	peer_name(fd, peer, sizeof(peer));
 	raw_send(fd, PROTO_HELLO, 0, b, 10, PROTO_HELLO_SIZE);
-	strcat(peer, "truncated message: 10 of 64 payload bytes of a HELLO within 1000 ms");
+	strcat(peer, "truncated message: 10 of 64 payload bytes of a HELLO within the handshake "
+		     "deadline, 1000 ms of connecting");
 	cr_expect(log_wait(&srv, peer, 5000), "no '%s' in the server's log", peer);
 	close(fd);
 
@@ -889,6 +891,254 @@ Test(pageserver, too_many_clients_are_refused)
 	json_object_put(j);
 	server_done(&srv);
 	ck_done(&c);
+}
+
+/* ---- peers that never finish their handshake ---- */
+
+/* A TCP connection to @port from the loopback address @src (127.0.0.N); -1 on failure. */
+static int connect_from(unsigned int port, const char *src)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in b = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || inet_pton(AF_INET, src, &b.sin_addr) != 1 ||
+	    bind(fd, (struct sockaddr *)&b, sizeof(b)) < 0 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+#define NSILENT 40
+
+/* NSILENT connections that never send a byte, from 4 addresses, renewed when the server ends one. */
+struct flood {
+	unsigned int port;
+	int fd[NSILENT];
+	atomic_bool stop;
+	long renewed, failed;
+};
+
+static const char *flood_src(int i)
+{
+	static const char *const src[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"};
+
+	return src[i % 4];
+}
+
+static void *flood_main(void *arg)
+{
+	struct flood *f = arg;
+
+	/* Bounded: 1500 rounds of 20 ms at most. */
+	for (int round = 0; round < 1500 && !atomic_load(&f->stop); round++) {
+		for (int i = 0; i < NSILENT; i++) {
+			struct pollfd p = {f->fd[i], POLLIN, 0};
+
+			if (f->fd[i] >= 0 && poll(&p, 1, 0) == 0)
+				continue;
+			if (f->fd[i] >= 0)
+				close(f->fd[i]);
+			f->fd[i] = connect_from(f->port, flood_src(i));
+			if (f->fd[i] < 0)
+				f->failed++;
+			else
+				f->renewed++;
+		}
+		usleep(20000);
+	}
+	return NULL;
+}
+
+/* A HELLO sent a byte every 250 ms from 127.0.0.9 (for at most 12 s): when the server ends it. */
+struct trickle {
+	unsigned int port;
+	char peer[64]; /* "peer 127.0.0.9:PORT: " */
+	double held;   /* seconds from connect to the server's end of it; < 0: still open */
+	int sent;
+};
+
+static void *trickle_main(void *arg)
+{
+	struct trickle *t = arg;
+	uint8_t msg[PROTO_HDR_SIZE + PROTO_HELLO_SIZE];
+	struct sockaddr_in a;
+	socklen_t l = sizeof(a);
+	double t0;
+	int fd;
+
+	t->held = -1;
+	proto_hdr_encode(msg, &(struct proto_hdr){.len = PROTO_HELLO_SIZE, .type = PROTO_HELLO});
+	proto_hello_encode(msg + PROTO_HDR_SIZE,
+			   &(struct proto_hello){.min_version = 1, .max_version = 2,
+						 .max_payload = PROTO_REPLY_MAX});
+	fd = connect_from(t->port, "127.0.0.9");
+	if (fd < 0)
+		return NULL;
+	t0 = mono_s();
+	if (getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+		snprintf(t->peer, sizeof(t->peer), "peer 127.0.0.9:%u: ", ntohs(a.sin_port));
+	for (size_t i = 0; i < sizeof(msg) && mono_s() - t0 < 12; i++) {
+		struct pollfd p = {fd, POLLIN, 0};
+
+		if (send(fd, msg + i, 1, MSG_NOSIGNAL) == 1)
+			t->sent++;
+		if (poll(&p, 1, 250) > 0) { /* the server's end: EOF, or an ERROR before it */
+			t->held = mono_s() - t0;
+			break;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+/* Reads a server's stdout while it runs (a flood makes more lines than a pipe holds). */
+struct drain {
+	int fd;
+	atomic_bool stop;
+	char *buf;
+	size_t len, cap;
+};
+
+static void *drain_main(void *arg)
+{
+	struct drain *d = arg;
+
+	while (!atomic_load(&d->stop)) {
+		struct pollfd p = {d->fd, POLLIN, 0};
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		if (d->len + 4096 + 1 > d->cap) {
+			char *nb = realloc(d->buf, d->cap = d->cap * 2 + 65536);
+
+			if (!nb)
+				break;
+			d->buf = nb;
+		}
+		n = read(d->fd, d->buf + d->len, d->cap - d->len - 1);
+		if (n <= 0)
+			break;
+		d->len += (size_t)n;
+	}
+	return NULL;
+}
+
+Test(pageserver, silent_and_trickling_peers_do_not_lock_out_a_good_client)
+{
+	char *token = token_file("token", "correct horse battery staple\n", 0600);
+	const char *const extra[] = {"--token-file", token, "--handshake-timeout", "3s", NULL};
+	struct flood f = {0};
+	struct trickle tr = {0};
+	struct drain dr = {0};
+	struct ckpt_page_source *s = NULL;
+	unsigned char page[PS];
+	pthread_t ft, tt, dt;
+	struct ck c;
+	struct server srv;
+	double t0, waited;
+	char want[256];
+	json_object *j;
+	int r;
+
+	ck_make(&c, false);
+	server_start(&srv, c.dir, extra);
+	dr.fd = srv.p.out_fd;
+	cr_assert_eq(pthread_create(&dt, NULL, drain_main, &dr), 0);
+	cr_assert_eq(sscanf(srv.addr, "127.0.0.1:%u", &f.port), 1);
+	tr.port = f.port;
+	cr_assert_eq(pthread_create(&tt, NULL, trickle_main, &tr), 0);
+	for (int i = 0; i < NSILENT; i++) {
+		f.fd[i] = connect_from(f.port, flood_src(i));
+		cr_assert_geq(f.fd[i], 0, "cannot connect from %s: %m", flood_src(i));
+	}
+	cr_assert_eq(pthread_create(&ft, NULL, flood_main, &f), 0);
+	usleep(500000); /* every silent connection accepted, and renewed once dropped */
+
+	/*
+	 * A client with the token, while NSILENT silent connections are held and
+	 * renewed and a HELLO trickles in: served now, not once the handshake
+	 * deadline (3 s) frees a place, and not refused.
+	 */
+	t0 = mono_s();
+	r = ckpt_page_source_open_remote(srv.url, token, NULL, &s);
+	cr_expect_eq(r, 0, "a good client under a flood of silent peers: %s", last_err);
+	if (r == 0) {
+		cr_expect_eq(ckpt_page_source_read_page(s, c.s.base[BIG], page), CKPT_PAGE_DATA,
+			     "%s", last_err);
+		cr_expect_eq(verify(s, &c.s, 256), 0);
+	}
+	waited = mono_s() - t0;
+	cr_log_info("good client served in %.3f s under %d silent peers (renewed %ld times)",
+		    waited, NSILENT, f.renewed);
+	cr_expect_lt(waited, 2.0, "the good client waited %.3f s", waited);
+	ckpt_page_source_close(s);
+
+	/* The trickler: ended by the deadline on the whole handshake, not 30 s later. */
+	pthread_join(tt, NULL);
+	cr_log_info("a HELLO trickled a byte per 250 ms held a slot %.3f s (%d bytes sent)",
+		    tr.held, tr.sent);
+	cr_expect_geq(tr.held, 2.5, "the trickler was ended after %.3f s, before its deadline",
+		      tr.held);
+	cr_expect_leq(tr.held, 6.0, "the trickler held its slot %.3f s (-1: over 12 s)", tr.held);
+	atomic_store(&f.stop, true);
+	pthread_join(ft, NULL);
+	for (int i = 0; i < NSILENT; i++)
+		if (f.fd[i] >= 0)
+			close(f.fd[i]);
+	cr_expect_gt(f.renewed, 0, "no silent connection was ever dropped");
+	snprintf(want, sizeof(want), "%struncated message: ", tr.peer);
+	cr_expect(log_wait(&srv, want, 2000), "no '%s' in the server's log", want);
+	cr_expect(log_wait(&srv, "bytes within the handshake deadline, 3000 ms of connecting", 2000),
+		  "no handshake deadline in the server's log");
+	cr_expect(log_wait(&srv, "dropped for a newer connection", 2000),
+		  "no dropped connection in the server's log");
+
+	atomic_store(&dr.stop, true);
+	pthread_join(dt, NULL);
+	cr_assert_eq(server_stop(&srv), 0);
+	/* What was drained, then the rest. */
+	dr.buf = realloc(dr.buf, dr.len + strlen(srv.out) + 1);
+	cr_assert_not_null(dr.buf);
+	strcpy(dr.buf + dr.len, srv.out);
+	free(srv.out);
+	srv.out = dr.buf;
+	j = conn_line(&srv, "end", "dropped");
+	cr_expect_not_null(j, "no connection ended as dropped: %s", srv.out);
+	json_object_put(j);
+	j = conn_line(&srv, "authenticated", "true");
+	cr_expect_not_null(j, "the good client did not get through: %s", srv.out);
+	if (j)
+		cr_expect_gt(jint(j, "data_pages"), 0);
+	json_object_put(j);
+	server_done(&srv);
+	free(token);
+	ck_done(&c);
+}
+
+/* The budgets are checked: more in their handshake from one address than in all is refused. */
+Test(pageserver, handshake_budgets_are_checked)
+{
+	struct run_result r;
+
+	cr_assert_eq(run_ckpt(&r, "page-server", "-D", tmp, "--listen", "127.0.0.1:0",
+			      "--max-handshakes", "2", "--max-handshakes-per-address", "3", NULL),
+		     0);
+	cr_expect_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "--max-handshakes-per-address 3 is more than --max-handshakes 2"),
+		  "%s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "page-server", "-D", tmp, "--listen", "127.0.0.1:0",
+			      "--max-handshakes", "0", NULL),
+		     0);
+	cr_expect_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "invalid --max-handshakes '0': 1 to 1024"), "%s", r.err);
+	run_result_done(&r);
 }
 
 /* ---- tokens ---- */
