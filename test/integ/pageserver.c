@@ -1141,6 +1141,96 @@ Test(pageserver, handshake_budgets_are_checked)
 	run_result_done(&r);
 }
 
+/* ---- a page server that accepts and never answers ---- */
+
+/* Wait up to @ms for @pid; its status, or -1 (then it is killed). */
+static int wait_bounded(pid_t pid, int ms)
+{
+	double deadline = mono_s() + ms / 1000.0;
+	int status;
+
+	do {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return status;
+		usleep(10000);
+	} while (mono_s() < deadline);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+Test(pageserver, restore_from_a_server_that_never_answers_stops_on_a_signal)
+{
+	static const struct {
+		const char *lazy;
+		int sig;
+		const char *name;
+	} cases[] = {{NULL, SIGINT, "SIGINT"}, {"--lazy", SIGTERM, "SIGTERM"}};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		socklen_t l = sizeof(a);
+		char url[64], errpath[160], *err;
+		struct pollfd p;
+		double t0, took;
+		int lfd, status;
+		pid_t pid;
+		FILE *f;
+
+		/* Accepts (the kernel does) and never answers: no accept(2), no byte. */
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_geq(lfd, 0);
+		cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0, "%m");
+		cr_assert_eq(listen(lfd, 4), 0);
+		cr_assert_eq(getsockname(lfd, (struct sockaddr *)&a, &l), 0);
+		snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", ntohs(a.sin_port));
+		snprintf(errpath, sizeof(errpath), "%s/restore-%zu.err", tmp, i);
+		pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			int n = open("/dev/null", O_RDWR);
+
+			dup2(n, 0);
+			dup2(n, 1);
+			dup2(e, 2);
+			execl(ckpt_bin(), "ckpt", "restore", "--from", url, cases[i].lazy,
+			      (char *)NULL);
+			_exit(127);
+		}
+		/* Connected: it now waits for the server's HELLO. */
+		p = (struct pollfd){lfd, POLLIN, 0};
+		cr_assert_eq(poll(&p, 1, 10000), 1, "restore --from %s never connected", url);
+		usleep(300000);
+		t0 = mono_s();
+		kill(pid, cases[i].sig);
+		status = wait_bounded(pid, 10000);
+		took = mono_s() - t0;
+		cr_log_info("restore --from a silent server: %s ended it after %.3f s",
+			    cases[i].name, took);
+		cr_expect_neq(status, -1, "restore %s ignored %s for 10 s", cases[i].lazy ?: "",
+			      cases[i].name);
+		cr_expect(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == cases[i].sig,
+			  "restore %s: status %#x, not dead of %s (exit 128+%d)",
+			  cases[i].lazy ?: "", status, cases[i].name, cases[i].sig);
+		cr_expect_lt(took, 3.0, "%s took %.3f s to end it", cases[i].name, took);
+		f = fopen(errpath, "r");
+		cr_assert_not_null(f);
+		err = calloc(1, 8192);
+		cr_assert_not_null(err);
+		(void)!fread(err, 1, 8191, f);
+		fclose(f);
+		cr_expect(strstr(err, "interrupted by") && strstr(err, cases[i].name) &&
+				  strstr(err, "nothing was restored"),
+			  "restore %s: %s", cases[i].lazy ?: "", err);
+		free(err);
+		close(lfd);
+	}
+}
+
 /* ---- tokens ---- */
 
 Test(pageserver, tokens_are_checked_both_ways)
