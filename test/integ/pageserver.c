@@ -902,7 +902,11 @@ static int connect_from(unsigned int port, const char *src)
 	struct sockaddr_in b = {.sin_family = AF_INET};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+	struct timeval tv = {.tv_sec = 1}; /* a full backlog: connect(2) gives up, never hangs */
+
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (fd < 0 || inet_pton(AF_INET, src, &b.sin_addr) != 1 ||
 	    bind(fd, (struct sockaddr *)&b, sizeof(b)) < 0 ||
 	    connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -959,7 +963,7 @@ struct trickle {
 	unsigned int port;
 	char peer[64]; /* "peer 127.0.0.9:PORT: " */
 	double held;   /* seconds from connect to the server's end of it; < 0: still open */
-	int sent;
+	atomic_int sent;
 };
 
 static void *trickle_main(void *arg)
@@ -986,7 +990,7 @@ static void *trickle_main(void *arg)
 		struct pollfd p = {fd, POLLIN, 0};
 
 		if (send(fd, msg + i, 1, MSG_NOSIGNAL) == 1)
-			t->sent++;
+			atomic_fetch_add(&t->sent, 1);
 		if (poll(&p, 1, 250) > 0) { /* the server's end: EOF, or an ERROR before it */
 			t->held = mono_s() - t0;
 			break;
@@ -1053,6 +1057,10 @@ Test(pageserver, silent_and_trickling_peers_do_not_lock_out_a_good_client)
 	cr_assert_eq(sscanf(srv.addr, "127.0.0.1:%u", &f.port), 1);
 	tr.port = f.port;
 	cr_assert_eq(pthread_create(&tt, NULL, trickle_main, &tr), 0);
+	/* The trickler connects first: it holds its place, the flood comes after it. */
+	for (int i = 0; i < 200 && !atomic_load(&tr.sent); i++)
+		usleep(10000);
+	cr_assert_gt(atomic_load(&tr.sent), 0, "the trickler could not connect from 127.0.0.9");
 	for (int i = 0; i < NSILENT; i++) {
 		f.fd[i] = connect_from(f.port, flood_src(i));
 		cr_assert_geq(f.fd[i], 0, "cannot connect from %s: %m", flood_src(i));
@@ -1082,7 +1090,7 @@ Test(pageserver, silent_and_trickling_peers_do_not_lock_out_a_good_client)
 	/* The trickler: ended by the deadline on the whole handshake, not 30 s later. */
 	pthread_join(tt, NULL);
 	cr_log_info("a HELLO trickled a byte per 250 ms held a slot %.3f s (%d bytes sent)",
-		    tr.held, tr.sent);
+		    tr.held, atomic_load(&tr.sent));
 	cr_expect_geq(tr.held, 2.5, "the trickler was ended after %.3f s, before its deadline",
 		      tr.held);
 	cr_expect_leq(tr.held, 6.0, "the trickler held its slot %.3f s (-1: over 12 s)", tr.held);
@@ -1211,11 +1219,11 @@ Test(pageserver, restore_from_a_server_that_never_answers_stops_on_a_signal)
 		took = mono_s() - t0;
 		cr_log_info("restore --from a silent server: %s ended it after %.3f s",
 			    cases[i].name, took);
-		cr_expect_neq(status, -1, "restore %s ignored %s for 10 s", cases[i].lazy ?: "",
+		cr_expect_neq(status, -1, "restore %s ignored %s for 10 s", cases[i].lazy ?: "(eager)",
 			      cases[i].name);
 		cr_expect(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == cases[i].sig,
 			  "restore %s: status %#x, not dead of %s (exit 128+%d)",
-			  cases[i].lazy ?: "", status, cases[i].name, cases[i].sig);
+			  cases[i].lazy ?: "(eager)", status, cases[i].name, cases[i].sig);
 		cr_expect_lt(took, 3.0, "%s took %.3f s to end it", cases[i].name, took);
 		f = fopen(errpath, "r");
 		cr_assert_not_null(f);
@@ -1225,7 +1233,7 @@ Test(pageserver, restore_from_a_server_that_never_answers_stops_on_a_signal)
 		fclose(f);
 		cr_expect(strstr(err, "interrupted by") && strstr(err, cases[i].name) &&
 				  strstr(err, "nothing was restored"),
-			  "restore %s: %s", cases[i].lazy ?: "", err);
+			  "restore %s: %s", cases[i].lazy ?: "(eager)", err);
 		free(err);
 		close(lfd);
 	}
