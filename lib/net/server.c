@@ -386,10 +386,12 @@ static int handshake(struct client *cl)
 static int refuse(struct client *cl, uint32_t id, int code, const char *what, const char *why)
 {
 	cl->request_errors++;
+	if (!strncmp(why, what, strlen(what))) /* the text names the request already */
+		what = "";
 	if (code == -ENOENT)
-		pr_info("peer %s: %s: %s", cl->c.peer, what, why);
+		pr_info("peer %s: %s%s%s", cl->c.peer, what, *what ? ": " : "", why);
 	else
-		pr_warn("peer %s: %s: %s", cl->c.peer, what, why);
+		pr_warn("peer %s: %s%s%s", cl->c.peer, what, *what ? ": " : "", why);
 	return send_error(cl, id, false, code, why);
 }
 
@@ -406,8 +408,11 @@ static int do_get_doc(struct client *cl, const struct proto_hdr *h, const uint8_
 	if (r < 0)
 		return fault(cl, h->id, r, "error", why);
 	r = pagesrc_get_doc(cl->src, name, &doc, &len, why, sizeof(why));
+	if (r < 0 && !why[0]) /* lib/image logged the details: name the document at least */
+		snprintf(why, sizeof(why), "cannot read document '%s' of the checkpoint: %s", name,
+			 strerror(-r));
 	if (r < 0)
-		return refuse(cl, h->id, r, "GET_DOC", why[0] ? why : strerror(-r));
+		return refuse(cl, h->id, r, "GET_DOC", why);
 	cl->docs++;
 	return send_msg(cl, PROTO_DOC, 0, h->id, &(struct iovec){doc, len}, 1, len);
 }
@@ -434,8 +439,12 @@ static int do_read(struct client *cl, const struct proto_hdr *h, const uint8_t *
 	}
 	data = pagesrc_read(cl->src, rq.addr, rq.nr_pages, cl->kinds + PROTO_PAGES_HEAD,
 			    cl->pagebuf, why, sizeof(why));
+	if (data < 0 && !why[0]) /* lib/image logged the details */
+		snprintf(why, sizeof(why),
+			 "cannot read 0x%" PRIx64 "+%" PRIu32 " pages of the checkpoint: %s", rq.addr,
+			 rq.nr_pages, strerror(-data));
 	if (data < 0)
-		return refuse(cl, h->id, data, "READ", why[0] ? why : strerror(-data));
+		return refuse(cl, h->id, data, "READ", why);
 	ks = proto_kinds_size(rq.nr_pages);
 	memset(cl->kinds + PROTO_PAGES_HEAD + rq.nr_pages, 0, ks - rq.nr_pages);
 	proto_pages_encode(cl->kinds, &(struct proto_pages){.addr = rq.addr,

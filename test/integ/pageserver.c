@@ -893,6 +893,120 @@ Test(pageserver, too_many_clients_are_refused)
 	ck_done(&c);
 }
 
+/* ---- GET_DOC errors, as ckpt-page-server(1) documents them ---- */
+
+/* GET_DOC @name as request @id: the ERROR's code and text, or 0 for a DOC. */
+static int raw_get_doc(int fd, uint32_t id, const char *name, size_t len, bool fatal, char *msg,
+		       size_t msglen)
+{
+	uint8_t h[PROTO_HDR_SIZE];
+	struct proto_hdr hdr;
+	char why[256];
+
+	raw_send(fd, PROTO_GET_DOC, id, name, (uint32_t)len, (uint32_t)len);
+	cr_assert(raw_recv(fd, h, sizeof(h), 5000), "no reply to GET_DOC '%.*s'", (int)len, name);
+	cr_assert_eq(proto_hdr_decode(h, PROTO_REPLY_MAX, why, sizeof(why), &hdr), 0, "%s", why);
+	if (hdr.type == PROTO_DOC) {
+		char *doc = malloc(hdr.len + 1);
+
+		cr_assert(raw_recv(fd, doc, hdr.len, 5000));
+		free(doc);
+		return 0;
+	}
+	cr_assert_eq(hdr.type, PROTO_ERROR, "a %s to GET_DOC", proto_type_name(hdr.type));
+	cr_expect_eq(hdr.id, id);
+	cr_expect_eq(!!(hdr.flags & PROTO_F_FATAL), fatal, "FATAL flag of GET_DOC '%.*s'", (int)len,
+		     name);
+	{
+		uint8_t p[PROTO_ERROR_HEAD + PROTO_ERROR_MSG_MAX];
+		struct proto_error e;
+
+		cr_assert(raw_recv(fd, p, hdr.len, 5000));
+		cr_assert_eq(proto_error_decode(p, hdr.len, why, sizeof(why), &e), 0, "%s", why);
+		snprintf(msg, msglen, "%.*s", (int)e.msg_len, e.msg);
+		return (int)e.code;
+	}
+}
+
+Test(pageserver, get_doc_errors_are_as_documented)
+{
+	struct ck c;
+	struct server srv;
+	char bad[160], cmd[400], msg[1100], longname[PROTO_DOC_NAME_MAX + 2];
+	FILE *f;
+	int fd;
+
+	ck_make(&c, false);
+	/* A copy whose files.json no longer matches its checksum. */
+	snprintf(bad, sizeof(bad), "%s/bad", tmp);
+	snprintf(cmd, sizeof(cmd), "cp -a %s %s", c.dir, bad);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s/files.json", bad);
+	f = fopen(cmd, "r+");
+	cr_assert_not_null(f);
+	fseek(f, 10, SEEK_SET);
+	cr_assert_eq(fputc(' ', f) == EOF ? -1 : 0, 0);
+	fseek(f, 1, SEEK_SET);
+	cr_assert_eq(fputc('#', f) == EOF ? -1 : 0, 0);
+	fclose(f);
+	server_start(&srv, bad, NULL);
+
+	fd = raw_connect(&srv, 0);
+	raw_handshake(fd);
+	/* ENOENT: no such document; pages.idx and pages.zst are not documents. */
+	cr_expect_eq(raw_get_doc(fd, 1, "nothing.json", 12, false, msg, sizeof(msg)), ENOENT);
+	cr_expect(strstr(msg, "no document 'nothing.json'"), "%s", msg);
+	cr_expect_eq(raw_get_doc(fd, 2, "pages.zst", 9, false, msg, sizeof(msg)), ENOENT);
+	cr_expect(strstr(msg, "no document 'pages.zst'"), "%s", msg);
+	/* EINVAL: a name outside [A-Za-z0-9._-], or starting with '.'. */
+	cr_expect_eq(raw_get_doc(fd, 3, ".hidden", 7, false, msg, sizeof(msg)), EINVAL);
+	cr_expect(strstr(msg, "invalid name: only [A-Za-z0-9._-], not starting with '.'"), "%s", msg);
+	cr_expect_eq(raw_get_doc(fd, 4, "a/b", 3, false, msg, sizeof(msg)), EINVAL);
+	/* EBADMSG: the server cannot read it; the text names the document. */
+	cr_expect_eq(raw_get_doc(fd, 5, "files.json", 10, false, msg, sizeof(msg)), EBADMSG);
+	cr_expect(strstr(msg, "cannot read document 'files.json' of the checkpoint"), "%s", msg);
+	/* The connection went on through all of these. */
+	cr_expect_eq(raw_get_doc(fd, 6, "mm.json", 7, false, msg, sizeof(msg)), 0, "%s", msg);
+	/* A name over 255 bytes: a fatal EPROTO, as for an empty one. */
+	memset(longname, 'a', sizeof(longname));
+	cr_expect_eq(raw_get_doc(fd, 7, longname, PROTO_DOC_NAME_MAX + 1, true, msg, sizeof(msg)),
+		     EPROTO);
+	cr_expect(strstr(msg, "GET_DOC with a name of 256 bytes: 1 to 255 allowed"), "%s", msg);
+	close(fd);
+	fd = raw_connect(&srv, 0);
+	raw_handshake(fd);
+	cr_expect_eq(raw_get_doc(fd, 8, "", 0, true, msg, sizeof(msg)), EPROTO);
+	cr_expect(strstr(msg, "GET_DOC with a name of 0 bytes: 1 to 255 allowed"), "%s", msg);
+	close(fd);
+	cr_expect_not(log_wait(&srv, "GET_DOC: GET_DOC", 200), "a request named twice in the log");
+	cr_assert_eq(server_stop(&srv), 0);
+	server_done(&srv);
+	ck_done(&c);
+}
+
+/* ---- --listen ---- */
+
+Test(pageserver, listen_port_0_picks_a_free_port_and_says_which)
+{
+	struct ck c;
+	struct server srv;
+	struct run_result r;
+	unsigned int port = 0;
+
+	cr_assert_eq(run_ckpt(&r, "page-server", "-D", tmp, "--listen", "65536", NULL), 0);
+	cr_expect_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "invalid port '65536' in '65536': 0 (any free port) to 65535 expected"),
+		  "%s", r.err);
+	run_result_done(&r);
+	ck_make(&c, false);
+	cr_assert_eq(server_start_ns(&srv, NULL, c.dir, "0", NULL), 0, "--listen 0 was refused");
+	cr_expect_eq(sscanf(srv.addr, "127.0.0.1:%u", &port), 1, "%s", srv.addr);
+	cr_expect(port > 0 && port < 65536, "listening on %s", srv.addr);
+	cr_assert_eq(server_stop(&srv), 0);
+	server_done(&srv);
+	ck_done(&c);
+}
+
 /* ---- peers that never finish their handshake ---- */
 
 /* A TCP connection to @port from the loopback address @src (127.0.0.N); -1 on failure. */
