@@ -28,9 +28,9 @@ static const char usage[] =
 	"  -D, --images-dir DIR          the checkpoint to serve\n"
 	"      --listen [ADDR:]PORT      where to listen; PORT 0 picks a free port\n"
 	"      --token-file FILE         the shared secret (16 to 4096 bytes, mode 0600)\n"
-	"      --max-clients N           clients served at a time, past their handshake (default 32)\n"
+	"      --max-clients N           clients past their handshake at a time (default 32)\n"
 	"      --max-handshakes N        connections in their handshake at a time, 1 to 1024\n"
-	"                                (default 8); one more drops the oldest, a silent one first\n"
+	"                                (default 8); one more drops the oldest, silent first\n"
 	"      --max-handshakes-per-address N\n"
 	"                                of them from one address, an IPv6 /64 (default 4)\n"
 	"      --max-batch N             pages per read request, 1 to 1024 (default 1024)\n"
@@ -207,9 +207,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!o.listen)
 		return out_usage_error(ctx, "no address: --listen [ADDR:]PORT is required");
 	if (o.max_handshakes && o.max_handshakes_per_addr > o.max_handshakes)
-		return out_usage_error(ctx,
-				       "--max-handshakes-per-address %u is more than --max-handshakes %u",
-				       o.max_handshakes_per_addr, o.max_handshakes);
+		return out_usage_error(
+			ctx, "--max-handshakes-per-address %u is more than --max-handshakes %u",
+			o.max_handshakes_per_addr, o.max_handshakes);
 	o.on_conn = on_conn;
 	o.userdata = &co;
 

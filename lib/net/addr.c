@@ -71,8 +71,9 @@ int net_addr_parse(const char *s, const char *default_host, bool allow_port0, st
 	errno = 0;
 	pn = strtoul(p, &end, 10);
 	if (*p < '0' || *p > '9' || *end || errno || pn > 65535 || (pn == 0 && !allow_port0))
-		return net_why(why, whylen, -EINVAL, "invalid port '%s' in '%s': %s to 65535 expected",
-			       p, s, allow_port0 ? "0 (any free port)" : "1");
+		return net_why(why, whylen, -EINVAL,
+			       "invalid port '%s' in '%s': %s to 65535 expected", p, s,
+			       allow_port0 ? "0 (any free port)" : "1");
 	snprintf(port, sizeof(port), "%lu", pn);
 	r = getaddrinfo(host, port, &hints, &res);
 	if (r != 0)

@@ -70,10 +70,10 @@ struct ckpt_page_server {
 
 	pthread_mutex_t lock; /* the fields below, and on_conn calls */
 	pthread_cond_t cond;
-	struct client *clients;	  /* every connection with a thread */
-	unsigned int nr_threads;  /* of them */
-	unsigned int nr_pending;  /* in their handshake (CL_PENDING) */
-	unsigned int nr_clients;  /* past it (CL_CLIENT) */
+	struct client *clients;	 /* every connection with a thread */
+	unsigned int nr_threads; /* of them */
+	unsigned int nr_pending; /* in their handshake (CL_PENDING) */
+	unsigned int nr_clients; /* past it (CL_CLIENT) */
 	uint64_t connections;
 	bool stopping;
 };
@@ -91,7 +91,7 @@ struct client {
 	uint16_t version;             /* of the protocol, picked at the handshake */
 	struct ckpt_page_source *src; /* what its requests are about: the top one, or SELECTed */
 	uint64_t t0;
-	uint64_t hs_deadline; /* the end of the handshake; 0 once it is over */
+	uint64_t hs_deadline;	 /* the end of the handshake; 0 once it is over */
 	enum client_state state; /* under srv->lock */
 	bool dropped;		 /* state == CL_DROPPED, for the thread to read without the lock */
 	bool hello_seen;	 /* a complete HELLO arrived (atomic too) */
@@ -131,7 +131,7 @@ static int conn_end(struct client *cl, const char *end, int r, const char *fmt, 
 	return r;
 }
 
-/* The deadline of a send, or of the rest of a message: the I/O timeout, the handshake's if sooner. */
+/* Deadline of a send, or of a message's rest: the I/O timeout, or the handshake's if sooner. */
 static uint64_t io_deadline(const struct client *cl)
 {
 	uint64_t d = deadline_in(cl->srv->io_ms);
@@ -248,8 +248,9 @@ static int recv_msg(struct client *cl, uint64_t first_deadline, const char *wait
 	r = conn_recv(&cl->c, buf, ret->len, deadline, &got);
 	if (r == -ETIMEDOUT)
 		return conn_end(cl, "timeout", r,
-				"truncated message: %zu of %" PRIu32 " payload bytes of a %s %s", got,
-				ret->len, proto_type_name(ret->type), within(cl, w, sizeof(w)));
+				"truncated message: %zu of %" PRIu32 " payload bytes of a %s %s",
+				got, ret->len, proto_type_name(ret->type),
+				within(cl, w, sizeof(w)));
 	if (r < 0)
 		return conn_end(cl, "error", r,
 				"truncated message: the connection %s after %zu of %" PRIu32
@@ -441,8 +442,8 @@ static int do_read(struct client *cl, const struct proto_hdr *h, const uint8_t *
 			    cl->pagebuf, why, sizeof(why));
 	if (data < 0 && !why[0]) /* lib/image logged the details */
 		snprintf(why, sizeof(why),
-			 "cannot read 0x%" PRIx64 "+%" PRIu32 " pages of the checkpoint: %s", rq.addr,
-			 rq.nr_pages, strerror(-data));
+			 "cannot read 0x%" PRIx64 "+%" PRIu32 " pages of the checkpoint: %s",
+			 rq.addr, rq.nr_pages, strerror(-data));
 	if (data < 0)
 		return refuse(cl, h->id, data, "READ", why);
 	ks = proto_kinds_size(rq.nr_pages);
@@ -735,7 +736,8 @@ static void *client_main(void *arg)
 		linger_close(cl);
 	}
 	pthread_mutex_lock(&srv->lock);
-	if (srv->stopping && (!cl->end || (strcmp(cl->end, "closed") && strcmp(cl->end, "dropped")))) {
+	if (srv->stopping &&
+	    (!cl->end || (strcmp(cl->end, "closed") && strcmp(cl->end, "dropped")))) {
 		cl->end = "stopped";
 		cl->error[0] = '\0';
 	}
@@ -1068,11 +1070,11 @@ int ckpt_page_server_new(const struct ckpt_page_server_opts *opts, struct ckpt_p
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	srv->max_clients = opts->max_clients ? opts->max_clients : MAX_CLIENTS_DEFAULT;
-	srv->max_handshakes =
-		opts->max_handshakes ? opts->max_handshakes : MAX_HANDSHAKES_DEFAULT;
-	srv->max_handshakes_per_addr = opts->max_handshakes_per_addr
-					       ? opts->max_handshakes_per_addr
-					       : MIN(MAX_HANDSHAKES_ADDR_DEFAULT, srv->max_handshakes);
+	srv->max_handshakes = opts->max_handshakes ? opts->max_handshakes : MAX_HANDSHAKES_DEFAULT;
+	srv->max_handshakes_per_addr =
+		opts->max_handshakes_per_addr
+			? opts->max_handshakes_per_addr
+			: MIN(MAX_HANDSHAKES_ADDR_DEFAULT, srv->max_handshakes);
 	srv->max_batch = opts->max_batch ? opts->max_batch : PROTO_BATCH_DEFAULT;
 	srv->handshake_ms = opts->handshake_timeout_ms ? opts->handshake_timeout_ms
 						       : HANDSHAKE_TIMEOUT_DEFAULT_MS;
@@ -1087,8 +1089,9 @@ int ckpt_page_server_new(const struct ckpt_page_server_opts *opts, struct ckpt_p
 	}
 	if (srv->max_handshakes > MAX_HANDSHAKES_LIMIT ||
 	    srv->max_handshakes_per_addr > srv->max_handshakes) {
-		pr_err("cannot start the page server: %u connections in their handshake, %u of them "
-		       "from one address: at most %u, and no more from one address than in all",
+		pr_err("cannot start the page server: %u connections in their handshake, %u "
+		       "of them from one address: at most %u, and no more from one address "
+		       "than in all",
 		       srv->max_handshakes, srv->max_handshakes_per_addr, MAX_HANDSHAKES_LIMIT);
 		return -EINVAL;
 	}

@@ -960,7 +960,8 @@ Test(pageserver, get_doc_errors_are_as_documented)
 	cr_expect(strstr(msg, "no document 'pages.zst'"), "%s", msg);
 	/* EINVAL: a name outside [A-Za-z0-9._-], or starting with '.'. */
 	cr_expect_eq(raw_get_doc(fd, 3, ".hidden", 7, false, msg, sizeof(msg)), EINVAL);
-	cr_expect(strstr(msg, "invalid name: only [A-Za-z0-9._-], not starting with '.'"), "%s", msg);
+	cr_expect(strstr(msg, "invalid name: only [A-Za-z0-9._-], not starting with '.'"), "%s",
+		  msg);
 	cr_expect_eq(raw_get_doc(fd, 4, "a/b", 3, false, msg, sizeof(msg)), EINVAL);
 	/* EBADMSG: the server cannot read it; the text names the document. */
 	cr_expect_eq(raw_get_doc(fd, 5, "files.json", 10, false, msg, sizeof(msg)), EBADMSG);
@@ -995,7 +996,8 @@ Test(pageserver, listen_port_0_picks_a_free_port_and_says_which)
 
 	cr_assert_eq(run_ckpt(&r, "page-server", "-D", tmp, "--listen", "65536", NULL), 0);
 	cr_expect_eq(r.status, 2, "exit %d: %s", r.status, r.err);
-	cr_expect(strstr(r.err, "invalid port '65536' in '65536': 0 (any free port) to 65535 expected"),
+	cr_expect(strstr(r.err,
+			 "invalid port '65536' in '65536': 0 (any free port) to 65535 expected"),
 		  "%s", r.err);
 	run_result_done(&r);
 	ck_make(&c, false);
@@ -1033,7 +1035,8 @@ static int connect_from(unsigned int port, const char *src)
 
 #define NSILENT 40
 
-/* NSILENT connections that never send a byte, from 4 addresses, renewed when the server ends one. */
+/* NSILENT connections that never send a byte, from 4 addresses, renewed when the server ends one.
+ */
 struct flood {
 	unsigned int port;
 	int fd[NSILENT];
@@ -1092,7 +1095,8 @@ static void *trickle_main(void *arg)
 	t->held = -1;
 	proto_hdr_encode(msg, &(struct proto_hdr){.len = PROTO_HELLO_SIZE, .type = PROTO_HELLO});
 	proto_hello_encode(msg + PROTO_HDR_SIZE,
-			   &(struct proto_hello){.min_version = 1, .max_version = 2,
+			   &(struct proto_hello){.min_version = 1,
+						 .max_version = 2,
 						 .max_payload = PROTO_REPLY_MAX});
 	fd = connect_from(t->port, "127.0.0.9");
 	if (fd < 0)
@@ -1216,8 +1220,9 @@ Test(pageserver, silent_and_trickling_peers_do_not_lock_out_a_good_client)
 	cr_expect_gt(f.renewed, 0, "no silent connection was ever dropped");
 	snprintf(want, sizeof(want), "%struncated message: ", tr.peer);
 	cr_expect(log_wait(&srv, want, 2000), "no '%s' in the server's log", want);
-	cr_expect(log_wait(&srv, "bytes within the handshake deadline, 3000 ms of connecting", 2000),
-		  "no handshake deadline in the server's log");
+	cr_expect(
+		log_wait(&srv, "bytes within the handshake deadline, 3000 ms of connecting", 2000),
+		"no handshake deadline in the server's log");
 	cr_expect(log_wait(&srv, "dropped for a newer connection", 2000),
 		  "no dropped connection in the server's log");
 
@@ -1333,8 +1338,8 @@ Test(pageserver, restore_from_a_server_that_never_answers_stops_on_a_signal)
 		took = mono_s() - t0;
 		cr_log_info("restore --from a silent server: %s ended it after %.3f s",
 			    cases[i].name, took);
-		cr_expect_neq(status, -1, "restore %s ignored %s for 10 s", cases[i].lazy ?: "(eager)",
-			      cases[i].name);
+		cr_expect_neq(status, -1, "restore %s ignored %s for 10 s",
+			      cases[i].lazy ?: "(eager)", cases[i].name);
 		cr_expect(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == cases[i].sig,
 			  "restore %s: status %#x, not dead of %s (exit 128+%d)",
 			  cases[i].lazy ?: "(eager)", status, cases[i].name, cases[i].sig);
