@@ -1236,10 +1236,13 @@ Test(pageserver, silent_and_trickling_peers_do_not_lock_out_a_good_client)
 	free(srv.out);
 	srv.out = dr.buf;
 	j = conn_line(&srv, "end", "dropped");
-	cr_expect_not_null(j, "no connection ended as dropped: %s", srv.out);
+	/* Not the output itself in a message: thousands of lines (Criterion chokes on them). */
+	cr_expect_not_null(j, "no connection ended as dropped (%zu bytes of output)",
+			   strlen(srv.out));
 	json_object_put(j);
 	j = conn_line(&srv, "authenticated", "true");
-	cr_expect_not_null(j, "the good client did not get through: %s", srv.out);
+	cr_expect_not_null(j, "the good client did not get through (%zu bytes of output)",
+			   strlen(srv.out));
 	if (j)
 		cr_expect_gt(jint(j, "data_pages"), 0);
 	json_object_put(j);
