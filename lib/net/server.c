@@ -68,13 +68,20 @@ struct ckpt_page_server {
 	ckpt_page_server_conn_fn on_conn;
 	void *userdata;
 
-	pthread_mutex_t lock; /* the fields below, and on_conn calls */
+	/*
+	 * on_conn calls, one at a time, and the count of connections; never
+	 * under @lock: a report that blocks (stdout a full pipe) must not stop
+	 * accepting, handshakes or SELECT.
+	 */
+	pthread_mutex_t report_lock;
+	uint64_t connections;
+
+	pthread_mutex_t lock; /* the fields below */
 	pthread_cond_t cond;
 	struct client *clients;	 /* every connection with a thread */
 	unsigned int nr_threads; /* of them */
 	unsigned int nr_pending; /* in their handshake (CL_PENDING) */
 	unsigned int nr_clients; /* past it (CL_CLIENT) */
-	uint64_t connections;
 	bool stopping;
 };
 
@@ -683,6 +690,7 @@ static void client_free(struct client *cl)
 	free(cl);
 }
 
+/* Its end, to on_conn (report_lock taken here; @srv->lock must not be held). */
 static void report(struct ckpt_page_server *srv, struct client *cl)
 {
 	struct ckpt_page_server_conn_stats st = {
@@ -700,9 +708,11 @@ static void report(struct ckpt_page_server *srv, struct client *cl)
 		.error = cl->error[0] ? cl->error : NULL,
 	};
 
+	pthread_mutex_lock(&srv->report_lock);
 	srv->connections++;
 	if (srv->on_conn)
 		srv->on_conn(&st, srv->userdata);
+	pthread_mutex_unlock(&srv->report_lock);
 }
 
 /* A fatal EBUSY ERROR, best effort: never waits. */
@@ -746,11 +756,14 @@ static void *client_main(void *arg)
 			*p = cl->next;
 			break;
 		}
-	report(srv, cl);
+	/* Its place is free now; the thread counts until it has reported. */
 	if (cl->state == CL_PENDING)
 		srv->nr_pending--;
 	else if (cl->state == CL_CLIENT)
 		srv->nr_clients--;
+	pthread_mutex_unlock(&srv->lock);
+	report(srv, cl);
+	pthread_mutex_lock(&srv->lock);
 	srv->nr_threads--;
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
@@ -758,7 +771,7 @@ static void *client_main(void *arg)
 	return NULL;
 }
 
-/* Refused at once, without a thread: a fatal EBUSY, best effort. */
+/* Refused at once, without a thread: a fatal EBUSY, best effort (@srv->lock not held). */
 static void refuse_busy(struct ckpt_page_server *srv, struct client *cl, const char *msg)
 {
 	send_busy(cl, msg);
@@ -909,8 +922,8 @@ static int accept_one(struct ckpt_page_server *srv)
 	if (srv->nr_clients >= srv->max_clients) {
 		snprintf(why, sizeof(why), "too many clients: this page server serves %u at a time",
 			 srv->max_clients);
-		refuse_busy(srv, cl, why);
 		pthread_mutex_unlock(&srv->lock);
+		refuse_busy(srv, cl, why);
 		client_free(cl);
 		return 0;
 	}
@@ -934,8 +947,8 @@ static int accept_one(struct ckpt_page_server *srv)
 		snprintf(why, sizeof(why),
 			 "too many connections: %u at a time, dropped ones still closing",
 			 srv->nr_threads);
-		refuse_busy(srv, cl, why);
 		pthread_mutex_unlock(&srv->lock);
+		refuse_busy(srv, cl, why);
 		client_free(cl);
 		return 0;
 	}
@@ -1031,6 +1044,7 @@ void ckpt_page_server_free(struct ckpt_page_server *srv)
 	free(srv->dir);
 	net_key_free(srv->key);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->report_lock);
 	pthread_cond_destroy(&srv->cond);
 	free(srv);
 }
@@ -1068,6 +1082,7 @@ int ckpt_page_server_new(const struct ckpt_page_server_opts *opts, struct ckpt_p
 	}
 	srv->lfd = -1;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->report_lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	srv->max_clients = opts->max_clients ? opts->max_clients : MAX_CLIENTS_DEFAULT;
 	srv->max_handshakes = opts->max_handshakes ? opts->max_handshakes : MAX_HANDSHAKES_DEFAULT;
