@@ -175,9 +175,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	pid_t attach[64];
 	size_t nr_attach = 0;
 	_cleanup_close_ int lfd = -1;
+	sigset_t stop, pending;
 	uint64_t v;
 	pid_t pid;
-	int c, r;
+	int c, r, sig;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "hD:v", longopts, NULL)) != -1) {
@@ -237,8 +238,25 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	r = ckpt_lazy_server_new(&lo, &s);
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot start the server: %s", strerror(-r));
+	/*
+	 * Taking over: SIGINT and SIGTERM held (a seize is never cut short), but
+	 * waiting for a page server (--from) ends at once when one comes; one
+	 * that comes later stops the server as it would while it serves.
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	for (size_t i = 0; i < nr_attach; i++) {
 		r = ckpt_lazy_server_attach(s, attach[i], &src);
+		if (r < 0 && sigpending(&pending) == 0 &&
+		    (sig = sigismember(&pending, SIGINT) ? SIGINT : sigismember(&pending, SIGTERM) ? SIGTERM : 0)) {
+			ctx->raise_signal = sig; /* main() dies of it after the output */
+			return out_error(ctx, 128 + sig,
+					 "take-over of the lazy restore of pid %d interrupted by %s: the process "
+					 "waits for a server, as before",
+					 attach[i], sig == SIGINT ? "SIGINT" : "SIGTERM");
+		}
 		if (r < 0)
 			return out_error(ctx, EXIT_FAIL, "cannot take over the lazy restore of pid %d", attach[i]);
 	}

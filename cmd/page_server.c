@@ -28,9 +28,14 @@ static const char usage[] =
 	"  -D, --images-dir DIR          the checkpoint to serve\n"
 	"      --listen [ADDR:]PORT      where to listen; PORT 0 picks a free port\n"
 	"      --token-file FILE         the shared secret (16 to 4096 bytes, mode 0600)\n"
-	"      --max-clients N           clients served at a time (default 32)\n"
+	"      --max-clients N           clients past their handshake at a time (default 32)\n"
+	"      --max-handshakes N        connections in their handshake at a time, 1 to 1024\n"
+	"                                (default 8); one more drops the oldest, silent first\n"
+	"      --max-handshakes-per-address N\n"
+	"                                of them from one address, an IPv6 /64 (default 4)\n"
 	"      --max-batch N             pages per read request, 1 to 1024 (default 1024)\n"
-	"      --handshake-timeout TIME  for HELLO and AUTH after connecting (default 10s)\n"
+	"      --handshake-timeout TIME  for the whole handshake, HELLO and AUTH, from the\n"
+	"                                connection (default 10s)\n"
 	"      --idle-timeout TIME       between two requests, 0 for none (default 300s)\n"
 	"      --io-timeout TIME         for the rest of a message, a reply sent (default 30s)\n"
 	"      --json                    NDJSON: one line when listening, one per connection end\n"
@@ -102,6 +107,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		OPT_LISTEN = 256,
 		OPT_TOKEN,
 		OPT_MAX_CLIENTS,
+		OPT_MAX_HANDSHAKES,
+		OPT_MAX_HANDSHAKES_ADDR,
 		OPT_MAX_BATCH,
 		OPT_HANDSHAKE,
 		OPT_IDLE,
@@ -113,6 +120,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"token-file", required_argument, NULL, OPT_TOKEN},
 		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+		{"max-handshakes", required_argument, NULL, OPT_MAX_HANDSHAKES},
+		{"max-handshakes-per-address", required_argument, NULL, OPT_MAX_HANDSHAKES_ADDR},
 		{"max-batch", required_argument, NULL, OPT_MAX_BATCH},
 		{"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE},
@@ -155,6 +164,19 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 					ctx, "invalid --max-clients '%s': 1 to 65536", optarg);
 			o.max_clients = (unsigned int)v;
 			break;
+		case OPT_MAX_HANDSHAKES:
+			if (parse_uint(optarg, 1024, &v) < 0 || v == 0)
+				return out_usage_error(
+					ctx, "invalid --max-handshakes '%s': 1 to 1024", optarg);
+			o.max_handshakes = (unsigned int)v;
+			break;
+		case OPT_MAX_HANDSHAKES_ADDR:
+			if (parse_uint(optarg, 1024, &v) < 0 || v == 0)
+				return out_usage_error(
+					ctx, "invalid --max-handshakes-per-address '%s': 1 to 1024",
+					optarg);
+			o.max_handshakes_per_addr = (unsigned int)v;
+			break;
 		case OPT_MAX_BATCH:
 			if (parse_uint(optarg, 1024, &v) < 0 || v == 0)
 				return out_usage_error(ctx, "invalid --max-batch '%s': 1 to 1024",
@@ -184,6 +206,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		return out_usage_error(ctx, "no checkpoint: -D DIR is required");
 	if (!o.listen)
 		return out_usage_error(ctx, "no address: --listen [ADDR:]PORT is required");
+	if (o.max_handshakes && o.max_handshakes_per_addr > o.max_handshakes)
+		return out_usage_error(
+			ctx, "--max-handshakes-per-address %u is more than --max-handshakes %u",
+			o.max_handshakes_per_addr, o.max_handshakes);
 	o.on_conn = on_conn;
 	o.userdata = &co;
 

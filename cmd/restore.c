@@ -89,6 +89,16 @@ static double ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
+/* SIGINT or SIGTERM, blocked and pending: the user asked to stop. 0: neither. */
+static int pending_stop_signal(void)
+{
+	sigset_t p;
+
+	if (sigpending(&p) < 0)
+		return 0;
+	return sigismember(&p, SIGINT) ? SIGINT : sigismember(&p, SIGTERM) ? SIGTERM : 0;
+}
+
 /* Wait for @pid, forwarding termination signals; its status as a shell reports it. */
 static int wait_child(pid_t pid)
 {
@@ -332,7 +342,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	size_t lazy_ranges = 0;
 	bool detach = false;
 	sigset_t set;
-	int c, r;
+	int c, r, sig;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "hD:dv", longopts, NULL)) != -1) {
@@ -435,6 +445,12 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	r = ckpt_restore_run(&o, &st, o.lazy ? &lz : NULL);
+	if (r < 0 && (sig = pending_stop_signal()) != 0) {
+		/* Waiting for a page server (--from) is cut short by them; nothing runs. */
+		ctx->raise_signal = sig; /* main() dies of it after the output */
+		return out_error(ctx, 128 + sig, "restore of '%s' interrupted by %s: nothing was restored",
+				 o.dir ? o.dir : o.from, sig == SIGINT ? "SIGINT" : "SIGTERM");
+	}
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot restore '%s'", o.dir ? o.dir : o.from);
 	if (o.lazy) {

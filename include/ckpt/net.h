@@ -40,7 +40,7 @@ struct ckpt_page_server_conn_stats {
 	uint64_t request_errors; /* requests refused (outside the image, no such document...) */
 	uint64_t bytes_in, bytes_out;
 	uint64_t duration_ns;
-	const char *end;   /* "closed", "error", "timeout", "refused", "stopped" */
+	const char *end;   /* "closed", "error", "timeout", "refused", "dropped", "stopped" */
 	const char *error; /* what went wrong, or NULL */
 };
 
@@ -51,9 +51,18 @@ struct ckpt_page_server_opts {
 	const char *dir;	/* the checkpoint (newest of its chain) */
 	const char *listen;	/* "ADDR:PORT", "[IPV6]:PORT" or "PORT" (127.0.0.1); port 0: any */
 	const char *token_file; /* required unless the address is a loopback one */
-	unsigned int max_clients;      /* 0: 32; more are refused with EBUSY */
+	unsigned int max_clients;      /* past the handshake; 0: 32; more are refused with EBUSY */
+	/*
+	 * Connections in their handshake (not yet authenticated; without a
+	 * token, not yet past HELLO), in all (0: 8, at most 1024) and from one
+	 * address, an IPv6 /64 (0: 4, or max_handshakes if less). One more
+	 * drops the oldest in its handshake, a silent one first: from its own
+	 * address when that one is full, else from the address with the most.
+	 */
+	unsigned int max_handshakes;
+	unsigned int max_handshakes_per_addr;
 	unsigned int max_batch;	       /* pages per READ request, 1..1024; 0: 1024 */
-	uint64_t handshake_timeout_ms; /* HELLO (and AUTH) must arrive within it; 0: 10 s */
+	uint64_t handshake_timeout_ms; /* the whole handshake, from accept; 0: 10 s */
 	uint64_t idle_timeout_ms;      /* between two requests; 0: 300 s */
 	uint64_t io_timeout_ms;	       /* the rest of a started message, a reply sent; 0: 30 s */
 	unsigned int cache_frames;     /* decompressed frames kept; 0: 32 */

@@ -32,6 +32,10 @@
  *             reply: the message says how much arrived)
  *   -EPROTO   the server broke the protocol; -EPROTONOSUPPORT: no common
  *             protocol version; -EBUSY: the server has too many clients
+ *             (or dropped this connection in its handshake for a newer one)
+ *   -EINTR    opening only: SIGINT or SIGTERM, which the calling thread
+ *             blocks, arrived while it waited to connect or for the
+ *             handshake; the signal is left pending for the caller
  * After a transport or protocol error (-ETIMEDOUT, -ECONNRESET, -EPROTO,
  * ...) a remote source is broken: every later call returns the same error
  * at once. Open a new one to retry. Request errors (-EINVAL, -EFAULT,

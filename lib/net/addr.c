@@ -72,7 +72,8 @@ int net_addr_parse(const char *s, const char *default_host, bool allow_port0, st
 	pn = strtoul(p, &end, 10);
 	if (*p < '0' || *p > '9' || *end || errno || pn > 65535 || (pn == 0 && !allow_port0))
 		return net_why(why, whylen, -EINVAL,
-			       "invalid port '%s' in '%s': 1 to 65535 expected", p, s);
+			       "invalid port '%s' in '%s': %s to 65535 expected", p, s,
+			       allow_port0 ? "0 (any free port)" : "1");
 	snprintf(port, sizeof(port), "%lu", pn);
 	r = getaddrinfo(host, port, &hints, &res);
 	if (r != 0)

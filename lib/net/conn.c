@@ -29,11 +29,15 @@ uint64_t deadline_in(uint64_t ms)
 	return ms ? now_ns() + ms * 1000000ULL : 0;
 }
 
-/* poll(2) for @events until @deadline (0: forever). 0 ready, -ETIMEDOUT, -errno. */
-static int wait_fd(int fd, short events, uint64_t deadline)
+/*
+ * poll(2) for @events until @deadline (0: forever). 0 ready, -ETIMEDOUT,
+ * -EINTR when @c->cancel_fd became readable, -errno.
+ */
+static int wait_fd(const struct conn *c, short events, uint64_t deadline)
 {
 	for (;;) {
-		struct pollfd p = {.fd = fd, .events = events};
+		struct pollfd p[2] = {{.fd = c->fd, .events = events},
+				      {.fd = c->cancel_fd, .events = POLLIN}};
 		int timeout = -1, r;
 
 		if (deadline) {
@@ -44,11 +48,13 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 			timeout =
 				(int)MIN((deadline - now + 999999) / 1000000, (uint64_t)INT32_MAX);
 		}
-		r = poll(&p, 1, timeout);
+		r = poll(p, c->cancel_fd >= 0 ? 2 : 1, timeout);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return neg_errno();
+		if (c->cancel_fd >= 0 && p[1].revents)
+			return -EINTR;
 		if (r > 0)
 			return 0;
 	}
@@ -56,7 +62,7 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 
 int conn_wait_readable(struct conn *c, uint64_t deadline)
 {
-	return wait_fd(c->fd, POLLIN, deadline);
+	return wait_fd(c, POLLIN, deadline);
 }
 
 /* Drop @n bytes from the front of @iov. */
@@ -102,7 +108,7 @@ int conn_recvv(struct conn *c, struct iovec *iov, int niov, uint64_t deadline, s
 			r = neg_errno();
 			break;
 		}
-		r = wait_fd(c->fd, POLLIN, deadline);
+		r = wait_fd(c, POLLIN, deadline);
 		if (r < 0)
 			break;
 	}
@@ -143,7 +149,7 @@ int conn_sendv(struct conn *c, struct iovec *iov, int niov, uint64_t deadline, s
 			r = neg_errno();
 			break;
 		}
-		r = wait_fd(c->fd, POLLOUT, deadline);
+		r = wait_fd(c, POLLOUT, deadline);
 		if (r < 0)
 			break;
 	}

@@ -97,6 +97,12 @@ int pagesrc_remote_open_fd(int fd, const char *name, const struct net_key *key,
 
 struct conn {
 	int fd;
+	/*
+	 * -1, or an fd (a signalfd) whose readability ends every wait with
+	 * -EINTR: a client's connect and handshake, interrupted by the signals
+	 * its caller blocked to handle them itself.
+	 */
+	int cancel_fd;
 	char peer[96]; /* "ADDR:PORT" of the other side */
 	uint64_t bytes_in, bytes_out;
 };
@@ -115,7 +121,10 @@ int conn_recv(struct conn *c, void *buf, size_t len, uint64_t deadline,
 /* Send all of @iov before @deadline (no SIGPIPE): -ETIMEDOUT, -EPIPE, -ECONNRESET. */
 int conn_sendv(struct conn *c, struct iovec *iov, int niov, uint64_t deadline,
 	       size_t *ret_sent) __must_check;
-/* Wait until something can be read (or the peer closed): 0, or -ETIMEDOUT. */
+/*
+ * Wait until something can be read (or the peer closed): 0, or -ETIMEDOUT.
+ * Every wait of these calls ends with -EINTR once @c->cancel_fd is readable.
+ */
 int conn_wait_readable(struct conn *c, uint64_t deadline) __must_check;
 
 /* ---- addresses (addr.c) ---- */

@@ -11,8 +11,11 @@
 #include <inttypes.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <ckpt/nl.h>
@@ -513,11 +516,14 @@ static int connect_to(struct remote *rm, const struct net_addr *a, char *why, si
 		return net_why(why, whylen, neg_errno(), "cannot connect to %s: %s", a->text,
 			       strerror(errno));
 	{
-		struct pollfd p = {.fd = rm->c.fd, .events = POLLOUT};
+		struct pollfd p[2] = {{.fd = rm->c.fd, .events = POLLOUT},
+				      {.fd = rm->c.cancel_fd, .events = POLLIN}};
 
 		do
-			r = poll(&p, 1, (int)rm->timeout_ms);
+			r = poll(p, rm->c.cancel_fd >= 0 ? 2 : 1, (int)rm->timeout_ms);
 		while (r < 0 && errno == EINTR);
+		if (r > 0 && rm->c.cancel_fd >= 0 && p[1].revents)
+			return -EINTR;
 		if (r == 0)
 			return net_why(why, whylen, -ETIMEDOUT,
 				       "cannot connect to %s: no answer within %u ms", a->text,
@@ -725,6 +731,40 @@ static int remote_wrap(struct remote *rm_in, const struct net_key *key, const ch
 	return 0;
 }
 
+/*
+ * SIGINT and SIGTERM, those of them the calling thread blocks (its caller
+ * handles them itself, as restore does until the process runs): a
+ * signalfd that becomes readable when one is pending, left pending for the
+ * caller. -1 when it blocks neither (a signal then acts as it is set to)
+ * or the signalfd cannot be made (the wait is then as before).
+ */
+static int blocked_stop_signals_fd(void)
+{
+	sigset_t cur, want;
+
+	if (pthread_sigmask(SIG_SETMASK, NULL, &cur) != 0)
+		return -1;
+	sigemptyset(&want);
+	if (sigismember(&cur, SIGINT))
+		sigaddset(&want, SIGINT);
+	if (sigismember(&cur, SIGTERM))
+		sigaddset(&want, SIGTERM);
+	if (sigisemptyset(&want))
+		return -1;
+	return signalfd(-1, &want, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static const char *stop_signal_name(void)
+{
+	sigset_t p;
+
+	if (sigpending(&p) == 0 && sigismember(&p, SIGINT))
+		return "SIGINT";
+	if (sigpending(&p) == 0 && sigismember(&p, SIGTERM))
+		return "SIGTERM";
+	return "a signal";
+}
+
 int pagesrc_remote_open_fd(int fd, const char *name, const struct net_key *key,
 			   unsigned int timeout_ms, struct ckpt_page_source **ret, char *why,
 			   size_t whylen)
@@ -737,6 +777,7 @@ int pagesrc_remote_open_fd(int fd, const char *name, const struct net_key *key,
 		return net_why(why, whylen, -ENOMEM, "%s", strerror(ENOMEM));
 	}
 	rm->c.fd = fd;
+	rm->c.cancel_fd = -1;
 	snprintf(rm->c.peer, sizeof(rm->c.peer), "%s", name);
 	rm->timeout_ms = timeout_ms ? timeout_ms : TIMEOUT_DEFAULT_MS;
 	return remote_wrap(rm, key, name, NULL, ret, why, whylen);
@@ -755,6 +796,7 @@ int ckpt_page_source_open_remote_proc(const char *url, const char *proc, const c
 	_cleanup_free_ char *name = NULL;
 	_cleanup_(remote_freep) struct remote *rm = NULL;
 	_cleanup_(net_key_freep) struct net_key *key = NULL;
+	_cleanup_close_ int cancel_fd = -1;
 	char why[WHY_LEN] = "";
 	struct net_addr a;
 	int r;
@@ -783,6 +825,7 @@ int ckpt_page_source_open_remote_proc(const char *url, const char *proc, const c
 		return -ENOMEM;
 	}
 	rm->c.fd = -1;
+	rm->c.cancel_fd = -1;
 	rm->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : TIMEOUT_DEFAULT_MS;
 	/* Named as a path under the URL: "tcp://ADDR:PORT/proc-PID". */
 	if (proc ? asprintf(&name, "%s/%s", url, proc) < 0 : !(name = strdup(url))) {
@@ -790,13 +833,22 @@ int ckpt_page_source_open_remote_proc(const char *url, const char *proc, const c
 		pr_err("cannot open page source '%s': %s", url, strerror(ENOMEM));
 		return -ENOMEM;
 	}
+	/* Only the opening is interruptible: a source in use keeps serving. */
+	cancel_fd = rm->c.cancel_fd = blocked_stop_signals_fd();
 	r = connect_to(rm, &a, why, sizeof(why));
 	if (r == 0)
 		r = remote_wrap(TAKE_PTR(rm), key, name, proc, ret, why, sizeof(why));
+	if (r == -EINTR && cancel_fd >= 0) {
+		pr_err("cannot open page source '%s': interrupted by %s while waiting for the page "
+		       "server",
+		       name, stop_signal_name());
+		return r;
+	}
 	if (r < 0) {
 		pr_err("cannot open page source '%s': %s", name, why[0] ? why : strerror(-r));
 		return r;
 	}
+	((struct remote *)(*ret)->priv)->c.cancel_fd = -1;
 	pr_debug("connected to %s%s", a.text, key ? ", authenticated" : "");
 	return 0;
 }

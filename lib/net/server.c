@@ -3,8 +3,20 @@
  * The page server: one thread per client over a shared local page source.
  * Every receive has a deadline (handshake, idle, the rest of a message),
  * every send too; a connection's fault ends that connection only.
+ *
+ * Two budgets, so that peers who have proved nothing cannot starve those
+ * who have: connections in their handshake (not yet authenticated, or
+ * without a token not yet past HELLO) are at most max_handshakes, and
+ * max_handshakes_per_addr from one address (an IPv6 /64); clients past it
+ * at most max_clients. The whole handshake has one deadline from accept.
+ * A connection over the first two limits drops the oldest one in its
+ * handshake, silent ones (no complete HELLO) first, from its own address,
+ * or when the total is reached from the address that holds the most: a
+ * flood of silent connections churns among itself, and a client that said
+ * HELLO finishes its handshake in a round trip.
  */
 #define LOG_AREA "net"
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/tcp.h>
@@ -14,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ckpt/net.h>
@@ -24,6 +37,9 @@
 #include "util/util.h"
 
 #define MAX_CLIENTS_DEFAULT	     32
+#define MAX_HANDSHAKES_DEFAULT	     8
+#define MAX_HANDSHAKES_ADDR_DEFAULT  4
+#define MAX_HANDSHAKES_LIMIT	     1024
 #define HANDSHAKE_TIMEOUT_DEFAULT_MS 10000
 #define IDLE_TIMEOUT_DEFAULT_MS	     300000
 #define IO_TIMEOUT_DEFAULT_MS	     30000
@@ -47,16 +63,32 @@ struct ckpt_page_server {
 	int lfd;
 	struct net_addr addr;
 	unsigned int max_clients, max_batch;
+	unsigned int max_handshakes, max_handshakes_per_addr;
 	uint64_t handshake_ms, idle_ms, io_ms;
 	ckpt_page_server_conn_fn on_conn;
 	void *userdata;
 
-	pthread_mutex_t lock; /* the fields below, and on_conn calls */
-	pthread_cond_t cond;
-	struct client *clients;
-	unsigned int nr_clients;
+	/*
+	 * on_conn calls, one at a time, and the count of connections; never
+	 * under @lock: a report that blocks (stdout a full pipe) must not stop
+	 * accepting, handshakes or SELECT.
+	 */
+	pthread_mutex_t report_lock;
 	uint64_t connections;
+
+	pthread_mutex_t lock; /* the fields below */
+	pthread_cond_t cond;
+	struct client *clients;	 /* every connection with a thread */
+	unsigned int nr_threads; /* of them */
+	unsigned int nr_pending; /* in their handshake (CL_PENDING) */
+	unsigned int nr_clients; /* past it (CL_CLIENT) */
 	bool stopping;
+};
+
+enum client_state {
+	CL_PENDING, /* in its handshake: counts in max_handshakes */
+	CL_CLIENT,  /* past it: counts in max_clients */
+	CL_DROPPED, /* dropped in its handshake for a newer connection: counts in neither */
 };
 
 struct client {
@@ -66,6 +98,12 @@ struct client {
 	uint16_t version;             /* of the protocol, picked at the handshake */
 	struct ckpt_page_source *src; /* what its requests are about: the top one, or SELECTed */
 	uint64_t t0;
+	uint64_t hs_deadline;	 /* the end of the handshake; 0 once it is over */
+	enum client_state state; /* under srv->lock */
+	bool dropped;		 /* state == CL_DROPPED, for the thread to read without the lock */
+	bool hello_seen;	 /* a complete HELLO arrived (atomic too) */
+	uint8_t akey[16];	 /* its address (an IPv6 /64) for the per-address limit */
+	char drop_why[320];	 /* set with CL_DROPPED, under srv->lock */
 	bool authenticated;
 	uint64_t requests, pages, data_pages, docs, request_errors;
 	const char *end;
@@ -75,6 +113,11 @@ struct client {
 	uint8_t *pagebuf; /* max_batch pages */
 	struct iovec *iov;
 };
+
+static bool was_dropped(struct client *cl)
+{
+	return __atomic_load_n(&cl->dropped, __ATOMIC_ACQUIRE);
+}
 
 /* How a connection ends: a reason, and the fault logged once naming the peer. */
 static int conn_end(struct client *cl, const char *end, int r, const char *fmt, ...)
@@ -88,9 +131,30 @@ static int conn_end(struct client *cl, const char *end, int r, const char *fmt, 
 		va_start(ap, fmt);
 		vsnprintf(cl->error, sizeof(cl->error), fmt, ap);
 		va_end(ap);
-		pr_warn("peer %s: %s", cl->c.peer, cl->error);
+		/* A dropped connection fails as it is shut: the drop was logged, not this. */
+		if (!was_dropped(cl))
+			pr_warn("peer %s: %s", cl->c.peer, cl->error);
 	}
 	return r;
+}
+
+/* Deadline of a send, or of a message's rest: the I/O timeout, or the handshake's if sooner. */
+static uint64_t io_deadline(const struct client *cl)
+{
+	uint64_t d = deadline_in(cl->srv->io_ms);
+
+	return cl->hs_deadline && cl->hs_deadline < d ? cl->hs_deadline : d;
+}
+
+/* " within N ms" for a timeout message: the handshake's deadline, or the I/O timeout. */
+static const char *within(const struct client *cl, char *buf, size_t len)
+{
+	if (cl->hs_deadline)
+		snprintf(buf, len, "within the handshake deadline, %" PRIu64 " ms of connecting",
+			 cl->srv->handshake_ms);
+	else
+		snprintf(buf, len, "within %" PRIu64 " ms", cl->srv->io_ms);
+	return buf;
 }
 
 /* ---- sending ---- */
@@ -101,6 +165,7 @@ static int send_msg(struct client *cl, uint16_t type, uint16_t flags, uint32_t i
 	struct iovec iov[1 + 2 * PROTO_BATCH_MAX + 2];
 	uint8_t hb[PROTO_HDR_SIZE];
 	size_t sent = 0;
+	char w[96];
 	int r;
 
 	proto_hdr_encode(hb, &(struct proto_hdr){
@@ -108,14 +173,14 @@ static int send_msg(struct client *cl, uint16_t type, uint16_t flags, uint32_t i
 	iov[0] = (struct iovec){hb, sizeof(hb)};
 	for (int i = 0; i < nbody; i++)
 		iov[1 + i] = body[i];
-	r = conn_sendv(&cl->c, iov, 1 + nbody, deadline_in(cl->srv->io_ms), &sent);
+	r = conn_sendv(&cl->c, iov, 1 + nbody, io_deadline(cl), &sent);
 	if (r == 0)
 		return 0;
 	if (r == -ETIMEDOUT)
 		return conn_end(cl, "timeout", r,
-				"does not read: a %s reply not taken within %" PRIu64
-				" ms (%zu of %zu bytes sent)",
-				proto_type_name(type), cl->srv->io_ms, sent, PROTO_HDR_SIZE + len);
+				"does not read: a %s reply not taken %s (%zu of %zu bytes sent)",
+				proto_type_name(type), within(cl, w, sizeof(w)), sent,
+				PROTO_HDR_SIZE + len);
 	return conn_end(cl, "error", r,
 			"disconnected in the middle of a %s reply (%zu of %zu bytes sent): %s",
 			proto_type_name(type), sent, PROTO_HDR_SIZE + len, strerror(-r));
@@ -155,7 +220,7 @@ static int recv_msg(struct client *cl, uint64_t first_deadline, const char *wait
 		    uint8_t *buf, uint32_t max, struct proto_hdr *ret)
 {
 	uint8_t hb[PROTO_HDR_SIZE];
-	char why[256];
+	char why[256], w[96];
 	size_t got = 0;
 	uint64_t deadline;
 	int r;
@@ -173,14 +238,13 @@ static int recv_msg(struct client *cl, uint64_t first_deadline, const char *wait
 				 waiting_for, ms);
 		return fault(cl, 0, -ETIMEDOUT, "timeout", msg);
 	}
-	deadline = deadline_in(cl->srv->io_ms);
+	deadline = io_deadline(cl);
 	r = conn_recv(&cl->c, hb, sizeof(hb), deadline, &got);
 	if (r == -ECONNRESET && got == 0)
 		return 1;
 	if (r == -ETIMEDOUT)
-		return conn_end(cl, "timeout", r,
-				"truncated message: %zu of %d header bytes within %" PRIu64 " ms",
-				got, PROTO_HDR_SIZE, cl->srv->io_ms);
+		return conn_end(cl, "timeout", r, "truncated message: %zu of %d header bytes %s",
+				got, PROTO_HDR_SIZE, within(cl, w, sizeof(w)));
 	if (r < 0)
 		return conn_end(cl, "error", r,
 				"truncated message: the connection %s after %zu of %d header bytes",
@@ -191,9 +255,9 @@ static int recv_msg(struct client *cl, uint64_t first_deadline, const char *wait
 	r = conn_recv(&cl->c, buf, ret->len, deadline, &got);
 	if (r == -ETIMEDOUT)
 		return conn_end(cl, "timeout", r,
-				"truncated message: %zu of %" PRIu32
-				" payload bytes of a %s within %" PRIu64 " ms",
-				got, ret->len, proto_type_name(ret->type), cl->srv->io_ms);
+				"truncated message: %zu of %" PRIu32 " payload bytes of a %s %s",
+				got, ret->len, proto_type_name(ret->type),
+				within(cl, w, sizeof(w)));
 	if (r < 0)
 		return conn_end(cl, "error", r,
 				"truncated message: the connection %s after %zu of %" PRIu32
@@ -205,10 +269,39 @@ static int recv_msg(struct client *cl, uint64_t first_deadline, const char *wait
 
 /* ---- handshake ---- */
 
+/*
+ * The handshake is done: from the budget of handshakes to that of clients.
+ * A connection dropped meanwhile ends; a full client budget is a fatal EBUSY.
+ */
+static int promote(struct client *cl, uint32_t id)
+{
+	struct ckpt_page_server *srv = cl->srv;
+	char msg[128];
+	bool busy;
+
+	pthread_mutex_lock(&srv->lock);
+	if (cl->state != CL_PENDING) {
+		pthread_mutex_unlock(&srv->lock);
+		return -ECONNABORTED;
+	}
+	busy = srv->nr_clients >= srv->max_clients;
+	if (!busy) {
+		cl->state = CL_CLIENT;
+		srv->nr_pending--;
+		srv->nr_clients++;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (!busy)
+		return 0;
+	snprintf(msg, sizeof(msg), "too many clients: this page server serves %u at a time",
+		 srv->max_clients);
+	return fault(cl, id, -EBUSY, "refused", msg);
+}
+
 static int handshake(struct client *cl)
 {
 	struct ckpt_page_server *srv = cl->srv;
-	uint64_t deadline = deadline_in(srv->handshake_ms);
+	uint64_t deadline = cl->hs_deadline;
 	uint8_t buf[PROTO_REQUEST_MAX], hc[PROTO_HELLO_SIZE], hs[PROTO_HELLO_SIZE];
 	struct proto_hello theirs, mine = {
 					   .min_version = PROTO_VERSION_MIN,
@@ -226,11 +319,13 @@ static int handshake(struct client *cl)
 		/* A port probe or a health check: not worth a warning. */
 		cl->end = "closed";
 		snprintf(cl->error, sizeof(cl->error), "closed the connection before its HELLO");
-		pr_info("peer %s: %s", cl->c.peer, cl->error);
+		if (!was_dropped(cl))
+			pr_info("peer %s: %s", cl->c.peer, cl->error);
 		return -ECONNRESET;
 	}
 	if (r < 0)
 		return r;
+	__atomic_store_n(&cl->hello_seen, true, __ATOMIC_RELEASE);
 	if (h.type != PROTO_HELLO) {
 		snprintf(msg, sizeof(msg), "a %s before HELLO", proto_type_name(h.type));
 		return fault(cl, h.id, -EPROTO, "error", msg);
@@ -255,6 +350,9 @@ static int handshake(struct client *cl)
 			     "none");
 	if (net_random(mine.nonce, sizeof(mine.nonce)) < 0)
 		return fault(cl, h.id, -EIO, "error", "cannot draw a random nonce");
+	/* Without a token, a valid HELLO is all there is to prove. */
+	if (!srv->key && (r = promote(cl, h.id)) < 0)
+		return r;
 	proto_hello_encode(hs, &mine);
 	r = send_msg(cl, PROTO_HELLO, 0, h.id, &(struct iovec){hs, sizeof(hs)}, 1, sizeof(hs));
 	if (r < 0)
@@ -282,6 +380,9 @@ static int handshake(struct client *cl)
 			return fault(cl, h.id, -EACCES, "error",
 				     "authentication failed: wrong token");
 		cl->authenticated = true;
+		r = promote(cl, h.id);
+		if (r < 0)
+			return r;
 		return send_msg(cl, PROTO_AUTH, 0, h.id, &(struct iovec){mac, sizeof(mac)}, 1,
 				sizeof(mac));
 	}
@@ -293,10 +394,12 @@ static int handshake(struct client *cl)
 static int refuse(struct client *cl, uint32_t id, int code, const char *what, const char *why)
 {
 	cl->request_errors++;
+	if (!strncmp(why, what, strlen(what))) /* the text names the request already */
+		what = "";
 	if (code == -ENOENT)
-		pr_info("peer %s: %s: %s", cl->c.peer, what, why);
+		pr_info("peer %s: %s%s%s", cl->c.peer, what, *what ? ": " : "", why);
 	else
-		pr_warn("peer %s: %s: %s", cl->c.peer, what, why);
+		pr_warn("peer %s: %s%s%s", cl->c.peer, what, *what ? ": " : "", why);
 	return send_error(cl, id, false, code, why);
 }
 
@@ -313,8 +416,11 @@ static int do_get_doc(struct client *cl, const struct proto_hdr *h, const uint8_
 	if (r < 0)
 		return fault(cl, h->id, r, "error", why);
 	r = pagesrc_get_doc(cl->src, name, &doc, &len, why, sizeof(why));
+	if (r < 0 && !why[0]) /* lib/image logged the details: name the document at least */
+		snprintf(why, sizeof(why), "cannot read document '%s' of the checkpoint: %s", name,
+			 strerror(-r));
 	if (r < 0)
-		return refuse(cl, h->id, r, "GET_DOC", why[0] ? why : strerror(-r));
+		return refuse(cl, h->id, r, "GET_DOC", why);
 	cl->docs++;
 	return send_msg(cl, PROTO_DOC, 0, h->id, &(struct iovec){doc, len}, 1, len);
 }
@@ -341,8 +447,12 @@ static int do_read(struct client *cl, const struct proto_hdr *h, const uint8_t *
 	}
 	data = pagesrc_read(cl->src, rq.addr, rq.nr_pages, cl->kinds + PROTO_PAGES_HEAD,
 			    cl->pagebuf, why, sizeof(why));
+	if (data < 0 && !why[0]) /* lib/image logged the details */
+		snprintf(why, sizeof(why),
+			 "cannot read 0x%" PRIx64 "+%" PRIu32 " pages of the checkpoint: %s",
+			 rq.addr, rq.nr_pages, strerror(-data));
 	if (data < 0)
-		return refuse(cl, h->id, data, "READ", why[0] ? why : strerror(-data));
+		return refuse(cl, h->id, data, "READ", why);
 	ks = proto_kinds_size(rq.nr_pages);
 	memset(cl->kinds + PROTO_PAGES_HEAD + rq.nr_pages, 0, ks - rq.nr_pages);
 	proto_pages_encode(cl->kinds, &(struct proto_pages){.addr = rq.addr,
@@ -501,6 +611,7 @@ static int serve(struct client *cl)
 	r = handshake(cl);
 	if (r < 0)
 		return r;
+	cl->hs_deadline = 0; /* from now on, the idle and I/O timeouts */
 	for (;;) {
 		uint64_t idle = cl->srv->idle_ms == CKPT_PAGE_SERVER_NO_TIMEOUT
 					? 0
@@ -579,6 +690,7 @@ static void client_free(struct client *cl)
 	free(cl);
 }
 
+/* Its end, to on_conn (report_lock taken here; @srv->lock must not be held). */
 static void report(struct ckpt_page_server *srv, struct client *cl)
 {
 	struct ckpt_page_server_conn_stats st = {
@@ -596,9 +708,25 @@ static void report(struct ckpt_page_server *srv, struct client *cl)
 		.error = cl->error[0] ? cl->error : NULL,
 	};
 
+	pthread_mutex_lock(&srv->report_lock);
 	srv->connections++;
 	if (srv->on_conn)
 		srv->on_conn(&st, srv->userdata);
+	pthread_mutex_unlock(&srv->report_lock);
+}
+
+/* A fatal EBUSY ERROR, best effort: never waits. */
+static void send_busy(struct client *cl, const char *msg)
+{
+	uint8_t buf[PROTO_HDR_SIZE + PROTO_ERROR_HEAD + 512];
+	size_t n;
+
+	n = proto_error_encode(buf + PROTO_HDR_SIZE, sizeof(buf) - PROTO_HDR_SIZE, EBUSY, msg);
+	proto_hdr_encode(buf, &(struct proto_hdr){.len = (uint32_t)n,
+						  .type = PROTO_ERROR,
+						  .flags = PROTO_F_FATAL});
+	if (send(cl->c.fd, buf, PROTO_HDR_SIZE + n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		cl->c.bytes_out += PROTO_HDR_SIZE + n;
 }
 
 static void *client_main(void *arg)
@@ -607,10 +735,19 @@ static void *client_main(void *arg)
 	struct ckpt_page_server *srv = cl->srv;
 
 	serve(cl);
-	if (cl->sent_fatal)
+	if (was_dropped(cl)) {
+		/* Its read side was shut: say why on the write side, which is still open. */
+		pthread_mutex_lock(&srv->lock);
+		snprintf(cl->error, sizeof(cl->error), "%s", cl->drop_why);
+		pthread_mutex_unlock(&srv->lock);
+		send_busy(cl, cl->error);
+		cl->end = "dropped";
+	} else if (cl->sent_fatal) {
 		linger_close(cl);
+	}
 	pthread_mutex_lock(&srv->lock);
-	if (srv->stopping && (!cl->end || strcmp(cl->end, "closed"))) {
+	if (srv->stopping &&
+	    (!cl->end || (strcmp(cl->end, "closed") && strcmp(cl->end, "dropped")))) {
 		cl->end = "stopped";
 		cl->error[0] = '\0';
 	}
@@ -619,38 +756,139 @@ static void *client_main(void *arg)
 			*p = cl->next;
 			break;
 		}
+	/* Its place is free now; the thread counts until it has reported. */
+	if (cl->state == CL_PENDING)
+		srv->nr_pending--;
+	else if (cl->state == CL_CLIENT)
+		srv->nr_clients--;
+	pthread_mutex_unlock(&srv->lock);
 	report(srv, cl);
-	srv->nr_clients--;
+	pthread_mutex_lock(&srv->lock);
+	srv->nr_threads--;
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
 	client_free(cl);
 	return NULL;
 }
 
-/* Over the limit: a fatal EBUSY, best effort, without a thread. */
-static void refuse_busy(struct ckpt_page_server *srv, struct client *cl)
+/* Refused at once, without a thread: a fatal EBUSY, best effort (@srv->lock not held). */
+static void refuse_busy(struct ckpt_page_server *srv, struct client *cl, const char *msg)
 {
-	uint8_t buf[PROTO_HDR_SIZE + PROTO_ERROR_HEAD + 128];
-	char msg[128];
-	size_t n;
-
-	snprintf(msg, sizeof(msg), "too many clients: this page server serves %u at a time",
-		 srv->max_clients);
-	n = proto_error_encode(buf + PROTO_HDR_SIZE, sizeof(buf) - PROTO_HDR_SIZE, EBUSY, msg);
-	proto_hdr_encode(buf, &(struct proto_hdr){.len = (uint32_t)n,
-						  .type = PROTO_ERROR,
-						  .flags = PROTO_F_FATAL});
-	if (send(cl->c.fd, buf, PROTO_HDR_SIZE + n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
-		cl->c.bytes_out += PROTO_HDR_SIZE + n;
+	send_busy(cl, msg);
 	conn_end(cl, "refused", -EBUSY, "%s", msg);
 	report(srv, cl);
+}
+
+/*
+ * The address of a peer for the per-address limit: an IPv4 address (also
+ * when mapped in IPv6), or the /64 of an IPv6 one (what one host gets).
+ */
+static void addr_key(const struct sockaddr_storage *ss, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		memcpy(key, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			memcpy(key, a->s6_addr + 12, 4);
+		} else {
+			key[4] = 6;
+			memcpy(key + 8, a->s6_addr, 8);
+		}
+	}
+}
+
+/* The address part of a peer's "ADDR:PORT" ("[V6]:PORT"), for messages. */
+static void addr_text(const struct client *cl, char *buf, size_t len)
+{
+	const char *colon = strrchr(cl->c.peer, ':');
+
+	snprintf(buf, len, "%.*s%s", colon ? (int)(colon - cl->c.peer) : (int)strlen(cl->c.peer),
+		 cl->c.peer, cl->akey[4] == 6 ? "/64" : "");
+}
+
+static unsigned int pending_from(const struct ckpt_page_server *srv, const uint8_t key[16])
+{
+	unsigned int n = 0;
+
+	for (const struct client *c = srv->clients; c; c = c->next)
+		n += c->state == CL_PENDING && !memcmp(c->akey, key, 16);
+	return n;
+}
+
+/*
+ * Which connection in its handshake @nc, a new one, drops (lock held), or
+ * NULL when both budgets have room. From @nc's address when that one is
+ * full, else (the total is reached) from the address that holds the most;
+ * a silent one (no complete HELLO) before one that said HELLO, then the
+ * oldest. Why in @why.
+ */
+static struct client *pick_drop(struct ckpt_page_server *srv, const struct client *nc, char *why,
+				size_t whylen)
+{
+	unsigned int same = pending_from(srv, nc->akey), best_n = 0;
+	struct client *best = NULL;
+	char a[128];
+
+	if (same < srv->max_handshakes_per_addr && srv->nr_pending < srv->max_handshakes)
+		return NULL;
+	for (struct client *c = srv->clients; c; c = c->next) {
+		unsigned int n;
+		bool better;
+
+		if (c->state != CL_PENDING)
+			continue;
+		if (same >= srv->max_handshakes_per_addr && memcmp(c->akey, nc->akey, 16))
+			continue;
+		n = same >= srv->max_handshakes_per_addr ? same : pending_from(srv, c->akey);
+		if (!best || n != best_n) {
+			better = !best || n > best_n;
+		} else {
+			bool hs = __atomic_load_n(&c->hello_seen, __ATOMIC_ACQUIRE);
+			bool hb = __atomic_load_n(&best->hello_seen, __ATOMIC_ACQUIRE);
+
+			better = hs != hb ? !hs : c->t0 < best->t0;
+		}
+		if (better) {
+			best = c;
+			best_n = n;
+		}
+	}
+	if (!best)
+		return NULL;
+	addr_text(best, a, sizeof(a));
+	if (same >= srv->max_handshakes_per_addr)
+		snprintf(why, whylen,
+			 "dropped for a newer connection: %s has %u "
+			 "connections in their handshake, at most %u",
+			 a, same, srv->max_handshakes_per_addr);
+	else
+		snprintf(why, whylen,
+			 "dropped for a newer connection: %u "
+			 "connections are in their handshake, at most %u (%u of them from %s)",
+			 srv->nr_pending, srv->max_handshakes, best_n, a);
+	return best;
+}
+
+/* Drop @cl (lock held): out of the budget now, its thread ends at once, saying why. */
+static void drop(struct ckpt_page_server *srv, struct client *cl, const char *why)
+{
+	cl->state = CL_DROPPED;
+	srv->nr_pending--;
+	snprintf(cl->drop_why, sizeof(cl->drop_why), "%s", why);
+	__atomic_store_n(&cl->dropped, true, __ATOMIC_RELEASE);
+	pr_warn("peer %s: %s", cl->c.peer, why);
+	shutdown(cl->c.fd, SHUT_RD); /* wakes its thread; the write side stays for the ERROR */
 }
 
 static int accept_one(struct ckpt_page_server *srv)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	struct client *cl;
+	struct client *cl, *victim;
+	char why[320];
 	pthread_attr_t attr;
 	pthread_t t;
 	int fd, one = 1, r;
@@ -674,15 +912,47 @@ static int accept_one(struct ckpt_page_server *srv)
 	cl->srv = srv;
 	cl->src = srv->src;
 	cl->c.fd = fd;
+	cl->c.cancel_fd = -1;
 	cl->t0 = now_ns();
+	cl->hs_deadline = deadline_in(srv->handshake_ms);
+	cl->state = CL_PENDING;
+	addr_key(&ss, cl->akey);
 	net_sockaddr_format((struct sockaddr *)&ss, sl, cl->c.peer, sizeof(cl->c.peer));
 	pthread_mutex_lock(&srv->lock);
 	if (srv->nr_clients >= srv->max_clients) {
-		refuse_busy(srv, cl);
+		snprintf(why, sizeof(why), "too many clients: this page server serves %u at a time",
+			 srv->max_clients);
 		pthread_mutex_unlock(&srv->lock);
+		refuse_busy(srv, cl, why);
 		client_free(cl);
 		return 0;
 	}
+	/*
+	 * Threads of dropped connections end at once, but need a CPU to: give
+	 * them a moment (the backlog holds the next connections), never let
+	 * them pile up.
+	 */
+	if (srv->nr_threads >= srv->max_clients + 2 * srv->max_handshakes) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		while (srv->nr_threads >= srv->max_clients + 2 * srv->max_handshakes &&
+		       pthread_cond_timedwait(&srv->cond, &srv->lock, &ts) == 0)
+			;
+	}
+	if (srv->nr_threads >= srv->max_clients + 2 * srv->max_handshakes) {
+		snprintf(why, sizeof(why),
+			 "too many connections: %u at a time, dropped ones still closing",
+			 srv->nr_threads);
+		pthread_mutex_unlock(&srv->lock);
+		refuse_busy(srv, cl, why);
+		client_free(cl);
+		return 0;
+	}
+	victim = pick_drop(srv, cl, why, sizeof(why));
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 1 << 20);
@@ -694,11 +964,15 @@ static int accept_one(struct ckpt_page_server *srv)
 		client_free(cl);
 		return 0;
 	}
+	if (victim)
+		drop(srv, victim, why);
 	cl->next = srv->clients;
 	srv->clients = cl;
-	srv->nr_clients++;
+	srv->nr_threads++;
+	srv->nr_pending++;
+	pr_debug("peer %s: connected (%u clients, %u in their handshake)", cl->c.peer,
+		 srv->nr_clients, srv->nr_pending);
 	pthread_mutex_unlock(&srv->lock);
-	pr_debug("peer %s: connected (%u clients)", cl->c.peer, srv->nr_clients);
 	return 0;
 }
 
@@ -734,7 +1008,7 @@ int ckpt_page_server_run(struct ckpt_page_server *srv, int stop_fd)
 	srv->stopping = true;
 	for (struct client *cl = srv->clients; cl; cl = cl->next)
 		shutdown(cl->c.fd, SHUT_RDWR);
-	while (srv->nr_clients)
+	while (srv->nr_threads)
 		pthread_cond_wait(&srv->cond, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 	return r;
@@ -770,6 +1044,7 @@ void ckpt_page_server_free(struct ckpt_page_server *srv)
 	free(srv->dir);
 	net_key_free(srv->key);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->report_lock);
 	pthread_cond_destroy(&srv->cond);
 	free(srv);
 }
@@ -807,8 +1082,14 @@ int ckpt_page_server_new(const struct ckpt_page_server_opts *opts, struct ckpt_p
 	}
 	srv->lfd = -1;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->report_lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	srv->max_clients = opts->max_clients ? opts->max_clients : MAX_CLIENTS_DEFAULT;
+	srv->max_handshakes = opts->max_handshakes ? opts->max_handshakes : MAX_HANDSHAKES_DEFAULT;
+	srv->max_handshakes_per_addr =
+		opts->max_handshakes_per_addr
+			? opts->max_handshakes_per_addr
+			: MIN(MAX_HANDSHAKES_ADDR_DEFAULT, srv->max_handshakes);
 	srv->max_batch = opts->max_batch ? opts->max_batch : PROTO_BATCH_DEFAULT;
 	srv->handshake_ms = opts->handshake_timeout_ms ? opts->handshake_timeout_ms
 						       : HANDSHAKE_TIMEOUT_DEFAULT_MS;
@@ -819,6 +1100,14 @@ int ckpt_page_server_new(const struct ckpt_page_server_opts *opts, struct ckpt_p
 	if (srv->max_batch > PROTO_BATCH_MAX) {
 		pr_err("cannot start the page server: a batch of %u pages, at most %u",
 		       srv->max_batch, PROTO_BATCH_MAX);
+		return -EINVAL;
+	}
+	if (srv->max_handshakes > MAX_HANDSHAKES_LIMIT ||
+	    srv->max_handshakes_per_addr > srv->max_handshakes) {
+		pr_err("cannot start the page server: %u connections in their handshake, %u "
+		       "of them from one address: at most %u, and no more from one address "
+		       "than in all",
+		       srv->max_handshakes, srv->max_handshakes_per_addr, MAX_HANDSHAKES_LIMIT);
 		return -EINVAL;
 	}
 	if (srv->handshake_ms == CKPT_PAGE_SERVER_NO_TIMEOUT ||

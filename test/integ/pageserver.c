@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -694,7 +695,8 @@ Test(pageserver, malicious_clients_get_clear_errors_while_a_good_one_is_served)
 	fd = raw_connect(&srv, 0);
 	peer_name(fd, peer, sizeof(peer));
 	raw_send(fd, PROTO_HELLO, 0, b, 10, PROTO_HELLO_SIZE);
-	strcat(peer, "truncated message: 10 of 64 payload bytes of a HELLO within 1000 ms");
+	strcat(peer, "truncated message: 10 of 64 payload bytes of a HELLO within the handshake "
+		     "deadline, 1000 ms of connecting");
 	cr_expect(log_wait(&srv, peer, 5000), "no '%s' in the server's log", peer);
 	close(fd);
 
@@ -889,6 +891,474 @@ Test(pageserver, too_many_clients_are_refused)
 	json_object_put(j);
 	server_done(&srv);
 	ck_done(&c);
+}
+
+/* ---- GET_DOC errors, as ckpt-page-server(1) documents them ---- */
+
+/* GET_DOC @name as request @id: the ERROR's code and text, or 0 for a DOC. */
+static int raw_get_doc(int fd, uint32_t id, const char *name, size_t len, bool fatal, char *msg,
+		       size_t msglen)
+{
+	uint8_t h[PROTO_HDR_SIZE];
+	struct proto_hdr hdr;
+	char why[256];
+
+	raw_send(fd, PROTO_GET_DOC, id, name, (uint32_t)len, (uint32_t)len);
+	cr_assert(raw_recv(fd, h, sizeof(h), 5000), "no reply to GET_DOC '%.*s'", (int)len, name);
+	cr_assert_eq(proto_hdr_decode(h, PROTO_REPLY_MAX, why, sizeof(why), &hdr), 0, "%s", why);
+	if (hdr.type == PROTO_DOC) {
+		char *doc = malloc(hdr.len + 1);
+
+		cr_assert(raw_recv(fd, doc, hdr.len, 5000));
+		free(doc);
+		return 0;
+	}
+	cr_assert_eq(hdr.type, PROTO_ERROR, "a %s to GET_DOC", proto_type_name(hdr.type));
+	cr_expect_eq(hdr.id, id);
+	cr_expect_eq(!!(hdr.flags & PROTO_F_FATAL), fatal, "FATAL flag of GET_DOC '%.*s'", (int)len,
+		     name);
+	{
+		uint8_t p[PROTO_ERROR_HEAD + PROTO_ERROR_MSG_MAX];
+		struct proto_error e;
+
+		cr_assert(raw_recv(fd, p, hdr.len, 5000));
+		cr_assert_eq(proto_error_decode(p, hdr.len, why, sizeof(why), &e), 0, "%s", why);
+		snprintf(msg, msglen, "%.*s", (int)e.msg_len, e.msg);
+		return (int)e.code;
+	}
+}
+
+Test(pageserver, get_doc_errors_are_as_documented)
+{
+	struct ck c;
+	struct server srv;
+	char bad[160], cmd[400], msg[1100], longname[PROTO_DOC_NAME_MAX + 2];
+	FILE *f;
+	int fd;
+
+	ck_make(&c, false);
+	/* A copy whose files.json no longer matches its checksum. */
+	snprintf(bad, sizeof(bad), "%s/bad", tmp);
+	snprintf(cmd, sizeof(cmd), "cp -a %s %s", c.dir, bad);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s/files.json", bad);
+	f = fopen(cmd, "r+");
+	cr_assert_not_null(f);
+	fseek(f, 10, SEEK_SET);
+	cr_assert_eq(fputc(' ', f) == EOF ? -1 : 0, 0);
+	fseek(f, 1, SEEK_SET);
+	cr_assert_eq(fputc('#', f) == EOF ? -1 : 0, 0);
+	fclose(f);
+	server_start(&srv, bad, NULL);
+
+	fd = raw_connect(&srv, 0);
+	raw_handshake(fd);
+	/* ENOENT: no such document; pages.idx and pages.zst are not documents. */
+	cr_expect_eq(raw_get_doc(fd, 1, "nothing.json", 12, false, msg, sizeof(msg)), ENOENT);
+	cr_expect(strstr(msg, "no document 'nothing.json'"), "%s", msg);
+	cr_expect_eq(raw_get_doc(fd, 2, "pages.zst", 9, false, msg, sizeof(msg)), ENOENT);
+	cr_expect(strstr(msg, "no document 'pages.zst'"), "%s", msg);
+	/* EINVAL: a name outside [A-Za-z0-9._-], or starting with '.'. */
+	cr_expect_eq(raw_get_doc(fd, 3, ".hidden", 7, false, msg, sizeof(msg)), EINVAL);
+	cr_expect(strstr(msg, "invalid name: only [A-Za-z0-9._-], not starting with '.'"), "%s",
+		  msg);
+	cr_expect_eq(raw_get_doc(fd, 4, "a/b", 3, false, msg, sizeof(msg)), EINVAL);
+	/* EBADMSG: the server cannot read it; the text names the document. */
+	cr_expect_eq(raw_get_doc(fd, 5, "files.json", 10, false, msg, sizeof(msg)), EBADMSG);
+	cr_expect(strstr(msg, "cannot read document 'files.json' of the checkpoint"), "%s", msg);
+	/* The connection went on through all of these. */
+	cr_expect_eq(raw_get_doc(fd, 6, "mm.json", 7, false, msg, sizeof(msg)), 0, "%s", msg);
+	/* A name over 255 bytes: a fatal EPROTO, as for an empty one. */
+	memset(longname, 'a', sizeof(longname));
+	cr_expect_eq(raw_get_doc(fd, 7, longname, PROTO_DOC_NAME_MAX + 1, true, msg, sizeof(msg)),
+		     EPROTO);
+	cr_expect(strstr(msg, "GET_DOC with a name of 256 bytes: 1 to 255 allowed"), "%s", msg);
+	close(fd);
+	fd = raw_connect(&srv, 0);
+	raw_handshake(fd);
+	cr_expect_eq(raw_get_doc(fd, 8, "", 0, true, msg, sizeof(msg)), EPROTO);
+	cr_expect(strstr(msg, "GET_DOC with a name of 0 bytes: 1 to 255 allowed"), "%s", msg);
+	close(fd);
+	cr_expect_not(log_wait(&srv, "GET_DOC: GET_DOC", 200), "a request named twice in the log");
+	cr_assert_eq(server_stop(&srv), 0);
+	server_done(&srv);
+	ck_done(&c);
+}
+
+/* ---- --listen ---- */
+
+Test(pageserver, listen_port_0_picks_a_free_port_and_says_which)
+{
+	struct ck c;
+	struct server srv;
+	struct run_result r;
+	unsigned int port = 0;
+
+	cr_assert_eq(run_ckpt(&r, "page-server", "-D", tmp, "--listen", "65536", NULL), 0);
+	cr_expect_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err,
+			 "invalid port '65536' in '65536': 0 (any free port) to 65535 expected"),
+		  "%s", r.err);
+	run_result_done(&r);
+	ck_make(&c, false);
+	cr_assert_eq(server_start_ns(&srv, NULL, c.dir, "0", NULL), 0, "--listen 0 was refused");
+	cr_expect_eq(sscanf(srv.addr, "127.0.0.1:%u", &port), 1, "%s", srv.addr);
+	cr_expect(port > 0 && port < 65536, "listening on %s", srv.addr);
+	cr_assert_eq(server_stop(&srv), 0);
+	server_done(&srv);
+	ck_done(&c);
+}
+
+/* ---- peers that never finish their handshake ---- */
+
+/* A TCP connection to @port from the loopback address @src (127.0.0.N); -1 on failure. */
+static int connect_from(unsigned int port, const char *src)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in b = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	struct timeval tv = {.tv_sec = 1}; /* a full backlog: connect(2) gives up, never hangs */
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (fd < 0 || inet_pton(AF_INET, src, &b.sin_addr) != 1 ||
+	    bind(fd, (struct sockaddr *)&b, sizeof(b)) < 0 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+#define NSILENT 40
+
+/* NSILENT connections that never send a byte, from 4 addresses, renewed when the server ends one.
+ */
+struct flood {
+	unsigned int port;
+	int fd[NSILENT];
+	atomic_bool stop;
+	long renewed, failed;
+};
+
+static const char *flood_src(int i)
+{
+	static const char *const src[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"};
+
+	return src[i % 4];
+}
+
+static void *flood_main(void *arg)
+{
+	struct flood *f = arg;
+
+	/* Bounded: 1500 rounds of 20 ms at most. */
+	for (int round = 0; round < 1500 && !atomic_load(&f->stop); round++) {
+		for (int i = 0; i < NSILENT; i++) {
+			struct pollfd p = {f->fd[i], POLLIN, 0};
+
+			if (f->fd[i] >= 0 && poll(&p, 1, 0) == 0)
+				continue;
+			if (f->fd[i] >= 0)
+				close(f->fd[i]);
+			f->fd[i] = connect_from(f->port, flood_src(i));
+			if (f->fd[i] < 0)
+				f->failed++;
+			else
+				f->renewed++;
+		}
+		usleep(20000);
+	}
+	return NULL;
+}
+
+/* A HELLO sent a byte every 250 ms from 127.0.0.9 (for at most 12 s): when the server ends it. */
+struct trickle {
+	unsigned int port;
+	char peer[64]; /* "peer 127.0.0.9:PORT: " */
+	double held;   /* seconds from connect to the server's end of it; < 0: still open */
+	atomic_int sent;
+};
+
+static void *trickle_main(void *arg)
+{
+	struct trickle *t = arg;
+	uint8_t msg[PROTO_HDR_SIZE + PROTO_HELLO_SIZE];
+	struct sockaddr_in a;
+	socklen_t l = sizeof(a);
+	double t0;
+	int fd;
+
+	t->held = -1;
+	proto_hdr_encode(msg, &(struct proto_hdr){.len = PROTO_HELLO_SIZE, .type = PROTO_HELLO});
+	proto_hello_encode(msg + PROTO_HDR_SIZE,
+			   &(struct proto_hello){.min_version = 1,
+						 .max_version = 2,
+						 .max_payload = PROTO_REPLY_MAX});
+	fd = connect_from(t->port, "127.0.0.9");
+	if (fd < 0)
+		return NULL;
+	t0 = mono_s();
+	if (getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+		snprintf(t->peer, sizeof(t->peer), "peer 127.0.0.9:%u: ", ntohs(a.sin_port));
+	for (size_t i = 0; i < sizeof(msg) && mono_s() - t0 < 12; i++) {
+		struct pollfd p = {fd, POLLIN, 0};
+
+		if (send(fd, msg + i, 1, MSG_NOSIGNAL) == 1)
+			atomic_fetch_add(&t->sent, 1);
+		if (poll(&p, 1, 250) > 0) { /* the server's end: EOF, or an ERROR before it */
+			t->held = mono_s() - t0;
+			break;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+/* Reads a server's stdout while it runs (a flood makes more lines than a pipe holds). */
+struct drain {
+	int fd;
+	atomic_bool stop;
+	char *buf;
+	size_t len, cap;
+};
+
+static void *drain_main(void *arg)
+{
+	struct drain *d = arg;
+
+	while (!atomic_load(&d->stop)) {
+		struct pollfd p = {d->fd, POLLIN, 0};
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		if (d->len + 4096 + 1 > d->cap) {
+			char *nb = realloc(d->buf, d->cap = d->cap * 2 + 65536);
+
+			if (!nb)
+				break;
+			d->buf = nb;
+		}
+		n = read(d->fd, d->buf + d->len, d->cap - d->len - 1);
+		if (n <= 0)
+			break;
+		d->len += (size_t)n;
+	}
+	return NULL;
+}
+
+Test(pageserver, silent_and_trickling_peers_do_not_lock_out_a_good_client)
+{
+	char *token = token_file("token", "correct horse battery staple\n", 0600);
+	const char *const extra[] = {"--token-file", token, "--handshake-timeout", "3s", NULL};
+	struct flood f = {0};
+	struct trickle tr = {0};
+	struct drain dr = {0};
+	struct ckpt_page_source *s = NULL;
+	unsigned char page[PS];
+	pthread_t ft, tt, dt;
+	struct ck c;
+	struct server srv;
+	double t0, waited;
+	char want[256];
+	json_object *j;
+	int r;
+
+	ck_make(&c, false);
+	server_start(&srv, c.dir, extra);
+	dr.fd = srv.p.out_fd;
+	cr_assert_eq(pthread_create(&dt, NULL, drain_main, &dr), 0);
+	cr_assert_eq(sscanf(srv.addr, "127.0.0.1:%u", &f.port), 1);
+	tr.port = f.port;
+	cr_assert_eq(pthread_create(&tt, NULL, trickle_main, &tr), 0);
+	/* The trickler connects first: it holds its place, the flood comes after it. */
+	for (int i = 0; i < 200 && !atomic_load(&tr.sent); i++)
+		usleep(10000);
+	cr_assert_gt(atomic_load(&tr.sent), 0, "the trickler could not connect from 127.0.0.9");
+	for (int i = 0; i < NSILENT; i++) {
+		f.fd[i] = connect_from(f.port, flood_src(i));
+		cr_assert_geq(f.fd[i], 0, "cannot connect from %s: %m", flood_src(i));
+	}
+	cr_assert_eq(pthread_create(&ft, NULL, flood_main, &f), 0);
+	usleep(500000); /* every silent connection accepted, and renewed once dropped */
+
+	/*
+	 * A client with the token, while NSILENT silent connections are held and
+	 * renewed and a HELLO trickles in: served now, not once the handshake
+	 * deadline (3 s) frees a place, and not refused.
+	 */
+	t0 = mono_s();
+	r = ckpt_page_source_open_remote(srv.url, token, NULL, &s);
+	cr_expect_eq(r, 0, "a good client under a flood of silent peers: %s", last_err);
+	if (r == 0) {
+		cr_expect_eq(ckpt_page_source_read_page(s, c.s.base[BIG], page), CKPT_PAGE_DATA,
+			     "%s", last_err);
+		cr_expect_eq(verify(s, &c.s, 256), 0);
+	}
+	waited = mono_s() - t0;
+	cr_log_info("good client served in %.3f s under %d silent peers (renewed %ld times)",
+		    waited, NSILENT, f.renewed);
+	cr_expect_lt(waited, 2.0, "the good client waited %.3f s", waited);
+	ckpt_page_source_close(s);
+
+	/* The trickler: ended by the deadline on the whole handshake, not 30 s later. */
+	pthread_join(tt, NULL);
+	cr_log_info("a HELLO trickled a byte per 250 ms held a slot %.3f s (%d bytes sent)",
+		    tr.held, atomic_load(&tr.sent));
+	cr_expect_geq(tr.held, 2.5, "the trickler was ended after %.3f s, before its deadline",
+		      tr.held);
+	cr_expect_leq(tr.held, 6.0, "the trickler held its slot %.3f s (-1: over 12 s)", tr.held);
+	atomic_store(&f.stop, true);
+	pthread_join(ft, NULL);
+	for (int i = 0; i < NSILENT; i++)
+		if (f.fd[i] >= 0)
+			close(f.fd[i]);
+	cr_expect_gt(f.renewed, 0, "no silent connection was ever dropped");
+	snprintf(want, sizeof(want), "%struncated message: ", tr.peer);
+	cr_expect(log_wait(&srv, want, 2000), "no '%s' in the server's log", want);
+	cr_expect(
+		log_wait(&srv, "bytes within the handshake deadline, 3000 ms of connecting", 2000),
+		"no handshake deadline in the server's log");
+	cr_expect(log_wait(&srv, "dropped for a newer connection", 2000),
+		  "no dropped connection in the server's log");
+
+	atomic_store(&dr.stop, true);
+	pthread_join(dt, NULL);
+	cr_assert_eq(server_stop(&srv), 0);
+	/* What was drained, then the rest. */
+	dr.buf = realloc(dr.buf, dr.len + strlen(srv.out) + 1);
+	cr_assert_not_null(dr.buf);
+	strcpy(dr.buf + dr.len, srv.out);
+	free(srv.out);
+	srv.out = dr.buf;
+	j = conn_line(&srv, "end", "dropped");
+	/* Not the output itself in a message: thousands of lines (Criterion chokes on them). */
+	cr_expect_not_null(j, "no connection ended as dropped (%zu bytes of output)",
+			   strlen(srv.out));
+	json_object_put(j);
+	j = conn_line(&srv, "authenticated", "true");
+	cr_expect_not_null(j, "the good client did not get through (%zu bytes of output)",
+			   strlen(srv.out));
+	if (j)
+		cr_expect_gt(jint(j, "data_pages"), 0);
+	json_object_put(j);
+	server_done(&srv);
+	free(token);
+	ck_done(&c);
+}
+
+/* The budgets are checked: more in their handshake from one address than in all is refused. */
+Test(pageserver, handshake_budgets_are_checked)
+{
+	struct run_result r;
+
+	cr_assert_eq(run_ckpt(&r, "page-server", "-D", tmp, "--listen", "127.0.0.1:0",
+			      "--max-handshakes", "2", "--max-handshakes-per-address", "3", NULL),
+		     0);
+	cr_expect_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "--max-handshakes-per-address 3 is more than --max-handshakes 2"),
+		  "%s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "page-server", "-D", tmp, "--listen", "127.0.0.1:0",
+			      "--max-handshakes", "0", NULL),
+		     0);
+	cr_expect_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "invalid --max-handshakes '0': 1 to 1024"), "%s", r.err);
+	run_result_done(&r);
+}
+
+/* ---- a page server that accepts and never answers ---- */
+
+/* Wait up to @ms for @pid; its status, or -1 (then it is killed). */
+static int wait_bounded(pid_t pid, int ms)
+{
+	double deadline = mono_s() + ms / 1000.0;
+	int status;
+
+	do {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return status;
+		usleep(10000);
+	} while (mono_s() < deadline);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+Test(pageserver, restore_from_a_server_that_never_answers_stops_on_a_signal)
+{
+	static const struct {
+		const char *lazy;
+		int sig;
+		const char *name;
+	} cases[] = {{NULL, SIGINT, "SIGINT"}, {"--lazy", SIGTERM, "SIGTERM"}};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		socklen_t l = sizeof(a);
+		char url[64], errpath[160], *err;
+		struct pollfd p;
+		double t0, took;
+		int lfd, status;
+		pid_t pid;
+		FILE *f;
+
+		/* Accepts (the kernel does) and never answers: no accept(2), no byte. */
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_geq(lfd, 0);
+		cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0, "%m");
+		cr_assert_eq(listen(lfd, 4), 0);
+		cr_assert_eq(getsockname(lfd, (struct sockaddr *)&a, &l), 0);
+		snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", ntohs(a.sin_port));
+		snprintf(errpath, sizeof(errpath), "%s/restore-%zu.err", tmp, i);
+		pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			int n = open("/dev/null", O_RDWR);
+
+			dup2(n, 0);
+			dup2(n, 1);
+			dup2(e, 2);
+			execl(ckpt_bin(), "ckpt", "restore", "--from", url, cases[i].lazy,
+			      (char *)NULL);
+			_exit(127);
+		}
+		/* Connected: it now waits for the server's HELLO. */
+		p = (struct pollfd){lfd, POLLIN, 0};
+		cr_assert_eq(poll(&p, 1, 10000), 1, "restore --from %s never connected", url);
+		usleep(300000);
+		t0 = mono_s();
+		kill(pid, cases[i].sig);
+		status = wait_bounded(pid, 10000);
+		took = mono_s() - t0;
+		cr_log_info("restore --from a silent server: %s ended it after %.3f s",
+			    cases[i].name, took);
+		cr_expect_neq(status, -1, "restore %s ignored %s for 10 s",
+			      cases[i].lazy ?: "(eager)", cases[i].name);
+		cr_expect(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == cases[i].sig,
+			  "restore %s: status %#x, not dead of %s (exit 128+%d)",
+			  cases[i].lazy ?: "(eager)", status, cases[i].name, cases[i].sig);
+		cr_expect_lt(took, 3.0, "%s took %.3f s to end it", cases[i].name, took);
+		f = fopen(errpath, "r");
+		cr_assert_not_null(f);
+		err = calloc(1, 8192);
+		cr_assert_not_null(err);
+		(void)!fread(err, 1, 8191, f);
+		fclose(f);
+		cr_expect(strstr(err, "interrupted by") && strstr(err, cases[i].name) &&
+				  strstr(err, "nothing was restored"),
+			  "restore %s: %s", cases[i].lazy ?: "(eager)", err);
+		free(err);
+		close(lfd);
+	}
 }
 
 /* ---- tokens ---- */
