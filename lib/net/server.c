@@ -31,6 +31,8 @@
 
 #include <ckpt/net.h>
 
+#include <ckpt/nl.h>
+
 #include "net/net-internal.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -298,6 +300,33 @@ static int promote(struct client *cl, uint32_t id)
 	return fault(cl, id, -EBUSY, "refused", msg);
 }
 
+/*
+ * Without a token, the peer (on loopback: the server listens nowhere else
+ * without one) must be root, the server's own user, or the user whose
+ * checkpoint it serves: a checkpoint holds a process's memory, and only
+ * they could read its files anyway.
+ */
+static int local_peer_allowed(struct client *cl, uint32_t id)
+{
+	struct ckpt_provenance prov;
+	char msg[320];
+	uid_t uid;
+	int r = ckpt_nl_tcp_peer_uid(cl->c.fd, &uid);
+
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "this page server has no token and cannot tell who the peer is "
+			 "(%s): it serves only root and the checkpoint's owner", strerror(-r));
+		return fault(cl, id, -EACCES, "error", msg);
+	}
+	if (uid == 0 || uid == geteuid() ||
+	    (ckpt_page_source_provenance(cl->srv->src, &prov) == 0 && prov.kind == CKPT_PROV_USER &&
+	     prov.uid == uid))
+		return 0;
+	snprintf(msg, sizeof(msg), "this page server has no token: it serves only root, uid %u and the "
+		 "checkpoint's owner, not uid %u", (unsigned int)geteuid(), (unsigned int)uid);
+	return fault(cl, id, -EACCES, "error", msg);
+}
+
 static int handshake(struct client *cl)
 {
 	struct ckpt_page_server *srv = cl->srv;
@@ -350,8 +379,8 @@ static int handshake(struct client *cl)
 			     "none");
 	if (net_random(mine.nonce, sizeof(mine.nonce)) < 0)
 		return fault(cl, h.id, -EIO, "error", "cannot draw a random nonce");
-	/* Without a token, a valid HELLO is all there is to prove. */
-	if (!srv->key && (r = promote(cl, h.id)) < 0)
+	/* Without a token, a valid HELLO from a peer allowed to read the checkpoint. */
+	if (!srv->key && ((r = local_peer_allowed(cl, h.id)) < 0 || (r = promote(cl, h.id)) < 0))
 		return r;
 	proto_hello_encode(hs, &mine);
 	r = send_msg(cl, PROTO_HELLO, 0, h.id, &(struct iovec){hs, sizeof(hs)}, 1, sizeof(hs));

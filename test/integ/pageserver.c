@@ -9,6 +9,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <arpa/inet.h>
@@ -889,6 +890,45 @@ Test(pageserver, too_many_clients_are_refused)
 	j = conn_line(&srv, "end", "refused");
 	cr_expect_not_null(j, "%s", srv.out);
 	json_object_put(j);
+	server_done(&srv);
+	ck_done(&c);
+}
+
+/*
+ * Without a token, a loopback server serves root, its own user and the
+ * checkpoint's owner only: another local user's HELLO is refused (EACCES,
+ * fatal), since a checkpoint holds a process's memory.
+ */
+Test(pageserver, without_a_token_another_local_user_is_refused)
+{
+	struct ck c;
+	struct server srv;
+	char msg[512];
+	pid_t pid;
+	int fd, status;
+
+	ck_make(&c, false);
+	server_start(&srv, c.dir, NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* As nobody; the answer goes back as the exit status. */
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(2);
+		fd = raw_connect(&srv, 0);
+		raw_hello(fd, 1, 1, 0);
+		expect_error(fd, EACCES, true, msg, sizeof(msg), 5000);
+		_exit(strstr(msg, "not uid 65534") ? 0 : 3);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "nobody was served, or refused for another reason (status %#x)", status);
+	/* Root (ourselves) still is. */
+	fd = raw_connect(&srv, 0);
+	raw_handshake(fd);
+	close(fd);
+	cr_assert_eq(server_stop(&srv), 0);
 	server_done(&srv);
 	ck_done(&c);
 }
