@@ -79,12 +79,19 @@ static int add_run(struct page_copy *c, uint64_t addr, uint64_t nr, enum page_ru
 	return 0;
 }
 
-/* Room for @bytes more in the buffer (grows without populating: rare). */
-static int want_room(struct page_copy *c, size_t bytes)
+/*
+ * Room for @bytes more in the buffer (grows without populating: rare),
+ * never beyond @limit (0: none) unless @bytes need it.
+ */
+static int want_room(struct page_copy *c, size_t bytes, size_t limit)
 {
+	size_t want = MAX(c->buf_len + bytes, c->buf_cap * 2);
+
 	if (c->buf_len + bytes <= c->buf_cap)
 		return 0;
-	return page_copy_reserve(c, MAX(c->buf_len + bytes, c->buf_cap * 2));
+	if (limit)
+		want = MAX(c->buf_len + bytes, MIN(want, limit));
+	return page_copy_reserve(c, want);
 }
 
 bool page_vma_is_shmem(const struct ckpt_vma *v)
@@ -224,7 +231,8 @@ static int copy_piece(struct copier *cp, uint64_t addr, uint64_t nr)
 
 	if (cp->n == IOV_BATCH && (r = copier_flush(cp)) < 0)
 		return r;
-	if ((r = want_room(c, cp->local_off - c->buf_len + cp->bytes + nr * PS)) < 0)
+	if ((r = want_room(c, cp->local_off - c->buf_len + cp->bytes + nr * PS,
+			   cp->stream ? cp->stream->chunk : 0)) < 0)
 		return r;
 	r = add_run(c, addr, nr, PAGE_RUN_DATA, cp->local_off + cp->bytes);
 	if (r < 0)
@@ -603,7 +611,7 @@ int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
 
 	c->nr_runs = 0;
 	c->buf_len = 0;
-	r = page_copy_reserve(c, stream->chunk);
+	r = stream->keep_last ? 0 : page_copy_reserve(c, stream->chunk);
 	if (r < 0)
 		return r;
 	cp.local_off = c->buf_len;
@@ -614,13 +622,14 @@ int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
 		return r;
 	}
 	r = copy_maps(&cp, maps, dirty);
-	if (r == 0 && stream->chunk && (cp.local_off || c->nr_runs))
+	if (r == 0 && stream->chunk && !stream->keep_last && (cp.local_off || c->nr_runs))
 		r = copier_drain(&cp);
 	else if (r == 0)
 		c->buf_len = cp.local_off;
 	close(cp.mem_fd);
 	if (r < 0) {
-		if (r != -ESRCH && r != -EINTR) /* gone; interrupted (logged by the caller) */
+		/* gone; interrupted, stopped or the sink's own error (logged by the caller) */
+		if (r != -ESRCH && r != -EINTR && r != -ECANCELED && !cp.sink_err)
 			pr_err("cannot copy the memory of pid %d: %s", cp.pid, errstr(r));
 		return r;
 	}

@@ -71,6 +71,11 @@ struct page_stream {
 	/* Frozen: its injector (the scratch area is not saved; no read fails); NULL: running. */
 	struct ckpt_inject *inj;
 	size_t chunk;                 /* bytes in the buffer before the sink takes them; 0: keep all */
+	/*
+	 * The last chunk stays in the buffer (the caller hands it on later);
+	 * the buffer is not mapped in advance, it grows up to @chunk.
+	 */
+	bool keep_last;
 	/* Takes the runs and pages of @c (they are dropped when it returns 0). */
 	int (*sink)(struct page_copy *c, void *userdata);
 	void *userdata;
