@@ -200,3 +200,151 @@ Test(resources, track_memory_stays_within_max_buffer, .timeout = 240)
 	kill(h.p.pid, SIGCONT);
 	prog_kill(&h.p);
 }
+
+/* A pid that was a process and is none now (reaped). */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/* The names in @dir that start with @prefix: how many. */
+static int count_prefix(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d, "cannot read '%s'", dir);
+	while ((e = readdir(d)))
+		n += !strncmp(e->d_name, prefix, strlen(prefix));
+	closedir(d);
+	return n;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * A dump killed before its commit leaves its temporary directory (a copy
+ * of the process's memory): the next dump into the same directory removes
+ * it at once, and works. So does any temporary directory whose ckpt is
+ * gone and that nobody locks; one that a live ckpt locks, or whose ckpt
+ * lives (between its mkdir and its lock), stays.
+ */
+Test(resources, a_killed_dump_leaves_nothing_behind_the_next_one, .timeout = 120)
+{
+	struct hog h;
+	struct run_result r;
+	char dir[128], b[160], held[64], dead[64], live[64], path[256], line[64];
+	pid_t gone = dead_pid();
+	int fd;
+
+	hog_start(&h, "8", "1");
+	cr_assert_geq(prog_read_line(&h.p, line, sizeof(line), 30000), 0);
+	cr_assert_str_eq(line, "still");
+	snprintf(dir, sizeof(dir), "%s/left", tmp);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+
+	snprintf(path, sizeof(path), "%s/a", dir);
+	setenv("CKPT_TEST_CRASH", "commit-before-rename", 1);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", h.pid, "-D", path, "--leave-running", NULL), 0);
+	unsetenv("CKPT_TEST_CRASH");
+	cr_assert_eq(r.status, 128 + SIGKILL, "the dump was not killed before its commit: %s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(count_prefix(dir, ".a.tmp-"), 1, "the killed dump left no temporary directory");
+
+	/* Others: locked by a live writer; its ckpt alive; its ckpt gone, unlocked. */
+	snprintf(held, sizeof(held), ".held.tmp-AAAAAA.%d", (int)gone);
+	snprintf(live, sizeof(live), ".live.tmp-BBBBBB.%d", (int)getpid());
+	snprintf(dead, sizeof(dead), ".dead.tmp-CCCCCC.%d", (int)gone);
+	snprintf(path, sizeof(path), "%s/%s", dir, held);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, live);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, dead);
+	cr_assert_eq(mkdir(path, 0700), 0);
+
+	snprintf(b, sizeof(b), "%s/b", dir);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", h.pid, "-D", b, "--leave-running", NULL), 0);
+	cr_assert_eq(r.status, 0, "the next dump: %s", r.err);
+	run_result_done(&r);
+	cr_expect_eq(count_prefix(dir, ".a.tmp-"), 0, "the killed dump's temporary directory stayed");
+	cr_expect(!exists(dir, dead), "'%s' (its ckpt gone, not locked) stayed", dead);
+	cr_expect(exists(dir, held), "'%s' (locked by a live writer) was removed", held);
+	cr_expect(exists(dir, live), "'%s' (its ckpt alive) was removed", live);
+	close(fd);
+
+	kill(h.p.pid, SIGSTOP);
+	restore_compare(h.p.pid, b, false, h.rseq_at, "the dump after a killed one");
+	kill(h.p.pid, SIGCONT);
+	prog_kill(&h.p);
+}
+
+/*
+ * The run directory keeps a record per tracked process (track-PID.json,
+ * .gen, .lock): the next command that looks removes those of processes
+ * that are gone, reaped or not (a zombie never runs again, its tracking
+ * closed with its files), and keeps those of live ones.
+ */
+Test(resources, records_of_dead_targets_go, .timeout = 120)
+{
+	struct hog zombie, reaped, alive, other;
+	struct run_result r;
+	char path[256], name[64];
+	struct hog *all[] = { &zombie, &reaped, &alive };
+
+	hog_start(&zombie, "1", "1");
+	hog_start(&reaped, "1", "1");
+	hog_start(&alive, "1", "1");
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/rec-%zu", tmp, i);
+		cr_assert_eq(run_ckpt(&r, "dump", "-t", all[i]->pid, "-D", path, "--leave-running", NULL), 0);
+		cr_assert_eq(r.status, 0, "dump: %s", r.err);
+		run_result_done(&r);
+		snprintf(name, sizeof(name), "track-%s.json", all[i]->pid);
+		cr_assert(exists(tmp, name), "no tracking record '%s' after a dump --leave-running", name);
+	}
+	/* A zombie: killed, not reaped (this test is its parent). */
+	kill(zombie.p.pid, SIGKILL);
+	for (int i = 0; i < 500 && proc_state(zombie.p.pid) != 'Z'; i++)
+		usleep(2000);
+	cr_assert_eq(proc_state(zombie.p.pid), 'Z');
+	prog_kill(&reaped.p);
+
+	/* The next command that looks: a dump of another process. */
+	hog_start(&other, "1", "1");
+	snprintf(path, sizeof(path), "%s/rec-next", tmp);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", other.pid, "-D", path, NULL), 0);
+	cr_assert_eq(r.status, 0, "dump: %s", r.err);
+	run_result_done(&r);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const ext[] = { "json", "gen", "lock" };
+
+		for (size_t k = 0; k < 3; k++) {
+			snprintf(name, sizeof(name), "track-%s.%s", all[i]->pid, ext[k]);
+			if (all[i] == &alive)
+				cr_expect(exists(tmp, name), "'%s' of a live process was removed", name);
+			else
+				cr_expect(!exists(tmp, name), "'%s' of a %s process stayed", name,
+					  all[i] == &zombie ? "zombie" : "reaped");
+		}
+	}
+	cr_expect_eq(proc_state(zombie.p.pid), 'Z', "the zombie was reaped meanwhile");
+	prog_kill(&zombie.p);
+	prog_kill(&alive.p);
+	prog_kill(&other.p);
+}
