@@ -590,6 +590,8 @@ struct chunk_sink {
 	struct slot *sl;
 	const struct ckpt_range_set *hide; /* the freeze: its dirty set */
 	bool stoppable;                    /* the first copy: a stop or an exit ends it */
+	const struct ckpt_proc *proc;      /* running: the process */
+	struct ckpt_range_set *again;      /* running: what the freeze must copy again */
 };
 
 static int stop_asked(struct cont *c)
@@ -610,6 +612,9 @@ static int running_sink(struct page_copy *pc, void *userdata)
 	struct chunk_sink *s = userdata;
 	int r = s->stoppable ? stop_asked(s->c) : 0;
 
+	/* What was written since the harvest is copied in the freeze: not twice on disk. */
+	if (r == 0)
+		r = page_copy_drop_written(pc, s->proc, s->again);
 	if (r == 0)
 		r = job_writer(s->c, s->j);
 	return r < 0 ? r : dump_add_pages(s->j->w, pc);
@@ -649,7 +654,7 @@ static int prephase(struct cont *c, struct slot *sl, struct job *j, struct ckpt_
 {
 	_cleanup_proc_ struct ckpt_proc *p = NULL;
 	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
-	struct chunk_sink cs = { .c = c, .j = j, .sl = sl };
+	struct chunk_sink cs = { .c = c, .j = j, .sl = sl, .again = ret_failed };
 	struct page_stream stream = {
 		.failed = ret_failed,
 		.chunk = c->share,
@@ -668,7 +673,7 @@ static int prephase(struct cont *c, struct slot *sl, struct job *j, struct ckpt_
 	if (r == 0)
 		r = ckpt_proc_read_maps(p, 0, &maps);
 	if (r == 0) {
-		stream.proc = p;
+		stream.proc = cs.proc = p;
 		background(c, true);
 		r = page_copy_stream(&sl->pre, &stream, maps, ret);
 		background(c, false);
@@ -879,7 +884,8 @@ static int precopy(struct cont *c)
 	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
 	struct ckpt_range_set dirty;
 	struct job pj = { 0 };
-	struct chunk_sink cs = { .c = c, .j = &pj, .sl = &c->slots[0], .stoppable = true };
+	struct chunk_sink cs = { .c = c, .j = &pj, .sl = &c->slots[0], .stoppable = true,
+				 .again = &c->pre_failed };
 	struct page_stream stream = {
 		.chunk = c->share,
 		.keep_last = true,
@@ -906,7 +912,7 @@ static int precopy(struct cont *c)
 			pr_err("cannot read the mappings of pid %d: %s", c->o->pid, errstr(r));
 		return r;
 	}
-	stream.proc = p;
+	stream.proc = cs.proc = p;
 	background(c, true);
 	r = page_copy_stream(pc, &stream, maps, NULL);
 	background(c, false);

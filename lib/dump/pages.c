@@ -583,6 +583,108 @@ int page_copy_gone_holes(struct page_copy *c, const struct ckpt_range_set *befor
 	return r;
 }
 
+/*
+ * The written pages of [start, end) (uffd-wp bit clear: written since the
+ * last harvest), by a read-only PAGEMAP_SCAN that re-arms nothing, into @ret.
+ */
+static int written_in(int pm, uint64_t start, uint64_t end, struct page_region *vec,
+		      struct ckpt_range_set *ret)
+{
+	for (uint64_t at = start; at < end;) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = at,
+			.end = end,
+			.vec = (uintptr_t)vec,
+			.vec_len = SCAN_VEC,
+			.category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		long n = ioctl(pm, PAGEMAP_SCAN, &arg);
+
+		if (n < 0)
+			return neg_errno();
+		for (long i = 0; i < n; i++) {
+			int r = ckpt_range_set_add(ret, vec[i].start, vec[i].end);
+
+			if (r < 0)
+				return r;
+		}
+		if (arg.walk_end <= at)
+			return -EIO;
+		at = arg.walk_end;
+	}
+	return 0;
+}
+
+int page_copy_drop_written(struct page_copy *c, const struct ckpt_proc *proc,
+			   struct ckpt_range_set *dropped)
+{
+	_cleanup_free_ struct page_region *vec = malloc(SCAN_VEC * sizeof(*vec));
+	_cleanup_free_ struct page_run *old = NULL;
+	_cleanup_close_ int pm = -1;
+	struct ckpt_range_set w, left;
+	size_t nr_old = c->nr_runs;
+	int r = 0;
+
+	if (!vec)
+		return -ENOMEM;
+	pm = ckpt_proc_open_pagemap(proc);
+	if (pm < 0)
+		return pm;
+	ckpt_range_set_init(&w);
+	for (size_t i = 0; i < c->nr_runs && r == 0; i++)
+		if (c->runs[i].kind == PAGE_RUN_DATA)
+			r = written_in(pm, c->runs[i].addr, c->runs[i].addr + c->runs[i].nr * PS, vec, &w);
+	if (r < 0 || !w.nr) {
+		ckpt_range_set_done(&w);
+		return r;
+	}
+	ckpt_range_set_normalize(&w);
+	/* Keep the rest of each run; the runs are rebuilt from a copy of the old ones. */
+	old = malloc(nr_old * sizeof(*old));
+	if (!old) {
+		ckpt_range_set_done(&w);
+		return -ENOMEM;
+	}
+	memcpy(old, c->runs, nr_old * sizeof(*old));
+	c->nr_runs = 0;
+	ckpt_range_set_init(&left);
+	for (size_t i = 0; i < nr_old && r == 0; i++) {
+		const struct page_run *run = &old[i];
+		uint64_t end = run->addr + run->nr * PS;
+
+		if (run->kind != PAGE_RUN_DATA) {
+			r = GROW(c->runs, c->cap_runs, c->nr_runs + 1);
+			if (r == 0)
+				c->runs[c->nr_runs++] = *run;
+			continue;
+		}
+		left.nr = 0;
+		r = ckpt_range_set_add_uncovered(&left, &w, run->addr, end);
+		for (size_t k = 0; k < left.nr && r == 0; k++) {
+			r = GROW(c->runs, c->cap_runs, c->nr_runs + 1);
+			if (r == 0)
+				c->runs[c->nr_runs++] = (struct page_run){
+					left.v[k].start, (left.v[k].end - left.v[k].start) / PS,
+					run->buf_off + (left.v[k].start - run->addr), PAGE_RUN_DATA
+				};
+		}
+		/* The rest was written since: it is copied again later. */
+		for (size_t k = 0; k < w.nr && r == 0; k++) {
+			uint64_t s = MAX(w.v[k].start, run->addr), e = MIN(w.v[k].end, end);
+
+			if (s < e) {
+				r = ckpt_range_set_add(dropped, s, e);
+				c->pages_data -= (e - s) / PS;
+			}
+		}
+	}
+	ckpt_range_set_done(&left);
+	ckpt_range_set_done(&w);
+	return r;
+}
+
 int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
 		      const struct ckpt_range_set *dirty)
 {
