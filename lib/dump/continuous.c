@@ -9,6 +9,12 @@
  *            one being written, one waiting, no more).
  *   writer   compress and commit the checkpoint, switch "latest", retention.
  *
+ * Memory: the pages in hand live in four buffers (a copy made while the
+ * process runs and one made frozen, for each of the two checkpoints in
+ * hand), each at most c->share bytes (--max-buffer less the compression
+ * frames, in four). A copy that fills its buffer hands it to the writer of
+ * its checkpoint and waits for the compression; it never grows.
+ *
  * Stages of one capture, as in the dump pipeline: collect (state by
  * queries), judge (what restore cannot recreate: end the run, with the list,
  * before anything is harvested in this freeze), harvest (the pages written
