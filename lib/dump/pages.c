@@ -224,6 +224,58 @@ static int copier_drain(struct copier *cp)
 	return 0;
 }
 
+/*
+ * Streaming from a frozen process, the last chunk kept: hand the oldest
+ * @want bytes of the buffer (a run cut in two where they end) to the sink
+ * and keep the rest, moved to the front. Only the excess over a buffer is
+ * then compressed during the freeze, not every full buffer.
+ */
+static int copier_drain_part(struct copier *cp, size_t want)
+{
+	struct page_copy *c = cp->c, part;
+	size_t k = 0, cut = 0;
+	int r = copier_flush(cp);
+
+	if (r < 0)
+		return r;
+	while (k < c->nr_runs && cut < want) {
+		struct page_run *run = &c->runs[k];
+
+		if (run->kind == PAGE_RUN_DATA) {
+			uint64_t n = (want - run->buf_off + PS - 1) / PS; /* pages before the cut */
+
+			if (n < run->nr) {
+				if (GROW(c->runs, c->cap_runs, c->nr_runs + 1) < 0)
+					return -ENOMEM;
+				run = &c->runs[k];
+				memmove(run + 2, run + 1, (c->nr_runs - k - 1) * sizeof(*run));
+				run[1] = (struct page_run){ run->addr + n * PS, run->nr - n,
+							    run->buf_off + n * PS, PAGE_RUN_DATA };
+				run->nr = n;
+				c->nr_runs++;
+			}
+			cut = run->buf_off + run->nr * PS;
+		}
+		k++;
+	}
+	part = *c;
+	part.nr_runs = k;
+	part.buf_len = cut;
+	r = cp->stream->sink(&part, cp->stream->userdata);
+	if (r < 0) {
+		cp->sink_err = r;
+		return r;
+	}
+	memmove(c->buf, c->buf + cut, cp->local_off - cut);
+	memmove(c->runs, c->runs + k, (c->nr_runs - k) * sizeof(*c->runs));
+	c->nr_runs -= k;
+	for (size_t i = 0; i < c->nr_runs; i++)
+		if (c->runs[i].kind == PAGE_RUN_DATA)
+			c->runs[i].buf_off -= cut;
+	cp->local_off -= cut;
+	return 0;
+}
+
 static int copy_piece(struct copier *cp, uint64_t addr, uint64_t nr)
 {
 	struct page_copy *c = cp->c;
@@ -257,10 +309,14 @@ static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
 		uint64_t used = (cp->local_off + cp->bytes) / PS, k;
 
 		if (used >= max) {
-			r = copier_drain(cp);
+			/* Frozen, the last chunk kept: a quarter at a time (the sink does not keep it). */
+			if (cp->inj && cp->stream->keep_last)
+				r = copier_drain_part(cp, MAX(cp->stream->chunk / 4, PS));
+			else
+				r = copier_drain(cp);
 			if (r < 0)
 				return r;
-			used = 0;
+			used = (cp->local_off + cp->bytes) / PS;
 		}
 		k = MIN(nr, max - used);
 		r = copy_piece(cp, addr, k);

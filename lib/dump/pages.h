@@ -73,7 +73,10 @@ struct page_stream {
 	size_t chunk;                 /* bytes in the buffer before the sink takes them; 0: keep all */
 	/*
 	 * The last chunk stays in the buffer (the caller hands it on later);
-	 * the buffer is not mapped in advance, it grows up to @chunk.
+	 * the buffer is not mapped in advance, it grows up to @chunk. Frozen
+	 * (@inj), a full buffer hands its oldest quarter to the sink and keeps
+	 * the rest, so only the excess is handed on during the freeze; the
+	 * sink gets a view of the buffer's runs and must not change them.
 	 */
 	bool keep_last;
 	/* Takes the runs and pages of @c (they are dropped when it returns 0). */
