@@ -59,6 +59,8 @@
 #include "util/log.h"
 #include "util/util.h"
 
+#define PRECOPY_PASSES 4           /* the full copy, then copies of what it missed */
+#define PRECOPY_SMALL (1UL << 20)  /* written during a pass: little enough for the freeze */
 #define RESERVE_MIN (16UL << 20)
 #define SHARE_MIN (4UL << 20)      /* the smallest buffer (--max-buffer is at least 32 MiB) */
 #define NICE_DEFAULT 19
@@ -124,7 +126,9 @@ struct cont {
 	uint64_t captured;
 	/* the first full checkpoint, copied while the process runs */
 	struct ckpt_image_writer *pre_w;
-	struct ckpt_range_set pre_failed;
+	struct ckpt_range_set pre_failed;  /* the freeze copies these */
+	struct ckpt_range_set pre_hide;    /* copied again after the first pass: newer than slot 0's */
+	uint64_t pre_pages;                /* copied by the passes after the first */
 	uint64_t pre_ns;
 	char pre_name[32];
 	/* main: a captured checkpoint the writer has no room for yet */
@@ -704,7 +708,7 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	struct slot *sl = &c->slots[slot];
 	int parked = ckpt_track_parked_fd(c->t), r, e;
 	struct ckpt_dump_collect_opts co = { .ignore_fds = &parked, .nr_ignore_fds = 1 };
-	struct chunk_sink cs = { .c = c, .sl = sl, .hide = &dirty };
+	struct chunk_sink cs = { .c = c, .sl = sl };
 	struct page_stream frozen = {
 		.chunk = c->share,
 		.keep_last = true,
@@ -719,6 +723,7 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	if (!j)
 		return -ENOMEM;
 	cs.j = j;
+	cs.hide = &j->hide;
 	ckpt_range_set_init(&j->keep);
 	ckpt_range_set_init(&j->hide);
 	ckpt_range_set_init(&dirty);
@@ -777,6 +782,11 @@ static int capture(struct cont *c, int slot, struct job **ret)
 		r = ranges_add(&dirty, &c->pre_failed);
 	if (r == 0)
 		r = ckpt_proc_read_maps(ckpt_inject_task_proc(inj), 0, &maps);
+	/* What hides the copies made before the freeze: what it copies, and (first) what the passes did. */
+	if (r == 0)
+		r = ranges_add(&j->hide, &dirty);
+	if (r == 0 && first)
+		r = ranges_add(&j->hide, &c->pre_hide);
 	if (r == 0) {
 		frozen.proc = ckpt_inject_task_proc(inj);
 		frozen.inj = inj;
@@ -821,14 +831,12 @@ release:
 		pr_warn("the tracking record of pid %d lags behind", c->o->pid);
 out:
 	ckpt_range_set_done(&failed);
+	ckpt_range_set_done(&dirty);
 	if (r < 0) {
-		ckpt_range_set_done(&dirty);
 		ckpt_range_set_done(&pre);
 		ckpt_range_set_done(&saved);
 		return r;
 	}
-	/* What the freeze copied: the copies made before it are not written there. */
-	j->hide = dirty;
 	if (first) {
 		/* The first, pre-copied: cut to the saved mappings (a copy of them: they are next's). */
 		r = ranges_add(&j->keep, &saved);
@@ -850,8 +858,10 @@ out:
 	j->st.pages_written = ts.pages + (pre.nr ? ckpt_range_set_bytes(&pre) / CKPT_IMAGE_PAGE_SIZE : 0);
 	ckpt_range_set_done(&pre);
 	j->st.bytes_raw = (sl->pre.pages_data + sl->frz.pages_data) * CKPT_IMAGE_PAGE_SIZE;
-	if (first)
+	if (first) {
 		j->st.precopy_ns = c->pre_ns;
+		j->st.bytes_raw += c->pre_pages * CKPT_IMAGE_PAGE_SIZE;
+	}
 	c->last_written = j->st.pages_written + sl->frz.pages_data;
 	/*
 	 * After the pre-copied first, what its last layer took says nothing
@@ -870,13 +880,60 @@ out:
 
 /* ---- the first full checkpoint, copied while the process runs ---- */
 
+/* Read the mappings of the running process. */
+static int live_maps(struct cont *c, struct ckpt_proc **ret_p, struct ckpt_vma_list **ret_maps)
+{
+	int r = ckpt_proc_open_live(NULL, c->o->pid, ret_p);
+
+	if (r == 0)
+		r = ckpt_proc_read_maps(*ret_p, 0, ret_maps);
+	if (r < 0 && r != -ESRCH)
+		pr_err("cannot read the mappings of pid %d: %s", c->o->pid, errstr(r));
+	return r;
+}
+
 /*
- * The first checkpoint, copied while the process runs, once: into slot 0's
- * buffer, and what does not fit there into the checkpoint's writer as it
- * is copied. A harvest-only freeze then tells what was written meanwhile;
- * the freeze of the checkpoint copies that, and the copies it replaces are
- * not written (write_job, frozen_sink): each page is in the checkpoint
- * once, unless it was written to disk before it was written again.
+ * A pass after the first: the pages of @dirty, copied while the process
+ * runs, straight to disk (slot 1's buffer, free until the second
+ * checkpoint, for the chunks), in a layer over the passes before, less the
+ * pages written meanwhile (running_sink: the freeze copies those).
+ */
+static int precopy_again(struct cont *c, struct chunk_sink *cs, const struct ckpt_range_set *dirty)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	struct page_copy *pc = &c->slots[1].pre;
+	struct page_stream stream = {
+		.chunk = c->share,
+		.sink = running_sink,
+		.userdata = cs,
+		.failed = &c->pre_failed,
+	};
+	int r;
+
+	r = ckpt_image_writer_new_layer(c->pre_w);
+	if (r == 0)
+		r = live_maps(c, &p, &maps);
+	if (r < 0)
+		return r;
+	stream.proc = cs->proc = p;
+	background(c, true);
+	r = page_copy_stream(pc, &stream, maps, dirty);
+	background(c, false);
+	c->pre_pages += pc->pages_data;
+	page_copy_reset(pc);
+	return r;
+}
+
+/*
+ * The first checkpoint, copied while the process runs: every page into
+ * slot 0's buffer, and what does not fit there into the checkpoint's
+ * writer as it is copied; then, while a pass leaves much behind, the pages
+ * written during it, straight to disk in a layer over it. The freeze of
+ * the checkpoint copies the rest. What was copied again hides the copies
+ * in slot 0 (c->pre_hide), and what the freeze copies hides everything
+ * copied before it (write_job, frozen_sink): each page is in the
+ * checkpoint once, unless it was on disk before it was written again.
  */
 static int precopy(struct cont *c)
 {
@@ -888,7 +945,6 @@ static int precopy(struct cont *c)
 	};
 	_cleanup_proc_ struct ckpt_proc *p = NULL;
 	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
-	struct ckpt_range_set dirty;
 	struct job pj = { 0 };
 	struct chunk_sink cs = { .c = c, .j = &pj, .sl = &c->slots[0], .stoppable = true,
 				 .again = &c->pre_failed };
@@ -901,8 +957,8 @@ static int precopy(struct cont *c)
 	};
 	struct page_copy *pc = &c->slots[0].pre;
 	char path[PATH_MAX];
-	uint64_t t0 = now_ns(), left;
-	int r;
+	uint64_t t0 = now_ns(), left = 0;
+	int r, pass;
 
 	ckpt_series_name(c->next_seq, c->pre_name);
 	snprintf(path, sizeof(path), "%s/%s", c->o->dir, c->pre_name);
@@ -910,41 +966,44 @@ static int precopy(struct cont *c)
 	if (r < 0)
 		return r;
 	pj.w = c->pre_w; /* borrowed: running_sink finds it open */
-	r = ckpt_proc_open_live(NULL, c->o->pid, &p);
-	if (r == 0)
-		r = ckpt_proc_read_maps(p, 0, &maps);
-	if (r < 0) {
-		if (r != -ESRCH)
-			pr_err("cannot read the mappings of pid %d: %s", c->o->pid, errstr(r));
+	r = live_maps(c, &p, &maps);
+	if (r < 0)
 		return r;
-	}
 	stream.proc = cs.proc = p;
 	background(c, true);
 	r = page_copy_stream(pc, &stream, maps, NULL);
 	background(c, false);
-	if (r < 0)
-		return r;
-	r = stop_asked(c);
-	if (r < 0)
-		return r;
-	/* What was written during the copy: the freeze of the checkpoint copies it. */
-	ckpt_range_set_init(&dirty);
-	{
-		uint64_t ns;
+	for (pass = 1; r == 0 && pass < PRECOPY_PASSES; pass++) {
+		struct ckpt_range_set dirty;
+		uint64_t before = left, ns;
 
+		r = stop_asked(c);
+		if (r < 0)
+			break;
+		/* What was written during the pass: copied again, now or in the freeze. */
+		ckpt_range_set_init(&dirty);
 		r = harvest_only(c, &dirty, &ns);
+		if (r == 0)
+			r = ranges_add(&c->pre_hide, &dirty);
+		left = ckpt_range_set_bytes(&dirty);
+		/* Copy again while that shrinks what is left (the machine may be too busy). */
+		if (r == 0 && left > PRECOPY_SMALL && (pass == 1 || left < before / 2)) {
+			r = precopy_again(c, &cs, &dirty);
+		} else {
+			if (r == 0)
+				r = ranges_add(&c->pre_failed, &dirty); /* little enough for the freeze */
+			ckpt_range_set_done(&dirty);
+			break;
+		}
+		ckpt_range_set_done(&dirty);
 	}
-	if (r == 0)
-		r = ranges_add(&c->pre_failed, &dirty);
-	left = ckpt_range_set_bytes(&dirty);
-	ckpt_range_set_done(&dirty);
 	c->pre_ns = now_ns() - t0;
 	if (r == 0) {
-		c->reserve = MIN(c->share, MAX(c->reserve, left + left / 4 + RESERVE_MIN));
-		pr_debug("pre-copy of pid %d: %" PRIu64 " pages in %.1f ms (%" PRIu64 " KiB kept in "
-			 "memory); %" PRIu64 " KiB left for the freeze", c->o->pid, pc->pages_data,
-			 (double)c->pre_ns / 1e6, (uint64_t)pc->buf_len >> 10,
-			 ckpt_range_set_bytes(&c->pre_failed) >> 10);
+		c->reserve = MIN(c->share, MAX(c->reserve, 2 * left + RESERVE_MIN));
+		pr_debug("pre-copy of pid %d: %" PRIu64 " pages in %.1f ms, %d passes (%" PRIu64
+			 " KiB kept in memory); %" PRIu64 " KiB left for the freeze", c->o->pid,
+			 pc->pages_data + c->pre_pages, (double)c->pre_ns / 1e6, pass,
+			 (uint64_t)pc->buf_len >> 10, ckpt_range_set_bytes(&c->pre_failed) >> 10);
 	}
 	return r;
 }
@@ -1213,6 +1272,7 @@ static void cont_done(struct cont *c)
 	pthread_mutex_unlock(&c->lock);
 	ckpt_image_writer_free(c->pre_w);
 	ckpt_range_set_done(&c->pre_failed);
+	ckpt_range_set_done(&c->pre_hide);
 	for (int i = 0; i < NR_BUFS; i++) {
 		page_copy_done(&c->slots[i].pre);
 		page_copy_done(&c->slots[i].frz);
@@ -1277,6 +1337,7 @@ int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_conti
 	pthread_mutex_init(&c.lock, NULL);
 	pthread_cond_init(&c.cond, NULL);
 	ckpt_range_set_init(&c.pre_failed);
+	ckpt_range_set_init(&c.pre_hide);
 	ckpt_range_set_init(&c.prev_saved);
 	for (int i = 0; i < NR_BUFS; i++) {
 		page_copy_init(&c.slots[i].pre);
