@@ -973,6 +973,8 @@ static int precopy(struct cont *c)
 	background(c, true);
 	r = page_copy_stream(pc, &stream, maps, NULL);
 	background(c, false);
+	left = (pc->pages_data + ckpt_range_set_bytes(&c->pre_failed) / CKPT_IMAGE_PAGE_SIZE) *
+	       CKPT_IMAGE_PAGE_SIZE;
 	for (pass = 1; r == 0 && pass < PRECOPY_PASSES; pass++) {
 		struct ckpt_range_set dirty;
 		uint64_t before = left, ns;
@@ -986,8 +988,12 @@ static int precopy(struct cont *c)
 		if (r == 0)
 			r = ranges_add(&c->pre_hide, &dirty);
 		left = ckpt_range_set_bytes(&dirty);
-		/* Copy again while that shrinks what is left (the machine may be too busy). */
-		if (r == 0 && left > PRECOPY_SMALL && (pass == 1 || left < before / 2)) {
+		/*
+		 * Copy again while that halves what is left: a process that
+		 * rewrote most of what a pass copied rewrites the next one too,
+		 * and its pages would only be on disk twice.
+		 */
+		if (r == 0 && left > PRECOPY_SMALL && left < before / 2) {
 			r = precopy_again(c, &cs, &dirty);
 		} else {
 			if (r == 0)
