@@ -32,7 +32,8 @@ static const char usage[] =
 	"Usage: ckpt track -t PID [--interval DUR] [--count N | --duration DUR]\n"
 	"                  [--timeout SECONDS] [--json]\n"
 	"       ckpt track -t PID -D DIR [--keep N] [--interval DUR] [--count N | --duration DUR]\n"
-	"                  [--compress-level N] [--allow-unrestorable] [--timeout SECONDS] [--json]\n"
+	"                  [--compress-level N] [--max-buffer SIZE] [--allow-unrestorable]\n"
+	"                  [--timeout SECONDS] [--json]\n"
 	"       ckpt track --stop -t PID [--timeout SECONDS]\n"
 	"\n"
 	"Track the pages PID writes with userfaultfd write-protection and print, every\n"
@@ -61,6 +62,9 @@ static const char usage[] =
 	"      --count N             stop after N intervals (checkpoints with -D)\n"
 	"      --duration DUR        stop after DUR\n"
 	"      --compress-level N    zstd level (-7..22, default 1) or \"none\" (with -D)\n"
+	"      --max-buffer SIZE     the most memory ckpt holds pages in (with -D; default\n"
+	"                            256M, at least 32M): beyond it, pages are compressed\n"
+	"                            as they are copied and freezes last longer\n"
 	"      --allow-unrestorable  checkpoint even what restore cannot recreate (with -D;\n"
 	"                            without it such a process ends the run, status 4)\n"
 	"      --stop                disarm tracking left armed by another command\n"
@@ -88,6 +92,7 @@ struct track_args {
 	int level;
 	bool level_set;
 	bool allow_unrestorable;
+	uint64_t max_buffer;       /* 0: the default */
 	unsigned int timeout_ms;   /* of every seize; 0: the default */
 };
 
@@ -104,6 +109,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 		{ "keep", required_argument, NULL, 'k' },
 		{ "compress-level", required_argument, NULL, 'L' },
 		{ "allow-unrestorable", no_argument, NULL, 'U' },
+		{ "max-buffer", required_argument, NULL, 'M' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
@@ -151,6 +157,12 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 		case 'U':
 			a->allow_unrestorable = true;
 			break;
+		case 'M':
+			if (parse_size(optarg, &a->max_buffer) < 0 ||
+			    a->max_buffer < CKPT_CONTINUOUS_MAX_BUFFER_MIN)
+				return out_usage_error(ctx, "invalid --max-buffer '%s' (a size of at least 32M)",
+						       optarg);
+			break;
 		case 'T':
 			if (parse_timeout_ms(optarg, &a->timeout_ms) < 0)
 				return out_usage_error(ctx, "invalid timeout '%s' (seconds, at least 0.001)",
@@ -172,8 +184,9 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct track_a
 		return out_usage_error(ctx, "--stop takes no --count or --duration");
 	if (a->stop && a->dir)
 		return out_usage_error(ctx, "--stop takes no -D");
-	if (!a->dir && (a->keep_set || a->level_set || a->allow_unrestorable))
-		return out_usage_error(ctx, "--keep, --compress-level and --allow-unrestorable need -D DIR");
+	if (!a->dir && (a->keep_set || a->level_set || a->allow_unrestorable || a->max_buffer))
+		return out_usage_error(ctx, "--keep, --compress-level, --max-buffer and "
+					    "--allow-unrestorable need -D DIR");
 	if (a->dir && !*a->dir)
 		return out_usage_error(ctx, "-D needs a directory");
 	return 0;
@@ -425,6 +438,7 @@ static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
 		.dir = a->dir,
 		.interval_ns = a->interval_ns,
 		.keep = (size_t)a->keep,
+		.max_buffer = a->max_buffer,
 		.count = a->count,
 		.duration_ns = a->duration_ns,
 		.level = a->level,

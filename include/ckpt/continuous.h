@@ -42,6 +42,9 @@
 #include <ckpt/util.h>
 
 #define CKPT_CONTINUOUS_CHAIN_MAX 256
+/* ckpt track --max-buffer: the default, and the least it accepts. */
+#define CKPT_CONTINUOUS_MAX_BUFFER_DEFAULT (256ULL << 20)
+#define CKPT_CONTINUOUS_MAX_BUFFER_MIN (32ULL << 20)
 
 struct ckpt_continuous_stats {
 	uint64_t seq;            /* number of the checkpoint in the directory */
@@ -95,6 +98,12 @@ struct ckpt_continuous_opts {
 	const char *rundir;       /* tracking records; NULL: default */
 	unsigned int timeout_ms;  /* for all threads to stop in a freeze; 0: 10 s (ckpt/inject.h) */
 	int stop_fd;              /* readable: stop after what is captured is written; -1: none */
+	/*
+	 * The most memory the pages in hand may take (copied, waiting for the
+	 * writer, being compressed); 0: CKPT_CONTINUOUS_MAX_BUFFER_DEFAULT. More
+	 * pages than that are compressed as they are copied (longer freezes).
+	 */
+	uint64_t max_buffer;
 	/* Called on the calling thread, after each checkpoint is complete. */
 	void (*on_checkpoint)(const struct ckpt_continuous_stats *st, void *userdata);
 	/*

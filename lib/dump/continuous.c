@@ -9,6 +9,12 @@
  *            one being written, one waiting, no more).
  *   writer   compress and commit the checkpoint, switch "latest", retention.
  *
+ * Memory: the pages in hand live in four buffers (a copy made while the
+ * process runs and one made frozen, for each of the two checkpoints in
+ * hand), each at most c->share bytes (--max-buffer less the compression
+ * frames, in four). A copy that fills its buffer hands it to the writer of
+ * its checkpoint and waits for the compression; it never grows.
+ *
  * Stages of one capture, as in the dump pipeline: collect (state by
  * queries), judge (what restore cannot recreate: end the run, with the list,
  * before anything is harvested in this freeze), harvest (the pages written
@@ -53,17 +59,20 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define PRECOPY_CHUNK (64UL << 20)
 #define PRECOPY_PASSES 4           /* the full copy, then copies of what it missed */
 #define PRECOPY_SMALL (1UL << 20)  /* written during a pass: little enough for the freeze */
 #define RESERVE_MIN (16UL << 20)
+#define SHARE_MIN (4UL << 20)      /* the smallest buffer (--max-buffer is at least 32 MiB) */
 #define NICE_DEFAULT 19
 #define NR_BUFS 2
 #define PREPHASE_MIN_PAGES 256     /* an interval that wrote 1 MiB: copy before the freeze */
 
 /*
  * The pages of one checkpoint: those copied while the process ran (after a
- * harvest-only freeze), and those copied frozen, laid over them.
+ * harvest-only freeze), and those copied frozen, laid over them. Each
+ * buffer holds at most c->share bytes: what does not fit goes to the
+ * checkpoint's writer as it is copied (back-pressure: the copy waits for
+ * the compression), never into more memory.
  */
 struct slot {
 	struct page_copy pre, frz;
@@ -79,6 +88,13 @@ struct job {
 	int slot;                       /* its pages */
 	struct ckpt_image_writer *w;    /* the pre-copied full checkpoint, or NULL */
 	struct ckpt_range_set keep;     /* pre-copied: the saved mappings at the freeze */
+	/*
+	 * The pages the freeze copied (its dirty set): the copies made before
+	 * it (slot.pre) are older there and are not written, so that a page is
+	 * in a checkpoint once, as in a dump.
+	 */
+	struct ckpt_range_set hide;
+	bool pre_written;               /* slot.pre (less hide) is in w already: the freeze overflowed */
 	int err;                        /* of the writer */
 };
 
@@ -106,12 +122,14 @@ struct cont {
 	bool refused;                   /* the judge refused: the run ends (-EPERM) */
 	bool children_said;             /* the warning about children, once */
 	uint64_t reserve;               /* bytes to have ready before a freeze */
+	uint64_t share;                 /* the most a page buffer holds (--max-buffer) */
 	uint64_t captured;
 	/* the first full checkpoint, copied while the process runs */
 	struct ckpt_image_writer *pre_w;
-	struct ckpt_range_set pre_failed;
+	struct ckpt_range_set pre_failed;  /* the freeze copies these */
+	struct ckpt_range_set pre_hide;    /* copied again after the first pass: newer than slot 0's */
+	uint64_t pre_pages;                /* copied by the passes after the first */
 	uint64_t pre_ns;
-	uint64_t pre_pages;
 	char pre_name[32];
 	/* main: a captured checkpoint the writer has no room for yet */
 	struct job *pending;
@@ -135,6 +153,7 @@ static void job_free(struct job *j)
 	ckpt_state_free(j->state);
 	ckpt_image_writer_free(j->w);
 	ckpt_range_set_done(&j->keep);
+	ckpt_range_set_done(&j->hide);
 	free(j);
 }
 
@@ -177,7 +196,7 @@ static void event(struct cont *c, const char *name, const char *fmt, ...)
 
 /* ---- the writer thread ---- */
 
-static int writer_open(struct cont *c, struct job *j, char *path,
+static int writer_open(struct cont *c, struct job *j, const char *path,
 		       struct ckpt_image_writer **ret)
 {
 	struct ckpt_image_writer_opts wo = {
@@ -204,6 +223,40 @@ static const struct ckpt_series_point *find_point(struct ckpt_series *s, const c
 	return NULL;
 }
 
+/*
+ * Add the pages of @pc to @w, but not those in @hide (normalized): a later
+ * layer of the same checkpoint has newer copies of them.
+ */
+static int add_pages_except(struct ckpt_image_writer *w, const struct page_copy *pc,
+			    const struct ckpt_range_set *hide)
+{
+	struct ckpt_range_set left;
+	int r = 0;
+
+	if (!hide->nr)
+		return dump_add_pages(w, pc);
+	ckpt_range_set_init(&left);
+	for (size_t i = 0; i < pc->nr_runs && r == 0; i++) {
+		const struct page_run *run = &pc->runs[i];
+
+		left.nr = 0;
+		r = ckpt_range_set_add_uncovered(&left, hide, run->addr,
+						 run->addr + run->nr * CKPT_IMAGE_PAGE_SIZE);
+		for (size_t k = 0; k < left.nr && r == 0; k++) {
+			uint64_t nr = (left.v[k].end - left.v[k].start) / CKPT_IMAGE_PAGE_SIZE;
+
+			if (run->kind == PAGE_RUN_DATA)
+				r = ckpt_image_writer_add_data(w, left.v[k].start, nr,
+							       pc->buf + run->buf_off +
+							       (left.v[k].start - run->addr));
+			else
+				r = ckpt_image_writer_add_hole(w, left.v[k].start, nr);
+		}
+	}
+	ckpt_range_set_done(&left);
+	return r;
+}
+
 static int write_job(struct cont *c, struct job *j)
 {
 	_cleanup_image_writer_ struct ckpt_image_writer *w = NULL;
@@ -218,10 +271,13 @@ static int write_job(struct cont *c, struct job *j)
 	if (r < 0)
 		return r;
 	if ((r = dump_put_state(w, j->state)) < 0 ||
-	    (r = dump_put_track_doc(w, j->generation, j->parked_fd)) < 0 ||
-	    (r = dump_add_pages(w, &c->slots[j->slot].pre)) < 0 ||
-	    (r = ckpt_image_writer_new_layer(w)) < 0 ||
-	    (r = dump_add_pages(w, &c->slots[j->slot].frz)) < 0)
+	    (r = dump_put_track_doc(w, j->generation, j->parked_fd)) < 0)
+		return r;
+	if (!j->pre_written &&
+	    ((r = add_pages_except(w, &c->slots[j->slot].pre, &j->hide)) < 0 ||
+	     (r = ckpt_image_writer_new_layer(w)) < 0))
+		return r;
+	if ((r = dump_add_pages(w, &c->slots[j->slot].frz)) < 0)
 		return r;
 	if (j->keep.nr && (r = ckpt_image_writer_restrict(w, j->keep.v, j->keep.nr)) < 0)
 		return r;
@@ -518,6 +574,85 @@ static int ranges_add(struct ckpt_range_set *a, const struct ckpt_range_set *b)
 	return 0;
 }
 
+/* The writer of @j, opened now: the one before it complete first (its parent). */
+static int job_writer(struct cont *c, struct job *j)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (j->w)
+		return 0;
+	r = drain(c);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/%s", c->o->dir, j->st.name);
+	return writer_open(c, j, path, &j->w);
+}
+
+/*
+ * A buffer filled up during a copy made while the process runs: hand the
+ * chunk to the writer of the checkpoint now (its pages are in an earlier
+ * layer than what the freeze copies). The copy waits for the compression.
+ */
+struct chunk_sink {
+	struct cont *c;
+	struct job *j;
+	struct slot *sl;
+	const struct ckpt_range_set *hide; /* the freeze: its dirty set */
+	bool stoppable;                    /* the first copy: a stop or an exit ends it */
+	const struct ckpt_proc *proc;      /* running: the process */
+	struct ckpt_range_set *again;      /* running: what the freeze must copy again */
+};
+
+static int stop_asked(struct cont *c)
+{
+	struct pollfd pfd[2] = { { c->o->stop_fd, POLLIN, 0 }, { c->pidfd, POLLIN, 0 } };
+
+	if (poll(pfd, 2, 0) > 0) {
+		if (pfd[1].revents & POLLIN)
+			return -ESRCH;
+		if (pfd[0].revents & POLLIN)
+			return -ECANCELED;
+	}
+	return 0;
+}
+
+static int running_sink(struct page_copy *pc, void *userdata)
+{
+	struct chunk_sink *s = userdata;
+	int r = s->stoppable ? stop_asked(s->c) : 0;
+
+	/* What was written since the harvest is copied in the freeze: not twice on disk. */
+	if (r == 0)
+		r = page_copy_drop_written(pc, s->proc, s->again);
+	if (r == 0)
+		r = job_writer(s->c, s->j);
+	return r < 0 ? r : dump_add_pages(s->j->w, pc);
+}
+
+/*
+ * The freeze copies more than a buffer holds: the pages copied before it
+ * (less what it copies again) go to the writer first, then its own chunks,
+ * in a layer over them. The process stays frozen while they are compressed.
+ */
+static int frozen_sink(struct page_copy *pc, void *userdata)
+{
+	struct chunk_sink *s = userdata;
+	int r;
+
+	if (!s->j->pre_written) {
+		r = job_writer(s->c, s->j);
+		if (r == 0)
+			r = add_pages_except(s->j->w, &s->sl->pre, s->hide);
+		if (r == 0)
+			r = ckpt_image_writer_new_layer(s->j->w);
+		if (r < 0)
+			return r;
+		s->j->pre_written = true;
+	}
+	return dump_add_pages(s->j->w, pc);
+}
+
 /*
  * Before the freeze of a delta, when the last interval wrote much: harvest
  * in a short freeze, then copy those pages while the process runs. What it
@@ -529,7 +664,14 @@ static int prephase(struct cont *c, struct slot *sl, struct job *j, struct ckpt_
 {
 	_cleanup_proc_ struct ckpt_proc *p = NULL;
 	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
-	struct page_stream stream = { .failed = ret_failed };
+	struct chunk_sink cs = { .c = c, .j = j, .sl = sl, .again = ret_failed };
+	struct page_stream stream = {
+		.failed = ret_failed,
+		.chunk = c->share,
+		.keep_last = true,
+		.sink = running_sink,
+		.userdata = &cs,
+	};
 	uint64_t t0;
 	int r;
 
@@ -541,7 +683,7 @@ static int prephase(struct cont *c, struct slot *sl, struct job *j, struct ckpt_
 	if (r == 0)
 		r = ckpt_proc_read_maps(p, 0, &maps);
 	if (r == 0) {
-		stream.proc = p;
+		stream.proc = cs.proc = p;
 		background(c, true);
 		r = page_copy_stream(&sl->pre, &stream, maps, ret);
 		background(c, false);
@@ -566,26 +708,45 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	struct slot *sl = &c->slots[slot];
 	int parked = ckpt_track_parked_fd(c->t), r, e;
 	struct ckpt_dump_collect_opts co = { .ignore_fds = &parked, .nr_ignore_fds = 1 };
+	struct chunk_sink cs = { .c = c, .sl = sl };
+	struct page_stream frozen = {
+		.chunk = c->share,
+		.keep_last = true,
+		.sink = frozen_sink,
+		.userdata = &cs,
+	};
 	uint64_t t0, t1 = 0, t2 = 0, t3 = 0, t4 = 0;
+	bool first = c->pre_w != NULL;
 
 	*ret = NULL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
+	cs.j = j;
+	cs.hide = &j->hide;
 	ckpt_range_set_init(&j->keep);
+	ckpt_range_set_init(&j->hide);
 	ckpt_range_set_init(&dirty);
 	ckpt_range_set_init(&pre);
 	ckpt_range_set_init(&failed);
 	ckpt_range_set_init(&saved);
-	page_copy_reset(&sl->pre);
+	j->st.seq = c->next_seq;
+	ckpt_series_name(c->next_seq, j->st.name);
+	j->st.delta = c->prev[0] != '\0';
+	if (j->st.delta)
+		snprintf(j->parent, sizeof(j->parent), "../%s", c->prev);
+	if (first)
+		j->w = TAKE_PTR(c->pre_w); /* its pre-copy: on disk, and the rest in slot.pre */
+	else
+		page_copy_reset(&sl->pre);
 	page_copy_reset(&sl->frz);
-	r = page_copy_reserve(&sl->frz, c->reserve);
+	r = page_copy_reserve(&sl->frz, MIN(c->reserve, c->share));
 	if (r < 0) {
 		pr_err("cannot reserve %" PRIu64 " MiB for the pages of pid %d: %s", c->reserve >> 20,
 		       c->o->pid, strerror(-r));
 		return r;
 	}
-	if (!c->pre_w && c->prev[0] && c->last_written >= PREPHASE_MIN_PAGES) {
+	if (!first && c->prev[0] && c->last_written >= PREPHASE_MIN_PAGES) {
 		r = prephase(c, sl, j, &pre, &failed);
 		if (r < 0)
 			goto out;
@@ -617,16 +778,24 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	t3 = now_ns();
 	/* What a copy made while it ran could not read. */
 	r = ranges_add(&dirty, &failed);
-	if (r == 0 && c->pre_w)
+	if (r == 0 && first)
 		r = ranges_add(&dirty, &c->pre_failed);
 	if (r == 0)
 		r = ckpt_proc_read_maps(ckpt_inject_task_proc(inj), 0, &maps);
+	/* What hides the copies made before the freeze: what it copies, and (first) what the passes did. */
 	if (r == 0)
-		r = page_copy_collect(&sl->frz, inj, maps, &dirty);
+		r = ranges_add(&j->hide, &dirty);
+	if (r == 0 && first)
+		r = ranges_add(&j->hide, &c->pre_hide);
+	if (r == 0) {
+		frozen.proc = ckpt_inject_task_proc(inj);
+		frozen.inj = inj;
+		r = page_copy_stream(&sl->frz, &frozen, maps, &dirty);
+	}
 	/* The first is cut to its mappings; a delta says what is not mapped any more. */
 	if (r == 0)
 		r = page_saved_ranges(inj, maps, &saved);
-	if (r == 0 && !c->pre_w) {
+	if (r == 0 && !first) {
 		/*
 		 * Holes where the parent had pages and where the copy before
 		 * the freeze put some (a mapping made and unmapped since the
@@ -651,23 +820,24 @@ release:
 	dump_cpu_back(&c->cpu);
 	if (r == 0)
 		pr_debug("freeze of pid %d: seize %.2f, collect %.2f, harvest %.2f (scan %.2f), copy "
-			 "%.2f (%" PRIu64 " pages), release %.2f ms; before it: freeze %.2f, copy %.2f ms "
+			 "%.2f (%" PRIu64 " pages%s), release %.2f ms; before it: freeze %.2f, copy %.2f ms "
 			 "(%" PRIu64 " pages)", c->o->pid, (double)(t1 - t0) / 1e6,
 			 (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6, (double)ts.scan_ns / 1e6,
 			 (double)(t4 - t3) / 1e6, sl->frz.pages_data,
+			 j->pre_written ? ", more than a buffer: written as copied" : "",
 			 (double)(t0 + j->st.freeze_ns - t4) / 1e6, (double)j->st.prefreeze_ns / 1e6,
 			 (double)j->st.precopy_ns / 1e6, sl->pre.pages_data);
 	if (r == 0 && ckpt_track_sync(c->t) < 0)
 		pr_warn("the tracking record of pid %d lags behind", c->o->pid);
 out:
-	ckpt_range_set_done(&dirty);
 	ckpt_range_set_done(&failed);
+	ckpt_range_set_done(&dirty);
 	if (r < 0) {
 		ckpt_range_set_done(&pre);
 		ckpt_range_set_done(&saved);
 		return r;
 	}
-	if (c->pre_w) {
+	if (first) {
 		/* The first, pre-copied: cut to the saved mappings (a copy of them: they are next's). */
 		r = ranges_add(&j->keep, &saved);
 		if (r < 0) {
@@ -683,18 +853,12 @@ out:
 	j->generation = ckpt_track_generation(c->t);
 	j->parked_fd = parked;
 	j->st.generation = j->generation;
-	j->st.seq = c->next_seq;
-	ckpt_series_name(c->next_seq, j->st.name);
-	j->st.delta = c->prev[0] != '\0';
-	if (j->st.delta)
-		snprintf(j->parent, sizeof(j->parent), "../%s", c->prev);
 	j->st.time_s = (double)(t0 - c->t_start) / 1e9;
 	j->st.interval_ns = c->t_last_freeze ? t0 - c->t_last_freeze : 0;
 	j->st.pages_written = ts.pages + (pre.nr ? ckpt_range_set_bytes(&pre) / CKPT_IMAGE_PAGE_SIZE : 0);
 	ckpt_range_set_done(&pre);
 	j->st.bytes_raw = (sl->pre.pages_data + sl->frz.pages_data) * CKPT_IMAGE_PAGE_SIZE;
-	if (c->pre_w) {
-		j->w = TAKE_PTR(c->pre_w);
+	if (first) {
 		j->st.precopy_ns = c->pre_ns;
 		j->st.bytes_raw += c->pre_pages * CKPT_IMAGE_PAGE_SIZE;
 	}
@@ -703,11 +867,11 @@ out:
 	 * After the pre-copied first, what its last layer took says nothing
 	 * of an interval: the first delta copies before its freeze anyway.
 	 */
-	if (j->w)
+	if (first)
 		c->last_written = MAX(c->last_written, PREPHASE_MIN_PAGES);
 	c->t_last_freeze = t0;
-	/* Room for a little more than this time, next time. */
-	c->reserve = MAX(RESERVE_MIN, sl->frz.buf_len + sl->frz.buf_len / 4);
+	/* Room for a little more than this time, next time (at most a buffer). */
+	c->reserve = MIN(c->share, MAX(RESERVE_MIN, sl->frz.buf_len + sl->frz.buf_len / 4));
 	snprintf(c->prev, sizeof(c->prev), "%s", j->st.name);
 	c->next_seq++;
 	*ret = TAKE_PTR(j);
@@ -716,73 +880,60 @@ out:
 
 /* ---- the first full checkpoint, copied while the process runs ---- */
 
-static int pre_sink(struct page_copy *pc, void *userdata)
+/* Read the mappings of the running process. */
+static int live_maps(struct cont *c, struct ckpt_proc **ret_p, struct ckpt_vma_list **ret_maps)
 {
-	struct cont *c = userdata;
-	struct pollfd pfd[2] = { { c->o->stop_fd, POLLIN, 0 }, { c->pidfd, POLLIN, 0 } };
+	int r = ckpt_proc_open_live(NULL, c->o->pid, ret_p);
 
-	if (poll(pfd, 2, 0) > 0) {
-		if (pfd[1].revents & POLLIN)
-			return -ESRCH;
-		if (pfd[0].revents & POLLIN)
-			return -ECANCELED;
-	}
-	for (size_t i = 0; i < pc->nr_runs; i++)
-		if (pc->runs[i].kind == PAGE_RUN_DATA)
-			c->pre_pages += pc->runs[i].nr;
-	return dump_add_pages(c->pre_w, pc);
+	if (r == 0)
+		r = ckpt_proc_read_maps(*ret_p, 0, ret_maps);
+	if (r < 0 && r != -ESRCH)
+		pr_err("cannot read the mappings of pid %d: %s", c->o->pid, errstr(r));
+	return r;
 }
 
-/* One pass: the pages of @dirty (all with NULL), read while the process runs. */
-static int precopy_pass(struct cont *c, const struct ckpt_range_set *dirty)
+/*
+ * A pass after the first: the pages of @dirty, copied while the process
+ * runs, straight to disk (slot 1's buffer, free until the second
+ * checkpoint, for the chunks), in a layer over the passes before, less the
+ * pages written meanwhile (running_sink: the freeze copies those).
+ */
+static int precopy_again(struct cont *c, struct chunk_sink *cs, const struct ckpt_range_set *dirty)
 {
 	_cleanup_proc_ struct ckpt_proc *p = NULL;
 	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	struct page_copy *pc = &c->slots[1].pre;
 	struct page_stream stream = {
-		.chunk = PRECOPY_CHUNK,
-		.sink = pre_sink,
-		.userdata = c,
+		.chunk = c->share,
+		.sink = running_sink,
+		.userdata = cs,
 		.failed = &c->pre_failed,
 	};
 	int r;
 
-	r = ckpt_proc_open_live(NULL, c->o->pid, &p);
+	r = ckpt_image_writer_new_layer(c->pre_w);
 	if (r == 0)
-		r = ckpt_proc_read_maps(p, 0, &maps);
-	if (r < 0) {
-		if (r != -ESRCH)
-			pr_err("cannot read the mappings of pid %d: %s", c->o->pid, errstr(r));
+		r = live_maps(c, &p, &maps);
+	if (r < 0)
 		return r;
-	}
-	stream.proc = p;
+	stream.proc = cs->proc = p;
 	background(c, true);
-	r = page_copy_stream(&c->slots[0].pre, &stream, maps, dirty);
+	r = page_copy_stream(pc, &stream, maps, dirty);
 	background(c, false);
-	page_copy_reset(&c->slots[0].pre);
-	if (r == 0)
-		r = ckpt_image_writer_new_layer(c->pre_w);
+	c->pre_pages += pc->pages_data;
+	page_copy_reset(pc);
 	return r;
 }
 
 /*
- * The pages written during the last pass: a freeze for the harvest alone.
- * What a pass could not read goes with them.
- */
-static int precopy_harvest(struct cont *c, struct ckpt_range_set *ret)
-{
-	uint64_t ns;
-	int r = harvest_only(c, ret, &ns);
-
-	if (r == 0)
-		r = ranges_add(ret, &c->pre_failed);
-	c->pre_failed.nr = 0;
-	return r;
-}
-
-/*
- * The first checkpoint, copied while the process runs: every page, then,
- * while a pass leaves much behind, the pages written during it (each a
- * layer over the one before). The freeze of the checkpoint copies the rest.
+ * The first checkpoint, copied while the process runs: every page into
+ * slot 0's buffer, and what does not fit there into the checkpoint's
+ * writer as it is copied; then, while a pass leaves much behind, the pages
+ * written during it, straight to disk in a layer over it. The freeze of
+ * the checkpoint copies the rest. What was copied again hides the copies
+ * in slot 0 (c->pre_hide), and what the freeze copies hides everything
+ * copied before it (write_job, frozen_sink): each page is in the
+ * checkpoint once, unless it was on disk before it was written again.
  */
 static int precopy(struct cont *c)
 {
@@ -792,6 +943,19 @@ static int precopy(struct cont *c)
 		.nice = (int)nice_of(c->o),
 		.threads = c->threads,
 	};
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	struct job pj = { 0 };
+	struct chunk_sink cs = { .c = c, .j = &pj, .sl = &c->slots[0], .stoppable = true,
+				 .again = &c->pre_failed };
+	struct page_stream stream = {
+		.chunk = c->share,
+		.keep_last = true,
+		.sink = running_sink,
+		.userdata = &cs,
+		.failed = &c->pre_failed,
+	};
+	struct page_copy *pc = &c->slots[0].pre;
 	char path[PATH_MAX];
 	uint64_t t0 = now_ns(), left = 0;
 	int r, pass;
@@ -801,21 +965,39 @@ static int precopy(struct cont *c)
 	r = ckpt_image_writer_new(path, &wo, &c->pre_w);
 	if (r < 0)
 		return r;
-	r = precopy_pass(c, NULL);
+	pj.w = c->pre_w; /* borrowed: running_sink finds it open */
+	r = live_maps(c, &p, &maps);
+	if (r < 0)
+		return r;
+	stream.proc = cs.proc = p;
+	background(c, true);
+	r = page_copy_stream(pc, &stream, maps, NULL);
+	background(c, false);
+	left = (pc->pages_data + ckpt_range_set_bytes(&c->pre_failed) / CKPT_IMAGE_PAGE_SIZE) *
+	       CKPT_IMAGE_PAGE_SIZE;
 	for (pass = 1; r == 0 && pass < PRECOPY_PASSES; pass++) {
 		struct ckpt_range_set dirty;
-		uint64_t before = left;
+		uint64_t before = left, ns;
 
+		r = stop_asked(c);
+		if (r < 0)
+			break;
+		/* What was written during the pass: copied again, now or in the freeze. */
 		ckpt_range_set_init(&dirty);
-		r = precopy_harvest(c, &dirty);
+		r = harvest_only(c, &dirty, &ns);
+		if (r == 0)
+			r = ranges_add(&c->pre_hide, &dirty);
 		left = ckpt_range_set_bytes(&dirty);
-		/* Copy again while that shrinks what is left (the machine may be too busy). */
-		if (r == 0 && left > PRECOPY_SMALL && (pass == 1 || left < before / 2))
-			r = precopy_pass(c, &dirty);
-		else if (r == 0) {
-			/* Little enough: the freeze of the checkpoint copies it. */
-			for (size_t i = 0; i < dirty.nr && r == 0; i++)
-				r = ckpt_range_set_add(&c->pre_failed, dirty.v[i].start, dirty.v[i].end);
+		/*
+		 * Copy again while that halves what is left: a process that
+		 * rewrote most of what a pass copied rewrites the next one too,
+		 * and its pages would only be on disk twice.
+		 */
+		if (r == 0 && left > PRECOPY_SMALL && left < before / 2) {
+			r = precopy_again(c, &cs, &dirty);
+		} else {
+			if (r == 0)
+				r = ranges_add(&c->pre_failed, &dirty); /* little enough for the freeze */
 			ckpt_range_set_done(&dirty);
 			break;
 		}
@@ -823,10 +1005,11 @@ static int precopy(struct cont *c)
 	}
 	c->pre_ns = now_ns() - t0;
 	if (r == 0) {
-		c->reserve = MAX(c->reserve, 2 * left + RESERVE_MIN);
-		pr_debug("pre-copy of pid %d: %" PRIu64 " pages in %.1f ms, %d passes; %" PRIu64
-			 " KiB left for the freeze", c->o->pid, c->pre_pages, (double)c->pre_ns / 1e6,
-			 pass, (left + ckpt_range_set_bytes(&c->pre_failed)) >> 10);
+		c->reserve = MIN(c->share, MAX(c->reserve, 2 * left + RESERVE_MIN));
+		pr_debug("pre-copy of pid %d: %" PRIu64 " pages in %.1f ms, %d passes (%" PRIu64
+			 " KiB kept in memory); %" PRIu64 " KiB left for the freeze", c->o->pid,
+			 pc->pages_data + c->pre_pages, (double)c->pre_ns / 1e6, pass,
+			 (uint64_t)pc->buf_len >> 10, ckpt_range_set_bytes(&c->pre_failed) >> 10);
 	}
 	return r;
 }
@@ -953,6 +1136,20 @@ static int setup(struct cont *c)
 		r = neg_errno();
 		pr_err("cannot set up the timer: %s", strerror(-r));
 		return r;
+	}
+	/*
+	 * --max-buffer: two page buffers per checkpoint (copied before the
+	 * freeze, and in it) for each of the two checkpoints in hand, and the
+	 * frames of the compression (ckpt/image.h).
+	 */
+	{
+		uint64_t max = c->o->max_buffer ? c->o->max_buffer : CKPT_CONTINUOUS_MAX_BUFFER_DEFAULT;
+		uint64_t frames = (2ULL * c->threads + 2) * 2 * CKPT_IMAGE_FRAME_PAGES_DEFAULT *
+				  CKPT_IMAGE_PAGE_SIZE;
+
+		c->share = max > frames ? (max - frames) / (2 * NR_BUFS) : 0;
+		c->share = MAX(SHARE_MIN, ALIGN_DOWN(c->share, CKPT_IMAGE_PAGE_SIZE));
+		c->reserve = MIN(c->reserve, c->share);
 	}
 	c->t_start = now_ns(); /* --duration counts the pre-copy in */
 	if (!c->prev[0]) {
@@ -1081,6 +1278,7 @@ static void cont_done(struct cont *c)
 	pthread_mutex_unlock(&c->lock);
 	ckpt_image_writer_free(c->pre_w);
 	ckpt_range_set_done(&c->pre_failed);
+	ckpt_range_set_done(&c->pre_hide);
 	for (int i = 0; i < NR_BUFS; i++) {
 		page_copy_done(&c->slots[i].pre);
 		page_copy_done(&c->slots[i].frz);
@@ -1145,6 +1343,7 @@ int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_conti
 	pthread_mutex_init(&c.lock, NULL);
 	pthread_cond_init(&c.cond, NULL);
 	ckpt_range_set_init(&c.pre_failed);
+	ckpt_range_set_init(&c.pre_hide);
 	ckpt_range_set_init(&c.prev_saved);
 	for (int i = 0; i < NR_BUFS; i++) {
 		page_copy_init(&c.slots[i].pre);

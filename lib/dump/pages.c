@@ -79,12 +79,19 @@ static int add_run(struct page_copy *c, uint64_t addr, uint64_t nr, enum page_ru
 	return 0;
 }
 
-/* Room for @bytes more in the buffer (grows without populating: rare). */
-static int want_room(struct page_copy *c, size_t bytes)
+/*
+ * Room for @bytes more in the buffer (grows without populating: rare),
+ * never beyond @limit (0: none) unless @bytes need it.
+ */
+static int want_room(struct page_copy *c, size_t bytes, size_t limit)
 {
+	size_t want = MAX(c->buf_len + bytes, c->buf_cap * 2);
+
 	if (c->buf_len + bytes <= c->buf_cap)
 		return 0;
-	return page_copy_reserve(c, MAX(c->buf_len + bytes, c->buf_cap * 2));
+	if (limit)
+		want = MAX(c->buf_len + bytes, MIN(want, limit));
+	return page_copy_reserve(c, want);
 }
 
 bool page_vma_is_shmem(const struct ckpt_vma *v)
@@ -217,6 +224,58 @@ static int copier_drain(struct copier *cp)
 	return 0;
 }
 
+/*
+ * Streaming from a frozen process, the last chunk kept: hand the oldest
+ * @want bytes of the buffer (a run cut in two where they end) to the sink
+ * and keep the rest, moved to the front. Only the excess over a buffer is
+ * then compressed during the freeze, not every full buffer.
+ */
+static int copier_drain_part(struct copier *cp, size_t want)
+{
+	struct page_copy *c = cp->c, part;
+	size_t k = 0, cut = 0;
+	int r = copier_flush(cp);
+
+	if (r < 0)
+		return r;
+	while (k < c->nr_runs && cut < want) {
+		struct page_run *run = &c->runs[k];
+
+		if (run->kind == PAGE_RUN_DATA) {
+			uint64_t n = (want - run->buf_off + PS - 1) / PS; /* pages before the cut */
+
+			if (n < run->nr) {
+				if (GROW(c->runs, c->cap_runs, c->nr_runs + 1) < 0)
+					return -ENOMEM;
+				run = &c->runs[k];
+				memmove(run + 2, run + 1, (c->nr_runs - k - 1) * sizeof(*run));
+				run[1] = (struct page_run){ run->addr + n * PS, run->nr - n,
+							    run->buf_off + n * PS, PAGE_RUN_DATA };
+				run->nr = n;
+				c->nr_runs++;
+			}
+			cut = run->buf_off + run->nr * PS;
+		}
+		k++;
+	}
+	part = *c;
+	part.nr_runs = k;
+	part.buf_len = cut;
+	r = cp->stream->sink(&part, cp->stream->userdata);
+	if (r < 0) {
+		cp->sink_err = r;
+		return r;
+	}
+	memmove(c->buf, c->buf + cut, cp->local_off - cut);
+	memmove(c->runs, c->runs + k, (c->nr_runs - k) * sizeof(*c->runs));
+	c->nr_runs -= k;
+	for (size_t i = 0; i < c->nr_runs; i++)
+		if (c->runs[i].kind == PAGE_RUN_DATA)
+			c->runs[i].buf_off -= cut;
+	cp->local_off -= cut;
+	return 0;
+}
+
 static int copy_piece(struct copier *cp, uint64_t addr, uint64_t nr)
 {
 	struct page_copy *c = cp->c;
@@ -224,7 +283,8 @@ static int copy_piece(struct copier *cp, uint64_t addr, uint64_t nr)
 
 	if (cp->n == IOV_BATCH && (r = copier_flush(cp)) < 0)
 		return r;
-	if ((r = want_room(c, cp->local_off - c->buf_len + cp->bytes + nr * PS)) < 0)
+	if ((r = want_room(c, cp->local_off - c->buf_len + cp->bytes + nr * PS,
+			   cp->stream ? cp->stream->chunk : 0)) < 0)
 		return r;
 	r = add_run(c, addr, nr, PAGE_RUN_DATA, cp->local_off + cp->bytes);
 	if (r < 0)
@@ -249,10 +309,14 @@ static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
 		uint64_t used = (cp->local_off + cp->bytes) / PS, k;
 
 		if (used >= max) {
-			r = copier_drain(cp);
+			/* Frozen, the last chunk kept: a quarter at a time (the sink does not keep it). */
+			if (cp->inj && cp->stream->keep_last)
+				r = copier_drain_part(cp, MAX(cp->stream->chunk / 4, PS));
+			else
+				r = copier_drain(cp);
 			if (r < 0)
 				return r;
-			used = 0;
+			used = (cp->local_off + cp->bytes) / PS;
 		}
 		k = MIN(nr, max - used);
 		r = copy_piece(cp, addr, k);
@@ -575,6 +639,108 @@ int page_copy_gone_holes(struct page_copy *c, const struct ckpt_range_set *befor
 	return r;
 }
 
+/*
+ * The written pages of [start, end) (uffd-wp bit clear: written since the
+ * last harvest), by a read-only PAGEMAP_SCAN that re-arms nothing, into @ret.
+ */
+static int written_in(int pm, uint64_t start, uint64_t end, struct page_region *vec,
+		      struct ckpt_range_set *ret)
+{
+	for (uint64_t at = start; at < end;) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = at,
+			.end = end,
+			.vec = (uintptr_t)vec,
+			.vec_len = SCAN_VEC,
+			.category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		long n = ioctl(pm, PAGEMAP_SCAN, &arg);
+
+		if (n < 0)
+			return neg_errno();
+		for (long i = 0; i < n; i++) {
+			int r = ckpt_range_set_add(ret, vec[i].start, vec[i].end);
+
+			if (r < 0)
+				return r;
+		}
+		if (arg.walk_end <= at)
+			return -EIO;
+		at = arg.walk_end;
+	}
+	return 0;
+}
+
+int page_copy_drop_written(struct page_copy *c, const struct ckpt_proc *proc,
+			   struct ckpt_range_set *dropped)
+{
+	_cleanup_free_ struct page_region *vec = malloc(SCAN_VEC * sizeof(*vec));
+	_cleanup_free_ struct page_run *old = NULL;
+	_cleanup_close_ int pm = -1;
+	struct ckpt_range_set w, left;
+	size_t nr_old = c->nr_runs;
+	int r = 0;
+
+	if (!vec)
+		return -ENOMEM;
+	pm = ckpt_proc_open_pagemap(proc);
+	if (pm < 0)
+		return pm;
+	ckpt_range_set_init(&w);
+	for (size_t i = 0; i < c->nr_runs && r == 0; i++)
+		if (c->runs[i].kind == PAGE_RUN_DATA)
+			r = written_in(pm, c->runs[i].addr, c->runs[i].addr + c->runs[i].nr * PS, vec, &w);
+	if (r < 0 || !w.nr) {
+		ckpt_range_set_done(&w);
+		return r;
+	}
+	ckpt_range_set_normalize(&w);
+	/* Keep the rest of each run; the runs are rebuilt from a copy of the old ones. */
+	old = malloc(nr_old * sizeof(*old));
+	if (!old) {
+		ckpt_range_set_done(&w);
+		return -ENOMEM;
+	}
+	memcpy(old, c->runs, nr_old * sizeof(*old));
+	c->nr_runs = 0;
+	ckpt_range_set_init(&left);
+	for (size_t i = 0; i < nr_old && r == 0; i++) {
+		const struct page_run *run = &old[i];
+		uint64_t end = run->addr + run->nr * PS;
+
+		if (run->kind != PAGE_RUN_DATA) {
+			r = GROW(c->runs, c->cap_runs, c->nr_runs + 1);
+			if (r == 0)
+				c->runs[c->nr_runs++] = *run;
+			continue;
+		}
+		left.nr = 0;
+		r = ckpt_range_set_add_uncovered(&left, &w, run->addr, end);
+		for (size_t k = 0; k < left.nr && r == 0; k++) {
+			r = GROW(c->runs, c->cap_runs, c->nr_runs + 1);
+			if (r == 0)
+				c->runs[c->nr_runs++] = (struct page_run){
+					left.v[k].start, (left.v[k].end - left.v[k].start) / PS,
+					run->buf_off + (left.v[k].start - run->addr), PAGE_RUN_DATA
+				};
+		}
+		/* The rest was written since: it is copied again later. */
+		for (size_t k = 0; k < w.nr && r == 0; k++) {
+			uint64_t s = MAX(w.v[k].start, run->addr), e = MIN(w.v[k].end, end);
+
+			if (s < e) {
+				r = ckpt_range_set_add(dropped, s, e);
+				c->pages_data -= (e - s) / PS;
+			}
+		}
+	}
+	ckpt_range_set_done(&left);
+	ckpt_range_set_done(&w);
+	return r;
+}
+
 int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
 		      const struct ckpt_range_set *dirty)
 {
@@ -603,7 +769,7 @@ int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
 
 	c->nr_runs = 0;
 	c->buf_len = 0;
-	r = page_copy_reserve(c, stream->chunk);
+	r = stream->keep_last ? 0 : page_copy_reserve(c, stream->chunk);
 	if (r < 0)
 		return r;
 	cp.local_off = c->buf_len;
@@ -614,13 +780,14 @@ int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
 		return r;
 	}
 	r = copy_maps(&cp, maps, dirty);
-	if (r == 0 && stream->chunk && (cp.local_off || c->nr_runs))
+	if (r == 0 && stream->chunk && !stream->keep_last && (cp.local_off || c->nr_runs))
 		r = copier_drain(&cp);
 	else if (r == 0)
 		c->buf_len = cp.local_off;
 	close(cp.mem_fd);
 	if (r < 0) {
-		if (r != -ESRCH && r != -EINTR) /* gone; interrupted (logged by the caller) */
+		/* gone; interrupted, stopped or the sink's own error (logged by the caller) */
+		if (r != -ESRCH && r != -EINTR && r != -ECANCELED && !cp.sink_err)
 			pr_err("cannot copy the memory of pid %d: %s", cp.pid, errstr(r));
 		return r;
 	}

@@ -71,6 +71,14 @@ struct page_stream {
 	/* Frozen: its injector (the scratch area is not saved; no read fails); NULL: running. */
 	struct ckpt_inject *inj;
 	size_t chunk;                 /* bytes in the buffer before the sink takes them; 0: keep all */
+	/*
+	 * The last chunk stays in the buffer (the caller hands it on later);
+	 * the buffer is not mapped in advance, it grows up to @chunk. Frozen
+	 * (@inj), a full buffer hands its oldest quarter to the sink and keeps
+	 * the rest, so only the excess is handed on during the freeze; the
+	 * sink gets a view of the buffer's runs and must not change them.
+	 */
+	bool keep_last;
 	/* Takes the runs and pages of @c (they are dropped when it returns 0). */
 	int (*sink)(struct page_copy *c, void *userdata);
 	void *userdata;
@@ -92,6 +100,17 @@ struct page_stream {
  */
 int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
 		     const struct ckpt_vma_list *maps, const struct ckpt_range_set *dirty) __must_check;
+
+/*
+ * Pages copied while the process runs, before they are written to disk:
+ * drop from @c the DATA pages written since the last harvest (a read-only
+ * PAGEMAP_SCAN: their uffd-wp bit is clear, the next harvest reports them)
+ * and add them to @dropped, for the caller to copy again: a page copied
+ * now and written again before the checkpoint's freeze would be saved
+ * twice. Pages not written since are what the process holds.
+ */
+int page_copy_drop_written(struct page_copy *c, const struct ckpt_proc *proc,
+			   struct ckpt_range_set *dropped) __must_check;
 
 /* The ranges of the mappings of @maps that a checkpoint saves pages of (normalized). */
 int page_saved_ranges(struct ckpt_inject *inj, const struct ckpt_vma_list *maps,

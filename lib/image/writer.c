@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Writing a checkpoint: a temporary sibling directory ".NAME.tmp-XXXXXX"
- * receives every file; commit makes it durable and renames it into place.
+ * Writing a checkpoint: a temporary sibling directory ".NAME.tmp-XXXXXX.PID"
+ * (PID: the writing ckpt's) receives every file; commit makes it durable
+ * and renames it into place.
  */
 #define LOG_AREA "image"
 #include <dirent.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -200,12 +202,29 @@ static bool is_checkpoint(int dirfd, const char *name)
 	return r == 0 || r == -EPROTONOSUPPORT;
 }
 
+/* The pid of the ckpt that made temporary directory @name (".NAME.tmp-XXXXXX.PID"), or 0. */
+static pid_t temp_owner(const char *name)
+{
+	const char *tmp = strstr(name, ".tmp-"), *dot = strrchr(name, '.');
+	char *end;
+	long v;
+
+	if (!tmp || !dot || dot <= tmp || dot[1] < '1' || dot[1] > '9')
+		return 0;
+	errno = 0;
+	v = strtol(dot + 1, &end, 10);
+	return errno || *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
+}
+
 /*
  * Remove the temporary directories of writers that died (SIGKILL, power
- * loss) next to the one being made: each holds a copy of process memory. A
- * live writer holds a lock on its own; the age guards the moment between a
- * writer's mkdir and its lock (and directories of older ckpt versions, which
- * took no lock, go once they are old).
+ * loss) next to the one being made: each holds a copy of process memory.
+ * A live writer holds a lock on its own (flock: never taken for a dead
+ * one, whatever pid it had); between its mkdir and its lock, its pid in
+ * the name is alive. So a directory nobody holds goes at once when the
+ * ckpt that made it is gone, never while its pid lives (a reused pid only
+ * delays it). Directories of older ckpt versions (no pid in the name) go
+ * once they are old.
  */
 static void sweep_leftovers(int parent_fd, const char *ours)
 {
@@ -224,14 +243,21 @@ static void sweep_leftovers(int parent_fd, const char *ours)
 		struct stat st;
 		int r;
 
+		pid_t owner;
+
 		if (!ckpt_image_is_temp_name(e->d_name) || !strcmp(e->d_name, ours))
 			continue;
 		if (fstatat(parent_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
-		    st.st_uid != geteuid() || now - st.st_mtime < LEFTOVER_AGE_S)
+		    st.st_uid != geteuid())
+			continue;
+		owner = temp_owner(e->d_name);
+		if (owner == getpid() || (owner > 0 && (kill(owner, 0) == 0 || errno != ESRCH)))
+			continue; /* its ckpt lives: at work, or between its mkdir and its lock */
+		if (!owner && now - st.st_mtime < LEFTOVER_AGE_S)
 			continue;
 		t = openat(parent_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (t < 0 || flock(t, LOCK_EX | LOCK_NB) < 0)
-			continue; /* a writer at work */
+		if (t < 0 || (flock(t, LOCK_EX | LOCK_NB) < 0 && (errno == EWOULDBLOCK || !owner)))
+			continue; /* a writer at work (without locks here: its pid is gone) */
 		r = rm_rf_at(parent_fd, e->d_name);
 		if (r < 0 && r != -ENOENT)
 			pr_warn("cannot remove '%s', left by a ckpt that ended before it finished: %s",
@@ -247,6 +273,14 @@ static int make_tmp_dir(struct ckpt_image_writer *w, char *why, size_t whylen)
 
 	for (int attempt = 0; attempt < 100; attempt++) {
 		r = temp_name(w->name, w->tmp_name, sizeof(w->tmp_name));
+		if (r == 0) {
+			/* The writer's pid: its leftover goes as soon as it is gone (sweep_leftovers). */
+			size_t len = strlen(w->tmp_name);
+
+			if ((size_t)snprintf(w->tmp_name + len, sizeof(w->tmp_name) - len, ".%d",
+					     (int)getpid()) >= sizeof(w->tmp_name) - len)
+				r = -ENAMETOOLONG;
+		}
 		if (r < 0) {
 			w->tmp_name[0] = '\0';
 			if (r == -ENAMETOOLONG)

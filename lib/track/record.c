@@ -420,11 +420,23 @@ static int record_identity(const char *rundir, pid_t pid, uint64_t *ret_start, c
 	return record_header(o, pid, ret_start, boot_id);
 }
 
+/* Has @pid exited, its parent not having reaped it yet (a zombie)? */
+static bool exited(pid_t pid)
+{
+	_cleanup_proc_ struct ckpt_proc *p = NULL;
+	struct ckpt_proc_stat st;
+
+	return ckpt_proc_open(NULL, pid, &p) == 0 && ckpt_proc_read_stat(p, &st) == 0 &&
+	       (st.state == 'Z' || st.state == 'X');
+}
+
 /*
  * Why the record of @pid is of no use any more, or NULL to keep it. Only
- * what is known for sure removes a record: the pid is free, or it is
- * another process (start time or boot id differ). A record that cannot be
- * read is removed only when the pid is free.
+ * what is known for sure removes a record: the pid is free, it is another
+ * process (start time or boot id differ), or the process has exited (a
+ * zombie: its files, the parked userfaultfd with them, are closed, and it
+ * never runs again). A record that cannot be read is removed only when
+ * the pid is free or a zombie.
  */
 static const char *record_gone(const char *rundir, pid_t pid, bool *ret_had_record)
 {
@@ -436,6 +448,8 @@ static const char *record_gone(const char *rundir, pid_t pid, bool *ret_had_reco
 	*ret_had_record = r != -ENOENT;
 	if (n == -ESRCH || n == -ENOENT)
 		return "the process is gone";
+	if (n == 0 && exited(pid))
+		return "the process has exited (a zombie its parent has not reaped)";
 	if (r == -ENOENT)
 		return "no record, only its lock"; /* a leftover of a disarm or a lost tracking */
 	if (r < 0 || n < 0)

@@ -284,6 +284,14 @@ Test(track_cli, bad_usage)
 	cr_assert_eq(run_ckpt(&r, "track", "-t", "1", "--count", "2", "--duration", "1s", NULL), 0);
 	cr_expect_eq(r.status, 2);
 	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "track", "-t", "1", "-D", "x", "--max-buffer", "16M", NULL), 0);
+	cr_expect_eq(r.status, 2);
+	cr_expect(strstr(r.err, "invalid --max-buffer '16M' (a size of at least 32M)"), "%s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "track", "-t", "1", "--max-buffer", "64M", NULL), 0);
+	cr_expect_eq(r.status, 2);
+	cr_expect(strstr(r.err, "--max-buffer"), "%s", r.err);
+	run_result_done(&r);
 	cr_assert_eq(run_ckpt(&r, "track", "-t", "4194000", NULL), 0);
 	cr_expect_eq(r.status, 1);
 	cr_expect(strstr(r.err, "no such process"), "%s", r.err);
