@@ -201,7 +201,8 @@ static int lazy_set_init(struct lazy_set *ls, const struct ckpt_restore_lazy *lz
 			.pid = p->pid, .uffd = p->uffd, .parked_fd = p->parked_fd, .ranges = p->ranges,
 			.nr_ranges = p->nr_ranges, .resume_ns = st->total_ns, .eager_pages = p->eager_pages,
 		};
-		ls->src[i] = (struct ckpt_lazy_source){ .url = o->from, .token_file = o->token_file };
+		ls->src[i] = (struct ckpt_lazy_source){ .url = o->from, .token_file = o->token_file,
+							.id = p->id[0] ? p->id : NULL, .prov = &p->prov };
 		if (o->from) {
 			ls->src[i].proc = top ? NULL : p->dir;
 			continue;

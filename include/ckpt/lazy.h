@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <ckpt/image.h>
 #include <ckpt/util.h>
 
 /* A registered range: [start, end) now, whose pages are the images' at src. */
@@ -43,6 +44,13 @@ struct ckpt_lazy_source {
 	 * server serves ("proc-PID" of a tree); NULL: that one.
 	 */
 	const char *proc;
+	/*
+	 * What restore judged (NULL: not checked): the server opens the
+	 * checkpoint again, and refuses one with another content id, or that
+	 * another user can write (docs/SECURITY.md).
+	 */
+	const char *id;
+	const struct ckpt_provenance *prov;
 };
 
 /* A lazily restored process, as ckpt_restore_run() leaves it. */

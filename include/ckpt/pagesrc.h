@@ -130,6 +130,13 @@ CKPT_DEFINE_CLEANUP(struct ckpt_page_source, ckpt_page_source_close)
 int ckpt_page_source_provenance(struct ckpt_page_source *src, struct ckpt_provenance *ret)
 	__must_check;
 
+/*
+ * A local source's newest checkpoint, open since the source was (its
+ * files are read through the directory opened then, never its path
+ * again); NULL for a page server.
+ */
+struct ckpt_image *ckpt_page_source_image(struct ckpt_page_source *src);
+
 /* The directory or URL it was opened with. */
 const char *ckpt_page_source_name(const struct ckpt_page_source *src);
 bool ckpt_page_source_is_remote(const struct ckpt_page_source *src);

@@ -79,6 +79,8 @@ struct ckpt_restore_lazy_proc {
 	size_t nr_ranges;
 	struct ckpt_lazy_range *ranges;
 	uint64_t eager_pages;        /* its pages written before it ran */
+	char id[CKPT_IMAGE_ID_STR_LEN + 1]; /* of its checkpoint, as restore read it */
+	struct ckpt_provenance prov;        /* of its checkpoint, as restore judged it */
 };
 
 /* Every live process of the restored tree, in tree order: procs[0] is the root. */

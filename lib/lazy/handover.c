@@ -44,6 +44,12 @@ static int encode_handover(const struct ckpt_lazy_target *t, const struct ckpt_l
 		json_object_object_add(o, "token_file", json_object_new_string(src->token_file));
 	if (src->proc)
 		json_object_object_add(o, "proc", json_object_new_string(src->proc));
+	/* What restore judged: the server checks the checkpoint it opens is that one. */
+	if (src->id)
+		json_object_object_add(o, "id", json_object_new_string(src->id));
+	if (src->prov && src->prov->kind != CKPT_PROV_NONE)
+		json_object_object_add(o, "owner", json_object_new_int64(src->prov->kind == CKPT_PROV_USER
+									 ? (int64_t)src->prov->uid : 0));
 	for (size_t i = 0; i < t->nr_ranges; i++) {
 		json_object *e = json_object_new_array();
 
@@ -181,7 +187,7 @@ static int check_peer(int c, pid_t pid)
 }
 
 static int decode_handover(const char *text, struct ckpt_lazy_target *t, struct ckpt_lazy_range **ret_ranges,
-			   struct ckpt_lazy_source *src, json_object **ret_obj)
+			   struct ckpt_lazy_source *src, struct ckpt_provenance *prov, json_object **ret_obj)
 {
 	_cleanup_json_ json_object *o = json_tokener_parse(text);
 	_cleanup_free_ struct ckpt_lazy_range *ranges = NULL;
@@ -218,6 +224,19 @@ static int decode_handover(const char *text, struct ckpt_lazy_target *t, struct 
 		src->token_file = json_object_get_string(v);
 	if (json_object_object_get_ex(o, "proc", &v))
 		src->proc = json_object_get_string(v);
+	if (json_object_object_get_ex(o, "id", &v))
+		src->id = json_object_get_string(v);
+	if (json_object_object_get_ex(o, "owner", &v)) {
+		int64_t uid = json_object_get_int64(v);
+
+		if (uid < 0 || uid >= UINT32_MAX)
+			return -EBADMSG;
+		memset(prov, 0, sizeof(*prov));
+		prov->kind = uid ? CKPT_PROV_USER : CKPT_PROV_ROOT;
+		prov->uid = (uid_t)uid;
+		snprintf(prov->why, sizeof(prov->why), "restore found it %s", uid ? "one user's" : "root's only");
+		src->prov = prov;
+	}
 	if (!src->dir == !src->url)
 		return -EBADMSG;
 	t->ranges = ranges;
@@ -242,6 +261,7 @@ void lz_accept_handover(struct ckpt_lazy_server *s, int lfd)
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf, .msg_controllen = sizeof(cb.buf) };
 	struct ckpt_lazy_target t = { .uffd = -1 };
 	struct ckpt_lazy_source src = { 0 };
+	struct ckpt_provenance prov;
 	struct timeval tv = { .tv_sec = 5 };
 	struct cmsghdr *cm;
 	char reply[256] = "ok";
@@ -262,7 +282,7 @@ void lz_accept_handover(struct ckpt_lazy_server *s, int lfd)
 			memcpy(&t.uffd, CMSG_DATA(cm), sizeof(int));
 	if (n > 0 && t.uffd >= 0 && !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		text[n] = '\0';
-		r = decode_handover(text, &t, &ranges, &src, &o);
+		r = decode_handover(text, &t, &ranges, &src, &prov, &o);
 	}
 	if (r == 0)
 		r = check_peer(c, t.pid);

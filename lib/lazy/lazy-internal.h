@@ -32,6 +32,9 @@ struct lz_proc {
 	unsigned int ra;       /* the read-ahead of the next sequential fault */
 	char *dir, *url, *token_file;
 	char *proc;            /* remote: the process's checkpoint under the served one, or NULL */
+	char *id;              /* the content id restore read, or NULL */
+	bool has_prov;
+	struct ckpt_provenance prov; /* as restore judged it (has_prov) */
 	struct ckpt_page_source *fault_src, *fill_src;
 	struct ckpt_lazy_stats st;
 	uint64_t *lat;

@@ -38,6 +38,7 @@
 #include "lazy/lazy-internal.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -76,7 +77,42 @@ static void proc_free(struct lz_proc *p)
 	free(p->url);
 	free(p->token_file);
 	free(p->proc);
+	free(p->id);
 	free(p);
+}
+
+/*
+ * The checkpoint opened again is the one restore judged: the same content
+ * id, and nobody else can write it (a path swapped meanwhile must not feed
+ * a confined process another's pages).
+ */
+static int same_as_judged(struct lz_proc *p, struct ckpt_page_source *src)
+{
+	_cleanup_json_ json_object *sum = NULL;
+	struct ckpt_provenance now;
+	json_object *id;
+	int r;
+
+	if (p->id) {
+		if ((r = ckpt_page_source_get_json(src, CKPT_PAGE_SOURCE_SUMMARY, &sum)) < 0)
+			return r;
+		if (!json_object_object_get_ex(sum, "id", &id) || strcmp(json_object_get_string(id), p->id)) {
+			pr_err("pid %d: '%s' is not the checkpoint restore read (content id %s): it changed",
+			       p->pid, ckpt_page_source_name(src), p->id);
+			return -ESTALE;
+		}
+	}
+	if (!p->has_prov)
+		return 0;
+	r = ckpt_page_source_provenance(src, &now);
+	if (r < 0 && r != -EPERM)
+		return r;
+	if (r == -EPERM || now.kind != p->prov.kind || (now.kind == CKPT_PROV_USER && now.uid != p->prov.uid)) {
+		pr_err("pid %d: '%s' is not as restore judged it (%s): %s", p->pid, ckpt_page_source_name(src),
+		       p->prov.why, now.why);
+		return -EPERM;
+	}
+	return 0;
 }
 
 static int open_sources(struct lz_proc *p)
@@ -87,6 +123,8 @@ static int open_sources(struct lz_proc *p)
 		int r = p->url ? ckpt_page_source_open_remote_proc(p->url, p->proc, p->token_file, NULL, s[i])
 			       : ckpt_page_source_open_local(p->dir, NULL, s[i]);
 
+		if (r == 0)
+			r = same_as_judged(p, *s[i]);
 		if (r < 0)
 			return r;
 	}
@@ -125,6 +163,11 @@ static struct lz_proc *proc_new(pid_t pid, int uffd, int parked_fd, const struct
 		p->url = src->url ? strdup(src->url) : NULL;
 		p->token_file = src->token_file ? strdup(src->token_file) : NULL;
 		p->proc = src->proc ? strdup(src->proc) : NULL;
+		p->id = src->id ? strdup(src->id) : NULL;
+		if (src->prov) {
+			p->has_prov = true;
+			p->prov = *src->prov;
+		}
 	}
 	return p;
 }
@@ -371,7 +414,9 @@ static bool work_pending(struct ckpt_lazy_server *s)
 
 static int on_fork(struct ckpt_lazy_server *s, struct lz_proc *p, int ufd)
 {
-	struct ckpt_lazy_source src = { p->dir, p->url, p->token_file, p->proc };
+	/* A fork's pages come from the same checkpoint, judged the same. */
+	struct ckpt_lazy_source src = { p->dir, p->url, p->token_file, p->proc, p->id,
+					p->has_prov ? &p->prov : NULL };
 	struct lz_proc *c;
 	int r;
 

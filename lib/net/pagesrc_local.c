@@ -423,6 +423,11 @@ static const struct pagesrc_ops local_ops = {
 	.free = local_free,
 };
 
+struct ckpt_image *ckpt_page_source_image(struct ckpt_page_source *src)
+{
+	return src->ops == &local_ops ? ckpt_chain_image(((struct local *)src->priv)->chain, 0) : NULL;
+}
+
 int pagesrc_local_ranges(struct ckpt_page_source *src, const struct ckpt_page_source_range **ret,
 			 size_t *ret_nr)
 {

@@ -715,16 +715,16 @@ static bool memfd_alone(const struct ckpt_state *s, const struct ckpt_state_fd *
  */
 int rst_read_blob(struct rst *r, const char *name, uint64_t size, const char *what, void **ret)
 {
-	_cleanup_image_ struct ckpt_image *img = NULL;
-	int e;
+	/*
+	 * Through the checkpoint opened (and judged, trust.c) at the start,
+	 * never its path again: what is there now may be another.
+	 */
+	struct ckpt_image *img = r->chain ? ckpt_chain_image(r->chain, 0) : ckpt_page_source_image(r->src);
 
-	if (r->chain)
-		return ckpt_image_read_blob(ckpt_chain_image(r->chain, 0), name, size, ret);
-	if (!r->dir)
-		return ckpt_page_source_get_blob(r->src, name, size, ret); /* from a page server */
-	(void)what; /* lib/image names the file */
-	e = ckpt_image_open(r->dir, NULL, &img);
-	return e < 0 ? e : ckpt_image_read_blob(img, name, size, ret);
+	(void)what; /* lib/image or lib/net names the file */
+	if (img)
+		return ckpt_image_read_blob(img, name, size, ret);
+	return ckpt_page_source_get_blob(r->src, name, size, ret); /* from a page server */
 }
 
 static int read_blob(struct rst *r, const char *blob, const struct ckpt_state_identity *id, const char *what,

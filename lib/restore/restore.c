@@ -467,6 +467,11 @@ static int lazy_alloc(struct rst_tree *rt, struct ckpt_restore_lazy *lazy)
 		p = &lazy->procs[lazy->nr++];
 		p->uffd = p->parked_fd = -1;
 		snprintf(p->dir, sizeof(p->dir), "%s", rt->tree ? rt->tree->nodes[i].dir : ".");
+		/* What the server must find when it opens the checkpoint again (trust.c judged it). */
+		if (rst_image_id(r, p->id) < 0)
+			p->id[0] = '\0';
+		if (ckpt_page_source_provenance(r->src, &p->prov) < 0)
+			return -EPERM; /* judged already: it cannot fail now but by a change */
 		r->lazy = p;
 	}
 	return 0;

@@ -148,17 +148,7 @@ static int pipe_end(const int fds[2], int accmode)
 /* A blob of the root's checkpoint (the tree's own: the bytes in its pipes). */
 static int rst_tree_blob(struct rst_tree *rt, const char *blob, uint64_t len, void **ret)
 {
-	_cleanup_image_ struct ckpt_image *img = NULL;
-	struct rst *root = &rt->procs[0];
-	int e;
-
-	if (root->chain)
-		return ckpt_image_read_blob(ckpt_chain_image(root->chain, 0), blob, len, ret);
-	if (!root->dir)
-		return ckpt_page_source_get_blob(root->src, blob, len, ret); /* from a page server */
-	/* Lazy: the root is read through a page source; the blob is in its newest checkpoint. */
-	e = ckpt_image_open(root->dir, NULL, &img);
-	return e < 0 ? e : ckpt_image_read_blob(img, blob, len, ret);
+	return rst_read_blob(&rt->procs[0], blob, len, "the tree", ret);
 }
 
 static int make_pipe(struct rst_tree *rt, const struct ckpt_tree_pipe *tp)

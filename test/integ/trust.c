@@ -727,3 +727,61 @@ Test(trust, a_users_checkpoint_cannot_take_a_parent_of_roots)
 	cr_assert_eq(sh("chown -R nobody:nogroup '%s'", delta), 0);
 	expect_refused(delta, orig, "is root's only, yet the parent of a checkpoint uid 65534 can write");
 }
+
+/*
+ * The lazy-pages server opens the checkpoint again after restore judged
+ * it: a path that meanwhile names another checkpoint is refused (a
+ * confined process would get another's pages). Restore waits on a fifo of
+ * the process while another checkpoint is renamed into its place.
+ */
+Test(trust, a_checkpoint_swapped_after_restore_judged_it_is_refused_by_the_lazy_server)
+{
+	const char *code = "import os,sys,time\np=sys.argv[1]\nos.mkfifo(p)\n"
+			   "fd=os.open(p, os.O_RDONLY|os.O_NONBLOCK)\nprint('ready', flush=True)\ntime.sleep(1000)\n";
+	char fifo[200], d1[200], d2[200], old[200], line[64], ps[16], errp[220], buf[8192] = "";
+	const char *py[] = { "/usr/bin/python3", "-c", code, fifo, NULL };
+	struct run_result r;
+	struct prog p, rp;
+	int w, fd, status;
+
+	if (access("/usr/bin/python3", X_OK) < 0)
+		cr_skip_test("python3 is not installed");
+	snprintf(fifo, sizeof(fifo), "%s/lazyfifo", tmp);
+	snprintf(d1, sizeof(d1), "%s/lz1", tmp);
+	snprintf(d2, sizeof(d2), "%s/lz2", tmp);
+	snprintf(errp, sizeof(errp), "%s/lz.err", tmp);
+	cr_assert_eq(prog_spawn(&p, false, NULL, py), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0, "python3 did not start");
+	snprintf(ps, sizeof(ps), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", d1, "--leave-running", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", d2, NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	prog_wait(&p, 2000);
+	prog_kill(&p);
+	snprintf(old, sizeof(old), "%s/lz1.old", tmp);
+	{
+		const char *argv[] = { "/bin/sh", "-c", "exec 2>\"$0\"; exec \"$@\"", errp, ckpt_bin(), "restore",
+				       "-D", d1, "--lazy", "--stdio", "null", NULL };
+
+		cr_assert_eq(prog_spawn(&rp, false, NULL, argv), 0);
+	}
+	usleep(700000); /* restore judged d1 and waits for a writer on the fifo */
+	cr_assert_eq(rename(d1, old), 0);
+	cr_assert_eq(rename(d2, d1), 0);
+	w = open(fifo, O_WRONLY | O_NONBLOCK);
+	cr_assert_geq(w, 0, "nobody waits on the fifo: %s", strerror(errno));
+	status = prog_wait(&rp, 20000);
+	close(w);
+	prog_kill(&rp);
+	fd = open(errp, O_RDONLY);
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+		buf[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	cr_expect(strstr(buf, "is not the checkpoint restore read"), "status %#x: %s", status, buf);
+}
