@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "image/image-internal.h"
 #include "util/log.h"
@@ -27,10 +26,6 @@ struct ckpt_chain_iter {
 	struct ckpt_chain *c;
 	struct seg *segs;
 	size_t nr, pos;
-	/* Frames decoded ahead (2 CPUs or more), in the order the ranges use them. */
-	struct frame_use *uses;
-	size_t nr_uses, use;   /* use: the next one to take */
-	struct frame_ahead *ahead;
 };
 
 void ckpt_chain_close(struct ckpt_chain *c)
@@ -307,8 +302,6 @@ void ckpt_chain_iter_free(struct ckpt_chain_iter *it)
 {
 	if (!it)
 		return;
-	frame_ahead_stop(it->ahead);
-	free(it->uses);
 	free(it->segs);
 	free(it);
 }
@@ -337,29 +330,6 @@ int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr)
 	return 0;
 }
 
-static bool continues(const struct seg *a, const struct seg *b);
-
-/* The ranges ckpt_chain_iter_next will give, as they give them: which frame each DATA one reads. */
-static int list_uses(struct ckpt_chain_iter *it)
-{
-	size_t cap = 0;
-
-	for (size_t pos = 0; pos < it->nr;) {
-		struct seg s = it->segs[pos++];
-
-		while (pos < it->nr && continues(&s, &it->segs[pos]))
-			s.end = it->segs[pos++].end;
-		if (s.kind != CKPT_PAGE_DATA ||
-		    (it->nr_uses && it->uses[it->nr_uses - 1].img == s.img &&
-		     it->uses[it->nr_uses - 1].frame == s.frame))
-			continue;
-		if (GROW(it->uses, cap, it->nr_uses + 1) < 0)
-			return -ENOMEM;
-		it->uses[it->nr_uses++] = (struct frame_use){ .img = s.img, .frame = s.frame };
-	}
-	return 0;
-}
-
 int ckpt_chain_iter_new(struct ckpt_chain *c, struct ckpt_chain_iter **ret)
 {
 	_cleanup_(ckpt_chain_iter_freep) struct ckpt_chain_iter *it = NULL;
@@ -370,10 +340,6 @@ int ckpt_chain_iter_new(struct ckpt_chain *c, struct ckpt_chain_iter **ret)
 		return -ENOMEM;
 	}
 	it->c = c;
-	/* Without a second CPU (or memory) the frames are decoded as they come. */
-	if (sysconf(_SC_NPROCESSORS_ONLN) > 1 && list_uses(it) == 0 && it->nr_uses > 1 &&
-	    frame_ahead_start(c, it->uses, it->nr_uses, &it->ahead) < 0)
-		it->ahead = NULL;
 	*ret = TAKE_PTR(it);
 	return 0;
 }
@@ -408,18 +374,7 @@ int ckpt_chain_iter_next(struct ckpt_chain_iter *it, struct ckpt_chain_range *re
 		char why[WHY_LEN] = "";
 		int r;
 
-		if (it->ahead) {
-			const void *frame;
-
-			/* The next use, or the same frame as the last range's. */
-			if (it->use < it->nr_uses && it->uses[it->use].img == s.img &&
-			    it->uses[it->use].frame == s.frame)
-				it->use++;
-			r = it->use ? frame_ahead_get(it->ahead, it->use - 1, &frame, why, sizeof(why)) : -EPROTO;
-			p = r < 0 ? NULL : (const unsigned char *)frame + ((size_t)s.frame_page << PAGE_SHIFT);
-		} else {
-			r = image_entry_data(img, &e, &p, why, sizeof(why));
-		}
+		r = image_entry_data(img, &e, &p, why, sizeof(why));
 		if (r < 0) {
 			pr_err("%s", why[0] ? why : "cannot read pages");
 			return r;

@@ -269,18 +269,6 @@ struct seg {
 	uint32_t frame_page;
 };
 
-/* readahead.c: the frames an iteration will need, decoded ahead on a thread. */
-struct frame_use {
-	uint32_t img, frame;
-};
-struct frame_ahead;
-int frame_ahead_start(struct ckpt_chain *c, const struct frame_use *uses, size_t nr,
-		      struct frame_ahead **ret) __must_check;
-/* Use @u's frame, decoded (waits for it); the uses before @u are given back. Valid until the next call. */
-int frame_ahead_get(struct frame_ahead *fa, size_t u, const void **ret, char *why, size_t whylen)
-	__must_check;
-void frame_ahead_stop(struct frame_ahead *fa);
-
 /* Every range of @c resolved (HOLE included), in address order. */
 int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr) __must_check;
 
