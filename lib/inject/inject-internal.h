@@ -73,6 +73,8 @@ struct ckpt_inject {
  * blocks all; stop signals are let through so job control still works.
  */
 int inj_resume_wait(struct ckpt_inject *inj, struct inj_thread *t, bool step);
+/* The same with request @req: PTRACE_SYSCALL, PTRACE_SINGLESTEP, or PTRACE_CONT (to an int3). */
+int inj_resume_wait_req(struct ckpt_inject *inj, struct inj_thread *t, int req);
 
 /* Save @t's registers, signal mask and (unless NO_XSTATE) xstate: what release puts back. */
 int inj_save_state(struct ckpt_inject *inj, struct inj_thread *t);

@@ -751,12 +751,18 @@ fail:
 
 int inj_resume_wait(struct ckpt_inject *inj, struct inj_thread *t, bool step)
 {
+	return inj_resume_wait_req(inj, t, step ? PTRACE_SINGLESTEP : PTRACE_SYSCALL);
+}
+
+int inj_resume_wait_req(struct ckpt_inject *inj, struct inj_thread *t, int req)
+{
+	bool step = req != PTRACE_SYSCALL; /* a step, or an int3: a plain SIGTRAP */
 	int pass_sig = 0;
 
 	for (;;) {
 		int status, sig, event;
 
-		if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_SYSCALL, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
+		if (ptrace(req, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
 			if (errno == ESRCH)
 				t->dead = true;
 			return neg_errno();

@@ -38,7 +38,6 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "inject/inject-internal.h"
 #include "util/err.h"
@@ -562,44 +561,16 @@ static int plant_loop(struct ckpt_inject *inj)
 static int run_to_trap(struct ckpt_inject *inj, struct inj_thread *t, uint64_t trap)
 {
 	struct user_regs_struct out;
-	int pass_sig = 0, sig = 0;
+	int r = inj_resume_wait_req(inj, t, PTRACE_CONT);
 
-	for (;;) {
-		int status;
-
-		if (ptrace(PTRACE_CONT, t->st.tid, 0, (void *)(long)pass_sig) < 0) {
-			if (errno == ESRCH)
-				t->dead = true;
-			return neg_errno();
-		}
-		pass_sig = 0;
-		while (waitpid(t->st.tid, &status, __WALL) < 0)
-			if (errno != EINTR)
-				return neg_errno();
-		if (WIFEXITED(status) || WIFSIGNALED(status)) {
-			t->dead = true;
-			return -ESRCH;
-		}
-		sig = WSTOPSIG(status);
-		if (status >> 16) {
-			if ((status >> 16) == PTRACE_EVENT_STOP && (sig == SIGSTOP || sig == SIGTSTP ||
-								   sig == SIGTTIN || sig == SIGTTOU))
-				inj->job_stopped = true;
-			continue;
-		}
-		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
-			pass_sig = sig;
-			continue;
-		}
-		if (sig != SIGTRAP)
-			break;
-		if (ptrace(PTRACE_GETREGS, t->st.tid, 0, &out) < 0)
-			return neg_errno();
-		if (out.rip == trap)
-			return 0;
-		break;
-	}
-	pr_err("the loop of remote calls in thread %d stopped with signal %d", t->st.tid, sig);
+	if (r < 0)
+		return r;
+	if (ptrace(PTRACE_GETREGS, t->st.tid, 0, &out) < 0)
+		return neg_errno();
+	if (out.rip == trap)
+		return 0;
+	pr_err("the loop of remote calls in thread %d stopped at %#llx, not at its end", t->st.tid,
+	       (unsigned long long)out.rip);
 	return -EFAULT;
 }
 
