@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -848,6 +849,19 @@ static unsigned int pending_from(const struct ckpt_page_server *srv, const uint8
 }
 
 /*
+ * Has @c said HELLO: read by its thread, or whole in its socket already
+ * (its thread not scheduled yet: a loaded machine must not make a good
+ * client look silent).
+ */
+static bool said_hello(const struct client *c)
+{
+	int n = 0;
+
+	return __atomic_load_n(&c->hello_seen, __ATOMIC_ACQUIRE) ||
+	       (ioctl(c->c.fd, FIONREAD, &n) == 0 && n >= PROTO_HDR_SIZE + PROTO_HELLO_SIZE);
+}
+
+/*
  * Which connection in its handshake @nc, a new one, drops (lock held), or
  * NULL when both budgets have room. From @nc's address when that one is
  * full, else (the total is reached) from the address that holds the most;
@@ -875,8 +889,7 @@ static struct client *pick_drop(struct ckpt_page_server *srv, const struct clien
 		if (!best || n != best_n) {
 			better = !best || n > best_n;
 		} else {
-			bool hs = __atomic_load_n(&c->hello_seen, __ATOMIC_ACQUIRE);
-			bool hb = __atomic_load_n(&best->hello_seen, __ATOMIC_ACQUIRE);
+			bool hs = said_hello(c), hb = said_hello(best);
 
 			better = hs != hb ? !hs : c->t0 < best->t0;
 		}
