@@ -138,23 +138,32 @@ static void expect_secret_intact(const char *path, size_t size)
 
 /* ---- a process of nobody's ---- */
 
+/* test/progs/target counter started as nobody (stderr /dev/null), once it ticks. */
+static void start_nobody_counter(struct prog *p)
+{
+	char target[256], line[256];
+	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, "setpriv", "--reuid", "nobody", "--regid",
+			       "nogroup", "--clear-groups", "--", prog_path("target", target, sizeof(target)),
+			       "counter", NULL };
+
+	if (access("/usr/bin/setpriv", X_OK) < 0)
+		cr_skip_test("setpriv(1) is not installed");
+	cr_assert_eq(prog_spawn(p, false, NULL, argv), 0);
+	do
+		cr_assert_geq(prog_read_line(p, line, sizeof(line), 5000), 0, "target counter did not start");
+	while (strncmp(line, "tick", 4));
+}
+
 /* target counter as nobody, dumped (killed) by root into pub/NAME, chowned to nobody. */
 static pid_t nobody_checkpoint(const char *name, char *dir, size_t len)
 {
-	char target[256], line[256], ps[16];
-	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
-			       "--", prog_path("target", target, sizeof(target)), "counter", NULL };
+	char ps[16];
 	struct run_result r;
 	struct prog p;
 	pid_t pid;
 
-	if (access("/usr/bin/setpriv", X_OK) < 0)
-		cr_skip_test("setpriv(1) is not installed");
 	snprintf(dir, len, "%s/%s", pub, name);
-	cr_assert_eq(prog_spawn(&p, false, NULL, argv), 0);
-	do
-		cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0, "target counter did not start");
-	while (strncmp(line, "tick", 4));
+	start_nobody_counter(&p);
 	pid = p.pid;
 	snprintf(ps, sizeof(ps), "%d", pid);
 	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", dir, NULL), 0);
@@ -465,9 +474,7 @@ Test(trust, a_user_cannot_restore_another_users_checkpoint)
  */
 Test(trust, a_users_chain_folded_by_root_stays_the_users)
 {
-	char series[160], d0[200], d1[200], target[256], line[256], ps[16], err[4096], v[256];
-	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
-			       "--", prog_path("target", target, sizeof(target)), "counter", NULL };
+	char series[160], d0[200], d1[200], line[256], ps[16], err[4096], v[256];
 	struct run_result r;
 	struct stat st;
 	struct prog p;
@@ -477,10 +484,7 @@ Test(trust, a_users_chain_folded_by_root_stays_the_users)
 	cr_assert_eq(mkdir(series, 0755), 0);
 	snprintf(d0, sizeof(d0), "%s/1", series);
 	snprintf(d1, sizeof(d1), "%s/2", series);
-	cr_assert_eq(prog_spawn(&p, false, NULL, argv), 0);
-	do
-		cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
-	while (strncmp(line, "tick", 4));
+	start_nobody_counter(&p);
 	snprintf(ps, sizeof(ps), "%d", p.pid);
 	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", d0, "--leave-running", NULL), 0);
 	cr_assert_eq(r.status, 0, "%s", r.err);
@@ -700,19 +704,14 @@ Test(trust, a_users_deleted_setuid_file_does_not_come_back_setuid_root)
 /* A user's delta whose parent is a checkpoint only root can write: refused. */
 Test(trust, a_users_checkpoint_cannot_take_a_parent_of_roots)
 {
-	char target[256], line[256], ps[16], full[200], delta[200];
-	const char *argv[] = { "/bin/sh", "-c", STDERR_NULL, "setpriv", "--reuid", "nobody", "--regid", "nogroup",
-			       "--clear-groups", "--", prog_path("target", target, sizeof(target)), "counter", NULL };
+	char ps[16], full[200], delta[200];
 	struct run_result r;
 	struct prog p;
 	pid_t orig;
 
 	snprintf(full, sizeof(full), "%s/rootfull", pub);
 	snprintf(delta, sizeof(delta), "%s/userdelta", pub);
-	cr_assert_eq(prog_spawn(&p, false, NULL, argv), 0);
-	do
-		cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
-	while (strncmp(line, "tick", 4));
+	start_nobody_counter(&p);
 	orig = p.pid;
 	snprintf(ps, sizeof(ps), "%d", p.pid);
 	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", full, "--leave-running", NULL), 0);
