@@ -120,7 +120,7 @@ struct cont {
 	bool can_nice;                  /* and it can be taken back after background work */
 	bool created_dir;               /* removed again if nothing was written */
 	bool refused;                   /* the judge refused: the run ends (-EPERM) */
-	bool children_said;             /* the warning about children, once */
+	pid_t child;                    /* a child found in a freeze: the run goes on as a tree's */
 	uint64_t reserve;               /* bytes to have ready before a freeze */
 	uint64_t share;                 /* the most a page buffer holds (--max-buffer) */
 	uint64_t captured;
@@ -539,20 +539,24 @@ static int judge(struct cont *c, const struct ckpt_state *st)
 }
 
 /*
- * Continuous checkpoints follow one process: its children are not in them
- * (ckpt dump -t takes the whole tree). Said once, when there are some.
+ * A child born since the run began (not a zombie): this checkpoint would
+ * hold the process without it. The freeze ends without one (nothing was
+ * harvested: the tracking still has every page written since the last),
+ * and the run goes on with a dump of the tree per interval
+ * (continuous_tree.c). -ECHILD then.
  */
-static void say_children(struct cont *c, struct ckpt_inject *inj)
+static int children_now(struct cont *c)
 {
 	_cleanup_free_ pid_t *kids = NULL;
 	size_t nr = 0;
 
-	if (ckpt_proc_list_children(ckpt_inject_task_proc(inj), &kids, &nr) < 0 || !nr)
-		return;
-	c->children_said = true;
-	pr_warn("pid %d has %zu child%s now (the first: pid %d), born since this run began: its "
-		"checkpoints hold the process alone (start ckpt track -D again to checkpoint its tree)",
-		c->o->pid, nr, nr > 1 ? "ren" : "", kids[0]);
+	if (!dump_has_children(c->o->pid))
+		return 0;
+	if (c->proc && ckpt_proc_list_children(c->proc, &kids, &nr) == 0 && nr)
+		c->child = kids[0];
+	else
+		c->child = -1;
+	return -ECHILD;
 }
 
 /* A freeze for the harvest alone: the pages written since the last one, in @ret. */
@@ -767,8 +771,8 @@ static int capture(struct cont *c, int slot, struct job **ret)
 	r = ckpt_dump_collect(inj, &co, &j->state);
 	if (r == 0)
 		r = judge(c, j->state);
-	if (r == 0 && !c->children_said)
-		say_children(c, inj);
+	if (r == 0)
+		r = children_now(c);
 	if (r < 0)
 		goto release;
 	t2 = now_ns();
@@ -1242,6 +1246,8 @@ static enum ckpt_continuous_end run_loop(struct cont *c, int *ret_err)
 				*ret_err = r;
 				return CKPT_CONTINUOUS_UNRESTORABLE;
 			}
+			if (r == -ECHILD && c->child)
+				return CKPT_CONTINUOUS_STOPPED; /* ckpt_dump_continuous goes on as a tree's */
 			if (r == -ESTALE) {
 				*ret_err = r;
 				return execed(c) ? CKPT_CONTINUOUS_EXECED : CKPT_CONTINUOUS_LOST;
@@ -1329,11 +1335,46 @@ static void stay_armed(struct cont *c)
 	ckpt_track_close(c->t);
 }
 
+/*
+ * The process made a child: the same run goes on with a dump of its tree
+ * per interval, in the same series (the first one a delta of the last
+ * checkpoint for the process, in full for the child), within what is left
+ * of the count and the duration.
+ */
+static int go_on_as_tree(const struct ckpt_continuous_opts *o, struct ckpt_continuous_result *ret,
+			 pid_t child, uint64_t t0)
+{
+	struct ckpt_continuous_opts t = *o;
+	struct ckpt_continuous_result tr;
+	uint64_t spent = now_ns() - t0;
+	int r;
+
+	if (o->count && ret->checkpoints >= o->count)
+		return 0;
+	if (o->duration_ns && spent >= o->duration_ns) {
+		ret->end = CKPT_CONTINUOUS_DURATION;
+		return 0;
+	}
+	t.count = o->count ? o->count - ret->checkpoints : 0;
+	t.duration_ns = o->duration_ns ? o->duration_ns - spent : 0;
+	if (child > 0)
+		pr_info("pid %d made a child (pid %d): from now on each checkpoint holds its process tree",
+			o->pid, child);
+	r = dump_continuous_tree(&t, &tr);
+	ret->checkpoints += tr.checkpoints;
+	ret->stretched += tr.stretched;
+	if (tr.last[0])
+		snprintf(ret->last, sizeof(ret->last), "%s", tr.last);
+	ret->end = tr.end;
+	return r;
+}
+
 int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_continuous_result *ret)
 {
 	struct cont c = { .o = o, .res = ret, .pidfd = -1, .tfd = -1, .efd = -1,
 			  .reserve = RESERVE_MIN, .threads = threads_for() };
 	enum ckpt_continuous_end end = CKPT_CONTINUOUS_FAILED;
+	uint64_t t0 = now_ns();
 	int r, e;
 
 	/* A process with children: its tree, a dump per interval (continuous_tree.c). */
@@ -1378,5 +1419,7 @@ int ckpt_dump_continuous(const struct ckpt_continuous_opts *o, struct ckpt_conti
 	ret->end = end;
 	if (end == CKPT_CONTINUOUS_EXITED || end == CKPT_CONTINUOUS_EXECED)
 		r = 0;
+	if (r == 0 && c.child)
+		r = go_on_as_tree(o, ret, c.child, t0);
 	return r;
 }

@@ -755,3 +755,80 @@ Test(tree, lazy_takeover_of_every_process_after_the_server_dies)
 	prog_kill(&srv2);
 	prog_kill(&rp);
 }
+
+/*
+ * track -D of one process that makes its first child during the run: the
+ * run goes on with a dump of the tree per interval (no checkpoint holds the
+ * process without a child it had then), and the latest restores both, the
+ * pipe between them carrying on. python3's own fork.
+ */
+Test(tree, a_child_born_during_track_d_joins_the_checkpoints)
+{
+	const char *code = "import os,sys,time\nr,w=os.pipe()\nprint('ready',flush=True)\nsys.stdin.readline()\n"
+			   "pid=os.fork()\nif pid==0:\n    os.close(r)\n    n=0\n    while True:\n"
+			   "        os.write(w,b'%d\\n'%n)\n        n+=1\n        time.sleep(0.05)\n"
+			   "os.close(w)\nprint('forked',pid,flush=True)\nfor l in os.fdopen(r):\n"
+			   "    print('got',l.strip(),flush=True)\n";
+	const char *py[] = { "/usr/bin/python3", "-c", code, NULL };
+	char dir[128], latest[160], pid_s[16], line[256], log[160], buf[8192] = "", child[200];
+	struct prog p, t, rp;
+	struct stat st;
+	long last = -1, n;
+	pid_t cpid = 0, ppid;
+	int fd;
+
+	if (access("/usr/bin/python3", X_OK) < 0)
+		cr_skip_test("python3 is not installed");
+	cr_assert_eq(prog_spawn(&p, true, NULL, py), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0, "python3 did not start");
+	snprintf(dir, sizeof(dir), "%s/born", tmp);
+	snprintf(latest, sizeof(latest), "%s/latest", dir);
+	snprintf(log, sizeof(log), "%s/born.log", tmp);
+	snprintf(pid_s, sizeof(pid_s), "%d", p.pid);
+	{
+		const char *argv[] = { "/bin/sh", "-c", "exec 2>\"$0\"; exec \"$@\"", log, ckpt_bin(), "track", "-t",
+				       pid_s, "-D", dir, "--interval", "200ms", "--count", "8", NULL };
+
+		cr_assert_eq(prog_spawn(&t, false, NULL, argv), 0);
+	}
+	for (double end = mono_s() + 10; mono_s() < end && stat(latest, &st) < 0; usleep(20000))
+		;
+	cr_assert_eq(stat(latest, &st), 0, "no first checkpoint of the process alone");
+	prog_send_line(&p, "fork\n");
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 5000), 0);
+	cr_assert_eq(sscanf(line, "forked %d", &cpid), 1, "got '%s'", line);
+	cr_assert_geq(prog_wait(&t, 30000), 0, "track -D did not end");
+	fd = open(log, O_RDONLY);
+	if (fd >= 0) {
+		ssize_t k = read(fd, buf, sizeof(buf) - 1);
+
+		buf[k > 0 ? k : 0] = '\0';
+		close(fd);
+	}
+	cr_expect(strstr(buf, "whole process tree"), "track -D did not go on as a tree's: %s", buf);
+	snprintf(child, sizeof(child), "%s/proc-%d", latest, cpid);
+	cr_expect_eq(stat(child, &st), 0, "the latest checkpoint has no '%s': %s", child, buf);
+	ppid = p.pid;
+	kill(cpid, SIGKILL);
+	prog_kill(&p);
+	/* Gone, not a zombie init has yet to reap (it takes its time here): its pid is needed. */
+	for (double end = mono_s() + 15; mono_s() < end && (kill(cpid, 0) == 0 || kill(ppid, 0) == 0);)
+		usleep(20000);
+	{
+		const char *argv[] = { ckpt_bin(), "restore", "-D", latest, "--stdio", "inherit", NULL };
+
+		cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
+	}
+	for (int i = 0; i < 10; i++) {
+		cr_assert_geq(prog_read_line(&rp, line, sizeof(line), 10000), 0, "the restored tree is silent");
+		cr_assert_eq(sscanf(line, "got %ld", &n), 1, "got '%s'", line);
+		if (last >= 0)
+			cr_expect_eq(n, last + 1, "after %ld came %ld", last, n);
+		last = n;
+	}
+	cr_expect(alive(cpid), "the child did not come back as pid %d", cpid);
+	cr_expect(alive(ppid), "the parent did not come back as pid %d", ppid);
+	kill(cpid, SIGKILL);
+	kill(ppid, SIGKILL);
+	prog_kill(&rp);
+}
