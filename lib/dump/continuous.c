@@ -841,14 +841,23 @@ out:
 		ckpt_range_set_done(&saved);
 		return r;
 	}
-	if (first) {
-		/* The first, pre-copied: cut to the saved mappings (a copy of them: they are next's). */
-		r = ranges_add(&j->keep, &saved);
-		if (r < 0) {
-			ckpt_range_set_done(&pre);
-			ckpt_range_set_done(&saved);
-			return r;
-		}
+	/*
+	 * The first, pre-copied: cut to the saved mappings (a copy of them:
+	 * they are next's). A delta: to them and to where its holes are (the
+	 * parent's mappings, what the copy before the freeze knew of). A page
+	 * copied before the freeze and handed to the writer in a chunk, of a
+	 * mapping made and unmapped since, lies outside both: dropped, never a
+	 * page outside every mapping of the checkpoint (restore refuses those).
+	 */
+	r = ranges_add(&j->keep, &saved);
+	if (r == 0 && !first)
+		r = ranges_add(&j->keep, &c->prev_saved);
+	if (r == 0 && !first)
+		r = ranges_add(&j->keep, &pre);
+	if (r < 0) {
+		ckpt_range_set_done(&pre);
+		ckpt_range_set_done(&saved);
+		return r;
 	}
 	ckpt_range_set_done(&c->prev_saved);
 	c->prev_saved = saved;
