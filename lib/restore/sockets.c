@@ -309,6 +309,30 @@ static int bind_inet(const struct ckpt_state_fd *f, int sk)
 	if (bind(sk, (const struct sockaddr *)d->addr, d->addr_len) == 0)
 		return 0;
 	e = neg_errno();
+	/*
+	 * A closed TCP socket (a connection that ended) still names its
+	 * port, often an ephemeral one another connection has taken since:
+	 * the same port if SO_REUSEADDR allows it (connections in TIME_WAIT),
+	 * else another one, said. Nothing can be sent or received on it.
+	 */
+	if (e == -EADDRINUSE && d->type == SOCK_STREAM && !d->listening && d->state == TCP_CLOSE) {
+		struct sockaddr_storage any;
+		int one = 1;
+
+		if (setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+		    bind(sk, (const struct sockaddr *)d->addr, d->addr_len) == 0)
+			return 0; /* the saved SO_REUSEADDR is set again with the other options */
+		memcpy(&any, d->addr, MIN(d->addr_len, (uint32_t)sizeof(any)));
+		if (any.ss_family == AF_INET)
+			((struct sockaddr_in *)&any)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)&any)->sin6_port = 0;
+		if (bind(sk, (const struct sockaddr *)&any, d->addr_len) == 0) {
+			pr_warn("fd %d (a closed TCP socket): its port is taken now: it is bound to another "
+				"port of the same address", f->fd);
+			return 0;
+		}
+	}
 	if (e == -EADDRINUSE)
 		SK_ERR(f, "cannot bind its address again: the port is taken (another socket holds "
 		       "it; is the original process still running (--leave-running)?)");

@@ -674,3 +674,53 @@ Test(sockets, keep_alive_http_client_keeps_its_connection)
 	expect_no_block(pid);
 	prog_kill(&srv);
 }
+
+/*
+ * A closed TCP socket still bound to a port (a connection that ended, or a
+ * bind without listen): when another socket holds that port by the time
+ * of the restore, the restore goes on, the socket bound to another port of
+ * the same address, and says so.
+ */
+Test(sockets, a_closed_tcp_socket_whose_port_was_taken_comes_back_on_another)
+{
+	const char *py[] = { "/usr/bin/python3", "-c",
+			     "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\n"
+			     "print(s.getsockname()[1],flush=True)\nsys.stdin.readline()\n"
+			     "print('still',s.getsockname()[0],flush=True)\n", NULL };
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	char dir[128], line[128], ps[16];
+	struct run_result r;
+	struct prog p, rp;
+	int port, holder, one = 1;
+
+	if (access("/usr/bin/python3", X_OK) < 0)
+		cr_skip_test("python3 is not installed");
+	cr_assert_eq(prog_spawn(&p, true, NULL, py), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 10000), 0);
+	port = atoi(line);
+	cr_assert_gt(port, 0, "%s", line);
+	snprintf(dir, sizeof(dir), "%s/closed", tmp);
+	snprintf(ps, sizeof(ps), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", ps, "-D", dir, NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	prog_kill(&p);
+	/* Someone else listens on that port now. */
+	holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(holder, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	cr_assert_eq(bind(holder, (struct sockaddr *)&a, sizeof(a)), 0, "bind %d: %m", port);
+	cr_assert_eq(listen(holder, 1), 0);
+	{
+		const char *argv[] = { ckpt_bin(), "restore", "-D", dir, "--stdio", "inherit", NULL };
+
+		cr_assert_eq(prog_spawn(&rp, true, NULL, argv), 0);
+	}
+	prog_send_line(&rp, "go\n");
+	cr_assert_geq(prog_read_line(&rp, line, sizeof(line), 10000), 0, "the restore failed");
+	cr_expect_str_eq(line, "still 127.0.0.1");
+	prog_wait(&rp, 5000);
+	prog_kill(&rp);
+	close(holder);
+}
