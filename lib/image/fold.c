@@ -226,7 +226,7 @@ int ckpt_image_fold(const char *path, const struct ckpt_image_fold_opts *opts,
 	_cleanup_image_writer_ struct ckpt_image_writer *w = NULL;
 	struct ckpt_image_writer_opts wo;
 	struct ckpt_image_writer_stats ws;
-	struct image_fs fs = { 0 };
+	struct thread_ids fs = { 0 };
 	uint64_t t0 = now_ns();
 	int r;
 
@@ -261,7 +261,7 @@ int ckpt_image_fold(const char *path, const struct ckpt_image_fold_opts *opts,
 		 " frames copied, %" PRIu64 " repacked, %" PRIu64 " bytes", path, st.chain_length,
 		 st.data_pages, st.frames_copied, st.frames_repacked, st.pages_bytes);
 out:
-	image_fs_restore(&fs);
+	thread_ids_restore(&fs);
 	st.ns = now_ns() - t0;
 	if (ret_stats)
 		*ret_stats = st;

@@ -18,6 +18,8 @@
 
 #include <ckpt/image.h>
 
+#include "util/ids.h"
+
 #define INVENTORY_NAME "inventory.json"
 #define INDEX_NAME "pages.idx"
 #define PAGES_NAME "pages.zst"
@@ -225,21 +227,13 @@ struct ckpt_image {
 };
 
 /* trust.c: ckpt's file-system credentials, while it writes a user's checkpoint as that user. */
-struct image_fs {
-	bool active;
-	uid_t fsuid;
-	gid_t fsgid;
-	int nr;
-	gid_t groups[256];
-};
 /*
  * Root writing from chain @c (at @path): its file-system credentials become
  * those of the user who can write @c, if any (@fs restores them); -EPERM
  * when nobody vouches for @c (logged).
  */
-int image_fs_as_provenance(const struct ckpt_chain *c, const char *path, struct image_fs *fs)
+int image_fs_as_provenance(const struct ckpt_chain *c, const char *path, struct thread_ids *fs)
 	__must_check;
-void image_fs_restore(struct image_fs *fs);
 
 /* Open @rel relative to @atfd; @path names it in messages. */
 int image_open_at(int atfd, const char *rel, const char *path,

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "image/image-internal.h"
@@ -148,10 +147,10 @@ int ckpt_chain_provenance(const struct ckpt_chain *c, struct ckpt_provenance *re
 	return r;
 }
 
-int image_fs_as_provenance(const struct ckpt_chain *c, const char *path, struct image_fs *fs)
+int image_fs_as_provenance(const struct ckpt_chain *c, const char *path, struct thread_ids *fs)
 {
 	struct ckpt_provenance p;
-	gid_t g;
+	int r;
 
 	fs->active = false;
 	if (geteuid() != 0)
@@ -162,34 +161,13 @@ int image_fs_as_provenance(const struct ckpt_chain *c, const char *path, struct 
 	}
 	if (p.kind != CKPT_PROV_USER)
 		return 0;
-	fs->nr = getgroups((int)(sizeof(fs->groups) / sizeof(fs->groups[0])), fs->groups);
-	if (fs->nr < 0)
-		return -errno;
-	fs->fsuid = (uid_t)syscall(SYS_setfsuid, -1);
-	fs->fsgid = (gid_t)syscall(SYS_setfsgid, -1);
-	fs->active = true;
-	/* This thread only (not glibc's broadcast); the threads it starts inherit it. */
-	g = p.gid;
-	if (syscall(SYS_setgroups, 1, &g) < 0) {
-		int r = -errno;
-
-		image_fs_restore(fs);
-		pr_err("cannot take the groups of uid %u to rewrite '%s': %s", (unsigned int)p.uid, path,
+	/* The writer's threads, started after, inherit the ids. */
+	r = thread_ids_become(fs, p.uid, p.gid, &p.gid, 1, false);
+	if (r < 0) {
+		pr_err("cannot take the ids of uid %u to rewrite '%s': %s", (unsigned int)p.uid, path,
 		       strerror(-r));
 		return r;
 	}
-	syscall(SYS_setfsgid, p.gid);
-	syscall(SYS_setfsuid, p.uid);
 	pr_debug("'%s' is rewritten as uid %u: %s", path, (unsigned int)p.uid, p.why);
 	return 0;
-}
-
-void image_fs_restore(struct image_fs *fs)
-{
-	if (!fs->active)
-		return;
-	syscall(SYS_setfsuid, fs->fsuid);
-	syscall(SYS_setfsgid, fs->fsgid);
-	(void)syscall(SYS_setgroups, (size_t)fs->nr, fs->groups);
-	fs->active = false;
 }

@@ -652,7 +652,7 @@ static int enter_dir(struct rst *r, long nr, const char *path, const char *prefi
 	}
 	{
 		/* Made by the owner of a confined restore, so that it can enter it. */
-		struct rst_owner_scope sc;
+		struct thread_ids sc;
 
 		if ((e = rst_owner_enter(r->tree, &sc)) < 0)
 			return e;
@@ -674,7 +674,7 @@ static int enter_dir(struct rst *r, long nr, const char *path, const char *prefi
 	/* The process sees its own root: the path without ckpt's view of it. */
 	res = RCALL(r, nr, rst_put_str(r, made + strlen(prefix)));
 	{
-		struct rst_owner_scope sc;
+		struct thread_ids sc;
 
 		/* An empty directory only; as its maker. */
 		if (rst_owner_enter(r->tree, &sc) == 0) {

@@ -13,6 +13,8 @@
 #include <ckpt/state.h>
 #include <ckpt/tree.h>
 
+#include "util/ids.h"
+
 /* A shared memory object (shmem or memfd) made once, shared by its mappings and fds. */
 struct rst_shm {
 	struct ckpt_state_identity id;
@@ -79,15 +81,6 @@ struct rst_owner {
 	size_t nr_groups;
 	char name[64];          /* "uid 1000 (alice)" */
 	char why[320];          /* what makes the checkpoint that user's */
-};
-
-/* ckpt's own effective ids and groups, kept while it acts as the owner. */
-struct rst_owner_scope {
-	bool active;
-	gid_t egid;
-	int dumpable;
-	int nr;
-	gid_t groups[256];
 };
 
 /* The restore of a tree of processes (tree.c); one process: a tree of one. */
@@ -201,8 +194,8 @@ int rst_trust_check(struct rst *r) __must_check;
  */
 int rst_trust_confine(struct rst *r) __must_check;
 /* ckpt acts on the file system as the owner (when confined) until rst_owner_leave. */
-int rst_owner_enter(const struct rst_tree *rt, struct rst_owner_scope *sc) __must_check;
-void rst_owner_leave(const struct rst_owner_scope *sc);
+int rst_owner_enter(const struct rst_tree *rt, struct thread_ids *sc) __must_check;
+void rst_owner_leave(struct thread_ids *sc);
 /*
  * What to add to a message about error @e of a file opened for @r: "" or,
  * confined and refused by permissions, "; it is opened as uid ... whose

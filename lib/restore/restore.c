@@ -377,7 +377,7 @@ static int check_all(struct rst_tree *rt)
 		if (rt->procs[i].s && (e = rst_files_alloc(&rt->procs[i])) < 0)
 			return e;
 	{
-		struct rst_owner_scope sc;
+		struct thread_ids sc;
 
 		/* Pipes and socket pairs carry their maker's credentials (SO_PEERCRED). */
 		if ((e = rst_owner_enter(rt, &sc)) < 0)
@@ -388,7 +388,7 @@ static int check_all(struct rst_tree *rt)
 			return e;
 	}
 	for (size_t i = 0; i < rt->nr; i++) {
-		struct rst_owner_scope sc;
+		struct thread_ids sc;
 
 		if (!rt->procs[i].s)
 			continue;

@@ -31,7 +31,6 @@
 #include <string.h>
 #include <linux/capability.h>
 #include <netinet/tcp.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -327,30 +326,17 @@ int rst_trust_confine(struct rst *r)
  * credentials: their privileged options, ports and netlink operations are
  * checked against the owner's, at once and for as long as they live.
  */
-int rst_owner_enter(const struct rst_tree *rt, struct rst_owner_scope *sc)
+int rst_owner_enter(const struct rst_tree *rt, struct thread_ids *sc)
 {
 	const struct rst_owner *o = &rt->owner;
-	int e = 0;
+	int e;
 
 	sc->active = false;
 	if (!o->confined)
 		return 0;
-	sc->nr = getgroups((int)(sizeof(sc->groups) / sizeof(sc->groups[0])), sc->groups);
-	if (sc->nr < 0)
-		return -errno;
-	sc->egid = getegid();
-	sc->dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-	sc->active = true;
-	if (syscall(SYS_setgroups, o->nr_groups, o->groups) < 0 ||
-	    syscall(SYS_setresgid, -1, owner_gid(o), -1) < 0 || syscall(SYS_setresuid, -1, o->uid, -1) < 0)
-		e = -errno;
-	if (e == 0 && geteuid() != o->uid)
-		e = -EPERM;
-	if (e < 0) {
-		rst_owner_leave(sc);
-		sc->active = false;
+	e = thread_ids_become(sc, o->uid, owner_gid(o), o->groups, o->nr_groups, true);
+	if (e < 0)
 		pr_err("cannot act as %s: %s", o->name, errstr(e));
-	}
 	return e;
 }
 
@@ -366,16 +352,9 @@ const char *rst_trust_hint(const struct rst *r, int e)
 	return buf;
 }
 
-void rst_owner_leave(const struct rst_owner_scope *sc)
+void rst_owner_leave(struct thread_ids *sc)
 {
-	if (!sc->active)
-		return;
-	(void)syscall(SYS_setresuid, -1, 0, -1);
-	(void)syscall(SYS_setresgid, -1, sc->egid, -1);
-	(void)syscall(SYS_setgroups, (size_t)sc->nr, sc->groups);
-	/* A change of effective uid made ckpt not dumpable. */
-	if (sc->dumpable >= 0)
-		(void)prctl(PR_SET_DUMPABLE, sc->dumpable, 0, 0, 0);
+	thread_ids_restore(sc);
 }
 
 /* Is @cap in ckpt's effective set? */
