@@ -256,15 +256,24 @@ int ckpt_proc_clear_soft_dirty(const struct ckpt_proc *p)
 	return write_all(fd, "4", 1);
 }
 
-int ckpt_proc_read_sysctl(const char *root, const char *name, char **ret)
+/* The host's file @rel of /proc (or of @root: fixtures). */
+static int read_host_file(const char *root, const char *rel, char **ret, size_t *ret_len)
 {
 	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", root ? root : "/proc", rel);
+	return read_file_at(AT_FDCWD, path, ret, ret_len);
+}
+
+int ckpt_proc_read_sysctl(const char *root, const char *name, char **ret)
+{
+	char rel[256];
 	char *buf = NULL;
 	size_t len;
 	int r;
 
-	snprintf(path, sizeof(path), "%s/sys/%s", root ? root : "/proc", name);
-	r = read_file_at(AT_FDCWD, path, &buf, &len);
+	snprintf(rel, sizeof(rel), "sys/%s", name);
+	r = read_host_file(root, rel, &buf, &len);
 	if (r < 0)
 		return r;
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
@@ -326,13 +335,11 @@ int ckpt_proc_parse_sysv_shm(const char *text, struct ckpt_sysv_shm **ret, size_
 
 int ckpt_proc_read_sysv_shm(const char *root, struct ckpt_sysv_shm **ret, size_t *ret_nr)
 {
-	char path[PATH_MAX];
 	char *buf = NULL;
 	size_t len;
 	int r;
 
-	snprintf(path, sizeof(path), "%s/sysvipc/shm", root ? root : "/proc");
-	r = read_file_at(AT_FDCWD, path, &buf, &len);
+	r = read_host_file(root, "sysvipc/shm", &buf, &len);
 	if (r < 0)
 		return r;
 	r = ckpt_proc_parse_sysv_shm(buf, ret, ret_nr);
@@ -362,12 +369,10 @@ int ckpt_proc_parse_flock_holder(const char *text, dev_t dev, ino_t ino, pid_t *
 int ckpt_proc_flock_holder(const char *root, dev_t dev, ino_t ino, pid_t *ret)
 {
 	_cleanup_free_ char *buf = NULL;
-	char path[PATH_MAX];
 	size_t len;
 	int r;
 
-	snprintf(path, sizeof(path), "%s/locks", root ? root : "/proc");
-	r = read_file_at(AT_FDCWD, path, &buf, &len);
+	r = read_host_file(root, "locks", &buf, &len);
 	if (r < 0)
 		return r;
 	return ckpt_proc_parse_flock_holder(buf, dev, ino, ret);
