@@ -532,6 +532,22 @@ out:
 	reap_child(pid, wfd);
 }
 
+/* Two pipes, one each way between a probe and its child; -1 (errno) with neither. */
+static int two_pipes(int p[2], int q[2])
+{
+	int e;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(q, O_CLOEXEC) == 0)
+		return 0;
+	e = errno;
+	close(p[0]);
+	close(p[1]);
+	errno = e;
+	return -1;
+}
+
 static volatile uint64_t vm_probe_word = 0x1111;
 
 static void probe_process_vm(struct ckpt_probe_result *r)
@@ -541,13 +557,8 @@ static void probe_process_vm(struct ckpt_probe_result *r)
 	pid_t pid;
 	char c = 0;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (two_pipes(p, q) < 0)
 		return fail(r, "pipe: %s", strerror(errno));
-	if (pipe2(q, O_CLOEXEC) < 0) {
-		close(p[0]);
-		close(p[1]);
-		return fail(r, "pipe: %s", strerror(errno));
-	}
 	pid = fork();
 	if (pid == 0) {
 		vm_probe_word = 0x2222;
@@ -921,13 +932,8 @@ static void probe_seccomp_filter(struct ckpt_probe_result *r)
 	char c = 0;
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (two_pipes(p, q) < 0)
 		return fail(r, "pipe: %s", strerror(errno));
-	if (pipe2(q, O_CLOEXEC) < 0) {
-		close(p[0]);
-		close(p[1]);
-		return fail(r, "pipe: %s", strerror(errno));
-	}
 	pid = fork();
 	if (pid < 0)
 		return fail(r, "fork: %s", strerror(errno));
