@@ -31,7 +31,7 @@ static const char usage[] =
 	"  -h, --help      this help\n";
 
 struct counts {
-	uint64_t data, zero, hole;
+	uint64_t data, zero, hole, inherit;
 };
 
 /* Pages of [start, end) in one checkpoint's index, by kind. */
@@ -52,6 +52,8 @@ static struct counts count_pages(const struct ckpt_image_index *idx, uint64_t st
 			c.zero += n;
 		else if (e->kind == CKPT_PAGE_HOLE)
 			c.hole += n;
+		else if (e->kind == CKPT_PAGE_INHERIT)
+			c.inherit += n;
 	}
 	return c;
 }
@@ -183,15 +185,21 @@ static void show_text(struct ckpt_chain *chain, const struct ckpt_state *s, bool
 		printf("  %-7d %-16s rip %#llx rsp %#llx%s sigmask %#" PRIx64 "%s\n", t->tid, t->comm,
 		       t->regs.rip, t->regs.rsp, t->in_syscall ? " (in syscall)" : "", t->sigmask, sched);
 	}
-	printf("\nmappings (%zu):  data/zero/hole pages in this checkpoint\n", s->mm.nr_vmas);
+	if (idx->inherit_pid)
+		printf("\nmappings (%zu):  data/zero/hole pages in this checkpoint, and pages that are "
+		       "pid %d's (saved once, by that parent)\n", s->mm.nr_vmas, (int)idx->inherit_pid);
+	else
+		printf("\nmappings (%zu):  data/zero/hole pages in this checkpoint\n", s->mm.nr_vmas);
 	for (size_t i = 0; i < s->mm.nr_vmas; i++) {
 		const struct ckpt_state_vma *v = &s->mm.vmas[i];
 		struct counts c = count_pages(idx, v->start, v->end);
-		char p[5];
+		char p[5], inh[24] = "";
 
 		prot_str(v->prot, v->shared, p);
-		printf("  %012" PRIx64 "-%012" PRIx64 " %s %-10s %7" PRIu64 " %7" PRIu64 " %7" PRIu64 "  %s%s\n",
-		       v->start, v->end, p, ckpt_state_vma_kind_name(v->kind), c.data, c.zero, c.hole,
+		if (idx->inherit_pid)
+			snprintf(inh, sizeof(inh), " %7" PRIu64, c.inherit);
+		printf("  %012" PRIx64 "-%012" PRIx64 " %s %-10s %7" PRIu64 " %7" PRIu64 " %7" PRIu64 "%s  %s%s\n",
+		       v->start, v->end, p, ckpt_state_vma_kind_name(v->kind), c.data, c.zero, c.hole, inh,
 		       v->path ? v->path : v->name ? v->name : "", v->deleted ? " (deleted)" : "");
 	}
 	printf("\nfiles (%zu):\n", s->nr_fds);
@@ -236,6 +244,7 @@ static json_object *show_json(struct ckpt_chain *chain, const struct ckpt_state 
 		json_object_object_add(e, "data", json_object_new_uint64(c.data));
 		json_object_object_add(e, "zero", json_object_new_uint64(c.zero));
 		json_object_object_add(e, "hole", json_object_new_uint64(c.hole));
+		json_object_object_add(e, "inherited", json_object_new_uint64(c.inherit));
 		json_object_array_add(vmas, e);
 	}
 	json_object_object_add(o, "vma_pages", vmas);

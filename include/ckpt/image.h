@@ -122,13 +122,21 @@ enum ckpt_page_kind {
 	CKPT_PAGE_DATA = 1, /* bytes in pages.zst */
 	CKPT_PAGE_ZERO = 2, /* all zero, nothing stored */
 	CKPT_PAGE_HOLE = 3, /* not saved here nor in any ancestor: the mapping's backing */
+	/*
+	 * The same bytes as the page at this address of process @frame, the
+	 * parent in the tree, in the same checkpoint of the tree (its
+	 * proc-PID/ beside this one, or the tree's root): memory still shared
+	 * copy-on-write since fork, saved once, by the parent. Index version
+	 * 3. A chain resolves it; readers of a chain never see it.
+	 */
+	CKPT_PAGE_INHERIT = 4,
 };
 
 struct ckpt_image_entry {
 	uint64_t addr;       /* page-aligned */
 	uint64_t nr_pages;   /* >= 1 */
-	enum ckpt_page_kind kind; /* DATA, ZERO or HOLE */
-	uint32_t frame;      /* DATA: the frame of pages.zst that holds the pages */
+	enum ckpt_page_kind kind; /* DATA, ZERO, HOLE or INHERIT */
+	uint32_t frame;      /* DATA: the frame of pages.zst that holds the pages; INHERIT: the pid */
 	uint32_t frame_page; /* DATA: index of the first page inside that frame */
 };
 
@@ -147,6 +155,7 @@ struct ckpt_image_index {
 	struct ckpt_image_entry *entries; /* sorted by address, not overlapping */
 	size_t nr_frames;
 	struct ckpt_image_frame *frames;  /* in file order */
+	pid_t inherit_pid;                /* of the INHERIT entries (all of one pid); 0: none */
 };
 
 /*
@@ -185,6 +194,7 @@ struct ckpt_image_writer_opts {
 
 struct ckpt_image_writer_stats {
 	uint64_t data_pages, zero_pages, hole_pages; /* after commit: what the index lists */
+	uint64_t inherit_pages; /* listed as the parent process's (CKPT_PAGE_INHERIT) */
 	uint64_t dead_pages;  /* stored in pages.zst but hidden by a later layer or cut out */
 	uint64_t frames;
 	uint64_t pages_bytes; /* size of pages.zst so far */
@@ -222,6 +232,13 @@ int ckpt_image_writer_add_zero(struct ckpt_image_writer *w, uint64_t addr,
 			       uint64_t nr_pages) __must_check;
 int ckpt_image_writer_add_hole(struct ckpt_image_writer *w, uint64_t addr,
 			       uint64_t nr_pages) __must_check;
+/*
+ * Pages that are byte for byte those of process @pid (the parent in the
+ * tree, written into the same tree checkpoint) at the same addresses
+ * (CKPT_PAGE_INHERIT). The caller has checked that they are.
+ */
+int ckpt_image_writer_add_inherit(struct ckpt_image_writer *w, uint64_t addr, uint64_t nr_pages,
+				  pid_t pid) __must_check;
 /*
  * Start a new layer of pages: the pages added from now on take precedence
  * over those of earlier layers at the same addresses (so each address may be
@@ -402,8 +419,20 @@ struct ckpt_chain_range {
 	uint64_t nr_pages;
 	enum ckpt_page_kind kind; /* CKPT_PAGE_DATA or CKPT_PAGE_ZERO */
 	const void *data;         /* DATA: nr_pages * 4096 bytes, valid until the next call */
-	size_t image;             /* which checkpoint of the chain holds it (0: newest) */
+	/*
+	 * Which checkpoint holds it: 0 the newest of the chain ... ; from
+	 * ckpt_chain_length() on, one of the parent process's (INHERIT).
+	 */
+	size_t image;
 };
+
+/*
+ * Every resolved range of the chain (DATA or ZERO), in address order,
+ * neighbours of one kind merged, without their data (data NULL): the plan
+ * of a restore from a page source. Pages another process's chain holds for
+ * this one (CKPT_PAGE_INHERIT) are resolved in it.
+ */
+int ckpt_chain_list(struct ckpt_chain *c, struct ckpt_chain_range **ret, size_t *ret_nr) __must_check;
 
 /*
  * Every resolved range of the chain, in address order: what an eager

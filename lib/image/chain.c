@@ -20,6 +20,18 @@ struct ckpt_chain {
 	size_t nr;
 	size_t cap;
 	struct ckpt_image **img; /* 0: the newest */
+	/*
+	 * Per checkpoint: the chain of the parent process in the same tree
+	 * checkpoint, where its INHERIT entries resolve (NULL: it has none).
+	 */
+	struct ckpt_chain **from;
+	/*
+	 * Every image a resolved range can come from: img[] first, then each
+	 * from[i]'s own all[] at from_base[i]. A struct seg's img indexes it.
+	 */
+	struct ckpt_image **all;
+	size_t nr_all;
+	size_t *from_base;
 };
 
 struct ckpt_chain_iter {
@@ -32,10 +44,26 @@ void ckpt_chain_close(struct ckpt_chain *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->nr; i++)
+	for (size_t i = 0; i < c->nr; i++) {
 		ckpt_image_close(c->img[i]);
+		if (c->from)
+			ckpt_chain_close(c->from[i]);
+	}
 	free(c->img);
+	free(c->from);
+	free(c->all);
+	free(c->from_base);
 	free(c);
+}
+
+size_t chain_nr_images(const struct ckpt_chain *c)
+{
+	return c->nr_all;
+}
+
+struct ckpt_image *chain_image_at(const struct ckpt_chain *c, size_t i)
+{
+	return i < c->nr_all ? c->all[i] : NULL;
 }
 
 size_t ckpt_chain_length(const struct ckpt_chain *c)
@@ -123,14 +151,113 @@ static bool chain_moved(const struct ckpt_chain *c)
 		if (fstat(c->img[i]->dirfd, &a) < 0 || stat(c->img[i]->path, &b) < 0 ||
 		    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
 			return true;
+		if (c->from && c->from[i] && chain_moved(c->from[i]))
+			return true;
 	}
 	return false;
 }
 
-static int chain_open_once(const char *path, const struct ckpt_image_open_opts *opts,
+/* @line[0..depth): the pids whose pages lead here (INHERIT), to find a loop. */
+static int chain_open_once(int atfd, const char *rel, const char *path,
+			   const struct ckpt_image_open_opts *opts, pid_t *line, unsigned int depth,
+			   struct ckpt_chain **ret, bool *ret_moved, char *why, size_t whylen);
+
+/*
+ * The chain of the parent process that checkpoint @i's INHERIT entries
+ * name, in the same tree checkpoint: its proc-PID/ beside this one, or
+ * the tree's root (the directory above) when the parent is the root.
+ */
+static int open_from(struct ckpt_chain *c, size_t i, const struct ckpt_image_open_opts *opts,
+		     pid_t *line, unsigned int depth, bool *ret_moved, char *why, size_t whylen)
+{
+	struct ckpt_image *img = c->img[i];
+	pid_t pid = img->idx->inherit_pid;
+	_cleanup_free_ char *path = NULL;
+	char rel[32];
+	const char *base = strrchr(img->path, '/');
+	struct stat st;
+	int r;
+
+	if (pid == img->inv.identity.pid)
+		return why_set(why, whylen, -EBADMSG, "'%s' has pages of pid %d, its own process",
+			       img->path, (int)pid);
+	for (unsigned int k = 0; k < depth; k++)
+		if (line[k] == pid)
+			return why_set(why, whylen, -ELOOP,
+				       "'%s' has pages of pid %d, whose pages are, through other processes, "
+				       "its own: a loop", img->path, (int)pid);
+	if (depth + 1 >= TREE_DEPTH_MAX)
+		return why_set(why, whylen, -ELOOP,
+			       "'%s' has pages of pid %d: more than %d processes in a line hold one "
+			       "another's pages", img->path, (int)pid, TREE_DEPTH_MAX);
+	line[depth] = img->inv.identity.pid;
+	/* A sub-checkpoint of a tree is proc-PID/ inside the root's. */
+	if (strncmp(base ? base + 1 : img->path, "proc-", 5) != 0)
+		return why_set(why, whylen, -EBADMSG,
+			       "'%s' has pages of pid %d but is not a process of a tree checkpoint",
+			       img->path, (int)pid);
+	snprintf(rel, sizeof(rel), "../proc-%d", (int)pid);
+	if (fstatat(img->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		snprintf(rel, sizeof(rel), "..");
+	path = path_join(img->path, rel);
+	if (!path)
+		return -ENOMEM;
+	r = chain_open_once(img->dirfd, rel, path, opts, line, depth + 1, &c->from[i], ret_moved, why,
+			    whylen);
+	if (r < 0) {
+		if (depth == 0) /* once, not once per level */
+			why_prefix(why, whylen, "'%s' has pages of pid %d: ", img->path, (int)pid);
+		return r;
+	}
+	if (c->from[i]->img[0]->inv.identity.pid != pid) {
+		r = why_set(why, whylen, -EBADMSG,
+			    "'%s' has pages of pid %d, but '%s' is a checkpoint of pid %d", img->path,
+			    (int)pid, path, (int)c->from[i]->img[0]->inv.identity.pid);
+		ckpt_chain_close(c->from[i]);
+		c->from[i] = NULL;
+	}
+	return r;
+}
+
+/* The chains of the parent process (INHERIT), and the flat list of every image. */
+static int open_froms(struct ckpt_chain *c, const struct ckpt_image_open_opts *opts,
+		      pid_t *line, unsigned int depth, bool *ret_moved, char *why, size_t whylen)
+{
+	size_t n;
+	int r;
+
+	c->from = calloc(c->nr, sizeof(*c->from));
+	c->from_base = calloc(c->nr, sizeof(*c->from_base));
+	if (!c->from || !c->from_base)
+		return -ENOMEM;
+	n = c->nr;
+	for (size_t i = 0; i < c->nr; i++) {
+		if (!c->img[i]->idx->inherit_pid)
+			continue;
+		r = open_from(c, i, opts, line, depth, ret_moved, why, whylen);
+		if (r < 0)
+			return r;
+		c->from_base[i] = n;
+		n += c->from[i]->nr_all;
+	}
+	c->all = malloc(n * sizeof(*c->all));
+	if (!c->all)
+		return -ENOMEM;
+	memcpy(c->all, c->img, c->nr * sizeof(*c->all));
+	for (size_t i = 0; i < c->nr; i++)
+		if (c->from[i])
+			memcpy(c->all + c->from_base[i], c->from[i]->all,
+			       c->from[i]->nr_all * sizeof(*c->all));
+	c->nr_all = n;
+	return 0;
+}
+
+static int chain_open_once(int atfd, const char *rel, const char *path,
+			   const struct ckpt_image_open_opts *opts, pid_t *line, unsigned int depth,
 			   struct ckpt_chain **ret, bool *ret_moved, char *why, size_t whylen)
 {
 	_cleanup_(ckpt_chain_closep) struct ckpt_chain *c = NULL;
+	bool from_moved = false;
 	int r;
 
 	*ret_moved = false;
@@ -138,14 +265,19 @@ static int chain_open_once(const char *path, const struct ckpt_image_open_opts *
 	if (!c || GROW(c->img, c->cap, 1) < 0)
 		return why_set(why, whylen, -ENOMEM, "cannot open checkpoint chain '%s': %s", path,
 			       strerror(ENOMEM));
-	r = image_open_at(AT_FDCWD, path, path, opts, &c->img[0], why, whylen);
+	r = image_open_at(atfd, rel, path, opts, &c->img[0], why, whylen);
 	if (r == 0)
 		c->nr = 1;
 	while (r == 0 && c->img[c->nr - 1]->inv.parent)
 		r = open_parent(c, opts, why, whylen);
+	if (r == 0)
+		r = open_froms(c, opts, line, depth, &from_moved, why, whylen);
 	if (r < 0) {
 		/* A fold or a removal went on meanwhile: the caller opens it again. */
-		*ret_moved = (r == -ENOENT || r == -EBADMSG) && c->nr && chain_moved(c);
+		*ret_moved = from_moved || ((r == -ENOENT || r == -EBADMSG) && c->nr && chain_moved(c));
+		if (r == -ENOMEM && !why[0])
+			why_set(why, whylen, r, "cannot open checkpoint chain '%s': %s", path,
+				strerror(ENOMEM));
 		return r;
 	}
 	*ret = TAKE_PTR(c);
@@ -166,7 +298,9 @@ int ckpt_chain_open(const char *path, const struct ckpt_image_open_opts *opts,
 	}
 	for (int attempt = 0; attempt < 8 && moved; attempt++) {
 		why[0] = '\0';
-		r = chain_open_once(path, opts, &c, &moved, why, sizeof(why));
+		pid_t line[TREE_DEPTH_MAX];
+
+		r = chain_open_once(AT_FDCWD, path, path, opts, line, 0, &c, &moved, why, sizeof(why));
 		if (moved)
 			pr_debug("chain of '%s' changed while it was opened: again", path);
 	}
@@ -221,6 +355,8 @@ int ckpt_chain_read_page(struct ckpt_chain *c, uint64_t addr, void *buf)
 			return r;
 		if (r == CKPT_PAGE_HOLE)
 			return CKPT_PAGE_NONE;
+		if (r == CKPT_PAGE_INHERIT)
+			return ckpt_chain_read_page(c->from[i], addr, buf); /* NONE there: a hole */
 		if (r != CKPT_PAGE_NONE)
 			return r;
 	}
@@ -249,8 +385,8 @@ static int emit(struct seg **out, size_t *nr, size_t *cap, const struct seg *s)
  * the newer ones (@a): the result holds @a whole and what of @b @a leaves
  * uncovered. Both inputs are sorted and without overlaps; so is the result.
  */
-static int overlay(const struct seg *a, size_t na, const struct ckpt_image_entry *b, size_t nb,
-		   uint32_t img, struct seg **ret, size_t *ret_nr)
+int chain_overlay(const struct seg *a, size_t na, const struct seg *b, size_t nb,
+		  struct seg **ret, size_t *ret_nr)
 {
 	_cleanup_free_ struct seg *out = NULL;
 	size_t nr = 0, cap = 0, i = 0, j = 0;
@@ -260,10 +396,7 @@ static int overlay(const struct seg *a, size_t na, const struct ckpt_image_entry
 
 	for (;;) {
 		if (!have && j < nb) {
-			cur = (struct seg){ .addr = b[j].addr, .end = entry_end(&b[j]),
-					    .kind = b[j].kind, .img = img, .frame = b[j].frame,
-					    .frame_page = b[j].frame_page };
-			j++;
+			cur = b[j++];
 			have = true;
 		}
 		if (have && cur.end <= cover) {
@@ -306,17 +439,79 @@ void ckpt_chain_iter_free(struct ckpt_chain_iter *it)
 	free(it);
 }
 
+/*
+ * [addr, end) of the resolved parent @p (from_base @base): its segs, and a
+ * HOLE (of image @img) where it resolves to nothing: the parent saved no
+ * content there, so nothing older of this process shows through either.
+ */
+static int inherit_segs(const struct seg *p, size_t np, size_t *pos, uint64_t addr, uint64_t end,
+			size_t base, uint32_t img, struct seg **out, size_t *nr, size_t *cap)
+{
+	while (*pos < np && p[*pos].end <= addr)
+		(*pos)++;
+	for (size_t k = *pos; addr < end; k++) {
+		struct seg s;
+
+		if (k == np || p[k].addr >= end) {
+			s = (struct seg){ .addr = addr, .end = end, .kind = CKPT_PAGE_HOLE, .img = img };
+		} else if (p[k].addr > addr) {
+			s = (struct seg){ .addr = addr, .end = p[k].addr, .kind = CKPT_PAGE_HOLE, .img = img };
+			k--; /* this one next */
+		} else {
+			s = p[k];
+			if (s.addr < addr)
+				seg_advance(&s, addr);
+			s.end = MIN(s.end, end);
+			s.img += (uint32_t)base;
+		}
+		if (emit(out, nr, cap, &s) < 0)
+			return -ENOMEM;
+		addr = s.end;
+	}
+	return 0;
+}
+
+/* The entries of checkpoint @i as segs, INHERIT replaced by what the parent resolves to. */
+static int image_segs(struct ckpt_chain *c, size_t i, struct seg **ret, size_t *ret_nr)
+{
+	const struct ckpt_image_index *idx = c->img[i]->idx;
+	_cleanup_free_ struct seg *out = NULL, *p = NULL;
+	size_t nr = 0, cap = 0, np = 0, pos = 0;
+	int r;
+
+	if (c->from[i] && (r = chain_resolve(c->from[i], &p, &np)) < 0)
+		return r;
+	for (size_t k = 0; k < idx->nr_entries; k++) {
+		const struct ckpt_image_entry *e = &idx->entries[k];
+		struct seg s = { .addr = e->addr, .end = entry_end(e), .kind = e->kind,
+				 .img = (uint32_t)i, .frame = e->frame, .frame_page = e->frame_page };
+
+		if (e->kind == CKPT_PAGE_INHERIT)
+			r = inherit_segs(p, np, &pos, s.addr, s.end, c->from_base[i], (uint32_t)i, &out,
+					 &nr, &cap);
+		else
+			r = emit(&out, &nr, &cap, &s);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(out);
+	*ret_nr = nr;
+	return 0;
+}
+
 int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr)
 {
 	struct seg *segs = NULL;
 	size_t nr = 0;
 
 	for (size_t i = 0; i < c->nr; i++) {
-		const struct ckpt_image_index *idx = c->img[i]->idx;
+		_cleanup_free_ struct seg *b = NULL;
 		struct seg *next;
-		size_t n;
-		int r = overlay(segs, nr, idx->entries, idx->nr_entries, (uint32_t)i, &next, &n);
+		size_t n, nb;
+		int r = image_segs(c, i, &b, &nb);
 
+		if (r == 0)
+			r = chain_overlay(segs, nr, b, nb, &next, &n);
 		if (r < 0) {
 			free(segs);
 			return r;
@@ -328,6 +523,39 @@ int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr)
 	*ret = segs;
 	*ret_nr = nr;
 	return 0;
+}
+
+int ckpt_chain_list(struct ckpt_chain *c, struct ckpt_chain_range **ret, size_t *ret_nr)
+{
+	_cleanup_free_ struct seg *segs = NULL;
+	_cleanup_free_ struct ckpt_chain_range *out = NULL;
+	size_t nsegs, nr = 0, cap = 0;
+
+	if (chain_resolve(c, &segs, &nsegs) < 0)
+		goto oom;
+	for (size_t i = 0; i < nsegs; i++) {
+		const struct seg *s = &segs[i];
+		uint64_t n = (s->end - s->addr) >> PAGE_SHIFT;
+		struct ckpt_chain_range *last = nr ? &out[nr - 1] : NULL;
+
+		if (s->kind != CKPT_PAGE_DATA && s->kind != CKPT_PAGE_ZERO)
+			continue;
+		if (last && last->kind == s->kind &&
+		    last->addr + (last->nr_pages << PAGE_SHIFT) == s->addr) {
+			last->nr_pages += n;
+			continue;
+		}
+		if (GROW(out, cap, nr + 1) < 0)
+			goto oom;
+		out[nr++] = (struct ckpt_chain_range){ .addr = s->addr, .nr_pages = n, .kind = s->kind,
+						       .image = s->img };
+	}
+	*ret = TAKE_PTR(out);
+	*ret_nr = nr;
+	return 0;
+oom:
+	pr_err("cannot list the pages of '%s': %s", c->img[0]->path, strerror(ENOMEM));
+	return -ENOMEM;
 }
 
 int ckpt_chain_iter_new(struct ckpt_chain *c, struct ckpt_chain_iter **ret)
@@ -367,7 +595,7 @@ int ckpt_chain_iter_next(struct ckpt_chain_iter *it, struct ckpt_chain_range *re
 	while (it->pos < it->nr && continues(&s, &it->segs[it->pos]))
 		s.end = it->segs[it->pos++].end;
 	if (s.kind == CKPT_PAGE_DATA) {
-		struct ckpt_image *img = it->c->img[s.img];
+		struct ckpt_image *img = it->c->all[s.img];
 		struct ckpt_image_entry e = { .addr = s.addr, .frame = s.frame,
 					      .frame_page = s.frame_page };
 		const unsigned char *p;

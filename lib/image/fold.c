@@ -41,7 +41,7 @@ struct fold {
 
 static void fold_done(struct fold *f)
 {
-	size_t n = f->c ? ckpt_chain_length(f->c) : 0;
+	size_t n = f->c ? chain_nr_images(f->c) : 0;
 
 	for (size_t i = 0; i < n; i++) {
 		if (f->live)
@@ -56,14 +56,14 @@ static void fold_done(struct fold *f)
 
 static int count_live(struct fold *f)
 {
-	size_t n = ckpt_chain_length(f->c);
+	size_t n = chain_nr_images(f->c); /* INHERIT: the parent's pages are copied in */
 
 	f->live = calloc(n, sizeof(*f->live));
 	f->newframe = calloc(n, sizeof(*f->newframe));
 	if (!f->live || !f->newframe)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		size_t nf = ckpt_chain_image(f->c, i)->idx->nr_frames;
+		size_t nf = chain_image_at(f->c, i)->idx->nr_frames;
 
 		f->live[i] = calloc(nf ? nf : 1, sizeof(**f->live));
 		f->newframe[i] = malloc((nf ? nf : 1) * sizeof(**f->newframe));
@@ -117,7 +117,7 @@ static int copy_seg(struct fold *f, const struct seg *s)
 		return ckpt_image_writer_add_zero(f->w, s->addr, n);
 	}
 	f->st->data_pages += n;
-	img = ckpt_chain_image(f->c, s->img);
+	img = chain_image_at(f->c, s->img);
 	fr = &img->idx->frames[s->frame];
 	nf = &f->newframe[s->img][s->frame];
 	if ((uint64_t)f->live[s->img][s->frame] * 2 >= fr->nr_pages) {

@@ -28,6 +28,7 @@
 #define DOC_MAX (1u << 30)        /* bytes of any other metadata file */
 #define WHY_LEN 2048
 #define CHAIN_MAX 4096            /* checkpoints in one chain */
+#define TREE_DEPTH_MAX 64         /* processes whose pages one process inherits, in a line */
 #define PAGE_SHIFT 12
 
 /*
@@ -45,6 +46,7 @@
 #define IDX_MAGIC "CKPTIDX\0"
 #define IDX_MAGIC_LEN 8
 #define IDX_VERSION 2 /* 2: frames may hold pages no entry lists */
+#define IDX_VERSION_INHERIT 3 /* 3: CKPT_PAGE_INHERIT entries (written only when there are some) */
 #define IDX_HEADER_SIZE 64
 #define IDX_ENTRY_SIZE 32
 #define IDX_FRAME_SIZE 32
@@ -263,8 +265,22 @@ struct seg {
 	uint32_t frame_page;
 };
 
-/* Every range of @c resolved (HOLE included), in address order. */
+/*
+ * Lay the segs of an older checkpoint (@b) under the resolved ranges of the
+ * newer ones (@a): @a whole, and what of @b @a leaves uncovered. Both sorted
+ * and without overlaps; so is the result.
+ */
+int chain_overlay(const struct seg *a, size_t na, const struct seg *b, size_t nb,
+		  struct seg **ret, size_t *ret_nr) __must_check;
+/*
+ * Every range of @c resolved (HOLE included), in address order; INHERIT
+ * resolved in the parent process's chain. A seg's img indexes
+ * chain_image_at().
+ */
 int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr) __must_check;
+/* Every image a seg can name: the chain's own, then its parent processes' (INHERIT). */
+size_t chain_nr_images(const struct ckpt_chain *c);
+struct ckpt_image *chain_image_at(const struct ckpt_chain *c, size_t i);
 
 /* Rename @name under @dirfd to a fresh temporary name ".NAME.tmp-XXXXXX" (in @ret_tmp). */
 int rename_to_temp(int dirfd, const char *name, char *ret_tmp, size_t len) __must_check;

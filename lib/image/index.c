@@ -56,6 +56,8 @@ const char *ckpt_page_kind_name(enum ckpt_page_kind kind)
 		return "zero";
 	case CKPT_PAGE_HOLE:
 		return "hole";
+	case CKPT_PAGE_INHERIT:
+		return "inherit";
 	}
 	return "?";
 }
@@ -160,6 +162,22 @@ static int parse_entries(const unsigned char *p, struct ckpt_image_index *idx, c
 					       "entry %zu: a %s range with a frame", i,
 					       ckpt_page_kind_name(e->kind));
 			break;
+		case CKPT_PAGE_INHERIT:
+			e->kind = CKPT_PAGE_INHERIT;
+			if (idx->version < IDX_VERSION_INHERIT)
+				return why_set(why, whylen, -EBADMSG,
+					       "entry %zu: pages of another process in an index of version %" PRIu32,
+					       i, idx->version);
+			if (e->frame == 0 || e->frame > INT32_MAX || e->frame_page)
+				return why_set(why, whylen, -EBADMSG,
+					       "entry %zu: pages of pid %" PRIu32 " (page %" PRIu32 "): no such process",
+					       i, e->frame, e->frame_page);
+			if (idx->inherit_pid && idx->inherit_pid != (pid_t)e->frame)
+				return why_set(why, whylen, -EBADMSG,
+					       "entry %zu: pages of pid %" PRIu32 ", earlier ones of pid %d: one parent only",
+					       i, e->frame, (int)idx->inherit_pid);
+			idx->inherit_pid = (pid_t)e->frame;
+			break;
 		default:
 			return why_set(why, whylen, -EBADMSG, "entry %zu: unknown kind %" PRIu32, i,
 				       kind);
@@ -184,10 +202,10 @@ int ckpt_image_parse_index(const void *buf, size_t len, char *why, size_t whylen
 	if (memcmp(p, IDX_MAGIC, IDX_MAGIC_LEN))
 		return why_set(why, whylen, -EBADMSG, "bad magic: not a page index");
 	version = get32(p + 8);
-	if (version != IDX_VERSION)
+	if (version != IDX_VERSION && version != IDX_VERSION_INHERIT)
 		return why_set(why, whylen, -EPROTONOSUPPORT,
-			       "index version %" PRIu32 " is not supported (this ckpt reads version %d)",
-			       version, IDX_VERSION);
+			       "index version %" PRIu32 " is not supported (this ckpt reads versions %d and %d)",
+			       version, IDX_VERSION, IDX_VERSION_INHERIT);
 	page_size = get32(p + 12);
 	if (page_size != CKPT_IMAGE_PAGE_SIZE)
 		return why_set(why, whylen, -EBADMSG, "page size %" PRIu32 ", expected %u",
@@ -229,6 +247,7 @@ int index_serialize(const struct ckpt_image_entry *e, size_t nr, const struct ck
 {
 	size_t len = IDX_HEADER_SIZE + nr * IDX_ENTRY_SIZE + nf * IDX_FRAME_SIZE;
 	uint64_t data_pages = 0;
+	uint32_t version = IDX_VERSION; /* what older readers read, unless it needs more */
 	unsigned char *buf, *p;
 
 	buf = calloc(1, len);
@@ -236,8 +255,11 @@ int index_serialize(const struct ckpt_image_entry *e, size_t nr, const struct ck
 		return -ENOMEM;
 	for (size_t i = 0; i < nf; i++)
 		data_pages += f[i].nr_pages;
+	for (size_t i = 0; i < nr; i++)
+		if (e[i].kind == CKPT_PAGE_INHERIT)
+			version = IDX_VERSION_INHERIT;
 	memcpy(buf, IDX_MAGIC, IDX_MAGIC_LEN);
-	put32(buf + 8, IDX_VERSION);
+	put32(buf + 8, version);
 	put32(buf + 12, CKPT_IMAGE_PAGE_SIZE);
 	put64(buf + 16, nr);
 	put64(buf + 24, nf);
@@ -248,7 +270,7 @@ int index_serialize(const struct ckpt_image_entry *e, size_t nr, const struct ck
 		put64(p, e[i].addr);
 		put64(p + 8, e[i].nr_pages);
 		put32(p + 16, (uint32_t)e[i].kind);
-		put32(p + 20, e[i].kind == CKPT_PAGE_DATA ? e[i].frame : 0);
+		put32(p + 20, e[i].kind == CKPT_PAGE_DATA || e[i].kind == CKPT_PAGE_INHERIT ? e[i].frame : 0);
 		put32(p + 24, e[i].kind == CKPT_PAGE_DATA ? e[i].frame_page : 0);
 	}
 	for (size_t i = 0; i < nf; i++, p += IDX_FRAME_SIZE) {
@@ -266,6 +288,8 @@ bool entries_mergeable(const struct ckpt_image_entry *a, const struct ckpt_image
 {
 	if (a->kind != b->kind || entry_end(a) != b->addr)
 		return false;
+	if (a->kind == CKPT_PAGE_INHERIT)
+		return a->frame == b->frame;
 	if (a->kind != CKPT_PAGE_DATA)
 		return true;
 	return a->frame == b->frame && (uint64_t)a->frame_page + a->nr_pages == b->frame_page;

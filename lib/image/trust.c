@@ -126,8 +126,9 @@ int ckpt_chain_provenance(const struct ckpt_chain *c, struct ckpt_provenance *re
 	int r = 0;
 
 	ckpt_provenance_root(&p);
-	for (size_t i = 0; r == 0 && i < ckpt_chain_length(c); i++) {
-		if (ckpt_image_provenance(ckpt_chain_image(c, i), &one) < 0) {
+	/* The chain, then the chains of the parent processes whose pages it holds (INHERIT). */
+	for (size_t i = 0; r == 0 && i < chain_nr_images(c); i++) {
+		if (ckpt_image_provenance(chain_image_at(c, i), &one) < 0) {
 			p = one;
 			r = -EPERM;
 		} else if (p.kind == CKPT_PROV_USER && one.kind == CKPT_PROV_ROOT) {
@@ -137,7 +138,7 @@ int ckpt_chain_provenance(const struct ckpt_chain *c, struct ckpt_provenance *re
 			 */
 			prov_set(&p, CKPT_PROV_NONE, 0, 0,
 				 "'%.120s' is root's only, yet the parent of a checkpoint uid %u can write "
-				 "(%.120s)", ckpt_image_path(ckpt_chain_image(c, i)), (unsigned int)p.uid, p.why);
+				 "(%.120s)", ckpt_image_path(chain_image_at(c, i)), (unsigned int)p.uid, p.why);
 			r = -EPERM;
 		} else {
 			r = ckpt_provenance_merge(&p, &one);

@@ -562,10 +562,28 @@ int ckpt_image_writer_add_data(struct ckpt_image_writer *w, uint64_t addr, uint6
 	return 0;
 }
 
-static int add_empty(struct ckpt_image_writer *w, uint64_t addr, uint64_t nr_pages,
-		     enum ckpt_page_kind kind)
+static void count_entry(struct ckpt_image_writer_stats *st, const struct ckpt_image_entry *e)
 {
-	struct ckpt_image_entry e = { .addr = addr, .nr_pages = nr_pages, .kind = kind };
+	switch (e->kind) {
+	case CKPT_PAGE_DATA:
+		st->data_pages += e->nr_pages;
+		break;
+	case CKPT_PAGE_ZERO:
+		st->zero_pages += e->nr_pages;
+		break;
+	case CKPT_PAGE_INHERIT:
+		st->inherit_pages += e->nr_pages;
+		break;
+	default:
+		st->hole_pages += e->nr_pages;
+		break;
+	}
+}
+
+static int add_empty(struct ckpt_image_writer *w, uint64_t addr, uint64_t nr_pages,
+		     enum ckpt_page_kind kind, uint32_t frame)
+{
+	struct ckpt_image_entry e = { .addr = addr, .nr_pages = nr_pages, .kind = kind, .frame = frame };
 	int r;
 
 	r = check_open(w);
@@ -577,21 +595,28 @@ static int add_empty(struct ckpt_image_writer *w, uint64_t addr, uint64_t nr_pag
 	r = add_entry(w, &e);
 	if (r < 0)
 		return fail_writer(w, r, "cannot add pages: out of memory");
-	if (kind == CKPT_PAGE_ZERO)
-		w->stats.zero_pages += nr_pages;
-	else
-		w->stats.hole_pages += nr_pages;
+	count_entry(&w->stats, &e);
 	return 0;
 }
 
 int ckpt_image_writer_add_zero(struct ckpt_image_writer *w, uint64_t addr, uint64_t nr_pages)
 {
-	return add_empty(w, addr, nr_pages, CKPT_PAGE_ZERO);
+	return add_empty(w, addr, nr_pages, CKPT_PAGE_ZERO, 0);
 }
 
 int ckpt_image_writer_add_hole(struct ckpt_image_writer *w, uint64_t addr, uint64_t nr_pages)
 {
-	return add_empty(w, addr, nr_pages, CKPT_PAGE_HOLE);
+	return add_empty(w, addr, nr_pages, CKPT_PAGE_HOLE, 0);
+}
+
+int ckpt_image_writer_add_inherit(struct ckpt_image_writer *w, uint64_t addr, uint64_t nr_pages,
+				  pid_t pid)
+{
+	if (pid <= 0) {
+		pr_err("cannot add pages of pid %d to '%s': no such process", (int)pid, w->path);
+		return -EINVAL;
+	}
+	return add_empty(w, addr, nr_pages, CKPT_PAGE_INHERIT, (uint32_t)pid);
 }
 
 int ckpt_image_writer_new_layer(struct ckpt_image_writer *w)
@@ -654,12 +679,7 @@ int writer_add_entry(struct ckpt_image_writer *w, const struct ckpt_image_entry 
 	r = add_entry(w, e);
 	if (r < 0)
 		return fail_writer(w, r, "cannot add pages: out of memory");
-	if (e->kind == CKPT_PAGE_DATA)
-		w->stats.data_pages += e->nr_pages;
-	else if (e->kind == CKPT_PAGE_ZERO)
-		w->stats.zero_pages += e->nr_pages;
-	else
-		w->stats.hole_pages += e->nr_pages;
+	count_entry(&w->stats, e);
 	return 0;
 }
 
@@ -828,17 +848,9 @@ static int write_index(struct ckpt_image_writer *w, char *why, size_t whylen)
 		return r;
 	}
 	frames = pipeline_frames(w->pipe, &nf);
-	w->stats.data_pages = w->stats.zero_pages = w->stats.hole_pages = 0;
-	for (size_t i = 0; i < w->nr_entries; i++) {
-		const struct ckpt_image_entry *e = &w->entries[i];
-
-		if (e->kind == CKPT_PAGE_DATA)
-			w->stats.data_pages += e->nr_pages;
-		else if (e->kind == CKPT_PAGE_ZERO)
-			w->stats.zero_pages += e->nr_pages;
-		else
-			w->stats.hole_pages += e->nr_pages;
-	}
+	w->stats.data_pages = w->stats.zero_pages = w->stats.hole_pages = w->stats.inherit_pages = 0;
+	for (size_t i = 0; i < w->nr_entries; i++)
+		count_entry(&w->stats, &w->entries[i]);
 	for (size_t i = 0; i < nf; i++)
 		stored += frames[i].nr_pages;
 	w->stats.dead_pages = stored > w->stats.data_pages ? stored - w->stats.data_pages : 0;

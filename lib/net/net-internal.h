@@ -73,14 +73,6 @@ int pagesrc_read(struct ckpt_page_source *src, uint64_t addr, size_t nr, uint8_t
  */
 int pagesrc_local_ranges(struct ckpt_page_source *src, const struct ckpt_page_source_range **ret,
 			 size_t *ret_nr) __must_check;
-/* Overlay one checkpoint's entries (older) under resolved ranges (newer), HOLEs kept. */
-struct pagesrc_seg {
-	uint64_t addr, end;
-	enum ckpt_page_kind kind;
-};
-int pagesrc_overlay(const struct pagesrc_seg *a, size_t na, const struct pagesrc_seg *b, size_t nb,
-		    struct pagesrc_seg **ret, size_t *ret_nr) __must_check;
-
 /* ---- remote (pagesrc_remote.c) ---- */
 
 struct net_key;

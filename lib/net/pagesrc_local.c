@@ -56,108 +56,29 @@ CKPT_DEFINE_CLEANUP(struct local, local_free)
 
 /* ---- resolution ---- */
 
-static int seg_push(struct pagesrc_seg **out, size_t *nr, size_t *cap, uint64_t addr, uint64_t end,
-		    enum ckpt_page_kind kind)
-{
-	if (GROW(*out, *cap, *nr + 1) < 0)
-		return -ENOMEM;
-	(*out)[(*nr)++] = (struct pagesrc_seg){.addr = addr, .end = end, .kind = kind};
-	return 0;
-}
-
-/*
- * @a (newer) whole, and the parts of @b (older) that @a leaves uncovered.
- * Both sorted and disjoint; so is the result.
- */
-int pagesrc_overlay(const struct pagesrc_seg *a, size_t na, const struct pagesrc_seg *b, size_t nb,
-		    struct pagesrc_seg **ret, size_t *ret_nr)
-{
-	_cleanup_free_ struct pagesrc_seg *pieces = NULL, *out = NULL;
-	size_t np = 0, pcap = 0, nr = 0, cap = 0, i = 0, k;
-
-	/* The parts of @b that no segment of @a covers. */
-	for (size_t j = 0; j < nb; j++) {
-		uint64_t cur = b[j].addr, end = b[j].end;
-
-		while (i < na && a[i].end <= cur)
-			i++;
-		for (k = i; cur < end;) {
-			if (k < na && a[k].addr < end) {
-				if (a[k].addr > cur &&
-				    seg_push(&pieces, &np, &pcap, cur, a[k].addr, b[j].kind) < 0)
-					return -ENOMEM;
-				cur = MAX(cur, a[k].end);
-				k++;
-			} else {
-				if (seg_push(&pieces, &np, &pcap, cur, end, b[j].kind) < 0)
-					return -ENOMEM;
-				cur = end;
-			}
-		}
-	}
-	/* Merge them with @a, by address. */
-	for (size_t x = 0, y = 0; x < na || y < np;) {
-		const struct pagesrc_seg *s =
-			y == np || (x < na && a[x].addr < pieces[y].addr) ? &a[x++] : &pieces[y++];
-
-		if (seg_push(&out, &nr, &cap, s->addr, s->end, s->kind) < 0)
-			return -ENOMEM;
-	}
-	*ret = TAKE_PTR(out);
-	*ret_nr = nr;
-	return 0;
-}
-
+/* What the chain resolves to (pages of a parent process included), kept for listing. */
 static int resolve(struct local *l, char *why, size_t whylen)
 {
-	_cleanup_free_ struct pagesrc_seg *res = NULL;
-	size_t nres = 0, cap = 0;
+	_cleanup_free_ struct ckpt_chain_range *res = NULL;
+	size_t nres;
+	int r = ckpt_chain_list(l->chain, &res, &nres);
 
-	for (size_t i = 0; i < ckpt_chain_length(l->chain); i++) {
-		const struct ckpt_image_index *idx =
-			ckpt_image_index(ckpt_chain_image(l->chain, i));
-		_cleanup_free_ struct pagesrc_seg *b = NULL, *next = NULL;
-		size_t nb = 0, bcap = 0, nnext;
-
-		for (size_t e = 0; e < idx->nr_entries; e++) {
-			const struct ckpt_image_entry *en = &idx->entries[e];
-
-			if (seg_push(&b, &nb, &bcap, en->addr,
-				     en->addr + (en->nr_pages << PAGE_SHIFT), en->kind) < 0)
-				goto oom;
-		}
-		if (pagesrc_overlay(res, nres, b, nb, &next, &nnext) < 0)
-			goto oom;
-		free(res);
-		res = TAKE_PTR(next);
-		nres = nnext;
-	}
+	if (r < 0)
+		return net_why(why, whylen, r, "%s", ""); /* logged by lib/image */
+	l->ranges = malloc(MAX(nres, 1) * sizeof(*l->ranges));
+	if (!l->ranges)
+		return net_why(why, whylen, -ENOMEM, "cannot resolve the pages of '%s': %s", l->dir,
+			       strerror(ENOMEM));
 	for (size_t i = 0; i < nres; i++) {
-		const struct pagesrc_seg *s = &res[i];
-		uint64_t n = (s->end - s->addr) >> PAGE_SHIFT;
-		struct ckpt_page_source_range *last =
-			l->nr_ranges ? &l->ranges[l->nr_ranges - 1] : NULL;
-
-		if (s->kind != CKPT_PAGE_DATA && s->kind != CKPT_PAGE_ZERO)
-			continue;
-		if (s->kind == CKPT_PAGE_DATA)
-			l->data_pages += n;
+		if (res[i].kind == CKPT_PAGE_DATA)
+			l->data_pages += res[i].nr_pages;
 		else
-			l->zero_pages += n;
-		if (last && last->kind == s->kind &&
-		    last->addr + (last->nr_pages << PAGE_SHIFT) == s->addr) {
-			last->nr_pages += n;
-			continue;
-		}
-		if (GROW(l->ranges, cap, l->nr_ranges + 1) < 0)
-			goto oom;
-		l->ranges[l->nr_ranges++] = (struct ckpt_page_source_range){
-			.addr = s->addr, .nr_pages = n, .kind = s->kind};
+			l->zero_pages += res[i].nr_pages;
+		l->ranges[i] = (struct ckpt_page_source_range){
+			.addr = res[i].addr, .nr_pages = res[i].nr_pages, .kind = res[i].kind };
 	}
+	l->nr_ranges = nres;
 	return 0;
-oom:
-	return net_why(why, whylen, -ENOMEM, "cannot resolve the pages of '%s': %s", l->dir,
-		       strerror(ENOMEM));
 }
 
 /* ---- the address space ---- */

@@ -289,7 +289,15 @@ Test(image_corrupt, index_parser)
 #define DATA6 raw_entry(&x, 0x1000, 4, 1, 0, 0), raw_entry(&x, 0x10000, 2, 1, 1, 0)
 
 	BAD((x.version = 1, DATA6), -EPROTONOSUPPORT, "version 1");
-	BAD((x.version = 3, DATA6), -EPROTONOSUPPORT, "version 3");
+	BAD((x.version = 4, DATA6), -EPROTONOSUPPORT, "version 4");
+	/* INHERIT (kind 4, frame = the pid): version 3 only, one pid > 0, no frame page. */
+	BAD((DATA6, raw_entry(&x, 0x30000, 1, 4, 77, 0)), -EBADMSG, "version 2");
+	BAD((x.version = 3, DATA6, raw_entry(&x, 0x30000, 1, 4, 0, 0)), -EBADMSG, "no such process");
+	BAD((x.version = 3, DATA6, raw_entry(&x, 0x30000, 1, 4, 0x80000000u, 0)), -EBADMSG,
+	    "no such process");
+	BAD((x.version = 3, DATA6, raw_entry(&x, 0x30000, 1, 4, 77, 1)), -EBADMSG, "no such process");
+	BAD((x.version = 3, DATA6, raw_entry(&x, 0x30000, 1, 4, 77, 0), raw_entry(&x, 0x40000, 1, 4, 78, 0)),
+	    -EBADMSG, "one parent only");
 	BAD((x.page_size = 8192, DATA6), -EBADMSG, "page size");
 	BAD((raw_entry(&x, 0x1001, 4, 1, 0, 0), raw_entry(&x, 0x10000, 2, 1, 1, 0)), -EBADMSG,
 	    "page-aligned");
@@ -297,6 +305,7 @@ Test(image_corrupt, index_parser)
 	BAD((raw_entry(&x, 0x1000, 4, 1, 0, 0), raw_entry(&x, 0x4000, 2, 1, 1, 0)), -EBADMSG,
 	    "overlaps");
 	BAD((DATA6, raw_entry(&x, 0x30000, 1, 7, 0, 0)), -EBADMSG, "unknown kind");
+	BAD((x.version = 3, DATA6, raw_entry(&x, 0x30000, 1, 5, 0, 0)), -EBADMSG, "unknown kind");
 	BAD((raw_entry(&x, 0x1000, 4, 1, 0, 0), raw_entry(&x, 0x10000, 2, 1, 2, 0)), -EBADMSG,
 	    "do not exist");
 	BAD((raw_entry(&x, 0x1000, 4, 1, 0, 1), raw_entry(&x, 0x10000, 2, 1, 1, 0)), -EBADMSG,
