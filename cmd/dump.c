@@ -197,6 +197,7 @@ static json_object *stats_json(const struct ckpt_dump_opts *o, const struct ckpt
 	json_object_object_add(j, "pages_data", json_object_new_uint64(st->pages_data));
 	json_object_object_add(j, "pages_zero", json_object_new_uint64(st->pages_zero));
 	json_object_object_add(j, "pages_hole", json_object_new_uint64(st->pages_hole));
+	json_object_object_add(j, "pages_inherited", json_object_new_uint64(st->pages_inherited));
 	json_object_object_add(j, "bytes_before_compression", json_object_new_uint64(st->bytes_raw));
 	json_object_object_add(j, "bytes_after_compression", json_object_new_uint64(st->bytes_written));
 	json_object_object_add(j, "freeze_ms", out_json_double(ms(st->freeze_ns), 3));
@@ -235,8 +236,11 @@ static void print_text(const struct ckpt_dump_opts *o, const struct ckpt_dump_st
 		printf("  ");
 	printf("%zu thread%s, %zu mappings, %zu files\n", st->nr_threads, st->nr_threads > 1 ? "s" : "",
 	       st->nr_vmas, st->nr_fds);
-	printf("  pages: %" PRIu64 " scanned, %" PRIu64 " data, %" PRIu64 " zero, %" PRIu64 " hole\n",
+	printf("  pages: %" PRIu64 " scanned, %" PRIu64 " data, %" PRIu64 " zero, %" PRIu64 " hole",
 	       st->pages_scanned, st->pages_data, st->pages_zero, st->pages_hole);
+	if (st->pages_inherited)
+		printf(", %" PRIu64 " a parent's (saved once)", st->pages_inherited);
+	printf("\n");
 	printf("  %.1f MiB of data -> %.1f MiB written", raw, out);
 	if (st->bytes_written)
 		printf(" (%.2fx)", (double)st->bytes_raw / (double)st->bytes_written);

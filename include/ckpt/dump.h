@@ -160,6 +160,7 @@ struct ckpt_dump_stats {
 	uint64_t collect_ns, track_ns, copy_ns, write_ns, total_ns;
 	uint64_t pages_scanned;   /* pages looked at */
 	uint64_t pages_data, pages_zero, pages_hole;
+	uint64_t pages_inherited; /* of a child, saved once by its parent (copy-on-write since fork) */
 	uint64_t bytes_raw;       /* data pages * 4096 (zero pages are not data) */
 	uint64_t bytes_written;   /* pages.zst */
 	size_t nr_threads, nr_vmas, nr_fds;

@@ -245,12 +245,7 @@ static int add_pages_except(struct ckpt_image_writer *w, const struct page_copy 
 		for (size_t k = 0; k < left.nr && r == 0; k++) {
 			uint64_t nr = (left.v[k].end - left.v[k].start) / CKPT_IMAGE_PAGE_SIZE;
 
-			if (run->kind == PAGE_RUN_DATA)
-				r = ckpt_image_writer_add_data(w, left.v[k].start, nr,
-							       pc->buf + run->buf_off +
-							       (left.v[k].start - run->addr));
-			else
-				r = ckpt_image_writer_add_hole(w, left.v[k].start, nr);
+			r = dump_add_run(w, pc, run, left.v[k].start, nr);
 		}
 	}
 	ckpt_range_set_done(&left);

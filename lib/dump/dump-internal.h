@@ -31,6 +31,9 @@ int dump_put_track_doc(struct ckpt_image_writer *w, uint64_t generation,
 		       int parked_fd) __must_check;
 /* The runs of @pages: DATA from the buffer, HOLE. */
 int dump_add_pages(struct ckpt_image_writer *w, const struct page_copy *pages) __must_check;
+/* [addr, addr + nr pages) of @run (one of @pages) to @w, as its kind says. */
+int dump_add_run(struct ckpt_image_writer *w, const struct page_copy *pages, const struct page_run *run,
+		 uint64_t addr, uint64_t nr) __must_check;
 
 /*
  * Where the dumping thread runs during a freeze (dump.c). A remote system

@@ -789,11 +789,12 @@ static int stream_sink(struct page_copy *pc, void *userdata)
  * time: no buffer the size of its memory to populate, and the copy overlaps
  * the compression.
  */
-static int stream_frozen(struct dump_proc *p)
+static int stream_frozen(struct dump_proc *p, const struct page_cow *cow)
 {
 	struct page_stream stream = {
 		.proc = ckpt_inject_task_proc(p->inj),
 		.inj = p->inj, /* frozen: a read that fails is an error, not a range to retry */
+		.cow = cow,
 		.chunk = STREAM_CHUNK,
 		.sink = stream_sink,
 	};
@@ -810,10 +811,30 @@ static int stream_frozen(struct dump_proc *p)
 	return page_copy_stream(&p->pages, &stream, p->maps, p->delta ? &p->dirty : NULL);
 }
 
+/*
+ * The parent of @p in the tree, frozen and copied before it (tree order),
+ * whose checkpoint of this tree checkpoint saves the pages @p still shares
+ * with it copy-on-write: @p's checkpoint names them instead of a copy.
+ */
+static bool parent_cow(struct dump_proc *p, struct page_cow *ret)
+{
+	pid_t ppid = p->d->tree->nodes[p->node].ppid;
+
+	for (struct dump_proc *q = p->d->procs; q < p; q++)
+		if (q->pid == ppid && q->inj && q->maps) {
+			*ret = (struct page_cow){ .proc = ckpt_inject_task_proc(q->inj), .inj = q->inj,
+						  .maps = q->maps };
+			return true;
+		}
+	return false;
+}
+
 /* Copy the pages of process @p, frozen. */
 static int copy(struct dump_proc *p)
 {
 	struct ckpt_dump_stats *st = p->d->st;
+	struct page_cow cow;
+	bool has_cow;
 	int r;
 
 	r = ckpt_proc_read_maps(ckpt_inject_task_proc(p->inj), 0, &p->maps);
@@ -821,10 +842,12 @@ static int copy(struct dump_proc *p)
 		pr_err("cannot read the mappings of pid %d: %s", p->pid, errstr(r));
 		return r;
 	}
+	has_cow = !is_root(p) && parent_cow(p, &cow);
 	if (p->d->o->after == CKPT_DUMP_KILL)
-		r = stream_frozen(p);
+		r = stream_frozen(p, has_cow ? &cow : NULL);
 	else
-		r = page_copy_collect(&p->pages, p->inj, p->maps, p->delta ? &p->dirty : NULL);
+		r = page_copy_collect(&p->pages, p->inj, p->maps, p->delta ? &p->dirty : NULL,
+				      has_cow ? &cow : NULL);
 	if (r == 0 && p->delta) {
 		struct ckpt_range_set now;
 
@@ -903,6 +926,7 @@ static int write_proc(struct dump_proc *p)
 	ckpt_image_writer_get_stats(w, &ws);
 	p->d->st->pages_data += ws.data_pages;
 	p->d->st->pages_zero += ws.zero_pages;
+	p->d->st->pages_inherited += ws.inherit_pages;
 	p->d->st->bytes_written += ws.pages_bytes;
 	return 0;
 }

@@ -65,17 +65,34 @@ static int add_run(struct page_copy *c, uint64_t addr, uint64_t nr, enum page_ru
 	if (!nr)
 		return 0;
 	if (last && last->kind == kind && last->addr + last->nr * PS == addr &&
-	    (kind == PAGE_RUN_HOLE || last->buf_off + last->nr * PS == buf_off)) {
+	    (kind != PAGE_RUN_DATA || last->buf_off + last->nr * PS == buf_off)) {
 		last->nr += nr;
 	} else {
 		if (GROW(c->runs, c->cap_runs, c->nr_runs + 1) < 0)
 			return -ENOMEM;
-		c->runs[c->nr_runs++] = (struct page_run){ addr, nr, buf_off, kind };
+		c->runs[c->nr_runs++] = (struct page_run){ addr, nr, buf_off, kind, 0 };
 	}
 	if (kind == PAGE_RUN_DATA)
 		c->pages_data += nr;
 	else
 		c->pages_hole += nr;
+	return 0;
+}
+
+static int add_inherit(struct page_copy *c, uint64_t addr, uint64_t nr, pid_t from)
+{
+	struct page_run *last = c->nr_runs ? &c->runs[c->nr_runs - 1] : NULL;
+
+	if (!nr)
+		return 0;
+	if (last && last->kind == PAGE_RUN_INHERIT && last->from == from && last->addr + last->nr * PS == addr) {
+		last->nr += nr;
+	} else {
+		if (GROW(c->runs, c->cap_runs, c->nr_runs + 1) < 0)
+			return -ENOMEM;
+		c->runs[c->nr_runs++] = (struct page_run){ addr, nr, 0, PAGE_RUN_INHERIT, from };
+	}
+	c->pages_inherit += nr;
 	return 0;
 }
 
@@ -136,12 +153,19 @@ bool page_vma_saved(struct ckpt_inject *inj, const struct ckpt_vma *v)
 struct copier {
 	struct page_copy *c;
 	struct ckpt_inject *inj;         /* frozen (also when streaming from a frozen process) */
+	const struct page_cow *cow;      /* frozen only: the parent's pages are not copied */
+	int cow_pm;                      /* the parent's pagemap */
+	int cow_mem;                     /* the parent's /proc/PID/mem */
+	pid_t cow_pid;
+	unsigned char *cow_buf;          /* COW_WINDOW pages of the child, then of the parent */
 	const struct page_stream *stream; /* in chunks to a sink; what fails is "failed" unless frozen */
 	pid_t pid;
 	const struct ckpt_proc *proc;
-	int mem_fd;                      /* streaming: /proc/PID/mem */
+	int mem_fd;                      /* /proc/PID/mem (streaming; frozen: opened when needed) */
+	int pm;                          /* /proc/PID/pagemap */
 	int sink_err;                    /* streaming: the sink failed (ends the copy) */
 	struct iovec remote[IOV_BATCH];
+	bool shared[IOV_BATCH];          /* per remote iovec: pages another process maps too */
 	size_t n;
 	size_t bytes;
 	size_t local_off;
@@ -167,37 +191,92 @@ static int read_slow(struct copier *cp, const struct iovec *remote, void *local)
 	return r;
 }
 
-static int copier_flush(struct copier *cp)
+/*
+ * Read pages another process maps too (copy-on-write since fork) through
+ * /proc/PID/mem: process_vm_readv pins the pages it reads, and the kernel
+ * unshares an anonymous page that is not exclusive before it lets it be
+ * pinned (gup_must_unshare), so that a dump would give the process a copy
+ * of every page it shares, and the tree would grow by all of them.
+ */
+static int read_shared(struct copier *cp, const struct iovec *remote, void *local)
 {
-	size_t done = 0;
+	uint64_t addr = (uint64_t)(uintptr_t)remote->iov_base;
+	ssize_t n;
 
-	while (done < cp->bytes) {
-		struct iovec local = { cp->c->buf + cp->local_off + done, cp->bytes - done };
+	if (cp->mem_fd < 0 && (cp->mem_fd = ckpt_proc_open_mem(cp->proc, O_RDONLY)) < 0) {
+		int r = cp->mem_fd;
+
+		cp->mem_fd = -1;
+		return r;
+	}
+	n = pread(cp->mem_fd, local, remote->iov_len, (off_t)addr);
+	if (n == (ssize_t)remote->iov_len)
+		return 0;
+	return read_slow(cp, remote, local); /* its messages and its handling of a mapping that changed */
+}
+
+/* Read remote iovecs [first, end) (of one kind) to @local. */
+static int read_iovecs(struct copier *cp, size_t first, size_t end, char *local)
+{
+	size_t bytes = 0, done = 0;
+
+	for (size_t i = first; i < end; i++)
+		bytes += cp->remote[i].iov_len;
+	if (cp->shared[first]) {
+		for (size_t i = first; i < end; local += cp->remote[i].iov_len, i++) {
+			int r = read_shared(cp, &cp->remote[i], local);
+
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	while (done < bytes) {
+		struct iovec l = { local + done, bytes - done };
 		ssize_t n;
 
 		/* Skip the remote iovecs already fully read. */
-		size_t skip = done, first = 0;
+		size_t skip = done, at = first;
 
-		while (first < cp->n && skip >= cp->remote[first].iov_len)
-			skip -= cp->remote[first++].iov_len;
-		cp->remote[first].iov_base = (char *)cp->remote[first].iov_base + skip;
-		cp->remote[first].iov_len -= skip;
-		n = process_vm_readv(cp->pid, &local, 1, &cp->remote[first], cp->n - first, 0);
+		while (at < end && skip >= cp->remote[at].iov_len)
+			skip -= cp->remote[at++].iov_len;
+		cp->remote[at].iov_base = (char *)cp->remote[at].iov_base + skip;
+		cp->remote[at].iov_len -= skip;
+		n = process_vm_readv(cp->pid, &l, 1, &cp->remote[at], end - at, 0);
 		if (n <= 0) {
 			/* Unreadable (PROT_NONE) pages: read them one iovec at a time via /proc/PID/mem. */
 			int r;
 
 			if (n < 0 && errno == ESRCH)
 				return -ESRCH;
-			r = read_slow(cp, &cp->remote[first], local.iov_base);
+			r = read_slow(cp, &cp->remote[at], l.iov_base);
 			if (r < 0)
 				return r;
-			n = (ssize_t)cp->remote[first].iov_len;
+			n = (ssize_t)cp->remote[at].iov_len;
 		}
 		done += (size_t)n;
 		/* process_vm_readv leaves the iovecs untouched: account for it. */
-		cp->remote[first].iov_base = (char *)cp->remote[first].iov_base - skip;
-		cp->remote[first].iov_len += skip;
+		cp->remote[at].iov_base = (char *)cp->remote[at].iov_base - skip;
+		cp->remote[at].iov_len += skip;
+	}
+	return 0;
+}
+
+static int copier_flush(struct copier *cp)
+{
+	char *local = (char *)cp->c->buf + cp->local_off;
+
+	/* Runs of iovecs of one kind: the pages this process alone maps, then the others. */
+	for (size_t i = 0, j; i < cp->n; i = j) {
+		int r;
+
+		for (j = i + 1; j < cp->n && cp->shared[j] == cp->shared[i]; j++)
+			;
+		r = read_iovecs(cp, i, j, local);
+		if (r < 0)
+			return r;
+		for (size_t k = i; k < j; k++)
+			local += cp->remote[k].iov_len;
 	}
 	cp->local_off += cp->bytes;
 	cp->n = 0;
@@ -250,7 +329,7 @@ static int copier_drain_part(struct copier *cp, size_t want)
 				run = &c->runs[k];
 				memmove(run + 2, run + 1, (c->nr_runs - k - 1) * sizeof(*run));
 				run[1] = (struct page_run){ run->addr + n * PS, run->nr - n,
-							    run->buf_off + n * PS, PAGE_RUN_DATA };
+							    run->buf_off + n * PS, PAGE_RUN_DATA, 0 };
 				run->nr = n;
 				c->nr_runs++;
 			}
@@ -276,7 +355,7 @@ static int copier_drain_part(struct copier *cp, size_t want)
 	return 0;
 }
 
-static int copy_piece(struct copier *cp, uint64_t addr, uint64_t nr)
+static int copy_piece(struct copier *cp, uint64_t addr, uint64_t nr, bool shared)
 {
 	struct page_copy *c = cp->c;
 	int r;
@@ -291,18 +370,19 @@ static int copy_piece(struct copier *cp, uint64_t addr, uint64_t nr)
 		return r;
 	cp->remote[cp->n].iov_base = (void *)(uintptr_t)addr;
 	cp->remote[cp->n].iov_len = nr * PS;
+	cp->shared[cp->n] = shared;
 	cp->n++;
 	cp->bytes += nr * PS;
 	return 0;
 }
 
-static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
+static int copy_run(struct copier *cp, uint64_t addr, uint64_t nr, bool shared)
 {
 	uint64_t max;
 	int r;
 
 	if (!cp->stream || !cp->stream->chunk)
-		return copy_piece(cp, addr, nr);
+		return copy_piece(cp, addr, nr, shared);
 	/* Streaming: never more than a chunk in the buffer. */
 	max = cp->stream->chunk / PS;
 	while (nr) {
@@ -319,9 +399,49 @@ static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
 			used = (cp->local_off + cp->bytes) / PS;
 		}
 		k = MIN(nr, max - used);
-		r = copy_piece(cp, addr, k);
+		r = copy_piece(cp, addr, k, shared);
 		if (r < 0)
 			return r;
+		addr += k * PS;
+		nr -= k;
+	}
+	return 0;
+}
+
+/* Is the page of pagemap entry @e mapped by another process too (or not here to say)? */
+static bool entry_shared(uint64_t e)
+{
+	if (!(e & PM_ENTRY_PRESENT))
+		return true; /* swapped: the swap entry may be another process's too */
+	return !(e & PM_ENTRY_FILE) && !(e & PM_ENTRY_EXCLUSIVE); /* a file page is never unshared */
+}
+
+/*
+ * Copy [addr, addr + nr pages): the pages only this process maps by
+ * process_vm_readv, the others through /proc/PID/mem (read_shared).
+ */
+static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
+{
+	uint64_t ent[512];
+
+	while (nr) {
+		uint64_t k = MIN(nr, (uint64_t)ARRAY_SIZE(ent)), run;
+
+		if (pread(cp->pm, ent, k * 8, (off_t)(addr / PS * 8)) != (ssize_t)(k * 8)) {
+			/* Cannot tell: as if shared, which reads right either way. */
+			for (uint64_t i = 0; i < k; i++)
+				ent[i] = 0;
+		}
+		for (uint64_t i = 0; i < k; i += run) {
+			bool shared = entry_shared(ent[i]);
+			int r;
+
+			for (run = 1; i + run < k && entry_shared(ent[i + run]) == shared; run++)
+				;
+			r = copy_run(cp, addr + i * PS, run, shared);
+			if (r < 0)
+				return r;
+		}
 		addr += k * PS;
 		nr -= k;
 	}
@@ -366,6 +486,83 @@ static int swap_run(struct copier *cp, int pm, uint64_t from, uint64_t end, uint
 	}
 	*ret_to = end;
 	*ret_content = first_real;
+	return 0;
+}
+
+#define COW_WINDOW 64 /* pages compared at a time */
+
+/* Does the parent save its own page at @addr (so that its checkpoint holds what it has there)? */
+static bool parent_saves(const struct page_cow *cow, uint64_t addr)
+{
+	const struct ckpt_vma_list *m = cow->maps;
+	size_t lo = 0, hi = m->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->v[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == m->nr || m->v[lo].start > addr)
+		return false;
+	return page_vma_saved(cow->inj, &m->v[lo]) && !page_vma_is_shmem(&m->v[lo]) &&
+	       !ckpt_inject_is_scratch(cow->inj, addr, addr + PS);
+}
+
+/* Read [addr, addr + n pages) through /proc/PID/mem @fd (which leaves shared pages shared) whole, or fail. */
+static bool read_whole(int fd, uint64_t addr, uint64_t n, void *buf)
+{
+	return fd >= 0 && pread(fd, buf, n * PS, (off_t)addr) == (ssize_t)(n * PS);
+}
+
+/*
+ * Present private pages [addr, addr + n pages) of the child (frozen, as its
+ * parent): those that are the parent's own copy-on-write page at the same
+ * address and hold the same bytes are INHERIT runs, the others copied.
+ */
+static int copy_or_inherit(struct copier *cp, int pm, uint64_t addr, uint64_t n)
+{
+	uint64_t ce[COW_WINDOW], pe[COW_WINDOW];
+	bool same[COW_WINDOW];
+	int r;
+
+	while (n) {
+		uint64_t k = MIN(n, (uint64_t)COW_WINDOW), run;
+		bool any = false;
+
+		if (pread(pm, ce, k * 8, (off_t)(addr / PS * 8)) != (ssize_t)(k * 8) ||
+		    pread(cp->cow_pm, pe, k * 8, (off_t)(addr / PS * 8)) != (ssize_t)(k * 8))
+			return copy_range(cp, addr, n); /* no candidates: copied */
+		for (uint64_t i = 0; i < k; i++) {
+			uint64_t pfn = ce[i] & PM_ENTRY_PFN_MASK;
+
+			same[i] = (ce[i] & PM_ENTRY_PRESENT) && (pe[i] & PM_ENTRY_PRESENT) &&
+				  !(ce[i] & PM_ENTRY_FILE) && !(pe[i] & PM_ENTRY_FILE) && pfn &&
+				  pfn == (pe[i] & PM_ENTRY_PFN_MASK) && parent_saves(cp->cow, addr + i * PS);
+			any |= same[i];
+		}
+		/* pagemap is a hint (a page can move between two reads of it): the bytes decide. */
+		if (any && cp->mem_fd < 0)
+			cp->mem_fd = ckpt_proc_open_mem(cp->proc, O_RDONLY);
+		if (any && (!read_whole(cp->mem_fd, addr, k, cp->cow_buf) ||
+			    !read_whole(cp->cow_mem, addr, k, cp->cow_buf + COW_WINDOW * PS)))
+			any = false;
+		for (uint64_t i = 0; i < k; i++)
+			same[i] = any && same[i] &&
+				  memcmp(cp->cow_buf + i * PS, cp->cow_buf + (COW_WINDOW + i) * PS, PS) == 0;
+		for (uint64_t i = 0; i < k; i += run) {
+			for (run = 1; i + run < k && same[i + run] == same[i]; run++)
+				;
+			r = same[i] ? add_inherit(cp->c, addr + i * PS, run, cp->cow_pid)
+				    : copy_range(cp, addr + i * PS, run);
+			if (r < 0)
+				return r;
+		}
+		addr += k * PS;
+		n -= k;
+	}
 	return 0;
 }
 
@@ -421,7 +618,11 @@ static int private_pages(struct copier *cp, int pm, const struct ckpt_vma *v, ui
 					if (delta && (r = add_run(cp->c, hole_from, (from - hole_from) / PS,
 								  PAGE_RUN_HOLE, 0)) < 0)
 						return r;
-					if (copy && (r = copy_range(cp, from, (to - from) / PS)) < 0)
+					if (copy && cp->cow && (cat & PAGE_IS_PRESENT))
+						r = copy_or_inherit(cp, pm, from, (to - from) / PS);
+					else if (copy)
+						r = copy_range(cp, from, (to - from) / PS);
+					if (r < 0)
 						return r;
 					hole_from = to;
 				}
@@ -502,6 +703,18 @@ static int again_frozen(struct copier *cp, int r, uint64_t start, uint64_t end)
 	return ckpt_range_set_add(cp->stream->failed, start, end);
 }
 
+static void cow_close(struct copier *cp)
+{
+	if (cp->cow_pm >= 0)
+		close(cp->cow_pm);
+	if (cp->cow_mem >= 0)
+		close(cp->cow_mem);
+	free(cp->cow_buf);
+	cp->cow_pm = cp->cow_mem = -1;
+	cp->cow_buf = NULL;
+	cp->cow = NULL;
+}
+
 /* The pages of @maps to save: all (full), or those in @dirty. */
 static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 		     const struct ckpt_range_set *dirty)
@@ -517,6 +730,19 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 	pm = ckpt_proc_open_pagemap(cp->proc);
 	if (pm < 0)
 		return pm;
+	cp->pm = pm;
+	if (cp->cow) {
+		cp->cow_pm = ckpt_proc_open_pagemap(cp->cow->proc);
+		cp->cow_mem = ckpt_proc_open_mem(cp->cow->proc, O_RDONLY);
+		cp->cow_buf = malloc(2 * COW_WINDOW * PS);
+		cp->cow_pid = ckpt_proc_pid(cp->cow->proc);
+		if (cp->cow_pm < 0 || cp->cow_mem < 0 || !cp->cow_buf) {
+			/* Only a saving lost: every page is copied. */
+			pr_debug("pid %d: its parent's pages are not compared: %s", cp->pid,
+				 errstr(cp->cow_pm < 0 ? cp->cow_pm : cp->cow_mem < 0 ? cp->cow_mem : -ENOMEM));
+			cow_close(cp);
+		}
+	}
 	for (size_t i = 0; i < maps->nr && r == 0; i++) {
 		const struct ckpt_vma *v = &maps->v[i];
 		uint64_t at;
@@ -601,6 +827,8 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 	}
 	if (r == 0 && cp->n)
 		r = copier_flush(cp);
+	cow_close(cp);
+	cp->pm = -1;
 	return r;
 }
 
@@ -723,7 +951,7 @@ int page_copy_drop_written(struct page_copy *c, const struct ckpt_proc *proc,
 			if (r == 0)
 				c->runs[c->nr_runs++] = (struct page_run){
 					left.v[k].start, (left.v[k].end - left.v[k].start) / PS,
-					run->buf_off + (left.v[k].start - run->addr), PAGE_RUN_DATA
+					run->buf_off + (left.v[k].start - run->addr), PAGE_RUN_DATA, 0
 				};
 		}
 		/* The rest was written since: it is copied again later. */
@@ -742,14 +970,17 @@ int page_copy_drop_written(struct page_copy *c, const struct ckpt_proc *proc,
 }
 
 int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
-		      const struct ckpt_range_set *dirty)
+		      const struct ckpt_range_set *dirty, const struct page_cow *cow)
 {
-	struct copier cp = { .c = c, .inj = inj, .pid = ckpt_inject_pid(inj),
-			     .proc = ckpt_inject_task_proc(inj), .mem_fd = -1, .local_off = c->buf_len };
+	struct copier cp = { .c = c, .inj = inj, .cow = cow, .pid = ckpt_inject_pid(inj),
+			     .proc = ckpt_inject_task_proc(inj), .mem_fd = -1, .pm = -1, .cow_pm = -1,
+			     .cow_mem = -1, .local_off = c->buf_len };
 	uint64_t t0 = now_ns();
 	int r;
 
 	r = copy_maps(&cp, maps, dirty);
+	if (cp.mem_fd >= 0)
+		close(cp.mem_fd);
 	if (r < 0) {
 		pr_err("cannot copy the memory of pid %d: %s", ckpt_inject_pid(inj), errstr(r));
 		return r;
@@ -762,7 +993,9 @@ int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct
 int page_copy_stream(struct page_copy *c, const struct page_stream *stream,
 		     const struct ckpt_vma_list *maps, const struct ckpt_range_set *dirty)
 {
-	struct copier cp = { .c = c, .inj = stream->inj, .stream = stream, .pid = ckpt_proc_pid(stream->proc),
+	struct copier cp = { .c = c, .inj = stream->inj, .cow = stream->inj ? stream->cow : NULL,
+			     .pm = -1, .cow_pm = -1, .cow_mem = -1,
+			     .stream = stream, .pid = ckpt_proc_pid(stream->proc),
 			     .proc = stream->proc, .local_off = 0 };
 	uint64_t t0 = now_ns();
 	int r;

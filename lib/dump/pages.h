@@ -29,8 +29,9 @@
 struct ckpt_inject;
 
 enum page_run_kind {
-	PAGE_RUN_DATA, /* contents copied into the buffer */
-	PAGE_RUN_HOLE, /* no content of its own: the mapping's backing */
+	PAGE_RUN_DATA,    /* contents copied into the buffer */
+	PAGE_RUN_HOLE,    /* no content of its own: the mapping's backing */
+	PAGE_RUN_INHERIT, /* the same bytes as the parent process's pages there (struct page_cow) */
 };
 
 struct page_run {
@@ -38,6 +39,7 @@ struct page_run {
 	uint64_t nr;      /* pages */
 	uint64_t buf_off; /* DATA: offset in page_copy.buf */
 	enum page_run_kind kind;
+	pid_t from;       /* INHERIT: the parent's pid */
 };
 
 struct page_copy {
@@ -47,6 +49,7 @@ struct page_copy {
 	size_t buf_len;   /* bytes used */
 	size_t buf_cap;   /* bytes mapped (and populated) */
 	uint64_t pages_data, pages_hole, pages_scanned;
+	uint64_t pages_inherit; /* INHERIT, not copied */
 	uint64_t copy_ns;
 };
 
@@ -59,17 +62,34 @@ void page_copy_done(struct page_copy *c);
 int page_copy_reserve(struct page_copy *c, size_t bytes) __must_check;
 
 /*
+ * The parent of a process in a tree, frozen with it, whose checkpoint of
+ * the same tree checkpoint saves its own private pages: a private page of
+ * the child that is still the parent's copy-on-write since fork (the same
+ * physical page at the same address, pagemap) and is byte for byte the
+ * parent's (compared, so that no kernel behaviour between two reads of
+ * pagemap can make a wrong page) becomes a PAGE_RUN_INHERIT run instead of
+ * a copy: saved once, by the parent.
+ */
+struct page_cow {
+	const struct ckpt_proc *proc;      /* the parent's */
+	struct ckpt_inject *inj;           /* the parent's: its scratch is not saved */
+	const struct ckpt_vma_list *maps;  /* the parent's, read while frozen */
+};
+
+/*
  * With the process frozen by @inj: select the pages of @maps to save (all,
- * or those in @dirty when it is not NULL) and copy their contents.
+ * or those in @dirty when it is not NULL) and copy their contents; with
+ * @cow (may be NULL), the pages the parent saves for it are not copied.
  */
 int page_copy_collect(struct page_copy *c, struct ckpt_inject *inj, const struct ckpt_vma_list *maps,
-		      const struct ckpt_range_set *dirty) __must_check;
+		      const struct ckpt_range_set *dirty, const struct page_cow *cow) __must_check;
 
 /* Copying from a process that runs. */
 struct page_stream {
 	const struct ckpt_proc *proc; /* of the process */
 	/* Frozen: its injector (the scratch area is not saved; no read fails); NULL: running. */
 	struct ckpt_inject *inj;
+	const struct page_cow *cow;   /* frozen (@inj) only: the parent's pages not copied; may be NULL */
 	size_t chunk;                 /* bytes in the buffer before the sink takes them; 0: keep all */
 	/*
 	 * The last chunk stays in the buffer (the caller hands it on later);

@@ -106,16 +106,25 @@ int dump_put_track_doc(struct ckpt_image_writer *w, uint64_t generation, int par
 	return ckpt_image_writer_put_json(w, TRACK_DOC, o);
 }
 
+int dump_add_run(struct ckpt_image_writer *w, const struct page_copy *pages, const struct page_run *run,
+		 uint64_t addr, uint64_t nr)
+{
+	switch (run->kind) {
+	case PAGE_RUN_DATA:
+		return ckpt_image_writer_add_data(w, addr, nr, pages->buf + run->buf_off + (addr - run->addr));
+	case PAGE_RUN_INHERIT:
+		return ckpt_image_writer_add_inherit(w, addr, nr, run->from);
+	default:
+		return ckpt_image_writer_add_hole(w, addr, nr);
+	}
+}
+
 int dump_add_pages(struct ckpt_image_writer *w, const struct page_copy *pages)
 {
 	for (size_t i = 0; i < pages->nr_runs; i++) {
 		const struct page_run *run = &pages->runs[i];
-		int r;
+		int r = dump_add_run(w, pages, run, run->addr, run->nr);
 
-		if (run->kind == PAGE_RUN_DATA)
-			r = ckpt_image_writer_add_data(w, run->addr, run->nr, pages->buf + run->buf_off);
-		else
-			r = ckpt_image_writer_add_hole(w, run->addr, run->nr);
 		if (r < 0)
 			return r;
 	}
