@@ -18,6 +18,11 @@
  * freed memory back to the host). Tables in markdown on stdout: median
  * (p90 / max); every run on stderr.
  *
+ * With TARGET=cow the target is test/progs/cowtree MIB NPROC-1: the root
+ * fills MIB MiB and forks NPROC-1 children that share it copy-on-write
+ * (each rewrites 4 pages), and a column says how much the tree's private
+ * memory (the sum of Private_Dirty) grew across the --leave-running dump.
+ *
  * Usage: bench-tree [REPS [MIB,... [NPROC,... [IMGDIR]]]]   defaults 5 256,1024 1,16 /var/tmp
  * $CKPT names the ckpt binary (default build/ckpt), $PROGS the test programs.
  */
@@ -46,10 +51,12 @@ struct series {
 
 struct row {
 	int mib, nproc;
-	struct series lr_wall, lr_freeze, kill_wall, kill_freeze, bytes, rst_wall;
+	struct series lr_wall, lr_freeze, kill_wall, kill_freeze, bytes, rst_wall, grew;
 };
 
 static char g_tmp[PATH_MAX / 2];
+static bool g_cow;   /* TARGET=cow */
+static int g_cow_in = -1; /* its stdin: it ends at EOF */
 
 static uint64_t now_ns(void)
 {
@@ -176,27 +183,40 @@ static pid_t start_target(int nproc, int mib)
 {
 	char prog[PATH_MAX], n[16], m[16], line[64];
 	const char *progs = getenv("PROGS") ? getenv("PROGS") : "build/test/progs";
-	int out[2];
+	int out[2], in[2];
 	pid_t pid;
 	FILE *f;
 
-	snprintf(prog, sizeof(prog), "%s/treebench", progs);
-	snprintf(n, sizeof(n), "%d", nproc);
+	snprintf(prog, sizeof(prog), "%s/%s", progs, g_cow ? "cowtree" : "treebench");
+	snprintf(n, sizeof(n), "%d", g_cow ? nproc - 1 : nproc);
 	snprintf(m, sizeof(m), "%d", mib);
-	if (pipe(out) < 0)
+	if (pipe(out) < 0 || pipe(in) < 0)
 		die("pipe");
 	pid = fork();
 	if (pid == 0) {
 		dup2(out[1], 1);
+		if (g_cow)
+			dup2(in[0], 0);
 		close(out[0]);
 		close(out[1]);
-		execl(prog, prog, n, m, (char *)NULL);
+		close(in[0]);
+		close(in[1]);
+		if (g_cow)
+			execl(prog, prog, m, n, "stay", (char *)NULL);
+		else
+			execl(prog, prog, n, m, (char *)NULL);
 		_exit(127);
 	}
 	close(out[1]);
+	close(in[0]);
+	if (g_cow_in >= 0)
+		close(g_cow_in);
+	g_cow_in = in[1];
 	f = fdopen(out[0], "r");
-	if (!f || !fgets(line, sizeof(line), f) || strncmp(line, "ready", 5))
-		die("the target did not get ready");
+	do {
+		if (!f || !fgets(line, sizeof(line), f))
+			die("the target did not get ready");
+	} while (strncmp(line, "ready", 5));
 	fclose(f);
 	return pid;
 }
@@ -211,9 +231,8 @@ static void prewarm(int mib)
 		munmap(p, len);
 }
 
-static size_t count_tree(pid_t root)
+static size_t list_tree(pid_t root, pid_t *v, size_t max)
 {
-	pid_t v[256];
 	size_t n = 1;
 
 	v[0] = root;
@@ -224,7 +243,7 @@ static size_t count_tree(pid_t root)
 
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", v[i], v[i]);
 		f = fopen(path, "r");
-		while (f && n < 256 && fscanf(f, "%d", &kid) == 1)
+		while (f && n < max && fscanf(f, "%d", &kid) == 1)
 			v[n++] = kid;
 		if (f)
 			fclose(f);
@@ -232,24 +251,56 @@ static size_t count_tree(pid_t root)
 	return n;
 }
 
+static size_t count_tree(pid_t root)
+{
+	pid_t v[256];
+
+	return list_tree(root, v, 256);
+}
+
+/* The sum of Private_Dirty over the tree of @root, MiB: what no other process maps. */
+static double tree_private_mib(pid_t root)
+{
+	pid_t v[256];
+	size_t n = list_tree(root, v, 256);
+	double kib = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char path[64], line[256];
+		FILE *f;
+		long k;
+
+		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", v[i]);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "Private_Dirty: %ld kB", &k) == 1)
+				kib += (double)k;
+		if (f)
+			fclose(f);
+	}
+	return kib / 1024;
+}
+
 static void round_once(struct row *row, bool count)
 {
 	const char *ckpt = getenv("CKPT") ? getenv("CKPT") : "build/ckpt";
 	char d0[PATH_MAX], d1[PATH_MAX], pid_s[16];
 	json_object *j;
-	double ms;
+	double ms, priv;
 	pid_t pid, root;
 
 	snprintf(d0, sizeof(d0), "%s/lr", g_tmp);
 	snprintf(d1, sizeof(d1), "%s/kill", g_tmp);
 	pid = start_target(row->nproc, row->mib);
 	snprintf(pid_s, sizeof(pid_s), "%d", pid);
+	priv = tree_private_mib(pid);
 	j = run((char *const[]){ (char *)ckpt, "dump", "-t", pid_s, "-D", d0, "--leave-running", "--json", NULL }, &ms);
 	if (!j)
 		die("dump --leave-running failed");
 	if (count) {
 		add(&row->lr_wall, ms);
 		add(&row->lr_freeze, jd(j, "freeze_ms"));
+		add(&row->grew, tree_private_mib(pid) - priv);
 	}
 	fprintf(stderr, "  %d MiB x %d: leave-running wall %.1f freeze %.1f ms\n", row->mib, row->nproc, ms,
 		jd(j, "freeze_ms"));
@@ -306,6 +357,7 @@ int main(int argc, char **argv)
 	snprintf(g_tmp, sizeof(g_tmp), "%s/bench-tree-XXXXXX", argc > 4 ? argv[4] : "/var/tmp");
 	if (reps < 1 || reps >= MAXR || !mkdtemp(g_tmp))
 		die("usage: bench-tree [REPS [MIB,... [NPROC,... [IMGDIR]]]]");
+	g_cow = getenv("TARGET") && strcmp(getenv("TARGET"), "cow") == 0;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	setpgid(0, 0);
 	for (int m = 0; m < nm; m++)
@@ -319,8 +371,8 @@ int main(int argc, char **argv)
 				round_once(row, i > 0);
 		}
 	rm_tree(g_tmp);
-	printf("| total | processes | dump --leave-running wall ms | its freeze_ms | dump (kill) wall ms | its freeze_ms | image MiB | restore wall ms |\n");
-	printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	printf("| total | processes | dump --leave-running wall ms | its freeze_ms | dump (kill) wall ms | its freeze_ms | image MiB | restore wall ms | the tree grew by, MiB |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (int i = 0; i < nr; i++) {
 		printf("| %d MiB | %d", rows[i].mib, rows[i].nproc);
 		cell(&rows[i].lr_wall);
@@ -329,6 +381,7 @@ int main(int argc, char **argv)
 		cell(&rows[i].kill_freeze);
 		cell(&rows[i].bytes);
 		cell(&rows[i].rst_wall);
+		cell(&rows[i].grew);
 		printf(" |\n");
 	}
 	return 0;

@@ -3,7 +3,7 @@
  * A tree whose processes share most of their private memory copy-on-write
  * since fork, for the tests of pages saved once (test/integ/tree_cow.c).
  *
- *   cowtree MIB NKIDS
+ *   cowtree MIB NKIDS [stay]
  *
  * The root fills MIB MiB of private anonymous memory with data (a xorshift
  * stream: no zero pages) and forks NKIDS children; child i rewrites pages
@@ -15,7 +15,8 @@
  *   fork   the root forks one more child, which shares the memory as it is
  *          now and rewrites page 64*i like the others ("forked")
  * Children answer "check" requests of the root over pipes, which a restore
- * must give back to them.
+ * must give back to them. At the end of stdin the tree ends, or with
+ * "stay" waits to be killed (a benchmark restores it with stdin /dev/null).
  */
 #include <signal.h>
 #include <stdint.h>
@@ -146,5 +147,7 @@ int main(int argc, char **argv)
 			printf("forked\n");
 		}
 	}
+	while (argc > 3 && strcmp(argv[3], "stay") == 0)
+		pause();
 	return 0;
 }
