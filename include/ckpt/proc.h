@@ -163,6 +163,13 @@ struct ckpt_proc_status {
 };
 
 int ckpt_proc_read_status(const struct ckpt_proc *p, struct ckpt_proc_status *ret) __must_check;
+
+/* Proportional set sizes (smaps_rollup: walks the page tables), KiB: a page N processes map counts 1/N. */
+struct ckpt_proc_pss {
+	uint64_t anon_kb, shmem_kb, swap_kb;
+};
+
+int ckpt_proc_read_pss(const struct ckpt_proc *p, struct ckpt_proc_pss *ret) __must_check;
 int ckpt_proc_parse_status(const char *text, struct ckpt_proc_status *ret) __must_check;
 void ckpt_proc_status_done(struct ckpt_proc_status *s);
 

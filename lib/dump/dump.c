@@ -6,12 +6,16 @@
  *   check_parent  per process: its parent checkpoint is of it, its tracking intact
  *                 (a process born since the parent is dumped in full)
  *   reserve       room for the pages, populated before the freeze
+ *   precopy       leave running / stopped: a delta's pages, or the whole memory
+ *                 of a full dump's root, copied while it runs after a short
+ *                 freeze of its own (precopy, copy_running)
  *   freeze        seize every thread of every process of the tree (lib/dump/tree.c)
  *   collect       each process's state (ckpt_dump_collect)
  *   shared        pipes inside the tree (with their bytes), shared descriptions
  *   judge         refuse what restore cannot recreate, per process and of the tree
- *   track         arm (full) or harvest (delta) in the same freeze
- *   copy          the pages to save, into ckpt's memory
+ *   track         arm (full) or harvest (delta, or copied while running) in the same freeze
+ *   copy          the pages to save, into ckpt's memory (a child's pages still its
+ *                 parent's named, not copied)
  *   resume        leave running / stopped (kill mode: stays frozen)
  *   write         compress; each process's checkpoint in its own directory
  *                 (proc-PID/, the root's at the top with tree.json); commit
@@ -78,6 +82,12 @@ struct dump_proc {
 	/* A delta's pages copied before the freeze: what, what failed, the copy. */
 	struct ckpt_range_set pre, pre_failed;
 	struct page_copy pre_pages;
+	/*
+	 * A full checkpoint that leaves it running: its memory was copied
+	 * while it ran, into its writer (copy_running); the freeze copies what
+	 * was written since, as a delta's does.
+	 */
+	bool running_copy;
 	char fallback[256];          /* why its delta became full, or "" */
 	int parked;                  /* its tracking's parked userfaultfd, or -1 */
 };
@@ -98,6 +108,11 @@ struct dump {
 };
 
 /* ---- helpers ---- */
+
+static bool is_root(const struct dump_proc *p)
+{
+	return p->pid == p->d->o->pid; /* also before the freeze, when p->node is not known yet */
+}
 
 /* Asked between stages, never after the commit: -EINTR aborts the dump. */
 static int check_interrupted(const struct dump *d, const char *where)
@@ -396,17 +411,27 @@ static int reserve(struct dump_proc *p)
 {
 	_cleanup_proc_ struct ckpt_proc *pr = NULL;
 	struct ckpt_proc_status s;
+	struct ckpt_proc_pss pss;
 	uint64_t bytes = 64 << 20;
 
 	/* Kill mode streams the pages into the writer in chunks: no buffer for them all. */
 	if (p->d->o->after == CKPT_DUMP_KILL)
 		return 0;
-	/* A full dump saves about the anonymous and shared RSS: populate that much now. */
-	if (!p->delta && ckpt_proc_open(NULL, p->pid, &pr) == 0 && ckpt_proc_read_status(pr, &s) == 0) {
+	/* The root of a full dump is copied while it runs (copy_running): the freeze copies what it writes. */
+	if (p->delta || is_root(p) || ckpt_proc_open(NULL, p->pid, &pr) < 0)
+		return page_copy_reserve(&p->pages, bytes);
+	/*
+	 * Another process of a full dump saves about its anonymous and shared
+	 * RSS, less what it shares with its parent (named, not copied): its
+	 * proportional share is the estimate. Populate that much now.
+	 */
+	if (ckpt_proc_read_pss(pr, &pss) == 0) {
+		bytes = (pss.anon_kb + pss.shmem_kb + pss.swap_kb) * 1024;
+	} else if (ckpt_proc_read_status(pr, &s) == 0) {
 		bytes = (s.rss_anon_kb + s.rss_shmem_kb + s.vm_swap_kb) * 1024;
-		bytes += bytes / 8 + (16 << 20);
 		ckpt_proc_status_done(&s);
 	}
+	bytes += bytes / 8 + (16 << 20);
 	return page_copy_reserve(&p->pages, bytes);
 }
 
@@ -619,13 +644,31 @@ static int judge(struct dump *d)
 	return -EPERM;
 }
 
+/* Track the writes of @p (frozen by @inj) from now on: arm, or re-arm what is armed. */
+static int arm(struct dump_proc *p, struct ckpt_inject *inj)
+{
+	struct ckpt_track_stats ts;
+	int r = ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &p->tracker);
+
+	if (r == 0) {
+		struct ckpt_range_set unused;
+
+		ckpt_range_set_init(&unused);
+		r = ckpt_track_harvest(p->tracker, inj, &unused, &ts);
+		ckpt_range_set_done(&unused);
+	} else if (r == -ENOENT || r == -ESTALE) {
+		r = ckpt_track_arm(inj, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &p->tracker);
+	}
+	return r;
+}
+
 static int track(struct dump_proc *p)
 {
 	struct ckpt_track_stats ts;
 	int r;
 
 	ckpt_range_set_init(&p->dirty);
-	if (p->delta) {
+	if (p->delta || p->running_copy) {
 		r = ckpt_track_harvest(p->tracker, p->inj, &p->dirty, &ts);
 		/* What the copy before the freeze could not read: copied now. */
 		for (size_t i = 0; r == 0 && i < p->pre_failed.nr; i++)
@@ -634,20 +677,8 @@ static int track(struct dump_proc *p)
 			return r;
 		ckpt_range_set_normalize(&p->dirty);
 	} else if (p->d->o->after != CKPT_DUMP_KILL) {
-		/* The next dump will be a delta of this one: arm, or re-arm what is armed. */
-		r = ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir },
-				      &p->tracker);
-		if (r == 0) {
-			struct ckpt_range_set unused;
-
-			r = ckpt_track_harvest(p->tracker, p->inj, &unused, &ts);
-			ckpt_range_set_done(&unused);
-		} else if (r == -ENOENT || r == -ESTALE) {
-			r = ckpt_track_arm(p->inj, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir },
-					   &p->tracker);
-		}
-		if (r < 0)
-			return r;
+		/* The next dump will be a delta of this one. */
+		return arm(p, p->inj);
 	}
 	return 0;
 }
@@ -746,11 +777,6 @@ static int write_track_doc(struct dump_proc *p, struct ckpt_image_writer *w)
 	return dump_put_track_doc(w, ckpt_track_generation(p->tracker), ckpt_track_parked_fd(p->tracker));
 }
 
-static bool is_root(const struct dump_proc *p)
-{
-	return p->node == 0;
-}
-
 /* The root's writer is the tree's checkpoint; every other process's is inside it. */
 static int open_writer(struct dump_proc *p, struct ckpt_image_writer **ret)
 {
@@ -829,6 +855,77 @@ static bool parent_cow(struct dump_proc *p, struct page_cow *ret)
 	return false;
 }
 
+/* Seize @p alone, arm its tracking (or re-arm it), release it; @ret_ns: how long it was stopped. */
+static int arm_alone(struct dump_proc *p, uint64_t *ret_ns)
+{
+	uint64_t t0 = now_ns();
+	struct ckpt_inject *inj;
+	int r, e;
+
+	r = ckpt_inject_seize_timeout(p->pid, CKPT_INJECT_NO_XSTATE, p->d->o->timeout_ms, &inj);
+	if (r == 0) {
+		dump_cpu_near(&p->d->cpu, ckpt_inject_task_proc(inj));
+		ckpt_inject_set_call_cpu(inj, sched_getcpu());
+		r = arm(p, inj);
+		e = ckpt_inject_release(inj);
+		if (r == 0 && e < 0)
+			r = e;
+		dump_cpu_back(&p->d->cpu);
+	}
+	*ret_ns = now_ns() - t0;
+	if (r == 0 && ckpt_track_sync(p->tracker) < 0)
+		pr_warn("the tracking record of pid %d lags behind", p->pid);
+	return r;
+}
+
+/*
+ * A full checkpoint of the root that leaves it running: its writes
+ * tracked from a short freeze of their own, its memory copied while it
+ * runs straight into its writer (the first layer, compressed as it comes),
+ * so that the checkpoint's freeze copies only what was written meanwhile,
+ * and what could not be read, as a second layer: a freeze that no longer
+ * grows with the memory (the delta's way, and track -D's first
+ * checkpoint's). The other processes of a tree are copied frozen, where
+ * what they still share with their parent is named, not copied.
+ */
+static int copy_running(struct dump_proc *p)
+{
+	struct stream_ctx sc = { .d = p->d };
+	struct page_stream stream = { .chunk = STREAM_CHUNK, .sink = stream_sink, .userdata = &sc,
+				      .failed = &p->pre_failed };
+	_cleanup_proc_ struct ckpt_proc *pr = NULL;
+	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
+	uint64_t t0, ns = 0;
+	int r;
+
+	r = arm_alone(p, &ns);
+	p->d->st->prefreeze_ns += ns;
+	if (r < 0)
+		return r;
+	t0 = now_ns();
+	r = ckpt_proc_open_live(NULL, p->pid, &pr);
+	if (r == 0)
+		r = ckpt_proc_read_maps(pr, 0, &maps);
+	if (r == 0)
+		r = open_writer(p, &p->d->top); /* the tree's: owned by the dump */
+	if (r == 0) {
+		sc.w = p->d->top;
+		stream.proc = pr;
+		r = page_copy_stream(&p->pre_pages, &stream, maps, NULL);
+	}
+	/* Where the first layer can hold pages: a mapping gone by the freeze gets a HOLE there. */
+	if (r == 0)
+		r = page_saved_ranges(NULL, maps, &p->parent_ranges);
+	if (r == 0)
+		r = ckpt_image_writer_new_layer(p->d->top);
+	p->running_copy = r == 0;
+	p->d->st->precopy_ns += now_ns() - t0;
+	p->d->st->pages_precopied += p->pre_pages.pages_data;
+	if (r < 0 && r != -EINTR)
+		pr_err("cannot copy the memory of pid %d while it runs: %s", p->pid, errstr(r));
+	return r;
+}
+
 /* Copy the pages of process @p, frozen. */
 static int copy(struct dump_proc *p)
 {
@@ -846,9 +943,9 @@ static int copy(struct dump_proc *p)
 	if (p->d->o->after == CKPT_DUMP_KILL)
 		r = stream_frozen(p, has_cow ? &cow : NULL);
 	else
-		r = page_copy_collect(&p->pages, p->inj, p->maps, p->delta ? &p->dirty : NULL,
+		r = page_copy_collect(&p->pages, p->inj, p->maps, p->delta || p->running_copy ? &p->dirty : NULL,
 				      has_cow ? &cow : NULL);
-	if (r == 0 && p->delta) {
+	if (r == 0 && (p->delta || p->running_copy)) {
 		struct ckpt_range_set now;
 
 		ckpt_range_set_init(&now);
@@ -1256,6 +1353,8 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 				       "the next dump must be full (or use --auto-full)", p->pid, p->parent_path);
 			goto out;
 		}
+		if (!p->delta && o->after != CKPT_DUMP_KILL && is_root(p) && (r = copy_running(p)) < 0)
+			goto out;
 		read_hint(p);
 	}
 	if ((r = check_interrupted(&d, "before the freeze")) < 0)

@@ -332,3 +332,37 @@ int ckpt_proc_read_status(const struct ckpt_proc *p, struct ckpt_proc_status *re
 		return r == -ENOENT ? -ESRCH : r;
 	return ckpt_proc_parse_status(buf, ret);
 }
+
+int ckpt_proc_read_pss(const struct ckpt_proc *p, struct ckpt_proc_pss *ret)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{ "Pss_Anon:", offsetof(struct ckpt_proc_pss, anon_kb) },
+		{ "Pss_Shmem:", offsetof(struct ckpt_proc_pss, shmem_kb) },
+		{ "SwapPss:", offsetof(struct ckpt_proc_pss, swap_kb) },
+	};
+	_cleanup_free_ char *buf = NULL;
+	struct ckpt_proc_pss pss = { 0 };
+	unsigned int found = 0;
+	int r;
+
+	r = read_file_at(p->dirfd, "smaps_rollup", &buf, NULL);
+	if (r < 0)
+		return r == -ENOENT ? -ESRCH : r;
+	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			size_t n = strlen(keys[k].key);
+			unsigned long long v;
+
+			if (strncmp(line, keys[k].key, n) == 0 && sscanf(line + n, "%llu", &v) == 1) {
+				*(uint64_t *)((char *)&pss + keys[k].off) = v;
+				found |= 1u << k;
+			}
+		}
+	if (!(found & 1))
+		return -EBADMSG;
+	*ret = pss;
+	return 0;
+}

@@ -138,9 +138,11 @@ static void pick_cpus(pid_t target)
 
 /*
  * A chain of `dump --parent`: the first full, every later one a delta of
- * the one before, each left stopped, compared, then let go on.
+ * the one before, each left stopped, compared, then let go on. With
+ * @all_full, every dump is full: each copies the memory while the target
+ * runs and changes it, then what it wrote meanwhile in the freeze.
  */
-static void dump_chain(bool under_load, bool lazy_too)
+static void dump_chain(bool under_load, bool lazy_too, bool all_full)
 {
 	unsigned rounds = (unsigned)env_ull("CKPT_TORTURE_ROUNDS", 6);
 	char dir[160], parent[160] = "", what[96], pid[16];
@@ -157,14 +159,14 @@ static void dump_chain(bool under_load, bool lazy_too)
 		pick_cpus(p.pid);
 		usleep(20000 + rnd(300000));
 		snprintf(dir, sizeof(dir), "%s/c%u", tmp, i);
-		if (parent[0])
+		if (parent[0] && !all_full)
 			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--parent", parent, "--leave-stopped",
 					      NULL), 0);
 		else
 			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, "--leave-stopped", NULL), 0);
 		ckpt_ok("dump", &r);
 		run_result_done(&r);
-		snprintf(what, sizeof(what), "checkpoint %u of the dump chain", i);
+		snprintf(what, sizeof(what), "checkpoint %u of the dump chain%s", i, all_full ? " (each full)" : "");
 		compare(p.pid, dir, lazy, what);
 		cr_assert_eq(kill(p.pid, SIGCONT), 0);
 		snprintf(parent, sizeof(parent), "%s", dir);
@@ -245,12 +247,18 @@ Test(torture, a_replaced_mapping_loses_no_write_before_it)
 
 Test(torture, dump_chain)
 {
-	dump_chain(false, true);
+	dump_chain(false, true, false);
 }
 
 Test(torture, dump_chain_under_load)
 {
-	dump_chain(true, true);
+	dump_chain(true, true, false);
+}
+
+/* Full dumps of a process that runs on: copied while it runs, corrected in the freeze. */
+Test(torture, full_dumps_copied_while_the_target_runs)
+{
+	dump_chain(true, true, true);
 }
 
 Test(torture, track_chain)
