@@ -2,6 +2,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <ckpt/proc.h>
 
@@ -149,4 +152,36 @@ Test(proc_status, malformed)
 	cr_expect_eq(ckpt_proc_parse_status("Pid\t5\n", &st), -EBADMSG);
 	cr_expect_eq(ckpt_proc_parse_status("Pid:\t5\nUid:\t1 2\n", &st), -EBADMSG);
 	cr_expect_eq(ckpt_proc_parse_status("Pid:\t5\nSigBlk:\tzz\n", &st), -EBADMSG);
+}
+
+/* A page two processes map counts half in each one's Pss: what a dump reserves for a child. */
+Test(proc_pss, shared_pages_count_half_in_each)
+{
+	size_t len = 16 << 20;
+	char *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	_cleanup_proc_ struct ckpt_proc *self = NULL;
+	struct ckpt_proc_pss alone, shared;
+	int go[2];
+	pid_t kid;
+	char c;
+
+	cr_assert_neq(buf, MAP_FAILED);
+	memset(buf, 0x5a, len);
+	cr_assert_eq(ckpt_proc_open(NULL, getpid(), &self), 0);
+	cr_assert_eq(ckpt_proc_read_pss(self, &alone), 0);
+	cr_expect_geq(alone.anon_kb, 16 * 1024);
+	cr_assert_eq(pipe(go), 0);
+	kid = fork();
+	cr_assert_geq(kid, 0);
+	if (kid == 0) {
+		close(go[1]);
+		_exit(read(go[0], &c, 1) < 0); /* holds the pages until the parent is done */
+	}
+	close(go[0]);
+	cr_assert_eq(ckpt_proc_read_pss(self, &shared), 0);
+	cr_expect_leq(shared.anon_kb + 7 * 1024, alone.anon_kb, "Pss_Anon %llu KiB alone, %llu shared with a child",
+		      (unsigned long long)alone.anon_kb, (unsigned long long)shared.anon_kb);
+	close(go[1]);
+	waitpid(kid, NULL, 0);
+	munmap(buf, len);
 }
