@@ -8,7 +8,7 @@
  *   reserve       room for the pages, populated before the freeze
  *   precopy       leave running / stopped: a delta's pages, or the whole memory
  *                 of a full dump's root, copied while it runs after a short
- *                 freeze of its own (precopy, copy_running)
+ *                 freeze of its own (copy_while_running)
  *   freeze        seize every thread of every process of the tree (lib/dump/tree.c)
  *   collect       each process's state (ckpt_dump_collect)
  *   shared        pipes inside the tree (with their bytes), shared descriptions
@@ -84,7 +84,7 @@ struct dump_proc {
 	struct page_copy pre_pages;
 	/*
 	 * A full checkpoint that leaves it running: its memory was copied
-	 * while it ran, into its writer (copy_running); the freeze copies what
+	 * while it ran, into its writer (copy_while_running); the freeze copies what
 	 * was written since, as a delta's does.
 	 */
 	bool running_copy;
@@ -260,32 +260,58 @@ void dump_cpu_back(const struct dump_cpu *dc)
 		(void)sched_setaffinity(0, sizeof(dc->cpus), &dc->cpus);
 }
 
-int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t,
-		      const struct dump_cpu *cpu, struct ckpt_range_set *ret, uint64_t *ret_ns)
+/*
+ * Seize @pid alone (every thread), run @fn on it frozen, release it; @ret_ns:
+ * how long it was stopped. ckpt runs next to it meanwhile (@cpu).
+ */
+static int freeze_alone(pid_t pid, unsigned int timeout_ms, const struct dump_cpu *cpu,
+			int (*fn)(struct ckpt_inject *inj, void *arg), void *arg, uint64_t *ret_ns)
 {
-	struct ckpt_track_stats ts = { 0 };
+	uint64_t t0 = now_ns();
 	struct ckpt_inject *inj;
-	uint64_t t0 = now_ns(), t1 = 0, t2 = 0;
 	int r, e;
 
 	r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
 	if (r == 0) {
 		dump_cpu_near(cpu, ckpt_inject_task_proc(inj));
 		ckpt_inject_set_call_cpu(inj, sched_getcpu());
-		t1 = now_ns();
-		r = ckpt_track_harvest(t, inj, ret, &ts);
-		t2 = now_ns();
+		r = fn(inj, arg);
 		e = ckpt_inject_release(inj);
 		if (r == 0 && e < 0)
 			r = e;
 	}
 	*ret_ns = now_ns() - t0;
 	dump_cpu_back(cpu);
+	return r;
+}
+
+struct harvest_arg {
+	struct ckpt_tracker *t;
+	struct ckpt_range_set *ret;
+	struct ckpt_track_stats ts;
+	uint64_t ns;
+};
+
+static int harvest_frozen(struct ckpt_inject *inj, void *arg)
+{
+	struct harvest_arg *h = arg;
+	uint64_t t0 = now_ns();
+	int r = ckpt_track_harvest(h->t, inj, h->ret, &h->ts);
+
+	h->ns = now_ns() - t0;
+	return r;
+}
+
+int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t,
+		      const struct dump_cpu *cpu, struct ckpt_range_set *ret, uint64_t *ret_ns)
+{
+	struct harvest_arg h = { .t = t, .ret = ret };
+	int r = freeze_alone(pid, timeout_ms, cpu, harvest_frozen, &h, ret_ns);
+
 	if (r < 0)
 		return r;
-	pr_debug("harvest-only freeze of pid %d: seize %.2f, harvest %.2f (%" PRIu64 " pages), release %.2f ms",
-		 pid, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, ts.pages,
-		 (double)(t0 + *ret_ns - t2) / 1e6);
+	pr_debug("harvest-only freeze of pid %d: %.2f ms, of which the harvest %.2f (%" PRIu64 " pages)", pid,
+		 (double)*ret_ns / 1e6, (double)h.ns / 1e6, h.ts.pages);
 	if (ckpt_track_sync(t) < 0)
 		pr_warn("the tracking record of pid %d lags behind", pid);
 	return 0;
@@ -417,7 +443,7 @@ static int reserve(struct dump_proc *p)
 	/* Kill mode streams the pages into the writer in chunks: no buffer for them all. */
 	if (p->d->o->after == CKPT_DUMP_KILL)
 		return 0;
-	/* The root of a full dump is copied while it runs (copy_running): the freeze copies what it writes. */
+	/* The root of a full dump is copied while it runs (copy_while_running): the freeze copies what it writes. */
 	if (p->delta || is_root(p) || ckpt_proc_open(NULL, p->pid, &pr) < 0)
 		return page_copy_reserve(&p->pages, bytes);
 	/*
@@ -683,41 +709,6 @@ static int track(struct dump_proc *p)
 	return 0;
 }
 
-/*
- * A delta that leaves the process running: harvest in a freeze of its own
- * (seize, harvest, release), then copy those pages while the process runs.
- * The freeze of the checkpoint harvests again and copies only what was
- * written meanwhile (and what could not be read), as a second layer over
- * this one: the process is stopped twice, each time briefly, instead of
- * once for the whole copy.
- */
-static int precopy(struct dump_proc *p)
-{
-	_cleanup_proc_ struct ckpt_proc *pr = NULL;
-	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
-	struct page_stream stream = { .failed = &p->pre_failed };
-	uint64_t t0, ns = 0;
-	int r;
-
-	r = dump_harvest_only(p->pid, p->d->o->timeout_ms, p->tracker, &p->d->cpu, &p->pre, &ns);
-	p->d->st->prefreeze_ns += ns;
-	if (r < 0)
-		return r;
-	t0 = now_ns();
-	r = ckpt_proc_open_live(NULL, p->pid, &pr);
-	if (r == 0)
-		r = ckpt_proc_read_maps(pr, 0, &maps);
-	if (r == 0) {
-		stream.proc = pr;
-		r = page_copy_stream(&p->pre_pages, &stream, maps, &p->pre);
-	}
-	p->d->st->precopy_ns += now_ns() - t0;
-	p->d->st->pages_precopied += p->pre_pages.pages_data;
-	if (r < 0)
-		pr_err("cannot copy the written pages of pid %d while it runs: %s", p->pid, errstr(r));
-	return r;
-}
-
 /* The fd where the tracking of @p parks its userfaultfd, -1 (not tracked), -EBUSY (locked by another command). */
 static int parked_fd_of(struct dump_proc *p)
 {
@@ -855,50 +846,41 @@ static bool parent_cow(struct dump_proc *p, struct page_cow *ret)
 	return false;
 }
 
-/* Seize @p alone, arm its tracking (or re-arm it), release it; @ret_ns: how long it was stopped. */
-static int arm_alone(struct dump_proc *p, uint64_t *ret_ns)
+static int arm_frozen(struct ckpt_inject *inj, void *arg)
 {
-	uint64_t t0 = now_ns();
-	struct ckpt_inject *inj;
-	int r, e;
-
-	r = ckpt_inject_seize_timeout(p->pid, CKPT_INJECT_NO_XSTATE, p->d->o->timeout_ms, &inj);
-	if (r == 0) {
-		dump_cpu_near(&p->d->cpu, ckpt_inject_task_proc(inj));
-		ckpt_inject_set_call_cpu(inj, sched_getcpu());
-		r = arm(p, inj);
-		e = ckpt_inject_release(inj);
-		if (r == 0 && e < 0)
-			r = e;
-		dump_cpu_back(&p->d->cpu);
-	}
-	*ret_ns = now_ns() - t0;
-	if (r == 0 && ckpt_track_sync(p->tracker) < 0)
-		pr_warn("the tracking record of pid %d lags behind", p->pid);
-	return r;
+	return arm(arg, inj);
 }
 
 /*
- * A full checkpoint of the root that leaves it running: its writes
- * tracked from a short freeze of their own, its memory copied while it
- * runs straight into its writer (the first layer, compressed as it comes),
- * so that the checkpoint's freeze copies only what was written meanwhile,
- * and what could not be read, as a second layer: a freeze that no longer
- * grows with the memory (the delta's way, and track -D's first
- * checkpoint's). The other processes of a tree are copied frozen, where
- * what they still share with their parent is named, not copied.
+ * A dump that leaves the processes running (or stopped), before its freeze:
+ * a delta's written pages, or the whole memory of a full dump's root,
+ * copied while the process runs, after a short freeze of its own that
+ * takes the written pages from the tracking (a delta) or arms it (full).
+ * The checkpoint's freeze then copies only what was written meanwhile, and
+ * what could not be read, as a second layer over this one: the process is
+ * stopped twice, each time briefly, instead of once for the whole copy
+ * (track -D's first checkpoint does the same). A delta's pages wait in
+ * memory; a full dump's go straight into the root's writer, compressed as
+ * they come. The other processes of a full tree are copied in the freeze,
+ * where what they still share with their parent is named, not copied.
  */
-static int copy_running(struct dump_proc *p)
+static int copy_while_running(struct dump_proc *p)
 {
+	bool whole = !p->delta;
 	struct stream_ctx sc = { .d = p->d };
-	struct page_stream stream = { .chunk = STREAM_CHUNK, .sink = stream_sink, .userdata = &sc,
-				      .failed = &p->pre_failed };
+	struct page_stream stream = { .failed = &p->pre_failed };
 	_cleanup_proc_ struct ckpt_proc *pr = NULL;
 	_cleanup_vma_list_ struct ckpt_vma_list *maps = NULL;
 	uint64_t t0, ns = 0;
 	int r;
 
-	r = arm_alone(p, &ns);
+	if (whole) {
+		r = freeze_alone(p->pid, p->d->o->timeout_ms, &p->d->cpu, arm_frozen, p, &ns);
+		if (r == 0 && ckpt_track_sync(p->tracker) < 0)
+			pr_warn("the tracking record of pid %d lags behind", p->pid);
+	} else {
+		r = dump_harvest_only(p->pid, p->d->o->timeout_ms, p->tracker, &p->d->cpu, &p->pre, &ns);
+	}
 	p->d->st->prefreeze_ns += ns;
 	if (r < 0)
 		return r;
@@ -906,23 +888,28 @@ static int copy_running(struct dump_proc *p)
 	r = ckpt_proc_open_live(NULL, p->pid, &pr);
 	if (r == 0)
 		r = ckpt_proc_read_maps(pr, 0, &maps);
-	if (r == 0)
+	if (r == 0 && whole) {
 		r = open_writer(p, &p->d->top); /* the tree's: owned by the dump */
-	if (r == 0) {
 		sc.w = p->d->top;
+		stream.chunk = STREAM_CHUNK;
+		stream.sink = stream_sink;
+		stream.userdata = &sc;
+	}
+	if (r == 0) {
 		stream.proc = pr;
-		r = page_copy_stream(&p->pre_pages, &stream, maps, NULL);
+		r = page_copy_stream(&p->pre_pages, &stream, maps, whole ? NULL : &p->pre);
 	}
 	/* Where the first layer can hold pages: a mapping gone by the freeze gets a HOLE there. */
-	if (r == 0)
+	if (r == 0 && whole)
 		r = page_saved_ranges(NULL, maps, &p->parent_ranges);
-	if (r == 0)
+	if (r == 0 && whole)
 		r = ckpt_image_writer_new_layer(p->d->top);
-	p->running_copy = r == 0;
+	p->running_copy = whole && r == 0;
 	p->d->st->precopy_ns += now_ns() - t0;
 	p->d->st->pages_precopied += p->pre_pages.pages_data;
 	if (r < 0 && r != -EINTR)
-		pr_err("cannot copy the memory of pid %d while it runs: %s", p->pid, errstr(r));
+		pr_err("cannot copy the %s of pid %d while it runs: %s", whole ? "memory" : "written pages",
+		       p->pid, errstr(r));
 	return r;
 }
 
@@ -1347,14 +1334,12 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	for (size_t i = 0; i < d.nr_procs; i++) {
 		struct dump_proc *p = &d.procs[i];
 
-		if (p->delta && o->after != CKPT_DUMP_KILL && (r = precopy(p)) < 0) {
-			if (ckpt_track_generation(p->tracker) != p->parent_generation)
+		if (o->after != CKPT_DUMP_KILL && (p->delta || is_root(p)) && (r = copy_while_running(p)) < 0) {
+			if (p->delta && ckpt_track_generation(p->tracker) != p->parent_generation)
 				pr_err("the dirty pages of pid %d since '%s' were consumed by this failed dump: "
 				       "the next dump must be full (or use --auto-full)", p->pid, p->parent_path);
 			goto out;
 		}
-		if (!p->delta && o->after != CKPT_DUMP_KILL && is_root(p) && (r = copy_running(p)) < 0)
-			goto out;
 		read_hint(p);
 	}
 	if ((r = check_interrupted(&d, "before the freeze")) < 0)
