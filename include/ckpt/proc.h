@@ -106,6 +106,8 @@ int ckpt_proc_read_maps(const struct ckpt_proc *p, unsigned int flags,
 /* Parse maps/smaps text; exposed for tests and fuzzing. */
 int ckpt_proc_parse_maps(const char *text, size_t len, struct ckpt_vma_list **ret) __must_check;
 void ckpt_vma_list_free(struct ckpt_vma_list *l);
+/* The mapping that holds @addr, or NULL. */
+const struct ckpt_vma *ckpt_vma_list_find(const struct ckpt_vma_list *l, uint64_t addr);
 CKPT_DEFINE_CLEANUP(struct ckpt_vma_list, ckpt_vma_list_free)
 #define _cleanup_vma_list_ _cleanup_(ckpt_vma_list_freep)
 const char *ckpt_vma_kind_name(enum ckpt_vma_kind kind);

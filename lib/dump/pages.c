@@ -494,20 +494,9 @@ static int swap_run(struct copier *cp, int pm, uint64_t from, uint64_t end, uint
 /* Does the parent save its own page at @addr (so that its checkpoint holds what it has there)? */
 static bool parent_saves(const struct page_cow *cow, uint64_t addr)
 {
-	const struct ckpt_vma_list *m = cow->maps;
-	size_t lo = 0, hi = m->nr;
+	const struct ckpt_vma *v = ckpt_vma_list_find(cow->maps, addr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->v[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == m->nr || m->v[lo].start > addr)
-		return false;
-	return page_vma_saved(cow->inj, &m->v[lo]) && !page_vma_is_shmem(&m->v[lo]) &&
+	return v && page_vma_saved(cow->inj, v) && !page_vma_is_shmem(v) &&
 	       !ckpt_inject_is_scratch(cow->inj, addr, addr + PS);
 }
 

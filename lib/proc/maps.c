@@ -83,6 +83,21 @@ void ckpt_vma_list_free(struct ckpt_vma_list *l)
 	free(l);
 }
 
+const struct ckpt_vma *ckpt_vma_list_find(const struct ckpt_vma_list *l, uint64_t addr)
+{
+	size_t lo = 0, hi = l->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->v[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < l->nr && l->v[lo].start <= addr ? &l->v[lo] : NULL;
+}
+
 static int parse_hex(const char **s, const char *end, uint64_t *ret)
 {
 	const char *p = *s;

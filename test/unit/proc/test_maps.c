@@ -218,3 +218,22 @@ Test(proc_maps, malformed_lines_are_refused)
 		ckpt_vma_list_free(l);
 	}
 }
+
+Test(proc_maps, find_the_mapping_that_holds_an_address)
+{
+	const char text[] = "1000-3000 rw-p 00000000 00:00 0\n"
+			    "5000-6000 r--p 00000000 00:00 0\n"
+			    "6000-8000 rw-p 00000000 00:00 0\n";
+	_cleanup_vma_list_ struct ckpt_vma_list *l = NULL;
+
+	cr_assert_eq(ckpt_proc_parse_maps(text, sizeof(text) - 1, &l), 0);
+	cr_expect_null(ckpt_vma_list_find(l, 0xfff));
+	cr_expect_eq(ckpt_vma_list_find(l, 0x1000), &l->v[0]);
+	cr_expect_eq(ckpt_vma_list_find(l, 0x2fff), &l->v[0]);
+	cr_expect_null(ckpt_vma_list_find(l, 0x3000));
+	cr_expect_null(ckpt_vma_list_find(l, 0x4fff));
+	cr_expect_eq(ckpt_vma_list_find(l, 0x5000), &l->v[1]);
+	cr_expect_eq(ckpt_vma_list_find(l, 0x6000), &l->v[2]);
+	cr_expect_eq(ckpt_vma_list_find(l, 0x7fff), &l->v[2]);
+	cr_expect_null(ckpt_vma_list_find(l, 0x8000));
+}
