@@ -289,16 +289,17 @@ struct harvest_arg {
 	struct ckpt_tracker *t;
 	struct ckpt_range_set *ret;
 	struct ckpt_track_stats ts;
-	uint64_t ns;
+	uint64_t t1, t2; /* the harvest's start and end */
 };
 
 static int harvest_frozen(struct ckpt_inject *inj, void *arg)
 {
 	struct harvest_arg *h = arg;
-	uint64_t t0 = now_ns();
-	int r = ckpt_track_harvest(h->t, inj, h->ret, &h->ts);
+	int r;
 
-	h->ns = now_ns() - t0;
+	h->t1 = now_ns();
+	r = ckpt_track_harvest(h->t, inj, h->ret, &h->ts);
+	h->t2 = now_ns();
 	return r;
 }
 
@@ -306,12 +307,15 @@ int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t
 		      const struct dump_cpu *cpu, struct ckpt_range_set *ret, uint64_t *ret_ns)
 {
 	struct harvest_arg h = { .t = t, .ret = ret };
+	uint64_t t0 = now_ns();
 	int r = freeze_alone(pid, timeout_ms, cpu, harvest_frozen, &h, ret_ns);
 
 	if (r < 0)
 		return r;
-	pr_debug("harvest-only freeze of pid %d: %.2f ms, of which the harvest %.2f (%" PRIu64 " pages)", pid,
-		 (double)*ret_ns / 1e6, (double)h.ns / 1e6, h.ts.pages);
+	/* scripts/bench-threads reads this line. */
+	pr_debug("harvest-only freeze of pid %d: seize %.2f, harvest %.2f (%" PRIu64 " pages), release %.2f ms",
+		 pid, (double)(h.t1 - t0) / 1e6, (double)(h.t2 - h.t1) / 1e6, h.ts.pages,
+		 (double)(t0 + *ret_ns - h.t2) / 1e6);
 	if (ckpt_track_sync(t) < 0)
 		pr_warn("the tracking record of pid %d lags behind", pid);
 	return 0;
