@@ -166,9 +166,13 @@ struct ckpt_proc_status {
 
 int ckpt_proc_read_status(const struct ckpt_proc *p, struct ckpt_proc_status *ret) __must_check;
 
-/* Proportional set sizes (smaps_rollup: walks the page tables), KiB: a page N processes map counts 1/N. */
+/*
+ * Proportional set sizes (smaps_rollup: walks the page tables), KiB: a page
+ * N processes map counts 1/N; and the anonymous memory it maps, whole.
+ */
 struct ckpt_proc_pss {
 	uint64_t anon_kb, shmem_kb, swap_kb;
+	uint64_t anon_rss_kb;
 };
 
 int ckpt_proc_read_pss(const struct ckpt_proc *p, struct ckpt_proc_pss *ret) __must_check;

@@ -82,6 +82,7 @@ struct dump_proc {
 	/* A delta's pages copied before the freeze: what, what failed, the copy. */
 	struct ckpt_range_set pre, pre_failed;
 	struct page_copy pre_pages;
+	bool copy_early;             /* its pages are copied while it runs (plan_copy) */
 	/*
 	 * A full checkpoint that leaves it running: its memory was copied
 	 * while it ran, into its writer (copy_while_running); the freeze copies what
@@ -437,31 +438,37 @@ static int parent_or_full(struct dump_proc *p, bool root)
 	return r;
 }
 
-static int reserve(struct dump_proc *p)
+/*
+ * How a process's pages are copied, and room for them before the freeze.
+ * Kill mode streams them from the frozen process into its writer: no room.
+ * Otherwise a delta's, the root's, and those of a process that shares
+ * little of its memory (its proportional share of its anonymous memory is
+ * at least 3/4 of it) are copied while it runs (copy_while_running): room
+ * for what the freeze adds. The others are copied in the freeze, where
+ * what they still share with their parent is named, not copied: room for
+ * their proportional share.
+ */
+static int plan_copy(struct dump_proc *p)
 {
 	_cleanup_proc_ struct ckpt_proc *pr = NULL;
 	struct ckpt_proc_status s;
 	struct ckpt_proc_pss pss;
 	uint64_t bytes = 64 << 20;
 
-	/* Kill mode streams the pages into the writer in chunks: no buffer for them all. */
 	if (p->d->o->after == CKPT_DUMP_KILL)
 		return 0;
-	/* The root of a full dump is copied while it runs (copy_while_running): the freeze copies what it writes. */
-	if (p->delta || is_root(p) || ckpt_proc_open(NULL, p->pid, &pr) < 0)
+	p->copy_early = p->delta || is_root(p);
+	if (p->copy_early || ckpt_proc_open(NULL, p->pid, &pr) < 0)
 		return page_copy_reserve(&p->pages, bytes);
-	/*
-	 * Another process of a full dump saves about its anonymous and shared
-	 * RSS, less what it shares with its parent (named, not copied): its
-	 * proportional share is the estimate. Populate that much now.
-	 */
 	if (ckpt_proc_read_pss(pr, &pss) == 0) {
-		bytes = (pss.anon_kb + pss.shmem_kb + pss.swap_kb) * 1024;
+		p->copy_early = pss.anon_kb * 4 >= pss.anon_rss_kb * 3;
+		bytes = p->copy_early ? bytes : (pss.anon_kb + pss.shmem_kb + pss.swap_kb) * 1024;
 	} else if (ckpt_proc_read_status(pr, &s) == 0) {
 		bytes = (s.rss_anon_kb + s.rss_shmem_kb + s.vm_swap_kb) * 1024;
 		ckpt_proc_status_done(&s);
 	}
-	bytes += bytes / 8 + (16 << 20);
+	if (!p->copy_early)
+		bytes += bytes / 8 + (16 << 20);
 	return page_copy_reserve(&p->pages, bytes);
 }
 
@@ -893,8 +900,11 @@ static int copy_while_running(struct dump_proc *p)
 	if (r == 0)
 		r = ckpt_proc_read_maps(pr, 0, &maps);
 	if (r == 0 && whole) {
-		r = open_writer(p, &p->d->top); /* the tree's: owned by the dump */
-		sc.w = p->d->top;
+		/* The root's is the tree's, owned by the dump; another's is inside it. */
+		struct ckpt_image_writer **w = is_root(p) ? &p->d->top : &p->w;
+
+		r = open_writer(p, w);
+		sc.w = *w;
 		stream.chunk = STREAM_CHUNK;
 		stream.sink = stream_sink;
 		stream.userdata = &sc;
@@ -907,7 +917,7 @@ static int copy_while_running(struct dump_proc *p)
 	if (r == 0 && whole)
 		r = page_saved_ranges(NULL, maps, &p->parent_ranges);
 	if (r == 0 && whole)
-		r = ckpt_image_writer_new_layer(p->d->top);
+		r = ckpt_image_writer_new_layer(sc.w);
 	p->running_copy = whole && r == 0;
 	p->d->st->precopy_ns += now_ns() - t0;
 	p->d->st->pages_precopied += p->pre_pages.pages_data;
@@ -1119,7 +1129,7 @@ static int proc_prepare(struct dump_proc *p, bool root)
 		memset(&p->id, 0, sizeof(p->id));
 		return 0;
 	}
-	if (r < 0 || (r = parent_or_full(p, root)) < 0 || (r = not_in_use(p)) < 0 || (r = reserve(p)) < 0)
+	if (r < 0 || (r = parent_or_full(p, root)) < 0 || (r = not_in_use(p)) < 0 || (r = plan_copy(p)) < 0)
 		return r;
 	if (p->fallback[0] && !p->d->st->fallback[0])
 		snprintf(p->d->st->fallback, sizeof(p->d->st->fallback), "%s", p->fallback);
@@ -1338,7 +1348,10 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	for (size_t i = 0; i < d.nr_procs; i++) {
 		struct dump_proc *p = &d.procs[i];
 
-		if (o->after != CKPT_DUMP_KILL && (p->delta || is_root(p)) && (r = copy_while_running(p)) < 0) {
+		/* A sub-checkpoint is made inside the root's: only once that is open. */
+		if (!p->delta && !is_root(p) && !d.top)
+			p->copy_early = false;
+		if (o->after != CKPT_DUMP_KILL && p->copy_early && (r = copy_while_running(p)) < 0) {
 			if (p->delta && ckpt_track_generation(p->tracker) != p->parent_generation)
 				pr_err("the dirty pages of pid %d since '%s' were consumed by this failed dump: "
 				       "the next dump must be full (or use --auto-full)", p->pid, p->parent_path);

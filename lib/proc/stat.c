@@ -342,6 +342,7 @@ int ckpt_proc_read_pss(const struct ckpt_proc *p, struct ckpt_proc_pss *ret)
 		{ "Pss_Anon:", offsetof(struct ckpt_proc_pss, anon_kb) },
 		{ "Pss_Shmem:", offsetof(struct ckpt_proc_pss, shmem_kb) },
 		{ "SwapPss:", offsetof(struct ckpt_proc_pss, swap_kb) },
+		{ "Anonymous:", offsetof(struct ckpt_proc_pss, anon_rss_kb) },
 	};
 	_cleanup_free_ char *buf = NULL;
 	struct ckpt_proc_pss pss = { 0 };
@@ -361,7 +362,7 @@ int ckpt_proc_read_pss(const struct ckpt_proc *p, struct ckpt_proc_pss *ret)
 				found |= 1u << k;
 			}
 		}
-	if (!(found & 1))
+	if ((found & 9) != 9)
 		return -EBADMSG;
 	*ret = pss;
 	return 0;

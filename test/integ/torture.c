@@ -255,6 +255,59 @@ Test(torture, dump_chain_under_load)
 	dump_chain(true, true, false);
 }
 
+/*
+ * The same for a process of a tree that shares little with its parent
+ * (memtort, started by a shell that waits for it): copied while it runs
+ * into its own checkpoint inside the tree's, corrected in the freeze;
+ * compared through its proc-PID checkpoint restored alone.
+ */
+Test(torture, a_tree_child_copied_while_it_runs)
+{
+	unsigned rounds = (unsigned)env_ull("CKPT_TORTURE_ROUNDS", 6);
+	char cmd[512], prog[256], file[160], dir[160], sub[200], what[96], sh_pid[16], line[128];
+	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	struct run_result r;
+	struct prog p;
+	pid_t kid = 0;
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/tree.file", tmp);
+	snprintf(cmd, sizeof(cmd), "%s %llu %s 200; wait", prog_path("memtort", prog, sizeof(prog)), seed, file);
+	cr_assert_eq(prog_spawn(&p, false, NULL, argv), 0);
+	wait_ready(&p);
+	snprintf(line, sizeof(line), "/proc/%d/task/%d/children", p.pid, p.pid);
+	f = fopen(line, "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%d", &kid), 1, "the shell has no child");
+	fclose(f);
+	snprintf(sh_pid, sizeof(sh_pid), "%d", p.pid);
+	load_start();
+	for (unsigned i = 0; i < rounds; i++) {
+		pick_cpus(kid);
+		usleep(20000 + rnd(300000));
+		snprintf(dir, sizeof(dir), "%s/t%u", tmp, i);
+		cr_assert_eq(run_ckpt(&r, "dump", "-t", sh_pid, "-D", dir, "--leave-stopped", "--json", NULL), 0);
+		ckpt_ok("dump of the tree", &r);
+		{
+			const char *at = strstr(r.out, "\"pages_precopied\": ");
+			unsigned long n = 0;
+
+			/* The shell has a few hundred pages, memtort thousands. */
+			cr_expect(at && sscanf(at + 19, "%lu", &n) == 1 && n > 1000,
+				  "the child was not copied while it ran (%lu pages were): %s", n, r.out);
+		}
+		run_result_done(&r);
+		snprintf(sub, sizeof(sub), "%s/proc-%d", dir, kid);
+		snprintf(what, sizeof(what), "the child of checkpoint %u of a tree", i);
+		compare(kid, sub, i % 3 == 2, what);
+		cr_assert_eq(kill(kid, SIGCONT), 0);
+		cr_assert_eq(kill(p.pid, SIGCONT), 0);
+	}
+	unpin(0);
+	kill(kid, SIGKILL);
+	prog_kill(&p);
+}
+
 /* Full dumps of a process that runs on: copied while it runs, corrected in the freeze. */
 Test(torture, full_dumps_copied_while_the_target_runs)
 {
