@@ -5,10 +5,11 @@
  * tree (struct dump_proc), the tree stages once:
  *   check_parent  per process: its parent checkpoint is of it, its tracking intact
  *                 (a process born since the parent is dumped in full)
- *   reserve       room for the pages, populated before the freeze
+ *   plan_copy     copied while running or in the freeze; room for what the
+ *                 freeze copies, populated now
  *   precopy       leave running / stopped: a delta's pages, or the whole memory
- *                 of a full dump's root, copied while it runs after a short
- *                 freeze of its own (copy_while_running)
+ *                 of the root and of a process that shares little, copied while
+ *                 it runs after a short freeze of its own (copy_while_running)
  *   freeze        seize every thread of every process of the tree (lib/dump/tree.c)
  *   collect       each process's state (ckpt_dump_collect)
  *   shared        pipes inside the tree (with their bytes), shared descriptions
