@@ -557,7 +557,7 @@ static int children_now(struct cont *c)
 /* A freeze for the harvest alone: the pages written since the last one, in @ret. */
 static int harvest_only(struct cont *c, struct ckpt_range_set *ret, uint64_t *ret_ns)
 {
-	return dump_harvest_only(c->o->pid, c->o->timeout_ms, c->t, &c->cpu, ret, ret_ns);
+	return dump_harvest_only(c->o->pid, 0, c->o->timeout_ms, c->t, &c->cpu, ret, ret_ns);
 }
 
 /* Add @b to @a. */

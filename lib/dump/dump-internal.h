@@ -65,7 +65,7 @@ struct ckpt_range_set;
  * the process meanwhile; the tracking record is saved after it. *@ret_ns:
  * how long the process was stopped. @timeout_ms: for the seize (0: default).
  */
-int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t,
+int dump_harvest_only(pid_t pid, unsigned int flags, unsigned int timeout_ms, struct ckpt_tracker *t,
 		      const struct dump_cpu *cpu, struct ckpt_range_set *ret,
 		      uint64_t *ret_ns) __must_check;
 

@@ -84,6 +84,7 @@ struct dump_proc {
 	struct ckpt_range_set pre, pre_failed;
 	struct page_copy pre_pages;
 	bool copy_early;             /* its pages are copied while it runs (plan_copy) */
+	bool armed_new;              /* this dump armed its tracking (it had none): a failure disarms it */
 	/*
 	 * A full checkpoint that leaves it running: its memory was copied
 	 * while it ran, into its writer (copy_while_running); the freeze copies what
@@ -263,17 +264,18 @@ void dump_cpu_back(const struct dump_cpu *dc)
 }
 
 /*
- * Seize @pid alone (every thread), run @fn on it frozen, release it; @ret_ns:
- * how long it was stopped. ckpt runs next to it meanwhile (@cpu).
+ * Seize @pid alone (every thread; @flags: CKPT_INJECT_GONE_OK or 0), run
+ * @fn on it frozen, release it; @ret_ns: how long it was stopped. ckpt runs
+ * next to it meanwhile (@cpu).
  */
-static int freeze_alone(pid_t pid, unsigned int timeout_ms, const struct dump_cpu *cpu,
+static int freeze_alone(pid_t pid, unsigned int flags, unsigned int timeout_ms, const struct dump_cpu *cpu,
 			int (*fn)(struct ckpt_inject *inj, void *arg), void *arg, uint64_t *ret_ns)
 {
 	uint64_t t0 = now_ns();
 	struct ckpt_inject *inj;
 	int r, e;
 
-	r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
+	r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE | flags, timeout_ms, &inj);
 	if (r == 0) {
 		dump_cpu_near(cpu, ckpt_inject_task_proc(inj));
 		ckpt_inject_set_call_cpu(inj, sched_getcpu());
@@ -305,12 +307,12 @@ static int harvest_frozen(struct ckpt_inject *inj, void *arg)
 	return r;
 }
 
-int dump_harvest_only(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t,
+int dump_harvest_only(pid_t pid, unsigned int flags, unsigned int timeout_ms, struct ckpt_tracker *t,
 		      const struct dump_cpu *cpu, struct ckpt_range_set *ret, uint64_t *ret_ns)
 {
 	struct harvest_arg h = { .t = t, .ret = ret };
 	uint64_t t0 = now_ns();
-	int r = freeze_alone(pid, timeout_ms, cpu, harvest_frozen, &h, ret_ns);
+	int r = freeze_alone(pid, flags, timeout_ms, cpu, harvest_frozen, &h, ret_ns);
 
 	if (r < 0)
 		return r;
@@ -696,6 +698,7 @@ static int arm(struct dump_proc *p, struct ckpt_inject *inj)
 		ckpt_range_set_done(&unused);
 	} else if (r == -ENOENT || r == -ESTALE) {
 		r = ckpt_track_arm(inj, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &p->tracker);
+		p->armed_new = r == 0;
 	}
 	return r;
 }
@@ -886,12 +889,23 @@ static int copy_while_running(struct dump_proc *p)
 	uint64_t t0, ns = 0;
 	int r;
 
+	/* Another process of the tree may end before it is seized: no error, it is simply not in the tree. */
+	unsigned int gone_ok = is_root(p) ? 0 : CKPT_INJECT_GONE_OK;
+
 	if (whole) {
-		r = freeze_alone(p->pid, p->d->o->timeout_ms, &p->d->cpu, arm_frozen, p, &ns);
+		r = freeze_alone(p->pid, gone_ok, p->d->o->timeout_ms, &p->d->cpu, arm_frozen, p, &ns);
 		if (r == 0 && ckpt_track_sync(p->tracker) < 0)
 			pr_warn("the tracking record of pid %d lags behind", p->pid);
+		if (r < 0 && r != -ESRCH && r != -EINTR) {
+			/* Copied in the freeze then, where the judge and the arming say what is wrong, as before. */
+			pr_debug("pid %d: its tracking could not be armed before the freeze (%s): copied in the freeze",
+				 p->pid, errstr(r));
+			p->d->st->prefreeze_ns += ns;
+			p->copy_early = false;
+			return 0;
+		}
 	} else {
-		r = dump_harvest_only(p->pid, p->d->o->timeout_ms, p->tracker, &p->d->cpu, &p->pre, &ns);
+		r = dump_harvest_only(p->pid, gone_ok, p->d->o->timeout_ms, p->tracker, &p->d->cpu, &p->pre, &ns);
 	}
 	p->d->st->prefreeze_ns += ns;
 	if (r < 0)
@@ -922,10 +936,55 @@ static int copy_while_running(struct dump_proc *p)
 	p->running_copy = whole && r == 0;
 	p->d->st->precopy_ns += now_ns() - t0;
 	p->d->st->pages_precopied += p->pre_pages.pages_data;
-	if (r < 0 && r != -EINTR)
+	if (r < 0 && r != -EINTR && (r != -ESRCH || gone_ok == 0))
 		pr_err("cannot copy the %s of pid %d while it runs: %s", whole ? "memory" : "written pages",
 		       p->pid, errstr(r));
 	return r;
+}
+
+static int disarm_frozen(struct ckpt_inject *inj, void *arg)
+{
+	struct dump_proc *p = arg;
+	int r = ckpt_track_disarm(TAKE_PTR(p->tracker), inj);
+
+	return r;
+}
+
+/*
+ * A dump that failed or refused: the tracking it armed in a process that
+ * had none goes again (copy_while_running arms before the judge has seen
+ * the process), so that the process is as it was.
+ */
+static void disarm_new(struct dump *d)
+{
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		struct dump_proc *p = &d->procs[i];
+		uint64_t ns;
+		int r;
+
+		if (!p->armed_new || !p->tracker || !p->pid)
+			continue;
+		if (p->inj)
+			r = ckpt_track_disarm(TAKE_PTR(p->tracker), p->inj);
+		else
+			r = freeze_alone(p->pid, CKPT_INJECT_GONE_OK, d->o->timeout_ms, &d->cpu, disarm_frozen, p, &ns);
+		if (r < 0 && r != -ESRCH)
+			pr_warn("pid %d stays tracked after the failed dump ('ckpt track --stop -t %d' disarms it): %s",
+				p->pid, p->pid, errstr(r));
+		p->armed_new = false;
+	}
+}
+
+/* A process of the tree that ended before the freeze: what was copied of it goes; the freeze will not find it. */
+static void forget_early(struct dump_proc *p)
+{
+	pr_debug("pid %d ended before the freeze", p->pid);
+	ckpt_image_writer_free(TAKE_PTR(p->w));
+	page_copy_done(&p->pre_pages);
+	page_copy_init(&p->pre_pages);
+	ckpt_range_set_done(&p->pre);
+	ckpt_range_set_init(&p->pre);
+	p->copy_early = p->running_copy = false;
 }
 
 /* Copy the pages of process @p, frozen. */
@@ -1352,7 +1411,12 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 		/* A sub-checkpoint is made inside the root's: only once that is open. */
 		if (!p->delta && !is_root(p) && !d.top)
 			p->copy_early = false;
-		if (o->after != CKPT_DUMP_KILL && p->copy_early && (r = copy_while_running(p)) < 0) {
+		if (o->after != CKPT_DUMP_KILL && p->copy_early && (r = copy_while_running(p)) == -ESRCH &&
+		    !is_root(p)) {
+			forget_early(p);
+			r = 0;
+		}
+		if (r < 0) {
 			if (p->delta && ckpt_track_generation(p->tracker) != p->parent_generation)
 				pr_err("the dirty pages of pid %d since '%s' were consumed by this failed dump: "
 				       "the next dump must be full (or use --auto-full)", p->pid, p->parent_path);
@@ -1391,8 +1455,10 @@ out:
 		(void)note_died(&d, false);
 	place_back(&d); /* before the release: the threads run with their own affinity */
 	/* Never kill a process whose dump failed: let them run as they were (dump_done). */
-	if (r < 0)
+	if (r < 0) {
 		tcp_undo(&d);
+		disarm_new(&d);
+	}
 	dump_done(&d);
 	st->total_ns = now_ns() - t0;
 	return r;

@@ -67,11 +67,16 @@ static void die(const char *what)
 
 static const char *mode = "plain";
 
+static pthread_t leader;
+static int leader_gone; /* leader-exited: "ready" only once the main thread has ended */
+
 static void *serve(void *arg)
 {
 	char line[64];
 
 	(void)arg;
+	if (leader_gone && pthread_join(leader, NULL))
+		die("pthread_join of the main thread");
 	printf("ready\n");
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
@@ -97,6 +102,8 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "leader-exited")) {
 		pthread_t t;
 
+		leader = pthread_self();
+		leader_gone = 1;
 		if (pthread_create(&t, NULL, serve, NULL))
 			die("pthread_create");
 		pthread_exit(NULL);
