@@ -87,6 +87,13 @@ int ckpt_track_harvest(struct ckpt_tracker *t, struct ckpt_inject *inj,
  */
 int ckpt_track_disarm(struct ckpt_tracker *t, struct ckpt_inject *inj);
 /*
+ * A child forked while its parent was tracked holds a copy of the parent's
+ * parked uffd (the same fd number, close-on-exec: fork keeps it), which the
+ * program never opened. Close it in the process seized by @inj if it is
+ * there: 1 closed, 0 none (another file at that number is left alone).
+ */
+int ckpt_track_drop_inherited(struct ckpt_tracker *t, struct ckpt_inject *inj);
+/*
  * Save the record of the registered mappings (after a harvest, outside the
  * freeze). Without it a later command only reports more pages, never fewer.
  */

@@ -493,6 +493,28 @@ int ckpt_track_disarm(struct ckpt_tracker *t, struct ckpt_inject *inj)
 	return r;
 }
 
+int ckpt_track_drop_inherited(struct ckpt_tracker *t, struct ckpt_inject *inj)
+{
+	char why[256];
+	int fd = -1, r;
+
+	if (t->parked_fd < 0 || ckpt_inject_pid(inj) == t->pid)
+		return 0;
+	/* The same number, the same uffd (its inode): a copy that fork gave it. */
+	if (take_parked(t, ckpt_inject_files_pidfd(inj), &fd, why, sizeof(why)) < 0)
+		return 0;
+	close(fd);
+	r = ckpt_inject_close_fd(inj, t->parked_fd);
+	if (r < 0) {
+		pr_warn("pid %d keeps fd %d, a copy of the tracking userfaultfd of pid %d it inherited: %s",
+			ckpt_inject_pid(inj), t->parked_fd, t->pid, errstr(r));
+		return r;
+	}
+	pr_debug("closed fd %d of pid %d, a copy of the tracking userfaultfd of pid %d", t->parked_fd,
+		 ckpt_inject_pid(inj), t->pid);
+	return 1;
+}
+
 int ckpt_track_sync(struct ckpt_tracker *t)
 {
 	return t->record_dirty ? track_record_save(t) : 0;
