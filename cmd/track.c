@@ -25,6 +25,7 @@
 #include <ckpt/nl.h>
 #include <ckpt/proc.h>
 #include <ckpt/track.h>
+#include <ckpt/track_tree.h>
 
 #include "cmd.h"
 
@@ -197,67 +198,116 @@ static double ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
-static uint64_t rss_kib(pid_t pid)
+static double mib_of(uint64_t pages)
 {
-	_cleanup_proc_ struct ckpt_proc *p = NULL;
-	struct ckpt_proc_status st;
-	uint64_t kb = 0;
-
-	if (ckpt_proc_open(NULL, pid, &p) == 0 && ckpt_proc_read_status(p, &st) == 0) {
-		kb = st.vm_rss_kb;
-		ckpt_proc_status_done(&st);
-	}
-	return kb;
+	return (double)pages * 4096 / (1 << 20);
 }
 
 struct sample {
 	double time_s, interval_s;
-	struct ckpt_track_stats st;
-	uint64_t freeze_ns;
-	uint64_t rss_kib;
+	const struct ckpt_track_tree_sample *t;
 };
 
+/* Born, exec or ended in this interval, for the text and JSON of one process. */
+static const char *proc_tag(const struct ckpt_track_tree_proc *p)
+{
+	return p->ended ? "ended" : p->execed ? "exec" : p->born ? "born" : "";
+}
+
+static json_object *proc_json(const struct ckpt_track_tree_proc *p, double interval_s)
+{
+	json_object *o = json_object_new_object();
+	double mib = mib_of(p->st.pages);
+
+	json_object_object_add(o, "pid", json_object_new_int(p->pid));
+	json_object_object_add(o, "ppid", json_object_new_int(p->ppid));
+	json_object_object_add(o, "comm", json_object_new_string(p->comm));
+	json_object_object_add(o, "pages", json_object_new_uint64(p->st.pages));
+	json_object_object_add(o, "bytes", json_object_new_uint64(p->st.pages * 4096));
+	json_object_object_add(o, "mib", out_json_double(mib, 3));
+	json_object_object_add(o, "rate_mib_s", out_json_double(interval_s > 0 ? mib / interval_s : 0, 3));
+	json_object_object_add(o, "ranges", json_object_new_uint64(p->st.nr_ranges));
+	json_object_object_add(o, "maps_added", json_object_new_uint64(p->st.maps_added));
+	json_object_object_add(o, "maps_removed", json_object_new_uint64(p->st.maps_removed));
+	json_object_object_add(o, "maps_changed", json_object_new_uint64(p->st.maps_changed));
+	json_object_object_add(o, "new_pages", json_object_new_uint64(p->st.new_pages));
+	json_object_object_add(o, "always_dirty_maps", json_object_new_uint64(p->st.maps_always_dirty));
+	json_object_object_add(o, "scan_ms", out_json_double(ms(p->st.scan_ns), 3));
+	json_object_object_add(o, "harvest_ms", out_json_double(ms(p->st.harvest_ns), 3));
+	json_object_object_add(o, "rss_kib", json_object_new_uint64(p->rss_kib));
+	json_object_object_add(o, "generation", json_object_new_uint64(p->st.generation));
+	json_object_object_add(o, "born", json_object_new_boolean(p->born));
+	json_object_object_add(o, "execed", json_object_new_boolean(p->execed));
+	json_object_object_add(o, "ended", json_object_new_boolean(p->ended));
+	return o;
+}
+
+/*
+ * One interval. The totals are the tree's, in the columns and keys a
+ * single process always had; --json adds "processes" (one object each),
+ * the text one indented line per process when the tree has more than one
+ * (the pid where the time is, the comm and born/exec/ended at the end).
+ */
 static void print_sample(struct cmd_ctx *ctx, const struct sample *s, uint64_t n)
 {
-	double mib = (double)s->st.pages * 4096 / (1 << 20);
+	const struct ckpt_track_stats *st = &s->t->total;
+	double mib = mib_of(st->pages);
 	double rate = s->interval_s > 0 ? mib / s->interval_s : 0;
+	bool tree = s->t->nr_procs > 1;
 
 	if (ctx->json) {
-		json_object *o = json_object_new_object();
+		json_object *o = json_object_new_object(), *procs = json_object_new_array();
 
 		json_object_object_add(o, "time_s", out_json_double(s->time_s, 3));
 		json_object_object_add(o, "interval_s", out_json_double(s->interval_s, 3));
-		json_object_object_add(o, "pages", json_object_new_uint64(s->st.pages));
-		json_object_object_add(o, "bytes", json_object_new_uint64(s->st.pages * 4096));
+		json_object_object_add(o, "pages", json_object_new_uint64(st->pages));
+		json_object_object_add(o, "bytes", json_object_new_uint64(st->pages * 4096));
+		json_object_object_add(o, "mib", out_json_double(mib, 3));
 		json_object_object_add(o, "rate_mib_s", out_json_double(rate, 3));
-		json_object_object_add(o, "ranges", json_object_new_uint64(s->st.nr_ranges));
-		json_object_object_add(o, "maps_added", json_object_new_uint64(s->st.maps_added));
-		json_object_object_add(o, "maps_removed", json_object_new_uint64(s->st.maps_removed));
-		json_object_object_add(o, "maps_changed", json_object_new_uint64(s->st.maps_changed));
-		json_object_object_add(o, "new_pages", json_object_new_uint64(s->st.new_pages));
-		json_object_object_add(o, "always_dirty_maps",
-				       json_object_new_uint64(s->st.maps_always_dirty));
-		json_object_object_add(o, "scan_ms", out_json_double(ms(s->st.scan_ns), 3));
-		json_object_object_add(o, "harvest_ms", out_json_double(ms(s->st.harvest_ns), 3));
-		json_object_object_add(o, "freeze_ms", out_json_double(ms(s->freeze_ns), 3));
-		json_object_object_add(o, "rss_kib", json_object_new_uint64(s->rss_kib));
-		json_object_object_add(o, "generation", json_object_new_uint64(s->st.generation));
+		json_object_object_add(o, "ranges", json_object_new_uint64(st->nr_ranges));
+		json_object_object_add(o, "maps_added", json_object_new_uint64(st->maps_added));
+		json_object_object_add(o, "maps_removed", json_object_new_uint64(st->maps_removed));
+		json_object_object_add(o, "maps_changed", json_object_new_uint64(st->maps_changed));
+		json_object_object_add(o, "new_pages", json_object_new_uint64(st->new_pages));
+		json_object_object_add(o, "always_dirty_maps", json_object_new_uint64(st->maps_always_dirty));
+		json_object_object_add(o, "scan_ms", out_json_double(ms(st->scan_ns), 3));
+		json_object_object_add(o, "harvest_ms", out_json_double(ms(st->harvest_ns), 3));
+		json_object_object_add(o, "freeze_ms", out_json_double(ms(s->t->freeze_ns), 3));
+		json_object_object_add(o, "rss_kib", json_object_new_uint64(s->t->rss_kib));
+		json_object_object_add(o, "generation", json_object_new_uint64(st->generation));
+		for (size_t i = 0; i < s->t->nr_procs; i++)
+			json_object_array_add(procs, proc_json(&s->t->procs[i], s->interval_s));
+		json_object_object_add(o, "processes", procs);
 		out_json(o, true);
 		json_object_put(o);
 		return;
 	}
-	if (n % 20 == 0)
-		printf("%8s %10s %9s %8s %7s %6s %6s %8s %9s %9s\n", "TIME", "WRITTEN", "MiB", "MiB/s",
-		       "RANGES", "+MAPS", "-MAPS", "SCAN ms", "FREEZE ms", "RSS MiB");
-	printf("%8.2f %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9.2f %9.1f\n", s->time_s,
-	       s->st.pages, mib, rate, s->st.nr_ranges, s->st.maps_added, s->st.maps_removed,
-	       ms(s->st.scan_ns), ms(s->freeze_ns), (double)s->rss_kib / 1024);
+	if (n % 20 == 0 || (tree && n == 0))
+		printf("%8s %10s %9s %8s %7s %6s %6s %8s %9s %9s%s\n", "TIME", "WRITTEN", "MiB", "MiB/s",
+		       "RANGES", "+MAPS", "-MAPS", "SCAN ms", "FREEZE ms", "RSS MiB", tree ? "  PROCESS" : "");
+	printf("%8.2f %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9.2f %9.1f", s->time_s, st->pages, mib,
+	       rate, st->nr_ranges, st->maps_added, st->maps_removed, ms(st->scan_ns), ms(s->t->freeze_ns),
+	       (double)s->t->rss_kib / 1024);
+	if (tree)
+		printf("  total of %zu\n", s->t->nr_procs);
+	else
+		putchar('\n');
+	for (size_t i = 0; tree && i < s->t->nr_procs; i++) {
+		const struct ckpt_track_tree_proc *p = &s->t->procs[i];
+		double pm = mib_of(p->st.pages);
+
+		printf("  %6d %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9s %9.1f  %s%s%s\n", p->pid,
+		       p->st.pages, pm, s->interval_s > 0 ? pm / s->interval_s : 0, p->st.nr_ranges,
+		       p->st.maps_added, p->st.maps_removed, ms(p->st.scan_ns), "-", (double)p->rss_kib / 1024,
+		       p->comm, *proc_tag(p) ? " " : "", proc_tag(p));
+	}
 	out_flush();
 }
 
-static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt, ...)
+/* An event line: stderr, or with --json an object (with "pid" when @pid > 0). */
+static void print_event(struct cmd_ctx *ctx, const char *event, pid_t pid, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void print_event(struct cmd_ctx *ctx, const char *event, pid_t pid, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -269,6 +319,8 @@ static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt,
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "event", json_object_new_string(event));
+		if (pid > 0)
+			json_object_object_add(o, "pid", json_object_new_int(pid));
 		json_object_object_add(o, "message", json_object_new_string(msg));
 		out_json(o, true);
 		json_object_put(o);
@@ -277,84 +329,36 @@ static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt,
 	}
 }
 
-/* Seize, harvest, release; the freeze time is the whole of it. */
-static int harvest_once(struct ckpt_tracker *t, const struct track_args *a,
-			struct ckpt_range_set *set, struct sample *s)
-{
-	struct ckpt_inject *inj;
-	struct timespec t0, t1;
-	int r, e;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = ckpt_inject_seize_timeout(a->pid, CKPT_INJECT_NO_XSTATE, a->timeout_ms, &inj);
-	if (r < 0)
-		return r;
-	r = ckpt_track_harvest(t, inj, set, &s->st);
-	e = ckpt_inject_release(inj);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	s->freeze_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
-		       (uint64_t)(t1.tv_nsec - t0.tv_nsec);
-	return r < 0 ? r : e;
-}
-
+/* --stop: disarm every process of the tree that ckpt tracks. */
 static int stop_tracking(struct cmd_ctx *ctx, pid_t pid, unsigned int timeout_ms)
 {
-	struct ckpt_tracker *t = NULL;
-	struct ckpt_inject *inj;
-	int r = ckpt_track_attach(pid, NULL, &t);
+	struct ckpt_track_tree_opts o = { .pid = pid, .timeout_ms = timeout_ms };
+	_cleanup_free_ struct ckpt_track_tree_stopped *v = NULL;
+	size_t nr = 0;
+	int code = EXIT_OK, r;
 
-	if (r == -ENOENT)
-		return out_error(ctx, EXIT_FAIL, "pid %d is not tracked by ckpt", pid);
-	if (r == -ESTALE) {
-		print_event(ctx, "stopped", "pid %d: its tracking was already lost; nothing to disarm", pid);
-		return EXIT_OK;
-	}
+	r = ckpt_track_tree_stop(&o, &v, &nr);
 	if (r < 0)
-		return out_error(ctx, EXIT_FAIL, "cannot find the tracking of pid %d: %s", pid, strerror(-r));
-	r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
-	if (r < 0) {
-		ckpt_track_close(t);
-		return EXIT_FAIL;
+		return out_error(ctx, EXIT_FAIL, "cannot stop the tracking of pid %d and its descendants: %s",
+				 pid, r == -ESRCH ? "no such process" : strerror(-r));
+	if (!nr)
+		return out_error(ctx, EXIT_FAIL, "pid %d is not tracked by ckpt, nor any process below it", pid);
+	for (size_t i = 0; i < nr; i++) {
+		if (v[i].result == -ESTALE)
+			print_event(ctx, "stopped", v[i].pid, "pid %d: its tracking was already lost; nothing to disarm",
+				    v[i].pid);
+		else if (v[i].result < 0)
+			code = out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d: %s", v[i].pid,
+					 strerror(-v[i].result));
+		else
+			print_event(ctx, "stopped", v[i].pid, "pid %d: tracking stopped, the process runs untracked",
+				    v[i].pid);
 	}
-	r = ckpt_track_disarm(t, inj);
-	if (ckpt_inject_release(inj) < 0 || r < 0)
-		return out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d", pid);
-	print_event(ctx, "stopped", "pid %d: tracking stopped, the process runs untracked", pid);
-	return EXIT_OK;
+	return code;
 }
 
 /* Why the loop ended. */
 enum end { END_COUNT, END_DURATION, END_SIGNAL, END_EXIT, END_EXEC, END_LOST, END_TIMEOUT, END_ERROR };
-
-static int disarm(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t)
-{
-	struct ckpt_inject *inj;
-	int r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
-
-	if (r < 0) {
-		ckpt_track_close(t);
-		return r;
-	}
-	r = ckpt_track_disarm(t, inj);
-	if (ckpt_inject_release(inj) < 0 && !r)
-		r = -EIO;
-	return r;
-}
-
-static int arm(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker **ret)
-{
-	struct ckpt_inject *inj;
-	int r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
-
-	if (r < 0)
-		return r;
-	r = ckpt_track_arm(inj, NULL, ret);
-	if (ckpt_inject_release(inj) < 0 && r == 0) {
-		ckpt_track_close(*ret);
-		r = -EIO;
-	}
-	return r;
-}
 
 /*
  * What ends tracking from outside, read through a signalfd between
@@ -376,7 +380,7 @@ static void stop_signals(sigset_t *mask)
 
 static void on_event(const char *event, const char *message, void *userdata)
 {
-	print_event(userdata, event, "%s", message);
+	print_event(userdata, event, 0, "%s", message);
 }
 
 static void on_checkpoint(const struct ckpt_continuous_stats *st, void *userdata)
@@ -500,16 +504,92 @@ static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
 	}
 }
 
+static void on_tree_event(const char *event, pid_t pid, const char *message, void *userdata)
+{
+	print_event(userdata, event, pid, "%s", message);
+}
+
+/* The end of a monitor run: every process disarmed (or left armed after a timeout); the exit code. */
+static int finish(struct cmd_ctx *ctx, const struct track_args *a, struct ckpt_track_tree *tt, enum end why,
+		  uint64_t n, bool tree)
+{
+	const char *who = tree ? " and its descendants" : "";
+	int r;
+
+	switch (why) {
+	case END_EXIT:
+		print_event(ctx, "exit", a->pid, "pid %d exited; tracking ended", a->pid);
+		break;
+	case END_EXEC:
+		print_event(ctx, "exec", a->pid, "pid %d executed a new program; tracking ended", a->pid);
+		break;
+	case END_TIMEOUT:
+		/* Disarming needs a freeze too, which would wait as long for the same thread. */
+		ckpt_track_tree_free(tt);
+		return out_error(ctx, EXIT_FAIL, "tracking of pid %d%s failed: a thread did not stop "
+				 "(--timeout); the processes run on, still tracked ('ckpt track --stop -t %d' "
+				 "disarms them)", a->pid, who, a->pid);
+	default:
+		break;
+	}
+	r = ckpt_track_tree_disarm(tt);
+	switch (why) {
+	case END_EXIT:
+		return EXIT_OK;
+	case END_EXEC:
+		return EXIT_FAIL;
+	case END_LOST:
+		return out_error(ctx, EXIT_FAIL, "tracking of pid %d was lost", a->pid);
+	case END_ERROR:
+		return out_error(ctx, EXIT_FAIL, "tracking of pid %d%s failed", a->pid, who);
+	default:
+		if (r == -ETIMEDOUT)
+			return out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d%s: a thread did "
+					 "not stop (--timeout); 'ckpt track --stop -t %d' disarms it later", a->pid,
+					 who, a->pid);
+		if (r < 0)
+			return out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d%s: %s", a->pid, who,
+					 strerror(-r));
+		print_event(ctx, "end", a->pid, "pid %d%s: %" PRIu64 " intervals; tracking stopped, %s", a->pid,
+			    who, n, tree ? "every process runs untracked" : "the process runs untracked");
+		return EXIT_OK;
+	}
+}
+
+/* Exec events of the proc connector: the root's ends the run, another's re-arms that process. */
+static bool read_execs(struct ckpt_proc_events *ev, struct ckpt_track_tree *tt, pid_t root)
+{
+	struct ckpt_proc_event e[32];
+	bool root_exec = false;
+	int k;
+
+	while ((k = ckpt_proc_events_read(ev, e, 32)) > 0) {
+		for (int i = 0; i < k; i++) {
+			if (e[i].kind != CKPT_PROC_EV_EXEC)
+				continue;
+			if (e[i].tgid == root)
+				root_exec = true;
+			else
+				ckpt_track_tree_note_exec(tt, e[i].tgid);
+		}
+		if (k < 32)
+			break;
+	}
+	return root_exec;
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct ckpt_tracker *t = NULL;
 	_cleanup_(ckpt_proc_events_closep) struct ckpt_proc_events *ev = NULL;
 	_cleanup_close_ int sfd = -1, tfd = -1, pidfd = -1;
+	struct ckpt_track_tree *tt = NULL;
+	struct ckpt_track_tree_opts to = { .on_event = on_tree_event, .userdata = ctx };
 	struct track_args a;
 	struct timespec start;
 	sigset_t mask;
 	enum end why = END_ERROR;
-	int exit_code = 0, r;
+	bool tree;
+	int r;
 	uint64_t n = 0, last_ns;
 
 	r = parse_args(ctx, argc, argv, &a);
@@ -535,11 +615,18 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		ckpt_log(CKPT_LOG_INFO, "track", "no proc connector (%s): exec is noticed at the next harvest",
 			 strerror(-r));
 
-	r = arm(a.pid, a.timeout_ms, &t);
+	to.pid = a.pid;
+	to.timeout_ms = a.timeout_ms;
+	r = ckpt_track_tree_open(&to, &tt);
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot track pid %d", a.pid);
-	print_event(ctx, "armed", "tracking pid %d (userfaultfd parked at fd %d), every %.3g s", a.pid,
-		    ckpt_track_parked_fd(t), (double)a.interval_ns / 1e9);
+	tree = ckpt_track_tree_nr_procs(tt) > 1;
+	if (tree)
+		print_event(ctx, "armed", a.pid, "tracking pid %d and its %zu descendants, every %.3g s", a.pid,
+			    ckpt_track_tree_nr_procs(tt) - 1, (double)a.interval_ns / 1e9);
+	else
+		print_event(ctx, "armed", a.pid, "tracking pid %d (userfaultfd parked at fd %d), every %.3g s",
+			    a.pid, ckpt_track_tree_parked_fd(tt, a.pid), (double)a.interval_ns / 1e9);
 
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	{
@@ -571,39 +658,35 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			why = END_EXIT;
 			break;
 		}
-		if (ev && (pfd[3].revents & POLLIN)) {
-			struct ckpt_proc_event e[32];
-			int k = ckpt_proc_events_read(ev, e, 32);
-
-			for (int i = 0; i < k; i++)
-				if (e[i].kind == CKPT_PROC_EV_EXEC && e[i].tgid == a.pid)
-					why = END_EXEC;
-			if (why == END_EXEC)
-				break;
+		if (ev && (pfd[3].revents & POLLIN) && read_execs(ev, tt, a.pid)) {
+			why = END_EXEC;
+			break;
 		}
 		if (pfd[0].revents & POLLIN) {
-			struct ckpt_range_set set;
-			struct sample s = { 0 };
+			struct ckpt_track_tree_sample ts;
+			struct sample s = { .t = &ts };
 			struct timespec now;
 			uint64_t ticks, now_ns;
 
 			if (read(tfd, &ticks, sizeof(ticks)) < 0)
 				continue;
-			r = harvest_once(t, &a, &set, &s);
+			/* Execs queued before this freeze: those processes are armed again in it. */
+			if (ev && read_execs(ev, tt, a.pid)) {
+				why = END_EXEC;
+				break;
+			}
+			r = ckpt_track_tree_harvest(tt, &ts);
 			if (r < 0) {
 				why = r == -ESRCH ? END_EXIT : r == -ESTALE ? END_LOST
 				    : r == -ETIMEDOUT ? END_TIMEOUT : END_ERROR;
 				break;
 			}
-			ckpt_range_set_done(&set);
-			if (ckpt_track_sync(t) < 0)
-				ckpt_log(CKPT_LOG_WARN, "track", "the tracking record lags behind");
+			tree |= ts.nr_procs > 1;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			now_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 			s.time_s = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
 			s.interval_s = (double)(now_ns - last_ns) / 1e9;
 			last_ns = now_ns;
-			s.rss_kib = rss_kib(a.pid);
 			print_sample(ctx, &s, n);
 			n++;
 			if (a.count && n >= a.count) {
@@ -616,42 +699,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			}
 		}
 	}
-
-	switch (why) {
-	case END_EXIT:
-		print_event(ctx, "exit", "pid %d exited; tracking ended", a.pid);
-		(void)ckpt_track_disarm(t, NULL); /* the process is gone: drop the record */
-		break;
-	case END_EXEC:
-		print_event(ctx, "exec", "pid %d executed a new program; tracking ended", a.pid);
-		ckpt_track_disarm(t, NULL);
-		exit_code = EXIT_FAIL;
-		break;
-	case END_LOST:
-		ckpt_track_disarm(t, NULL);
-		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d was lost", a.pid);
-		break;
-	case END_TIMEOUT:
-		/* Disarming needs a freeze too, which would wait as long for the same thread. */
-		ckpt_track_close(t);
-		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d failed: a thread did not stop "
-				      "(--timeout); the process runs on, still tracked ('ckpt track "
-				      "--stop -t %d' disarms it)", a.pid, a.pid);
-		break;
-	case END_ERROR:
-		r = disarm(a.pid, a.timeout_ms, t);
-		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d failed", a.pid);
-		break;
-	default:
-		r = disarm(a.pid, a.timeout_ms, t);
-		if (r < 0)
-			exit_code = out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d: %s",
-					      a.pid, strerror(-r));
-		else
-			print_event(ctx, "end", "pid %d: %" PRIu64 " intervals; tracking stopped, "
-				    "the process runs untracked", a.pid, n);
-	}
-	return exit_code;
+	return finish(ctx, &a, tt, why, n, tree);
 }
 
 const struct command cmd_track = {

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,4 +301,287 @@ Test(track_cli, bad_usage)
 	cr_expect_eq(r.status, 1);
 	cr_expect(strstr(r.out, "\"error\""), "%s", r.out);
 	run_result_done(&r);
+}
+
+/* ---- a process tree (test/progs/treewriter) ---- */
+
+/* One process's account over the samples of a `ckpt track --json` run. */
+struct acct {
+	pid_t pid, ppid;
+	char comm[32];
+	int64_t pages;   /* since it was first reported */
+	int64_t since;   /* since acct_mark */
+	int samples, born, ended, execed, after_end;
+};
+
+struct mon {
+	struct prog ck;  /* ckpt track --json */
+	struct acct a[64];
+	int n, samples;
+	char last_event[64];
+};
+
+static struct acct *acct_of(struct mon *m, pid_t pid)
+{
+	for (int i = 0; i < m->n; i++)
+		if (m->a[i].pid == pid)
+			return &m->a[i];
+	cr_assert_lt(m->n, 64);
+	memset(&m->a[m->n], 0, sizeof(m->a[0]));
+	m->a[m->n].pid = pid;
+	return &m->a[m->n++];
+}
+
+static bool flag(json_object *o, const char *k)
+{
+	json_object *v;
+
+	cr_assert(json_object_object_get_ex(o, k, &v), "no '%s'", k);
+	return json_object_get_boolean(v);
+}
+
+/* Account one sample: each process, and the totals as their sums. */
+static void account(struct mon *m, json_object *s)
+{
+	json_object *procs;
+	int64_t sum = 0, rss = 0;
+
+	cr_assert(json_object_object_get_ex(s, "processes", &procs), "a sample without \"processes\"");
+	for (size_t i = 0; i < json_object_array_length(procs); i++) {
+		json_object *p = json_object_array_get_idx(procs, i);
+		struct acct *a = acct_of(m, (pid_t)num(p, "pid"));
+		int64_t pages = num(p, "pages");
+
+		for (const char *const *k = (const char *const[]){ "ppid", "bytes", "mib", "rate_mib_s", "ranges",
+								  "maps_added", "maps_removed", "rss_kib", NULL };
+		     *k; k++)
+			cr_expect_not_null(str(p, *k), "no '%s' in a process", *k);
+		cr_expect_eq(num(p, "bytes"), pages * 4096);
+		snprintf(a->comm, sizeof(a->comm), "%s", str(p, "comm") ? str(p, "comm") : "");
+		a->ppid = (pid_t)num(p, "ppid");
+		if (a->ended)
+			a->after_end++;
+		a->born += flag(p, "born");
+		a->execed += flag(p, "execed");
+		a->ended += flag(p, "ended");
+		if (flag(p, "born") || flag(p, "execed") || flag(p, "ended"))
+			cr_expect_eq(pages, 0, "pid %d: pages counted in the interval it was armed or ended", a->pid);
+		a->pages += pages;
+		a->since += pages;
+		a->samples++;
+		sum += pages;
+		if (!flag(p, "ended"))
+			rss += num(p, "rss_kib");
+	}
+	cr_expect_eq(num(s, "pages"), sum, "the total is not the sum of the processes");
+	cr_expect_eq(num(s, "rss_kib"), rss);
+	m->samples++;
+}
+
+/* One line of ckpt's output: a sample (accounted) 1, an event 0, the end of the output -1. */
+static int mon_line(struct mon *m)
+{
+	static char line[1 << 17];
+	json_object *o;
+	int r = prog_read_line(&m->ck, line, sizeof(line), 10000), sample;
+
+	if (r == -EPIPE)
+		return -1;
+	cr_assert_geq(r, 0, "ckpt track printed nothing for 10 s");
+	o = json_tokener_parse(line);
+	cr_assert_not_null(o, "not JSON: %s", line);
+	sample = !str(o, "event");
+	if (sample)
+		account(m, o);
+	else
+		snprintf(m->last_event, sizeof(m->last_event), "%s", str(o, "event"));
+	json_object_put(o);
+	return sample;
+}
+
+/* Read ckpt's output until @k more samples are accounted; false at its end (the run ended). */
+static bool mon_samples(struct mon *m, int k)
+{
+	int goal = m->samples + k;
+
+	while (m->samples < goal)
+		if (mon_line(m) < 0)
+			return false;
+	return true;
+}
+
+/*
+ * Until every write made so far is surely counted: what ckpt printed
+ * already, then two samples more (the first may still be of a freeze
+ * before the writes; the second's freeze began after it was printed).
+ */
+static void mon_settle(struct mon *m)
+{
+	struct pollfd pfd = { m->ck.out_fd, POLLIN, 0 };
+
+	while (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN))
+		cr_assert_geq(mon_line(m), 0, "ckpt track ended");
+	cr_assert(mon_samples(m, 2), "ckpt track ended");
+}
+
+static void mon_start(struct mon *m, pid_t root, const char *interval)
+{
+	char spid[16], line[4096];
+	const char *argv[] = { ckpt_bin(), "track", "-t", spid, "--interval", interval, "--json", NULL };
+
+	memset(m, 0, sizeof(*m));
+	snprintf(spid, sizeof(spid), "%d", root);
+	cr_assert_eq(prog_spawn(&m->ck, false, NULL, argv), 0);
+	cr_assert_geq(prog_read_line(&m->ck, line, sizeof(line), 10000), 0, "ckpt track did not start");
+	cr_assert(strstr(line, "\"event\":\"armed\""), "%s", line);
+}
+
+/* SIGINT: ckpt must end with 0 after its "end" event. */
+static void mon_stop(struct mon *m)
+{
+	kill(m->ck.pid, SIGINT);
+	while (mon_samples(m, 1))
+		;
+	cr_expect_str_eq(m->last_event, "end");
+	cr_expect_eq(prog_wait(&m->ck, 10000), 0, "ckpt track did not end with status 0");
+}
+
+static void tw_cmd(struct prog *p, const char *cmd, char *ans, size_t len)
+{
+	char line[128];
+
+	snprintf(line, sizeof(line), "%s\n", cmd);
+	prog_send_line(p, line);
+	cr_assert_geq(prog_read_line(p, ans, len, 10000), 0, "treewriter: no answer to '%s'", cmd);
+}
+
+static pid_t tw_fork(struct prog *p)
+{
+	char ans[128];
+	int kid = 0;
+
+	tw_cmd(p, "fork", ans, sizeof(ans));
+	cr_assert_eq(sscanf(ans, "child %d", &kid), 1, "%s", ans);
+	prog_track_pid(kid);
+	return kid;
+}
+
+static void tw_write(struct prog *p, pid_t pid, int pages)
+{
+	char cmd[64], ans[128];
+
+	snprintf(cmd, sizeof(cmd), "w %d %d", pid, pages);
+	tw_cmd(p, cmd, ans, sizeof(ans));
+	cr_assert_str_eq(ans, "ok");
+}
+
+/* The number of fds of @pid that are a userfaultfd. */
+static int uffds_of(pid_t pid)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "ls -l /proc/%d/fd | grep -q userfaultfd", pid);
+	return sh("%s", cmd) == 0;
+}
+
+/* Every process answers "check" with ok: what each wrote is intact. */
+static void tw_check(struct prog *p, int processes)
+{
+	char ans[256];
+	int ok = 0;
+
+	prog_send_line(p, "check\n");
+	for (;;) {
+		cr_assert_geq(prog_read_line(p, ans, sizeof(ans), 10000), 0);
+		if (!strcmp(ans, "done"))
+			break;
+		cr_expect(strstr(ans, " ok"), "%s", ans);
+		ok += strstr(ans, " ok") != NULL;
+	}
+	cr_expect_eq(ok, processes);
+}
+
+/*
+ * A root and two workers, then a worker born, one that exits and one that
+ * executes a new program during the run: each is reported with its own
+ * pages, the born one from the freeze that finds it, the ended one once,
+ * and afterwards every process runs untracked, without a userfaultfd.
+ */
+Test(track_cli, tree_follows_forks_exits_and_execs, .timeout = 120)
+{
+	struct prog p;
+	struct mon m;
+	struct run_result r;
+	pid_t a, b, c;
+	char ans[128], cmd[64], spid[16];
+
+	cr_assert_eq(prog_start(&p, true, 5000, "treewriter", NULL), 0);
+	a = tw_fork(&p);
+	b = tw_fork(&p);
+	mon_start(&m, p.pid, "150ms");
+	tw_write(&p, a, 300);
+	tw_write(&p, b, 40);
+	tw_write(&p, p.pid, 100);
+	mon_settle(&m);
+	cr_expect_geq(acct_of(&m, a)->pages, 300, "worker A: %ld pages", (long)acct_of(&m, a)->pages);
+	cr_expect_geq(acct_of(&m, b)->pages, 40, "worker B: %ld pages", (long)acct_of(&m, b)->pages);
+	cr_expect_geq(acct_of(&m, p.pid)->pages, 100);
+	/* Its own pages, not its neighbours': a worker blocked in read(2) writes next to nothing. */
+	cr_expect_lt(acct_of(&m, b)->pages, 40 + 32, "worker B: %ld pages", (long)acct_of(&m, b)->pages);
+	cr_expect_lt(acct_of(&m, a)->pages, 300 + 32, "worker A: %ld pages", (long)acct_of(&m, a)->pages);
+	cr_expect_str_eq(acct_of(&m, a)->comm, "treewriter");
+	cr_expect_eq(acct_of(&m, a)->ppid, p.pid);
+	cr_expect_eq(acct_of(&m, p.pid)->born + acct_of(&m, a)->born, 0, "armed at the start is not born");
+
+	/* Born during the run: armed at the next freeze, its writes counted from there. */
+	c = tw_fork(&p);
+	for (int i = 0; i < 20 && !acct_of(&m, c)->born; i++)
+		cr_assert(mon_samples(&m, 1));
+	cr_assert_eq(acct_of(&m, c)->born, 1, "the child born during the run was not reported");
+	tw_write(&p, c, 200);
+	mon_settle(&m);
+	cr_expect_geq(acct_of(&m, c)->pages, 200, "worker C: %ld pages", (long)acct_of(&m, c)->pages);
+
+	/* An exit: reported ended once, never again. */
+	snprintf(cmd, sizeof(cmd), "exit %d 3", b);
+	tw_cmd(&p, cmd, ans, sizeof(ans));
+	cr_assert(!strncmp(ans, "exited", 6), "%s", ans);
+	for (int i = 0; i < 20 && !acct_of(&m, b)->ended; i++)
+		cr_assert(mon_samples(&m, 1));
+	cr_expect_eq(acct_of(&m, b)->ended, 1, "the exit was not reported");
+
+	/* An exec of a worker: armed again, its new program's writes counted. */
+	snprintf(cmd, sizeof(cmd), "exec %d", a);
+	tw_cmd(&p, cmd, ans, sizeof(ans));
+	cr_assert_str_eq(ans, "ok");
+	for (int i = 0; i < 20 && !acct_of(&m, a)->execed; i++)
+		cr_assert(mon_samples(&m, 1));
+	cr_expect_eq(acct_of(&m, a)->execed, 1, "the exec was not reported");
+	acct_of(&m, a)->since = 0;
+	tw_write(&p, a, 60);
+	mon_settle(&m);
+	cr_expect_geq(acct_of(&m, a)->since, 60, "worker A after exec: %ld pages", (long)acct_of(&m, a)->since);
+	cr_expect_eq(acct_of(&m, b)->after_end, 0, "an ended process was reported again");
+	cr_expect_eq(acct_of(&m, c)->born, 1);
+	mon_stop(&m);
+
+	/* Left as found: no registration, no userfaultfd fd (inherited copies closed too), memory intact. */
+	for (pid_t q = 0, v[] = { p.pid, a, c }; q < 3; q++) {
+		cr_expect(!tracked_in_kernel(v[q]), "pid %d still registered", v[q]);
+		cr_expect(!uffds_of(v[q]), "pid %d holds a userfaultfd", v[q]);
+	}
+	tw_write(&p, c, 10);
+	tw_check(&p, 3);
+	/* Nothing is left for the next command: a single-process run on a worker, a tree run on the root. */
+	snprintf(spid, sizeof(spid), "%d", c);
+	cr_assert_eq(run_ckpt(&r, "track", "-t", spid, "--count", "1", "--interval", "50ms", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(!strstr(r.out, "PROCESS"), "a single process is shown as a tree: %s", r.out);
+	run_result_done(&r);
+	snprintf(spid, sizeof(spid), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "track", "-t", spid, "--count", "2", "--interval", "50ms", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.out, "total of 3") && strstr(r.out, "treewriter"), "%s", r.out);
+	run_result_done(&r);
+	prog_kill(&p);
 }
