@@ -546,7 +546,10 @@ int ckpt_track_tree_disarm(struct ckpt_track_tree *tt)
 
 	if (!tt)
 		return 0;
-	e = freeze(tt->o.pid, tt->o.timeout_ms, &f);
+	/* The root gone (or a zombie): no tree to freeze, each is disarmed alone below. */
+	e = tt->nr && tt->procs[0].pid == tt->o.pid && !alive_as(tt->o.pid, tt->procs[0].start_time)
+		    ? -ESRCH
+		    : freeze(tt->o.pid, tt->o.timeout_ms, &f);
 	if (e == -ETIMEDOUT) {
 		ckpt_track_tree_free(tt);
 		return e;
