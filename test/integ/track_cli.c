@@ -585,3 +585,175 @@ Test(track_cli, tree_follows_forks_exits_and_execs, .timeout = 120)
 	run_result_done(&r);
 	prog_kill(&p);
 }
+
+/*
+ * A SIGKILL of ckpt track leaves the tree running, tracked; --stop -t ROOT
+ * disarms every process of it, each named, and a second --stop finds
+ * nothing tracked.
+ */
+Test(track_cli, stop_disarms_the_whole_tree_left_by_a_killed_run, .timeout = 60)
+{
+	struct prog p;
+	struct mon m;
+	struct run_result r;
+	pid_t a, b;
+	char spid[16], pat[64];
+
+	cr_assert_eq(prog_start(&p, true, 5000, "treewriter", NULL), 0);
+	a = tw_fork(&p);
+	mon_start(&m, p.pid, "50ms");
+	b = tw_fork(&p);
+	tw_write(&p, b, 8);
+	for (int i = 0; i < 40 && !acct_of(&m, b)->born; i++)
+		cr_assert(mon_samples(&m, 1));
+	cr_assert_eq(acct_of(&m, b)->born, 1);
+	kill(m.ck.pid, SIGKILL);
+	prog_wait(&m.ck, 5000);
+	for (pid_t q = 0, v[] = { p.pid, a, b }; q < 3; q++)
+		cr_expect(tracked_in_kernel(v[q]), "pid %d: not tracked after ckpt was killed", v[q]);
+	tw_write(&p, a, 20);
+	tw_check(&p, 3);
+
+	snprintf(spid, sizeof(spid), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", spid, NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	for (pid_t q = 0, v[] = { p.pid, a, b }; q < 3; q++) {
+		snprintf(pat, sizeof(pat), "pid %d: tracking stopped", v[q]);
+		cr_expect(strstr(r.err, pat), "no '%s' in: %s", pat, r.err);
+		cr_expect(!tracked_in_kernel(v[q]), "pid %d still registered after --stop", v[q]);
+		cr_expect(!uffds_of(v[q]), "pid %d holds a userfaultfd after --stop", v[q]);
+	}
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", spid, NULL), 0);
+	cr_expect_eq(r.status, 1);
+	cr_expect(strstr(r.err, "not tracked"), "%s", r.err);
+	run_result_done(&r);
+	tw_check(&p, 3);
+	prog_kill(&p);
+}
+
+/* Closed output: the run ends (status 5: output lost), every process disarmed. */
+Test(track_cli, tree_closed_stdout_disarms_all, .timeout = 60)
+{
+	struct prog p;
+	pid_t a;
+	int st;
+
+	cr_assert_eq(prog_start(&p, true, 5000, "treewriter", NULL), 0);
+	a = tw_fork(&p);
+	st = sh("bash -o pipefail -c \"%s track -t %d --interval 50ms --json 2>/dev/null | head -c 1 >/dev/null\"",
+		ckpt_bin(), p.pid);
+	cr_expect_eq(st, 5, "ckpt track ended with %d", st);
+	cr_expect(!tracked_in_kernel(p.pid));
+	cr_expect(!tracked_in_kernel(a));
+	tw_check(&p, 2);
+	prog_kill(&p);
+}
+
+/* The number in the file @path (a python3 child's rounds), -1 if none. */
+static long rounds_in(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long n = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
+static bool cmdline_ends(pid_t pid, const char *tail)
+{
+	char path[64], buf[512] = "";
+	size_t n = 0, t = strlen(tail);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	while (n && !buf[n - 1])
+		n--;
+	buf[n] = '\0';
+	return n >= t && !strcmp(buf + n - t, tail);
+}
+
+/*
+ * Programs nobody here wrote: bash running python3 children, the second
+ * one started 0.6 s after bash, while ckpt already tracks. Each child
+ * allocates 4 MiB (a bytearray) and writes every page of it, over and
+ * over, and counts its rounds in a file. Each is reported with its own
+ * pages; the second one born during the run; every one runs on untracked.
+ */
+Test(track_cli, tree_of_bash_and_python, .timeout = 90)
+{
+	static const char py[] =
+		"import sys, time\n"
+		"n = 0\n"
+		"while True:\n"
+		"    b = bytearray(4 << 20)\n"
+		"    b[::4096] = b'\\x01' * (len(b) // 4096)\n"
+		"    n += 1\n"
+		"    with open(sys.argv[1], 'w') as f:\n"
+		"        f.write(str(n))\n"
+		"    time.sleep(0.05)\n";
+	char dir[64], one[96], two[96];
+	const char *argv[] = { "/bin/bash", "-c",
+			       "python3 -c \"$0\" \"$1/one\" & sleep 0.6; python3 -c \"$0\" \"$1/two\" & wait",
+			       py, dir, NULL };
+	struct prog p;
+	struct mon m;
+	pid_t py1 = 0, py2 = 0;
+	long before1, before2;
+
+	if (sh("command -v python3 >/dev/null") != 0)
+		cr_skip_test("no python3");
+	snprintf(dir, sizeof(dir), "%s", rundir);
+	snprintf(one, sizeof(one), "%s/one", dir);
+	snprintf(two, sizeof(two), "%s/two", dir);
+	cr_assert_eq(prog_spawn(&p, false, "/dev/null", argv), 0);
+	usleep(200000);
+	mon_start(&m, p.pid, "100ms");
+	for (int i = 0; i < 100 && !(py1 && py2 && acct_of(&m, py1)->pages >= 4096 &&
+				      acct_of(&m, py2)->pages >= 4096); i++) {
+		cr_assert(mon_samples(&m, 1));
+		for (int k = 0; k < m.n; k++) {
+			if (strcmp(m.a[k].comm, "python3") || m.a[k].ppid != p.pid)
+				continue;
+			if (!py1 && cmdline_ends(m.a[k].pid, "/one"))
+				py1 = m.a[k].pid;
+			if (!py2 && cmdline_ends(m.a[k].pid, "/two"))
+				py2 = m.a[k].pid;
+		}
+	}
+	cr_assert(py1 && py2, "the python3 children were not both reported");
+	prog_track_pid(py1);
+	prog_track_pid(py2);
+	/* Each wrote 4 MiB a round, several rounds: at least 4 rounds' pages each, its own. */
+	cr_expect_geq(acct_of(&m, py1)->pages, 4096, "python3 one: %ld pages", (long)acct_of(&m, py1)->pages);
+	cr_expect_geq(acct_of(&m, py2)->pages, 4096, "python3 two: %ld pages", (long)acct_of(&m, py2)->pages);
+	cr_expect_lt(acct_of(&m, p.pid)->pages, 256, "bash, which only waits: %ld pages",
+		     (long)acct_of(&m, p.pid)->pages);
+	cr_expect_eq(acct_of(&m, py2)->born, 1, "the python3 started during the run is not reported born");
+	for (int k = 0; k < m.n; k++)
+		if (!strcmp(m.a[k].comm, "sleep"))
+			cr_expect_eq(m.a[k].ended, 1, "sleep (pid %d) did not end", m.a[k].pid);
+	mon_stop(&m);
+	for (pid_t q = 0, v[] = { p.pid, py1, py2 }; q < 3; q++) {
+		cr_expect(!tracked_in_kernel(v[q]), "pid %d still registered", v[q]);
+		cr_expect(!uffds_of(v[q]), "pid %d holds a userfaultfd", v[q]);
+	}
+	/* They run on. */
+	before1 = rounds_in(one);
+	before2 = rounds_in(two);
+	usleep(500000);
+	cr_expect_gt(rounds_in(one), before1, "python3 one stopped counting");
+	cr_expect_gt(rounds_in(two), before2, "python3 two stopped counting");
+	kill(py1, SIGKILL);
+	kill(py2, SIGKILL);
+	prog_kill(&p);
+}
