@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ckpt track: a dirty-rate monitor built on lib/track. Arms the target,
- * harvests every interval and prints what was written, then disarms.
+ * ckpt track: a dirty-rate monitor built on lib/track. Arms the target's
+ * tree (ckpt/track_tree.h), harvests every interval and prints what each
+ * process wrote, then disarms.
  * With -D DIR: continuous checkpoints (ckpt/continuous.h), one per interval.
  */
 #include <errno.h>
@@ -37,12 +38,16 @@ static const char usage[] =
 	"                  [--timeout SECONDS] [--json]\n"
 	"       ckpt track --stop -t PID [--timeout SECONDS]\n"
 	"\n"
-	"Track the pages PID writes with userfaultfd write-protection and print, every\n"
-	"interval: pages written, MiB written, dirty rate, ranges, mappings added and\n"
-	"removed, scan time, freeze time and RSS. Ends after --count intervals,\n"
-	"--duration, SIGINT/SIGTERM/SIGHUP/SIGQUIT, its output closed (SIGPIPE), or\n"
-	"when the process exits (status 0) or executes a new program (status 1); then\n"
-	"the process is left untracked. Signals are read between freezes.\n"
+	"Track the pages PID and its descendants write with userfaultfd write-protection\n"
+	"and print, every interval: pages written, MiB written, dirty rate, ranges,\n"
+	"mappings added and removed, scan time, freeze time and RSS, for the tree and,\n"
+	"when it has several processes, for each (indented; --json: \"processes\").\n"
+	"Every interval freezes the whole tree at once. A process born during the run is\n"
+	"tracked from the freeze that finds it (born), one that exits is reported once\n"
+	"(ended), one that executes a new program is tracked again (exec). Ends after\n"
+	"--count intervals, --duration, SIGINT/SIGTERM/SIGHUP/SIGQUIT, its output closed\n"
+	"(SIGPIPE), or when PID exits (status 0) or executes a new program (status 1);\n"
+	"then every process is left untracked. Signals are read between freezes.\n"
 	"\n"
 	"With -D DIR, take a checkpoint every interval instead: DIR/0000 full, then\n"
 	"DIR/0001, DIR/0002 ... each a delta with the pages written since the one\n"
@@ -55,7 +60,7 @@ static const char usage[] =
 	"(a tree dump per interval).\n"
 	"\n"
 	"Options:\n"
-	"  -t, --tree PID            the process to track\n"
+	"  -t, --tree PID            the root of the tree to track (PID and its descendants)\n"
 	"  -D, --images-dir DIR      take continuous checkpoints into DIR\n"
 	"      --keep N              keep the newest N checkpoints (older ones are folded\n"
 	"                            into the oldest kept one and removed; default: all)\n"
@@ -68,7 +73,8 @@ static const char usage[] =
 	"                            as they are copied and freezes last longer\n"
 	"      --allow-unrestorable  checkpoint even what restore cannot recreate (with -D;\n"
 	"                            without it such a process ends the run, status 4)\n"
-	"      --stop                disarm tracking left armed by another command\n"
+	"      --stop                disarm tracking left armed by another command, in\n"
+	"                            every process of the tree\n"
 	"      --timeout SECONDS     how long a freeze waits for every thread to stop\n"
 	"                            (default 10); a thread in uninterruptible sleep (D)\n"
 	"                            then ends the run (status 1): the process runs on,\n"
