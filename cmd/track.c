@@ -220,32 +220,50 @@ static const char *proc_tag(const struct ckpt_track_tree_proc *p)
 	return p->ended ? "ended" : p->execed ? "exec" : p->born ? "born" : "";
 }
 
+/* What one harvest counted (of a process, or the tree's totals), into @o. */
+static void stats_json(json_object *o, const struct ckpt_track_stats *st, double interval_s)
+{
+	double mib = mib_of(st->pages);
+
+	json_object_object_add(o, "pages", json_object_new_uint64(st->pages));
+	json_object_object_add(o, "bytes", json_object_new_uint64(st->pages * 4096));
+	json_object_object_add(o, "mib", out_json_double(mib, 3));
+	json_object_object_add(o, "rate_mib_s", out_json_double(interval_s > 0 ? mib / interval_s : 0, 3));
+	json_object_object_add(o, "ranges", json_object_new_uint64(st->nr_ranges));
+	json_object_object_add(o, "maps_added", json_object_new_uint64(st->maps_added));
+	json_object_object_add(o, "maps_removed", json_object_new_uint64(st->maps_removed));
+	json_object_object_add(o, "maps_changed", json_object_new_uint64(st->maps_changed));
+	json_object_object_add(o, "new_pages", json_object_new_uint64(st->new_pages));
+	json_object_object_add(o, "always_dirty_maps", json_object_new_uint64(st->maps_always_dirty));
+	json_object_object_add(o, "scan_ms", out_json_double(ms(st->scan_ns), 3));
+	json_object_object_add(o, "harvest_ms", out_json_double(ms(st->harvest_ns), 3));
+}
+
 static json_object *proc_json(const struct ckpt_track_tree_proc *p, double interval_s)
 {
 	json_object *o = json_object_new_object();
-	double mib = mib_of(p->st.pages);
 
 	json_object_object_add(o, "pid", json_object_new_int(p->pid));
 	json_object_object_add(o, "ppid", json_object_new_int(p->ppid));
 	json_object_object_add(o, "comm", json_object_new_string(p->comm));
-	json_object_object_add(o, "pages", json_object_new_uint64(p->st.pages));
-	json_object_object_add(o, "bytes", json_object_new_uint64(p->st.pages * 4096));
-	json_object_object_add(o, "mib", out_json_double(mib, 3));
-	json_object_object_add(o, "rate_mib_s", out_json_double(interval_s > 0 ? mib / interval_s : 0, 3));
-	json_object_object_add(o, "ranges", json_object_new_uint64(p->st.nr_ranges));
-	json_object_object_add(o, "maps_added", json_object_new_uint64(p->st.maps_added));
-	json_object_object_add(o, "maps_removed", json_object_new_uint64(p->st.maps_removed));
-	json_object_object_add(o, "maps_changed", json_object_new_uint64(p->st.maps_changed));
-	json_object_object_add(o, "new_pages", json_object_new_uint64(p->st.new_pages));
-	json_object_object_add(o, "always_dirty_maps", json_object_new_uint64(p->st.maps_always_dirty));
-	json_object_object_add(o, "scan_ms", out_json_double(ms(p->st.scan_ns), 3));
-	json_object_object_add(o, "harvest_ms", out_json_double(ms(p->st.harvest_ns), 3));
+	stats_json(o, &p->st, interval_s);
 	json_object_object_add(o, "rss_kib", json_object_new_uint64(p->rss_kib));
 	json_object_object_add(o, "generation", json_object_new_uint64(p->st.generation));
 	json_object_object_add(o, "born", json_object_new_boolean(p->born));
 	json_object_object_add(o, "execed", json_object_new_boolean(p->execed));
 	json_object_object_add(o, "ended", json_object_new_boolean(p->ended));
 	return o;
+}
+
+/* One row of the table: @first in the TIME column, then the columns of @st. */
+static void print_row(const char *first, const struct ckpt_track_stats *st, double interval_s,
+		      const char *freeze, uint64_t rss_kib)
+{
+	double mib = mib_of(st->pages);
+
+	printf("%8s %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9s %9.1f", first, st->pages, mib,
+	       interval_s > 0 ? mib / interval_s : 0, st->nr_ranges, st->maps_added, st->maps_removed,
+	       ms(st->scan_ns), freeze, (double)rss_kib / 1024);
 }
 
 /*
@@ -256,31 +274,18 @@ static json_object *proc_json(const struct ckpt_track_tree_proc *p, double inter
  */
 static void print_sample(struct cmd_ctx *ctx, const struct sample *s, uint64_t n)
 {
-	const struct ckpt_track_stats *st = &s->t->total;
-	double mib = mib_of(st->pages);
-	double rate = s->interval_s > 0 ? mib / s->interval_s : 0;
 	bool tree = s->t->nr_procs > 1;
+	char first[32], freeze[32];
 
 	if (ctx->json) {
 		json_object *o = json_object_new_object(), *procs = json_object_new_array();
 
 		json_object_object_add(o, "time_s", out_json_double(s->time_s, 3));
 		json_object_object_add(o, "interval_s", out_json_double(s->interval_s, 3));
-		json_object_object_add(o, "pages", json_object_new_uint64(st->pages));
-		json_object_object_add(o, "bytes", json_object_new_uint64(st->pages * 4096));
-		json_object_object_add(o, "mib", out_json_double(mib, 3));
-		json_object_object_add(o, "rate_mib_s", out_json_double(rate, 3));
-		json_object_object_add(o, "ranges", json_object_new_uint64(st->nr_ranges));
-		json_object_object_add(o, "maps_added", json_object_new_uint64(st->maps_added));
-		json_object_object_add(o, "maps_removed", json_object_new_uint64(st->maps_removed));
-		json_object_object_add(o, "maps_changed", json_object_new_uint64(st->maps_changed));
-		json_object_object_add(o, "new_pages", json_object_new_uint64(st->new_pages));
-		json_object_object_add(o, "always_dirty_maps", json_object_new_uint64(st->maps_always_dirty));
-		json_object_object_add(o, "scan_ms", out_json_double(ms(st->scan_ns), 3));
-		json_object_object_add(o, "harvest_ms", out_json_double(ms(st->harvest_ns), 3));
+		stats_json(o, &s->t->total, s->interval_s);
 		json_object_object_add(o, "freeze_ms", out_json_double(ms(s->t->freeze_ns), 3));
 		json_object_object_add(o, "rss_kib", json_object_new_uint64(s->t->rss_kib));
-		json_object_object_add(o, "generation", json_object_new_uint64(st->generation));
+		json_object_object_add(o, "generation", json_object_new_uint64(s->t->total.generation));
 		for (size_t i = 0; i < s->t->nr_procs; i++)
 			json_object_array_add(procs, proc_json(&s->t->procs[i], s->interval_s));
 		json_object_object_add(o, "processes", procs);
@@ -291,21 +296,19 @@ static void print_sample(struct cmd_ctx *ctx, const struct sample *s, uint64_t n
 	if (n % 20 == 0 || (tree && n == 0))
 		printf("%8s %10s %9s %8s %7s %6s %6s %8s %9s %9s%s\n", "TIME", "WRITTEN", "MiB", "MiB/s",
 		       "RANGES", "+MAPS", "-MAPS", "SCAN ms", "FREEZE ms", "RSS MiB", tree ? "  PROCESS" : "");
-	printf("%8.2f %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9.2f %9.1f", s->time_s, st->pages, mib,
-	       rate, st->nr_ranges, st->maps_added, st->maps_removed, ms(st->scan_ns), ms(s->t->freeze_ns),
-	       (double)s->t->rss_kib / 1024);
+	snprintf(first, sizeof(first), "%.2f", s->time_s);
+	snprintf(freeze, sizeof(freeze), "%.2f", ms(s->t->freeze_ns));
+	print_row(first, &s->t->total, s->interval_s, freeze, s->t->rss_kib);
 	if (tree)
 		printf("  total of %zu\n", s->t->nr_procs);
 	else
 		putchar('\n');
 	for (size_t i = 0; tree && i < s->t->nr_procs; i++) {
 		const struct ckpt_track_tree_proc *p = &s->t->procs[i];
-		double pm = mib_of(p->st.pages);
 
-		printf("  %6d %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9s %9.1f  %s%s%s\n", p->pid,
-		       p->st.pages, pm, s->interval_s > 0 ? pm / s->interval_s : 0, p->st.nr_ranges,
-		       p->st.maps_added, p->st.maps_removed, ms(p->st.scan_ns), "-", (double)p->rss_kib / 1024,
-		       p->comm, *proc_tag(p) ? " " : "", proc_tag(p));
+		snprintf(first, sizeof(first), "%d", p->pid);
+		print_row(first, &p->st, s->interval_s, "-", p->rss_kib);
+		printf("  %s%s%s\n", p->comm, *proc_tag(p) ? " " : "", proc_tag(p));
 	}
 	out_flush();
 }
