@@ -574,12 +574,10 @@ static bool read_execs(struct ckpt_proc_events *ev, struct ckpt_track_tree *tt, 
 
 	while ((k = ckpt_proc_events_read(ev, e, 32)) > 0) {
 		for (int i = 0; i < k; i++) {
-			if (e[i].kind != CKPT_PROC_EV_EXEC)
-				continue;
-			if (e[i].tgid == root)
+			/* Only one after its arming: an exec just before it (bash running a program) is not. */
+			if (e[i].kind == CKPT_PROC_EV_EXEC &&
+			    ckpt_track_tree_note_exec(tt, e[i].tgid, e[i].timestamp_ns) && e[i].tgid == root)
 				root_exec = true;
-			else
-				ckpt_track_tree_note_exec(tt, e[i].tgid);
 		}
 		if (k < 32)
 			break;

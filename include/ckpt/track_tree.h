@@ -75,8 +75,13 @@ int ckpt_track_tree_open(const struct ckpt_track_tree_opts *o, struct ckpt_track
  * the processes armed so far stay tracked until ckpt_track_tree_disarm.
  */
 int ckpt_track_tree_harvest(struct ckpt_track_tree *tt, struct ckpt_track_tree_sample *ret) __must_check;
-/* @pid (of the tree) executed a new program (the proc connector said so): armed again at the next harvest. */
-void ckpt_track_tree_note_exec(struct ckpt_track_tree *tt, pid_t pid);
+/*
+ * @pid executed a new program at @when_ns (CLOCK_MONOTONIC; the proc
+ * connector said so): true when that is news, an exec of a tracked process
+ * of the tree after the freeze that armed it, which is then armed again at
+ * the next harvest (the root's ends a run: the caller's to say).
+ */
+bool ckpt_track_tree_note_exec(struct ckpt_track_tree *tt, pid_t pid, uint64_t when_ns);
 /* The fd where the uffd of @pid is parked, -1 if it is not tracked here. */
 int ckpt_track_tree_parked_fd(const struct ckpt_track_tree *tt, pid_t pid);
 /* Live processes tracked now. */

@@ -35,6 +35,7 @@ struct tt_proc {
 	uint64_t start_time;
 	char comm[CKPT_STATE_COMM_LEN];
 	struct ckpt_tracker *t;     /* NULL: cannot be armed (untracked, not tried again) */
+	uint64_t armed_ns;          /* CLOCK_MONOTONIC, in the freeze that armed it: an exec before is not news */
 	bool execed;                /* the proc connector saw an exec since the last freeze */
 	bool seen;                  /* in the tree of this freeze */
 };
@@ -138,12 +139,13 @@ static void drop_inherited_tt(struct ckpt_track_tree *tt, struct ckpt_inject *in
 }
 
 /* Arm the frozen process @inj: rid of inherited copies first, so it parks its own uffd as high. */
-static int arm(struct ckpt_track_tree *tt, struct ckpt_inject *inj, struct ckpt_tracker **ret)
+static int arm(struct ckpt_track_tree *tt, struct ckpt_inject *inj, struct tt_proc *p)
 {
 	struct ckpt_track_opts to = track_opts(tt);
 
 	drop_inherited_tt(tt, inj);
-	return ckpt_track_arm(inj, &to, ret);
+	p->armed_ns = now_ns();
+	return ckpt_track_arm(inj, &to, &p->t);
 }
 
 static int add_proc(struct ckpt_track_tree *tt, const struct tt_proc *p)
@@ -279,7 +281,7 @@ int ckpt_track_tree_open(const struct ckpt_track_tree_opts *o, struct ckpt_track
 			continue; /* a zombie */
 		r = identify(f.injs[i], &p);
 		if (r == 0)
-			r = arm(tt, f.injs[i], &p.t);
+			r = arm(tt, f.injs[i], &p);
 		if (r == 0 && (r = add_proc(tt, &p)) < 0)
 			ckpt_track_close(p.t);
 		if (r == 0)
@@ -306,7 +308,7 @@ int ckpt_track_tree_open(const struct ckpt_track_tree_opts *o, struct ckpt_track
 static int born(struct ckpt_track_tree *tt, struct ckpt_inject *inj, struct tt_proc *p, bool root)
 {
 	struct ckpt_track_tree_proc *o;
-	int r = arm(tt, inj, &p->t);
+	int r = arm(tt, inj, p);
 
 	if (r < 0) {
 		if (root)
@@ -335,7 +337,7 @@ static int rearm(struct ckpt_track_tree *tt, struct ckpt_inject *inj, struct tt_
 	int r;
 
 	(void)ckpt_track_disarm(TAKE_PTR(p->t), inj);
-	r = arm(tt, inj, &p->t);
+	r = arm(tt, inj, p);
 	if (r < 0) {
 		event(tt, "untracked", p->pid, "pid %d (%s) %s and cannot be tracked again: %s; it is left alone",
 		      p->pid, p->comm, why, errstr(r));
@@ -513,12 +515,15 @@ int ckpt_track_tree_harvest(struct ckpt_track_tree *tt, struct ckpt_track_tree_s
 	return 0;
 }
 
-void ckpt_track_tree_note_exec(struct ckpt_track_tree *tt, pid_t pid)
+bool ckpt_track_tree_note_exec(struct ckpt_track_tree *tt, pid_t pid, uint64_t when_ns)
 {
 	struct tt_proc *p = find(tt, pid);
 
-	if (p)
-		p->execed = true;
+	/* An exec before the freeze that armed it is what that freeze found already. */
+	if (!p || !p->t || when_ns <= p->armed_ns)
+		return false;
+	p->execed = true;
+	return true;
 }
 
 int ckpt_track_tree_parked_fd(const struct ckpt_track_tree *tt, pid_t pid)

@@ -107,6 +107,7 @@ static void decode(struct ckpt_proc_events *ev, const struct proc_event *pe)
 		return;
 	o = &ev->pending[ev->npending];
 	memset(o, 0, sizeof(*o));
+	o->timestamp_ns = pe->timestamp_ns;
 	switch (pe->what) {
 	case PROC_EVENT_FORK:
 		o->kind = CKPT_PROC_EV_FORK;
