@@ -292,12 +292,17 @@ static int scan(struct harvest *h, uint64_t start, uint64_t end)
 /*
  * A run failed with EPERM: go mapping by mapping. A mapping that fails is
  * not registered (replaced behind our back): register it and report it
- * whole; if that fails too, it is reported whole all the same.
+ * whole; if that fails too, it is reported whole all the same and left out
+ * of the registered list (emptied here, dropped after the scan), so that
+ * the next harvest takes it as new: a mapping that can never be written
+ * (shared, read-only: glibc's gconv cache) is then left alone, any other
+ * is always written, with one warning, not one per harvest.
  */
 static int scan_each(struct harvest *h, size_t first, size_t last, struct track_vma *vmas)
 {
 	for (size_t i = first; i <= last; i++) {
 		int r = scan(h, vmas[i].start, vmas[i].end);
+		bool forget;
 
 		if (r != -EPERM) {
 			if (r < 0)
@@ -310,15 +315,31 @@ static int scan_each(struct harvest *h, size_t first, size_t last, struct track_
 		if (r == -ESRCH)
 			return r;
 		if (r < 0)
-			pr_warn("cannot register the replaced mapping %#" PRIx64 "-%#" PRIx64
-				" of pid %d (%s): it counts as written whole", vmas[i].start, vmas[i].end,
-				h->t->pid, errstr(r));
+			pr_debug("cannot register the replaced mapping %#" PRIx64 "-%#" PRIx64
+				 " of pid %d (%s): it counts as written whole", vmas[i].start, vmas[i].end,
+				 h->t->pid, errstr(r));
+		forget = r < 0;
 		r = ckpt_range_set_add(h->out, vmas[i].start, vmas[i].end);
 		if (r < 0)
 			return r;
 		h->st->new_pages += (vmas[i].end - vmas[i].start) / page_size();
+		if (forget) {
+			vmas[i].end = vmas[i].start;
+			h->t->record_dirty = true;
+		}
 	}
 	return 0;
+}
+
+/* The mappings scan_each emptied: not registered any more. */
+static void drop_forgotten(struct ckpt_tracker *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nr_vmas; i++)
+		if (t->vmas[i].end > t->vmas[i].start)
+			t->vmas[n++] = t->vmas[i];
+	t->nr_vmas = n;
 }
 
 static int scan_all(struct harvest *h, struct track_vma *vmas, size_t nr)
@@ -413,6 +434,7 @@ int ckpt_track_harvest(struct ckpt_tracker *t, struct ckpt_inject *inj,
 		pr_err("cannot scan the memory of pid %d: %s", t->pid, errstr(r));
 		goto out;
 	}
+	drop_forgotten(t);
 	for (size_t i = 0; i < t->nr_dirty; i++) {
 		r = ckpt_range_set_add(&out, t->dirty[i].start, t->dirty[i].end);
 		if (r < 0)

@@ -611,3 +611,42 @@ Test(track, random_writer_nothing_missed_over_100_harvests, .timeout = 120)
 	dz_stop(&d);
 	free(wl);
 }
+
+/*
+ * A registered mapping replaced at the same address by one that cannot be
+ * registered (shared, read-only: glibc's gconv cache): counted whole once,
+ * then left alone, not reported whole (with a warning) at every harvest.
+ */
+Test(track, replaced_by_an_unregistrable_mapping_is_counted_once)
+{
+	struct dz d;
+	struct ckpt_tracker *t;
+	struct ckpt_range_set set;
+	struct ckpt_track_stats st;
+	unsigned long long addr;
+	char ans[128], got[64], none[64];
+
+	dz_start(&d);
+	t = arm(&d);
+	dz_cmd(&d, ans, sizeof(ans), "mmap 16");
+	cr_assert_eq(sscanf(ans, "mapped %llx", &addr), 1, "%s", ans);
+	harvest_ok(&d, t, &set, &st);
+	ckpt_range_set_done(&set);
+	dz_ok(&d, "roshare %#llx 16", addr);
+	harvest_ok(&d, t, &set, &st);
+	pages_of(&set, addr, 16, got);
+	cr_expect_str_eq(got, "1111111111111111", "the replaced mapping counts whole once");
+	ckpt_range_set_done(&set);
+	memset(none, '0', 16);
+	none[16] = '\0';
+	for (int i = 0; i < 2; i++) {
+		log_capture_start();
+		harvest_ok(&d, t, &set, &st);
+		pages_of(&set, addr, 16, got);
+		cr_expect_str_eq(got, none, "harvest %d after: a mapping that can never be written is reported", i + 2);
+		cr_expect(!strstr(log_captured(), "cannot register"), "warned again: %s", log_captured());
+		ckpt_range_set_done(&set);
+	}
+	cr_assert_eq(ckpt_track_disarm(t, NULL), 0);
+	dz_stop(&d);
+}
