@@ -134,10 +134,15 @@ static int update_registration(struct harvest *h, struct track_vma **ret_vmas, s
 			vmas[nr++] = (struct track_vma){ v->start, v->end, v->prot };
 			continue;
 		}
-		/* New, or grown: register; the uncovered part counts as written. */
-		h->st->maps_added++;
+		/*
+		 * New, or grown: register; the uncovered part counts as written.
+		 * Only what is tracked counts as added (and, gone, as removed):
+		 * not a mapping that can never be written (met again at every
+		 * harvest), nor one always written after its first time.
+		 */
 		r = track_register(t, v->start, v->end);
 		if (r == 0) {
+			h->st->maps_added++;
 			size_t before = h->out->nr;
 			uint64_t bytes = 0;
 
@@ -162,9 +167,11 @@ static int update_registration(struct harvest *h, struct track_vma **ret_vmas, s
 			continue; /* never writable through this mapping */
 		}
 		track_vma_label(v, label, sizeof(label));
-		if (!was_always_dirty(t, v->start, v->end))
+		if (!was_always_dirty(t, v->start, v->end)) {
+			h->st->maps_added++;
 			pr_warn("cannot register mapping %s of pid %d for write-protect (%s): "
 				"it is treated as always written", label, t->pid, errstr(r));
+		}
 		if (GROW(dirty, cap_dirty, nr_dirty + 1) < 0)
 			goto nomem;
 		dirty[nr_dirty].start = v->start;
