@@ -629,8 +629,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		return out_error(ctx, EXIT_FAIL, "cannot track pid %d", a.pid);
 	tree = ckpt_track_tree_nr_procs(tt) > 1;
 	if (tree)
-		print_event(ctx, "armed", a.pid, "tracking pid %d and its %zu descendants, every %.3g s", a.pid,
-			    ckpt_track_tree_nr_procs(tt) - 1, (double)a.interval_ns / 1e9);
+		print_event(ctx, "armed", a.pid, "tracking pid %d and its %zu descendant%s, every %.3g s", a.pid,
+			    ckpt_track_tree_nr_procs(tt) - 1, ckpt_track_tree_nr_procs(tt) > 2 ? "s" : "",
+			    (double)a.interval_ns / 1e9);
 	else
 		print_event(ctx, "armed", a.pid, "tracking pid %d (userfaultfd parked at fd %d), every %.3g s",
 			    a.pid, ckpt_track_tree_parked_fd(tt, a.pid), (double)a.interval_ns / 1e9);

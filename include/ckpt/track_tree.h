@@ -34,7 +34,7 @@ struct ckpt_track_tree_opts {
 	unsigned int timeout_ms;    /* of every freeze; 0: the default */
 	const char *rundir;         /* NULL: $CKPT_RUNDIR, else /run/ckpt */
 	/*
-	 * Told, outside any freeze, what the samples cannot say: "exec" (a
+	 * Told after a harvest, outside any freeze, what the samples cannot say: "exec" (a
 	 * process of the tree armed again), "left" (left the tree alive:
 	 * disarmed), "untracked" (a new process that cannot be armed: it is
 	 * left alone, not tried again), with a message.

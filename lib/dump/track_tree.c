@@ -40,8 +40,17 @@ struct tt_proc {
 	bool seen;                  /* in the tree of this freeze */
 };
 
+/* An event for opts.on_event, held until the tree runs again. */
+struct tt_event {
+	char what[16];
+	pid_t pid;
+	char msg[512];
+};
+
 struct ckpt_track_tree {
 	struct ckpt_track_tree_opts o;
+	struct tt_event *events;
+	size_t nr_events, cap_events;
 	char *rundir;
 	struct tt_proc *procs;
 	size_t nr, cap;
@@ -74,20 +83,33 @@ static struct ckpt_track_opts track_opts(const struct ckpt_track_tree *tt)
 	return (struct ckpt_track_opts){ .rundir = tt->rundir };
 }
 
-static void event(const struct ckpt_track_tree *tt, const char *what, pid_t pid, const char *fmt, ...)
+static void event(struct ckpt_track_tree *tt, const char *what, pid_t pid, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static void event(const struct ckpt_track_tree *tt, const char *what, pid_t pid, const char *fmt, ...)
+static void event(struct ckpt_track_tree *tt, const char *what, pid_t pid, const char *fmt, ...)
 {
-	char msg[512];
+	struct tt_event *e;
 	va_list ap;
 
+	/* Never told in a freeze: a blocked output must not hold the tree. */
+	if (GROW(tt->events, tt->cap_events, tt->nr_events + 1) < 0)
+		return;
+	e = &tt->events[tt->nr_events++];
+	snprintf(e->what, sizeof(e->what), "%s", what);
+	e->pid = pid;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
-	if (tt->o.on_event)
-		tt->o.on_event(what, pid, msg, tt->o.userdata);
-	else
-		pr_info("%s", msg);
+}
+
+static void tell_events(struct ckpt_track_tree *tt)
+{
+	for (size_t i = 0; i < tt->nr_events; i++) {
+		if (tt->o.on_event)
+			tt->o.on_event(tt->events[i].what, tt->events[i].pid, tt->events[i].msg, tt->o.userdata);
+		else
+			pr_info("%s", tt->events[i].msg);
+	}
+	tt->nr_events = 0;
 }
 
 /* pid, ppid, start time and comm of a frozen process. */
@@ -211,6 +233,7 @@ void ckpt_track_tree_free(struct ckpt_track_tree *tt)
 		ckpt_track_close(tt->procs[i].t);
 	free(tt->procs);
 	free(tt->out);
+	free(tt->events);
 	free(tt->rundir);
 	free(tt);
 }
@@ -283,7 +306,7 @@ int ckpt_track_tree_open(const struct ckpt_track_tree_opts *o, struct ckpt_track
 		if (r == 0)
 			r = arm(tt, f.injs[i], &p);
 		if (r == 0 && (r = add_proc(tt, &p)) < 0)
-			ckpt_track_close(p.t);
+			(void)ckpt_track_disarm(p.t, f.injs[i]);
 		if (r == 0)
 			armed[i] = p.t;
 	}
@@ -491,9 +514,10 @@ int ckpt_track_tree_harvest(struct ckpt_track_tree *tt, struct ckpt_track_tree_s
 	r = harvest_frozen(tt, &f);
 	thaw(&f);
 	s.freeze_ns = now_ns() - t0;
+	if (r == 0)
+		r = end_unseen(tt);
+	tell_events(tt);
 	if (r < 0)
-		return r;
-	if ((r = end_unseen(tt)) < 0)
 		return r;
 	for (size_t i = 0; i < tt->nr_out; i++) {
 		struct ckpt_track_tree_proc *o = &tt->out[i];
