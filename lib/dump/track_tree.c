@@ -390,6 +390,10 @@ static int harvest_one(struct ckpt_track_tree *tt, struct ckpt_inject *inj, stru
 		ckpt_range_set_done(&set);
 	if (r == -ESTALE && !root)
 		return rearm(tt, inj, p, "lost its tracking (it executed a new program or closed the fd)");
+	if (r == -ESRCH && !root) {
+		p->seen = false; /* killed while frozen: ended, after the release */
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	if (!(o = add_out(tt, p)))

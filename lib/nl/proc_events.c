@@ -160,7 +160,13 @@ static int recv_one(struct ckpt_proc_events *ev)
 			continue;
 		if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
 			continue;
-		decode(ev, (const struct proc_event *)cn->data);
+		{
+			/* cn->data is 4 bytes past an 8-byte boundary; proc_event holds a u64: copy it out. */
+			struct proc_event pe;
+
+			memcpy(&pe, cn->data, sizeof(pe));
+			decode(ev, &pe);
+		}
 	}
 	free(buf);
 	return 1;
