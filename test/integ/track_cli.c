@@ -316,6 +316,7 @@ struct acct {
 	int64_t pages;   /* since it was first reported */
 	int64_t since;   /* since acct_mark */
 	int samples, born, ended, execed, after_end;
+	int left;        /* "left" events: it left the tree alive */
 };
 
 struct mon {
@@ -399,6 +400,8 @@ static int mon_line(struct mon *m)
 		account(m, o);
 	else
 		snprintf(m->last_event, sizeof(m->last_event), "%s", str(o, "event"));
+	if (!sample && !strcmp(str(o, "event"), "left"))
+		acct_of(m, (pid_t)num(o, "pid"))->left++;
 	json_object_put(o);
 	return sample;
 }
@@ -778,5 +781,56 @@ Test(track_cli, tree_of_bash_and_python, .timeout = 90)
 	cr_expect_gt(after2, before2, "python3 two stopped counting (state %c)", proc_state(py2));
 	kill(py1, SIGKILL);
 	kill(py2, SIGKILL);
+	prog_kill(&p);
+}
+
+/* SIGKILL the children of @pid (a shell's foreground command would outlive it, holding our stderr). */
+static void kill_children(pid_t pid)
+{
+	char path[64];
+	FILE *f;
+	int kid;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+	f = fopen(path, "r");
+	while (f && fscanf(f, "%d", &kid) == 1)
+		kill(kid, SIGKILL);
+	if (f)
+		fclose(f);
+}
+
+/*
+ * A process that leaves the tree alive (its parent exits: it is adopted
+ * outside) is reported ended, with a "left" event, and disarmed at once
+ * while the run goes on.
+ */
+Test(track_cli, a_process_that_leaves_the_tree_is_disarmed, .timeout = 60)
+{
+	const char *argv[] = { "/bin/bash", "-c", "(sleep 1000 & sleep 0.8; exit 0); sleep 1000; true", NULL };
+	struct prog p;
+	struct mon m;
+	pid_t orphan = 0;
+
+	cr_assert_eq(prog_spawn(&p, false, "/dev/null", argv), 0);
+	usleep(300000);
+	mon_start(&m, p.pid, "100ms");
+	for (int i = 0; i < 100 && !orphan; i++) {
+		cr_assert(mon_samples(&m, 1));
+		for (int k = 0; k < m.n; k++)
+			if (m.a[k].left)
+				orphan = m.a[k].pid;
+	}
+	cr_assert(orphan, "no process was reported leaving the tree");
+	prog_track_pid(orphan);
+	cr_expect_eq(acct_of(&m, orphan)->ended, 1, "the process that left is not reported ended");
+	cr_expect(cmdline_ends(orphan, "1000"), "pid %d is not the orphaned sleep", orphan);
+	cr_expect_neq(proc_state(orphan), 0, "the orphan is gone");
+	cr_expect(!tracked_in_kernel(orphan), "pid %d left the tree and is still registered", orphan);
+	cr_expect(!uffds_of(orphan), "pid %d left the tree and holds a userfaultfd", orphan);
+	cr_assert(mon_samples(&m, 2), "the run did not go on");
+	mon_stop(&m);
+	cr_expect(!tracked_in_kernel(p.pid));
+	kill(orphan, SIGKILL);
+	kill_children(p.pid);
 	prog_kill(&p);
 }
