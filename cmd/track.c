@@ -533,11 +533,13 @@ static int finish(struct cmd_ctx *ctx, const struct track_args *a, struct ckpt_t
 		print_event(ctx, "exec", a->pid, "pid %d executed a new program; tracking ended", a->pid);
 		break;
 	case END_TIMEOUT:
-		/* Disarming needs a freeze too, which would wait as long for the same thread. */
+		/*
+		 * Disarming in a freeze would wait as long for the same thread:
+		 * closing ckpt's userfaultfds ends the tracking without one.
+		 */
 		ckpt_track_tree_free(tt);
 		return out_error(ctx, EXIT_FAIL, "tracking of pid %d%s failed: a thread did not stop "
-				 "(--timeout); the processes run on, still tracked ('ckpt track --stop -t %d' "
-				 "disarms them)", a->pid, who, a->pid);
+				 "(--timeout); the processes run on, untracked", a->pid, who);
 	default:
 		break;
 	}
@@ -553,9 +555,8 @@ static int finish(struct cmd_ctx *ctx, const struct track_args *a, struct ckpt_t
 		return out_error(ctx, EXIT_FAIL, "tracking of pid %d%s failed", a->pid, who);
 	default:
 		if (r == -ETIMEDOUT)
-			return out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d%s: a thread did "
-					 "not stop (--timeout); 'ckpt track --stop -t %d' disarms it later", a->pid,
-					 who, a->pid);
+			return out_error(ctx, EXIT_FAIL, "cannot freeze pid %d%s to disarm it: a thread did not "
+					 "stop (--timeout); its tracking ended with ckpt's userfaultfds", a->pid, who);
 		if (r < 0)
 			return out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d%s: %s", a->pid, who,
 					 strerror(-r));
@@ -633,8 +634,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			    ckpt_track_tree_nr_procs(tt) - 1, ckpt_track_tree_nr_procs(tt) > 2 ? "s" : "",
 			    (double)a.interval_ns / 1e9);
 	else
-		print_event(ctx, "armed", a.pid, "tracking pid %d (userfaultfd parked at fd %d), every %.3g s",
-			    a.pid, ckpt_track_tree_parked_fd(tt, a.pid), (double)a.interval_ns / 1e9);
+		print_event(ctx, "armed", a.pid, "tracking pid %d (userfaultfd held by ckpt), every %.3g s",
+			    a.pid, (double)a.interval_ns / 1e9);
 
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	{

@@ -43,6 +43,15 @@ struct ckpt_tracker;
 
 struct ckpt_track_opts {
 	const char *rundir; /* NULL: $CKPT_RUNDIR, else /run/ckpt */
+	/*
+	 * Arm only: the uffd is held by the caller alone, not parked in the
+	 * process (a monitor whose tracking ends with it). Nothing is added
+	 * to the process's fds, and when the caller's copy closes (its end,
+	 * or a SIGKILL) the kernel unregisters everything: the process runs
+	 * untracked. The record only says that a command holds it; a later
+	 * command finds it lost.
+	 */
+	bool held;
 };
 
 struct ckpt_track_stats {
@@ -112,7 +121,7 @@ void ckpt_track_close(struct ckpt_tracker *t);
 CKPT_DEFINE_CLEANUP(struct ckpt_tracker, ckpt_track_close)
 
 pid_t ckpt_track_pid(const struct ckpt_tracker *t);
-/* The fd number parked in the target (it is excluded from checkpoints). */
+/* The fd number parked in the target (it is excluded from checkpoints); -1 when held. */
 int ckpt_track_parked_fd(const struct ckpt_tracker *t);
 /* Harvests so far; a checkpoint records it to know whether a delta is valid. */
 uint64_t ckpt_track_generation(const struct ckpt_tracker *t);

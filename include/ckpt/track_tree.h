@@ -3,7 +3,9 @@
  * lib/dump: dirty tracking of a process tree (ckpt track -t PID without
  * -D): PID and all its descendants, each tracked with its own userfaultfd
  * (lib/track; a child does not inherit its parent's registration across
- * fork, since ckpt does not ask for UFFD_FEATURE_EVENT_FORK).
+ * fork, since ckpt does not ask for UFFD_FEATURE_EVENT_FORK). The uffds
+ * are held by ckpt, not parked in the processes (ckpt_track_opts.held):
+ * the tracking ends with the command, whatever ends it, SIGKILL included.
  *
  * Every harvest is one freeze of the whole tree (the freeze of a tree dump,
  * lib/dump/tree.c: a consistent cut), in which each process is harvested on
@@ -82,17 +84,16 @@ int ckpt_track_tree_harvest(struct ckpt_track_tree *tt, struct ckpt_track_tree_s
  * the next harvest (the root's ends a run: the caller's to say).
  */
 bool ckpt_track_tree_note_exec(struct ckpt_track_tree *tt, pid_t pid, uint64_t when_ns);
-/* The fd where the uffd of @pid is parked, -1 if it is not tracked here. */
-int ckpt_track_tree_parked_fd(const struct ckpt_track_tree *tt, pid_t pid);
 /* Live processes tracked now. */
 size_t ckpt_track_tree_nr_procs(const struct ckpt_track_tree *tt);
 /*
  * Disarm every process (in one freeze of the tree, and alone those that
  * left it or when the root is gone): each runs untracked. Frees @tt.
- * -ETIMEDOUT: the tree could not be frozen, everything stays armed.
+ * -ETIMEDOUT: the tree could not be frozen; our uffds are closed, which
+ * ends the tracking all the same (the kernel unregisters their ranges).
  */
 int ckpt_track_tree_disarm(struct ckpt_track_tree *tt);
-/* Drop our handles; the tracking stays armed ('ckpt track --stop' disarms it). */
+/* Drop our handles: closing the held uffds ends the tracking (the kernel unregisters). */
 void ckpt_track_tree_free(struct ckpt_track_tree *tt);
 CKPT_DEFINE_CLEANUP(struct ckpt_track_tree, ckpt_track_tree_free)
 

@@ -78,9 +78,10 @@ static void thaw(struct frozen *f)
 	*f = (struct frozen){ 0 };
 }
 
+/* Held, not parked: the tracking ends with this command, even with a SIGKILL of it. */
 static struct ckpt_track_opts track_opts(const struct ckpt_track_tree *tt)
 {
-	return (struct ckpt_track_opts){ .rundir = tt->rundir };
+	return (struct ckpt_track_opts){ .rundir = tt->rundir, .held = true };
 }
 
 static void event(struct ckpt_track_tree *tt, const char *what, pid_t pid, const char *fmt, ...)
@@ -554,14 +555,6 @@ bool ckpt_track_tree_note_exec(struct ckpt_track_tree *tt, pid_t pid, uint64_t w
 	return true;
 }
 
-int ckpt_track_tree_parked_fd(const struct ckpt_track_tree *tt, pid_t pid)
-{
-	for (size_t i = 0; i < tt->nr; i++)
-		if (tt->procs[i].pid == pid && tt->procs[i].t)
-			return ckpt_track_parked_fd(tt->procs[i].t);
-	return -1;
-}
-
 size_t ckpt_track_tree_nr_procs(const struct ckpt_track_tree *tt)
 {
 	size_t n = 0;
@@ -584,6 +577,7 @@ int ckpt_track_tree_disarm(struct ckpt_track_tree *tt)
 		    ? -ESRCH
 		    : freeze(tt->o.pid, tt->o.timeout_ms, &f);
 	if (e == -ETIMEDOUT) {
+		/* Our uffds closed, the kernel unregisters all the same, without a freeze. */
 		ckpt_track_tree_free(tt);
 		return e;
 	}

@@ -54,8 +54,23 @@ static int check_alive(struct harvest *h)
 {
 	struct ckpt_tracker *t = h->t;
 	char why[256];
-	int r = track_verify_parked(t, h->inj, why, sizeof(why));
+	int r;
 
+	if (t->parked_fd < 0) {
+		/* Held, not parked: the uffd is ours alone; is its mm still the process's? */
+		for (size_t i = 0; i < t->nr_vmas; i++) {
+			int e = track_register(t, t->vmas[i].start, t->vmas[i].end);
+
+			if (e == -ESRCH) {
+				pr_debug("pid %d executed a new program: its tracking ended", t->pid);
+				return -ESTALE;
+			}
+			if (e == 0)
+				return 0;
+		}
+		return 0;
+	}
+	r = track_verify_parked(t, h->inj, why, sizeof(why));
 	if (r == 0)
 		return 0;
 	for (size_t i = 0; i < t->nr_vmas; i++) {

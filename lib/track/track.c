@@ -338,7 +338,8 @@ int ckpt_track_arm(struct ckpt_inject *inj, const struct ckpt_track_opts *opts,
 	r = open_uffd(t, inj, &remote);
 	if (r < 0)
 		goto fail;
-	r = park(t, inj, remote);
+	/* Held: the process keeps no copy; ours is the only one. */
+	r = opts && opts->held ? ckpt_inject_close_fd(inj, remote) : park(t, inj, remote);
 	if (r < 0)
 		goto fail;
 	remote = -1;
@@ -362,8 +363,8 @@ int ckpt_track_arm(struct ckpt_inject *inj, const struct ckpt_track_opts *opts,
 	r = track_record_save(t);
 	if (r < 0)
 		goto fail;
-	pr_debug("armed pid %d: %zu mappings, %zu always dirty, uffd parked at fd %d", t->pid,
-		 t->nr_vmas, t->nr_dirty, t->parked_fd);
+	pr_debug("armed pid %d: %zu mappings, %zu always dirty, uffd %s%d", t->pid, t->nr_vmas, t->nr_dirty,
+		 t->parked_fd < 0 ? "held by ckpt " : "parked at fd ", t->parked_fd);
 	*ret = t;
 	return 0;
 fail:
@@ -449,6 +450,11 @@ int ckpt_track_attach(pid_t pid, const struct ckpt_track_opts *opts, struct ckpt
 	r = track_record_lock(t);
 	if (r < 0)
 		goto out;
+	if (t->parked_fd < 0) {
+		/* Held by a command that ended without disarming (killed): the kernel dropped it with its fd. */
+		pr_debug("pid %d was tracked by a command that has ended: its tracking ended with it", pid);
+		goto stale;
+	}
 	r = take_parked(t, pidfd, &t->uffd, why, sizeof(why));
 	if (r < 0) {
 		pr_err("%s", why);
@@ -522,6 +528,12 @@ int ckpt_track_sync(struct ckpt_tracker *t)
 
 void ckpt_track_close(struct ckpt_tracker *t)
 {
+	if (t && t->parked_fd < 0 && t->uffd >= 0) {
+		/* Held: closing our copy ends the tracking (the kernel unregisters everything). */
+		track_record_remove(t);
+		track_free(t);
+		return;
+	}
 	if (t && ckpt_track_sync(t) < 0)
 		pr_warn("the tracking record of pid %d lags behind: the next harvest reports more",
 			t->pid);

@@ -600,17 +600,18 @@ Test(track_cli, tree_follows_forks_exits_and_execs, .timeout = 120)
 }
 
 /*
- * A SIGKILL of ckpt track leaves the tree running, tracked; --stop -t ROOT
- * disarms every process of it, each named, and a second --stop finds
- * nothing tracked.
+ * A SIGKILL of ckpt track leaves the tree running and untracked: its
+ * userfaultfds were ckpt's alone (held, not parked), so the kernel
+ * unregistered everything when ckpt died; nothing was added to any fd
+ * table, and the next run starts afresh.
  */
-Test(track_cli, stop_disarms_the_whole_tree_left_by_a_killed_run, .timeout = 60)
+Test(track_cli, sigkill_of_a_tree_run_leaves_every_process_untracked, .timeout = 60)
 {
 	struct prog p;
 	struct mon m;
 	struct run_result r;
 	pid_t a, b;
-	char spid[16], pat[64];
+	char spid[16];
 
 	cr_assert_eq(prog_start(&p, true, 5000, "treewriter", NULL), 0);
 	a = tw_fork(&p);
@@ -620,19 +621,54 @@ Test(track_cli, stop_disarms_the_whole_tree_left_by_a_killed_run, .timeout = 60)
 	for (int i = 0; i < 40 && !acct_of(&m, b)->born; i++)
 		cr_assert(mon_samples(&m, 1));
 	cr_assert_eq(acct_of(&m, b)->born, 1);
+	for (pid_t q = 0, v[] = { p.pid, a, b }; q < 3; q++) {
+		cr_expect(tracked_in_kernel(v[q]), "pid %d: not tracked during the run", v[q]);
+		cr_expect(!uffds_of(v[q]), "pid %d holds a userfaultfd during the run", v[q]);
+	}
 	kill(m.ck.pid, SIGKILL);
 	prog_wait(&m.ck, 5000);
 	for (pid_t q = 0, v[] = { p.pid, a, b }; q < 3; q++)
-		cr_expect(tracked_in_kernel(v[q]), "pid %d: not tracked after ckpt was killed", v[q]);
+		cr_expect(!tracked_in_kernel(v[q]), "pid %d still registered after ckpt was killed", v[q]);
 	tw_write(&p, a, 20);
 	tw_check(&p, 3);
-
 	snprintf(spid, sizeof(spid), "%d", p.pid);
+	cr_assert_eq(run_ckpt(&r, "track", "-t", spid, "--count", "1", "--interval", "50ms", NULL), 0);
+	cr_expect_eq(r.status, 0, "the next run after a killed one: %s", r.err);
+	run_result_done(&r);
+	prog_kill(&p);
+}
+
+/*
+ * What a tree dump --leave-running leaves tracked (each process, its uffd
+ * parked) --stop -t ROOT disarms in every process, each named, and the
+ * copy of the root's uffd that a child forked since inherited is closed;
+ * a second --stop finds nothing tracked.
+ */
+Test(track_cli, stop_disarms_the_whole_tree, .timeout = 60)
+{
+	struct prog p;
+	struct run_result r;
+	pid_t a, c;
+	char spid[16], pat[64], dir[128];
+
+	cr_assert_eq(prog_start(&p, true, 5000, "treewriter", NULL), 0);
+	a = tw_fork(&p);
+	snprintf(spid, sizeof(spid), "%d", p.pid);
+	snprintf(dir, sizeof(dir), "%s/img", rundir);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", spid, "-D", dir, "--leave-running", "--allow-unrestorable", NULL), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	c = tw_fork(&p);
+	cr_expect(tracked_in_kernel(p.pid) && tracked_in_kernel(a), "the dump left them untracked");
+	cr_expect(uffds_of(c), "the child forked since holds no copy of its parent's uffd");
+
 	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", spid, NULL), 0);
 	cr_expect_eq(r.status, 0, "%s", r.err);
-	for (pid_t q = 0, v[] = { p.pid, a, b }; q < 3; q++) {
+	for (pid_t q = 0, v[] = { p.pid, a }; q < 2; q++) {
 		snprintf(pat, sizeof(pat), "pid %d: tracking stopped", v[q]);
 		cr_expect(strstr(r.err, pat), "no '%s' in: %s", pat, r.err);
+	}
+	for (pid_t q = 0, v[] = { p.pid, a, c }; q < 3; q++) {
 		cr_expect(!tracked_in_kernel(v[q]), "pid %d still registered after --stop", v[q]);
 		cr_expect(!uffds_of(v[q]), "pid %d holds a userfaultfd after --stop", v[q]);
 	}
@@ -641,6 +677,7 @@ Test(track_cli, stop_disarms_the_whole_tree_left_by_a_killed_run, .timeout = 60)
 	cr_expect_eq(r.status, 1);
 	cr_expect(strstr(r.err, "not tracked"), "%s", r.err);
 	run_result_done(&r);
+	tw_write(&p, c, 5);
 	tw_check(&p, 3);
 	prog_kill(&p);
 }
