@@ -11,7 +11,8 @@
  * path. A harvest (with the process frozen) scans for PAGE_IS_WRITTEN pages
  * and re-arms them in the same call.
  *
- * Tracking outlives the command that armed it: the uffd is parked in the
+ * Tracking outlives the command that armed it (unless held, see
+ * ckpt_track_opts): the uffd is parked in the
  * target's own fd table at a high number with O_CLOEXEC, and a record file
  * in the run directory (default /run/ckpt, $CKPT_RUNDIR) keeps the fd
  * number, the uffd's inode, the registered ranges and a generation counter
