@@ -81,23 +81,6 @@ static struct tick last_tick(const char *path, pid_t pid)
 	return t;
 }
 
-/* Does any mapping of @pid have a userfaultfd registration (VmFlags "uw")? */
-static bool registered(pid_t pid)
-{
-	char path[64], line[512];
-	FILE *f;
-	bool uw = false;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " uw"))
-			uw = true;
-	if (f)
-		fclose(f);
-	return uw;
-}
-
 /* Empty string if @pid runs as it should, else what is wrong. */
 static void check_healthy(const char *status, pid_t pid, char *why, size_t len)
 {
@@ -439,7 +422,7 @@ static void random_kills(enum mode m)
 		} else if (proc_state(t.pid) && proc_state(t.pid) != 'Z') {
 			check_healthy(status, t.pid, why, sizeof(why));
 			/* The monitor's userfaultfd is ckpt's alone: it goes with ckpt. */
-			if (!why[0] && m == TRACK && registered(t.pid))
+			if (!why[0] && m == TRACK && proc_uffd_registered(t.pid))
 				snprintf(why, sizeof(why), "still tracked after ckpt track was killed");
 			prog_kill(&t);
 		} else {
@@ -535,7 +518,7 @@ static void random_kills_tree(bool leave, bool track)
 			check_healthy(status, t.pid, why, sizeof(why));
 			if (!why[0])
 				check_healthy(status, kid, why, sizeof(why));
-			if (!why[0] && track && (registered(t.pid) || registered(kid)))
+			if (!why[0] && track && (proc_uffd_registered(t.pid) || proc_uffd_registered(kid)))
 				snprintf(why, sizeof(why), "still tracked after ckpt track was killed");
 		} else if (leave || track || access(path, F_OK) != 0) {
 			snprintf(why, sizeof(why), "the root died without a complete checkpoint");

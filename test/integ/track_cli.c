@@ -50,22 +50,6 @@ static void start(struct prog *p)
 	cr_assert_geq(prog_read_line(p, line, sizeof(line), 5000), 0);
 }
 
-static bool tracked_in_kernel(pid_t pid)
-{
-	char path[64], line[512];
-	FILE *f;
-	bool uw = false;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " uw"))
-			uw = true;
-	if (f)
-		fclose(f);
-	return uw;
-}
-
 /* Split NDJSON output into objects. */
 static size_t parse_lines(char *out, json_object **objs, size_t max)
 {
@@ -125,7 +109,7 @@ Test(track_cli, json_lines_then_untracked)
 	}
 	for (size_t i = 0; i < n; i++)
 		json_object_put(o[i]);
-	cr_expect(!tracked_in_kernel(p.pid), "still registered after the end");
+	cr_expect(!proc_uffd_registered(p.pid), "still registered after the end");
 	run_result_done(&r);
 	prog_kill(&p);
 }
@@ -230,11 +214,11 @@ Test(track_cli, sigint_disarms_and_exits_0)
 	start(&p);
 	t = spawn_track(p.pid, "50ms", &out);
 	usleep(400000);
-	cr_expect(tracked_in_kernel(p.pid));
+	cr_expect(proc_uffd_registered(p.pid));
 	kill(t, SIGINT);
 	code = wait_status(t, 2.0);
 	cr_expect_eq(code, 0);
-	cr_expect(!tracked_in_kernel(p.pid), "still registered after SIGINT");
+	cr_expect(!proc_uffd_registered(p.pid), "still registered after SIGINT");
 	close(out);
 	prog_kill(&p);
 }
@@ -261,7 +245,7 @@ Test(track_cli, stop_disarms_tracking_left_armed)
 
 	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", pid, NULL), 0);
 	cr_expect_eq(r.status, 0, "%s", r.err);
-	cr_expect(!tracked_in_kernel(p.pid));
+	cr_expect(!proc_uffd_registered(p.pid));
 	run_result_done(&r);
 
 	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", pid, NULL), 0);
@@ -580,7 +564,7 @@ Test(track_cli, tree_follows_forks_exits_and_execs, .timeout = 120)
 
 	/* Left as found: no registration, no userfaultfd fd (inherited copies closed too), memory intact. */
 	for (pid_t q = 0, v[] = { p.pid, a, c }; q < 3; q++) {
-		cr_expect(!tracked_in_kernel(v[q]), "pid %d still registered", v[q]);
+		cr_expect(!proc_uffd_registered(v[q]), "pid %d still registered", v[q]);
 		cr_expect(!uffds_of(v[q]), "pid %d holds a userfaultfd", v[q]);
 	}
 	tw_write(&p, c, 10);
@@ -622,13 +606,13 @@ Test(track_cli, sigkill_of_a_tree_run_leaves_every_process_untracked, .timeout =
 		cr_assert(mon_samples(&m, 1));
 	cr_assert_eq(acct_of(&m, b)->born, 1);
 	for (pid_t q = 0, v[] = { p.pid, a, b }; q < 3; q++) {
-		cr_expect(tracked_in_kernel(v[q]), "pid %d: not tracked during the run", v[q]);
+		cr_expect(proc_uffd_registered(v[q]), "pid %d: not tracked during the run", v[q]);
 		cr_expect(!uffds_of(v[q]), "pid %d holds a userfaultfd during the run", v[q]);
 	}
 	kill(m.ck.pid, SIGKILL);
 	prog_wait(&m.ck, 5000);
 	for (pid_t q = 0, v[] = { p.pid, a, b }; q < 3; q++)
-		cr_expect(!tracked_in_kernel(v[q]), "pid %d still registered after ckpt was killed", v[q]);
+		cr_expect(!proc_uffd_registered(v[q]), "pid %d still registered after ckpt was killed", v[q]);
 	tw_write(&p, a, 20);
 	tw_check(&p, 3);
 	snprintf(spid, sizeof(spid), "%d", p.pid);
@@ -659,7 +643,7 @@ Test(track_cli, stop_disarms_the_whole_tree, .timeout = 60)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	run_result_done(&r);
 	c = tw_fork(&p);
-	cr_expect(tracked_in_kernel(p.pid) && tracked_in_kernel(a), "the dump left them untracked");
+	cr_expect(proc_uffd_registered(p.pid) && proc_uffd_registered(a), "the dump left them untracked");
 	cr_expect(uffds_of(c), "the child forked since holds no copy of its parent's uffd");
 
 	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", spid, NULL), 0);
@@ -669,7 +653,7 @@ Test(track_cli, stop_disarms_the_whole_tree, .timeout = 60)
 		cr_expect(strstr(r.err, pat), "no '%s' in: %s", pat, r.err);
 	}
 	for (pid_t q = 0, v[] = { p.pid, a, c }; q < 3; q++) {
-		cr_expect(!tracked_in_kernel(v[q]), "pid %d still registered after --stop", v[q]);
+		cr_expect(!proc_uffd_registered(v[q]), "pid %d still registered after --stop", v[q]);
 		cr_expect(!uffds_of(v[q]), "pid %d holds a userfaultfd after --stop", v[q]);
 	}
 	run_result_done(&r);
@@ -694,8 +678,8 @@ Test(track_cli, tree_closed_stdout_disarms_all, .timeout = 60)
 	st = sh("bash -o pipefail -c \"%s track -t %d --interval 50ms --json 2>/dev/null | head -c 1 >/dev/null\"",
 		ckpt_bin(), p.pid);
 	cr_expect_eq(st, 5, "ckpt track ended with %d", st);
-	cr_expect(!tracked_in_kernel(p.pid));
-	cr_expect(!tracked_in_kernel(a));
+	cr_expect(!proc_uffd_registered(p.pid));
+	cr_expect(!proc_uffd_registered(a));
 	tw_check(&p, 2);
 	prog_kill(&p);
 }
@@ -794,7 +778,7 @@ Test(track_cli, tree_of_bash_and_python, .timeout = 90)
 			cr_expect_eq(m.a[k].ended, 1, "sleep (pid %d) did not end", m.a[k].pid);
 	mon_stop(&m);
 	for (pid_t q = 0, v[] = { p.pid, py1, py2 }; q < 3; q++) {
-		cr_expect(!tracked_in_kernel(v[q]), "pid %d still registered", v[q]);
+		cr_expect(!proc_uffd_registered(v[q]), "pid %d still registered", v[q]);
 		cr_expect(!uffds_of(v[q]), "pid %d holds a userfaultfd", v[q]);
 	}
 	/*
@@ -862,11 +846,11 @@ Test(track_cli, a_process_that_leaves_the_tree_is_disarmed, .timeout = 60)
 	cr_expect_eq(acct_of(&m, orphan)->ended, 1, "the process that left is not reported ended");
 	cr_expect(cmdline_ends(orphan, "1000"), "pid %d is not the orphaned sleep", orphan);
 	cr_expect_neq(proc_state(orphan), 0, "the orphan is gone");
-	cr_expect(!tracked_in_kernel(orphan), "pid %d left the tree and is still registered", orphan);
+	cr_expect(!proc_uffd_registered(orphan), "pid %d left the tree and is still registered", orphan);
 	cr_expect(!uffds_of(orphan), "pid %d left the tree and holds a userfaultfd", orphan);
 	cr_assert(mon_samples(&m, 2), "the run did not go on");
 	mon_stop(&m);
-	cr_expect(!tracked_in_kernel(p.pid));
+	cr_expect(!proc_uffd_registered(p.pid));
 	kill(orphan, SIGKILL);
 	kill_children(p.pid);
 	prog_kill(&p);
