@@ -8,9 +8,11 @@
  * another start time is another process (the old one ended). A process is
  * armed in the freeze that first finds it: a child does not inherit its
  * parent's uffd-wp registration across fork (no UFFD_FEATURE_EVENT_FORK;
- * the kernel clears the child's wp bits), only a copy of the parent's
- * parked fd, which is closed first. Its writes before that freeze are not
- * counted.
+ * the kernel clears the child's wp bits). Its writes before that freeze
+ * are not counted. The uffds are held here, not parked (nothing for a
+ * child to inherit); a copy of a parked one (tracking left by a tree dump
+ * --leave-running) that a child got from fork is closed when it is armed
+ * and at --stop.
  */
 #define LOG_AREA "track"
 #include <errno.h>
