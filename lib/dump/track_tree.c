@@ -392,7 +392,7 @@ static int harvest_one(struct ckpt_track_tree *tt, struct ckpt_inject *inj, stru
 	if (r == 0)
 		ckpt_range_set_done(&set);
 	if (r == -ESTALE && !root)
-		return rearm(tt, inj, p, "lost its tracking (it executed a new program or closed the fd)");
+		return rearm(tt, inj, p, "executed a new program (found at its harvest)");
 	if (r == -ESRCH && !root) {
 		p->seen = false; /* killed while frozen: ended, after the release */
 		return 0;
