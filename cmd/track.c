@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ckpt track: a dirty-rate monitor built on lib/track. Arms the target,
- * harvests every interval and prints what was written, then disarms.
+ * ckpt track: a dirty-rate monitor built on lib/track. Arms the target's
+ * tree (ckpt/track_tree.h), harvests every interval and prints what each
+ * process wrote, then disarms.
  * With -D DIR: continuous checkpoints (ckpt/continuous.h), one per interval.
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <ckpt/nl.h>
 #include <ckpt/proc.h>
 #include <ckpt/track.h>
+#include <ckpt/track_tree.h>
 
 #include "cmd.h"
 
@@ -36,12 +38,16 @@ static const char usage[] =
 	"                  [--timeout SECONDS] [--json]\n"
 	"       ckpt track --stop -t PID [--timeout SECONDS]\n"
 	"\n"
-	"Track the pages PID writes with userfaultfd write-protection and print, every\n"
-	"interval: pages written, MiB written, dirty rate, ranges, mappings added and\n"
-	"removed, scan time, freeze time and RSS. Ends after --count intervals,\n"
-	"--duration, SIGINT/SIGTERM/SIGHUP/SIGQUIT, its output closed (SIGPIPE), or\n"
-	"when the process exits (status 0) or executes a new program (status 1); then\n"
-	"the process is left untracked. Signals are read between freezes.\n"
+	"Track the pages PID and its descendants write with userfaultfd write-protection\n"
+	"and print, every interval: pages written, MiB written, dirty rate, ranges,\n"
+	"mappings added and removed, scan time, freeze time and RSS, for the tree and,\n"
+	"when it has several processes, for each (indented; --json: \"processes\").\n"
+	"Every interval freezes the whole tree at once. A process born during the run is\n"
+	"tracked from the freeze that finds it (born), one that exits is reported once\n"
+	"(ended), one that executes a new program is tracked again (exec). Ends after\n"
+	"--count intervals, --duration, SIGINT/SIGTERM/SIGHUP/SIGQUIT, its output closed\n"
+	"(SIGPIPE), or when PID exits (status 0) or executes a new program (status 1);\n"
+	"then every process is left untracked. Signals are read between freezes.\n"
 	"\n"
 	"With -D DIR, take a checkpoint every interval instead: DIR/0000 full, then\n"
 	"DIR/0001, DIR/0002 ... each a delta with the pages written since the one\n"
@@ -54,7 +60,7 @@ static const char usage[] =
 	"(a tree dump per interval).\n"
 	"\n"
 	"Options:\n"
-	"  -t, --tree PID            the process to track\n"
+	"  -t, --tree PID            the root of the tree to track (PID and its descendants)\n"
 	"  -D, --images-dir DIR      take continuous checkpoints into DIR\n"
 	"      --keep N              keep the newest N checkpoints (older ones are folded\n"
 	"                            into the oldest kept one and removed; default: all)\n"
@@ -67,7 +73,8 @@ static const char usage[] =
 	"                            as they are copied and freezes last longer\n"
 	"      --allow-unrestorable  checkpoint even what restore cannot recreate (with -D;\n"
 	"                            without it such a process ends the run, status 4)\n"
-	"      --stop                disarm tracking left armed by another command\n"
+	"      --stop                disarm tracking left armed by another command, in\n"
+	"                            every process of the tree\n"
 	"      --timeout SECONDS     how long a freeze waits for every thread to stop\n"
 	"                            (default 10); a thread in uninterruptible sleep (D)\n"
 	"                            then ends the run (status 1): the process runs on,\n"
@@ -197,67 +204,119 @@ static double ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
-static uint64_t rss_kib(pid_t pid)
+static double mib_of(uint64_t pages)
 {
-	_cleanup_proc_ struct ckpt_proc *p = NULL;
-	struct ckpt_proc_status st;
-	uint64_t kb = 0;
-
-	if (ckpt_proc_open(NULL, pid, &p) == 0 && ckpt_proc_read_status(p, &st) == 0) {
-		kb = st.vm_rss_kb;
-		ckpt_proc_status_done(&st);
-	}
-	return kb;
+	return (double)pages * 4096 / (1 << 20);
 }
 
 struct sample {
 	double time_s, interval_s;
-	struct ckpt_track_stats st;
-	uint64_t freeze_ns;
-	uint64_t rss_kib;
+	const struct ckpt_track_tree_sample *t;
 };
 
+/* Born, exec or ended in this interval, for the text and JSON of one process. */
+static const char *proc_tag(const struct ckpt_track_tree_proc *p)
+{
+	return p->ended ? "ended" : p->execed ? "exec" : p->born ? "born" : "";
+}
+
+/* What one harvest counted (of a process, or the tree's totals), into @o. */
+static void stats_json(json_object *o, const struct ckpt_track_stats *st, double interval_s)
+{
+	double mib = mib_of(st->pages);
+
+	json_object_object_add(o, "pages", json_object_new_uint64(st->pages));
+	json_object_object_add(o, "bytes", json_object_new_uint64(st->pages * 4096));
+	json_object_object_add(o, "mib", out_json_double(mib, 3));
+	json_object_object_add(o, "rate_mib_s", out_json_double(interval_s > 0 ? mib / interval_s : 0, 3));
+	json_object_object_add(o, "ranges", json_object_new_uint64(st->nr_ranges));
+	json_object_object_add(o, "maps_added", json_object_new_uint64(st->maps_added));
+	json_object_object_add(o, "maps_removed", json_object_new_uint64(st->maps_removed));
+	json_object_object_add(o, "maps_changed", json_object_new_uint64(st->maps_changed));
+	json_object_object_add(o, "new_pages", json_object_new_uint64(st->new_pages));
+	json_object_object_add(o, "always_dirty_maps", json_object_new_uint64(st->maps_always_dirty));
+	json_object_object_add(o, "scan_ms", out_json_double(ms(st->scan_ns), 3));
+	json_object_object_add(o, "harvest_ms", out_json_double(ms(st->harvest_ns), 3));
+}
+
+static json_object *proc_json(const struct ckpt_track_tree_proc *p, double interval_s)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "pid", json_object_new_int(p->pid));
+	json_object_object_add(o, "ppid", json_object_new_int(p->ppid));
+	json_object_object_add(o, "comm", json_object_new_string(p->comm));
+	stats_json(o, &p->st, interval_s);
+	json_object_object_add(o, "rss_kib", json_object_new_uint64(p->rss_kib));
+	json_object_object_add(o, "generation", json_object_new_uint64(p->st.generation));
+	json_object_object_add(o, "born", json_object_new_boolean(p->born));
+	json_object_object_add(o, "execed", json_object_new_boolean(p->execed));
+	json_object_object_add(o, "ended", json_object_new_boolean(p->ended));
+	return o;
+}
+
+/* One row of the table: @first in the TIME column, then the columns of @st. */
+static void print_row(const char *first, const struct ckpt_track_stats *st, double interval_s,
+		      const char *freeze, uint64_t rss_kib)
+{
+	double mib = mib_of(st->pages);
+
+	printf("%8s %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9s %9.1f", first, st->pages, mib,
+	       interval_s > 0 ? mib / interval_s : 0, st->nr_ranges, st->maps_added, st->maps_removed,
+	       ms(st->scan_ns), freeze, (double)rss_kib / 1024);
+}
+
+/*
+ * One interval. The totals are the tree's, in the columns and keys a
+ * single process always had; --json adds "processes" (one object each),
+ * the text one indented line per process when the tree has more than one
+ * (the pid where the time is, the comm and born/exec/ended at the end).
+ */
 static void print_sample(struct cmd_ctx *ctx, const struct sample *s, uint64_t n)
 {
-	double mib = (double)s->st.pages * 4096 / (1 << 20);
-	double rate = s->interval_s > 0 ? mib / s->interval_s : 0;
+	bool tree = s->t->nr_procs > 1;
+	char first[32], freeze[32];
 
 	if (ctx->json) {
-		json_object *o = json_object_new_object();
+		json_object *o = json_object_new_object(), *procs = json_object_new_array();
 
 		json_object_object_add(o, "time_s", out_json_double(s->time_s, 3));
 		json_object_object_add(o, "interval_s", out_json_double(s->interval_s, 3));
-		json_object_object_add(o, "pages", json_object_new_uint64(s->st.pages));
-		json_object_object_add(o, "bytes", json_object_new_uint64(s->st.pages * 4096));
-		json_object_object_add(o, "rate_mib_s", out_json_double(rate, 3));
-		json_object_object_add(o, "ranges", json_object_new_uint64(s->st.nr_ranges));
-		json_object_object_add(o, "maps_added", json_object_new_uint64(s->st.maps_added));
-		json_object_object_add(o, "maps_removed", json_object_new_uint64(s->st.maps_removed));
-		json_object_object_add(o, "maps_changed", json_object_new_uint64(s->st.maps_changed));
-		json_object_object_add(o, "new_pages", json_object_new_uint64(s->st.new_pages));
-		json_object_object_add(o, "always_dirty_maps",
-				       json_object_new_uint64(s->st.maps_always_dirty));
-		json_object_object_add(o, "scan_ms", out_json_double(ms(s->st.scan_ns), 3));
-		json_object_object_add(o, "harvest_ms", out_json_double(ms(s->st.harvest_ns), 3));
-		json_object_object_add(o, "freeze_ms", out_json_double(ms(s->freeze_ns), 3));
-		json_object_object_add(o, "rss_kib", json_object_new_uint64(s->rss_kib));
-		json_object_object_add(o, "generation", json_object_new_uint64(s->st.generation));
+		stats_json(o, &s->t->total, s->interval_s);
+		json_object_object_add(o, "freeze_ms", out_json_double(ms(s->t->freeze_ns), 3));
+		json_object_object_add(o, "rss_kib", json_object_new_uint64(s->t->rss_kib));
+		json_object_object_add(o, "generation", json_object_new_uint64(s->t->total.generation));
+		for (size_t i = 0; i < s->t->nr_procs; i++)
+			json_object_array_add(procs, proc_json(&s->t->procs[i], s->interval_s));
+		json_object_object_add(o, "processes", procs);
 		out_json(o, true);
 		json_object_put(o);
 		return;
 	}
-	if (n % 20 == 0)
-		printf("%8s %10s %9s %8s %7s %6s %6s %8s %9s %9s\n", "TIME", "WRITTEN", "MiB", "MiB/s",
-		       "RANGES", "+MAPS", "-MAPS", "SCAN ms", "FREEZE ms", "RSS MiB");
-	printf("%8.2f %10" PRIu64 " %9.2f %8.2f %7zu %6zu %6zu %8.2f %9.2f %9.1f\n", s->time_s,
-	       s->st.pages, mib, rate, s->st.nr_ranges, s->st.maps_added, s->st.maps_removed,
-	       ms(s->st.scan_ns), ms(s->freeze_ns), (double)s->rss_kib / 1024);
+	if (n % 20 == 0 || (tree && n == 0))
+		printf("%8s %10s %9s %8s %7s %6s %6s %8s %9s %9s%s\n", "TIME", "WRITTEN", "MiB", "MiB/s",
+		       "RANGES", "+MAPS", "-MAPS", "SCAN ms", "FREEZE ms", "RSS MiB", tree ? "  PROCESS" : "");
+	snprintf(first, sizeof(first), "%.2f", s->time_s);
+	snprintf(freeze, sizeof(freeze), "%.2f", ms(s->t->freeze_ns));
+	print_row(first, &s->t->total, s->interval_s, freeze, s->t->rss_kib);
+	if (tree)
+		printf("  total of %zu\n", s->t->nr_procs);
+	else
+		putchar('\n');
+	for (size_t i = 0; tree && i < s->t->nr_procs; i++) {
+		const struct ckpt_track_tree_proc *p = &s->t->procs[i];
+
+		snprintf(first, sizeof(first), "%d", p->pid);
+		print_row(first, &p->st, s->interval_s, "-", p->rss_kib);
+		printf("  %s%s%s\n", p->comm, *proc_tag(p) ? " " : "", proc_tag(p));
+	}
 	out_flush();
 }
 
-static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt, ...)
+/* An event line: stderr, or with --json an object (with "pid" when @pid > 0). */
+static void print_event(struct cmd_ctx *ctx, const char *event, pid_t pid, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void print_event(struct cmd_ctx *ctx, const char *event, pid_t pid, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -269,6 +328,8 @@ static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt,
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "event", json_object_new_string(event));
+		if (pid > 0)
+			json_object_object_add(o, "pid", json_object_new_int(pid));
 		json_object_object_add(o, "message", json_object_new_string(msg));
 		out_json(o, true);
 		json_object_put(o);
@@ -277,84 +338,36 @@ static void print_event(struct cmd_ctx *ctx, const char *event, const char *fmt,
 	}
 }
 
-/* Seize, harvest, release; the freeze time is the whole of it. */
-static int harvest_once(struct ckpt_tracker *t, const struct track_args *a,
-			struct ckpt_range_set *set, struct sample *s)
-{
-	struct ckpt_inject *inj;
-	struct timespec t0, t1;
-	int r, e;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = ckpt_inject_seize_timeout(a->pid, CKPT_INJECT_NO_XSTATE, a->timeout_ms, &inj);
-	if (r < 0)
-		return r;
-	r = ckpt_track_harvest(t, inj, set, &s->st);
-	e = ckpt_inject_release(inj);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	s->freeze_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
-		       (uint64_t)(t1.tv_nsec - t0.tv_nsec);
-	return r < 0 ? r : e;
-}
-
+/* --stop: disarm every process of the tree that ckpt tracks. */
 static int stop_tracking(struct cmd_ctx *ctx, pid_t pid, unsigned int timeout_ms)
 {
-	struct ckpt_tracker *t = NULL;
-	struct ckpt_inject *inj;
-	int r = ckpt_track_attach(pid, NULL, &t);
+	struct ckpt_track_tree_opts o = { .pid = pid, .timeout_ms = timeout_ms };
+	_cleanup_free_ struct ckpt_track_tree_stopped *v = NULL;
+	size_t nr = 0;
+	int code = EXIT_OK, r;
 
-	if (r == -ENOENT)
-		return out_error(ctx, EXIT_FAIL, "pid %d is not tracked by ckpt", pid);
-	if (r == -ESTALE) {
-		print_event(ctx, "stopped", "pid %d: its tracking was already lost; nothing to disarm", pid);
-		return EXIT_OK;
-	}
+	r = ckpt_track_tree_stop(&o, &v, &nr);
 	if (r < 0)
-		return out_error(ctx, EXIT_FAIL, "cannot find the tracking of pid %d: %s", pid, strerror(-r));
-	r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
-	if (r < 0) {
-		ckpt_track_close(t);
-		return EXIT_FAIL;
+		return out_error(ctx, EXIT_FAIL, "cannot stop the tracking of pid %d and its descendants: %s",
+				 pid, r == -ESRCH ? "no such process" : strerror(-r));
+	if (!nr)
+		return out_error(ctx, EXIT_FAIL, "pid %d is not tracked by ckpt, nor any process below it", pid);
+	for (size_t i = 0; i < nr; i++) {
+		if (v[i].result == -ESTALE)
+			print_event(ctx, "stopped", v[i].pid, "pid %d: its tracking was already lost; nothing to disarm",
+				    v[i].pid);
+		else if (v[i].result < 0)
+			code = out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d: %s", v[i].pid,
+					 strerror(-v[i].result));
+		else
+			print_event(ctx, "stopped", v[i].pid, "pid %d: tracking stopped, the process runs untracked",
+				    v[i].pid);
 	}
-	r = ckpt_track_disarm(t, inj);
-	if (ckpt_inject_release(inj) < 0 || r < 0)
-		return out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d", pid);
-	print_event(ctx, "stopped", "pid %d: tracking stopped, the process runs untracked", pid);
-	return EXIT_OK;
+	return code;
 }
 
 /* Why the loop ended. */
 enum end { END_COUNT, END_DURATION, END_SIGNAL, END_EXIT, END_EXEC, END_LOST, END_TIMEOUT, END_ERROR };
-
-static int disarm(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker *t)
-{
-	struct ckpt_inject *inj;
-	int r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
-
-	if (r < 0) {
-		ckpt_track_close(t);
-		return r;
-	}
-	r = ckpt_track_disarm(t, inj);
-	if (ckpt_inject_release(inj) < 0 && !r)
-		r = -EIO;
-	return r;
-}
-
-static int arm(pid_t pid, unsigned int timeout_ms, struct ckpt_tracker **ret)
-{
-	struct ckpt_inject *inj;
-	int r = ckpt_inject_seize_timeout(pid, CKPT_INJECT_NO_XSTATE, timeout_ms, &inj);
-
-	if (r < 0)
-		return r;
-	r = ckpt_track_arm(inj, NULL, ret);
-	if (ckpt_inject_release(inj) < 0 && r == 0) {
-		ckpt_track_close(*ret);
-		r = -EIO;
-	}
-	return r;
-}
 
 /*
  * What ends tracking from outside, read through a signalfd between
@@ -376,7 +389,7 @@ static void stop_signals(sigset_t *mask)
 
 static void on_event(const char *event, const char *message, void *userdata)
 {
-	print_event(userdata, event, "%s", message);
+	print_event(userdata, event, 0, "%s", message);
 }
 
 static void on_checkpoint(const struct ckpt_continuous_stats *st, void *userdata)
@@ -500,16 +513,91 @@ static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
 	}
 }
 
+static void on_tree_event(const char *event, pid_t pid, const char *message, void *userdata)
+{
+	print_event(userdata, event, pid, "%s", message);
+}
+
+/* The end of a monitor run: every process disarmed (or left armed after a timeout); the exit code. */
+static int finish(struct cmd_ctx *ctx, const struct track_args *a, struct ckpt_track_tree *tt, enum end why,
+		  uint64_t n, bool tree)
+{
+	const char *who = tree ? " and its descendants" : "";
+	int r;
+
+	switch (why) {
+	case END_EXIT:
+		print_event(ctx, "exit", a->pid, "pid %d exited; tracking ended", a->pid);
+		break;
+	case END_EXEC:
+		print_event(ctx, "exec", a->pid, "pid %d executed a new program; tracking ended", a->pid);
+		break;
+	case END_TIMEOUT:
+		/*
+		 * Disarming in a freeze would wait as long for the same thread:
+		 * closing ckpt's userfaultfds ends the tracking without one.
+		 */
+		ckpt_track_tree_free(tt);
+		return out_error(ctx, EXIT_FAIL, "tracking of pid %d%s failed: a thread did not stop "
+				 "(--timeout); the processes run on, untracked", a->pid, who);
+	default:
+		break;
+	}
+	r = ckpt_track_tree_disarm(tt);
+	switch (why) {
+	case END_EXIT:
+		return EXIT_OK;
+	case END_EXEC:
+		return EXIT_FAIL;
+	case END_LOST:
+		return out_error(ctx, EXIT_FAIL, "tracking of pid %d was lost", a->pid);
+	case END_ERROR:
+		return out_error(ctx, EXIT_FAIL, "tracking of pid %d%s failed", a->pid, who);
+	default:
+		if (r == -ETIMEDOUT)
+			return out_error(ctx, EXIT_FAIL, "cannot freeze pid %d%s to disarm it: a thread did not "
+					 "stop (--timeout); its tracking ended with ckpt's userfaultfds", a->pid, who);
+		if (r < 0)
+			return out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d%s: %s", a->pid, who,
+					 strerror(-r));
+		print_event(ctx, "end", a->pid, "pid %d%s: %" PRIu64 " intervals; tracking stopped, %s", a->pid,
+			    who, n, tree ? "every process runs untracked" : "the process runs untracked");
+		return EXIT_OK;
+	}
+}
+
+/* Exec events of the proc connector: the root's ends the run, another's re-arms that process. */
+static bool read_execs(struct ckpt_proc_events *ev, struct ckpt_track_tree *tt, pid_t root)
+{
+	struct ckpt_proc_event e[32];
+	bool root_exec = false;
+	int k;
+
+	while ((k = ckpt_proc_events_read(ev, e, 32)) > 0) {
+		for (int i = 0; i < k; i++) {
+			/* Only one after its arming: an exec just before it (bash running a program) is not. */
+			if (e[i].kind == CKPT_PROC_EV_EXEC &&
+			    ckpt_track_tree_note_exec(tt, e[i].tgid, e[i].timestamp_ns) && e[i].tgid == root)
+				root_exec = true;
+		}
+		if (k < 32)
+			break;
+	}
+	return root_exec;
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct ckpt_tracker *t = NULL;
 	_cleanup_(ckpt_proc_events_closep) struct ckpt_proc_events *ev = NULL;
 	_cleanup_close_ int sfd = -1, tfd = -1, pidfd = -1;
+	struct ckpt_track_tree *tt = NULL;
+	struct ckpt_track_tree_opts to = { .on_event = on_tree_event, .userdata = ctx };
 	struct track_args a;
 	struct timespec start;
 	sigset_t mask;
 	enum end why = END_ERROR;
-	int exit_code = 0, r;
+	bool tree;
+	int r;
 	uint64_t n = 0, last_ns;
 
 	r = parse_args(ctx, argc, argv, &a);
@@ -535,11 +623,19 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		ckpt_log(CKPT_LOG_INFO, "track", "no proc connector (%s): exec is noticed at the next harvest",
 			 strerror(-r));
 
-	r = arm(a.pid, a.timeout_ms, &t);
+	to.pid = a.pid;
+	to.timeout_ms = a.timeout_ms;
+	r = ckpt_track_tree_open(&to, &tt);
 	if (r < 0)
 		return out_error(ctx, EXIT_FAIL, "cannot track pid %d", a.pid);
-	print_event(ctx, "armed", "tracking pid %d (userfaultfd parked at fd %d), every %.3g s", a.pid,
-		    ckpt_track_parked_fd(t), (double)a.interval_ns / 1e9);
+	tree = ckpt_track_tree_nr_procs(tt) > 1;
+	if (tree)
+		print_event(ctx, "armed", a.pid, "tracking pid %d and its %zu descendant%s, every %.3g s", a.pid,
+			    ckpt_track_tree_nr_procs(tt) - 1, ckpt_track_tree_nr_procs(tt) > 2 ? "s" : "",
+			    (double)a.interval_ns / 1e9);
+	else
+		print_event(ctx, "armed", a.pid, "tracking pid %d (userfaultfd held by ckpt), every %.3g s",
+			    a.pid, (double)a.interval_ns / 1e9);
 
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	{
@@ -571,39 +667,35 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			why = END_EXIT;
 			break;
 		}
-		if (ev && (pfd[3].revents & POLLIN)) {
-			struct ckpt_proc_event e[32];
-			int k = ckpt_proc_events_read(ev, e, 32);
-
-			for (int i = 0; i < k; i++)
-				if (e[i].kind == CKPT_PROC_EV_EXEC && e[i].tgid == a.pid)
-					why = END_EXEC;
-			if (why == END_EXEC)
-				break;
+		if (ev && (pfd[3].revents & POLLIN) && read_execs(ev, tt, a.pid)) {
+			why = END_EXEC;
+			break;
 		}
 		if (pfd[0].revents & POLLIN) {
-			struct ckpt_range_set set;
-			struct sample s = { 0 };
+			struct ckpt_track_tree_sample ts;
+			struct sample s = { .t = &ts };
 			struct timespec now;
 			uint64_t ticks, now_ns;
 
 			if (read(tfd, &ticks, sizeof(ticks)) < 0)
 				continue;
-			r = harvest_once(t, &a, &set, &s);
+			/* Execs queued before this freeze: those processes are armed again in it. */
+			if (ev && read_execs(ev, tt, a.pid)) {
+				why = END_EXEC;
+				break;
+			}
+			r = ckpt_track_tree_harvest(tt, &ts);
 			if (r < 0) {
 				why = r == -ESRCH ? END_EXIT : r == -ESTALE ? END_LOST
 				    : r == -ETIMEDOUT ? END_TIMEOUT : END_ERROR;
 				break;
 			}
-			ckpt_range_set_done(&set);
-			if (ckpt_track_sync(t) < 0)
-				ckpt_log(CKPT_LOG_WARN, "track", "the tracking record lags behind");
+			tree |= ts.nr_procs > 1;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			now_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 			s.time_s = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
 			s.interval_s = (double)(now_ns - last_ns) / 1e9;
 			last_ns = now_ns;
-			s.rss_kib = rss_kib(a.pid);
 			print_sample(ctx, &s, n);
 			n++;
 			if (a.count && n >= a.count) {
@@ -616,42 +708,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			}
 		}
 	}
-
-	switch (why) {
-	case END_EXIT:
-		print_event(ctx, "exit", "pid %d exited; tracking ended", a.pid);
-		(void)ckpt_track_disarm(t, NULL); /* the process is gone: drop the record */
-		break;
-	case END_EXEC:
-		print_event(ctx, "exec", "pid %d executed a new program; tracking ended", a.pid);
-		ckpt_track_disarm(t, NULL);
-		exit_code = EXIT_FAIL;
-		break;
-	case END_LOST:
-		ckpt_track_disarm(t, NULL);
-		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d was lost", a.pid);
-		break;
-	case END_TIMEOUT:
-		/* Disarming needs a freeze too, which would wait as long for the same thread. */
-		ckpt_track_close(t);
-		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d failed: a thread did not stop "
-				      "(--timeout); the process runs on, still tracked ('ckpt track "
-				      "--stop -t %d' disarms it)", a.pid, a.pid);
-		break;
-	case END_ERROR:
-		r = disarm(a.pid, a.timeout_ms, t);
-		exit_code = out_error(ctx, EXIT_FAIL, "tracking of pid %d failed", a.pid);
-		break;
-	default:
-		r = disarm(a.pid, a.timeout_ms, t);
-		if (r < 0)
-			exit_code = out_error(ctx, EXIT_FAIL, "cannot disarm the tracking of pid %d: %s",
-					      a.pid, strerror(-r));
-		else
-			print_event(ctx, "end", "pid %d: %" PRIu64 " intervals; tracking stopped, "
-				    "the process runs untracked", a.pid, n);
-	}
-	return exit_code;
+	return finish(ctx, &a, tt, why, n, tree);
 }
 
 const struct command cmd_track = {

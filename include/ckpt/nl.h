@@ -77,6 +77,7 @@ struct ckpt_proc_event {
 	pid_t pid, tgid;               /* the task the event is about (parent for fork) */
 	pid_t child_pid, child_tgid;   /* fork only */
 	int exit_code;                 /* exit only: the wait status */
+	uint64_t timestamp_ns;         /* when, in CLOCK_MONOTONIC nanoseconds (the kernel's ktime_get_ns) */
 };
 
 struct ckpt_proc_events;

@@ -11,7 +11,8 @@
  * path. A harvest (with the process frozen) scans for PAGE_IS_WRITTEN pages
  * and re-arms them in the same call.
  *
- * Tracking outlives the command that armed it: the uffd is parked in the
+ * Tracking outlives the command that armed it (unless held, see
+ * ckpt_track_opts): the uffd is parked in the
  * target's own fd table at a high number with O_CLOEXEC, and a record file
  * in the run directory (default /run/ckpt, $CKPT_RUNDIR) keeps the fd
  * number, the uffd's inode, the registered ranges and a generation counter
@@ -43,6 +44,15 @@ struct ckpt_tracker;
 
 struct ckpt_track_opts {
 	const char *rundir; /* NULL: $CKPT_RUNDIR, else /run/ckpt */
+	/*
+	 * Arm only: the uffd is held by the caller alone, not parked in the
+	 * process (a monitor whose tracking ends with it). Nothing is added
+	 * to the process's fds, and when the caller's copy closes (its end,
+	 * or a SIGKILL) the kernel unregisters everything: the process runs
+	 * untracked. The record only says that a command holds it; a later
+	 * command finds it lost.
+	 */
+	bool held;
 };
 
 struct ckpt_track_stats {
@@ -87,6 +97,13 @@ int ckpt_track_harvest(struct ckpt_tracker *t, struct ckpt_inject *inj,
  */
 int ckpt_track_disarm(struct ckpt_tracker *t, struct ckpt_inject *inj);
 /*
+ * A child forked while its parent was tracked holds a copy of the parent's
+ * parked uffd (the same fd number, close-on-exec: fork keeps it), which the
+ * program never opened. Close it in the process seized by @inj if it is
+ * there: 1 closed, 0 none (another file at that number is left alone).
+ */
+int ckpt_track_drop_inherited(struct ckpt_tracker *t, struct ckpt_inject *inj);
+/*
  * Save the record of the registered mappings (after a harvest, outside the
  * freeze). Without it a later command only reports more pages, never fewer.
  */
@@ -105,7 +122,7 @@ void ckpt_track_close(struct ckpt_tracker *t);
 CKPT_DEFINE_CLEANUP(struct ckpt_tracker, ckpt_track_close)
 
 pid_t ckpt_track_pid(const struct ckpt_tracker *t);
-/* The fd number parked in the target (it is excluded from checkpoints). */
+/* The fd number parked in the target (it is excluded from checkpoints); -1 when held. */
 int ckpt_track_parked_fd(const struct ckpt_tracker *t);
 /* Harvests so far; a checkpoint records it to know whether a delta is valid. */
 uint64_t ckpt_track_generation(const struct ckpt_tracker *t);

@@ -87,9 +87,9 @@ int dump_tree_list(pid_t root, pid_t **ret, size_t *ret_nr) __must_check;
 /*
  * Freeze @root and every descendant: the tree (nodes without state) and an
  * injector per node (NULL for zombies), or an error with every process
- * released as it was.
+ * released as it was. @flags: CKPT_INJECT_* for every seize.
  */
-int dump_tree_freeze(pid_t root, unsigned int timeout_ms, struct ckpt_tree **ret_tree,
+int dump_tree_freeze(pid_t root, unsigned int flags, unsigned int timeout_ms, struct ckpt_tree **ret_tree,
 		     struct ckpt_inject ***ret_injs) __must_check;
 /* Release every process of the tree, children first (@injs entries become NULL). */
 void dump_tree_release(struct ckpt_tree *t, struct ckpt_inject **injs);

@@ -1427,7 +1427,7 @@ int ckpt_dump_run(const struct ckpt_dump_opts *o, struct ckpt_dump_stats *st)
 	if ((r = check_interrupted(&d, "before the freeze")) < 0)
 		goto out;
 	t_freeze = now_ns();
-	r = dump_tree_freeze(o->pid, o->timeout_ms, &d.tree, &d.injs);
+	r = dump_tree_freeze(o->pid, 0, o->timeout_ms, &d.tree, &d.injs);
 	if (r < 0)
 		goto out;
 	place_near(&d);

@@ -118,7 +118,7 @@ int dump_tree_list(pid_t root, pid_t **ret, size_t *ret_nr)
 
 /* Seize @pid, a child of node @parent (-1: the root) found in the tree. */
 static int seize_node(struct ckpt_tree *t, struct ckpt_inject ***injs, pid_t pid, ssize_t parent,
-		      unsigned int timeout_ms)
+		      unsigned int flags, unsigned int timeout_ms)
 {
 	struct ckpt_proc_stat st;
 	struct ckpt_inject **v;
@@ -150,7 +150,7 @@ static int seize_node(struct ckpt_tree *t, struct ckpt_inject ***injs, pid_t pid
 		}
 		return r;
 	}
-	r = ckpt_inject_seize_timeout(pid, parent < 0 ? 0 : CKPT_INJECT_GONE_OK, timeout_ms, &v[idx]);
+	r = ckpt_inject_seize_timeout(pid, parent < 0 ? flags : flags | CKPT_INJECT_GONE_OK, timeout_ms, &v[idx]);
 	if (r == -ESRCH && parent >= 0) {
 		int e = stat_of(pid, &st);
 
@@ -193,7 +193,8 @@ void dump_tree_release(struct ckpt_tree *t, struct ckpt_inject **injs)
 }
 
 /* List the children of every frozen node (new ones appended, listed in turn) and seize them. */
-static int seize_children(struct ckpt_tree *t, struct ckpt_inject ***injs, unsigned int timeout_ms)
+static int seize_children(struct ckpt_tree *t, struct ckpt_inject ***injs, unsigned int flags,
+			  unsigned int timeout_ms)
 {
 	for (size_t i = 0; i < t->nr_nodes; i++) {
 		_cleanup_free_ pid_t *kids = NULL;
@@ -211,7 +212,7 @@ static int seize_children(struct ckpt_tree *t, struct ckpt_inject ***injs, unsig
 		for (size_t k = 0; k < nk; k++) {
 			if (ckpt_tree_find(t, kids[k]) >= 0)
 				continue;
-			r = seize_node(t, injs, kids[k], (ssize_t)i, timeout_ms);
+			r = seize_node(t, injs, kids[k], (ssize_t)i, flags, timeout_ms);
 			if (r < 0) {
 				pr_err("cannot freeze pid %d, a child of pid %d: %s", kids[k], t->nodes[i].pid,
 				       errstr(r));
@@ -222,7 +223,7 @@ static int seize_children(struct ckpt_tree *t, struct ckpt_inject ***injs, unsig
 	return 0;
 }
 
-int dump_tree_freeze(pid_t root, unsigned int timeout_ms, struct ckpt_tree **ret_tree,
+int dump_tree_freeze(pid_t root, unsigned int flags, unsigned int timeout_ms, struct ckpt_tree **ret_tree,
 		     struct ckpt_inject ***ret_injs)
 {
 	_cleanup_tree_ struct ckpt_tree *t = NULL;
@@ -230,7 +231,7 @@ int dump_tree_freeze(pid_t root, unsigned int timeout_ms, struct ckpt_tree **ret
 	size_t before;
 	int r;
 
-	if ((r = ckpt_tree_new(&t)) < 0 || (r = seize_node(t, &injs, root, -1, timeout_ms)) < 0)
+	if ((r = ckpt_tree_new(&t)) < 0 || (r = seize_node(t, &injs, root, -1, flags, timeout_ms)) < 0)
 		goto fail;
 	/*
 	 * Each process's children, listed once it is frozen (it cannot fork
@@ -241,7 +242,7 @@ int dump_tree_freeze(pid_t root, unsigned int timeout_ms, struct ckpt_tree **ret
 	 */
 	do {
 		before = t->nr_nodes;
-		if ((r = seize_children(t, &injs, timeout_ms)) < 0)
+		if ((r = seize_children(t, &injs, flags, timeout_ms)) < 0)
 			goto fail;
 	} while (t->nr_nodes != before);
 	*ret_tree = TAKE_PTR(t);

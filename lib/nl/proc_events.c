@@ -107,6 +107,7 @@ static void decode(struct ckpt_proc_events *ev, const struct proc_event *pe)
 		return;
 	o = &ev->pending[ev->npending];
 	memset(o, 0, sizeof(*o));
+	o->timestamp_ns = pe->timestamp_ns;
 	switch (pe->what) {
 	case PROC_EVENT_FORK:
 		o->kind = CKPT_PROC_EV_FORK;
@@ -159,7 +160,13 @@ static int recv_one(struct ckpt_proc_events *ev)
 			continue;
 		if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
 			continue;
-		decode(ev, (const struct proc_event *)cn->data);
+		{
+			/* cn->data is 4 bytes past an 8-byte boundary; proc_event holds a u64: copy it out. */
+			struct proc_event pe;
+
+			memcpy(&pe, cn->data, sizeof(pe));
+			decode(ev, &pe);
+		}
 	}
 	free(buf);
 	return 1;

@@ -54,8 +54,23 @@ static int check_alive(struct harvest *h)
 {
 	struct ckpt_tracker *t = h->t;
 	char why[256];
-	int r = track_verify_parked(t, h->inj, why, sizeof(why));
+	int r;
 
+	if (t->parked_fd < 0) {
+		/* Held, not parked: the uffd is ours alone; is its mm still the process's? */
+		for (size_t i = 0; i < t->nr_vmas; i++) {
+			int e = track_register(t, t->vmas[i].start, t->vmas[i].end);
+
+			if (e == -ESRCH) {
+				pr_debug("pid %d executed a new program: its tracking ended", t->pid);
+				return -ESTALE;
+			}
+			if (e == 0)
+				return 0;
+		}
+		return 0;
+	}
+	r = track_verify_parked(t, h->inj, why, sizeof(why));
 	if (r == 0)
 		return 0;
 	for (size_t i = 0; i < t->nr_vmas; i++) {
@@ -134,10 +149,15 @@ static int update_registration(struct harvest *h, struct track_vma **ret_vmas, s
 			vmas[nr++] = (struct track_vma){ v->start, v->end, v->prot };
 			continue;
 		}
-		/* New, or grown: register; the uncovered part counts as written. */
-		h->st->maps_added++;
+		/*
+		 * New, or grown: register; the uncovered part counts as written.
+		 * Only what is tracked counts as added (and, gone, as removed):
+		 * not a mapping that can never be written (met again at every
+		 * harvest), nor one always written after its first time.
+		 */
 		r = track_register(t, v->start, v->end);
 		if (r == 0) {
+			h->st->maps_added++;
 			size_t before = h->out->nr;
 			uint64_t bytes = 0;
 
@@ -162,9 +182,11 @@ static int update_registration(struct harvest *h, struct track_vma **ret_vmas, s
 			continue; /* never writable through this mapping */
 		}
 		track_vma_label(v, label, sizeof(label));
-		if (!was_always_dirty(t, v->start, v->end))
+		if (!was_always_dirty(t, v->start, v->end)) {
+			h->st->maps_added++;
 			pr_warn("cannot register mapping %s of pid %d for write-protect (%s): "
 				"it is treated as always written", label, t->pid, errstr(r));
+		}
 		if (GROW(dirty, cap_dirty, nr_dirty + 1) < 0)
 			goto nomem;
 		dirty[nr_dirty].start = v->start;
@@ -292,12 +314,17 @@ static int scan(struct harvest *h, uint64_t start, uint64_t end)
 /*
  * A run failed with EPERM: go mapping by mapping. A mapping that fails is
  * not registered (replaced behind our back): register it and report it
- * whole; if that fails too, it is reported whole all the same.
+ * whole; if that fails too, it is reported whole all the same and left out
+ * of the registered list (emptied here, dropped after the scan), so that
+ * the next harvest takes it as new: a mapping that can never be written
+ * (shared, read-only: glibc's gconv cache) is then left alone, any other
+ * is always written, with one warning, not one per harvest.
  */
 static int scan_each(struct harvest *h, size_t first, size_t last, struct track_vma *vmas)
 {
 	for (size_t i = first; i <= last; i++) {
 		int r = scan(h, vmas[i].start, vmas[i].end);
+		bool forget;
 
 		if (r != -EPERM) {
 			if (r < 0)
@@ -310,15 +337,31 @@ static int scan_each(struct harvest *h, size_t first, size_t last, struct track_
 		if (r == -ESRCH)
 			return r;
 		if (r < 0)
-			pr_warn("cannot register the replaced mapping %#" PRIx64 "-%#" PRIx64
-				" of pid %d (%s): it counts as written whole", vmas[i].start, vmas[i].end,
-				h->t->pid, errstr(r));
+			pr_debug("cannot register the replaced mapping %#" PRIx64 "-%#" PRIx64
+				 " of pid %d (%s): it counts as written whole", vmas[i].start, vmas[i].end,
+				 h->t->pid, errstr(r));
+		forget = r < 0;
 		r = ckpt_range_set_add(h->out, vmas[i].start, vmas[i].end);
 		if (r < 0)
 			return r;
 		h->st->new_pages += (vmas[i].end - vmas[i].start) / page_size();
+		if (forget) {
+			vmas[i].end = vmas[i].start;
+			h->t->record_dirty = true;
+		}
 	}
 	return 0;
+}
+
+/* The mappings scan_each emptied: not registered any more. */
+static void drop_forgotten(struct ckpt_tracker *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nr_vmas; i++)
+		if (t->vmas[i].end > t->vmas[i].start)
+			t->vmas[n++] = t->vmas[i];
+	t->nr_vmas = n;
 }
 
 static int scan_all(struct harvest *h, struct track_vma *vmas, size_t nr)
@@ -413,6 +456,7 @@ int ckpt_track_harvest(struct ckpt_tracker *t, struct ckpt_inject *inj,
 		pr_err("cannot scan the memory of pid %d: %s", t->pid, errstr(r));
 		goto out;
 	}
+	drop_forgotten(t);
 	for (size_t i = 0; i < t->nr_dirty; i++) {
 		r = ckpt_range_set_add(&out, t->dirty[i].start, t->dirty[i].end);
 		if (r < 0)

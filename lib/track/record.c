@@ -352,10 +352,18 @@ int track_record_load(struct ckpt_tracker *t)
 	if (record_header(o, t->pid, &t->start_time, t->boot_id) < 0)
 		goto bad;
 	if (get_u64(o, "uffd_ino", &t->uffd_ino) < 0 ||
-	    get_u64(o, "features", &t->features) < 0 || get_u64(o, "generation", &t->generation) < 0 ||
-	    get_u64(o, "parked_fd", &x) < 0 || x > INT_MAX)
+	    get_u64(o, "features", &t->features) < 0 || get_u64(o, "generation", &t->generation) < 0)
 		goto bad;
-	t->parked_fd = (int)x;
+	{
+		json_object *v;
+		int64_t fd;
+
+		/* -1: held by the command that armed it, not parked. */
+		if (!json_object_object_get_ex(o, "parked_fd", &v) || !json_object_is_type(v, json_type_int) ||
+		    (fd = json_object_get_int64(v)) < -1 || fd > INT_MAX)
+			goto bad;
+		t->parked_fd = (int)fd;
+	}
 	if (get_u64(o, "armed_ns", &x) < 0)
 		goto bad;
 	t->armed_realtime_ns = (int64_t)x;

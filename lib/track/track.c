@@ -338,7 +338,8 @@ int ckpt_track_arm(struct ckpt_inject *inj, const struct ckpt_track_opts *opts,
 	r = open_uffd(t, inj, &remote);
 	if (r < 0)
 		goto fail;
-	r = park(t, inj, remote);
+	/* Held: the process keeps no copy; ours is the only one. */
+	r = opts && opts->held ? ckpt_inject_close_fd(inj, remote) : park(t, inj, remote);
 	if (r < 0)
 		goto fail;
 	remote = -1;
@@ -362,8 +363,8 @@ int ckpt_track_arm(struct ckpt_inject *inj, const struct ckpt_track_opts *opts,
 	r = track_record_save(t);
 	if (r < 0)
 		goto fail;
-	pr_debug("armed pid %d: %zu mappings, %zu always dirty, uffd parked at fd %d", t->pid,
-		 t->nr_vmas, t->nr_dirty, t->parked_fd);
+	pr_debug("armed pid %d: %zu mappings, %zu always dirty, uffd %s%d", t->pid, t->nr_vmas, t->nr_dirty,
+		 t->parked_fd < 0 ? "held by ckpt " : "parked at fd ", t->parked_fd);
 	*ret = t;
 	return 0;
 fail:
@@ -449,6 +450,11 @@ int ckpt_track_attach(pid_t pid, const struct ckpt_track_opts *opts, struct ckpt
 	r = track_record_lock(t);
 	if (r < 0)
 		goto out;
+	if (t->parked_fd < 0) {
+		/* Held by a command that ended without disarming (killed): the kernel dropped it with its fd. */
+		pr_debug("pid %d was tracked by a command that has ended: its tracking ended with it", pid);
+		goto stale;
+	}
 	r = take_parked(t, pidfd, &t->uffd, why, sizeof(why));
 	if (r < 0) {
 		pr_err("%s", why);
@@ -493,6 +499,28 @@ int ckpt_track_disarm(struct ckpt_tracker *t, struct ckpt_inject *inj)
 	return r;
 }
 
+int ckpt_track_drop_inherited(struct ckpt_tracker *t, struct ckpt_inject *inj)
+{
+	char why[256];
+	int fd = -1, r;
+
+	if (t->parked_fd < 0 || ckpt_inject_pid(inj) == t->pid)
+		return 0;
+	/* The same number, the same uffd (its inode): a copy that fork gave it. */
+	if (take_parked(t, ckpt_inject_files_pidfd(inj), &fd, why, sizeof(why)) < 0)
+		return 0;
+	close(fd);
+	r = ckpt_inject_close_fd(inj, t->parked_fd);
+	if (r < 0) {
+		pr_warn("pid %d keeps fd %d, a copy of the tracking userfaultfd of pid %d it inherited: %s",
+			ckpt_inject_pid(inj), t->parked_fd, t->pid, errstr(r));
+		return r;
+	}
+	pr_debug("closed fd %d of pid %d, a copy of the tracking userfaultfd of pid %d", t->parked_fd,
+		 ckpt_inject_pid(inj), t->pid);
+	return 1;
+}
+
 int ckpt_track_sync(struct ckpt_tracker *t)
 {
 	return t->record_dirty ? track_record_save(t) : 0;
@@ -500,6 +528,12 @@ int ckpt_track_sync(struct ckpt_tracker *t)
 
 void ckpt_track_close(struct ckpt_tracker *t)
 {
+	if (t && t->parked_fd < 0 && t->uffd >= 0) {
+		/* Held: closing our copy ends the tracking (the kernel unregisters everything). */
+		track_record_remove(t);
+		track_free(t);
+		return;
+	}
 	if (t && ckpt_track_sync(t) < 0)
 		pr_warn("the tracking record of pid %d lags behind: the next harvest reports more",
 			t->pid);

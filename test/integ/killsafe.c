@@ -421,6 +421,9 @@ static void random_kills(enum mode m)
 				kill(target, SIGKILL);
 		} else if (proc_state(t.pid) && proc_state(t.pid) != 'Z') {
 			check_healthy(status, t.pid, why, sizeof(why));
+			/* The monitor's userfaultfd is ckpt's alone: it goes with ckpt. */
+			if (!why[0] && m == TRACK && proc_uffd_registered(t.pid))
+				snprintf(why, sizeof(why), "still tracked after ckpt track was killed");
 			prog_kill(&t);
 		} else {
 			int ts = prog_wait(&t, 1000);
@@ -463,12 +466,15 @@ static pid_t child_of(pid_t pid)
 /*
  * A process tree (selfcheck tree: a parent and a child, each checking
  * itself): ckpt dump of it SIGKILLed at random moments never harms either;
- * in kill mode, a complete checkpoint may have taken both.
+ * in kill mode, a complete checkpoint may have taken both. @track: ckpt
+ * track of the tree (which leaves them running) instead of a dump.
  */
-static void random_kills_tree(bool leave)
+static void random_kills_tree(bool leave, bool track)
 {
 	char status[200], why[400], path[256], spid[16];
-	const char *argv[] = { ckpt_bin(), "dump", "-t", spid, "-D", path, leave ? "--leave-running" : NULL, NULL };
+	const char *dump_argv[] = { ckpt_bin(), "dump", "-t", spid, "-D", path, leave ? "--leave-running" : NULL, NULL };
+	const char *track_argv[] = { ckpt_bin(), "track", "-t", spid, "--interval", "20ms", "--count", "5", NULL };
+	const char *const *argv = track ? track_argv : dump_argv;
 	int harmed = 0, killed = 0;
 	struct prog t, c;
 	double dur = 0;
@@ -494,7 +500,7 @@ static void random_kills_tree(bool leave)
 			/* How long the dump takes when left alone: kills land in it. */
 			dur = now_s();
 			cr_assert_eq(prog_spawn(&c, false, NULL, argv), 0);
-			cr_assert_eq(prog_wait(&c, 30000), 0, "the tree dump does not work at all");
+			cr_assert_eq(prog_wait(&c, 30000), 0, "the tree command does not work at all");
 			dur = now_s() - dur;
 			kill(kid, SIGKILL);
 			prog_kill(&t);
@@ -512,31 +518,39 @@ static void random_kills_tree(bool leave)
 			check_healthy(status, t.pid, why, sizeof(why));
 			if (!why[0])
 				check_healthy(status, kid, why, sizeof(why));
-		} else if (leave || access(path, F_OK) != 0) {
+			if (!why[0] && track && (proc_uffd_registered(t.pid) || proc_uffd_registered(kid)))
+				snprintf(why, sizeof(why), "still tracked after ckpt track was killed");
+		} else if (leave || track || access(path, F_OK) != 0) {
 			snprintf(why, sizeof(why), "the root died without a complete checkpoint");
 		} else if (proc_state(kid) && proc_state(kid) != 'Z') {
 			snprintf(why, sizeof(why), "kill mode took the root, not its child");
 		}
 		if (why[0]) {
 			harmed++;
-			cr_log_error("tree %s, kill after %u us: %s", leave ? "leave-running" : "kill mode", delay, why);
+			cr_log_error("tree %s, kill after %u us: %s",
+				     track ? "track" : leave ? "leave-running" : "kill mode", delay, why);
 		}
 		kill(kid, SIGKILL);
 		prog_kill(&t);
 	}
-	cr_log_info("tree dump%s: %d trials, %d kills, %d harmed (delays up to %.0f ms)",
-		    leave ? " --leave-running" : "", TRIALS, killed, harmed, dur * 1e3);
+	cr_log_info("tree %s: %d trials, %d kills, %d harmed (delays up to %.0f ms)",
+		    track ? "track" : leave ? "dump --leave-running" : "dump", TRIALS, killed, harmed, dur * 1e3);
 	cr_expect_eq(harmed, 0, "%d of %d trees harmed by SIGKILL of ckpt", harmed, TRIALS);
 }
 
 Test(killsafe, sigkill_during_tree_dump)
 {
-	random_kills_tree(false);
+	random_kills_tree(false, false);
 }
 
 Test(killsafe, sigkill_during_tree_dump_leave_running)
 {
-	random_kills_tree(true);
+	random_kills_tree(true, false);
+}
+
+Test(killsafe, sigkill_during_tree_track)
+{
+	random_kills_tree(false, true);
 }
 
 Test(killsafe, sigkill_during_dump)

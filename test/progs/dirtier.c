@@ -34,6 +34,8 @@
  *   move REGION        mremap the whole region to a new address    -> moved ADDR
  *   punch REGION A N   munmap pages A..A+N-1, map fresh anonymous
  *                      pages there (MAP_FIXED)                     -> ok
+ *   roshare ADDR N     replace N pages at ADDR with a shared read-only mapping
+ *                      of a file (MAP_FIXED; what glibc's gconv cache is)  -> ok
  *   forksums FILE FILE2  fork: the child writes its sums to FILE2 and
  *                      exits, the parent its own to FILE, waits    -> ok
  * REGION is heap, stack, file, shared, data, bss, thp or big.
@@ -335,6 +337,22 @@ int main(int argc, char **argv)
 			if (base && munmap(base + a * PS, (size_t)n * PS) == 0)
 				m = mmap(base + a * PS, (size_t)n * PS, PROT_READ | PROT_WRITE,
 					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			answer(m != MAP_FAILED ? "ok" : "fail");
+		} else if (!strcmp(cmd, "roshare")) {
+			char path[] = "/tmp/ckpt-dirtier-XXXXXX";
+			unsigned long addr = strtoul(arg, NULL, 0);
+			long n = strtol(rest, NULL, 10);
+			int fd = mkstemp(path), ro = -1;
+			void *m = MAP_FAILED;
+
+			if (fd >= 0 && ftruncate(fd, n * (long)PS) == 0 && (ro = open(path, O_RDONLY)) >= 0)
+				m = mmap((void *)addr, (size_t)n * PS, PROT_READ, MAP_SHARED | MAP_FIXED, ro, 0);
+			if (fd >= 0) {
+				unlink(path);
+				close(fd);
+			}
+			if (ro >= 0)
+				close(ro);
 			answer(m != MAP_FAILED ? "ok" : "fail");
 		} else if (!strcmp(cmd, "forksums")) {
 			char second[64] = "";

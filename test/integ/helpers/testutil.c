@@ -520,3 +520,19 @@ void prog_send_line(struct prog *p, const char *line)
 {
 	cr_assert_eq(write(p->in_fd, line, strlen(line)), (ssize_t)strlen(line));
 }
+
+bool proc_uffd_registered(pid_t pid)
+{
+	char path[64], line[512];
+	FILE *f;
+	bool uw = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " uw"))
+			uw = true;
+	if (f)
+		fclose(f);
+	return uw;
+}

@@ -82,6 +82,8 @@ int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double mono_s(void);
 /* Read /proc/PID/status "State:" letter; 0 if gone. */
 char proc_state(pid_t pid);
+/* Has a mapping of @pid a userfaultfd registration (smaps VmFlags "uw")? */
+bool proc_uffd_registered(pid_t pid);
 
 
 
