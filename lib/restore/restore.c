@@ -543,6 +543,10 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	}
 	st->build_ns = now_ns() - t0 - st->check_ns;
 	st->total_ns = now_ns() - t0;
+	/* Each process's open page source goes to its server, which need not open it again. */
+	for (size_t i = 0; lazy && i < rt.nr; i++)
+		if (rt.procs[i].lazy)
+			rt.procs[i].lazy->src = TAKE_PTR(rt.procs[i].src);
 out:
 	if (e < 0 && lazy)
 		ckpt_restore_lazy_done(lazy);

@@ -391,6 +391,39 @@ Test(lazy, alternating_data_and_zero_pages_every_page_is_the_checkpoints)
 	stop_restored(&rp, pid);
 }
 
+/*
+ * The server serves from the page source restore opened and judged, and
+ * its fill thread opens its own only once it runs: a checkpoint put in
+ * the place of the one restored meanwhile (a swap of directories) is
+ * refused by that check, the fill reads through the fault source, and
+ * every page is still the restored checkpoint's.
+ */
+Test(lazy, checkpoint_swapped_after_it_runs_every_page_is_the_restored_ones)
+{
+	struct prog rp;
+	char dir[128], other[128], old[128], s0[128], so[128], s1[128];
+	pid_t pid;
+
+	make_checkpoint(path_in("c", dir, sizeof(dir)), path_in("s0", s0, sizeof(s0)), 16384);
+	make_checkpoint_as(path_in("c2", other, sizeof(other)), path_in("so", so, sizeof(so)), 16384, "altr");
+	pid = restore_lazy(&rp, dir, NULL);
+	cr_assert_eq(rename(dir, path_in("c.old", old, sizeof(old))), 0);
+	cr_assert_eq(rename(other, dir), 0);
+	ask_ok(&rp, "sums %s", path_in("s1", s1, sizeof(s1)));
+	sums_expect("lazily restored, its checkpoint swapped", s0, s1, 0, -1, 0, 0);
+	for (double t = mono_s(); !last_lazy && mono_s() - t < 20;) {
+		char line[4096];
+
+		if (next_line(&rp, line, sizeof(line), 500) >= 0)
+			cr_assert_fail("unexpected output: %s", line);
+	}
+	cr_assert_not_null(last_lazy, "no statistics line");
+	cr_expect_str_eq(jstr(last_lazy, "end"), "complete");
+	ask_ok(&rp, "sums %s", s1);
+	sums_expect("after the server left, its checkpoint swapped", s0, s1, 0, -1, 0, 0);
+	stop_restored(&rp, pid);
+}
+
 /* ---- faults only (a server with no background fill) ---- */
 
 static void restore_no_fill(struct prog *srv, struct prog *rp, const char *dir, pid_t *ret_pid)
