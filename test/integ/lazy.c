@@ -316,6 +316,19 @@ static void stop_restored(struct prog *rp, pid_t pid)
 	prog_kill(rp);
 }
 
+/* The server's statistics line (within 20 s, nothing else said meanwhile): every page in. */
+static void wait_complete(struct prog *rp)
+{
+	for (double t = mono_s(); !last_lazy && mono_s() - t < 20;) {
+		char line[4096];
+
+		if (next_line(rp, line, sizeof(line), 500) >= 0)
+			cr_assert_fail("unexpected output: %s", line);
+	}
+	cr_assert_not_null(last_lazy, "no statistics line");
+	cr_expect_str_eq(jstr(last_lazy, "end"), "complete");
+}
+
 /* ---- every page, in place, with the background fill ---- */
 
 Test(lazy, every_page_is_the_checkpoints)
@@ -330,14 +343,7 @@ Test(lazy, every_page_is_the_checkpoints)
 	ask_ok(&rp, "sums %s", path_in("s1", s1, sizeof(s1)));
 	sums_expect("lazily restored", s0, s1, 0, -1, 0, 0);
 	/* Served to the end: the statistics line, every page counted. */
-	for (double t = mono_s(); !last_lazy && mono_s() - t < 20;) {
-		char line[4096];
-
-		if (next_line(&rp, line, sizeof(line), 500) >= 0)
-			cr_assert_fail("unexpected output: %s", line);
-	}
-	cr_assert_not_null(last_lazy, "no statistics line");
-	cr_expect_str_eq(jstr(last_lazy, "end"), "complete");
+	wait_complete(&rp);
 	cr_expect_eq(jint(last_lazy, "pid"), pid);
 	cr_expect_gt(jint(last_lazy, "pages_fault") + jint(last_lazy, "pages_fill"), 16384 + 512);
 	cr_expect_gt(jint(last_lazy, "bytes"), (16384 + 512) * (int64_t)PS);
@@ -377,14 +383,7 @@ Test(lazy, alternating_data_and_zero_pages_every_page_is_the_checkpoints)
 	cr_expect_gt(jint(last_running, "pages_data"), 0, "no eager page: .data and rseq are eager");
 	ask_ok(&rp, "sums %s", path_in("s1", s1, sizeof(s1)));
 	sums_expect("lazily restored", s0, s1, 0, -1, 0, 0);
-	for (double t = mono_s(); !last_lazy && mono_s() - t < 20;) {
-		char line[4096];
-
-		if (next_line(&rp, line, sizeof(line), 500) >= 0)
-			cr_assert_fail("unexpected output: %s", line);
-	}
-	cr_assert_not_null(last_lazy, "no statistics line");
-	cr_expect_str_eq(jstr(last_lazy, "end"), "complete");
+	wait_complete(&rp);
 	cr_expect_geq(jint(last_lazy, "pages_zero"), 8192);
 	ask_ok(&rp, "sums %s", s1);
 	sums_expect("after the server left", s0, s1, 0, -1, 0, 0);
@@ -411,14 +410,7 @@ Test(lazy, checkpoint_swapped_after_it_runs_every_page_is_the_restored_ones)
 	cr_assert_eq(rename(other, dir), 0);
 	ask_ok(&rp, "sums %s", path_in("s1", s1, sizeof(s1)));
 	sums_expect("lazily restored, its checkpoint swapped", s0, s1, 0, -1, 0, 0);
-	for (double t = mono_s(); !last_lazy && mono_s() - t < 20;) {
-		char line[4096];
-
-		if (next_line(&rp, line, sizeof(line), 500) >= 0)
-			cr_assert_fail("unexpected output: %s", line);
-	}
-	cr_assert_not_null(last_lazy, "no statistics line");
-	cr_expect_str_eq(jstr(last_lazy, "end"), "complete");
+	wait_complete(&rp);
 	ask_ok(&rp, "sums %s", s1);
 	sums_expect("after the server left, its checkpoint swapped", s0, s1, 0, -1, 0, 0);
 	stop_restored(&rp, pid);
