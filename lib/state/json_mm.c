@@ -633,9 +633,9 @@ static int scan_vmflags(struct scan *s, uint32_t *ret)
 enum { VK_START, VK_END, VK_PROT, VK_SHARED, VK_KIND, VK_OFFSET, VK_DELETED, VK_VMFLAGS, VK_NAME, VK_NR };
 
 /*
- * One mapping with only the members the scanner knows, each once, in
- * [@s->p, @s->end): what vma_from_json() would make of it; -EAGAIN for
- * anything else, and for anything vma_from_json() would refuse.
+ * One mapping with only the members the scanner knows, each once, at
+ * @s->p (left just past it): what vma_from_json() would make of it;
+ * -EAGAIN for anything else, and for anything vma_from_json() would refuse.
  */
 static int scan_vma(struct scan *s, struct ckpt_state_vma *v)
 {
@@ -773,16 +773,21 @@ static int scan_vmas(struct jr *r, struct scan *s, struct ckpt_state_mm *mm)
 		}
 		scan_ws(s);
 		obj = s->p;
-		if (s->p >= s->end || *s->p != '{' || scan_skip(s) < 0)
+		if (s->p >= s->end || *s->p != '{')
 			return -EAGAIN;
-		one = (struct scan){ obj, s->p };
+		/* One pass for a mapping it takes (exactly one object, by its grammar). */
+		one = (struct scan){ obj, s->end };
 		v = &mm->vmas[mm->nr_vmas++]; /* what it holds is freed with the state */
 		k = scan_vma(&one, v);
 		if (k == -ENOMEM)
 			return k;
-		if (k < 0) {
+		if (k == 0) {
+			s->p = one.p;
+		} else {
 			free(v->name);
 			memset(v, 0, sizeof(*v));
+			if (scan_skip(s) < 0)
+				return -EAGAIN;
 			k = vma_from_span(r, obj, (size_t)(s->p - obj), v);
 		}
 		if (k < 0 || vma_in_order(r, mm, mm->nr_vmas - 1) < 0)
