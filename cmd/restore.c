@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <ckpt/log.h>
+#include <ckpt/pagesrc.h>
 #include <ckpt/restore.h>
 
 #include "cmd.h"
@@ -171,10 +172,13 @@ struct lazy_set {
 	size_t nr;
 };
 
+/* The sources handed over stay open in a forked server: ours are closed here. */
 static void lazy_set_done(struct lazy_set *ls)
 {
-	for (size_t i = 0; i < ls->nr; i++)
+	for (size_t i = 0; i < ls->nr; i++) {
 		free(ls->dirs[i]);
+		ckpt_page_source_close(ls->src[i].opened);
+	}
 	free(ls->dirs);
 	free(ls->t);
 	free(ls->src);
@@ -183,9 +187,10 @@ static void lazy_set_done(struct lazy_set *ls)
 
 /*
  * Each process's own checkpoint: DIR for the root, DIR/proc-PID for the
- * others (or the same under the page server).
+ * others (or the same under the page server), and the source restore read
+ * it from, still open (taken from @lz).
  */
-static int lazy_set_init(struct lazy_set *ls, const struct ckpt_restore_lazy *lz,
+static int lazy_set_init(struct lazy_set *ls, struct ckpt_restore_lazy *lz,
 			 const struct ckpt_restore_opts *o, const struct ckpt_restore_stats *st)
 {
 	ls->t = calloc(lz->nr, sizeof(*ls->t));
@@ -194,7 +199,7 @@ static int lazy_set_init(struct lazy_set *ls, const struct ckpt_restore_lazy *lz
 	if (!ls->t || !ls->src || !ls->dirs)
 		return -ENOMEM;
 	for (size_t i = 0; i < lz->nr; i++) {
-		const struct ckpt_restore_lazy_proc *p = &lz->procs[i];
+		struct ckpt_restore_lazy_proc *p = &lz->procs[i];
 		bool top = !strcmp(p->dir, ".");
 
 		ls->nr++;
@@ -203,7 +208,8 @@ static int lazy_set_init(struct lazy_set *ls, const struct ckpt_restore_lazy *lz
 			.nr_ranges = p->nr_ranges, .resume_ns = st->total_ns, .eager_pages = p->eager_pages,
 		};
 		ls->src[i] = (struct ckpt_lazy_source){ .url = o->from, .token_file = o->token_file,
-							.id = p->id[0] ? p->id : NULL, .prov = &p->prov };
+							.id = p->id[0] ? p->id : NULL, .prov = &p->prov,
+							.opened = TAKE_PTR(p->src) };
 		if (o->from) {
 			ls->src[i].proc = top ? NULL : p->dir;
 			continue;

@@ -27,6 +27,8 @@
 #include <ckpt/image.h>
 #include <ckpt/util.h>
 
+struct ckpt_page_source;
+
 /* A registered range: [start, end) now, whose pages are the images' at src. */
 struct ckpt_lazy_range {
 	uint64_t start, end;
@@ -51,6 +53,12 @@ struct ckpt_lazy_source {
 	 */
 	const char *id;
 	const struct ckpt_provenance *prov;
+	/*
+	 * The same checkpoint already open (restore's own source, local or
+	 * remote), or NULL: ckpt_lazy_server_add() takes it for the faults
+	 * instead of opening it again, and owns it whatever it returns.
+	 */
+	struct ckpt_page_source *opened;
 };
 
 /* A lazily restored process, as ckpt_restore_run() leaves it. */

@@ -81,6 +81,13 @@ struct ckpt_restore_lazy_proc {
 	uint64_t eager_pages;        /* its pages written before it ran */
 	char id[CKPT_IMAGE_ID_STR_LEN + 1]; /* of its checkpoint, as restore read it */
 	struct ckpt_provenance prov;        /* of its checkpoint, as restore judged it */
+	/*
+	 * The page source restore read it from, still open (the checkpoint
+	 * judged, its index read): hand it to the server (ckpt_lazy_source's
+	 * opened, which takes it) rather than open the checkpoint again, or
+	 * leave it to ckpt_restore_lazy_done().
+	 */
+	struct ckpt_page_source *src;
 };
 
 /* Every live process of the restored tree, in tree order: procs[0] is the root. */

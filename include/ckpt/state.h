@@ -481,6 +481,17 @@ int ckpt_state_to_json(const struct ckpt_state *s, struct json_object **ret) __m
  */
 int ckpt_state_from_docs(struct json_object *const docs[CKPT_STATE_NR_DOCS], char *why,
 			 size_t whylen, struct ckpt_state **ret) __must_check;
+/*
+ * The same with mm.json as its text (@mm_text, @mm_len bytes, checksum
+ * verified by the caller; docs[CKPT_STATE_DOC_MM] unused), without a JSON
+ * object per mapping: 30000 mappings are 9 MB of it. -EAGAIN, with
+ * nothing said, when the text is not in the form ckpt writes or holds
+ * anything wrong: parse it as JSON and call ckpt_state_from_docs(), which
+ * says what is wrong. A success is what ckpt_state_from_docs() makes of
+ * the same text; other errors are said as there.
+ */
+int ckpt_state_from_docs_mm_text(struct json_object *const docs[CKPT_STATE_NR_DOCS], const char *mm_text,
+				 size_t mm_len, char *why, size_t whylen, struct ckpt_state **ret) __must_check;
 /* Parse the combined object of ckpt_state_to_json(). */
 int ckpt_state_from_json(struct json_object *obj, char *why, size_t whylen,
 			 struct ckpt_state **ret) __must_check;

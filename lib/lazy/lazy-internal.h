@@ -35,7 +35,8 @@ struct lz_proc {
 	char *id;              /* the content id restore read, or NULL */
 	bool has_prov;
 	struct ckpt_provenance prov; /* as restore judged it (has_prov) */
-	struct ckpt_page_source *fault_src, *fill_src;
+	struct ckpt_page_source *fault_src, *fill_src; /* fill_src: opened by the fill thread */
+	bool fill_tried;       /* the fill thread opened fill_src, or failed to */
 	struct ckpt_lazy_stats st;
 	uint64_t *lat;
 	size_t nr_lat, cap_lat;

@@ -115,20 +115,56 @@ static int same_as_judged(struct lz_proc *p, struct ckpt_page_source *src)
 	return 0;
 }
 
-static int open_sources(struct lz_proc *p)
+static int open_source(struct lz_proc *p, struct ckpt_page_source **ret)
 {
-	struct ckpt_page_source **s[2] = { &p->fault_src, &p->fill_src };
+	int r = p->url ? ckpt_page_source_open_remote_proc(p->url, p->proc, p->token_file, NULL, ret)
+		       : ckpt_page_source_open_local(p->dir, NULL, ret);
 
-	for (int i = 0; i < 2; i++) {
-		int r = p->url ? ckpt_page_source_open_remote_proc(p->url, p->proc, p->token_file, NULL, s[i])
-			       : ckpt_page_source_open_local(p->dir, NULL, s[i]);
-
-		if (r == 0)
-			r = same_as_judged(p, *s[i]);
-		if (r < 0)
-			return r;
+	if (r == 0 && (r = same_as_judged(p, *ret)) < 0) {
+		ckpt_page_source_close(*ret);
+		*ret = NULL;
 	}
-	return 0;
+	return r;
+}
+
+/*
+ * The source of the faults, before the process is served: @opened when
+ * the caller hands one over (restore's own, judged by it; ours from now
+ * on), else opened here. The fill's own source is opened by the fill
+ * thread (fill_source()): its opening, as long as the fault source's for
+ * a large checkpoint, is no longer on the way to serving the first fault.
+ */
+static int open_sources(struct lz_proc *p, struct ckpt_page_source *opened)
+{
+	if (opened) {
+		int r = same_as_judged(p, opened);
+
+		if (r < 0) {
+			ckpt_page_source_close(opened);
+			return r;
+		}
+		p->fault_src = opened;
+		return 0;
+	}
+	return open_source(p, &p->fault_src);
+}
+
+/*
+ * The fill thread's source for @p, which it holds busy: its own, opened
+ * on first use, so that a fault never waits behind a long background read;
+ * the fault source if that fails (slower, the same pages).
+ */
+static struct ckpt_page_source *fill_source(struct lz_proc *p)
+{
+	if (!p->fill_tried) {
+		int r = open_source(p, &p->fill_src);
+
+		p->fill_tried = true;
+		if (r < 0)
+			pr_warn("pid %d: the background fill reads through the source of the faults: its "
+				"own did not open (%s)", p->pid, errstr(r));
+	}
+	return p->fill_src ? p->fill_src : p->fault_src;
 }
 
 /* Wake the event thread (from the fill thread, or a signal handler: async-signal-safe). */
@@ -415,8 +451,8 @@ static bool work_pending(struct ckpt_lazy_server *s)
 static int on_fork(struct ckpt_lazy_server *s, struct lz_proc *p, int ufd)
 {
 	/* A fork's pages come from the same checkpoint, judged the same. */
-	struct ckpt_lazy_source src = { p->dir, p->url, p->token_file, p->proc, p->id,
-					p->has_prov ? &p->prov : NULL };
+	struct ckpt_lazy_source src = { .dir = p->dir, .url = p->url, .token_file = p->token_file,
+					.proc = p->proc, .id = p->id, .prov = p->has_prov ? &p->prov : NULL };
 	struct lz_proc *c;
 	int r;
 
@@ -424,7 +460,7 @@ static int on_fork(struct ckpt_lazy_server *s, struct lz_proc *p, int ufd)
 	if (!c)
 		return -ENOMEM;
 	/* The child has every page the parent had at fork: the same table. */
-	if ((r = lz_copy_table(c, p)) < 0 || (r = open_sources(c)) < 0) {
+	if ((r = lz_copy_table(c, p)) < 0 || (r = open_sources(c, NULL)) < 0) {
 		proc_free(c);
 		return r;
 	}
@@ -581,6 +617,7 @@ static void *fill_main(void *arg)
 	pthread_mutex_lock(&s->lock);
 	while (!s->quit) {
 		struct lz_proc *p = NULL;
+		struct ckpt_page_source *fsrc;
 		struct lz_vma *v;
 		uint64_t idx, n, src, gen, at, addr;
 		int r = 0;
@@ -601,11 +638,12 @@ static void *fill_main(void *arg)
 		gen = p->gen;
 		p->busy++; /* p stays allocated while we use it without the lock */
 		pthread_mutex_unlock(&s->lock);
-		r = ckpt_page_source_read_pages(p->fill_src, src, n, kinds, buf);
+		fsrc = fill_source(p);
+		r = ckpt_page_source_read_pages(fsrc, src, n, kinds, buf);
 		pthread_mutex_lock(&s->lock);
 		if (r < 0) {
 			pr_err("pid %d: the background fill cannot read its pages from '%s': %s", p->pid,
-			       ckpt_page_source_name(p->fill_src), errstr(r));
+			       ckpt_page_source_name(fsrc), errstr(r));
 			p->failed = true;
 			p->busy--;
 			notify(s);
@@ -885,7 +923,9 @@ int ckpt_lazy_server_add(struct ckpt_lazy_server *s, const struct ckpt_lazy_targ
 			r = lz_add_lock(p, g->src, g->src + (g->end - g->start));
 	}
 	if (r == 0)
-		r = open_sources(p);
+		r = open_sources(p, src->opened);
+	else
+		ckpt_page_source_close(src->opened);
 	if (r == 0)
 		r = lz_record_save(s, p);
 	if (r < 0) {
@@ -948,7 +988,7 @@ int ckpt_lazy_server_attach(struct ckpt_lazy_server *s, pid_t pid, const struct 
 		goto fail;
 	}
 	/* Pages present now came from the old server (or were written since): keep them. */
-	if ((r = mark_present(p)) < 0 || (r = open_sources(p)) < 0)
+	if ((r = mark_present(p)) < 0 || (r = open_sources(p, NULL)) < 0)
 		goto fail;
 	pr_info("took over the lazy restore of pid %d: %" PRIu64 " pages left", pid, p->left);
 	pthread_mutex_lock(&s->lock);

@@ -37,6 +37,7 @@ void ckpt_restore_lazy_done(struct ckpt_restore_lazy *l)
 
 		if (p->uffd >= 0)
 			close(p->uffd);
+		ckpt_page_source_close(p->src);
 		free(p->ranges);
 	}
 	free(l->procs);

@@ -738,6 +738,39 @@ static uint64_t next_eager(struct rst *r, uint64_t at, uint64_t end)
 	return at;
 }
 
+/*
+ * Ranges @i.. that lie whole in the lazy mapping holding ranges[@i] and
+ * hold no rseq page: skipped together, one binary search per mapping, not
+ * a look-up per range (a checkpoint whose data and zero pages alternate has
+ * a range per page). Returns the first range not skipped, @i if none is.
+ */
+static size_t lazy_ranges_past(struct rst *r, const struct ckpt_page_source_range *ranges, size_t i,
+			       size_t nr)
+{
+	const struct ckpt_state_vma *v = vma_of(&r->s->mm, ranges[i].addr);
+	size_t lo = i, hi = nr;
+
+	if (!v || !rst_vma_lazy(r, v))
+		return i;
+	for (size_t k = 0; k < r->s->nr_threads; k++) {
+		const struct ckpt_state_thread *t = &r->s->threads[k];
+
+		if (t->rseq.ptr && overlaps(ALIGN_DOWN(t->rseq.ptr, PS), t->rseq.ptr + t->rseq.len + 1,
+					    ranges[i].addr, v->end))
+			return i;
+	}
+	/* Sorted and disjoint: the ends ascend too. The first that ends past the mapping. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ranges[mid].addr + ranges[mid].nr_pages * PS <= v->end)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* From a page source: plan from the range list (no data), read what is needed in batches. */
 static int pages_from_source(struct rst *r)
 {
@@ -754,6 +787,12 @@ static int pages_from_source(struct rst *r)
 		return e;
 	for (size_t i = 0; i < nr; i++) {
 		uint64_t at = ranges[i].addr, end = at + ranges[i].nr_pages * PS;
+		size_t past = lazy_ranges_past(r, ranges, i, nr);
+
+		if (past > i) {
+			i = past - 1;
+			continue;
+		}
 
 		while (at < end) {
 			uint64_t n = 0;

@@ -59,6 +59,26 @@ void rst_init(struct rst *r, struct rst_tree *rt, size_t node)
 	r->lazy_remote_fd = -1;
 }
 
+/*
+ * Local images: mm.json as text, its mappings read without a JSON object
+ * each (ckpt_state_from_docs_mm_text); -EAGAIN when that cannot be.
+ */
+static int load_state_mm_text(struct rst *r, json_object *const docs[CKPT_STATE_NR_DOCS], char *why,
+			      size_t whylen)
+{
+	struct ckpt_image *img = r->chain ? ckpt_chain_image(r->chain, 0) : ckpt_page_source_image(r->src);
+	_cleanup_free_ void *text = NULL;
+	size_t len;
+	int e;
+
+	if (!img || !ckpt_image_has_file(img, ckpt_state_doc_name(CKPT_STATE_DOC_MM)))
+		return -EAGAIN;
+	e = ckpt_image_read_file(img, ckpt_state_doc_name(CKPT_STATE_DOC_MM), &text, &len);
+	if (e < 0)
+		return e; /* lib/image said why */
+	return ckpt_state_from_docs_mm_text(docs, text, len, why, whylen, &r->s);
+}
+
 /* The four state documents, from the chain or the page source. */
 static int load_state(struct rst *r, const char *where)
 {
@@ -67,14 +87,27 @@ static int load_state(struct rst *r, const char *where)
 	int e = 0;
 
 	for (int d = 0; d < CKPT_STATE_NR_DOCS && e == 0; d++) {
+		if (d == CKPT_STATE_DOC_MM)
+			continue;
 		e = r->src ? ckpt_page_source_get_json(r->src, ckpt_state_doc_name(d), &docs[d])
 			   : ckpt_image_get_json(ckpt_chain_image(r->chain, 0), ckpt_state_doc_name(d), &docs[d]);
 		if (e == -ENOENT && r->src)
 			pr_err("'%s' has no %s", where, ckpt_state_doc_name(d));
 	}
 	if (e == 0) {
-		e = ckpt_state_from_docs(docs, why, sizeof(why), &r->s);
-		if (e < 0)
+		e = load_state_mm_text(r, docs, why, sizeof(why));
+		if (e == -EAGAIN) {
+			/* As a JSON document: any error is said as ever. */
+			const char *mm = ckpt_state_doc_name(CKPT_STATE_DOC_MM);
+
+			e = r->src ? ckpt_page_source_get_json(r->src, mm, &docs[CKPT_STATE_DOC_MM])
+				   : ckpt_image_get_json(ckpt_chain_image(r->chain, 0), mm, &docs[CKPT_STATE_DOC_MM]);
+			if (e == -ENOENT && r->src)
+				pr_err("'%s' has no %s", where, mm);
+			if (e == 0)
+				e = ckpt_state_from_docs(docs, why, sizeof(why), &r->s);
+		}
+		if (e < 0 && why[0])
 			pr_err("'%s' is corrupt: %s", where, why);
 	}
 	for (int d = 0; d < CKPT_STATE_NR_DOCS; d++)
@@ -543,6 +576,10 @@ int ckpt_restore_run(const struct ckpt_restore_opts *o, struct ckpt_restore_stat
 	}
 	st->build_ns = now_ns() - t0 - st->check_ns;
 	st->total_ns = now_ns() - t0;
+	/* Each process's open page source goes to its server, which need not open it again. */
+	for (size_t i = 0; lazy && i < rt.nr; i++)
+		if (rt.procs[i].lazy)
+			rt.procs[i].lazy->src = TAKE_PTR(rt.procs[i].src);
 out:
 	if (e < 0 && lazy)
 		ckpt_restore_lazy_done(lazy);

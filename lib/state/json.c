@@ -8,6 +8,7 @@
 
 #include "state/state-internal.h"
 #include "util/base64.h"
+#include "util/json.h"
 #include "util/util.h"
 
 /* ---- writing ---- */
@@ -719,8 +720,9 @@ static int check_pid(struct jr *r, json_object *doc, pid_t pid)
 	return 0;
 }
 
-int ckpt_state_from_docs(struct json_object *const docs[CKPT_STATE_NR_DOCS], char *why,
-			 size_t whylen, struct ckpt_state **ret)
+/* With @mm_text: mm.json from its text (mm_scan_text()), docs[MM] unused; -EAGAIN as it says. */
+static int from_docs(struct json_object *const docs[CKPT_STATE_NR_DOCS], const char *mm_text, size_t mm_len,
+		     char *why, size_t whylen, struct ckpt_state **ret)
 {
 	static int (*const parse[CKPT_STATE_NR_DOCS])(struct jr *, json_object *,
 						      struct ckpt_state *) = {
@@ -735,23 +737,44 @@ int ckpt_state_from_docs(struct json_object *const docs[CKPT_STATE_NR_DOCS], cha
 	if (k < 0)
 		return k;
 	for (int d = 0; d < CKPT_STATE_NR_DOCS; d++) {
+		_cleanup_json_ json_object *rest = NULL;
+		bool text = d == CKPT_STATE_DOC_MM && mm_text;
+		json_object *doc = docs[d];
 		struct jr r;
 
-		jr_init(&r, doc_names[d], why, whylen);
-		if (!docs[d])
+		/* From the text, nothing is said: the whole document parsed again says it. */
+		jr_init(&r, doc_names[d], text ? NULL : why, text ? 0 : whylen);
+		if (text) {
+			k = mm_scan_text(&r, mm_text, mm_len, s, &rest);
+			if (k < 0)
+				return k;
+			doc = rest;
+		}
+		if (!doc)
 			return jr_fail(&r, NULL, "missing");
-		k = jr_doc(&r, docs[d]);
-		if (k < 0)
-			return k;
+		k = jr_doc(&r, doc);
 		/* process.json comes first: it says which pid the others must name */
-		if (d != CKPT_STATE_DOC_PROCESS && (k = check_pid(&r, docs[d], s->process.pid)) < 0)
-			return k;
-		k = parse[d](&r, docs[d], s);
+		if (k == 0 && d != CKPT_STATE_DOC_PROCESS)
+			k = check_pid(&r, doc, s->process.pid);
+		if (k == 0)
+			k = text ? mm_rest_from_json(&r, doc, s) : parse[d](&r, doc, s);
 		if (k < 0)
-			return k;
+			return text && k != -ENOMEM ? -EAGAIN : k;
 	}
 	*ret = TAKE_PTR(s);
 	return 0;
+}
+
+int ckpt_state_from_docs(struct json_object *const docs[CKPT_STATE_NR_DOCS], char *why,
+			 size_t whylen, struct ckpt_state **ret)
+{
+	return from_docs(docs, NULL, 0, why, whylen, ret);
+}
+
+int ckpt_state_from_docs_mm_text(struct json_object *const docs[CKPT_STATE_NR_DOCS], const char *mm_text,
+				 size_t mm_len, char *why, size_t whylen, struct ckpt_state **ret)
+{
+	return from_docs(docs, mm_text, mm_len, why, whylen, ret);
 }
 
 int ckpt_state_from_json(struct json_object *obj, char *why, size_t whylen,

@@ -115,6 +115,8 @@ int files_to_json(const struct ckpt_state *s, json_object **ret);
 int process_from_json(struct jr *r, json_object *doc, struct ckpt_state *s);
 int threads_from_json(struct jr *r, json_object *doc, struct ckpt_state *s);
 int mm_from_json(struct jr *r, json_object *doc, struct ckpt_state *s);
+int mm_scan_text(struct jr *r, const char *text, size_t len, struct ckpt_state *s, json_object **ret_rest);
+int mm_rest_from_json(struct jr *r, json_object *doc, struct ckpt_state *s);
 int files_from_json(struct jr *r, json_object *doc, struct ckpt_state *s);
 
 extern const char *const state_vma_kind_names[CKPT_STATE_NR_VMA_KINDS];

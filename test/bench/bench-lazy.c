@@ -35,11 +35,15 @@
  *
  * Modes of the one binary:
  *   bench-lazy [run] [-r REPS] [-s MIB,...] [-n NPROBE] [-g GAP_US] [-a RA]
- *                    [-o PARTS] [-d DIR] [-k CKPT] [-L]
+ *                    [-o PARTS] [-d DIR] [-k CKPT] [-p words|alt] [-L]
  *       the harness. -L: no page server; -a: --readahead of the fault runs;
  *       -o: which runs, of e (eager), l (lazy, fill), f (faults), r (raw),
- *       s (source reads); default all, "elfrs".
+ *       s (source reads); default all, "elfrs"; -p: what the target writes (words:
+ *       half words, half noise, the default; alt: see below).
  *   bench-lazy target SIZE_MIB OUTFILE [NPROBE [GAP_US]]   the process
+ *       (BENCH_LAZY_FILL=alt in its environment, or -p alt to the harness:
+ *       even pages written with zeros, odd pages xorshift noise, the target
+ *       of issue 17: one index entry per page)
  *   bench-lazy raw [NPROBE [GAP_US [REPS]]]      the raw floor alone
  * The target prints "ready NPAGES ADDR" once its memory is written; on
  * SIGUSR1 (random) or SIGUSR2 (in-frame) it makes NPROBE first reads and
@@ -315,6 +319,8 @@ static int target_main(int argc, char **argv)
 	sigset_t block, wait_mask;
 	struct probe p;
 	uint64_t s = 0x9e3779b97f4a7c15ULL;
+	const char *fill = getenv("BENCH_LAZY_FILL");
+	bool alt = fill && !strcmp(fill, "alt");
 	char *region;
 
 	if (!mib || argc < 4 || n < 1 || n > MAX_PROBE || strlen(argv[3]) >= sizeof(out)) {
@@ -329,8 +335,21 @@ static int target_main(int argc, char **argv)
 	}
 	/* A lazy restore puts 4 KiB pages back: no THP on either side. */
 	madvise(region, mib << 20, MADV_NOHUGEPAGE);
-	for (size_t i = 0; i < p.npages; i++)
-		fill_page((unsigned char *)region + i * PS, &s);
+	for (size_t i = 0; i < p.npages; i++) {
+		unsigned char *pg = (unsigned char *)region + i * PS;
+
+		if (!alt) {
+			fill_page(pg, &s);
+		} else if (i % 2 == 0) {
+			memset(pg, 0, PS); /* written, and zero */
+		} else {
+			for (size_t o = 0; o < PS; o += 8) {
+				uint64_t v = xorshift(&s);
+
+				memcpy(pg + o, &v, 8);
+			}
+		}
+	}
 	p.region = region;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
@@ -762,6 +781,7 @@ struct lat {
 struct src_result {
 	struct series eager_ms, run_ms, pages_ms, total_ms, fill_mibs, serve_ms, fill_faults,
 		sock_run_ms;
+	struct series eager_wall, run_wall, total_wall; /* from the command's fork */
 	struct lat lat[NR_PL][NR_PAT];		  /* page server: PL_SCHED only */
 	struct series rd50[NR_PAT], rd99[NR_PAT]; /* page source reads of 16 pages */
 };
@@ -803,8 +823,11 @@ struct run {
 
 /* ---- the harness: runs ---- */
 
-static json_object *run_restore(struct run *R, int s, const char *const *extra, pid_t *ret_pid)
+/* @ret_wall_ms: from the fork of the command to its "running" line, as a user waits. */
+static json_object *run_restore(struct run *R, int s, const char *const *extra, pid_t *ret_pid,
+				double *ret_wall_ms)
 {
+	uint64_t t0;
 	char *argv[24];
 	int n = 0, fd, st;
 	struct lines *l;
@@ -822,9 +845,11 @@ static json_object *run_restore(struct run *R, int s, const char *const *extra, 
 	argv[n++] = "--stdio";
 	argv[n++] = "null";
 	argv[n] = NULL;
+	t0 = now_ns();
 	pid = spawn(argv, NULL, &fd);
 	l = lines_new(fd, false);
 	j = get_event(l, "running", 0, 600000, "restore");
+	*ret_wall_ms = (double)(now_ns() - t0) / 1e6;
 	lines_free(l);
 	st = wait_status(pid);
 	if (st)
@@ -837,11 +862,13 @@ static void restore_eager(struct run *R, int s, struct src_result *r)
 {
 	static const char *const extra[] = {NULL};
 	pid_t pid;
-	json_object *j = run_restore(R, s, extra, &pid);
+	double wall;
+	json_object *j = run_restore(R, s, extra, &pid, &wall);
 
 	add(&r->eager_ms, jd(j, "restore_ms"));
-	fprintf(stderr, "  eager %-11s running with every page after %8.1f ms\n", R->src[s].name,
-		jd(j, "restore_ms"));
+	add(&r->eager_wall, wall);
+	fprintf(stderr, "  eager %-11s running with every page after %8.1f ms (wall %8.1f ms)\n",
+		R->src[s].name, jd(j, "restore_ms"), wall);
 	json_object_put(j);
 	kill_wait(pid);
 }
@@ -853,12 +880,12 @@ static void restore_lazy_fill(struct run *R, int s, struct src_result *r)
 	struct lines *l;
 	json_object *j, *z;
 	pid_t pid;
-	double mib_s;
+	double mib_s, wall;
 	int fd;
 
 	snprintf(log, sizeof(log), "%s/lazy.log", g_tmp);
 	unlink(log);
-	j = run_restore(R, s, extra, &pid);
+	j = run_restore(R, s, extra, &pid, &wall);
 	fd = open(log, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		die("no log '%s': %s", log, strerror(errno));
@@ -868,16 +895,18 @@ static void restore_lazy_fill(struct run *R, int s, struct src_result *r)
 		die("the lazy restore of pid %d ended '%s'", pid, js(z, "end"));
 	mib_s = jd(z, "bytes") / (1 << 20) / (jd(z, "serve_ms") / 1e3);
 	add(&r->run_ms, jd(j, "restore_ms"));
+	add(&r->run_wall, wall);
 	add(&r->pages_ms, jd(j, "pages_ms"));
 	add(&r->total_ms, jd(z, "total_ms"));
+	/* total_ms counts from ckpt_restore_run's start: add what came before it. */
+	add(&r->total_wall, jd(z, "total_ms") + wall - jd(j, "restore_ms"));
 	add(&r->serve_ms, jd(z, "serve_ms"));
 	add(&r->fill_mibs, mib_s);
 	add(&r->fill_faults, jd(z, "faults"));
 	fprintf(stderr,
-		"  lazy  %-11s running after %7.2f ms, every page in after %8.1f ms, fill %5.0f "
-		"MiB/s "
-		"(%.0f faults, %.0f eager pages)\n",
-		R->src[s].name, jd(j, "restore_ms"), jd(z, "total_ms"), mib_s, jd(z, "faults"),
+		"  lazy  %-11s running after %7.2f ms (wall %7.2f), every page in after %8.1f ms, "
+		"fill %5.0f MiB/s (%.0f faults, %.0f eager pages)\n",
+		R->src[s].name, jd(j, "restore_ms"), wall, jd(z, "total_ms"), mib_s, jd(z, "faults"),
 		jd(z, "eager_pages"));
 	json_object_put(j);
 	json_object_put(z);
@@ -914,14 +943,14 @@ static void restore_lazy_faults(struct run *R, int s, int pl, int pat, struct sr
 	struct lat *L = &r->lat[pl][pat];
 	json_object *j, *z;
 	struct stat st;
-	double t50, t99;
+	double t50, t99, wall;
 	pid_t pid;
 
 	if (!lat)
 		die("out of memory");
 	pin_process(R->lazysrv_pid, pl_cpus[pl][1]);
 	unlink(R->outfile);
-	j = run_restore(R, s, extra, &pid);
+	j = run_restore(R, s, extra, &pid, &wall);
 	if (pl == PL_SCHED && pat == PAT_RANDOM)
 		add(&r->sock_run_ms, jd(j, "restore_ms"));
 	json_object_put(j);
@@ -1205,18 +1234,21 @@ static void print_results(const struct opts *o, const struct size_result *res)
 	       "restore_ms of "
 	       "`--lazy`; every page in: total_ms of the server's \"lazy\" line; fill: bytes / "
 	       "serve_ms of "
-	       "that line, the process idle.\n\n");
-	printf("| size | pages from | eager: runs, every page in | lazy: runs | lazy: every page "
-	       "in | lazy/eager, "
+	       "that line, the process idle. wall: from the fork of the command to its "
+	       "\"running\" line (every page in: plus total_ms - restore_ms).\n\n");
+	printf("| size | pages from | eager: runs, every page in | eager: wall | lazy: runs | lazy: "
+	       "runs, wall | lazy: every page in | lazy: every page in, wall | lazy/eager, "
 	       "every page in | fill MiB/s |\n");
-	printf("|---|---|---:|---:|---:|---:|---:|\n");
+	printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (int i = 0; i < o->nsizes; i++)
 		for (int s = 0; s < nsrc; s++) {
 			const struct src_result *r = &res[i].src[s];
 
-			printf("| %s | %s | %s | %s | %s | %s | %s |\n", size_name(res[i].mib),
-			       srcname[s], fmt(&r->eager_ms, 0), fmt(&r->run_ms, 1),
-			       fmt(&r->total_ms, 0), ratio(&r->total_ms, &r->eager_ms),
+			printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			       size_name(res[i].mib), srcname[s], fmt(&r->eager_ms, 0),
+			       fmt(&r->eager_wall, 0), fmt(&r->run_ms, 1), fmt(&r->run_wall, 1),
+			       fmt(&r->total_ms, 0), fmt(&r->total_wall, 0),
+			       ratio(&r->total_ms, &r->eager_ms),
 			       fmt(&r->fill_mibs, 0));
 		}
 
@@ -1288,7 +1320,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bench-lazy [run] [-r REPS] [-s MIB,...] [-n NPROBE] [-g GAP_US] "
 			"[-a RA] [-o PARTS] "
-			"[-d DIR] [-k CKPT] [-L]\n"
+			"[-d DIR] [-k CKPT] [-p words|alt] [-L]\n"
 			"       bench-lazy target SIZE_MIB OUTFILE [NPROBE [GAP_US]]\n"
 			"       bench-lazy raw [NPROBE [GAP_US [REPS]]]\n");
 	exit(2);
@@ -1339,7 +1371,7 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	snprintf(o.ckpt, sizeof(o.ckpt), "%s", env && *env ? env : "build/ckpt");
-	while ((c = getopt(argc, argv, "r:s:n:g:a:o:d:k:L")) != -1) {
+	while ((c = getopt(argc, argv, "r:s:n:g:a:o:d:k:p:L")) != -1) {
 		switch (c) {
 		case 'r':
 			o.reps = atoi(optarg);
@@ -1370,6 +1402,11 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			o.no_remote = true;
+			break;
+		case 'p':
+			if (strcmp(optarg, "alt") && strcmp(optarg, "words"))
+				usage();
+			setenv("BENCH_LAZY_FILL", optarg, 1); /* the targets inherit it */
 			break;
 		default:
 			usage();

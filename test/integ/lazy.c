@@ -209,9 +209,10 @@ static void sums_expect(const char *what, const char *want_path, const char *got
 
 /*
  * dirtier with varied contents in most of its memory (big: @big_pages
- * pages), its sums in @sums, dumped (and killed) into @dir.
+ * pages; @big_cmd "altr": every other one written with zeros), its sums in
+ * @sums, dumped (and killed) into @dir.
  */
-static void make_checkpoint(const char *dir, const char *sums, unsigned int big_pages)
+static void make_checkpoint_as(const char *dir, const char *sums, unsigned int big_pages, const char *big_cmd)
 {
 	struct prog p;
 	char line[1024], ps[16];
@@ -225,7 +226,7 @@ static void make_checkpoint(const char *dir, const char *sums, unsigned int big_
 	ask_ok(&p, "fillr data 3 9");
 	ask_ok(&p, "fillr stack 0 16");
 	ask_ok(&p, "fillr thp 0 512");
-	ask_ok(&p, "fillr big 0 %u", big_pages);
+	ask_ok(&p, "%s big 0 %u", big_cmd, big_pages);
 	ask_ok(&p, "fillr shared 0 8");
 	ask_ok(&p, "sums %s", sums);
 	snprintf(ps, sizeof(ps), "%d", p.pid);
@@ -234,6 +235,11 @@ static void make_checkpoint(const char *dir, const char *sums, unsigned int big_
 	run_result_done(&r);
 	prog_wait(&p, 5000);
 	prog_kill(&p);
+}
+
+static void make_checkpoint(const char *dir, const char *sums, unsigned int big_pages)
+{
+	make_checkpoint_as(dir, sums, big_pages, "fillr");
 }
 
 /* ---- restoring ---- */
@@ -310,6 +316,19 @@ static void stop_restored(struct prog *rp, pid_t pid)
 	prog_kill(rp);
 }
 
+/* The server's statistics line (within 20 s, nothing else said meanwhile): every page in. */
+static void wait_complete(struct prog *rp)
+{
+	for (double t = mono_s(); !last_lazy && mono_s() - t < 20;) {
+		char line[4096];
+
+		if (next_line(rp, line, sizeof(line), 500) >= 0)
+			cr_assert_fail("unexpected output: %s", line);
+	}
+	cr_assert_not_null(last_lazy, "no statistics line");
+	cr_expect_str_eq(jstr(last_lazy, "end"), "complete");
+}
+
 /* ---- every page, in place, with the background fill ---- */
 
 Test(lazy, every_page_is_the_checkpoints)
@@ -324,14 +343,7 @@ Test(lazy, every_page_is_the_checkpoints)
 	ask_ok(&rp, "sums %s", path_in("s1", s1, sizeof(s1)));
 	sums_expect("lazily restored", s0, s1, 0, -1, 0, 0);
 	/* Served to the end: the statistics line, every page counted. */
-	for (double t = mono_s(); !last_lazy && mono_s() - t < 20;) {
-		char line[4096];
-
-		if (next_line(&rp, line, sizeof(line), 500) >= 0)
-			cr_assert_fail("unexpected output: %s", line);
-	}
-	cr_assert_not_null(last_lazy, "no statistics line");
-	cr_expect_str_eq(jstr(last_lazy, "end"), "complete");
+	wait_complete(&rp);
 	cr_expect_eq(jint(last_lazy, "pid"), pid);
 	cr_expect_gt(jint(last_lazy, "pages_fault") + jint(last_lazy, "pages_fill"), 16384 + 512);
 	cr_expect_gt(jint(last_lazy, "bytes"), (16384 + 512) * (int64_t)PS);
@@ -349,6 +361,59 @@ Test(lazy, every_page_is_the_checkpoints)
 	status = prog_wait(&rp, 10000);
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM, "status %#x", status);
 	prog_kill(&rp);
+}
+
+/*
+ * Data and zero pages alternate in "big" (a run of the checkpoint per
+ * page): restore skips the runs of a lazy mapping together, and writes
+ * only what must be there before it runs (the written pages of the
+ * program's .data, its rseq area); every page, eager or served, is the
+ * checkpoint's.
+ */
+Test(lazy, alternating_data_and_zero_pages_every_page_is_the_checkpoints)
+{
+	struct prog rp;
+	char dir[128], s0[128], s1[128];
+	pid_t pid;
+
+	make_checkpoint_as(path_in("c", dir, sizeof(dir)), path_in("s0", s0, sizeof(s0)), 16384, "altr");
+	pid = restore_lazy(&rp, dir, NULL);
+	/* big's 8192 data pages are served, not written before it runs. */
+	cr_expect_lt(jint(last_running, "pages_data"), 4096, "%s", json_object_to_json_string(last_running));
+	cr_expect_gt(jint(last_running, "pages_data"), 0, "no eager page: .data and rseq are eager");
+	ask_ok(&rp, "sums %s", path_in("s1", s1, sizeof(s1)));
+	sums_expect("lazily restored", s0, s1, 0, -1, 0, 0);
+	wait_complete(&rp);
+	cr_expect_geq(jint(last_lazy, "pages_zero"), 8192);
+	ask_ok(&rp, "sums %s", s1);
+	sums_expect("after the server left", s0, s1, 0, -1, 0, 0);
+	stop_restored(&rp, pid);
+}
+
+/*
+ * The server serves from the page source restore opened and judged, and
+ * its fill thread opens its own only once it runs: a checkpoint put in
+ * the place of the one restored meanwhile (a swap of directories) is
+ * refused by that check, the fill reads through the fault source, and
+ * every page is still the restored checkpoint's.
+ */
+Test(lazy, checkpoint_swapped_after_it_runs_every_page_is_the_restored_ones)
+{
+	struct prog rp;
+	char dir[128], other[128], old[128], s0[128], so[128], s1[128];
+	pid_t pid;
+
+	make_checkpoint(path_in("c", dir, sizeof(dir)), path_in("s0", s0, sizeof(s0)), 16384);
+	make_checkpoint_as(path_in("c2", other, sizeof(other)), path_in("so", so, sizeof(so)), 16384, "altr");
+	pid = restore_lazy(&rp, dir, NULL);
+	cr_assert_eq(rename(dir, path_in("c.old", old, sizeof(old))), 0);
+	cr_assert_eq(rename(other, dir), 0);
+	ask_ok(&rp, "sums %s", path_in("s1", s1, sizeof(s1)));
+	sums_expect("lazily restored, its checkpoint swapped", s0, s1, 0, -1, 0, 0);
+	wait_complete(&rp);
+	ask_ok(&rp, "sums %s", s1);
+	sums_expect("after the server left, its checkpoint swapped", s0, s1, 0, -1, 0, 0);
+	stop_restored(&rp, pid);
 }
 
 /* ---- faults only (a server with no background fill) ---- */

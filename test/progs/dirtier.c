@@ -31,6 +31,9 @@
  *   socket             open a unix socket pair with an fd in flight -> socket FD FD
  *   fillr REGION A N   fill pages A..A+N-1 as fill does            -> ok
  *   touch REGION A N   read (only) pages A..A+N-1                  -> ok
+ *   altr REGION A N    pages A..A+N-1: odd ones filled as fill does, even
+ *                      ones written with zeros (a checkpoint then lists
+ *                      a run per page)                             -> ok
  *   move REGION        mremap the whole region to a new address    -> moved ADDR
  *   punch REGION A N   munmap pages A..A+N-1, map fresh anonymous
  *                      pages there (MAP_FIXED)                     -> ok
@@ -309,6 +312,16 @@ int main(int argc, char **argv)
 
 			for (long i = a; base && i < a + n; i++)
 				fill(base + i * PS);
+			answer(base ? "ok" : "bad region");
+		} else if (!strcmp(cmd, "altr")) {
+			char *base = region(arg), *end;
+			long a = strtol(rest, &end, 10), n = strtol(end, NULL, 10);
+
+			for (long i = a; base && i < a + n; i++) {
+				fill(base + i * PS);
+				if (i % 2 == 0)
+					memset(base + i * PS, 0, PS);
+			}
 			answer(base ? "ok" : "bad region");
 		} else if (!strcmp(cmd, "touch")) {
 			char *base = region(arg), *end;

@@ -716,6 +716,203 @@ Test(state_json, hostile_documents_are_refused)
 	json_object_put(good);
 }
 
+/* ---- mm.json from its text (ckpt_state_from_docs_mm_text) ---- */
+
+/* The four documents of @s; mm.json as the image writes it (lib/image json_to_buf). */
+static void docs_and_mm_text(const struct ckpt_state *s, json_object *docs[CKPT_STATE_NR_DOCS], char **ret_text)
+{
+	for (int d = 0; d < CKPT_STATE_NR_DOCS; d++)
+		cr_assert_eq(ckpt_state_doc_to_json(s, (enum ckpt_state_doc)d, &docs[d]), 0);
+	*ret_text = strdup(json_object_to_json_string_ext(docs[CKPT_STATE_DOC_MM], JSON_C_TO_STRING_PRETTY |
+							  JSON_C_TO_STRING_SPACED |
+							  JSON_C_TO_STRING_NOSLASHESCAPE));
+	cr_assert_not_null(*ret_text);
+}
+
+/* What the whole-document path makes of mm.json @text: 0 and @ret, or the error. */
+static int slow_from_text(json_object *docs[CKPT_STATE_NR_DOCS], const char *text, char *why, size_t whylen,
+			  struct ckpt_state **ret)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *mm, *keep = docs[CKPT_STATE_DOC_MM];
+	size_t end;
+	int r = -EBADMSG;
+
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	mm = json_tokener_parse_ex(tok, text, (int)strlen(text));
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (mm && strspn(text + end, " \t\n\r") == strlen(text + end)) {
+		docs[CKPT_STATE_DOC_MM] = mm;
+		r = ckpt_state_from_docs(docs, why, whylen, ret);
+		docs[CKPT_STATE_DOC_MM] = keep;
+	}
+	json_object_put(mm);
+	return r;
+}
+
+static void put_docs(json_object *docs[CKPT_STATE_NR_DOCS])
+{
+	for (int d = 0; d < CKPT_STATE_NR_DOCS; d++)
+		json_object_put(docs[d]);
+}
+
+/*
+ * Every kind of mapping (most parsed alone by json-c), and @extra anonymous
+ * ones the scanner reads, between the last two (indexes below the last stay).
+ */
+static struct ckpt_state *many_maps_state(size_t extra)
+{
+	struct ckpt_state *s = full_state();
+	size_t n = s->mm.nr_vmas;
+	struct ckpt_state_vma *v = reallocarray(s->mm.vmas, n + extra, sizeof(*v));
+
+	cr_assert_not_null(v);
+	v[n + extra - 1] = v[n - 1];
+	memset(v + n - 1, 0, extra * sizeof(*v));
+	for (size_t i = n - 1; i < n - 1 + extra; i++) {
+		v[i].start = 0x100000000ULL + i * 0x2000ULL;
+		v[i].end = v[i].start + 0x1000;
+		v[i].prot = (int)(i % 8);
+		v[i].shared = i % 5 == 0;
+		v[i].kind = i % 7 == 3 ? CKPT_STATE_VMA_STACK : CKPT_STATE_VMA_ANON;
+		v[i].offset = (i % 3) * 0x1000ULL;
+		v[i].deleted = i % 11 == 0;
+		v[i].vmflags = (uint32_t)(i * 2654435761u) & ((1u << CKPT_STATE_NR_VMF) - 1);
+		if (v[i].kind == CKPT_STATE_VMA_ANON && i % 4 == 0)
+			v[i].name = strdup(i % 8 ? "[anon:a \"quoted\" one/with\\ slashes]" : "[heap]");
+	}
+	s->mm.vmas = v;
+	s->mm.nr_vmas = n + extra;
+	return s;
+}
+
+Test(state_json, mm_text_reads_what_the_document_says)
+{
+	_cleanup_state_ struct ckpt_state *s = many_maps_state(5000), *fast = NULL, *slow = NULL;
+	json_object *docs[CKPT_STATE_NR_DOCS];
+	char why[WHY] = "", *text;
+
+	for (size_t i = 1; i < s->mm.nr_vmas; i++)
+		cr_assert_leq(s->mm.vmas[i - 1].end, s->mm.vmas[i].start, "the test's mappings overlap");
+	docs_and_mm_text(s, docs, &text);
+	cr_assert_eq(ckpt_state_from_docs_mm_text(docs, text, strlen(text), why, sizeof(why), &fast), 0, "%s", why);
+	cr_assert_eq(slow_from_text(docs, text, why, sizeof(why), &slow), 0, "%s", why);
+	expect_same_state(s, fast);
+	expect_same_state(slow, fast);
+	/* Other white space, the members in another order: the same. */
+	{
+		json_object *mm = docs[CKPT_STATE_DOC_MM], *vmas, *r = json_object_new_object();
+		_cleanup_state_ struct ckpt_state *f2 = NULL;
+		char *t2;
+
+		cr_assert(json_object_object_get_ex(mm, "vmas", &vmas));
+		json_object_object_add(r, "vmas", json_object_get(vmas));
+		json_object_object_foreach(mm, k, val) if (strcmp(k, "vmas"))
+			json_object_object_add(r, k, json_object_get(val));
+		t2 = strdup(json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
+		cr_assert_eq(ckpt_state_from_docs_mm_text(docs, t2, strlen(t2), why, sizeof(why), &f2), 0, "%s", why);
+		expect_same_state(s, f2);
+		json_object_put(r);
+		free(t2);
+	}
+	free(text);
+	put_docs(docs);
+}
+
+/* Every hostile document: the text path refuses it too (-EAGAIN for mm.json), never another state. */
+Test(state_json, mm_text_refuses_what_the_document_refuses)
+{
+	_cleanup_state_ struct ckpt_state *s = many_maps_state(50);
+	json_object *good;
+
+	cr_assert_eq(ckpt_state_to_json(s, &good), 0);
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		const struct hostile *h = &hostile[i];
+		json_object *o = NULL, *docs[CKPT_STATE_NR_DOCS];
+		struct ckpt_state *back = (struct ckpt_state *)0x1;
+		char path[128], why[WHY] = "", why_slow[WHY] = "";
+		const char *text;
+		int r, rs;
+
+		if (!strchr(h->path, '/'))
+			continue; /* a whole document: the combined object only */
+		cr_assert_eq(json_object_deep_copy(good, &o, NULL), 0);
+		snprintf(path, sizeof(path), "%s", h->path);
+		/* The last mapping of full_state() is after the 50 extra ones now. */
+		if (!strncmp(h->path, "mm/vmas/", 8) && atoi(h->path + 8) == CKPT_STATE_NR_VMA_KINDS - 1)
+			snprintf(path, sizeof(path), "mm/vmas/%d%s", CKPT_STATE_NR_VMA_KINDS - 1 + 50,
+				 strchr(h->path + 8, '/') ?: "");
+		mutate(o, path, h->value);
+		for (int d = 0; d < CKPT_STATE_NR_DOCS; d++)
+			cr_assert(json_object_object_get_ex(o, ckpt_state_doc_section((enum ckpt_state_doc)d), &docs[d]));
+		text = json_object_to_json_string_ext(docs[CKPT_STATE_DOC_MM], JSON_C_TO_STRING_PRETTY);
+		rs = ckpt_state_from_docs(docs, why_slow, sizeof(why_slow), &back);
+		cr_expect_neq(rs, 0, "%s: the table's case is not refused: %s", path, why_slow);
+		r = ckpt_state_from_docs_mm_text(docs, text, strlen(text), why, sizeof(why), &back);
+		if (!strncmp(h->path, "mm/", 3))
+			cr_expect_eq(r, -EAGAIN, "%s = %s: got %d (%s)", path, h->value ?: "(deleted)", r, why);
+		else
+			cr_expect(r == rs && !strcmp(why, why_slow), "%s: %d '%s', not %d '%s'", path, r, why, rs,
+				  why_slow);
+		cr_expect_eq(back, (struct ckpt_state *)0x1, "output written on error");
+		json_object_put(o);
+	}
+	json_object_put(good);
+}
+
+/*
+ * Random damage to mm.json's text, mostly in its mappings: what the text
+ * path accepts, the whole-document path accepts too, with the same state.
+ */
+Test(state_json, mm_text_damaged_never_reads_otherwise)
+{
+	_cleanup_state_ struct ckpt_state *s = many_maps_state(200);
+	json_object *docs[CKPT_STATE_NR_DOCS];
+	unsigned int seed = 4242;
+	int fast_ok = 0, refused = 0;
+	char *text;
+	size_t len, vmas_at;
+
+	docs_and_mm_text(s, docs, &text);
+	len = strlen(text);
+	vmas_at = (size_t)(strstr(text, "\"vmas\"") - text);
+	for (int iter = 0; iter < 3000; iter++) {
+		/* Half of it digits: many a damaged document still reads. */
+		static const char junk[] = "0x\"{}[],:-1e9ntfa\\u00 \t\n/17\x80"
+					   "0123456789abcdef0123456789abcdef";
+		struct ckpt_state *fast = NULL, *slow = NULL;
+		char *t = strdup(text), why[WHY] = "";
+		int rf, rs;
+
+		for (int k = 0; k < 1 + iter % 3; k++) {
+			/* Mostly the mappings; at times the head of the document. */
+			size_t at = iter % 8 ? vmas_at + (size_t)rand_r(&seed) % (len - vmas_at)
+					     : (size_t)rand_r(&seed) % len;
+
+			t[at] = junk[(size_t)rand_r(&seed) % (sizeof(junk) - 1)];
+		}
+		rf = ckpt_state_from_docs_mm_text(docs, t, len, why, sizeof(why), &fast);
+		rs = slow_from_text(docs, t, why, sizeof(why), &slow);
+		cr_assert(rf == 0 || rf == -EAGAIN, "iteration %d: %d", iter, rf);
+		if (rf == 0) {
+			cr_assert_eq(rs, 0, "iteration %d: the text path took what the document path refuses: %s",
+				     iter, t + vmas_at);
+			expect_same_state(slow, fast);
+			fast_ok++;
+		} else {
+			refused++;
+		}
+		ckpt_state_free(fast);
+		ckpt_state_free(slow);
+		free(t);
+	}
+	cr_expect_gt(fast_ok, 25, "the damage never left a document the text path reads (%d, %d refused)", fast_ok, refused);
+	cr_expect_gt(refused, 100, "the damage never reached the scanner");
+	free(text);
+	put_docs(docs);
+}
+
 /* Checkpoints from before "sched" and "timerslack_ns" read, with both marked absent. */
 Test(state_json, threads_without_scheduling_still_read)
 {
