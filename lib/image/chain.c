@@ -510,6 +510,12 @@ int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr)
 		size_t n, nb;
 		int r = image_segs(c, i, &b, &nb);
 
+		if (r == 0 && i == 0) {
+			/* Nothing newer to lay it under. */
+			segs = TAKE_PTR(b);
+			nr = nb;
+			continue;
+		}
 		if (r == 0)
 			r = chain_overlay(segs, nr, b, nb, &next, &n);
 		if (r < 0) {

@@ -106,6 +106,35 @@ static int cmp_extent(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
+static bool sorted(const struct extent *e, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (e[i].start < e[i - 1].start)
+			return false;
+	return true;
+}
+
+/* Merge the sorted runs [0, @mid) and [@mid, @n) of @e in place; false (nothing done) if either is not sorted. */
+static bool merge_sorted(struct extent *e, size_t mid, size_t n)
+{
+	_cleanup_free_ struct extent *a = NULL;
+	size_t i = 0, j = mid, k = 0;
+
+	if (!sorted(e, mid) || !sorted(e + mid, n - mid))
+		return false;
+	if (!mid || mid == n || e[mid - 1].start <= e[mid].start)
+		return true; /* one after the other already */
+	a = malloc(mid * sizeof(*a));
+	if (!a)
+		return false;
+	memcpy(a, e, mid * sizeof(*a));
+	while (i < mid && j < n)
+		e[k++] = a[i].start <= e[j].start ? a[i++] : e[j++];
+	while (i < mid)
+		e[k++] = a[i++];
+	return true; /* what is left of the second run is in place */
+}
+
 /*
  * The mappings of mm.json and the resolved ranges, merged: where a page may
  * be read. Returns -EBADMSG (already logged when lib/image saw it).
@@ -147,7 +176,9 @@ static int address_space(struct local *l, char *why, size_t whylen)
 		l->ext[n++] =
 			(struct extent){l->ranges[i].addr,
 					l->ranges[i].addr + (l->ranges[i].nr_pages << PAGE_SHIFT)};
-	qsort(l->ext, n, sizeof(*l->ext), cmp_extent);
+	/* Both lists come sorted (the ranges always; the mappings as ckpt writes them): merge them. */
+	if (!merge_sorted(l->ext, nv, n))
+		qsort(l->ext, n, sizeof(*l->ext), cmp_extent);
 	l->nr_ext = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct extent *last = l->nr_ext ? &l->ext[l->nr_ext - 1] : NULL;
