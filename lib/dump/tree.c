@@ -145,7 +145,9 @@ static int seize_node(struct ckpt_tree *t, struct ckpt_inject ***injs, pid_t pid
 		t->nodes[idx].ppid = st.ppid;
 	if ((r = fill_node(&t->nodes[idx], &st)) < 0 || t->nodes[idx].zombie) {
 		if (parent < 0 && t->nodes[idx].zombie) {
-			pr_err("pid %d has exited (a zombie): there is nothing to dump", pid);
+			/* As the injector says it of a process seized alone. */
+			pr_err("pid %d (%s) is a zombie: it has exited and only its exit status remains "
+			       "(its parent, pid %d, has not collected it)", pid, st.comm, st.ppid);
 			return -ESRCH;
 		}
 		return r;
