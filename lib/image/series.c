@@ -326,7 +326,8 @@ static int scan(struct ckpt_series *s, bool clean)
 		pr_err("cannot read series '%s': %s", s->path, strerror(-r));
 		return r;
 	}
-	qsort(s->pts, s->nr, sizeof(*s->pts), cmp_point);
+	if (s->nr) /* an empty series has no array: qsort(NULL, 0) is undefined */
+		qsort(s->pts, s->nr, sizeof(*s->pts), cmp_point);
 	link_points(s);
 	return 0;
 }
@@ -351,6 +352,7 @@ int ckpt_series_add(struct ckpt_series *s, const char *name)
 	}
 	/* Usually the newest: sorted already. */
 	if (s->nr > 1 && cmp_point(&s->pts[s->nr - 2], &s->pts[s->nr - 1]) > 0)
+		if (s->nr) /* an empty series has no array: qsort(NULL, 0) is undefined */
 		qsort(s->pts, s->nr, sizeof(*s->pts), cmp_point);
 	link_points(s);
 	return 0;
