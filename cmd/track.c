@@ -83,8 +83,9 @@ static const char usage[] =
 	"  -v, --verbose             more messages\n"
 	"  -h, --help                this help\n"
 	"\n"
-	"Exit status: 0 ended as asked, on a signal or when the process exited; 1 exec,\n"
-	"tracking lost, or an error; 2 usage; 4 -D: the process holds what restore\n"
+	"Exit status: 0 ended as asked, on a signal or when the process exited (with -D:\n"
+	"after its first checkpoint); 1 exec, tracking lost, or an error (with -D: the\n"
+	"process ended before its first checkpoint); 2 usage; 4 -D: the process holds what restore\n"
 	"cannot recreate; 5 as 0, but output was lost (a closed pipe, a full disk).\n";
 
 struct track_args {
@@ -485,6 +486,10 @@ static int run_continuous(struct cmd_ctx *ctx, const struct track_args *a)
 	}
 	switch (res.end) {
 	case CKPT_CONTINUOUS_EXITED:
+		/* Gone (or never there) before the first checkpoint: the run made nothing. */
+		if (!res.checkpoints)
+			return out_error(ctx, EXIT_FAIL, "pid %d ended before its first checkpoint: nothing was "
+					 "written to '%s'", a->pid, a->dir);
 		if (!ctx->json)
 			fprintf(stderr, "ckpt: pid %d exited; %" PRIu64 " checkpoints, the last is '%s/%s'\n",
 				a->pid, res.checkpoints, a->dir, res.last[0] ? res.last : "(none)");

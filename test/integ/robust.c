@@ -915,9 +915,10 @@ Test(robust, a_zombie_is_said_to_be_one)
 			cr_assert_eq(run_ckpt(&r, "track", "-t", pid, "-D", dir, NULL), 0);
 		else
 			cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", dir, mode ? "--leave-running" : NULL, NULL), 0);
-		/* track -D ends at once, as for a process that exits (its own exit status). */
-		if (mode != 3)
-			cr_expect_eq(r.status, 1, "mode %d: status %d: %s", mode, r.status, r.err);
+		/* track -D ends at once, with no checkpoint: an error too. */
+		cr_expect_eq(r.status, 1, "mode %d: status %d: %s", mode, r.status, r.err);
+		if (mode == 3)
+			cr_expect(strstr(r.err, "ended before its first checkpoint"), "%s", r.err);
 		cr_expect(strstr(r.err, "is a zombie: it has exited and only its exit status remains"),
 			  "mode %d: not said to be a zombie: %s", mode, r.err);
 		cr_expect_not(strstr(r.err, "cannot identify"), "mode %d: %s", mode, r.err);
