@@ -271,8 +271,9 @@ static int verify_all(struct ckpt_chain *chain, const struct ckpt_tree *tree, co
 {
 	int r = 0;
 
-	for (size_t i = 0; r == 0 && i < ckpt_chain_length(chain); i++)
-		r = ckpt_image_verify(ckpt_chain_image(chain, i)); /* logs the file and the fault */
+	/* The chain, and the checkpoints of parent processes whose pages it holds (a proc-PID given alone). */
+	r = ckpt_chain_verify(chain);
+	/* A tree: each process's own chain (its parents' are among them). */
 	for (size_t i = 1; r == 0 && tree && i < tree->nr_nodes; i++) {
 		_cleanup_chain_ struct ckpt_chain *c = NULL;
 		char sub[4096];

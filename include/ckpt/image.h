@@ -132,6 +132,9 @@ enum ckpt_page_kind {
 	CKPT_PAGE_INHERIT = 4,
 };
 
+/* Processes in a line holding one another's pages (INHERIT) that a reader follows; deeper is refused. */
+#define CKPT_IMAGE_INHERIT_DEPTH_MAX 64
+
 struct ckpt_image_entry {
 	uint64_t addr;       /* page-aligned */
 	uint64_t nr_pages;   /* >= 1 */
@@ -411,6 +414,11 @@ int ckpt_chain_ranges(const struct ckpt_chain *c, struct ckpt_range_set *ret) __
  * checkpoint: the mapping's backing applies). @buf is only written for DATA.
  */
 int ckpt_chain_read_page(struct ckpt_chain *c, uint64_t addr, void *buf) __must_check;
+/*
+ * ckpt_image_verify() of every checkpoint the chain reads: its own, and
+ * those of parent processes whose pages it holds (INHERIT).
+ */
+int ckpt_chain_verify(struct ckpt_chain *c) __must_check;
 /* The provenance of every checkpoint of the chain, merged (ckpt_image_provenance). */
 int ckpt_chain_provenance(const struct ckpt_chain *c, struct ckpt_provenance *ret);
 

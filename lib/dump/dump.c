@@ -84,6 +84,7 @@ struct dump_proc {
 	struct ckpt_range_set pre, pre_failed;
 	struct page_copy pre_pages;
 	bool copy_early;             /* its pages are copied while it runs (plan_copy) */
+	unsigned int inherit_depth;  /* processes above it whose pages it holds in a line (INHERIT) */
 	bool armed_new;              /* this dump armed its tracking (it had none): a failure disarms it */
 	/*
 	 * A full checkpoint that leaves it running: its memory was copied
@@ -852,18 +853,28 @@ static bool parent_cow(struct dump_proc *p, struct page_cow *ret)
 {
 	pid_t ppid = p->d->tree->nodes[p->node].ppid;
 
-	for (struct dump_proc *q = p->d->procs; q < p; q++)
-		if (q->pid == ppid && q->inj && q->maps) {
-			*ret = (struct page_cow){ .proc = ckpt_inject_task_proc(q->inj), .inj = q->inj,
-						  .maps = q->maps };
-			return true;
-		}
+	for (struct dump_proc *q = p->d->procs; q < p; q++) {
+		if (q->pid != ppid || !q->inj || !q->maps)
+			continue;
+		/* A reader follows a line of processes holding one another's pages only so deep. */
+		if (q->inherit_depth + 1 >= CKPT_IMAGE_INHERIT_DEPTH_MAX / 2)
+			return false;
+		*ret = (struct page_cow){ .proc = ckpt_inject_task_proc(q->inj), .inj = q->inj,
+					  .maps = q->maps, .pid = q->pid };
+		p->inherit_depth = q->inherit_depth + 1;
+		return true;
+	}
 	return false;
 }
 
-static int arm_frozen(struct ckpt_inject *inj, void *arg)
+/* Arm the tracking of @arg (a struct dump_proc, frozen by @inj) that had none. */
+static int arm_new_frozen(struct ckpt_inject *inj, void *arg)
 {
-	return arm(arg, inj);
+	struct dump_proc *p = arg;
+	int r = ckpt_track_arm(inj, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &p->tracker);
+
+	p->armed_new = r == 0;
+	return r;
 }
 
 /*
@@ -893,9 +904,18 @@ static int copy_while_running(struct dump_proc *p)
 	unsigned int gone_ok = is_root(p) ? 0 : CKPT_INJECT_GONE_OK;
 
 	if (whole) {
-		r = freeze_alone(p->pid, gone_ok, p->d->o->timeout_ms, &p->d->cpu, arm_frozen, p, &ns);
-		if (r == 0 && ckpt_track_sync(p->tracker) < 0)
-			pr_warn("the tracking record of pid %d lags behind", p->pid);
+		/*
+		 * Tracked already: attached, not harvested (what it wrote since
+		 * its last harvest, the copy included, is harvested in the
+		 * freeze, after the judge: a refused dump leaves its chain
+		 * whole). Else armed in a freeze of its own.
+		 */
+		r = ckpt_track_attach(p->pid, &(struct ckpt_track_opts){ .rundir = p->d->o->rundir }, &p->tracker);
+		if (r == -ENOENT || r == -ESTALE) {
+			r = freeze_alone(p->pid, gone_ok, p->d->o->timeout_ms, &p->d->cpu, arm_new_frozen, p, &ns);
+			if (r == 0 && ckpt_track_sync(p->tracker) < 0)
+				pr_warn("the tracking record of pid %d lags behind", p->pid);
+		}
 		if (r < 0 && r != -ESRCH && r != -EINTR) {
 			/* Copied in the freeze then, where the judge and the arming say what is wrong, as before. */
 			pr_debug("pid %d: its tracking could not be armed before the freeze (%s): copied in the freeze",
@@ -1234,6 +1254,16 @@ static int prepare(struct dump *d)
  * those prepared before the freeze reused; a process born since gets a
  * fresh one (a full checkpoint), one that ended is dropped.
  */
+/* Is the frozen process of @inj (NULL: a zombie) the one @p was prepared for (pid and start time)? */
+static bool same_process(const struct dump_proc *p, struct ckpt_inject *inj)
+{
+	struct ckpt_proc_stat st;
+
+	if (!inj || !p->id.start_time)
+		return true;
+	return ckpt_proc_read_stat(ckpt_inject_task_proc(inj), &st) < 0 || st.start_time == p->id.start_time;
+}
+
 static int adopt_tree(struct dump *d)
 {
 	size_t live = ckpt_tree_nr_live(d->tree), n = 0;
@@ -1251,6 +1281,8 @@ static int adopt_tree(struct dump *d)
 			continue;
 		for (k = 0; k < d->nr_procs && d->procs[k].pid != node->pid; k++)
 			;
+		if (k < d->nr_procs && d->procs[k].id.pid && !same_process(&d->procs[k], d->injs[i]))
+			k = d->nr_procs; /* that pid is another process now: what was prepared goes */
 		if (k < d->nr_procs && d->procs[k].id.pid) {
 			*p = d->procs[k];
 			d->procs[k].pid = 0; /* moved */

@@ -724,7 +724,7 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 		cp->cow_pm = ckpt_proc_open_pagemap(cp->cow->proc);
 		cp->cow_mem = ckpt_proc_open_mem(cp->cow->proc, O_RDONLY);
 		cp->cow_buf = malloc(2 * COW_WINDOW * PS);
-		cp->cow_pid = ckpt_proc_pid(cp->cow->proc);
+		cp->cow_pid = cp->cow->pid;
 		if (cp->cow_pm < 0 || cp->cow_mem < 0 || !cp->cow_buf) {
 			/* Only a saving lost: every page is copied. */
 			pr_debug("pid %d: its parent's pages are not compared: %s", cp->pid,

@@ -74,6 +74,7 @@ struct page_cow {
 	const struct ckpt_proc *proc;      /* the parent's */
 	struct ckpt_inject *inj;           /* the parent's: its scratch is not saved */
 	const struct ckpt_vma_list *maps;  /* the parent's, read while frozen */
+	pid_t pid;                         /* the parent's (the process's, not a thread's) */
 };
 
 /*

@@ -157,10 +157,26 @@ static bool chain_moved(const struct ckpt_chain *c)
 	return false;
 }
 
-/* @line[0..depth): the pids whose pages lead here (INHERIT), to find a loop. */
+/* What one ckpt_chain_open() has opened, across the chains of parent processes (INHERIT). */
+struct open_ctx {
+	pid_t line[TREE_DEPTH_MAX]; /* [0, depth): the pids whose pages lead here, to find a loop */
+	size_t images;              /* checkpoints opened so far: a forged tree cannot make it explode */
+};
+
 static int chain_open_once(int atfd, const char *rel, const char *path,
-			   const struct ckpt_image_open_opts *opts, pid_t *line, unsigned int depth,
+			   const struct ckpt_image_open_opts *opts, struct open_ctx *ctx, unsigned int depth,
 			   struct ckpt_chain **ret, bool *ret_moved, char *why, size_t whylen);
+
+/* Count the checkpoints of @c into @ctx: more than CHAIN_IMAGES_MAX in one open is refused. */
+static int chain_count(const struct ckpt_chain *c, struct open_ctx *ctx, char *why, size_t whylen)
+{
+	ctx->images += c->nr;
+	if (ctx->images > CHAIN_IMAGES_MAX)
+		return why_set(why, whylen, -ELOOP,
+			       "'%s' needs more than %d checkpoints opened, its parent processes' included",
+			       c->img[0]->path, CHAIN_IMAGES_MAX);
+	return 0;
+}
 
 /*
  * The chain of the parent process that checkpoint @i's INHERIT entries
@@ -168,7 +184,7 @@ static int chain_open_once(int atfd, const char *rel, const char *path,
  * the tree's root (the directory above) when the parent is the root.
  */
 static int open_from(struct ckpt_chain *c, size_t i, const struct ckpt_image_open_opts *opts,
-		     pid_t *line, unsigned int depth, bool *ret_moved, char *why, size_t whylen)
+		     struct open_ctx *ctx, unsigned int depth, bool *ret_moved, char *why, size_t whylen)
 {
 	struct ckpt_image *img = c->img[i];
 	pid_t pid = img->idx->inherit_pid;
@@ -182,7 +198,7 @@ static int open_from(struct ckpt_chain *c, size_t i, const struct ckpt_image_ope
 		return why_set(why, whylen, -EBADMSG, "'%s' has pages of pid %d, its own process",
 			       img->path, (int)pid);
 	for (unsigned int k = 0; k < depth; k++)
-		if (line[k] == pid)
+		if (ctx->line[k] == pid)
 			return why_set(why, whylen, -ELOOP,
 				       "'%s' has pages of pid %d, whose pages are, through other processes, "
 				       "its own: a loop", img->path, (int)pid);
@@ -190,7 +206,7 @@ static int open_from(struct ckpt_chain *c, size_t i, const struct ckpt_image_ope
 		return why_set(why, whylen, -ELOOP,
 			       "'%s' has pages of pid %d: more than %d processes in a line hold one "
 			       "another's pages", img->path, (int)pid, TREE_DEPTH_MAX);
-	line[depth] = img->inv.identity.pid;
+	ctx->line[depth] = img->inv.identity.pid;
 	/* A sub-checkpoint of a tree is proc-PID/ inside the root's. */
 	if (strncmp(base ? base + 1 : img->path, "proc-", 5) != 0)
 		return why_set(why, whylen, -EBADMSG,
@@ -202,7 +218,7 @@ static int open_from(struct ckpt_chain *c, size_t i, const struct ckpt_image_ope
 	path = path_join(img->path, rel);
 	if (!path)
 		return -ENOMEM;
-	r = chain_open_once(img->dirfd, rel, path, opts, line, depth + 1, &c->from[i], ret_moved, why,
+	r = chain_open_once(img->dirfd, rel, path, opts, ctx, depth + 1, &c->from[i], ret_moved, why,
 			    whylen);
 	if (r < 0) {
 		if (depth == 0) /* once, not once per level */
@@ -221,7 +237,7 @@ static int open_from(struct ckpt_chain *c, size_t i, const struct ckpt_image_ope
 
 /* The chains of the parent process (INHERIT), and the flat list of every image. */
 static int open_froms(struct ckpt_chain *c, const struct ckpt_image_open_opts *opts,
-		      pid_t *line, unsigned int depth, bool *ret_moved, char *why, size_t whylen)
+		      struct open_ctx *ctx, unsigned int depth, bool *ret_moved, char *why, size_t whylen)
 {
 	size_t n;
 	int r;
@@ -234,7 +250,7 @@ static int open_froms(struct ckpt_chain *c, const struct ckpt_image_open_opts *o
 	for (size_t i = 0; i < c->nr; i++) {
 		if (!c->img[i]->idx->inherit_pid)
 			continue;
-		r = open_from(c, i, opts, line, depth, ret_moved, why, whylen);
+		r = open_from(c, i, opts, ctx, depth, ret_moved, why, whylen);
 		if (r < 0)
 			return r;
 		c->from_base[i] = n;
@@ -253,7 +269,7 @@ static int open_froms(struct ckpt_chain *c, const struct ckpt_image_open_opts *o
 }
 
 static int chain_open_once(int atfd, const char *rel, const char *path,
-			   const struct ckpt_image_open_opts *opts, pid_t *line, unsigned int depth,
+			   const struct ckpt_image_open_opts *opts, struct open_ctx *ctx, unsigned int depth,
 			   struct ckpt_chain **ret, bool *ret_moved, char *why, size_t whylen)
 {
 	_cleanup_(ckpt_chain_closep) struct ckpt_chain *c = NULL;
@@ -271,7 +287,9 @@ static int chain_open_once(int atfd, const char *rel, const char *path,
 	while (r == 0 && c->img[c->nr - 1]->inv.parent)
 		r = open_parent(c, opts, why, whylen);
 	if (r == 0)
-		r = open_froms(c, opts, line, depth, &from_moved, why, whylen);
+		r = chain_count(c, ctx, why, whylen);
+	if (r == 0)
+		r = open_froms(c, opts, ctx, depth, &from_moved, why, whylen);
 	if (r < 0) {
 		/* A fold or a removal went on meanwhile: the caller opens it again. */
 		*ret_moved = from_moved || ((r == -ENOENT || r == -EBADMSG) && c->nr && chain_moved(c));
@@ -298,9 +316,9 @@ int ckpt_chain_open(const char *path, const struct ckpt_image_open_opts *opts,
 	}
 	for (int attempt = 0; attempt < 8 && moved; attempt++) {
 		why[0] = '\0';
-		pid_t line[TREE_DEPTH_MAX];
+		struct open_ctx ctx = { .images = 0 };
 
-		r = chain_open_once(AT_FDCWD, path, path, opts, line, 0, &c, &moved, why, sizeof(why));
+		r = chain_open_once(AT_FDCWD, path, path, opts, &ctx, 0, &c, &moved, why, sizeof(why));
 		if (moved)
 			pr_debug("chain of '%s' changed while it was opened: again", path);
 	}
@@ -314,6 +332,15 @@ int ckpt_chain_open(const char *path, const struct ckpt_image_open_opts *opts,
 	pr_debug("chain of '%s': %zu checkpoints", path, c->nr);
 	*ret = c;
 	return 0;
+}
+
+int ckpt_chain_verify(struct ckpt_chain *c)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < c->nr_all; i++)
+		r = ckpt_image_verify(c->all[i]); /* logs the file and the fault */
+	return r;
 }
 
 int ckpt_chain_ranges(const struct ckpt_chain *c, struct ckpt_range_set *ret)

@@ -28,7 +28,8 @@
 #define DOC_MAX (1u << 30)        /* bytes of any other metadata file */
 #define WHY_LEN 2048
 #define CHAIN_MAX 4096            /* checkpoints in one chain */
-#define TREE_DEPTH_MAX 64         /* processes whose pages one process inherits, in a line */
+#define TREE_DEPTH_MAX CKPT_IMAGE_INHERIT_DEPTH_MAX
+#define CHAIN_IMAGES_MAX (4 * CHAIN_MAX) /* checkpoints one chain opens, its parents' included */
 #define PAGE_SHIFT 12
 
 /*

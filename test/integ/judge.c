@@ -233,6 +233,48 @@ Test(judge, socket, .timeout = 60) { run_case(&cases[5]); }
 Test(judge, sysv_shm_partly_unmapped, .timeout = 60) { run_case(&cases[6]); }
 Test(judge, shared_mapping_of_deleted_file, .timeout = 60) { run_case(&cases[7]); }
 
+/*
+ * A full --leave-running dump refused by the judge leaves the process as it
+ * was, its tracking too: a delta of the checkpoint before it still works
+ * (the full dump's copy while it runs must not harvest before the judge).
+ * And a process that had no tracking has none after a refusal.
+ */
+Test(judge, a_refused_dump_leaves_the_tracking_as_it_was, .timeout = 60)
+{
+	struct prog p;
+	struct run_result r;
+	char pid[16], d1[160], d2[160], d3[160];
+
+	cr_assert_eq(prog_start(&p, true, 5000, "judged", "proc-other", NULL), 0);
+	snprintf(pid, sizeof(pid), "%d", p.pid);
+	snprintf(d1, sizeof(d1), "%s/tracked-d1", tmp);
+	snprintf(d2, sizeof(d2), "%s/tracked-d2", tmp);
+	snprintf(d3, sizeof(d3), "%s/tracked-d3", tmp);
+
+	/* Untracked, refused: still untracked. */
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", d2, "--leave-running", NULL), 0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	run_result_done(&r);
+	cr_expect_not(proc_uffd_registered(p.pid), "a refused dump left pid %d tracked", p.pid);
+
+	/* Tracked by a first checkpoint, refused, then a delta of that checkpoint. */
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", d1, "--leave-running", "--allow-unrestorable", NULL), 0);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", d2, "--leave-running", NULL), 0);
+	cr_expect_eq(r.status, 4, "%s", r.err);
+	run_result_done(&r);
+	cr_assert_eq(run_ckpt(&r, "dump", "-t", pid, "-D", d3, "--parent", d1, "--leave-running",
+			      "--allow-unrestorable", "--json", NULL), 0);
+	cr_expect_eq(r.status, 0, "the delta of the checkpoint before the refused dump: %s", r.err);
+	cr_expect(strstr(r.out, "\"kind\": \"delta\""), "%s", r.out);
+	run_result_done(&r);
+	expect_unharmed(&p, "proc-other");
+	cr_assert_eq(run_ckpt(&r, "track", "--stop", "-t", pid, NULL), 0);
+	run_result_done(&r);
+	prog_kill(&p);
+}
+
 /* Nothing to refuse, so a kill-mode dump of judged @mode goes through and restores. */
 static void dump_and_restore(const char *mode)
 {

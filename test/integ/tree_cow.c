@@ -281,3 +281,39 @@ Test(tree_cow, a_delta_whose_parent_wrote_what_a_child_inherited)
 	cr_expect_eq(access(d0, F_OK), -1, "compact --keep 1 left %s", d0);
 	restore_expect(d1, NULL, want, "folded, eager");
 }
+
+/*
+ * A line of 70 processes, each the child of the one before, sharing what
+ * the first one wrote: a reader follows at most CKPT_IMAGE_INHERIT_DEPTH_MAX
+ * processes holding one another's pages, so the dump breaks the line
+ * (copies instead) before that, and the checkpoint stays readable.
+ */
+Test(tree_cow, a_long_line_sharing_pages_stays_readable)
+{
+	struct prog p;
+	struct run_result r;
+	char line[64], dir[128], pid_s[16];
+	json_object *st;
+	pid_t v[128];
+	size_t n = 1;
+
+	cr_assert_eq(prog_start(&p, false, 0, "cowline", "70", "256", NULL), 0);
+	cr_assert_geq(prog_read_line(&p, line, sizeof(line), 30000), 0);
+	cr_assert_str_eq(line, "ready");
+	snprintf(dir, sizeof(dir), "%s/line", tmp);
+	st = dump(p.pid, dir, NULL, "--leave-running");
+	cr_expect_gt(get_u64(st, "pages_inherited"), 0);
+	json_object_put(st);
+	cr_assert_eq(run_ckpt(&r, "show", "--verify", dir, NULL), 0);
+	cr_expect_eq(r.status, 0, "the checkpoint of a line of 70 does not read back: %s", r.err);
+	run_result_done(&r);
+	/* The whole line, from the root down. */
+	v[0] = p.pid;
+	for (size_t i = 0; i < n && n < 128; i++)
+		n += children(v[i], v + n, 128 - n);
+	snprintf(pid_s, sizeof(pid_s), "%zu", n);
+	cr_expect_eq(n, 70, "%s processes in the line", pid_s);
+	for (size_t i = n; i-- > 1;)
+		kill(v[i], SIGKILL);
+	prog_kill(&p);
+}
