@@ -156,7 +156,6 @@ struct copier {
 	const struct page_cow *cow;      /* frozen only: the parent's pages are not copied */
 	int cow_pm;                      /* the parent's pagemap */
 	int cow_mem;                     /* the parent's /proc/PID/mem */
-	pid_t cow_pid;
 	unsigned char *cow_buf;          /* COW_WINDOW pages of the child, then of the parent */
 	const struct page_stream *stream; /* in chunks to a sink; what fails is "failed" unless frozen */
 	pid_t pid;
@@ -191,6 +190,25 @@ static int read_slow(struct copier *cp, const struct iovec *remote, void *local)
 	return r;
 }
 
+/* @n pagemap entries from @addr of pagemap @pm, whole: true, or false. */
+static bool read_entries(int pm, uint64_t addr, uint64_t n, uint64_t *ent)
+{
+	return pm >= 0 && pread(pm, ent, n * 8, (off_t)(addr / PS * 8)) == (ssize_t)(n * 8);
+}
+
+/* The process's /proc/PID/mem, opened on first use; -errno. */
+static int copier_mem_fd(struct copier *cp)
+{
+	if (cp->mem_fd < 0) {
+		int fd = ckpt_proc_open_mem(cp->proc, O_RDONLY);
+
+		if (fd < 0)
+			return fd;
+		cp->mem_fd = fd;
+	}
+	return cp->mem_fd;
+}
+
 /*
  * Read pages another process maps too (copy-on-write since fork) through
  * /proc/PID/mem: process_vm_readv pins the pages it reads, and the kernel
@@ -201,15 +219,12 @@ static int read_slow(struct copier *cp, const struct iovec *remote, void *local)
 static int read_shared(struct copier *cp, const struct iovec *remote, void *local)
 {
 	uint64_t addr = (uint64_t)(uintptr_t)remote->iov_base;
+	int fd = copier_mem_fd(cp);
 	ssize_t n;
 
-	if (cp->mem_fd < 0 && (cp->mem_fd = ckpt_proc_open_mem(cp->proc, O_RDONLY)) < 0) {
-		int r = cp->mem_fd;
-
-		cp->mem_fd = -1;
-		return r;
-	}
-	n = pread(cp->mem_fd, local, remote->iov_len, (off_t)addr);
+	if (fd < 0)
+		return fd;
+	n = pread(fd, local, remote->iov_len, (off_t)addr);
 	if (n == (ssize_t)remote->iov_len)
 		return 0;
 	return read_slow(cp, remote, local); /* its messages and its handling of a mapping that changed */
@@ -417,31 +432,39 @@ static bool entry_shared(uint64_t e)
 }
 
 /*
- * Copy [addr, addr + nr pages): the pages only this process maps by
- * process_vm_readv, the others through /proc/PID/mem (read_shared).
+ * Copy [addr, addr + nr pages) whose pagemap entries are @ent: the pages
+ * only this process maps by process_vm_readv, the others through
+ * /proc/PID/mem (read_shared).
  */
+static int copy_by_entries(struct copier *cp, uint64_t addr, uint64_t nr, const uint64_t *ent)
+{
+	for (uint64_t i = 0, run; i < nr; i += run) {
+		bool shared = entry_shared(ent[i]);
+		int r;
+
+		for (run = 1; i + run < nr && entry_shared(ent[i + run]) == shared; run++)
+			;
+		r = copy_run(cp, addr + i * PS, run, shared);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int copy_range(struct copier *cp, uint64_t addr, uint64_t nr)
 {
 	uint64_t ent[512];
 
 	while (nr) {
-		uint64_t k = MIN(nr, (uint64_t)ARRAY_SIZE(ent)), run;
+		uint64_t k = MIN(nr, (uint64_t)ARRAY_SIZE(ent));
+		int r;
 
-		if (pread(cp->pm, ent, k * 8, (off_t)(addr / PS * 8)) != (ssize_t)(k * 8)) {
-			/* Cannot tell: as if shared, which reads right either way. */
-			for (uint64_t i = 0; i < k; i++)
-				ent[i] = 0;
-		}
-		for (uint64_t i = 0; i < k; i += run) {
-			bool shared = entry_shared(ent[i]);
-			int r;
-
-			for (run = 1; i + run < k && entry_shared(ent[i + run]) == shared; run++)
-				;
-			r = copy_run(cp, addr + i * PS, run, shared);
-			if (r < 0)
-				return r;
-		}
+		/* Cannot tell: as if shared, which reads right either way. */
+		if (!read_entries(cp->pm, addr, k, ent))
+			memset(ent, 0, k * sizeof(*ent));
+		r = copy_by_entries(cp, addr, k, ent);
+		if (r < 0)
+			return r;
 		addr += k * PS;
 		nr -= k;
 	}
@@ -511,7 +534,7 @@ static bool read_whole(int fd, uint64_t addr, uint64_t n, void *buf)
  * parent): those that are the parent's own copy-on-write page at the same
  * address and hold the same bytes are INHERIT runs, the others copied.
  */
-static int copy_or_inherit(struct copier *cp, int pm, uint64_t addr, uint64_t n)
+static int copy_or_inherit(struct copier *cp, uint64_t addr, uint64_t n)
 {
 	uint64_t ce[COW_WINDOW], pe[COW_WINDOW];
 	bool same[COW_WINDOW];
@@ -521,8 +544,7 @@ static int copy_or_inherit(struct copier *cp, int pm, uint64_t addr, uint64_t n)
 		uint64_t k = MIN(n, (uint64_t)COW_WINDOW), run;
 		bool any = false;
 
-		if (pread(pm, ce, k * 8, (off_t)(addr / PS * 8)) != (ssize_t)(k * 8) ||
-		    pread(cp->cow_pm, pe, k * 8, (off_t)(addr / PS * 8)) != (ssize_t)(k * 8))
+		if (!read_entries(cp->pm, addr, k, ce) || !read_entries(cp->cow_pm, addr, k, pe))
 			return copy_range(cp, addr, n); /* no candidates: copied */
 		for (uint64_t i = 0; i < k; i++) {
 			uint64_t pfn = ce[i] & PM_ENTRY_PFN_MASK;
@@ -533,9 +555,7 @@ static int copy_or_inherit(struct copier *cp, int pm, uint64_t addr, uint64_t n)
 			any |= same[i];
 		}
 		/* pagemap is a hint (a page can move between two reads of it): the bytes decide. */
-		if (any && cp->mem_fd < 0)
-			cp->mem_fd = ckpt_proc_open_mem(cp->proc, O_RDONLY);
-		if (any && (!read_whole(cp->mem_fd, addr, k, cp->cow_buf) ||
+		if (any && (!read_whole(copier_mem_fd(cp), addr, k, cp->cow_buf) ||
 			    !read_whole(cp->cow_mem, addr, k, cp->cow_buf + COW_WINDOW * PS)))
 			any = false;
 		for (uint64_t i = 0; i < k; i++)
@@ -544,8 +564,8 @@ static int copy_or_inherit(struct copier *cp, int pm, uint64_t addr, uint64_t n)
 		for (uint64_t i = 0; i < k; i += run) {
 			for (run = 1; i + run < k && same[i + run] == same[i]; run++)
 				;
-			r = same[i] ? add_inherit(cp->c, addr + i * PS, run, cp->cow_pid)
-				    : copy_range(cp, addr + i * PS, run);
+			r = same[i] ? add_inherit(cp->c, addr + i * PS, run, cp->cow->pid)
+				    : copy_by_entries(cp, addr + i * PS, run, ce + i);
 			if (r < 0)
 				return r;
 		}
@@ -608,7 +628,7 @@ static int private_pages(struct copier *cp, int pm, const struct ckpt_vma *v, ui
 								  PAGE_RUN_HOLE, 0)) < 0)
 						return r;
 					if (copy && cp->cow && (cat & PAGE_IS_PRESENT))
-						r = copy_or_inherit(cp, pm, from, (to - from) / PS);
+						r = copy_or_inherit(cp, from, (to - from) / PS);
 					else if (copy)
 						r = copy_range(cp, from, (to - from) / PS);
 					if (r < 0)
@@ -724,7 +744,6 @@ static int copy_maps(struct copier *cp, const struct ckpt_vma_list *maps,
 		cp->cow_pm = ckpt_proc_open_pagemap(cp->cow->proc);
 		cp->cow_mem = ckpt_proc_open_mem(cp->cow->proc, O_RDONLY);
 		cp->cow_buf = malloc(2 * COW_WINDOW * PS);
-		cp->cow_pid = cp->cow->pid;
 		if (cp->cow_pm < 0 || cp->cow_mem < 0 || !cp->cow_buf) {
 			/* Only a saving lost: every page is copied. */
 			pr_debug("pid %d: its parent's pages are not compared: %s", cp->pid,
