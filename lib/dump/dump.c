@@ -916,18 +916,17 @@ static int copy_while_running(struct dump_proc *p)
 			if (r == 0 && ckpt_track_sync(p->tracker) < 0)
 				pr_warn("the tracking record of pid %d lags behind", p->pid);
 		}
-		if (r < 0 && r != -ESRCH && r != -EINTR) {
-			/* Copied in the freeze then, where the judge and the arming say what is wrong, as before. */
-			pr_debug("pid %d: its tracking could not be armed before the freeze (%s): copied in the freeze",
-				 p->pid, errstr(r));
-			p->d->st->prefreeze_ns += ns;
-			p->copy_early = false;
-			return 0;
-		}
 	} else {
 		r = dump_harvest_only(p->pid, gone_ok, p->d->o->timeout_ms, p->tracker, &p->d->cpu, &p->pre, &ns);
 	}
 	p->d->st->prefreeze_ns += ns;
+	if (whole && r < 0 && r != -ESRCH && r != -EINTR) {
+		/* Copied in the freeze then, where the judge and the arming say what is wrong, as before. */
+		pr_debug("pid %d: its tracking could not be armed before the freeze (%s): copied in the freeze",
+			 p->pid, errstr(r));
+		p->copy_early = false;
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	t0 = now_ns();
