@@ -441,6 +441,13 @@ struct ckpt_chain_range {
  * this one (CKPT_PAGE_INHERIT) are resolved in it.
  */
 int ckpt_chain_list(struct ckpt_chain *c, struct ckpt_chain_range **ret, size_t *ret_nr) __must_check;
+/*
+ * The same, cut to [@lo, @hi): only the entries of each checkpoint that
+ * meet it are read (a binary search each), so its cost follows what lies
+ * there, not the size of the checkpoint.
+ */
+int ckpt_chain_list_in(struct ckpt_chain *c, uint64_t lo, uint64_t hi, struct ckpt_chain_range **ret,
+		       size_t *ret_nr) __must_check;
 
 /*
  * Every resolved range of the chain, in address order: what an eager

@@ -81,6 +81,14 @@ struct ckpt_page_source;
 struct ckpt_page_source_opts {
 	unsigned int cache_frames; /* local: decompressed frames kept; 0: 8 */
 	unsigned int timeout_ms;   /* remote: connect, handshake, each reply; 0: 30000 */
+	/*
+	 * local: open reads the chain's indexes, but resolves them into ranges
+	 * (and makes the summary) only when a call needs the whole list: a
+	 * lazy restore asks for the few ranges it writes before the process
+	 * runs (ckpt_page_source_list_ranges_in) and leaves the rest to its
+	 * server. Errors of the resolution (no memory) come from that call.
+	 */
+	bool defer_resolve;
 };
 
 /*
@@ -136,6 +144,8 @@ int ckpt_page_source_provenance(struct ckpt_page_source *src, struct ckpt_proven
  * again); NULL for a page server.
  */
 struct ckpt_image *ckpt_page_source_image(struct ckpt_page_source *src);
+/* The same for its whole chain; NULL for a page server. */
+struct ckpt_chain *ckpt_page_source_chain(struct ckpt_page_source *src);
 
 /* The directory or URL it was opened with. */
 const char *ckpt_page_source_name(const struct ckpt_page_source *src);
@@ -182,6 +192,14 @@ struct ckpt_page_source_range {
  */
 int ckpt_page_source_list_ranges(struct ckpt_page_source *src, struct ckpt_page_source_range **ret,
 				 size_t *ret_nr) __must_check;
+/*
+ * The same, cut to [@lo, @hi) (page-aligned, @lo < @hi). A local source
+ * opened with defer_resolve looks only at the entries there, so what a
+ * restore needs before the process runs does not grow with the checkpoint;
+ * a remote one fetches the whole list once and cuts it.
+ */
+int ckpt_page_source_list_ranges_in(struct ckpt_page_source *src, uint64_t lo, uint64_t hi,
+				    struct ckpt_page_source_range **ret, size_t *ret_nr) __must_check;
 
 /*
  * Remote: one PING/PONG round trip, which also keeps an idle connection

@@ -421,6 +421,9 @@ int chain_overlay(const struct seg *a, size_t na, const struct seg *b, size_t nb
 	struct seg cur = { 0 };
 	bool have = false;
 
+	/* @a whole and the pieces of @b, which each @a can split once: rarely more. */
+	if (GROW(out, cap, na + nb + 1) < 0)
+		return -ENOMEM;
 	for (;;) {
 		if (!have && j < nb) {
 			cur = b[j++];
@@ -498,21 +501,49 @@ static int inherit_segs(const struct seg *p, size_t np, size_t *pos, uint64_t ad
 	return 0;
 }
 
-/* The entries of checkpoint @i as segs, INHERIT replaced by what the parent resolves to. */
-static int image_segs(struct ckpt_chain *c, size_t i, struct seg **ret, size_t *ret_nr)
+/* The first entry of @idx that ends above @lo. */
+static size_t first_entry_above(const struct ckpt_image_index *idx, uint64_t lo)
+{
+	size_t a = 0, b = idx->nr_entries;
+
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (entry_end(&idx->entries[mid]) <= lo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	return a;
+}
+
+/*
+ * The entries of checkpoint @i that meet [@lo, @hi) as segs cut to it,
+ * INHERIT replaced by what the parent resolves to there.
+ */
+static int image_segs(struct ckpt_chain *c, size_t i, uint64_t lo, uint64_t hi, struct seg **ret,
+		      size_t *ret_nr)
 {
 	const struct ckpt_image_index *idx = c->img[i]->idx;
 	_cleanup_free_ struct seg *out = NULL, *p = NULL;
-	size_t nr = 0, cap = 0, np = 0, pos = 0;
+	size_t first = first_entry_above(idx, lo), last = first, nr = 0, cap, np = 0, pos = 0;
 	int r;
 
-	if (c->from[i] && (r = chain_resolve(c->from[i], &p, &np)) < 0)
+	while (last < idx->nr_entries && idx->entries[last].addr < hi)
+		last++;
+	if (c->from[i] && (r = chain_resolve_in(c->from[i], lo, hi, &p, &np)) < 0)
 		return r;
-	for (size_t k = 0; k < idx->nr_entries; k++) {
+	/* One seg an entry, and for INHERIT as many as the parent has there: no growing copy of a long list. */
+	cap = last - first + (c->from[i] ? np + last - first : 0);
+	if (cap && !(out = malloc(cap * sizeof(*out))))
+		return -ENOMEM;
+	for (size_t k = first; k < last; k++) {
 		const struct ckpt_image_entry *e = &idx->entries[k];
-		struct seg s = { .addr = e->addr, .end = entry_end(e), .kind = e->kind,
+		struct seg s = { .addr = e->addr, .end = MIN(entry_end(e), hi), .kind = e->kind,
 				 .img = (uint32_t)i, .frame = e->frame, .frame_page = e->frame_page };
 
+		if (s.addr < lo)
+			seg_advance(&s, lo);
 		if (e->kind == CKPT_PAGE_INHERIT)
 			r = inherit_segs(p, np, &pos, s.addr, s.end, c->from_base[i], (uint32_t)i, &out,
 					 &nr, &cap);
@@ -526,7 +557,7 @@ static int image_segs(struct ckpt_chain *c, size_t i, struct seg **ret, size_t *
 	return 0;
 }
 
-int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr)
+int chain_resolve_in(struct ckpt_chain *c, uint64_t lo, uint64_t hi, struct seg **ret, size_t *ret_nr)
 {
 	struct seg *segs = NULL;
 	size_t nr = 0;
@@ -535,7 +566,7 @@ int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr)
 		_cleanup_free_ struct seg *b = NULL;
 		struct seg *next;
 		size_t n, nb;
-		int r = image_segs(c, i, &b, &nb);
+		int r = image_segs(c, i, lo, hi, &b, &nb);
 
 		if (r == 0 && i == 0) {
 			/* Nothing newer to lay it under. */
@@ -558,13 +589,22 @@ int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr)
 	return 0;
 }
 
-int ckpt_chain_list(struct ckpt_chain *c, struct ckpt_chain_range **ret, size_t *ret_nr)
+int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr)
+{
+	return chain_resolve_in(c, 0, UINT64_MAX, ret, ret_nr);
+}
+
+int ckpt_chain_list_in(struct ckpt_chain *c, uint64_t lo, uint64_t hi, struct ckpt_chain_range **ret,
+		       size_t *ret_nr)
 {
 	_cleanup_free_ struct seg *segs = NULL;
 	_cleanup_free_ struct ckpt_chain_range *out = NULL;
-	size_t nsegs, nr = 0, cap = 0;
+	size_t nsegs, nr = 0;
 
-	if (chain_resolve(c, &segs, &nsegs) < 0)
+	if (chain_resolve_in(c, lo, hi, &segs, &nsegs) < 0)
+		goto oom;
+	out = malloc(MAX(nsegs, 1) * sizeof(*out)); /* at most one range a seg */
+	if (!out)
 		goto oom;
 	for (size_t i = 0; i < nsegs; i++) {
 		const struct seg *s = &segs[i];
@@ -578,8 +618,6 @@ int ckpt_chain_list(struct ckpt_chain *c, struct ckpt_chain_range **ret, size_t 
 			last->nr_pages += n;
 			continue;
 		}
-		if (GROW(out, cap, nr + 1) < 0)
-			goto oom;
 		out[nr++] = (struct ckpt_chain_range){ .addr = s->addr, .nr_pages = n, .kind = s->kind,
 						       .image = s->img };
 	}
@@ -589,6 +627,11 @@ int ckpt_chain_list(struct ckpt_chain *c, struct ckpt_chain_range **ret, size_t 
 oom:
 	pr_err("cannot list the pages of '%s': %s", c->img[0]->path, strerror(ENOMEM));
 	return -ENOMEM;
+}
+
+int ckpt_chain_list(struct ckpt_chain *c, struct ckpt_chain_range **ret, size_t *ret_nr)
+{
+	return ckpt_chain_list_in(c, 0, UINT64_MAX, ret, ret_nr);
 }
 
 int ckpt_chain_iter_new(struct ckpt_chain *c, struct ckpt_chain_iter **ret)

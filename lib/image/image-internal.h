@@ -279,6 +279,9 @@ int chain_overlay(const struct seg *a, size_t na, const struct seg *b, size_t nb
  * chain_image_at().
  */
 int chain_resolve(struct ckpt_chain *c, struct seg **ret, size_t *ret_nr) __must_check;
+/* The same cut to [@lo, @hi): only the entries there are looked at (a binary search an image). */
+int chain_resolve_in(struct ckpt_chain *c, uint64_t lo, uint64_t hi, struct seg **ret,
+		     size_t *ret_nr) __must_check;
 /* Every image a seg can name: the chain's own, then its parent processes' (INHERIT). */
 size_t chain_nr_images(const struct ckpt_chain *c);
 struct ckpt_image *chain_image_at(const struct ckpt_chain *c, size_t i);

@@ -43,6 +43,9 @@ struct pagesrc_ops {
 			  struct ckpt_page_source_stats *st, char *why, size_t whylen);
 	int (*list_ranges)(void *priv, struct ckpt_page_source_range **ret, size_t *ret_nr,
 			   struct ckpt_page_source_stats *st, char *why, size_t whylen);
+	/* Those cut to [lo, hi); NULL: the whole list is fetched once and cut here. */
+	int (*list_ranges_in)(void *priv, uint64_t lo, uint64_t hi, struct ckpt_page_source_range **ret,
+			      size_t *ret_nr, struct ckpt_page_source_stats *st, char *why, size_t whylen);
 	int (*ping)(void *priv, struct ckpt_page_source_stats *st, char *why, size_t whylen);
 	void (*free)(void *priv);
 };
@@ -55,6 +58,9 @@ struct ckpt_page_source {
 	pthread_mutex_t lock;
 	struct ckpt_page_source_stats st;
 	struct ckpt_provenance prov; /* local: of its chain; remote: of the connection */
+	struct ckpt_page_source_range *all; /* without list_ranges_in: the list, fetched once */
+	size_t nr_all;
+	bool have_all;
 };
 
 int pagesrc_new(const struct pagesrc_ops *ops, void *priv, const char *name, bool remote,
@@ -64,6 +70,10 @@ int pagesrc_get_doc(struct ckpt_page_source *src, const char *name, char **ret, 
 		    char *why, size_t whylen) __must_check;
 int pagesrc_read(struct ckpt_page_source *src, uint64_t addr, size_t nr, uint8_t *kinds, void *buf,
 		 char *why, size_t whylen) __must_check;
+
+/* The ranges of the sorted, disjoint @r that meet [@lo, @hi), cut to it, in a new array. */
+int pagesrc_ranges_in(const struct ckpt_page_source_range *r, size_t nr, uint64_t lo, uint64_t hi,
+		      struct ckpt_page_source_range **ret, size_t *ret_nr) __must_check;
 
 /* ---- local (pagesrc_local.c) ---- */
 

@@ -35,6 +35,7 @@ void ckpt_page_source_close(struct ckpt_page_source *src)
 	if (!src)
 		return;
 	src->ops->free(src->priv);
+	free(src->all);
 	pthread_mutex_destroy(&src->lock);
 	free(src->name);
 	free(src);
@@ -233,6 +234,77 @@ int ckpt_page_source_list_ranges(struct ckpt_page_source *src, struct ckpt_page_
 	if (r == -ENOENT && why[0])
 		pr_debug("%s: %s", src->name, why);
 	else if (r < 0 && why[0])
+		pr_err("%s: %s", src->name, why);
+	return r;
+}
+
+int pagesrc_ranges_in(const struct ckpt_page_source_range *r, size_t nr, uint64_t lo, uint64_t hi,
+		      struct ckpt_page_source_range **ret, size_t *ret_nr)
+{
+	size_t a = 0, b = nr, n = 0;
+	struct ckpt_page_source_range *out;
+
+	/* The first that ends above @lo (the ends ascend too). */
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (r[mid].addr + (r[mid].nr_pages << 12) <= lo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	for (b = a; b < nr && r[b].addr < hi; b++)
+		;
+	out = malloc(MAX(b - a, 1) * sizeof(*out));
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = a; i < b; i++) {
+		uint64_t start = MAX(r[i].addr, lo), end = MIN(r[i].addr + (r[i].nr_pages << 12), hi);
+
+		out[n++] = (struct ckpt_page_source_range){ .addr = start, .nr_pages = (end - start) >> 12,
+							    .kind = r[i].kind };
+	}
+	*ret = out;
+	*ret_nr = n;
+	return 0;
+}
+
+/* Without an operation of its own: the whole list, fetched once, cut here. */
+static int ranges_in_cached(struct ckpt_page_source *src, uint64_t lo, uint64_t hi,
+			    struct ckpt_page_source_range **ret, size_t *ret_nr, char *why, size_t whylen)
+{
+	int r;
+
+	if (!src->have_all) {
+		r = src->ops->list_ranges(src->priv, &src->all, &src->nr_all, &src->st, why, whylen);
+		if (r < 0)
+			return r;
+		src->have_all = true;
+	}
+	r = pagesrc_ranges_in(src->all, src->nr_all, lo, hi, ret, ret_nr);
+	return r < 0 ? net_why(why, whylen, r, "cannot list the ranges of %s: %s", src->name, strerror(-r)) : 0;
+}
+
+int ckpt_page_source_list_ranges_in(struct ckpt_page_source *src, uint64_t lo, uint64_t hi,
+				    struct ckpt_page_source_range **ret, size_t *ret_nr)
+{
+	char why[WHY_LEN] = "";
+	uint64_t t0 = now_ns();
+	int r;
+
+	if (lo >= hi || ((lo | hi) & (CKPT_PAGE_SOURCE_PAGE_SIZE - 1))) {
+		pr_err("%s: cannot list the ranges in 0x%" PRIx64 "-0x%" PRIx64 ": not a page-aligned range",
+		       src->name, lo, hi);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&src->lock);
+	if (src->ops->list_ranges_in)
+		r = src->ops->list_ranges_in(src->priv, lo, hi, ret, ret_nr, &src->st, why, sizeof(why));
+	else
+		r = ranges_in_cached(src, lo, hi, ret, ret_nr, why, sizeof(why));
+	account(src, t0, r);
+	pthread_mutex_unlock(&src->lock);
+	if (r < 0 && why[0])
 		pr_err("%s: %s", src->name, why);
 	return r;
 }

@@ -33,9 +33,13 @@ struct local {
 	size_t nr_ranges;
 	struct extent *ext; /* sorted, disjoint, not adjacent */
 	size_t nr_ext;
+	struct extent *vmas; /* the mappings of mm.json, sorted */
+	size_t nr_vmas;
 	char *summary;
 	size_t summary_len;
 	uint64_t data_pages, zero_pages;
+	struct ckpt_provenance prov;
+	bool resolved; /* ranges, ext (with them) and summary are made */
 };
 
 static void local_free(void *priv)
@@ -48,6 +52,7 @@ static void local_free(void *priv)
 	free(l->dir);
 	free(l->ranges);
 	free(l->ext);
+	free(l->vmas);
 	free(l->summary);
 	free(l);
 }
@@ -135,16 +140,13 @@ static bool merge_sorted(struct extent *e, size_t mid, size_t n)
 	return true; /* what is left of the second run is in place */
 }
 
-/*
- * The mappings of mm.json and the resolved ranges, merged: where a page may
- * be read. Returns -EBADMSG (already logged when lib/image saw it).
- */
-static int address_space(struct local *l, char *why, size_t whylen)
+/* The mappings of mm.json, sorted. Returns -EBADMSG (already logged when lib/image saw it). */
+static int read_vmas(struct local *l, char *why, size_t whylen)
 {
 	struct ckpt_image *img = ckpt_chain_image(l->chain, 0);
 	_cleanup_json_ json_object *mm = NULL;
 	json_object *vmas = NULL;
-	size_t cap = 0, n = 0, nv = 0;
+	size_t nv = 0;
 	int r;
 
 	if (ckpt_image_has_file(img, MM_DOC)) {
@@ -157,9 +159,9 @@ static int address_space(struct local *l, char *why, size_t whylen)
 				       l->dir, MM_DOC);
 		nv = json_object_array_length(vmas);
 	}
-	if (GROW(l->ext, cap, nv + l->nr_ranges + 1) < 0)
-		return net_why(why, whylen, -ENOMEM, "cannot read '%s': %s", l->dir,
-			       strerror(ENOMEM));
+	l->vmas = malloc(MAX(nv, 1) * sizeof(*l->vmas));
+	if (!l->vmas)
+		return net_why(why, whylen, -ENOMEM, "cannot read '%s': %s", l->dir, strerror(ENOMEM));
 	for (size_t i = 0; i < nv; i++) {
 		json_object *v = json_object_array_get_idx(vmas, i);
 		struct extent e;
@@ -170,14 +172,33 @@ static int address_space(struct local *l, char *why, size_t whylen)
 			return net_why(why, whylen, -EBADMSG,
 				       "'%s/%s': vmas[%zu] has no valid start and end", l->dir,
 				       MM_DOC, i);
-		l->ext[n++] = e;
+		l->vmas[i] = e;
 	}
-	for (size_t i = 0; i < l->nr_ranges; i++)
+	l->nr_vmas = nv;
+	/* As ckpt writes them, sorted already. */
+	if (!sorted(l->vmas, nv))
+		qsort(l->vmas, nv, sizeof(*l->vmas), cmp_extent);
+	return 0;
+}
+
+/* Where a page may be read: the mappings and (once resolved) the ranges, merged. */
+static int address_space(struct local *l, char *why, size_t whylen)
+{
+	size_t nr = l->resolved ? l->nr_ranges : 0, n = 0;
+
+	free(l->ext);
+	l->ext = malloc((l->nr_vmas + nr + 1) * sizeof(*l->ext));
+	if (!l->ext)
+		return net_why(why, whylen, -ENOMEM, "cannot read '%s': %s", l->dir,
+			       strerror(ENOMEM));
+	memcpy(l->ext, l->vmas, l->nr_vmas * sizeof(*l->ext));
+	n = l->nr_vmas;
+	for (size_t i = 0; i < nr; i++)
 		l->ext[n++] =
 			(struct extent){l->ranges[i].addr,
 					l->ranges[i].addr + (l->ranges[i].nr_pages << PAGE_SHIFT)};
-	/* Both lists come sorted (the ranges always; the mappings as ckpt writes them): merge them. */
-	if (!merge_sorted(l->ext, nv, n))
+	/* Both lists are sorted: merge them. */
+	if (!merge_sorted(l->ext, l->nr_vmas, n))
 		qsort(l->ext, n, sizeof(*l->ext), cmp_extent);
 	l->nr_ext = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -228,7 +249,7 @@ static json_object *provenance_json(const struct ckpt_provenance *p)
 	return o;
 }
 
-static int make_summary(struct local *l, const struct ckpt_provenance *prov, char *why, size_t whylen)
+static int make_summary(struct local *l, char *why, size_t whylen)
 {
 	struct ckpt_image *img0 = ckpt_chain_image(l->chain, 0);
 	const struct ckpt_image_inventory *inv = ckpt_image_inventory(img0);
@@ -279,13 +300,38 @@ static int make_summary(struct local *l, const struct ckpt_provenance *prov, cha
 	json_object_object_add(pages, "zero", json_object_new_uint64(l->zero_pages));
 	json_object_object_add(pages, "ranges", json_object_new_uint64(l->nr_ranges));
 	json_object_object_add(o, "pages", pages);
-	json_object_object_add(o, "provenance", provenance_json(prov));
+	json_object_object_add(o, "provenance", provenance_json(&l->prov));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							 JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!text || !(l->summary = strdup(text)))
 		return net_why(why, whylen, -ENOMEM, "cannot summarize '%s'", l->dir);
 	l->summary_len = strlen(l->summary);
 	return 0;
+}
+
+/* The ranges, the address space with them and the summary, made once. */
+static int local_resolve(struct local *l, char *why, size_t whylen)
+{
+	int r;
+
+	if (l->resolved)
+		return 0;
+	r = resolve(l, why, whylen);
+	if (r == 0) {
+		l->resolved = true;
+		r = address_space(l, why, whylen);
+	}
+	if (r == 0)
+		r = make_summary(l, why, whylen);
+	if (r < 0) {
+		/* All or nothing: a later call tries again. */
+		l->resolved = false;
+		free(l->ranges);
+		l->ranges = NULL;
+		l->nr_ranges = 0;
+		l->data_pages = l->zero_pages = 0;
+	}
+	return r;
 }
 
 /* ---- operations ---- */
@@ -300,6 +346,8 @@ static int local_get_doc(void *priv, const char *name, char **ret, size_t *ret_l
 	int r;
 
 	if (strcmp(name, CKPT_PAGE_SOURCE_SUMMARY) == 0) {
+		if ((r = local_resolve(l, why, whylen)) < 0)
+			return r;
 		*ret = strdup(l->summary);
 		if (!*ret)
 			return net_why(why, whylen, -ENOMEM, "cannot copy the summary: %s",
@@ -331,8 +379,14 @@ static int local_read_pages(void *priv, uint64_t addr, uint32_t nr, uint8_t *kin
 	struct local *l = priv;
 	const struct extent *e = extent_find(l, addr);
 	uint64_t end = addr + ((uint64_t)nr << PAGE_SHIFT);
-	int data = 0;
+	int data = 0, r;
 
+	/* Not resolved yet, it knows the mappings only: a range may lie beyond them. */
+	if ((!e || e->end < end) && !l->resolved) {
+		if ((r = local_resolve(l, why, whylen)) < 0)
+			return r;
+		e = extent_find(l, addr);
+	}
 	if (!e || e->end < end)
 		return net_why(why, whylen, -EFAULT,
 			       "cannot read 0x%" PRIx64 "+%" PRIu32 " pages: 0x%" PRIx64
@@ -356,8 +410,12 @@ static int local_list_ranges(void *priv, struct ckpt_page_source_range **ret, si
 			     struct ckpt_page_source_stats *st, char *why, size_t whylen)
 {
 	struct local *l = priv;
-	struct ckpt_page_source_range *copy = malloc(MAX(l->nr_ranges, 1) * sizeof(*copy));
+	struct ckpt_page_source_range *copy;
+	int r = local_resolve(l, why, whylen);
 
+	if (r < 0)
+		return r;
+	copy = malloc(MAX(l->nr_ranges, 1) * sizeof(*copy));
 	if (!copy)
 		return net_why(why, whylen, -ENOMEM, "cannot list the ranges of '%s': %s", l->dir,
 			       strerror(ENOMEM));
@@ -368,25 +426,72 @@ static int local_list_ranges(void *priv, struct ckpt_page_source_range **ret, si
 	return 0;
 }
 
+static int local_list_ranges_in(void *priv, uint64_t lo, uint64_t hi, struct ckpt_page_source_range **ret,
+				size_t *ret_nr, struct ckpt_page_source_stats *st, char *why, size_t whylen)
+{
+	struct local *l = priv;
+	_cleanup_free_ struct ckpt_chain_range *res = NULL;
+	struct ckpt_page_source_range *out;
+	size_t nres;
+	int r;
+
+	(void)st;
+	if (l->resolved) {
+		r = pagesrc_ranges_in(l->ranges, l->nr_ranges, lo, hi, ret, ret_nr);
+		return r < 0 ? net_why(why, whylen, r, "cannot list the ranges of '%s': %s", l->dir,
+				       strerror(-r))
+			     : 0;
+	}
+	/* Only the entries in [lo, hi) are looked at. */
+	r = ckpt_chain_list_in(l->chain, lo, hi, &res, &nres);
+	if (r < 0)
+		return net_why(why, whylen, r, "%s", ""); /* logged by lib/image */
+	out = malloc(MAX(nres, 1) * sizeof(*out));
+	if (!out)
+		return net_why(why, whylen, -ENOMEM, "cannot list the ranges of '%s': %s", l->dir,
+			       strerror(ENOMEM));
+	for (size_t i = 0; i < nres; i++)
+		out[i] = (struct ckpt_page_source_range){ .addr = res[i].addr, .nr_pages = res[i].nr_pages,
+							  .kind = res[i].kind };
+	*ret = out;
+	*ret_nr = nres;
+	return 0;
+}
+
 static const struct pagesrc_ops local_ops = {
 	.get_doc = local_get_doc,
 	.read_pages = local_read_pages,
 	.list_ranges = local_list_ranges,
+	.list_ranges_in = local_list_ranges_in,
 	.free = local_free,
 };
 
+struct ckpt_chain *ckpt_page_source_chain(struct ckpt_page_source *src)
+{
+	return src->ops == &local_ops ? ((struct local *)src->priv)->chain : NULL;
+}
+
 struct ckpt_image *ckpt_page_source_image(struct ckpt_page_source *src)
 {
-	return src->ops == &local_ops ? ckpt_chain_image(((struct local *)src->priv)->chain, 0) : NULL;
+	struct ckpt_chain *c = ckpt_page_source_chain(src);
+
+	return c ? ckpt_chain_image(c, 0) : NULL;
 }
 
 int pagesrc_local_ranges(struct ckpt_page_source *src, const struct ckpt_page_source_range **ret,
 			 size_t *ret_nr)
 {
-	const struct local *l = src->priv;
+	struct local *l = src->priv;
+	char why[WHY_LEN] = "";
+	int r;
 
 	if (src->ops != &local_ops)
 		return -EOPNOTSUPP;
+	if ((r = local_resolve(l, why, sizeof(why))) < 0) {
+		if (why[0])
+			pr_err("%s", why);
+		return r;
+	}
 	*ret = l->ranges;
 	*ret_nr = l->nr_ranges;
 	return 0;
@@ -398,7 +503,6 @@ int ckpt_page_source_open_local(const char *dir, const struct ckpt_page_source_o
 	struct ckpt_image_open_opts io = {.cache_frames = opts ? opts->cache_frames : 0};
 	_cleanup_(local_freep) struct local *l = NULL;
 	char why[WHY_LEN] = "";
-	struct ckpt_provenance prov;
 	int r;
 
 	if (!dir || !*dir) {
@@ -413,17 +517,15 @@ int ckpt_page_source_open_local(const char *dir, const struct ckpt_page_source_o
 	r = ckpt_chain_open(dir, &io, &l->chain);
 	if (r < 0)
 		return r; /* logged by lib/image */
-	r = resolve(l, why, sizeof(why));
+	(void)ckpt_chain_provenance(l->chain, &l->prov); /* NONE says why: the caller judges */
+	r = read_vmas(l, why, sizeof(why));
 	if (r == 0)
-		r = address_space(l, why, sizeof(why));
-	if (r == 0) {
-		(void)ckpt_chain_provenance(l->chain, &prov); /* NONE says why: the caller judges */
-		r = make_summary(l, &prov, why, sizeof(why));
-	}
+		r = opts && opts->defer_resolve ? address_space(l, why, sizeof(why))
+						: local_resolve(l, why, sizeof(why));
 	if (r == 0)
 		r = pagesrc_new(&local_ops, l, dir, false, ret);
 	if (r == 0)
-		(*ret)->prov = prov;
+		(*ret)->prov = l->prov;
 	if (r < 0) {
 		if (why[0])
 			pr_err("cannot open page source '%s': %s", dir, why);

@@ -719,7 +719,8 @@ int rst_read_blob(struct rst *r, const char *name, uint64_t size, const char *wh
 	 * Through the checkpoint opened (and judged, trust.c) at the start,
 	 * never its path again: what is there now may be another.
 	 */
-	struct ckpt_image *img = r->chain ? ckpt_chain_image(r->chain, 0) : ckpt_page_source_image(r->src);
+	struct ckpt_chain *c = rst_chain(r);
+	struct ckpt_image *img = c ? ckpt_chain_image(c, 0) : NULL;
 
 	(void)what; /* lib/image or lib/net names the file */
 	if (img)

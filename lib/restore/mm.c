@@ -691,135 +691,113 @@ static int pages_from_chain(struct rst *r)
 	return k;
 }
 
-/*
- * Must this page be in place before the process runs, in a lazy restore?
- * Pages outside the lazy mappings (written pages of private file maps), and
- * the rseq area: the kernel writes it when rseq is registered, before any
- * server runs.
- */
-static bool in_rseq(const struct ckpt_state_thread *t, uint64_t addr)
-{
-	return t->rseq.ptr && addr + PS > t->rseq.ptr && addr < t->rseq.ptr + t->rseq.len;
-}
+/* ---- from a page source ---- */
 
-static bool eager_page(struct rst *r, uint64_t addr)
-{
-	const struct ckpt_state_vma *v = vma_of(&r->s->mm, addr);
-
-	if (!v || !rst_vma_lazy(r, v))
-		return true;
-	for (size_t i = 0; i < r->s->nr_threads; i++)
-		if (in_rseq(&r->s->threads[i], addr))
-			return true;
-	return false;
-}
-
-/* The first page in (@at, @to) that holds a thread's rseq area, or @to. */
-static uint64_t next_rseq(struct rst *r, uint64_t at, uint64_t to)
-{
-	for (size_t i = 0; i < r->s->nr_threads; i++) {
-		const struct ckpt_state_thread *t = &r->s->threads[i];
-		uint64_t page = ALIGN_DOWN(t->rseq.ptr, PS);
-
-		if (t->rseq.ptr && page > at && page < to)
-			to = page;
-	}
-	return to;
-}
-
-/* The first page at or after @at, before @end, wanted now: whole lazy mappings are skipped. */
-static uint64_t next_eager(struct rst *r, uint64_t at, uint64_t end)
-{
-	while (at < end && !eager_page(r, at)) {
-		const struct ckpt_state_vma *v = vma_of(&r->s->mm, at); /* lazy, so not NULL */
-
-		at = next_rseq(r, at, MIN(end, v->end));
-	}
-	return at;
-}
-
-/*
- * Ranges @i.. that lie whole in the lazy mapping holding ranges[@i] and
- * hold no rseq page: skipped together, one binary search per mapping, not
- * a look-up per range (a checkpoint whose data and zero pages alternate has
- * a range per page). Returns the first range not skipped, @i if none is.
- */
-static size_t lazy_ranges_past(struct rst *r, const struct ckpt_page_source_range *ranges, size_t i,
-			       size_t nr)
-{
-	const struct ckpt_state_vma *v = vma_of(&r->s->mm, ranges[i].addr);
-	size_t lo = i, hi = nr;
-
-	if (!v || !rst_vma_lazy(r, v))
-		return i;
-	for (size_t k = 0; k < r->s->nr_threads; k++) {
-		const struct ckpt_state_thread *t = &r->s->threads[k];
-
-		if (t->rseq.ptr && overlaps(ALIGN_DOWN(t->rseq.ptr, PS), t->rseq.ptr + t->rseq.len + 1,
-					    ranges[i].addr, v->end))
-			return i;
-	}
-	/* Sorted and disjoint: the ends ascend too. The first that ends past the mapping. */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ranges[mid].addr + ranges[mid].nr_pages * PS <= v->end)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* From a page source: plan from the range list (no data), read what is needed in batches. */
-static int pages_from_source(struct rst *r)
+/* Write what the source holds in [@lo, @hi), in batches: listed first, then read. */
+static int write_window(struct rst *r, uint64_t lo, uint64_t hi, uint8_t *kinds, char *buf)
 {
 	_cleanup_free_ struct ckpt_page_source_range *ranges = NULL;
-	_cleanup_free_ uint8_t *kinds = malloc(CKPT_PAGE_SOURCE_BATCH_MAX);
-	_cleanup_free_ char *buf = malloc((size_t)CKPT_PAGE_SOURCE_BATCH_MAX * PS);
 	size_t nr;
-	int e;
+	int e = ckpt_page_source_list_ranges_in(r->src, lo, hi, &ranges, &nr);
 
-	if (!kinds || !buf)
-		return -ENOMEM;
-	e = ckpt_page_source_list_ranges(r->src, &ranges, &nr);
 	if (e < 0)
 		return e;
 	for (size_t i = 0; i < nr; i++) {
 		uint64_t at = ranges[i].addr, end = at + ranges[i].nr_pages * PS;
-		size_t past = lazy_ranges_past(r, ranges, i, nr);
 
-		if (past > i) {
-			i = past - 1;
+		if (ranges[i].kind == CKPT_PAGE_ZERO) {
+			if ((e = write_run(r, at, ranges[i].nr_pages, false, NULL)) < 0)
+				return e;
 			continue;
 		}
+		for (uint64_t n; at < end; at += n * PS) {
+			n = MIN((end - at) / PS, CKPT_PAGE_SOURCE_BATCH_MAX);
+			e = ckpt_page_source_read_pages(r->src, at, n, kinds, buf);
+			/* Consecutive pages of one kind in one write. */
+			for (uint64_t k = 0, j; k < n && e >= 0; k = j) {
+				bool data = kinds[k] == CKPT_PAGE_DATA;
 
-		while (at < end) {
-			uint64_t n = 0;
-
-			/* The next run of pages wanted now, at most one batch. */
-			at = next_eager(r, at, end);
-			while (at + n * PS < end && n < CKPT_PAGE_SOURCE_BATCH_MAX && eager_page(r, at + n * PS))
-				n++;
-			if (!n)
-				break;
-			if (ranges[i].kind == CKPT_PAGE_ZERO) {
-				e = write_run(r, at, n, false, NULL);
-			} else {
-				e = ckpt_page_source_read_pages(r->src, at, n, kinds, buf);
-				/* Consecutive pages of one kind in one write. */
-				for (uint64_t k = 0, j; k < n && e >= 0; k = j) {
-					bool data = kinds[k] == CKPT_PAGE_DATA;
-
-					for (j = k + 1; j < n && (kinds[j] == CKPT_PAGE_DATA) == data; j++)
-						;
-					e = write_run(r, at + k * PS, j - k, data, buf + k * PS);
-				}
+				for (j = k + 1; j < n && (kinds[j] == CKPT_PAGE_DATA) == data; j++)
+					;
+				e = write_run(r, at + k * PS, j - k, data, buf + k * PS);
 			}
 			if (e < 0)
 				return e;
-			at += n * PS;
 		}
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The pages of the lazy mapping @v that hold a thread's rseq area: the
+ * kernel writes it when rseq is registered, before any server runs, so
+ * they are written now.
+ */
+static int write_rseq(struct rst *r, const struct ckpt_state_vma *v, uint8_t *kinds, char *buf)
+{
+	_cleanup_free_ uint64_t *pages = malloc(2 * MAX(r->s->nr_threads, 1) * sizeof(*pages));
+	size_t n = 0;
+	int e;
+
+	if (!pages)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->s->nr_threads; i++) {
+		const struct ckpt_state_thread *t = &r->s->threads[i];
+
+		if (!t->rseq.ptr)
+			continue;
+		for (uint64_t p = ALIGN_DOWN(t->rseq.ptr, PS); p < t->rseq.ptr + MAX(t->rseq.len, 1) && n < 2 * r->s->nr_threads;
+		     p += PS)
+			if (p >= v->start && p < v->end)
+				pages[n++] = p;
+	}
+	qsort(pages, n, sizeof(*pages), cmp_u64);
+	for (size_t i = 0; i < n; i++)
+		if ((i == 0 || pages[i] != pages[i - 1]) && (e = write_window(r, pages[i], pages[i] + PS, kinds, buf)) < 0)
+			return e;
+	return 0;
+}
+
+/*
+ * From a page source: what the process needs before it runs. All of it
+ * for an eager restore; for a lazy one, everything outside the lazy
+ * mappings (written pages of private file mappings; a page outside every
+ * mapping is refused by write_run, as in the eager restore) and their rseq
+ * pages. The source is asked for the ranges of each window between lazy
+ * mappings, never for the whole list: the pages of a lazy mapping are the
+ * server's, and the source need not resolve its whole index before the
+ * process runs.
+ */
+static int pages_from_source(struct rst *r)
+{
+	const struct ckpt_state_mm *mm = &r->s->mm;
+	_cleanup_free_ uint8_t *kinds = malloc(CKPT_PAGE_SOURCE_BATCH_MAX);
+	_cleanup_free_ char *buf = malloc((size_t)CKPT_PAGE_SOURCE_BATCH_MAX * PS);
+	uint64_t from = 0; /* the start of the window not yet written */
+	int e;
+
+	if (!kinds || !buf)
+		return -ENOMEM;
+	for (size_t i = 0; i <= mm->nr_vmas; i++) {
+		const struct ckpt_state_vma *v = i < mm->nr_vmas ? &mm->vmas[i] : NULL;
+		uint64_t to = MIN(v ? v->start : CKPT_IMAGE_ADDR_LIMIT, CKPT_IMAGE_ADDR_LIMIT);
+
+		if (v && !rst_vma_lazy(r, v))
+			continue;
+		if (to > from && (e = write_window(r, from, to, kinds, buf)) < 0)
+			return e;
+		if (!v)
+			break;
+		if ((e = write_rseq(r, v, kinds, buf)) < 0)
+			return e;
+		from = v->end;
 	}
 	return 0;
 }

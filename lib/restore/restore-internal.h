@@ -211,6 +211,11 @@ int rst_mm_finish(struct rst *r) __must_check;  /* madvise, PR_SET_MM_MAP */
 bool rst_vma_anon_backed(const struct ckpt_state_vma *v);
 /* Is this mapping served lazily (when the restore is lazy)? */
 bool rst_vma_lazy(const struct rst *r, const struct ckpt_state_vma *v);
+/* The local chain it reads: its own, or its local page source's; NULL from a page server. */
+static inline struct ckpt_chain *rst_chain(const struct rst *r)
+{
+	return r->chain ? r->chain : r->src ? ckpt_page_source_chain(r->src) : NULL;
+}
 
 /* lazy.c */
 int rst_lazy_register(struct rst *r) __must_check;

@@ -66,7 +66,8 @@ void rst_init(struct rst *r, struct rst_tree *rt, size_t node)
 static int load_state_mm_text(struct rst *r, json_object *const docs[CKPT_STATE_NR_DOCS], char *why,
 			      size_t whylen)
 {
-	struct ckpt_image *img = r->chain ? ckpt_chain_image(r->chain, 0) : ckpt_page_source_image(r->src);
+	struct ckpt_chain *c = rst_chain(r);
+	struct ckpt_image *img = c ? ckpt_chain_image(c, 0) : NULL;
 	_cleanup_free_ void *text = NULL;
 	size_t len;
 	int e;
@@ -142,7 +143,9 @@ int rst_open(struct rst *r, const char *sub)
 	if (o->from)
 		e = ckpt_page_source_open_remote_proc(o->from, top ? NULL : sub, o->token_file, NULL, &r->src);
 	else if (o->lazy)
-		e = ckpt_page_source_open_local(r->dir, NULL, &r->src);
+		/* What it writes before the process runs is listed range by range: the rest is the server's. */
+		e = ckpt_page_source_open_local(r->dir, &(struct ckpt_page_source_opts){ .defer_resolve = true },
+						&r->src);
 	else
 		e = ckpt_chain_open(r->dir, NULL, &r->chain);
 	if (e < 0)
@@ -158,11 +161,12 @@ int rst_open(struct rst *r, const char *sub)
 int rst_image_id(struct rst *r, char ret[CKPT_IMAGE_ID_STR_LEN + 1])
 {
 	_cleanup_json_ json_object *sum = NULL;
+	struct ckpt_chain *c = rst_chain(r);
 	json_object *id;
 	int e;
 
-	if (r->chain) {
-		ckpt_image_id_format(&ckpt_image_inventory(ckpt_chain_image(r->chain, 0))->id, ret);
+	if (c) {
+		ckpt_image_id_format(&ckpt_image_inventory(ckpt_chain_image(c, 0))->id, ret);
 		return 0;
 	}
 	if ((e = ckpt_page_source_get_json(r->src, CKPT_PAGE_SOURCE_SUMMARY, &sum)) < 0)
@@ -179,8 +183,8 @@ static size_t chain_length(struct rst *r)
 	json_object *sum = NULL, *chain;
 	size_t n = 0;
 
-	if (r->chain)
-		return ckpt_chain_length(r->chain);
+	if (rst_chain(r))
+		return ckpt_chain_length(rst_chain(r));
 	/* The source's summary lists the chain. */
 	if (ckpt_page_source_get_json(r->src, CKPT_PAGE_SOURCE_SUMMARY, &sum) == 0 &&
 	    json_object_object_get_ex(sum, "chain", &chain))

@@ -231,4 +231,63 @@ static inline void rewrite_member(const char *dir, const char *name, const void 
 	edit_inventory(dir, set_sum_edit, nv);
 }
 
+/*
+ * ckpt_chain_list_in() over windows that cut every range of the whole
+ * list, start and end inside them and between them, and span several:
+ * always exactly the whole list cut to the window (addresses, counts,
+ * kinds; neighbours of one kind merged in both).
+ */
+static inline void expect_windows_match(struct ckpt_chain *c)
+{
+	struct ckpt_chain_range *all = NULL;
+	size_t nall = 0, nb = 0;
+	uint64_t *b;
+
+	cr_assert_eq(ckpt_chain_list(c, &all, &nall), 0, "%s", last_err);
+	b = malloc((4 * nall + 4) * sizeof(*b));
+	cr_assert_not_null(b);
+	b[nb++] = 0;
+	b[nb++] = 1ULL << 57;
+	for (size_t i = 0; i < nall; i++) {
+		uint64_t end = all[i].addr + all[i].nr_pages * PS;
+
+		b[nb++] = all[i].addr;
+		b[nb++] = all[i].addr + PS;
+		b[nb++] = end;
+		if (all[i].addr >= PS)
+			b[nb++] = all[i].addr - PS;
+	}
+	for (size_t x = 0; x < nb; x++)
+		for (size_t y = 0; y < nb; y += 1 + nb / 64) {
+			uint64_t lo = b[x], hi = b[y];
+			struct ckpt_chain_range *got = NULL;
+			size_t ng = 0, k = 0;
+
+			if (lo >= hi)
+				continue;
+			cr_assert_eq(ckpt_chain_list_in(c, lo, hi, &got, &ng), 0, "%s", last_err);
+			for (size_t i = 0; i < nall; i++) {
+				uint64_t s = all[i].addr > lo ? all[i].addr : lo;
+				uint64_t e = all[i].addr + all[i].nr_pages * PS;
+
+				e = e < hi ? e : hi;
+				if (s >= e)
+					continue;
+				cr_assert_lt(k, ng, "window 0x%llx-0x%llx: range at 0x%llx missing",
+					     (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)s);
+				cr_expect(got[k].addr == s && got[k].nr_pages == (e - s) / PS && got[k].kind == all[i].kind,
+					  "window 0x%llx-0x%llx: range %zu is 0x%llx+%llu kind %d, expected 0x%llx+%llu kind %d",
+					  (unsigned long long)lo, (unsigned long long)hi, k, (unsigned long long)got[k].addr,
+					  (unsigned long long)got[k].nr_pages, got[k].kind, (unsigned long long)s,
+					  (unsigned long long)((e - s) / PS), all[i].kind);
+				k++;
+			}
+			cr_expect_eq(k, ng, "window 0x%llx-0x%llx: %zu ranges, expected %zu", (unsigned long long)lo,
+				     (unsigned long long)hi, ng, k);
+			free(got);
+		}
+	free(b);
+	free(all);
+}
+
 #endif

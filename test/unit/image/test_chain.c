@@ -230,6 +230,7 @@ Test(image_chain, full_and_five_deltas_match_the_model, .init = capture_log)
 				      (unsigned long long)st.decoded, ckpt_image_index(img)->nr_frames);
 		}
 		check_read_page(c, &m[d]);
+		expect_windows_match(c);
 		ckpt_chain_close(c);
 	}
 	cr_expect_eq(nr_errs, 0, "%s", last_err);

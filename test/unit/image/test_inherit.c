@@ -163,12 +163,14 @@ Test(image_inherit, every_reader_resolves_in_the_parent, .init = capture_log)
 	cr_expect(nl == 1 && l[0].addr == A && l[0].nr_pages == N && l[0].kind == CKPT_PAGE_DATA,
 		  "one DATA range of %d pages, got %zu ranges", N, nl);
 	free(l);
+	expect_windows_match(c);
 	ckpt_chain_close(c);
 
 	/* Two levels: the grandchild's pages are the child's, which are the root's. */
 	cr_assert_eq(ckpt_chain_open(gsub, NULL, &c), 0, "%s", last_err);
 	for (size_t i = 0; i < 3; i++)
 		expect_read(c, A + i * PS, gwant[i]);
+	expect_windows_match(c);
 	{
 		unsigned char buf[PS];
 

@@ -206,6 +206,104 @@ Test(pagesrc_local, ranges_are_the_resolved_chain_without_data)
 	ckpt_page_source_close(s);
 }
 
+static struct ckpt_page_source *open_delta_deferred(void)
+{
+	struct ckpt_page_source_opts o = { .defer_resolve = true };
+	struct ckpt_page_source *s = NULL;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/delta", dir);
+	cr_assert_eq(ckpt_page_source_open_local(path, &o, &s), 0, "%s", last_err);
+	return s;
+}
+
+/* The ranges of a window, deferred or not, resolved or not: the whole list cut to it. */
+static void expect_window(struct ckpt_page_source *s, uint64_t lo, uint64_t hi, size_t n,
+			  const struct ckpt_page_source_range *want)
+{
+	struct ckpt_page_source_range *r = NULL;
+	size_t nr = 0;
+
+	cr_assert_eq(ckpt_page_source_list_ranges_in(s, lo, hi, &r, &nr), 0, "%s", last_err);
+	cr_assert_eq(nr, n, "window %llu-%llu: %zu ranges, expected %zu", (unsigned long long)(lo - BASE) / PS,
+		     (unsigned long long)(hi - BASE) / PS, nr, n);
+	for (size_t i = 0; i < n; i++)
+		cr_expect(r[i].addr == want[i].addr && r[i].nr_pages == want[i].nr_pages && r[i].kind == want[i].kind,
+			  "window %llu-%llu, range %zu: page %llu +%llu kind %d", (unsigned long long)(lo - BASE) / PS,
+			  (unsigned long long)(hi - BASE) / PS, i, (unsigned long long)(r[i].addr - BASE) / PS,
+			  (unsigned long long)r[i].nr_pages, r[i].kind);
+	free(r);
+}
+
+static void expect_windows(struct ckpt_page_source *s)
+{
+	const struct ckpt_page_source_range all[] = {
+		{ BASE, 2, CKPT_PAGE_DATA },
+		{ BASE + 2 * PS, 1, CKPT_PAGE_ZERO },
+		{ BASE + 4 * PS, 2, CKPT_PAGE_ZERO },
+		{ BASE + 8 * PS, 1, CKPT_PAGE_DATA },
+	};
+	const struct ckpt_page_source_range cut[] = {
+		{ BASE + PS, 1, CKPT_PAGE_DATA },
+		{ BASE + 2 * PS, 1, CKPT_PAGE_ZERO },
+		{ BASE + 4 * PS, 1, CKPT_PAGE_ZERO },
+	};
+
+	expect_window(s, 0, 1ULL << 57, 4, all);
+	expect_window(s, BASE + PS, BASE + 5 * PS, 3, cut);
+	expect_window(s, BASE + 3 * PS, BASE + 4 * PS, 0, NULL);
+	expect_window(s, BASE + 6 * PS, BASE + 8 * PS, 0, NULL);
+	expect_window(s, BASE + 8 * PS, BASE + 9 * PS, 1, &all[3]);
+}
+
+Test(pagesrc_local, a_deferred_source_lists_a_window_without_resolving_the_rest)
+{
+	struct ckpt_page_source *s;
+	struct ckpt_page_source_range *bad = NULL;
+	size_t nbad = 0;
+	unsigned char buf[PS];
+	json_object *o = NULL, *pages, *v;
+
+	make_chain(true);
+	/* Resolved at open: the windows are cut from the list. */
+	s = open_delta();
+	expect_windows(s);
+	cr_expect_eq(ckpt_page_source_list_ranges_in(s, BASE + PS, BASE + PS, &bad, &nbad),
+		     -EINVAL, "an empty window is refused");
+	cr_expect_eq(ckpt_page_source_list_ranges_in(s, BASE + 1, BASE + PS, &bad, &nbad),
+		     -EINVAL, "an unaligned window is refused");
+	cr_expect_null(bad);
+	ckpt_page_source_close(s);
+	/* Deferred: the same windows, from the chain's entries there; then the same once resolved. */
+	s = open_delta_deferred();
+	expect_windows(s);
+	cr_expect_eq(ckpt_page_source_read_page(s, BASE + PS, buf), CKPT_PAGE_DATA);
+	cr_expect_eq(ckpt_page_source_read_page(s, BASE + VMA_PAGES * PS, buf), -EFAULT);
+	cr_assert_eq(ckpt_page_source_get_json(s, CKPT_PAGE_SOURCE_SUMMARY, &o), 0, "%s", last_err);
+	cr_assert(json_object_object_get_ex(o, "pages", &pages));
+	cr_assert(json_object_object_get_ex(pages, "ranges", &v));
+	cr_expect_eq(json_object_get_int(v), 4, "the summary of a deferred source is the whole one");
+	json_object_put(o);
+	expect_windows(s);
+	ckpt_page_source_close(s);
+}
+
+Test(pagesrc_local, a_deferred_source_without_mm_json_resolves_for_a_read)
+{
+	struct ckpt_page_source *s;
+	unsigned char buf[PS];
+
+	make_chain(false);
+	s = open_delta_deferred();
+	/* Before it resolves it knows no mapping: the read makes it resolve, and the ranges are the address space. */
+	cr_expect_eq(ckpt_page_source_read_page(s, BASE + 8 * PS, buf), CKPT_PAGE_DATA, "%s", last_err);
+	cr_expect_eq(ckpt_page_source_read_page(s, BASE + 3 * PS, buf), -EFAULT);
+	ckpt_page_source_close(s);
+	s = open_delta_deferred();
+	cr_expect_eq(ckpt_page_source_read_page(s, BASE + 7 * PS, buf), -EFAULT, "resolved first, then outside");
+	ckpt_page_source_close(s);
+}
+
 Test(pagesrc_local, reads_outside_the_address_space_and_bad_arguments_are_refused)
 {
 	struct ckpt_page_source *s;
