@@ -159,6 +159,7 @@ struct ckpt_image_index {
 	size_t nr_frames;
 	struct ckpt_image_frame *frames;  /* in file order */
 	pid_t inherit_pid;                /* of the INHERIT entries (all of one pid); 0: none */
+	void *raw; /* the bytes of pages.idx the entries lie in, or NULL: freed with the index */
 };
 
 /*

@@ -128,6 +128,12 @@ int entries_clip(struct ckpt_image_entry **e, size_t *nr, const struct ckpt_rang
 		 size_t nranges) __must_check;
 /* The entry that holds @addr, or NULL. */
 const struct ckpt_image_entry *index_lookup(const struct ckpt_image_index *idx, uint64_t addr);
+/*
+ * ckpt_image_parse_index() of a malloc'ed @*buf the index may take: then
+ * *@buf is NULL and its entries are used where they lie.
+ */
+int index_parse_take(void **buf, size_t len, char *why, size_t whylen,
+		     struct ckpt_image_index **ret) __must_check;
 
 static inline uint64_t entry_end(const struct ckpt_image_entry *e)
 {

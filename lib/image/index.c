@@ -3,6 +3,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,10 +67,32 @@ void ckpt_image_index_free(struct ckpt_image_index *idx)
 {
 	if (!idx)
 		return;
-	free(idx->entries);
+	if (idx->raw)
+		free(idx->raw); /* the entries are in it */
+	else
+		free(idx->entries);
 	free(idx->frames);
 	free(idx);
 }
+
+/*
+ * On a little-endian host an entry of pages.idx has the layout of struct
+ * ckpt_image_entry (its padding where the file has its reserved zero
+ * bytes): the entries of a buffer the index owns are used where they lie,
+ * checked, not copied (an 8 MB index per GiB of alternating pages is
+ * otherwise allocated, cleared and filled again before a lazy process runs).
+ */
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+_Static_assert(sizeof(struct ckpt_image_entry) == IDX_ENTRY_SIZE && sizeof(enum ckpt_page_kind) == 4 &&
+		       offsetof(struct ckpt_image_entry, nr_pages) == 8 &&
+		       offsetof(struct ckpt_image_entry, kind) == 16 &&
+		       offsetof(struct ckpt_image_entry, frame) == 20 &&
+		       offsetof(struct ckpt_image_entry, frame_page) == 24,
+	       "struct ckpt_image_entry is not the layout of an entry of pages.idx");
+#define ENTRIES_IN_PLACE 1
+#else
+#define ENTRIES_IN_PLACE 0
+#endif
 
 static int parse_frames(const unsigned char *p, struct ckpt_image_index *idx, char *why,
 			size_t whylen)
@@ -187,8 +210,9 @@ static int parse_entries(const unsigned char *p, struct ckpt_image_index *idx, c
 	return 0;
 }
 
-int ckpt_image_parse_index(const void *buf, size_t len, char *why, size_t whylen,
-			   struct ckpt_image_index **ret)
+/* @own: @buf may be taken (freed with the index) and its entries used in place. */
+static int parse_index(const void *buf, size_t len, bool own, char *why, size_t whylen,
+		       struct ckpt_image_index **ret)
 {
 	_cleanup_(ckpt_image_index_freep) struct ckpt_image_index *idx = NULL;
 	const unsigned char *p = buf;
@@ -228,18 +252,45 @@ int ckpt_image_parse_index(const void *buf, size_t len, char *why, size_t whylen
 	idx->nr_frames = (size_t)nr_frames;
 	idx->pages_size = get64(p + 32);
 	idx->nr_data_pages = get64(p + 40);
-	idx->entries = calloc(idx->nr_entries ? idx->nr_entries : 1, sizeof(*idx->entries));
+	if (own && ENTRIES_IN_PLACE && nr_entries && ((uintptr_t)(p + IDX_HEADER_SIZE) % _Alignof(struct ckpt_image_entry)) == 0)
+		idx->entries = (struct ckpt_image_entry *)(p + IDX_HEADER_SIZE); /* checked in place by parse_entries */
+	else
+		idx->entries = calloc(idx->nr_entries ? idx->nr_entries : 1, sizeof(*idx->entries));
 	idx->frames = calloc(idx->nr_frames ? idx->nr_frames : 1, sizeof(*idx->frames));
-	if (!idx->entries || !idx->frames)
+	if (!idx->entries || !idx->frames) {
+		if ((const unsigned char *)idx->entries == p + IDX_HEADER_SIZE)
+			idx->entries = NULL; /* not taken */
 		return -ENOMEM;
+	}
 	r = parse_frames(p + IDX_HEADER_SIZE + nr_entries * IDX_ENTRY_SIZE, idx, why, whylen);
-	if (r < 0)
-		return r;
-	r = parse_entries(p + IDX_HEADER_SIZE, idx, why, whylen);
+	if (r == 0)
+		r = parse_entries(p + IDX_HEADER_SIZE, idx, why, whylen);
+	if ((const unsigned char *)idx->entries == p + IDX_HEADER_SIZE) {
+		if (r < 0) {
+			idx->entries = NULL; /* the caller's still */
+			return r;
+		}
+		idx->raw = (void *)buf;
+	}
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(idx);
 	return 0;
+}
+
+int ckpt_image_parse_index(const void *buf, size_t len, char *why, size_t whylen,
+			   struct ckpt_image_index **ret)
+{
+	return parse_index(buf, len, false, why, whylen, ret);
+}
+
+int index_parse_take(void **buf, size_t len, char *why, size_t whylen, struct ckpt_image_index **ret)
+{
+	int r = parse_index(*buf, len, true, why, whylen, ret);
+
+	if (r == 0 && (*ret)->raw)
+		*buf = NULL; /* the index has it */
+	return r;
 }
 
 int index_serialize(const struct ckpt_image_entry *e, size_t nr, const struct ckpt_image_frame *f,

@@ -89,7 +89,7 @@ static int open_pages(struct ckpt_image *img, char *why, size_t whylen)
 	r = read_member(img, INDEX_NAME, &buf, &len, why, whylen);
 	if (r < 0)
 		return r;
-	r = ckpt_image_parse_index(buf, len, why, whylen, &img->idx);
+	r = index_parse_take(&buf, len, why, whylen, &img->idx);
 	if (r < 0) {
 		why_prefix(why, whylen, "bad '%s/%s': ", img->path, INDEX_NAME);
 		return r;

@@ -170,6 +170,19 @@ Test(image_corrupt, damaged_index_on_disk, .init = capture_log)
 	rewrite_member(path, "pages.idx", idx, len - 32);
 	cr_expect_eq(open_err(path), -EBADMSG);
 	expect_msg("pages.idx", "do not hold");
+	/* An entry wrong where it lies (the reader checks the entries in the bytes it read), checksum matching. */
+	idx[64 + 28] = 1;
+	rewrite_member(path, "pages.idx", idx, len);
+	cr_expect_eq(open_err(path), -EBADMSG);
+	expect_msg("pages.idx", "entry 0: reserved bytes are set");
+	idx[64 + 28] = 0;
+	idx[64 + 23] = 0x7f; /* frame 0x7f000000 */
+	rewrite_member(path, "pages.idx", idx, len);
+	cr_expect_eq(open_err(path), -EBADMSG);
+	expect_msg("pages.idx", "entry 0: pages", "do not exist");
+	idx[64 + 23] = 0;
+	rewrite_member(path, "pages.idx", idx, len);
+	cr_expect_eq(open_err(path), 0, "restored: %s", last_err);
 	/* Garbage. */
 	memset(idx, 'G', len);
 	rewrite_member(path, "pages.idx", idx, len);
